@@ -1,0 +1,67 @@
+# brokerlab: run `make help` for the targets.
+GO       ?= go
+BIN      := bin
+RESULTS  ?= results
+# Flags for `go test` in `make test`; CI adds nothing: LAB_REQUIRE_PRIVILEGED=1 comes from the environment.
+TESTFLAGS ?= -count=1 -timeout 14m
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.DEFAULT_GOAL := build
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/broker, bin/lab and bin/kfake
+	@echo ">> building $(BIN)/broker $(BIN)/lab $(BIN)/kfake"
+	@$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: tools
+tools: $(BIN)/rdkafka_performance ## build the C client tools the tests and benches drive (rdkafka_performance)
+
+$(BIN)/rdkafka_performance: tools/rdkafka_performance/build.sh tools/rdkafka_performance/compat/rd.h
+	@echo ">> building $@ from librdkafka-dev's example source"
+	@tools/rdkafka_performance/build.sh $@
+
+.PHONY: generate
+generate: ## regenerate the eBPF objects with bpf2go (needs clang, llvm, libbpf-dev, bpftool)
+	@echo ">> generating eBPF objects"
+	@$(GO) generate ./bpf/...
+
+.PHONY: check-generated
+check-generated: generate ## regenerate and fail if the committed eBPF objects differ
+	@echo ">> checking generated files are up to date"
+	@git diff --exit-code -- bpf/ || { echo "generated files differ: run make generate and commit"; exit 1; }
+
+.PHONY: test
+test: build tools ## run all tests (privileged ones skip without root; LAB_REQUIRE_PRIVILEGED=1 makes them fail)
+	@echo ">> running tests"
+	@$(GO) test $(TESTFLAGS) ./...
+
+.PHONY: bench
+bench: build tools ## the main job: measure this machine and write results/<timestamp>/
+	@echo ">> running the default bench (results under $(RESULTS)/)"
+	@$(BIN)/lab bench -out $(RESULTS)
+
+.PHONY: bench-go
+bench-go: ## go test -bench for the packages' micro-benchmarks
+	@echo ">> running go benchmarks"
+	@$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: fmt
+fmt: ## gofmt the tree
+	@echo ">> formatting"
+	@gofmt -w $$(git ls-files '*.go')
+
+.PHONY: lint
+lint: ## go vet, gofmt check and shellcheck
+	@echo ">> vetting"
+	@$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed: make fmt"; exit 1; }
+	@if command -v shellcheck >/dev/null; then shellcheck .ci/run tools/*/*.sh; fi
+
+.PHONY: clean
+clean: ## remove build output
+	@echo ">> cleaning"
+	@rm -rf $(BIN)

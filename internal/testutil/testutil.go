@@ -1,0 +1,115 @@
+// Package testutil holds the helpers every package's tests share: gating
+// privileged tests, polling for a condition, and golden files.
+package testutil
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// RequirePrivilegedEnv is the environment variable that turns a privileged
+// test's skip into a failure. .ci/run sets it, so a machine that cannot run
+// the privileged tests never passes as a row of green skips.
+const RequirePrivilegedEnv = "LAB_REQUIRE_PRIVILEGED"
+
+// RequirePrivileged skips the test unless the process runs as root. what
+// names what the test needs (for example "mkfs and mount of a loop device").
+// With LAB_REQUIRE_PRIVILEGED=1 a missing privilege fails the test instead.
+func RequirePrivileged(tb testing.TB, what string) {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	Unavailable(tb, "needs root for %s; run as root (sudo -E go test ./...)", what)
+}
+
+// Unavailable skips the test with the formatted reason, or fails it when
+// LAB_REQUIRE_PRIVILEGED=1 is set: use it for any missing prerequisite that
+// CI is expected to provide (a kernel feature, an installed client).
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv(RequirePrivilegedEnv) == "1" {
+		tb.Fatalf("%s=1 but: "+format, append([]any{RequirePrivilegedEnv}, args...)...)
+	}
+	tb.Skipf(format, args...)
+}
+
+// RequireCommand skips (or, under LAB_REQUIRE_PRIVILEGED=1, fails) the test
+// when the named program is not on PATH, and returns its path otherwise.
+func RequireCommand(tb testing.TB, name, install string) string {
+	tb.Helper()
+	p, err := lookPath(name)
+	if err != nil {
+		Unavailable(tb, "%s not found on PATH; install it with: %s", name, install)
+	}
+	return p
+}
+
+func lookPath(name string) (string, error) {
+	if strings.ContainsRune(name, '/') {
+		if _, err := os.Stat(name); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+// WaitFor polls fn every few milliseconds until it returns nil or timeout
+// passes, then fails the test with fn's last error.
+func WaitFor(tb testing.TB, timeout time.Duration, fn func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	delay := time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("condition not met within %v: %v", timeout, err)
+		}
+		time.Sleep(delay)
+		if delay < 100*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// Golden compares got with testdata/<test name>.golden, or rewrites the file
+// when the test binary runs with -update.
+func Golden(tb testing.TB, got []byte) {
+	tb.Helper()
+	name := strings.ReplaceAll(tb.Name(), "/", "_") + ".golden"
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("reading golden file (run the test with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		tb.Errorf("%s mismatch (-want +got), rerun with -update if the change is intended:\n%s", path, diff)
+	}
+}

@@ -1,0 +1,2 @@
+/* Stand-in for librdkafka internal rd.h reached as "../src/rd.h". */
+#include "../rd.h"

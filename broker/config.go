@@ -1,0 +1,4 @@
+package broker
+
+// Config is the broker's configuration.
+type Config struct{}

@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/internal/versus"
+)
+
+// TestLabBenchInMiniature runs the main job's comparison with one small pair
+// and checks that both servers carried every record each way and that the
+// result files were written.
+func TestLabBenchInMiniature(t *testing.T) {
+	rdk, err := rdkperf.Find(repoRoot(t))
+	if err != nil {
+		testutil.Unavailable(t, "%v", err)
+	}
+	out := t.TempDir()
+	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-pairs", "1", "-records", "20000")
+	cmd.Env = append(os.Environ(), rdkperf.EnvPath+"="+rdk)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lab bench: %v\n%s", err, b)
+	}
+	runs, err := filepath.Glob(filepath.Join(out, "*", "versus.json"))
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("want one versus.json under %s, got %v (%v)\n%s", out, runs, err, b)
+	}
+	raw, err := os.ReadFile(runs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Report versus.Report `json:"report"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, s := range res.Report.Samples {
+		seen[s.Target] = true
+		if s.Produce.Messages != 20000 || s.Consume.Messages != 20000 || s.Consume.Bytes != 20000*1024 {
+			t.Errorf("%s: produced %d, consumed %d records (%d bytes); want 20000 each way", s.Target, s.Produce.Messages, s.Consume.Messages, s.Consume.Bytes)
+		}
+	}
+	if !seen[versus.Broker] || !seen[versus.Kfake] {
+		t.Errorf("samples cover %v; want both broker and kfake", seen)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(runs[0]), "versus.md")); err != nil {
+		t.Errorf("versus.md missing: %v", err)
+	}
+}

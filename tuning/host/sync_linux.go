@@ -1,0 +1,5 @@
+package host
+
+import "golang.org/x/sys/unix"
+
+func syncAll() { unix.Sync() }

@@ -44,6 +44,11 @@ bench: build tools ## the main job: measure this machine and write results/<time
 	@echo ">> running the default bench (results under $(RESULTS)/)"
 	@$(BIN)/lab bench -out $(RESULTS)
 
+.PHONY: bench-fetch
+bench-fetch: build tools ## fill a 10 GB partition, read it back in sendfile and copy modes, sample broker RSS
+	@echo ">> running the fetch-path bench (needs ~10 GB free under $${TMPDIR:-/tmp})"
+	@$(BIN)/lab fetch -out $(RESULTS)
+
 .PHONY: bench-go
 bench-go: ## go test -bench for the packages' micro-benchmarks
 	@echo ">> running go benchmarks"

@@ -1,0 +1,289 @@
+// Package fetchbench measures the broker's Fetch path on a large log: it
+// fills one partition with rdkafka_performance, then restarts the broker in
+// each fetch mode (sendfile and copy) in interleaved, randomly ordered rounds
+// and consumes the whole log from the beginning while sampling the broker's
+// resident memory from /proc. It answers two questions: how much faster the
+// zero-copy path is than copying on this machine, and whether the broker's
+// memory stays flat while a consumer reads far more than it could hold (the
+// page cache holds the data, not the heap).
+package fetchbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/prometheus/procfs"
+
+	"github.com/brokerlab/brokerlab/internal/launch"
+	"github.com/brokerlab/brokerlab/internal/rdkperf"
+)
+
+// Config describes a run. Zero values take the documented defaults.
+type Config struct {
+	BrokerPath, RdkPerfPath string
+	// WorkDir holds the broker's log dir; it needs LogBytes of free space.
+	WorkDir string
+	// LogBytes is how much record data the partition holds (default 10 GB).
+	LogBytes int64
+	// Size is the record size (default 1024).
+	Size int
+	// Rounds of consuming the whole log once in each mode (default 3).
+	Rounds int
+	// Modes are the brokerlab.fetch.mode values compared (default sendfile, copy).
+	Modes []string
+	// SampleEvery is the RSS sampling period (default 100ms).
+	SampleEvery time.Duration
+	Seed        uint64
+	Logger      *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.LogBytes == 0 {
+		c.LogBytes = 10_000_000_000
+	}
+	if c.Size == 0 {
+		c.Size = 1024
+	}
+	if c.Rounds == 0 {
+		c.Rounds = 3
+	}
+	if len(c.Modes) == 0 {
+		c.Modes = []string{"sendfile", "copy"}
+	}
+	if c.SampleEvery == 0 {
+		c.SampleEvery = 100 * time.Millisecond
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Pass is one full read of the log in one mode.
+type Pass struct {
+	Mode  string         `json:"mode"`
+	Round int            `json:"round"`
+	Read  rdkperf.Result `json:"read"`
+	// RSS samples of the broker during the read, in bytes.
+	RSS []int64 `json:"rss_bytes"`
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	LogBytes int64          `json:"log_bytes"`
+	Records  int64          `json:"records"`
+	Size     int            `json:"size"`
+	Seed     uint64         `json:"seed"`
+	Fill     rdkperf.Result `json:"fill"`
+	Passes   []Pass         `json:"passes"`
+}
+
+const topic = "fetchbench"
+
+// Run fills the log and reads it back in every mode, Rounds times. It returns
+// what it measured so far together with any error.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.setDefaults()
+	if cfg.BrokerPath == "" || cfg.RdkPerfPath == "" || cfg.WorkDir == "" {
+		return nil, errors.New("fetchbench: broker path, rdkafka_performance path and work dir are required")
+	}
+	records := cfg.LogBytes / int64(cfg.Size)
+	rep := &Report{LogBytes: records * int64(cfg.Size), Records: records, Size: cfg.Size, Seed: cfg.Seed}
+	dataDir := filepath.Join(cfg.WorkDir, "data")
+
+	cfg.Logger.Info("filling the log", "bytes", rep.LogBytes, "records", records)
+	p, addr, err := start(ctx, cfg, dataDir, "sendfile", "fill")
+	if err != nil {
+		return nil, err
+	}
+	rep.Fill, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
+		Mode: rdkperf.Produce, Brokers: addr, Topic: topic, Partition: 0, Count: records, Size: cfg.Size,
+		Props:   map[string]string{"linger.ms": "5", "batch.size": "1000000", "acks": "1"},
+		Timeout: time.Hour,
+	})
+	if stopErr := p.Stop(time.Minute); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return rep, fmt.Errorf("filling the log: %w", err)
+	}
+
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	for round := 0; round < cfg.Rounds; round++ {
+		modes := slices.Clone(cfg.Modes)
+		rng.Shuffle(len(modes), func(i, j int) { modes[i], modes[j] = modes[j], modes[i] })
+		for _, mode := range modes {
+			cfg.Logger.Info("reading the log", "round", round+1, "of", cfg.Rounds, "mode", mode)
+			pass, err := readPass(ctx, cfg, dataDir, mode, round, records)
+			if err != nil {
+				return rep, fmt.Errorf("round %d, %s: %w", round+1, mode, err)
+			}
+			rep.Passes = append(rep.Passes, pass)
+		}
+	}
+	return rep, nil
+}
+
+func start(ctx context.Context, cfg Config, dataDir, mode, label string) (*launch.Process, string, error) {
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	props := filepath.Join(cfg.WorkDir, "server.properties")
+	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nnum.partitions=1\nbrokerlab.fetch.mode=%s\n", addr, dataDir, mode)
+	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := launch.Start(ctx, launch.Spec{
+		Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
+		LogFile: filepath.Join(cfg.WorkDir, "broker-"+label+".log"), StartTimeout: 5 * time.Minute,
+	})
+	return p, addr, err
+}
+
+func readPass(ctx context.Context, cfg Config, dataDir, mode string, round int, records int64) (Pass, error) {
+	p, addr, err := start(ctx, cfg, dataDir, mode, fmt.Sprintf("%s-%d", mode, round))
+	if err != nil {
+		return Pass{}, err
+	}
+	defer p.Stop(time.Minute)
+	proc, err := procfs.NewProc(p.Pid())
+	if err != nil {
+		return Pass{}, err
+	}
+	pass := Pass{Mode: mode, Round: round}
+	sctx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan []int64)
+	go func() { sampled <- sampleRSS(sctx, proc, cfg.SampleEvery) }()
+	pass.Read, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
+		Mode: rdkperf.Consume, Brokers: addr, Topic: topic, Partition: 0, Count: records,
+		Props:   map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576"},
+		Timeout: time.Hour,
+	})
+	stopSampling()
+	pass.RSS = <-sampled
+	if err != nil {
+		return pass, err
+	}
+	if want := records * int64(cfg.Size); pass.Read.Bytes != want {
+		return pass, fmt.Errorf("read %d bytes, want %d", pass.Read.Bytes, want)
+	}
+	return pass, p.Stop(time.Minute)
+}
+
+// sampleRSS reads the process's resident set size until ctx is done.
+func sampleRSS(ctx context.Context, proc procfs.Proc, every time.Duration) []int64 {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var out []int64
+	for {
+		if st, err := proc.Stat(); err == nil {
+			out = append(out, int64(st.ResidentMemory()))
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+		}
+	}
+}
+
+// ModeSummary aggregates one mode's passes.
+type ModeSummary struct {
+	Mode                 string
+	MedianMBps           float64
+	MinMBps, MaxMBps     float64
+	MaxRSS, MedianRSS    int64
+	RatioToFirst         float64 // median MB/s relative to the first mode's
+	RatioLo, RatioHi     float64 // range of per-round ratios to the first mode
+	Passes               int
+	RSSGrowthAfterWarmup int64 // max RSS minus RSS at 10% of the pass, over passes
+}
+
+// Summaries aggregates the passes per mode, in Config.Modes order.
+func (r *Report) Summaries(modes []string) []ModeSummary {
+	var out []ModeSummary
+	for _, mode := range modes {
+		s := ModeSummary{Mode: mode}
+		var mbps []float64
+		var rss []int64
+		for _, p := range r.Passes {
+			if p.Mode != mode {
+				continue
+			}
+			s.Passes++
+			mbps = append(mbps, p.Read.MBps())
+			rss = append(rss, p.RSS...)
+			if len(p.RSS) > 10 {
+				g := slices.Max(p.RSS) - p.RSS[len(p.RSS)/10]
+				s.RSSGrowthAfterWarmup = max(s.RSSGrowthAfterWarmup, g)
+			}
+			for _, q := range r.Passes {
+				if q.Round == p.Round && q.Mode == modes[0] && q.Read.MBps() > 0 {
+					ratio := p.Read.MBps() / q.Read.MBps()
+					if s.RatioLo == 0 || ratio < s.RatioLo {
+						s.RatioLo = ratio
+					}
+					s.RatioHi = max(s.RatioHi, ratio)
+				}
+			}
+		}
+		if len(mbps) > 0 {
+			s.MedianMBps, s.MinMBps, s.MaxMBps = medianF(mbps), slices.Min(mbps), slices.Max(mbps)
+		}
+		if len(rss) > 0 {
+			s.MaxRSS = slices.Max(rss)
+			slices.Sort(rss)
+			s.MedianRSS = rss[len(rss)/2]
+		}
+		out = append(out, s)
+	}
+	if len(out) > 0 && out[0].MedianMBps > 0 {
+		for i := range out {
+			out[i].RatioToFirst = out[i].MedianMBps / out[0].MedianMBps
+		}
+	}
+	return out
+}
+
+func medianF(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// WriteTable renders the per-mode summary with tablewriter.
+func (r *Report) WriteTable(w io.Writer, modes []string, markdown bool) error {
+	var opts []tablewriter.Option
+	if markdown {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+	}
+	t := tablewriter.NewTable(w, opts...)
+	t.Header("fetch mode", "passes", "read MB/s (median)", "min .. max", "vs "+modes[0]+" (median, range of rounds)", "broker RSS median", "RSS max", "RSS growth after 10% of a pass")
+	for _, s := range r.Summaries(modes) {
+		if err := t.Append(s.Mode, fmt.Sprint(s.Passes), fmt.Sprintf("%.1f", s.MedianMBps),
+			fmt.Sprintf("%.1f .. %.1f", s.MinMBps, s.MaxMBps),
+			fmt.Sprintf("%.2fx (%.2f .. %.2f)", s.RatioToFirst, s.RatioLo, s.RatioHi),
+			mib(s.MedianRSS), mib(s.MaxRSS), mib(s.RSSGrowthAfterWarmup)); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

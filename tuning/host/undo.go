@@ -29,7 +29,7 @@ func (s *Session) undo(e Entry) (action, detail string, err error) {
 	case KindLoop:
 		return s.undoLoop(e)
 	case KindMkfs:
-		return "skipped", "nothing to undo (" + e.Undo + ")", nil
+		return "skipped", e.Undo, nil
 	case KindZram:
 		return s.undoZram(e)
 	case KindSwap:

@@ -1,0 +1,253 @@
+package host
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+)
+
+// The sysctl the privileged tests change. It is harmless (how old dirty
+// data must be before writeback picks it up) and no other package's tests
+// touch it.
+const testSysctl = "vm.dirty_expire_centisecs"
+
+// childEnv makes the test binary act as a lab process that journals and
+// applies changes, then waits to be killed (TestJournalChild).
+const childEnv = "LAB_HOST_TEST_CHILD"
+
+// hostSnapshot is what the restore must bring back.
+type hostSnapshot struct {
+	sysctl  string
+	mounts  []string
+	loops   []string
+	zrams   []string
+	cgroups []string
+}
+
+func snapshot(t *testing.T, cgroupName string) hostSnapshot {
+	t.Helper()
+	var h hostSnapshot
+	var err error
+	if h.sysctl, err = ReadSysctl("/proc", testSysctl); err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := readMounts("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mounts {
+		h.mounts = append(h.mounts, m.MountPoint+" "+m.Source)
+	}
+	h.loops, _ = filepath.Glob("/sys/block/loop*/loop/backing_file")
+	h.zrams, _ = filepath.Glob("/sys/block/zram*")
+	for _, c := range []string{"memory", "blkio"} {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, cgroupName)); err == nil {
+			h.cgroups = append(h.cgroups, c+"/"+cgroupName)
+		}
+	}
+	for _, l := range [][]string{h.mounts, h.loops, h.zrams} {
+		slices.Sort(l)
+	}
+	return h
+}
+
+// restoreSysctlOnCleanup puts testSysctl back whatever happens.
+func restoreSysctlOnCleanup(t *testing.T) {
+	t.Helper()
+	orig, err := ReadSysctl("/proc", testSysctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p, _ := SysctlPath("/proc", testSysctl)
+		if cur, _ := readValue(p); cur != orig {
+			if err := writeValue(p, orig); err != nil {
+				t.Errorf("restoring %s: %v", testSysctl, err)
+			}
+		}
+	})
+}
+
+func TestJournalRestoresTheHostAfterSIGKILL(t *testing.T) {
+	testutil.RequirePrivileged(t, "sysctl writes, loop devices, mkfs, mount, zram and cgroups")
+	testutil.RequireCommand(t, "losetup", "apt-get install mount")
+	testutil.RequireCommand(t, "mkfs.ext4", "apt-get install e2fsprogs")
+	if _, err := os.Stat("/sys/class/zram-control"); err != nil {
+		testutil.Unavailable(t, "zram is not available (modprobe zram): %v", err)
+	}
+	restoreSysctlOnCleanup(t)
+	state := t.TempDir()
+	work := t.TempDir()
+	cgName := fmt.Sprintf("brokerlab-test-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	// Whatever happens, leave nothing behind.
+	t.Cleanup(func() {
+		if undone, err := Restore(Config{StateDir: state}); err != nil {
+			t.Errorf("cleanup restore: %v (undone %v)", err, undone)
+		}
+	})
+	before := snapshot(t, cgName)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalChild$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "LAB_TEST_STATE="+state, "LAB_TEST_WORK="+work, "LAB_TEST_CGROUP="+cgName)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	var lines []string
+	go func() { // ends when the child's stdout closes (it is killed below)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.HasPrefix(sc.Text(), "READY ") {
+				ready <- strings.TrimPrefix(sc.Text(), "READY ")
+			}
+		}
+		close(ready)
+	}()
+	var info string
+	select {
+	case s, ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("child exited before it was ready:\n%s", strings.Join(lines, "\n"))
+		}
+		info = s
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child not ready within 60s:\n%s", strings.Join(lines, "\n"))
+	}
+	// The changes are in place: the test can tell a restored host from one
+	// that is not.
+	mid := snapshot(t, cgName)
+	if mid.sysctl == before.sysctl {
+		t.Errorf("child did not change %s", testSysctl)
+	}
+	if len(mid.mounts) <= len(before.mounts) || len(mid.loops) <= len(before.loops) || len(mid.zrams) <= len(before.zrams) || len(mid.cgroups) != 2 {
+		t.Errorf("child's changes not visible: before %+v, during %+v", before, mid)
+	}
+	t.Logf("child: %s", info)
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	undone, err := Restore(Config{StateDir: state})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	kinds := map[Kind]int{}
+	for _, u := range undone {
+		t.Logf("%s", u)
+		if u.Action == "undone" {
+			kinds[u.Entry.Kind]++
+		}
+	}
+	for _, k := range []Kind{KindSysctl, KindMount, KindLoop, KindZram, KindCgroup, KindFile, KindProcess, KindScheduler} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s change was undone", k)
+		}
+	}
+	after := snapshot(t, cgName)
+	if after.sysctl != before.sysctl {
+		t.Errorf("%s = %s after restore, want %s", testSysctl, after.sysctl, before.sysctl)
+	}
+	for name, pair := range map[string][2][]string{
+		"mounts": {before.mounts, after.mounts}, "loop devices": {before.loops, after.loops},
+		"zram devices": {before.zrams, after.zrams}, "cgroups": {before.cgroups, after.cgroups},
+	} {
+		// Other packages' tests may add or remove their own devices
+		// meanwhile: look only for what the child added.
+		for _, x := range pair[1] {
+			if !slices.Contains(pair[0], x) && slices.Contains(midList(mid, name), x) {
+				t.Errorf("%s: %s is still there after restore", name, x)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(work, "disk.img")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("loop file still exists after restore: %v", err)
+	}
+}
+
+func midList(h hostSnapshot, name string) []string {
+	switch name {
+	case "mounts":
+		return h.mounts
+	case "loop devices":
+		return h.loops
+	case "zram devices":
+		return h.zrams
+	}
+	return h.cgroups
+}
+
+// TestJournalChild is the lab process TestJournalRestoresTheHostAfterSIGKILL
+// kills; it does nothing unless started by it.
+func TestJournalChild(t *testing.T) {
+	if os.Getenv(childEnv) != "1" {
+		t.Skip("helper process for TestJournalRestoresTheHostAfterSIGKILL")
+	}
+	must := func(err error) {
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(3)
+		}
+	}
+	work := os.Getenv("LAB_TEST_WORK")
+	s, _, err := Open(Config{StateDir: os.Getenv("LAB_TEST_STATE")})
+	must(err)
+	cur, err := s.Sysctl(testSysctl)
+	must(err)
+	n, _ := strconv.Atoi(cur)
+	must(s.SetSysctl(testSysctl, strconv.Itoa(n+7)))
+
+	img := filepath.Join(work, "disk.img")
+	must(s.CreateFile(img, 64<<20, false))
+	dev, err := s.AttachLoop(img)
+	must(err)
+	must(s.Mkfs(dev, "ext4", nil))
+	mnt := filepath.Join(work, "mnt")
+	must(s.MakeDir(mnt, false))
+	must(s.Mount(dev, mnt, "ext4", []string{"noatime"}))
+	must(os.WriteFile(filepath.Join(mnt, "data"), []byte("hello"), 0o644))
+	must(s.SetScheduler(dev, "mq-deadline"))
+
+	zdev, err := s.AddZram(32<<20, "")
+	must(err)
+	must(s.Mkfs(zdev, "ext4", nil))
+	zmnt := filepath.Join(work, "zmnt")
+	must(s.MakeDir(zmnt, false))
+	must(s.Mount(zdev, zmnt, "ext4", nil))
+
+	cg, err := s.CreateCgroup(os.Getenv("LAB_TEST_CGROUP"), "memory", "blkio")
+	must(err)
+	must(cg.SetMemoryLimit(256 << 20))
+	must(cg.Throttle(dev, Throttle{WriteBPS: 10 << 20}))
+	// A stand-in for the broker: a process in the cgroup with its working
+	// directory on the mount (it keeps the mount busy until it is killed).
+	sleeper := exec.Command("sleep", "600")
+	sleeper.Dir = mnt
+	must(sleeper.Start())
+	must(s.TrackProcess(sleeper.Process.Pid))
+	must(cg.AddProcess(sleeper.Process.Pid))
+
+	fmt.Printf("READY loop=%s zram=%s sleeper=%d\n", dev, zdev, sleeper.Process.Pid)
+	time.Sleep(10 * time.Minute) // wait for SIGKILL
+}

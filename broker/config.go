@@ -1,4 +1,579 @@
 package broker
 
-// Config is the broker's configuration.
-type Config struct{}
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fetch modes (brokerlab.fetch.mode).
+const (
+	// FetchModeSendfile sends record bytes from the segment file to the
+	// socket with sendfile(2): no copy through user space.
+	FetchModeSendfile = "sendfile"
+	// FetchModeCopy reads record bytes into a buffer with pread(2) and
+	// writes them: the copying path the lab compares against.
+	FetchModeCopy = "copy"
+)
+
+// Config is the broker's configuration. DefaultConfig returns Kafka's
+// defaults; ConfigFromProperties fills it from a server.properties file.
+// The property each field comes from is named in its comment.
+type Config struct {
+	// NodeID is node.id / broker.id. Default 0.
+	NodeID int32
+	// ListenAddr is the host:port of listeners=PLAINTEXT://host:port (or
+	// host.name + port). Default 127.0.0.1:9092. Ignored when Listener is set.
+	ListenAddr string
+	// AdvertisedAddr is the host:port clients are told in Metadata
+	// (advertised.listeners). Default: the listener's actual address.
+	AdvertisedAddr string
+	// LogDirs is log.dirs (or log.dir). Required.
+	LogDirs []string
+	// RecoveryThreadsPerDataDir is num.recovery.threads.per.data.dir. Default 1.
+	RecoveryThreadsPerDataDir int
+	// AutoCreateTopics is auto.create.topics.enable. Default true.
+	AutoCreateTopics bool
+	// NumPartitions is num.partitions, for auto-created topics. Default 1.
+	NumPartitions int32
+	// DefaultReplicationFactor is default.replication.factor; only 1 is
+	// possible on a single node. Default 1.
+	DefaultReplicationFactor int16
+	// Retention is log.retention.ms (or .minutes, .hours); negative keeps
+	// forever. Default 168h.
+	Retention time.Duration
+	// RetentionBytes is log.retention.bytes per partition; -1 = no limit.
+	// Default -1.
+	RetentionBytes int64
+	// RetentionCheckInterval is log.retention.check.interval.ms. Default 5m.
+	RetentionCheckInterval time.Duration
+	// SegmentBytes is log.segment.bytes. Default 1 GiB.
+	SegmentBytes int64
+	// RollInterval is log.roll.ms (or log.roll.hours). Default 168h.
+	RollInterval time.Duration
+	// IndexIntervalBytes is log.index.interval.bytes. Default 4096.
+	IndexIntervalBytes int32
+	// IndexSizeMaxBytes is log.index.size.max.bytes. Default 10 MiB.
+	IndexSizeMaxBytes int32
+	// MessageMaxBytes is message.max.bytes: the largest record batch.
+	// Default 1048588 (Kafka's).
+	MessageMaxBytes int32
+	// FlushIntervalMessages is log.flush.interval.messages: fsync after
+	// this many messages; 0 = never by count (Kafka's default is
+	// Long.MAX_VALUE, which means the same). Default 0.
+	FlushIntervalMessages int64
+	// FlushInterval is log.flush.interval.ms: fsync data older than this;
+	// 0 = never by time. Default 0.
+	FlushInterval time.Duration
+	// FlushSyncOnAck is log.flush.sync.on.ack (brokerlab): fsync before
+	// acknowledging acks=-1 produce requests (group commit). Default false.
+	FlushSyncOnAck bool
+	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
+	FetchMode string
+	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
+	// the OS default. Default 102400.
+	SocketSendBufferBytes int
+	// SocketReceiveBufferBytes is socket.receive.buffer.bytes (SO_RCVBUF);
+	// -1 = the OS default. Default 102400.
+	SocketReceiveBufferBytes int
+	// SocketRequestMaxBytes is socket.request.max.bytes: a larger request
+	// closes the connection. Default 104857600.
+	SocketRequestMaxBytes int32
+	// MetricsListen is brokerlab.metrics.listen: host:port serving
+	// /metrics and /debug/pprof; empty = off. Default empty.
+	MetricsListen string
+	// PyroscopeServer is brokerlab.pyroscope.server: the pyroscope server
+	// URL for continuous profiling; empty = off. Default empty.
+	PyroscopeServer string
+
+	// Listener, when set, is used instead of listening on ListenAddr (tests
+	// pass a 127.0.0.1:0 listener). The broker closes it.
+	Listener net.Listener
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+
+	// explicit holds the keys set in the properties file or overrides
+	// (DescribeConfigs reports them as STATIC_BROKER_CONFIG).
+	explicit map[string]bool
+}
+
+// DefaultConfig returns the configuration with every default set and no
+// log directory.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddr:                "127.0.0.1:9092",
+		RecoveryThreadsPerDataDir: 1,
+		AutoCreateTopics:          true,
+		NumPartitions:             1,
+		DefaultReplicationFactor:  1,
+		Retention:                 168 * time.Hour,
+		RetentionBytes:            -1,
+		RetentionCheckInterval:    5 * time.Minute,
+		SegmentBytes:              1 << 30,
+		RollInterval:              168 * time.Hour,
+		IndexIntervalBytes:        4096,
+		IndexSizeMaxBytes:         10 << 20,
+		MessageMaxBytes:           1048588,
+		FetchMode:                 FetchModeSendfile,
+		SocketSendBufferBytes:     102400,
+		SocketReceiveBufferBytes:  102400,
+		SocketRequestMaxBytes:     104857600,
+	}
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key string, v any, fix string) {
+		errs = append(errs, fmt.Errorf("%s=%v: %s", key, v, fix))
+	}
+	if c.NodeID < 0 {
+		bad("node.id", c.NodeID, "must be 0 or more")
+	}
+	if c.Listener == nil {
+		if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+			bad("listeners", c.ListenAddr, "want PLAINTEXT://host:port, e.g. PLAINTEXT://127.0.0.1:9092")
+		}
+	}
+	if c.AdvertisedAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {
+			bad("advertised.listeners", c.AdvertisedAddr, "want PLAINTEXT://host:port")
+		}
+	}
+	if len(c.LogDirs) == 0 {
+		bad("log.dirs", "", "set at least one directory, e.g. log.dirs=/var/lib/brokerlab")
+	}
+	for _, d := range c.LogDirs {
+		if d == "" {
+			bad("log.dirs", strings.Join(c.LogDirs, ","), "has an empty entry; list directories separated by commas")
+		}
+	}
+	if c.RecoveryThreadsPerDataDir < 1 {
+		bad("num.recovery.threads.per.data.dir", c.RecoveryThreadsPerDataDir, "must be 1 or more")
+	}
+	if c.NumPartitions < 1 {
+		bad("num.partitions", c.NumPartitions, "must be 1 or more")
+	}
+	if c.DefaultReplicationFactor < 1 {
+		bad("default.replication.factor", c.DefaultReplicationFactor, "must be 1 (a single node)")
+	}
+	if c.RetentionBytes < -1 {
+		bad("log.retention.bytes", c.RetentionBytes, "must be -1 (no limit) or 0 or more")
+	}
+	if c.RetentionCheckInterval <= 0 {
+		bad("log.retention.check.interval.ms", c.RetentionCheckInterval.Milliseconds(), "must be above 0")
+	}
+	if c.SegmentBytes < 14 || c.SegmentBytes > 1<<31-1 {
+		bad("log.segment.bytes", c.SegmentBytes, "must be between 14 and 2147483647 (Kafka's limits); the default is 1073741824")
+	}
+	if c.RollInterval <= 0 {
+		bad("log.roll.ms", c.RollInterval.Milliseconds(), "must be above 0")
+	}
+	if c.IndexIntervalBytes < 0 {
+		bad("log.index.interval.bytes", c.IndexIntervalBytes, "must be 0 or more")
+	}
+	if c.IndexSizeMaxBytes < 32 {
+		bad("log.index.size.max.bytes", c.IndexSizeMaxBytes, "must be at least 32 (four index entries); the default is 10485760")
+	}
+	if c.MessageMaxBytes < 0 {
+		bad("message.max.bytes", c.MessageMaxBytes, "must be 0 or more")
+	}
+	if c.FlushIntervalMessages < 0 {
+		bad("log.flush.interval.messages", c.FlushIntervalMessages, "must be 0 (off) or more")
+	}
+	if c.FlushInterval < 0 {
+		bad("log.flush.interval.ms", c.FlushInterval.Milliseconds(), "must be 0 (off) or more")
+	}
+	if c.FetchMode != FetchModeSendfile && c.FetchMode != FetchModeCopy {
+		bad("brokerlab.fetch.mode", c.FetchMode, "must be sendfile or copy")
+	}
+	if c.SocketSendBufferBytes < -1 || c.SocketSendBufferBytes == 0 {
+		bad("socket.send.buffer.bytes", c.SocketSendBufferBytes, "must be -1 (OS default) or above 0")
+	}
+	if c.SocketReceiveBufferBytes < -1 || c.SocketReceiveBufferBytes == 0 {
+		bad("socket.receive.buffer.bytes", c.SocketReceiveBufferBytes, "must be -1 (OS default) or above 0")
+	}
+	if c.SocketRequestMaxBytes < 1 {
+		bad("socket.request.max.bytes", c.SocketRequestMaxBytes, "must be above 0; the default is 104857600")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("brokerlab.metrics.listen", c.MetricsListen, "want host:port, e.g. 127.0.0.1:9100, or empty for off")
+		}
+	}
+	if c.PyroscopeServer != "" {
+		if u, err := url.Parse(c.PyroscopeServer); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("brokerlab.pyroscope.server", c.PyroscopeServer, "want a URL such as http://127.0.0.1:4040, or empty for off")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// keySpec describes one server.properties key the broker uses.
+type keySpec struct {
+	name string
+	set  func(c *Config, v string) error
+	get  func(c Config) string
+}
+
+// errFix is a parse error with the fix the user should apply.
+func errFix(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func parseInt(v string, bits int) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, bits)
+	if err != nil {
+		return 0, errFix("not a whole number")
+	}
+	return n, nil
+}
+
+func intKey(name string, bits int, set func(*Config, int64), get func(Config) int64) keySpec {
+	return keySpec{
+		name: name,
+		set: func(c *Config, v string) error {
+			n, err := parseInt(v, bits)
+			if err != nil {
+				return err
+			}
+			set(c, n)
+			return nil
+		},
+		get: func(c Config) string { return strconv.FormatInt(get(c), 10) },
+	}
+}
+
+func boolKey(name string, set func(*Config, bool), get func(Config) bool) keySpec {
+	return keySpec{
+		name: name,
+		set: func(c *Config, v string) error {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "true":
+				set(c, true)
+			case "false":
+				set(c, false)
+			default:
+				return errFix("not true or false")
+			}
+			return nil
+		},
+		get: func(c Config) string { return strconv.FormatBool(get(c)) },
+	}
+}
+
+func strKey(name string, set func(*Config, string), get func(Config) string) keySpec {
+	return keySpec{
+		name: name,
+		set:  func(c *Config, v string) error { set(c, strings.TrimSpace(v)); return nil },
+		get:  get,
+	}
+}
+
+// durKey reads a number of unit into a duration; negative numbers stay
+// negative (-1 = forever for retention).
+func durKey(name string, unit time.Duration, set func(*Config, time.Duration), get func(Config) time.Duration) keySpec {
+	return keySpec{
+		name: name,
+		set: func(c *Config, v string) error {
+			n, err := parseInt(v, 64)
+			if err != nil {
+				return err
+			}
+			if n < 0 {
+				set(c, -1)
+				return nil
+			}
+			set(c, time.Duration(n)*unit)
+			return nil
+		},
+		get: func(c Config) string {
+			d := get(c)
+			if d < 0 {
+				return "-1"
+			}
+			return strconv.FormatInt(int64(d/unit), 10)
+		},
+	}
+}
+
+// listenerAddr parses "PLAINTEXT://host:port[,...]" into host:port.
+func listenerAddr(v string) (string, error) {
+	for _, l := range strings.Split(v, ",") {
+		l = strings.TrimSpace(l)
+		name, addr, ok := strings.Cut(l, "://")
+		if !ok {
+			return "", errFix("want NAME://host:port, e.g. PLAINTEXT://127.0.0.1:9092")
+		}
+		if !strings.EqualFold(name, "PLAINTEXT") {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return "", errFix("want PLAINTEXT://host:port, e.g. PLAINTEXT://127.0.0.1:9092")
+		}
+		return addr, nil
+	}
+	return "", errFix("needs a PLAINTEXT listener (only PLAINTEXT is supported), e.g. PLAINTEXT://127.0.0.1:9092")
+}
+
+// keySpecs lists the keys the broker uses, in the order they are applied
+// and printed: a key that overrides another comes after it (Kafka's
+// precedence: log.retention.ms over .minutes over .hours, log.roll.ms over
+// log.roll.hours, log.dirs over log.dir, listeners over host.name/port).
+var keySpecs = []keySpec{
+	intKey("broker.id", 32, func(c *Config, n int64) { c.NodeID = int32(n) }, func(c Config) int64 { return int64(c.NodeID) }),
+	intKey("node.id", 32, func(c *Config, n int64) { c.NodeID = int32(n) }, func(c Config) int64 { return int64(c.NodeID) }),
+	strKey("host.name", func(c *Config, v string) {
+		_, port, _ := net.SplitHostPort(c.ListenAddr)
+		c.ListenAddr = net.JoinHostPort(v, port)
+	}, func(c Config) string { h, _, _ := net.SplitHostPort(c.ListenAddr); return h }),
+	{name: "port", set: func(c *Config, v string) error {
+		n, err := parseInt(v, 32)
+		if err != nil || n < 0 || n > 65535 {
+			return errFix("not a port number (0-65535)")
+		}
+		host, _, _ := net.SplitHostPort(c.ListenAddr)
+		c.ListenAddr = net.JoinHostPort(host, strconv.FormatInt(n, 10))
+		return nil
+	}, get: func(c Config) string { _, p, _ := net.SplitHostPort(c.ListenAddr); return p }},
+	{name: "listeners", set: func(c *Config, v string) error {
+		a, err := listenerAddr(v)
+		if err == nil {
+			c.ListenAddr = a
+		}
+		return err
+	}, get: func(c Config) string { return "PLAINTEXT://" + c.ListenAddr }},
+	{name: "advertised.listeners", set: func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			c.AdvertisedAddr = ""
+			return nil
+		}
+		a, err := listenerAddr(v)
+		if err == nil {
+			c.AdvertisedAddr = a
+		}
+		return err
+	}, get: func(c Config) string {
+		if c.AdvertisedAddr == "" {
+			return ""
+		}
+		return "PLAINTEXT://" + c.AdvertisedAddr
+	}},
+	strKey("log.dir", func(c *Config, v string) { c.LogDirs = splitDirs(v) }, func(c Config) string { return strings.Join(c.LogDirs, ",") }),
+	strKey("log.dirs", func(c *Config, v string) { c.LogDirs = splitDirs(v) }, func(c Config) string { return strings.Join(c.LogDirs, ",") }),
+	intKey("num.recovery.threads.per.data.dir", 32, func(c *Config, n int64) { c.RecoveryThreadsPerDataDir = int(n) }, func(c Config) int64 { return int64(c.RecoveryThreadsPerDataDir) }),
+	boolKey("auto.create.topics.enable", func(c *Config, b bool) { c.AutoCreateTopics = b }, func(c Config) bool { return c.AutoCreateTopics }),
+	intKey("num.partitions", 32, func(c *Config, n int64) { c.NumPartitions = int32(n) }, func(c Config) int64 { return int64(c.NumPartitions) }),
+	intKey("default.replication.factor", 16, func(c *Config, n int64) { c.DefaultReplicationFactor = int16(n) }, func(c Config) int64 { return int64(c.DefaultReplicationFactor) }),
+	durKey("log.retention.hours", time.Hour, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
+	durKey("log.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
+	durKey("log.retention.ms", time.Millisecond, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
+	intKey("log.retention.bytes", 64, func(c *Config, n int64) { c.RetentionBytes = n }, func(c Config) int64 { return c.RetentionBytes }),
+	durKey("log.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.RetentionCheckInterval = d }, func(c Config) time.Duration { return c.RetentionCheckInterval }),
+	intKey("log.segment.bytes", 64, func(c *Config, n int64) { c.SegmentBytes = n }, func(c Config) int64 { return c.SegmentBytes }),
+	durKey("log.roll.hours", time.Hour, func(c *Config, d time.Duration) { c.RollInterval = d }, func(c Config) time.Duration { return c.RollInterval }),
+	durKey("log.roll.ms", time.Millisecond, func(c *Config, d time.Duration) { c.RollInterval = d }, func(c Config) time.Duration { return c.RollInterval }),
+	intKey("log.index.interval.bytes", 32, func(c *Config, n int64) { c.IndexIntervalBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexIntervalBytes) }),
+	intKey("log.index.size.max.bytes", 32, func(c *Config, n int64) { c.IndexSizeMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexSizeMaxBytes) }),
+	intKey("message.max.bytes", 32, func(c *Config, n int64) { c.MessageMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.MessageMaxBytes) }),
+	{name: "log.flush.interval.messages", set: func(c *Config, v string) error {
+		n, err := parseInt(v, 64)
+		if err != nil {
+			return err
+		}
+		if n == 1<<63-1 { // Kafka's default, Long.MAX_VALUE: never by count
+			n = 0
+		}
+		c.FlushIntervalMessages = n
+		return nil
+	}, get: func(c Config) string { return strconv.FormatInt(c.FlushIntervalMessages, 10) }},
+	{name: "log.flush.interval.ms", set: func(c *Config, v string) error {
+		n, err := parseInt(v, 64)
+		if err != nil {
+			return err
+		}
+		if n == 1<<63-1 {
+			n = 0
+		}
+		c.FlushInterval = time.Duration(n) * time.Millisecond
+		return nil
+	}, get: func(c Config) string { return strconv.FormatInt(c.FlushInterval.Milliseconds(), 10) }},
+	boolKey("log.flush.sync.on.ack", func(c *Config, b bool) { c.FlushSyncOnAck = b }, func(c Config) bool { return c.FlushSyncOnAck }),
+	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
+	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
+	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),
+	intKey("socket.request.max.bytes", 32, func(c *Config, n int64) { c.SocketRequestMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.SocketRequestMaxBytes) }),
+	strKey("brokerlab.metrics.listen", func(c *Config, v string) { c.MetricsListen = v }, func(c Config) string { return c.MetricsListen }),
+	strKey("brokerlab.pyroscope.server", func(c *Config, v string) { c.PyroscopeServer = v }, func(c Config) string { return c.PyroscopeServer }),
+}
+
+func splitDirs(v string) []string {
+	var out []string
+	for _, d := range strings.Split(v, ",") {
+		out = append(out, strings.TrimSpace(d))
+	}
+	return out
+}
+
+// unusedKafkaKeys are real Kafka broker keys that a single-node broker
+// without replication, ZooKeeper, KRaft, security or a log cleaner accepts
+// and ignores; each gets a warning naming it.
+var unusedKafkaKeys = map[string]string{
+	"zookeeper.connect":                        "single node: no ZooKeeper is used",
+	"zookeeper.connection.timeout.ms":          "single node: no ZooKeeper is used",
+	"zookeeper.session.timeout.ms":             "single node: no ZooKeeper is used",
+	"process.roles":                            "single node: no KRaft controller",
+	"controller.quorum.voters":                 "single node: no KRaft controller",
+	"controller.quorum.bootstrap.servers":      "single node: no KRaft controller",
+	"controller.listener.names":                "single node: no KRaft controller",
+	"inter.broker.listener.name":               "single node: no inter-broker traffic",
+	"listener.security.protocol.map":           "only PLAINTEXT is supported",
+	"security.inter.broker.protocol":           "only PLAINTEXT is supported",
+	"num.network.threads":                      "one goroutine per connection instead",
+	"num.io.threads":                           "one goroutine per connection instead",
+	"num.replica.fetchers":                     "no replication",
+	"offsets.topic.replication.factor":         "no replication",
+	"transaction.state.log.replication.factor": "no replication",
+	"transaction.state.log.min.isr":            "no replication",
+	"min.insync.replicas":                      "no replication",
+	"unclean.leader.election.enable":           "no replication",
+	"group.initial.rebalance.delay.ms":         "not used by this broker",
+	"log.cleaner.enable":                       "no log compaction",
+	"log.cleanup.policy":                       "only delete retention",
+	"delete.topic.enable":                      "topics can always be deleted",
+	"compression.type":                         "batches are stored as the producer sent them",
+	"log.message.format.version":               "only record batch v2",
+	"inter.broker.protocol.version":            "no inter-broker traffic",
+	"auto.leader.rebalance.enable":             "single node",
+	"queued.max.requests":                      "not used by this broker",
+	"replica.lag.time.max.ms":                  "no replication",
+	"offsets.retention.minutes":                "not used by this broker",
+	"log.preallocate":                          "not used by this broker",
+	"log.segment.delete.delay.ms":              "segments are deleted when their last reader releases them",
+	"connections.max.idle.ms":                  "not used by this broker",
+}
+
+// ConfigFromProperties builds a Config from DefaultConfig and the entries
+// of a server.properties file, then applies overrides ("key=value", as
+// given with --override). It returns the configuration, warnings about
+// keys that are accepted but unused or unknown, and every error at once
+// (each naming the key, its value and the fix), including Validate's.
+func ConfigFromProperties(props []Property, overrides []string) (Config, []string, error) {
+	c := DefaultConfig()
+	var (
+		errs     []error
+		warnings []string
+		values   = map[string]string{}
+		where    = map[string]string{}
+	)
+	for _, p := range props {
+		values[p.Key] = p.Value
+		where[p.Key] = "line " + strconv.Itoa(p.Line)
+	}
+	for _, o := range overrides {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("--override %q: want key=value, e.g. --override log.dirs=/tmp/brokerlab", o))
+			continue
+		}
+		k = strings.TrimSpace(k)
+		values[k] = v
+		where[k] = "--override"
+	}
+	known := map[string]bool{}
+	for _, ks := range keySpecs {
+		known[ks.name] = true
+	}
+	// broker.id and node.id must agree when both are given (Kafka's rule).
+	if b, ok := values["broker.id"]; ok {
+		if n, ok := values["node.id"]; ok && strings.TrimSpace(b) != strings.TrimSpace(n) {
+			errs = append(errs, fmt.Errorf("broker.id=%s and node.id=%s differ: set only one of them, or the same value", b, n))
+		}
+	}
+	_, hasListeners := values["listeners"]
+	for _, ks := range keySpecs {
+		v, ok := values[ks.name]
+		if !ok {
+			continue
+		}
+		if hasListeners && (ks.name == "port" || ks.name == "host.name") {
+			warnings = append(warnings, fmt.Sprintf("%s=%s (%s) is ignored because listeners is set", ks.name, v, where[ks.name]))
+			continue
+		}
+		if c.explicit == nil {
+			c.explicit = map[string]bool{}
+		}
+		c.explicit[ks.name] = true
+		if err := ks.set(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%s (%s): %w", ks.name, v, where[ks.name], err))
+		}
+	}
+	if c.DefaultReplicationFactor > 1 {
+		warnings = append(warnings, fmt.Sprintf("default.replication.factor=%d: this is a single node, topics get replication factor 1", c.DefaultReplicationFactor))
+		c.DefaultReplicationFactor = 1
+	}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if known[k] {
+			continue
+		}
+		if why, ok := unusedKafkaKeys[k]; ok {
+			warnings = append(warnings, fmt.Sprintf("%s=%s (%s) is not used: %s", k, values[k], where[k], why))
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("%s=%s (%s) is not a key this broker knows; check the spelling", k, values[k], where[k]))
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, warnings, errors.Join(errs...)
+}
+
+// LoadConfig reads the server.properties file at path and applies
+// overrides; see ConfigFromProperties.
+func LoadConfig(path string, overrides []string) (Config, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("opening config %s: %w", path, err)
+	}
+	defer f.Close()
+	props, err := ParseProperties(f)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("parsing config %s: %w", path, err)
+	}
+	c, warnings, err := ConfigFromProperties(props, overrides)
+	if err != nil {
+		return c, warnings, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return c, warnings, nil
+}
+
+// Properties returns the effective configuration as server.properties
+// lines (key=value), one per key the broker uses.
+func (c Config) Properties() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, ks := range keySpecs {
+		switch ks.name { // print the canonical key of each alias group once
+		case "broker.id", "host.name", "port", "log.dir", "log.retention.hours", "log.retention.minutes", "log.roll.hours":
+			continue
+		}
+		if seen[ks.name] {
+			continue
+		}
+		seen[ks.name] = true
+		out = append(out, ks.name+"="+ks.get(c))
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package broker
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestParseProperties(t *testing.T) {
+	in := "# a comment\n" +
+		"! another comment\n" +
+		"\n" +
+		"   broker.id = 7\n" +
+		"log.dirs: /a,/b\n" +
+		"listeners PLAINTEXT://127.0.0.1:9093\n" +
+		"key\\ with\\=escapes=va\\tl\\u0041\n" +
+		"long.value=one, \\\n" +
+		"           two, \\\n" +
+		"           three\n" +
+		"empty=\n" +
+		"crlf=yes\r\n" +
+		"trailing.backslash=a\\\\\n"
+	got, err := ParseProperties(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Property{
+		{Key: "broker.id", Value: "7", Line: 4},
+		{Key: "log.dirs", Value: "/a,/b", Line: 5},
+		{Key: "listeners", Value: "PLAINTEXT://127.0.0.1:9093", Line: 6},
+		{Key: "key with=escapes", Value: "va\tlA", Line: 7},
+		{Key: "long.value", Value: "one, two, three", Line: 8},
+		{Key: "empty", Value: "", Line: 11},
+		{Key: "crlf", Value: "yes", Line: 12},
+		{Key: "trailing.backslash", Value: "a\\", Line: 13},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseProperties (-want +got):\n%s", diff)
+	}
+}
+
+func TestParsePropertiesBadEscape(t *testing.T) {
+	if _, err := ParseProperties(strings.NewReader("a=\\u12\n")); err == nil {
+		t.Fatal("malformed \\u escape accepted")
+	}
+}
+
+func props(t *testing.T, s string) []Property {
+	t.Helper()
+	p, err := ParseProperties(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigFromProperties(t *testing.T) {
+	c, warnings, err := ConfigFromProperties(props(t, `
+broker.id=3
+listeners=PLAINTEXT://0.0.0.0:19092
+log.dir=/ignored
+log.dirs=/d1, /d2
+log.retention.hours=1
+log.retention.minutes=30
+log.roll.hours=2
+num.partitions=4
+auto.create.topics.enable=false
+default.replication.factor=3
+zookeeper.connect=localhost:2181
+num.network.threads=3
+no.such.key=1
+log.flush.interval.messages=9223372036854775807
+brokerlab.fetch.mode=COPY
+`), []string{"log.segment.bytes=1048576", "log.flush.sync.on.ack=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != 3 || c.ListenAddr != "0.0.0.0:19092" || !cmp.Equal(c.LogDirs, []string{"/d1", "/d2"}) ||
+		c.Retention != 30*time.Minute || c.RollInterval != 2*time.Hour || c.NumPartitions != 4 || c.AutoCreateTopics ||
+		c.SegmentBytes != 1<<20 || !c.FlushSyncOnAck || c.FlushIntervalMessages != 0 || c.FetchMode != FetchModeCopy ||
+		c.DefaultReplicationFactor != 1 {
+		t.Errorf("unexpected config: %+v", c)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, w := range []string{"zookeeper.connect=localhost:2181", "num.network.threads", "no.such.key", "default.replication.factor=3"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("no warning about %s in:\n%s", w, joined)
+		}
+	}
+}
+
+func TestConfigErrorsAllAtOnce(t *testing.T) {
+	_, _, err := ConfigFromProperties(props(t, `
+log.segment.bytes=abc
+num.partitions=0
+listeners=SSL://x
+brokerlab.fetch.mode=mmap
+`), []string{"bogus"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"log.segment.bytes=abc", "num.partitions=0", "listeners=SSL://x", "brokerlab.fetch.mode=mmap", "--override \"bogus\"", "log.dirs"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	c, _, err := ConfigFromProperties(props(t, "log.dirs=/x\nlog.retention.ms=1000\nlog.retention.hours=5\nport=1234\nhost.name=10.0.0.1\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention != time.Second {
+		t.Errorf("log.retention.ms does not win over hours: %v", c.Retention)
+	}
+	if c.ListenAddr != "10.0.0.1:1234" {
+		t.Errorf("host.name/port: %s", c.ListenAddr)
+	}
+	c, _, err = ConfigFromProperties(props(t, "log.dirs=/x\nlog.retention.ms=-1\n"), nil)
+	if err != nil || c.Retention >= 0 {
+		t.Errorf("retention -1: %v %v", c.Retention, err)
+	}
+	if _, _, err := ConfigFromProperties(props(t, "log.dirs=/x\nbroker.id=1\nnode.id=2\n"), nil); err == nil {
+		t.Error("broker.id != node.id accepted")
+	}
+}
+
+func TestSampleConfig(t *testing.T) {
+	c, warnings, err := LoadConfig("../config/server.properties", []string{"log.dirs=" + t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("the sample config has warnings: %q", warnings)
+	}
+	if c.ListenAddr != "127.0.0.1:9092" || c.FetchMode != FetchModeSendfile {
+		t.Errorf("sample config: %+v", c)
+	}
+	// The effective config printed by --check reads back to the same config.
+	back, _, err := ConfigFromProperties(props(t, strings.Join(c.Properties(), "\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(c, back, cmpopts.IgnoreUnexported(Config{})); diff != "" {
+		t.Errorf("Properties round trip (-want +got):\n%s", diff)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,18 +62,7 @@ func TestPrometheusScrapesBrokerMetrics(t *testing.T) {
 	}
 	_, addr := startBroker(t, "brokerlab.metrics.listen="+metricsAddr)
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("scraped"), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := range 100 {
-		if err := cl.ProduceSync(ctx, kgo.StringRecord("value-"+strconv.Itoa(i))).FirstErr(); err != nil {
-			t.Fatalf("producing: %v", err)
-		}
-	}
+	produceAndFetch(t, addr, "scraped", 100)
 
 	dir := t.TempDir()
 	promAddr, err := launch.FreeAddr()
@@ -99,13 +89,51 @@ func TestPrometheusScrapesBrokerMetrics(t *testing.T) {
 	for _, q := range []string{
 		`up{job="broker"} == 1`,
 		`sum(brokerlab_broker_requests_total) > 0`,
+		`sum(rate(brokerlab_broker_fetch_sendfile_bytes_total[1m])) >= 0`,
 	} {
-		testutil.WaitFor(t, 60*time.Second, func() error { return promQuery(promAddr, q) })
+		testutil.WaitFor(t, 60*time.Second, func() error { return promQuery(promAddr, q, true) })
+	}
+	// Every expression of the broker dashboard is valid PromQL to this
+	// Prometheus, with Grafana's variables filled in.
+	for _, e := range dashboardExprs(t, "broker.json") {
+		q := strings.NewReplacer("$instance", metricsAddr, "$__rate_interval", "1m").Replace(e)
+		if err := promQuery(promAddr, q, false); err != nil {
+			t.Errorf("dashboard expression %s: %v", e, err)
+		}
 	}
 }
 
-// promQuery returns nil when the instant query q returns at least one series.
-func promQuery(addr, q string) error {
+// produceAndFetch produces n records to topic with franz-go and reads them
+// back, so the broker has served both paths.
+func produceAndFetch(t *testing.T, addr, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("value-"+strconv.Itoa(i))).FirstErr(); err != nil {
+			t.Fatalf("producing: %v", err)
+		}
+	}
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", got, n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetching %s/%d: %v", topic, p, err) })
+		got += fs.NumRecords()
+	}
+}
+
+// promQuery runs the instant query q; it returns an error when the query
+// fails, or when nonEmpty is set and the answer has no series.
+func promQuery(addr, q string, nonEmpty bool) error {
 	resp, err := http.Get("http://" + addr + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return err
@@ -120,7 +148,7 @@ func promQuery(addr, q string) error {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return fmt.Errorf("decoding the answer to %s: %w", q, err)
 	}
-	if body.Status != "success" || len(body.Data.Result) == 0 {
+	if body.Status != "success" || (nonEmpty && len(body.Data.Result) == 0) {
 		return fmt.Errorf("query %s: status %s, %d series", q, body.Status, len(body.Data.Result))
 	}
 	return nil

@@ -49,6 +49,11 @@ bench-fetch: build tools ## fill a 10 GB partition, read it back in sendfile and
 	@echo ">> running the fetch-path bench (needs ~10 GB free under $${TMPDIR:-/tmp})"
 	@$(BIN)/lab fetch -out $(RESULTS)
 
+.PHONY: bench-kill
+bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every acknowledged record must survive
+	@echo ">> running the kill test (100 trials)"
+	@$(BIN)/lab kill -trials 100 -out $(RESULTS)
+
 .PHONY: bench-go
 bench-go: ## go test -bench for the packages' micro-benchmarks
 	@echo ">> running go benchmarks"

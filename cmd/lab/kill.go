@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/brokerlab/brokerlab/internal/killtest"
+)
+
+func init() {
+	register("kill", command{
+		summary: "SIGKILL the broker at random moments under acks=all load; check no acknowledged record is lost",
+		run:     runKill,
+	})
+}
+
+func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("lab kill", flag.ExitOnError)
+	out := fs.String("out", "results", "directory under which results/<timestamp>-kill/ is written")
+	trials := fs.Int("trials", 100, "kill/restart cycles")
+	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
+	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
+	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
+	_ = fs.Parse(args)
+
+	bin, err := binDir()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "brokerlab-kill-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	rep, runErr := killtest.Run(ctx, killtest.Config{
+		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
+		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
+		Logger: logger.With("component", "killtest"),
+	})
+	if rep == nil {
+		return runErr
+	}
+	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z")+"-kill")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(runDir, "kill.json"), struct {
+		Command     string            `json:"command"`
+		Environment map[string]string `json:"environment"`
+		Report      *killtest.Report  `json:"report"`
+	}{strings.Join(os.Args, " "), environment(), rep}); err != nil {
+		return err
+	}
+	t := rep.Totals()
+	fmt.Printf("%d trials: %d acknowledged records, %d lost, %d duplicates, %d out of order (%d unacknowledged but present)\n",
+		len(rep.Trials), t.Acked, t.Lost, t.Duplicates, t.OutOfOrder, t.Unacked)
+	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
+	if runErr != nil {
+		return runErr
+	}
+	if !t.OK() {
+		return errors.New("the broker lost, duplicated or reordered acknowledged records")
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// search finds the maximum sustainable rate (producerRate 0) and returns
+// the rate the measured phase runs at. The rule is in RateSearch.Method.
+func (r *runner) search(ctx context.Context) (float64, error) {
+	o := r.o
+	rs := &RateSearch{Method: fmt.Sprintf(
+		"ramp and bisect: start at %g msg/s and double the rate while a step passes; after the first failure "+
+			"bisect between the highest passing and the lowest failing rate until they are within 10%%, "+
+			"for at most %v. A step lasts %d window(s) and only its last window is judged: it passes when "+
+			"acknowledgements reach 95%% of the rate, publish delay p99 stays at or below %v, and (with "+
+			"consumers) the consumer backlog grows by less than 10%% of the step's messages. The measured "+
+			"phase runs at %g x the highest passing rate.",
+		o.SearchStartRate, o.SearchMaxDuration, o.SearchStepWindows, o.DelayLimit, o.SettleRatio)}
+	r.res.RateSearch = rs
+	deadline := time.Duration(r.now()) + o.SearchMaxDuration
+	rate := o.SearchStartRate
+	lastGood, lowestBad := 0.0, 0.0
+	for {
+		r.sched.setRate(rate)
+		before := r.backlog()
+		for i := 0; i < o.SearchStepWindows; i++ {
+			if err := r.phase(ctx, PhaseSearch, o.Window, nil); err != nil {
+				return 0, err
+			}
+		}
+		last := r.res.Windows[len(r.res.Windows)-1]
+		step := SearchStep{Rate: rate, Achieved: float64(last.Acked) / last.Seconds, PublishDelayUs: last.PublishDelay.P99Us}
+		step.OK = true
+		var why []string
+		if step.Achieved < 0.95*rate {
+			why = append(why, fmt.Sprintf("acknowledged %.0f msg/s < 95%% of %.0f", step.Achieved, rate))
+		}
+		if time.Duration(step.PublishDelayUs)*time.Microsecond > o.DelayLimit {
+			why = append(why, fmt.Sprintf("publish delay p99 %v > %v", time.Duration(step.PublishDelayUs)*time.Microsecond, o.DelayLimit))
+		}
+		if len(r.consumers) > 0 {
+			step.BacklogGrowth = r.backlog() - before
+			stepMsgs := rate * float64(r.w.SubscriptionsPerTopic) * float64(o.SearchStepWindows) * o.Window.Seconds()
+			if float64(step.BacklogGrowth) > 0.1*stepMsgs {
+				why = append(why, fmt.Sprintf("consumer backlog grew by %d messages", step.BacklogGrowth))
+			}
+		}
+		if len(why) > 0 {
+			step.OK = false
+			step.Reason = joinSentences(why)
+		}
+		rs.Steps = append(rs.Steps, step)
+		r.log.Info("rate search step", "rate", rate, "ok", step.OK, "reason", step.Reason)
+		if step.OK {
+			lastGood = rate
+		} else {
+			lowestBad = rate
+		}
+		switch {
+		case lowestBad == 0:
+			rate *= 2
+		case lastGood == 0:
+			rate /= 2
+		default:
+			rate = (lastGood + lowestBad) / 2
+		}
+		converged := lastGood > 0 && lowestBad > 0 && lowestBad/lastGood < 1.1
+		if converged || time.Duration(r.now()) >= deadline || rate < 1 {
+			break
+		}
+	}
+	rs.MaxSustainable = lastGood
+	if lastGood == 0 {
+		// Nothing passed: run at the lowest rate tried, and say so.
+		lastGood = rs.Steps[len(rs.Steps)-1].Rate
+		rs.Method += fmt.Sprintf(" No step passed; the measured phase runs at the lowest rate tried (%g msg/s).", lastGood)
+		rs.SettledRate = lastGood
+		return lastGood, nil
+	}
+	rs.SettledRate = lastGood * o.SettleRatio
+	return rs.SettledRate, nil
+}
+
+// runBacklog runs the backlog mode: consumers (paused since they started)
+// stay paused until the backlog reaches consumerBacklogSizeGB, then resume
+// and drain while producers keep producing. Build and drain together are
+// bounded by the test duration, so a consumer that cannot drain ends the run
+// at the limit instead of hanging.
+func (r *runner) runBacklog(ctx context.Context) error {
+	size := int64(r.w.MessageSize)
+	br := &BacklogResult{TargetBytes: r.w.BacklogBytes()}
+	r.res.Backlog = br
+	deadline := time.Duration(r.now()) + r.w.TestDuration()
+	built := func() bool { return r.backlog()*size >= br.TargetBytes }
+	t0 := time.Duration(r.now())
+	err := r.phase(ctx, PhaseBuild, deadline-t0, built)
+	t1 := time.Duration(r.now())
+	br.BuildSeconds = (t1 - t0).Seconds()
+	br.BuiltBytes = r.backlog() * size
+	br.LeftMessages = r.backlog()
+	if err != nil {
+		br.StopCondition = "interrupted while building"
+		return err
+	}
+	if !built() {
+		br.StopCondition = fmt.Sprintf("time limit %v reached while building (%d of %d bytes)", r.w.TestDuration(), br.BuiltBytes, br.TargetBytes)
+		return nil
+	}
+	for _, c := range r.consumers {
+		c.cl.ResumeFetchTopics(r.topics...)
+	}
+	capacity := br.TargetBytes / size
+	minBacklog := max(int64((1-r.w.BacklogDrainRatio)*float64(capacity)), min(1000, capacity/10))
+	drained := func() bool { return r.backlog() <= minBacklog }
+	recv0 := r.tot.received.Load()
+	recvBytes0 := r.tot.receivedBytes.Load()
+	err = r.phase(ctx, PhaseDrain, deadline-t1, drained)
+	br.DrainSeconds = (time.Duration(r.now()) - t1).Seconds()
+	br.Drained = drained()
+	br.LeftMessages = r.backlog()
+	if br.DrainSeconds > 0 {
+		br.DrainRate = float64(r.tot.received.Load()-recv0) / br.DrainSeconds
+		br.DrainMBps = float64(r.tot.receivedBytes.Load()-recvBytes0) / br.DrainSeconds / 1e6
+	}
+	switch {
+	case err != nil:
+		br.StopCondition = "interrupted while draining"
+	case br.Drained:
+		br.StopCondition = fmt.Sprintf("drained: backlog %d <= %d messages", br.LeftMessages, minBacklog)
+	default:
+		br.StopCondition = fmt.Sprintf("time limit %v reached while draining (%d messages left)", r.w.TestDuration(), br.LeftMessages)
+	}
+	return err
+}
+
+// verdict decides whether the run held its target rate.
+func verdict(res *Result, heldRatio float64, delayLimit time.Duration) Verdict {
+	v := Verdict{TargetHeld: true}
+	a := res.Aggregate
+	fail := func(format string, args ...any) {
+		v.TargetHeld = false
+		v.Reasons = append(v.Reasons, fmt.Sprintf(format, args...))
+	}
+	if a.Seconds == 0 {
+		fail("no measured window: the run ended before its measured phase")
+		return v
+	}
+	if a.TargetRate > 0 {
+		v.AchievedRatio = a.PublishRate / a.TargetRate
+		if v.AchievedRatio < heldRatio {
+			fail("target rate not held: achieved %.0f msg/s = %.1f%% of the target %.0f msg/s (below %.0f%%)",
+				a.PublishRate, 100*v.AchievedRatio, a.TargetRate, 100*heldRatio)
+		}
+		var ws []Window
+		for _, w := range res.Windows {
+			if aggregated(w.Phase) {
+				ws = append(ws, w)
+			}
+		}
+		if len(ws) >= 2 {
+			first, last := ws[0].PublishDelay.P99Us, ws[len(ws)-1].PublishDelay.P99Us
+			if time.Duration(last)*time.Microsecond > delayLimit && last > first {
+				fail("publish delay growing: p99 went from %v in the first window to %v in the last (limit %v): producers fell behind the schedule",
+					time.Duration(first)*time.Microsecond, time.Duration(last)*time.Microsecond, delayLimit)
+			}
+		}
+	}
+	if a.Errors > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("note: %d errors (produce or fetch)", a.Errors))
+	}
+	if b := res.Backlog; b != nil && !b.Drained {
+		v.Reasons = append(v.Reasons, "note: backlog not drained: "+b.StopCondition)
+	}
+	return v
+}
+
+// progressLine is the live one-line summary of a window.
+func progressLine(w *Window) string {
+	target := "max"
+	if w.TargetRate > 0 {
+		target = fmt.Sprintf("%.0f", w.TargetRate)
+	}
+	return fmt.Sprintf("%7.1fs %-7s target %s msg/s | pub %.0f msg/s %.1f MB/s | cons %.0f msg/s %.1f MB/s | backlog %d | err %d | pub lat p50 %s p99 %s | delay p99 %s | e2e p50 %s p99 %s",
+		w.StartSeconds+w.Seconds, w.Phase, target, w.PublishRate, w.PublishMBps, w.ConsumeRate, w.ConsumeMBps, w.Backlog, w.Errors,
+		fmtUs(w.PublishLatency.P50Us), fmtUs(w.PublishLatency.P99Us), fmtUs(w.PublishDelay.P99Us),
+		fmtUs(w.EndToEnd.P50Us), fmtUs(w.EndToEnd.P99Us))
+}
+
+// fmtUs formats microseconds compactly ("-" for none).
+func fmtUs(us int64) string {
+	switch {
+	case us == 0:
+		return "-"
+	case us < 1000:
+		return fmt.Sprintf("%dus", us)
+	case us < 10000:
+		return fmt.Sprintf("%.2fms", float64(us)/1e3)
+	case us < 1000000:
+		return fmt.Sprintf("%.1fms", float64(us)/1e3)
+	}
+	return fmt.Sprintf("%.2fs", float64(us)/1e6)
+}
+
+func joinSentences(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += "; "
+		}
+		out += x
+	}
+	return out
+}

@@ -1,0 +1,194 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// SchemaVersion is the version of the Result JSON layout, documented in
+// SCHEMA.md. It changes when a field is renamed, removed or changes meaning;
+// adding a field does not change it.
+const SchemaVersion = 1
+
+// Result is one run's outcome, written as JSON (see SCHEMA.md).
+type Result struct {
+	SchemaVersion int       `json:"schema_version"`
+	StartedAt     time.Time `json:"started_at"`
+	// Label names the run in reports (Options.Label, default the workload name).
+	Label       string      `json:"label"`
+	Workload    Workload    `json:"workload"`
+	Driver      Driver      `json:"driver"`
+	Target      Target      `json:"target"`
+	Environment Environment `json:"environment"`
+	// Ceilings, when measured or loaded, are the machine's limits for "% of
+	// ceiling" comparisons.
+	Ceilings *Ceilings `json:"ceilings,omitempty"`
+	// WindowSeconds is the length of one time-series window.
+	WindowSeconds float64 `json:"window_seconds"`
+	// RateSearch is set when producerRate was 0.
+	RateSearch *RateSearch `json:"rate_search,omitempty"`
+	// Backlog is set in backlog mode.
+	Backlog *BacklogResult `json:"backlog,omitempty"`
+	// Windows is the time series, one entry per window, every phase.
+	Windows []Window `json:"windows"`
+	// Aggregate covers the measured phases (measure; build and drain).
+	Aggregate Aggregate `json:"aggregate"`
+	// Curves are the quantile curves of the measured phases.
+	Curves Curves `json:"curves"`
+	// Verdict says whether the run held its target rate, and why not.
+	Verdict Verdict `json:"verdict"`
+}
+
+// Target describes the system under test.
+type Target struct {
+	Brokers []string `json:"brokers"`
+	// Name, Version and Config are what the caller says (flags -target,
+	// -target-version, -target-config); the loader does not guess them.
+	Name    string            `json:"name,omitempty"`
+	Version string            `json:"version,omitempty"`
+	Config  map[string]string `json:"config,omitempty"`
+}
+
+// Phases of a run, as found in Window.Phase.
+const (
+	PhaseSearch  = "search"  // max-rate search (producerRate 0)
+	PhaseWarmup  = "warmup"  // at the target rate, not aggregated
+	PhaseMeasure = "measure" // aggregated
+	PhaseBuild   = "build"   // backlog mode: consumers paused
+	PhaseDrain   = "drain"   // backlog mode: consumers draining
+	// PhaseTail is after the producers stop: outstanding acks and consumer
+	// catch-up. Its latencies join the aggregate, its counts do not.
+	PhaseTail = "tail"
+)
+
+// Window is one time-series entry. Rates are per second over the window.
+type Window struct {
+	// StartSeconds is the window's start since the run's start.
+	StartSeconds float64 `json:"start_s"`
+	Seconds      float64 `json:"seconds"`
+	Phase        string  `json:"phase"`
+	// TargetRate is the schedule's rate in messages/s (0: unpaced).
+	TargetRate float64 `json:"target_rate"`
+	// Sent counts Produce calls, Acked acknowledged records, Received
+	// consumed records; the bytes are record values.
+	Sent         int64 `json:"sent"`
+	Acked        int64 `json:"acked"`
+	Received     int64 `json:"received"`
+	PublishBytes int64 `json:"publish_bytes"`
+	ConsumeBytes int64 `json:"consume_bytes"`
+	PublishRate float64 `json:"publish_rate"`
+	PublishMBps float64 `json:"publish_mb_s"`
+	ConsumeRate float64 `json:"consume_rate"`
+	ConsumeMBps float64 `json:"consume_mb_s"`
+	Errors      int64   `json:"errors"`
+	// Backlog is messages produced (acked) times subscriptions minus
+	// messages consumed, at the window's end.
+	Backlog int64 `json:"backlog"`
+	// InFlight is records sent but not yet acknowledged, at the window's end.
+	InFlight       int64     `json:"in_flight"`
+	PublishLatency Quantiles `json:"publish_latency"`
+	PublishDelay   Quantiles `json:"publish_delay"`
+	EndToEnd       Quantiles `json:"end_to_end"`
+}
+
+// Aggregate sums the measured phases (measure, build, drain); latency
+// quantiles also include the tail, whose records were sent while measured.
+type Aggregate struct {
+	Seconds        float64   `json:"seconds"`
+	TargetRate     float64   `json:"target_rate"`
+	Sent           int64     `json:"sent"`
+	Acked          int64     `json:"acked"`
+	Errors         int64     `json:"errors"`
+	Received       int64     `json:"received"`
+	PublishRate    float64   `json:"publish_rate"`
+	PublishMBps    float64   `json:"publish_mb_s"`
+	ConsumeRate    float64   `json:"consume_rate"`
+	ConsumeMBps    float64   `json:"consume_mb_s"`
+	PublishLatency Quantiles `json:"publish_latency"`
+	PublishDelay   Quantiles `json:"publish_delay"`
+	EndToEnd       Quantiles `json:"end_to_end"`
+}
+
+// Curves are latency-quantile curves.
+type Curves struct {
+	PublishLatency []CurvePoint `json:"publish_latency,omitempty"`
+	PublishDelay   []CurvePoint `json:"publish_delay,omitempty"`
+	EndToEnd       []CurvePoint `json:"end_to_end,omitempty"`
+}
+
+// Verdict says whether the run held its target rate.
+type Verdict struct {
+	// TargetHeld is false when the achieved publish rate was below
+	// HeldRatio of the target, or publish delay kept growing.
+	TargetHeld bool `json:"target_held"`
+	// AchievedRatio is the aggregate publish rate over the target rate
+	// (0 when unpaced).
+	AchievedRatio float64 `json:"achieved_ratio"`
+	// Reasons explains a failed verdict (and notes, e.g. a backlog that did
+	// not drain), one sentence each.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// RateSearch records how producerRate 0 chose the rate.
+type RateSearch struct {
+	// Method describes the rule in one paragraph.
+	Method string       `json:"method"`
+	Steps  []SearchStep `json:"steps"`
+	// SettledRate is the rate the measured phase ran at.
+	SettledRate float64 `json:"settled_rate"`
+	// MaxSustainable is the highest rate that passed.
+	MaxSustainable float64 `json:"max_sustainable"`
+}
+
+// SearchStep is one probed rate.
+type SearchStep struct {
+	Rate           float64 `json:"rate"`
+	Achieved       float64 `json:"achieved"`
+	PublishDelayUs int64   `json:"publish_delay_p99_us"`
+	BacklogGrowth  int64   `json:"backlog_growth"`
+	OK             bool    `json:"ok"`
+	Reason         string  `json:"reason,omitempty"`
+}
+
+// BacklogResult records the backlog mode's phases.
+type BacklogResult struct {
+	TargetBytes   int64   `json:"target_bytes"`
+	BuiltBytes    int64   `json:"built_bytes"`
+	BuildSeconds  float64 `json:"build_seconds"`
+	DrainSeconds  float64 `json:"drain_seconds"`
+	Drained       bool    `json:"drained"`
+	LeftMessages  int64   `json:"left_messages"`
+	DrainRate     float64 `json:"drain_rate"`
+	DrainMBps     float64 `json:"drain_mb_s"`
+	StopCondition string  `json:"stop_condition"`
+}
+
+// WriteFile writes r as indented JSON to path.
+func (r *Result) WriteFile(path string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing result: %w", err)
+	}
+	return nil
+}
+
+// ReadResult reads a result file and checks its schema version.
+func ReadResult(path string) (*Result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading result: %w", err)
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decoding result %s: %w", path, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("result %s: schema_version %d, this lab reads %d: rerun the load or use a matching lab", path, r.SchemaVersion, SchemaVersion)
+	}
+	return &r, nil
+}

@@ -1,0 +1,202 @@
+package loadgen
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// newCluster starts an in-process kfake on a loopback port; closed at cleanup.
+func newCluster(tb testing.TB, opts ...kfake.Opt) *kfake.Cluster {
+	tb.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("starting kfake: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// testWorkload is a small workload: 1 topic, 1 partition, 1 KiB messages.
+func testWorkload(rate float64, seconds int) Workload {
+	w := Workload{
+		Name: "test", Topics: 1, PartitionsPerTopic: 1, MessageSize: 1024,
+		ProducersPerTopic: 1, ProducerRate: rate, TestDurationSeconds: seconds,
+	}
+	w.setDefaults()
+	return w
+}
+
+func runOrFail(t *testing.T, c *kfake.Cluster, w Workload, d Driver, o Options) *Result {
+	t.Helper()
+	o.Brokers = c.ListenAddrs()
+	if testing.Verbose() {
+		o.Progress = testWriter{t}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	res, err := Run(ctx, w, d, o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestPacingHoldsALowRate(t *testing.T) {
+	c := newCluster(t)
+	res := runOrFail(t, c, testWorkload(200, 2), DefaultDriver(), Options{})
+	var sent int64
+	var secs float64
+	for _, w := range res.Windows {
+		if w.Phase == PhaseMeasure {
+			sent += w.Sent
+			secs += w.Seconds
+		}
+	}
+	want := 200 * secs
+	if d := float64(sent) - want; d > 0.01*want || d < -0.01*want {
+		t.Errorf("sent %d records in %.3fs of measured windows, want %.0f within 1%%", sent, secs, want)
+	}
+	if !res.Verdict.TargetHeld {
+		t.Errorf("verdict: target not held: %v", res.Verdict.Reasons)
+	}
+	if res.Aggregate.Errors != 0 {
+		t.Errorf("errors: %d", res.Aggregate.Errors)
+	}
+	if res.Aggregate.PublishLatency.Count == 0 || res.Aggregate.PublishDelay.Count == 0 {
+		t.Errorf("no latency recorded: %+v", res.Aggregate)
+	}
+}
+
+func TestEndToEndLatencyIsMeasured(t *testing.T) {
+	c := newCluster(t)
+	w := testWorkload(500, 2)
+	w.PartitionsPerTopic = 4
+	w.SubscriptionsPerTopic = 1
+	w.ConsumerPerSubscription = 2
+	w.KeyDistributor = KeyRoundRobin
+	res := runOrFail(t, c, w, DefaultDriver(), Options{})
+	a := res.Aggregate
+	var acked, received int64 // including the tail, when consumers catch up
+	for _, w := range res.Windows {
+		acked += w.Acked
+		received += w.Received
+	}
+	if received != acked || acked == 0 {
+		t.Errorf("received %d of %d acked records", received, acked)
+	}
+	if a.EndToEnd.Count != received {
+		t.Errorf("end-to-end samples %d, want one per received record (%d)", a.EndToEnd.Count, received)
+	}
+	if a.EndToEnd.P50Us < a.PublishLatency.P50Us/2 {
+		t.Errorf("end-to-end p50 %dus implausibly below publish latency p50 %dus", a.EndToEnd.P50Us, a.PublishLatency.P50Us)
+	}
+}
+
+// slowProduce makes every Produce request take d, so a target above the
+// resulting capacity cannot be held.
+func slowProduce(c *kfake.Cluster, d time.Duration) {
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		time.Sleep(d)
+		return nil, nil, false
+	})
+}
+
+func TestSlowTargetIsFlagged(t *testing.T) {
+	c := newCluster(t)
+	slowProduce(c, 20*time.Millisecond)
+	d := DefaultDriver()
+	d.Producer.BatchBytes = 16 << 10 // 16 records per request: <= 800 msg/s at 20 ms each
+	d.Producer.BufferRecords = 100
+	d.Producer.MaxInFlight = 1
+	res := runOrFail(t, c, testWorkload(2000, 3), d, Options{DrainTimeout: 2 * time.Second})
+	if res.Verdict.TargetHeld {
+		t.Fatalf("verdict says the target was held: %+v, aggregate %+v", res.Verdict, res.Aggregate)
+	}
+	var growing, notHeld bool
+	for _, r := range res.Verdict.Reasons {
+		growing = growing || strings.Contains(r, "publish delay growing")
+		notHeld = notHeld || strings.Contains(r, "target rate not held")
+	}
+	if !growing || !notHeld {
+		t.Errorf("reasons %q: want both 'target rate not held' and 'publish delay growing'", res.Verdict.Reasons)
+	}
+	var ms []Window
+	for _, w := range res.Windows {
+		if w.Phase == PhaseMeasure {
+			ms = append(ms, w)
+		}
+	}
+	if len(ms) < 2 || ms[len(ms)-1].PublishDelay.P99Us <= ms[0].PublishDelay.P99Us {
+		t.Errorf("publish delay p99 per window did not grow: %v", delaySeries(ms))
+	}
+}
+
+func delaySeries(ws []Window) []int64 {
+	var out []int64
+	for _, w := range ws {
+		out = append(out, w.PublishDelay.P99Us)
+	}
+	return out
+}
+
+func TestBacklogDrains(t *testing.T) {
+	c := newCluster(t)
+	w := testWorkload(4000, 20)
+	w.SubscriptionsPerTopic = 1
+	w.ConsumerPerSubscription = 1
+	w.ConsumerBacklogSizeGB = 4.0 / 1024 // 4 MiB: about a second of production
+	start := time.Now()
+	res := runOrFail(t, c, w, DefaultDriver(), Options{})
+	b := res.Backlog
+	if b == nil || !b.Drained {
+		t.Fatalf("backlog not drained: %+v", b)
+	}
+	if b.BuiltBytes < b.TargetBytes {
+		t.Errorf("built %d bytes, want at least %d", b.BuiltBytes, b.TargetBytes)
+	}
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("run took %v: should end when drained, well before the 20 s limit", el)
+	}
+}
+
+func TestBacklogStopsAtTimeLimit(t *testing.T) {
+	c := newCluster(t)
+	// Fetches return nothing after 100 ms, so the backlog can never drain.
+	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { time.Sleep(100 * time.Millisecond) })
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.Version = req.GetVersion()
+		return resp, nil, true
+	})
+	w := testWorkload(4000, 3)
+	w.SubscriptionsPerTopic = 1
+	w.ConsumerPerSubscription = 1
+	w.ConsumerBacklogSizeGB = 1.0 / 1024
+	start := time.Now()
+	res := runOrFail(t, c, w, DefaultDriver(), Options{DrainTimeout: 2 * time.Second})
+	el := time.Since(start)
+	b := res.Backlog
+	if b == nil || b.Drained {
+		t.Fatalf("backlog drained though fetches return nothing: %+v", b)
+	}
+	if !strings.Contains(b.StopCondition, "time limit") {
+		t.Errorf("stop condition %q: want the time limit", b.StopCondition)
+	}
+	if el > 20*time.Second {
+		t.Errorf("run took %v with a 3 s limit", el)
+	}
+}

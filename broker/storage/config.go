@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Defaults, each taken from Apache Kafka's broker configuration of the same name.
+const (
+	DefaultSegmentBytes          = 1 << 30            // log.segment.bytes
+	DefaultRollInterval          = 168 * time.Hour    // log.roll.hours
+	DefaultIndexIntervalBytes    = 4096               // log.index.interval.bytes
+	DefaultMaxIndexBytes         = 10 << 20           // log.index.size.max.bytes
+	DefaultMessageMaxBytes       = 1048588            // message.max.bytes (1 MiB + 12 bytes of log overhead)
+	DefaultRecoveryThreadsPerDir = 1                  // num.recovery.threads.per.data.dir
+	DefaultRetention             = 168 * time.Hour    // log.retention.hours
+	DefaultRetentionCheck        = 5 * time.Minute    // log.retention.check.interval.ms
+	DefaultCheckpointInterval    = 60 * time.Second   // log.flush.offset.checkpoint.interval.ms
+	minSegmentBytes              = 14                 // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
+	maxSegmentBytes              = math.MaxInt32      // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
+)
+
+// Config configures a Store. Zero values mean the documented default.
+type Config struct {
+	// Dirs are the log directories (log.dirs); at least one is required.
+	// A new partition goes to the directory holding the fewest partitions.
+	Dirs []string
+	// NodeID is node.id / broker.id; it is written to meta.properties and
+	// must match the one stored there.
+	NodeID int32
+	// ClusterID, when set, must match the cluster.id stored in
+	// meta.properties; when empty the stored id is used, or a new one is
+	// generated for fresh directories.
+	ClusterID string
+	// SegmentBytes is log.segment.bytes (default 1 GiB, at most 2 GiB-1).
+	SegmentBytes int64
+	// RollInterval is log.roll.ms / log.roll.hours (default 168h).
+	RollInterval time.Duration
+	// IndexIntervalBytes is log.index.interval.bytes (default 4096).
+	IndexIntervalBytes int32
+	// MaxIndexBytes is log.index.size.max.bytes (default 10 MiB).
+	MaxIndexBytes int32
+	// MessageMaxBytes is message.max.bytes (default 1048588).
+	MessageMaxBytes int32
+	// RecoveryThreadsPerDir is num.recovery.threads.per.data.dir (default 1).
+	RecoveryThreadsPerDir int
+	// Flush is the flush policy; the zero value leaves flushing to the
+	// page cache (Kafka's default).
+	Flush FlushPolicy
+	// Retention is the broker-wide retention; topics override it with
+	// retention.ms and retention.bytes.
+	Retention Retention
+	// CheckpointInterval is how often Run writes the recovery-point
+	// checkpoint files (log.flush.offset.checkpoint.interval.ms, default 60s).
+	CheckpointInterval time.Duration
+	// Now is the clock used for roll, retention, LogAppendTime and flush
+	// decisions; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the store's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// FlushPolicy says when appended data is forced to disk with fdatasync(2).
+type FlushPolicy struct {
+	// Messages is log.flush.interval.messages: flush once this many
+	// messages are unflushed. 0 means never (Kafka's default, Long.MAX_VALUE).
+	Messages int64
+	// Interval is log.flush.interval.ms: Run flushes a partition whose
+	// oldest unflushed data is older than this. 0 means never.
+	Interval time.Duration
+	// SyncOnAck makes Append return only after an fdatasync that covers its
+	// write. Concurrent appends to one partition share one fdatasync
+	// (group commit).
+	SyncOnAck bool
+}
+
+// Retention is the broker-wide retention policy.
+type Retention struct {
+	// Duration is log.retention.ms/minutes/hours: a closed segment whose
+	// largest timestamp is older than this is deleted. 0 means the default
+	// (168h); negative means keep forever (-1 in Kafka).
+	Duration time.Duration
+	// Bytes is log.retention.bytes: the oldest closed segments are deleted
+	// while the partition is larger than this. 0 means the default
+	// (unlimited); negative means unlimited (-1 in Kafka).
+	Bytes int64
+	// CheckInterval is log.retention.check.interval.ms (default 5m).
+	CheckInterval time.Duration
+}
+
+// withDefaults returns c with every zero value replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = DefaultSegmentBytes
+	}
+	if c.RollInterval == 0 {
+		c.RollInterval = DefaultRollInterval
+	}
+	if c.IndexIntervalBytes == 0 {
+		c.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if c.MaxIndexBytes == 0 {
+		c.MaxIndexBytes = DefaultMaxIndexBytes
+	}
+	if c.MessageMaxBytes == 0 {
+		c.MessageMaxBytes = DefaultMessageMaxBytes
+	}
+	if c.RecoveryThreadsPerDir == 0 {
+		c.RecoveryThreadsPerDir = DefaultRecoveryThreadsPerDir
+	}
+	if c.Retention.Duration == 0 {
+		c.Retention.Duration = DefaultRetention
+	}
+	if c.Retention.Bytes == 0 {
+		c.Retention.Bytes = -1
+	}
+	if c.Retention.CheckInterval == 0 {
+		c.Retention.CheckInterval = DefaultRetentionCheck
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports every problem with the configuration at once. Zero values
+// are valid (they mean the default).
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Dirs) == 0 {
+		errs = append(errs, errors.New("log.dirs: at least one log directory is required"))
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Dirs {
+		if d == "" {
+			errs = append(errs, errors.New("log.dirs: empty directory name"))
+		}
+		if seen[d] {
+			errs = append(errs, fmt.Errorf("log.dirs: %s listed twice", d))
+		}
+		seen[d] = true
+	}
+	if c.NodeID < 0 {
+		errs = append(errs, fmt.Errorf("node.id: %d is negative", c.NodeID))
+	}
+	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > maxSegmentBytes) {
+		errs = append(errs, fmt.Errorf("log.segment.bytes: %d is outside [%d, %d]", c.SegmentBytes, minSegmentBytes, int64(maxSegmentBytes)))
+	}
+	if c.RollInterval < 0 {
+		errs = append(errs, fmt.Errorf("log.roll.ms: %v is negative", c.RollInterval))
+	}
+	if c.IndexIntervalBytes < 0 {
+		errs = append(errs, fmt.Errorf("log.index.interval.bytes: %d is negative", c.IndexIntervalBytes))
+	}
+	if c.MaxIndexBytes != 0 && c.MaxIndexBytes < 4*offsetEntrySize {
+		errs = append(errs, fmt.Errorf("log.index.size.max.bytes: %d is below %d", c.MaxIndexBytes, 4*offsetEntrySize))
+	}
+	if c.MessageMaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("message.max.bytes: %d is negative", c.MessageMaxBytes))
+	}
+	if c.RecoveryThreadsPerDir < 0 {
+		errs = append(errs, fmt.Errorf("num.recovery.threads.per.data.dir: %d is negative", c.RecoveryThreadsPerDir))
+	}
+	if c.Flush.Messages < 0 {
+		errs = append(errs, fmt.Errorf("log.flush.interval.messages: %d is negative", c.Flush.Messages))
+	}
+	if c.Flush.Interval < 0 {
+		errs = append(errs, fmt.Errorf("log.flush.interval.ms: %v is negative", c.Flush.Interval))
+	}
+	if c.Retention.CheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("log.retention.check.interval.ms: %v is negative", c.Retention.CheckInterval))
+	}
+	if c.CheckpointInterval < 0 {
+		errs = append(errs, fmt.Errorf("log.flush.offset.checkpoint.interval.ms: %v is negative", c.CheckpointInterval))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,269 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// Kafka's index entry sizes: OffsetIndex is relative offset (uint32) +
+// position (uint32); TimeIndex is timestamp (int64) + relative offset (uint32).
+const (
+	offsetEntrySize = 8
+	timeEntrySize   = 12
+)
+
+type offsetEntry struct {
+	rel uint32 // offset - segment base
+	pos uint32 // byte position of the batch in the .log file
+}
+
+type timeEntry struct {
+	ts  int64
+	rel uint32
+}
+
+// offsetIndex is a segment's sparse .index: one entry per
+// log.index.interval.bytes, mapping the last offset of a batch to the
+// batch's position. Entries live in memory for lookups and are written to the
+// file with pwrite(2) as they are added; the file is preallocated (sparse)
+// to the maximum size while the segment is active and trimmed to its entries
+// when the segment rolls or closes, like Kafka's AbstractIndex.
+// The owning partition's lock guards it.
+type offsetIndex struct {
+	f       *os.File
+	path    string
+	entries []offsetEntry
+	max     int // entries that fit in log.index.size.max.bytes
+}
+
+// timeIndex is a segment's .timeindex: entries whose timestamp grows
+// strictly, each the largest timestamp so far and the offset it was seen at.
+type timeIndex struct {
+	f       *os.File
+	path    string
+	entries []timeEntry
+	max     int
+}
+
+func openIndexFile(path string) (*os.File, []byte, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening index %s: %w", path, err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading index %s: %w", path, err)
+	}
+	return f, data, nil
+}
+
+// openOffsetIndex opens or creates an offset index. It keeps the valid
+// prefix of the file's entries: entries must grow strictly, and an all-zero
+// entry (the preallocated tail left by a crash) ends them. logSize drops
+// entries that point past the end of the log.
+func openOffsetIndex(path string, maxBytes int32, logSize int64) (*offsetIndex, error) {
+	f, data, err := openIndexFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ix := &offsetIndex{f: f, path: path, max: int(maxBytes) / offsetEntrySize}
+	for i := 0; i+offsetEntrySize <= len(data); i += offsetEntrySize {
+		e := offsetEntry{rel: binary.BigEndian.Uint32(data[i:]), pos: binary.BigEndian.Uint32(data[i+4:])}
+		if e.rel == 0 && e.pos == 0 {
+			break
+		}
+		if n := len(ix.entries); n > 0 && (e.rel <= ix.entries[n-1].rel || e.pos < ix.entries[n-1].pos) {
+			break
+		}
+		if int64(e.pos) >= logSize {
+			break
+		}
+		ix.entries = append(ix.entries, e)
+	}
+	return ix, nil
+}
+
+func (ix *offsetIndex) full() bool { return len(ix.entries) >= ix.max }
+
+// add writes an entry. A write error (a full disk) drops the entry: the
+// index is sparse and lookups only get a longer scan.
+func (ix *offsetIndex) add(rel uint32, pos uint32) error {
+	if ix.full() {
+		return nil
+	}
+	if n := len(ix.entries); n > 0 && rel <= ix.entries[n-1].rel {
+		return nil
+	}
+	var b [offsetEntrySize]byte
+	binary.BigEndian.PutUint32(b[0:], rel)
+	binary.BigEndian.PutUint32(b[4:], pos)
+	if _, err := ix.f.WriteAt(b[:], int64(len(ix.entries))*offsetEntrySize); err != nil {
+		return fmt.Errorf("writing index entry to %s: %w", ix.path, err)
+	}
+	ix.entries = append(ix.entries, offsetEntry{rel: rel, pos: pos})
+	return nil
+}
+
+// lookup returns the position to start scanning from for rel: the entry
+// with the largest offset <= rel, or 0.
+func (ix *offsetIndex) lookup(rel uint32) uint32 {
+	i := sort.Search(len(ix.entries), func(i int) bool { return ix.entries[i].rel > rel })
+	if i == 0 {
+		return 0
+	}
+	return ix.entries[i-1].pos
+}
+
+// floorPos returns the last indexed batch position <= pos, or 0.
+func (ix *offsetIndex) floorPos(pos uint32) uint32 {
+	i := sort.Search(len(ix.entries), func(i int) bool { return ix.entries[i].pos > pos })
+	if i == 0 {
+		return 0
+	}
+	return ix.entries[i-1].pos
+}
+
+// truncateTo drops entries at or after log position pos.
+func (ix *offsetIndex) truncateTo(pos int64) {
+	i := sort.Search(len(ix.entries), func(i int) bool { return int64(ix.entries[i].pos) >= pos })
+	ix.entries = ix.entries[:i]
+}
+
+// reset drops every entry (before a rebuild).
+func (ix *offsetIndex) reset() { ix.entries = ix.entries[:0] }
+
+// preallocate sizes the file to its maximum (sparse, like Kafka's
+// RandomAccessFile.setLength), for the active segment.
+func (ix *offsetIndex) preallocate() error {
+	if err := ix.f.Truncate(int64(ix.max) * offsetEntrySize); err != nil {
+		return fmt.Errorf("preallocating index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+// trim cuts the file to its entries (roll, close).
+func (ix *offsetIndex) trim() error {
+	if err := ix.f.Truncate(int64(len(ix.entries)) * offsetEntrySize); err != nil {
+		return fmt.Errorf("trimming index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+// rewrite writes every in-memory entry to the file (after a rebuild).
+func (ix *offsetIndex) rewrite() error {
+	b := make([]byte, len(ix.entries)*offsetEntrySize)
+	for i, e := range ix.entries {
+		binary.BigEndian.PutUint32(b[i*offsetEntrySize:], e.rel)
+		binary.BigEndian.PutUint32(b[i*offsetEntrySize+4:], e.pos)
+	}
+	if err := ix.f.Truncate(0); err != nil {
+		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
+	}
+	if _, err := ix.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+// openTimeIndex opens or creates a time index, keeping the valid prefix of
+// its entries (timestamps grow strictly, offsets never shrink).
+func openTimeIndex(path string, maxBytes int32, maxRel uint32) (*timeIndex, error) {
+	f, data, err := openIndexFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ix := &timeIndex{f: f, path: path, max: int(maxBytes) / timeEntrySize}
+	for i := 0; i+timeEntrySize <= len(data); i += timeEntrySize {
+		e := timeEntry{ts: int64(binary.BigEndian.Uint64(data[i:])), rel: binary.BigEndian.Uint32(data[i+8:])}
+		if e.ts == 0 && e.rel == 0 {
+			break
+		}
+		if n := len(ix.entries); n > 0 && (e.ts <= ix.entries[n-1].ts || e.rel < ix.entries[n-1].rel) {
+			break
+		}
+		if e.rel > maxRel {
+			break
+		}
+		ix.entries = append(ix.entries, e)
+	}
+	return ix, nil
+}
+
+func (ix *timeIndex) full() bool { return len(ix.entries) >= ix.max }
+
+func (ix *timeIndex) last() (timeEntry, bool) {
+	if len(ix.entries) == 0 {
+		return timeEntry{}, false
+	}
+	return ix.entries[len(ix.entries)-1], true
+}
+
+// maybeAdd appends (ts, rel) if ts is larger than the last entry's
+// (Kafka's TimeIndex.maybeAppend). force ignores fullness (the final
+// entry written when the segment becomes inactive).
+func (ix *timeIndex) maybeAdd(ts int64, rel uint32, force bool) error {
+	if ts < 0 || (!force && ix.full()) {
+		return nil
+	}
+	if n := len(ix.entries); n > 0 && (ts <= ix.entries[n-1].ts || rel < ix.entries[n-1].rel) {
+		return nil
+	}
+	var b [timeEntrySize]byte
+	binary.BigEndian.PutUint64(b[0:], uint64(ts))
+	binary.BigEndian.PutUint32(b[8:], rel)
+	if _, err := ix.f.WriteAt(b[:], int64(len(ix.entries))*timeEntrySize); err != nil {
+		return fmt.Errorf("writing time index entry to %s: %w", ix.path, err)
+	}
+	ix.entries = append(ix.entries, timeEntry{ts: ts, rel: rel})
+	return nil
+}
+
+// lookup returns the relative offset to start a timestamp search at: that
+// of the last entry whose timestamp is below ts, or 0.
+func (ix *timeIndex) lookup(ts int64) uint32 {
+	i := sort.Search(len(ix.entries), func(i int) bool { return ix.entries[i].ts >= ts })
+	if i == 0 {
+		return 0
+	}
+	return ix.entries[i-1].rel
+}
+
+func (ix *timeIndex) truncateToRel(rel uint32) {
+	i := sort.Search(len(ix.entries), func(i int) bool { return ix.entries[i].rel >= rel })
+	ix.entries = ix.entries[:i]
+}
+
+func (ix *timeIndex) reset() { ix.entries = ix.entries[:0] }
+
+func (ix *timeIndex) preallocate() error {
+	if err := ix.f.Truncate(int64(ix.max) * timeEntrySize); err != nil {
+		return fmt.Errorf("preallocating time index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+func (ix *timeIndex) trim() error {
+	if err := ix.f.Truncate(int64(len(ix.entries)) * timeEntrySize); err != nil {
+		return fmt.Errorf("trimming time index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+func (ix *timeIndex) rewrite() error {
+	b := make([]byte, len(ix.entries)*timeEntrySize)
+	for i, e := range ix.entries {
+		binary.BigEndian.PutUint64(b[i*timeEntrySize:], uint64(e.ts))
+		binary.BigEndian.PutUint32(b[i*timeEntrySize+8:], e.rel)
+	}
+	if err := ix.f.Truncate(0); err != nil {
+		return fmt.Errorf("rewriting time index %s: %w", ix.path, err)
+	}
+	if _, err := ix.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("rewriting time index %s: %w", ix.path, err)
+	}
+	return nil
+}

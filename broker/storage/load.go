@@ -1,0 +1,305 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// newPartition returns an open partition around segs (oldest first, the
+// last active) with its offsets set from them.
+func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, segs []*segment) *Partition {
+	p := &Partition{
+		store: s, topic: t.name, id: id, dir: dir, ld: ld, cfg: &t.cfg,
+		segs: segs, producers: producerState{}, waitCh: make(chan struct{}),
+	}
+	p.hwm.Store(segs[len(segs)-1].next)
+	p.lso.Store(segs[0].base)
+	return p
+}
+
+// createPartition makes a new, empty partition directory with its topic
+// metadata and a first segment at offset 0.
+func createPartition(s *Store, t *topicState, id int32, ld *logDir) (*Partition, error) {
+	dir := filepath.Join(ld.path, fmt.Sprintf("%s-%d", t.name, id))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating partition dir %s: %w", dir, err)
+	}
+	if err := writeTopicMeta(dir, t); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	seg, err := createSegment(dir, 0, t.cfg.maxIndexBytes, s.cfg.Now())
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := syncDir(ld.path); err != nil {
+		seg.closeFiles()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return newPartition(s, t, id, dir, ld, []*segment{seg}), nil
+}
+
+// loadPartition opens a partition directory found at startup. With clean
+// set (the log dir had a clean-shutdown marker) segments are trusted;
+// otherwise every segment from the one holding recoveryPoint on is
+// recovered: CRC-checked batch by batch, indexes rebuilt, the log cut at the
+// first invalid batch and later segments deleted. Producer state is then
+// rebuilt from the newest usable snapshot plus the batch headers after it.
+func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, clean bool, recoveryPoint int64) (*Partition, error) {
+	log := s.log.With("partition", fmt.Sprintf("%s-%d", t.name, id))
+	bases, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	var segs []*segment
+	closeAll := func() {
+		for _, sg := range segs {
+			sg.closeFiles()
+		}
+	}
+	for _, b := range bases {
+		sg, err := openSegment(dir, b, t.cfg.maxIndexBytes, now)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		segs = append(segs, sg)
+	}
+	if len(segs) == 0 {
+		sg, err := createSegment(dir, 0, t.cfg.maxIndexBytes, now)
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, sg)
+	}
+
+	// first is the first segment to recover. After a clean shutdown every
+	// segment is trusted (a segment that fails to load is recovered from
+	// there on); otherwise recovery starts at the segment holding the
+	// recovery point, as Kafka's LogLoader does.
+	first := len(segs)
+	if !clean {
+		first = max(sort.Search(len(segs), func(i int) bool { return segs[i].base > recoveryPoint })-1, 0)
+	}
+	for i := 0; i < first; i++ {
+		if err := segs[i].loadTail(); err != nil {
+			log.Warn("segment does not load, recovering from it", "segment", segs[i].logPath, "err", err)
+			first = i
+			break
+		}
+	}
+	recovered := 0
+	for i := first; i < len(segs); i++ {
+		sg := segs[i]
+		start := time.Now()
+		cut, reason, err := sg.recoverSegment(t.cfg.indexInterval, nil)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		recovered++
+		s.stats.segmentsRecovered.Add(1)
+		if reason == nil {
+			continue
+		}
+		s.stats.bytesTruncated.Add(uint64(cut))
+		log.Warn("truncated torn tail", "segment", sg.logPath, "valid_bytes", sg.size, "bytes_cut", cut,
+			"first_lost_offset", sg.next, "reason", reason.Error(), "took", time.Since(start))
+		// Everything after an invalid batch is unreachable: delete later segments.
+		for _, later := range segs[i+1:] {
+			log.Warn("deleting segment after a torn tail", "segment", later.logPath, "base_offset", later.base, "bytes", later.size)
+			s.stats.bytesTruncated.Add(uint64(later.size))
+			later.closeFiles()
+			if err := later.removeFiles(); err != nil {
+				segs = segs[:i+1]
+				closeAll()
+				return nil, err
+			}
+		}
+		segs = segs[:i+1]
+		break
+	}
+	if recovered > 0 {
+		log.Info("recovered partition", "segments", recovered, "from_offset", segs[first].base, "log_end_offset", segs[len(segs)-1].next)
+	}
+	active := segs[len(segs)-1]
+	if err := active.preallocate(); err != nil {
+		closeAll()
+		return nil, err
+	}
+	for _, sg := range segs[:len(segs)-1] {
+		if err := sg.seal(); err != nil {
+			log.Warn("trimming indexes", "segment", sg.logPath, "err", err)
+		}
+	}
+	p := newPartition(s, t, id, dir, ld, segs)
+	if clean {
+		p.flushed.Store(p.hwm.Load())
+	} else {
+		p.flushed.Store(min(recoveryPoint, p.hwm.Load()))
+	}
+	if err := p.rebuildProducers(); err != nil {
+		closeAll()
+		return nil, err
+	}
+	return p, nil
+}
+
+// listSegments returns the base offsets of the .log files in dir, and
+// removes leftovers Kafka would remove too (.tmp files, .deleted and
+// .cleaned segments, index files without a log).
+func listSegments(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	logs := map[int64]bool{}
+	var indexes []string
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".deleted") || strings.HasSuffix(name, ".cleaned"):
+			os.Remove(filepath.Join(dir, name))
+		case strings.HasSuffix(name, logSuffix):
+			if b, err := strconv.ParseInt(strings.TrimSuffix(name, logSuffix), 10, 64); err == nil && b >= 0 {
+				logs[b] = true
+			}
+		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
+			indexes = append(indexes, name)
+		}
+	}
+	for _, name := range indexes {
+		stem := strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix)
+		if b, err := strconv.ParseInt(stem, 10, 64); err != nil || !logs[b] {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+	out := make([]int64, 0, len(logs))
+	for b := range logs {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// rebuildProducers loads the newest producer snapshot at or below the high
+// watermark and replays the batch headers after it.
+func (p *Partition) rebuildProducers() error {
+	hwm := p.hwm.Load()
+	offs, err := listSnapshots(p.dir)
+	if err != nil {
+		return err
+	}
+	start := p.lso.Load()
+	ps := producerState{}
+	for _, off := range offs {
+		path := filepath.Join(p.dir, segmentName(off, snapshotSuffix))
+		if off > hwm {
+			os.Remove(path) // from offsets a torn tail lost
+			continue
+		}
+		st, at, err := readSnapshot(path)
+		if err != nil || at != off {
+			p.store.log.Warn("ignoring producer snapshot", "partition", p.String(), "file", path, "err", err)
+			os.Remove(path)
+			continue
+		}
+		ps, start = st, max(off, start)
+		break
+	}
+	var buf [batchHeaderSize]byte
+	replayed := 0
+	for _, sg := range p.segs {
+		if sg.next <= start || sg.size == 0 {
+			continue
+		}
+		pos := int64(0)
+		if start > sg.base {
+			pos = int64(sg.index.lookup(uint32(start - sg.base)))
+		}
+		for pos < sg.size {
+			h, err := sg.readHeader(pos, &buf)
+			if err != nil {
+				return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
+			}
+			if h.baseOffset >= start && h.producerID >= 0 {
+				ps.apply(&h)
+				replayed++
+			}
+			pos += h.size()
+		}
+	}
+	p.producers = ps
+	if replayed > 0 {
+		p.store.log.Debug("rebuilt producer state", "partition", p.String(), "from_offset", start, "batches", replayed, "producers", len(ps))
+	}
+	return nil
+}
+
+// topicMeta is the topic.json file in every partition dir: the durable
+// topic id, partition count and configs (see doc.go).
+type topicMeta struct {
+	Version    int               `json:"version"`
+	Topic      string            `json:"topic"`
+	TopicID    string            `json:"topic_id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs"`
+}
+
+const topicMetaFile = "topic.json"
+
+// partitionMetadataFile is Kafka's own partition.metadata (topic id).
+const partitionMetadataFile = "partition.metadata"
+
+func writeTopicMeta(dir string, t *topicState) error {
+	m := topicMeta{Version: 1, Topic: t.name, TopicID: uuidString(t.id), Partitions: t.partitions, Configs: t.configs}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", topicMetaFile, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, topicMetaFile), data); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, partitionMetadataFile), fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", uuidString(t.id)))
+}
+
+func readTopicMeta(dir string) (topicMeta, error) {
+	var m topicMeta
+	data, err := os.ReadFile(filepath.Join(dir, topicMetaFile))
+	if err != nil {
+		return m, fmt.Errorf("reading topic metadata: %w", err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("reading topic metadata %s: %w", filepath.Join(dir, topicMetaFile), err)
+	}
+	if m.Version != 1 {
+		return m, fmt.Errorf("reading topic metadata %s: unknown version %d", filepath.Join(dir, topicMetaFile), m.Version)
+	}
+	return m, nil
+}
+
+// parsePartitionDir splits "<topic>-<partition>"; the topic may itself
+// contain dashes. Deleted dirs ("...-delete") and others do not parse.
+func parsePartitionDir(name string) (string, int32, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != name[i+1:] {
+		return "", 0, false
+	}
+	if validateTopicName(name[:i]) != nil {
+		return "", 0, false
+	}
+	return name[:i], int32(n), true
+}

@@ -1,0 +1,725 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Partition is one topic partition's log: a list of segments, the last
+// one active. All its methods are safe for concurrent use.
+type Partition struct {
+	store *Store
+	topic string
+	id    int32
+	dir   string // <log.dir>/<topic>-<partition>
+	ld    *logDir
+	cfg   *topicConfig
+
+	// mu guards segs, producers, waitCh, the unflushed counters, failed,
+	// closed and every segment's fields. Append holds it for the write;
+	// Read holds it only to pick the segment and copy its state.
+	mu             sync.RWMutex
+	segs           []*segment
+	producers      producerState
+	waitCh         chan struct{}
+	unflushed      int64     // records appended since the last flush started
+	unflushedSince time.Time // when the first of them was appended
+	failed         error     // a write or sync error the log cannot recover from without a restart
+	closed         bool
+
+	hwm atomic.Int64 // next offset to assign (high watermark = log end offset on a single node)
+	lso atomic.Int64 // log start offset: base of the first segment
+
+	// syncMu serialises fdatasync calls (group commit); flushed is the
+	// recovery point: every offset below it is on disk.
+	syncMu  sync.Mutex
+	flushed atomic.Int64
+}
+
+// AppendResult is the outcome of an Append.
+type AppendResult struct {
+	// BaseOffset is the offset of the first record written, or of the
+	// original batch for a duplicate.
+	BaseOffset int64
+	// LogAppendTime is the broker's timestamp when the topic uses
+	// LogAppendTime, else -1.
+	LogAppendTime int64
+	// LogStartOffset is the partition's log start offset.
+	LogStartOffset int64
+	// Duplicate says the batch repeats one of its producer's last five
+	// batches: nothing was written and BaseOffset is the original's.
+	Duplicate bool
+}
+
+// Topic returns the partition's topic name.
+func (p *Partition) Topic() string { return p.topic }
+
+// Index returns the partition number.
+func (p *Partition) Index() int32 { return p.id }
+
+// Dir returns the partition's directory.
+func (p *Partition) Dir() string { return p.dir }
+
+func (p *Partition) String() string { return fmt.Sprintf("%s-%d", p.topic, p.id) }
+
+// HighWatermark returns the offset the next appended record will get.
+func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
+
+// LogStartOffset returns the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.lso.Load() }
+
+// RecoveryPoint returns the offset below which every record has been
+// fdatasync'ed.
+func (p *Partition) RecoveryPoint() int64 { return p.flushed.Load() }
+
+// Wait returns a channel that is closed by the next append to the
+// partition (or when the partition closes): every waiter wakes at once.
+// Check HighWatermark after calling Wait to avoid missing an append.
+func (p *Partition) Wait() <-chan struct{} {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.waitCh
+}
+
+// Size returns the bytes in the partition's segments.
+func (p *Partition) Size() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var n int64
+	for _, s := range p.segs {
+		n += s.size
+	}
+	return n
+}
+
+// Segments returns the base offsets of the partition's segments, oldest first.
+func (p *Partition) Segments() []int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]int64, len(p.segs))
+	for i, s := range p.segs {
+		out[i] = s.base
+	}
+	return out
+}
+
+func (p *Partition) unavailable() error {
+	if p.closed {
+		return fmt.Errorf("partition %s: %w: %w", p, ErrClosed, kerr.UnknownTopicOrPartition)
+	}
+	if p.failed != nil {
+		return fmt.Errorf("partition %s is offline after a storage error: %w: %w", p, p.failed, kerr.KafkaStorageError)
+	}
+	return nil
+}
+
+// Append validates every record batch in records and appends them. It
+// rewrites, in records itself, each batch's baseOffset and
+// partitionLeaderEpoch (and maxTimestamp, the timestamp-type bit and the
+// CRC when the topic uses LogAppendTime). See the package documentation for
+// validation, idempotence and the flush policy. Errors wrap a kerr value.
+func (p *Partition) Append(records []byte) (AppendResult, error) {
+	st := &p.store.stats
+	batches, err := validateBatches(records, p.cfg.maxMessageBytes)
+	if err != nil {
+		st.rejected.Add(1)
+		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
+	}
+	now := p.store.cfg.Now()
+
+	p.mu.Lock()
+	if err := p.unavailable(); err != nil {
+		p.mu.Unlock()
+		return AppendResult{}, err
+	}
+	// Assign offsets and check producer state before anything is written.
+	next := p.hwm.Load()
+	var records64 int64
+	var pending producerState
+	for i := range batches {
+		h := &batches[i].batchHeader
+		h.baseOffset = next
+		next += int64(h.lastOffsetDelta) + 1
+		records64 += int64(h.recordCount)
+		if h.producerID < 0 {
+			continue
+		}
+		if pending == nil {
+			pending = producerState{}
+		}
+		e, ok := pending[h.producerID]
+		if !ok {
+			if cur := p.producers[h.producerID]; cur != nil {
+				e = cur.clone()
+			}
+		}
+		dup, err := e.check(h.producerID, h)
+		if err != nil {
+			p.mu.Unlock()
+			st.rejected.Add(1)
+			return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
+		}
+		if dup != nil {
+			lso := p.lso.Load()
+			p.mu.Unlock()
+			st.duplicates.Add(1)
+			return AppendResult{BaseOffset: dup.Base, LogAppendTime: -1, LogStartOffset: lso, Duplicate: true}, nil
+		}
+		if e == nil {
+			e = &producerEntry{Epoch: h.producerEpoch}
+		}
+		tmp := producerState{h.producerID: e}
+		tmp.apply(h)
+		pending[h.producerID] = e
+	}
+	if next-1 > math.MaxInt64-1 {
+		p.mu.Unlock()
+		return AppendResult{}, fmt.Errorf("appending to %s: offsets overflow: %w", p, kerr.KafkaStorageError)
+	}
+
+	seg := p.segs[len(p.segs)-1]
+	if p.shouldRoll(seg, int64(len(records)), next-1, now) {
+		if seg, err = p.roll(now); err != nil {
+			p.failed = err
+			p.mu.Unlock()
+			st.storageErrors.Add(1)
+			return AppendResult{}, fmt.Errorf("appending to %s: %w: %w", p, err, kerr.KafkaStorageError)
+		}
+	}
+
+	appendTime := int64(-1)
+	for i := range batches {
+		b := &batches[i]
+		raw := records[b.pos : int64(b.pos)+b.size()]
+		setBaseOffset(raw, b.baseOffset)
+		if p.cfg.logAppendTime {
+			appendTime = now.UnixMilli()
+			setLogAppendTime(raw, appendTime)
+			b.maxTimestamp = appendTime
+			b.attributes |= attrLogAppendTime
+		}
+	}
+
+	pos := seg.size
+	if _, err := seg.log.Write(records); err != nil {
+		// A short write (ENOSPC) leaves part of a batch in the file: cut it
+		// so that no partial batch is ever visible, now or after a restart.
+		if terr := seg.log.Truncate(pos); terr != nil {
+			p.failed = fmt.Errorf("truncating %s to %d after a failed write: %w", seg.logPath, pos, terr)
+		}
+		p.mu.Unlock()
+		st.storageErrors.Add(1)
+		return AppendResult{}, fmt.Errorf("appending %d bytes to %s: %w: %w", len(records), seg.logPath, err, kerr.KafkaStorageError)
+	}
+	for i := range batches {
+		b := &batches[i]
+		seg.noteBatch(&b.batchHeader)
+		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), p.cfg.indexInterval)
+	}
+	seg.size += int64(len(records))
+	for pid, e := range pending {
+		p.producers[pid] = e
+	}
+	p.hwm.Store(next)
+	if p.unflushed == 0 {
+		p.unflushedSince = now
+	}
+	p.unflushed += records64
+	flush := p.store.cfg.Flush.SyncOnAck || (p.cfg.flushMessages > 0 && p.unflushed >= p.cfg.flushMessages)
+	close(p.waitCh)
+	p.waitCh = make(chan struct{})
+	lso := p.lso.Load()
+	p.mu.Unlock()
+
+	st.appends.Add(1)
+	st.appendedBatches.Add(uint64(len(batches)))
+	st.appendedRecords.Add(uint64(records64))
+	st.appendedBytes.Add(uint64(len(records)))
+
+	res := AppendResult{BaseOffset: batches[0].baseOffset, LogAppendTime: appendTime, LogStartOffset: lso}
+	if flush {
+		if err := p.flushTo(next, false); err != nil {
+			return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
+		}
+	}
+	return res, nil
+}
+
+// shouldRoll is Kafka's LogSegment.shouldRoll: the active segment is full
+// (size, index, time index), too old (segment.ms / log.roll.ms, counted
+// from when the segment was created or loaded), or lastOffset does not fit
+// a relative offset. An empty segment never rolls.
+func (p *Partition) shouldRoll(seg *segment, n, lastOffset int64, now time.Time) bool {
+	if seg.size == 0 {
+		return false
+	}
+	return seg.size > p.cfg.segmentBytes-n ||
+		now.Sub(seg.created) >= p.cfg.roll ||
+		seg.index.full() || seg.tindex.full() ||
+		lastOffset-seg.base > math.MaxInt32
+}
+
+// roll seals the active segment and creates the next one (p.mu held). The
+// sealed segment is flushed and a producer snapshot written in the
+// background, as Kafka's UnifiedLog.roll schedules flushUptoOffsetExclusive.
+func (p *Partition) roll(now time.Time) (*segment, error) {
+	old := p.segs[len(p.segs)-1]
+	if err := old.seal(); err != nil {
+		p.store.log.Warn("trimming indexes on roll", "partition", p.String(), "err", err)
+	}
+	seg, err := createSegment(p.dir, old.next, p.cfg.maxIndexBytes, now)
+	if err != nil {
+		return nil, err
+	}
+	p.segs = append(p.segs, seg)
+	p.store.stats.rolls.Add(1)
+	snap := p.producers.clone()
+	base := seg.base
+	p.store.bg.Go(func() {
+		if err := p.flushTo(base, true); err != nil {
+			p.store.log.Warn("flushing rolled segment", "partition", p.String(), "err", err)
+			return
+		}
+		if err := writeSnapshot(p.dir, base, snap); err != nil {
+			p.store.log.Warn("writing producer snapshot", "partition", p.String(), "err", err)
+			return
+		}
+		if err := pruneSnapshots(p.dir, 3); err != nil {
+			p.store.log.Warn("pruning producer snapshots", "partition", p.String(), "err", err)
+		}
+	})
+	return seg, nil
+}
+
+// flushTo makes every offset below target durable with fdatasync. Callers
+// that find their offsets already covered return at once; otherwise one
+// caller at a time syncs everything appended so far (exact=false: group
+// commit) or exactly up to target (exact=true: a rolled segment).
+func (p *Partition) flushTo(target int64, exact bool) error {
+	if p.flushed.Load() >= target {
+		return nil
+	}
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	from := p.flushed.Load()
+	if from >= target {
+		p.store.stats.syncsAvoided.Add(1)
+		return nil
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.failed != nil {
+		err := p.unavailable()
+		p.mu.Unlock()
+		return err
+	}
+	upTo := target
+	if !exact {
+		upTo = p.hwm.Load()
+		p.unflushed = 0
+	}
+	var segs []*segment
+	for _, s := range p.segs {
+		if s.next > from && s.base < upTo && s.size > 0 {
+			s.acquire()
+			segs = append(segs, s)
+		}
+	}
+	p.mu.Unlock()
+
+	var err error
+	for _, s := range segs {
+		if err == nil {
+			start := time.Now()
+			err = s.sync()
+			p.store.stats.observeSync(time.Since(start))
+		}
+		s.release()
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.failed = err // after a failed fsync the page cache state is unknown (fsyncgate)
+		p.mu.Unlock()
+		p.store.stats.storageErrors.Add(1)
+		p.store.log.Error("fdatasync failed, partition offline", "partition", p.String(), "err", err)
+		return fmt.Errorf("flushing %s: %w: %w", p, err, kerr.KafkaStorageError)
+	}
+	if upTo > p.flushed.Load() {
+		p.flushed.Store(upTo)
+	}
+	return nil
+}
+
+// maybeFlushByTime flushes when the oldest unflushed record is older than
+// flush.ms / log.flush.interval.ms.
+func (p *Partition) maybeFlushByTime(now time.Time) error {
+	if p.cfg.flushInterval <= 0 {
+		return nil
+	}
+	p.mu.RLock()
+	due := p.unflushed > 0 && now.Sub(p.unflushedSince) >= p.cfg.flushInterval
+	p.mu.RUnlock()
+	if !due {
+		return nil
+	}
+	return p.flushTo(p.hwm.Load(), false)
+}
+
+// Slice is a byte range of whole record batches in a segment file, for
+// sendfile(2) with an explicit offset (unix.Sendfile(out, File.Fd(), &pos,
+// size)). The file stays open until Release, even if retention or a topic
+// deletion removes the segment. An empty Slice has a nil File.
+type Slice struct {
+	File *os.File
+	Pos  int64
+	Size int64
+	ref  *sliceRef
+}
+
+type sliceRef struct {
+	seg  *segment
+	done atomic.Bool
+}
+
+// Release drops the Slice's reference to its segment file. It is safe to
+// call more than once (only the first call counts) and on an empty Slice.
+func (s Slice) Release() {
+	if s.ref != nil && s.ref.done.CompareAndSwap(false, true) {
+		s.ref.seg.release()
+	}
+}
+
+// ReadAll copies the Slice's bytes into memory, for callers that cannot
+// use sendfile (and for tests).
+func (s Slice) ReadAll() ([]byte, error) {
+	if s.Size == 0 {
+		return nil, nil
+	}
+	b := make([]byte, s.Size)
+	if _, err := s.File.ReadAt(b, s.Pos); err != nil {
+		return nil, fmt.Errorf("reading %d bytes at %d of %s: %w", s.Size, s.Pos, s.File.Name(), err)
+	}
+	return b, nil
+}
+
+// pick returns the segment holding offset and its committed size and
+// index entries (p.mu held). The entries slice can be used after unlocking:
+// entries are only ever appended.
+func (p *Partition) pick(offset int64) (*segment, int64, []offsetEntry) {
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > offset }) - 1
+	for i = max(i, 0); i < len(p.segs); i++ {
+		if s := p.segs[i]; s.next > offset && s.size > 0 {
+			return s, s.size, s.index.entries
+		}
+	}
+	return nil, 0, nil
+}
+
+// Read returns whole batches starting with the one that contains offset:
+// as many as fit in maxBytes, but at least one (KIP-74). offset ==
+// HighWatermark gives an empty Slice; an offset outside [LogStartOffset,
+// HighWatermark] gives kerr.OffsetOutOfRange. The bytes come from one
+// segment; the caller must Release the Slice.
+func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return Slice{}, p.unavailableRead()
+	}
+	hwm, lso := p.hwm.Load(), p.lso.Load()
+	if offset < lso || offset > hwm {
+		p.mu.RUnlock()
+		return Slice{}, fmt.Errorf("reading %s at offset %d outside [%d, %d]: %w", p, offset, lso, hwm, kerr.OffsetOutOfRange)
+	}
+	if offset == hwm {
+		p.mu.RUnlock()
+		return Slice{}, nil
+	}
+	seg, size, entries := p.pick(offset)
+	if seg == nil {
+		p.mu.RUnlock()
+		return Slice{}, fmt.Errorf("reading %s at offset %d: no segment holds it: %w", p, offset, kerr.KafkaStorageError)
+	}
+	seg.acquire()
+	p.mu.RUnlock()
+
+	sl, err := readSegment(seg, size, entries, offset, maxBytes)
+	if err != nil {
+		seg.release()
+		p.store.stats.storageErrors.Add(1)
+		return Slice{}, fmt.Errorf("reading %s at offset %d: %w: %w", p, offset, err, kerr.KafkaStorageError)
+	}
+	p.store.stats.reads.Add(1)
+	p.store.stats.readBytes.Add(uint64(sl.Size))
+	return sl, nil
+}
+
+func (p *Partition) unavailableRead() error {
+	return fmt.Errorf("partition %s: %w: %w", p, ErrClosed, kerr.UnknownTopicOrPartition)
+}
+
+// readSegment finds the batch holding offset with the index and a short
+// scan of 61-byte headers, then extends the range over whole batches up to
+// maxBytes, jumping to the last indexed batch that fits and walking 12-byte
+// headers from there.
+func readSegment(seg *segment, size int64, entries []offsetEntry, offset int64, maxBytes int32) (Slice, error) {
+	ix := offsetIndex{entries: entries}
+	pos := int64(ix.lookup(uint32(offset - seg.base)))
+	var buf [batchHeaderSize]byte
+	var h batchHeader
+	for {
+		if pos >= size {
+			return Slice{}, fmt.Errorf("offset %d not found in %s", offset, seg.logPath)
+		}
+		var err error
+		if h, err = seg.readHeader(pos, &buf); err != nil {
+			return Slice{}, err
+		}
+		if h.lastOffset() >= offset {
+			break
+		}
+		pos += h.size()
+	}
+	start, end := pos, pos+h.size()
+	limit := min(start+int64(max(maxBytes, 0)), size)
+	if end < limit {
+		if fp := int64(ix.floorPos(uint32(limit))); fp > end {
+			end = fp
+		}
+		for end < limit {
+			n, err := seg.readLength(end)
+			if err != nil {
+				return Slice{}, err
+			}
+			if end+n > limit {
+				break
+			}
+			end += n
+		}
+	}
+	return Slice{File: seg.log, Pos: start, Size: end - start, ref: &sliceRef{seg: seg}}, nil
+}
+
+// OffsetForTimestamp returns the earliest offset whose record timestamp is
+// at least ts, and that timestamp (ListOffsets by time). ok is false when
+// no record is that new. For compressed CreateTime batches it returns the
+// batch's first offset and its maxTimestamp (records are not decompressed).
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return 0, 0, false
+	}
+	var seg *segment
+	for _, s := range p.segs {
+		if s.maxTS >= ts && s.size > 0 {
+			seg = s
+			break
+		}
+	}
+	if seg == nil {
+		p.mu.RUnlock()
+		return 0, 0, false
+	}
+	rel := seg.tindex.lookup(ts)
+	pos := int64(seg.index.lookup(rel))
+	size := seg.size
+	seg.acquire()
+	p.mu.RUnlock()
+	defer seg.release()
+
+	var buf [batchHeaderSize]byte
+	for pos < size {
+		h, err := seg.readHeader(pos, &buf)
+		if err != nil {
+			p.store.log.Warn("reading batch header for a timestamp lookup", "partition", p.String(), "err", err)
+			return 0, 0, false
+		}
+		if h.maxTimestamp >= ts {
+			if h.attributes&(attrCompressionMask|attrLogAppendTime) != 0 {
+				return h.baseOffset, h.maxTimestamp, true
+			}
+			b := make([]byte, h.size())
+			if _, err := seg.log.ReadAt(b, pos); err != nil {
+				return h.baseOffset, h.maxTimestamp, true
+			}
+			if off, rts, found := firstRecordAtOrAfter(b, &h, ts); found {
+				return off, rts, true
+			}
+			return h.baseOffset, h.maxTimestamp, true
+		}
+		pos += h.size()
+	}
+	return 0, 0, false
+}
+
+// firstRecordAtOrAfter walks an uncompressed batch for the first record
+// whose timestamp is at least ts.
+func firstRecordAtOrAfter(b []byte, h *batchHeader, ts int64) (int64, int64, bool) {
+	b = b[batchHeaderSize:]
+	for i := int32(0); i < h.recordCount && len(b) > 0; i++ {
+		n, used, err := varint(b)
+		if err != nil || n < 0 || int64(len(b)-used) < n {
+			return 0, 0, false
+		}
+		rec := b[used : used+int(n)]
+		b = b[used+int(n):]
+		if len(rec) < 1 {
+			return 0, 0, false
+		}
+		tsd, u1, err := varint(rec[1:])
+		if err != nil {
+			return 0, 0, false
+		}
+		od, _, err := varint(rec[1+u1:])
+		if err != nil {
+			return 0, 0, false
+		}
+		if rts := h.baseTimestamp + tsd; rts >= ts {
+			return h.baseOffset + od, rts, true
+		}
+	}
+	return 0, 0, false
+}
+
+// enforceRetention deletes the oldest closed segments that are past
+// retention.ms (by their largest timestamp, or the file's mtime when they
+// have none) and then those that make the partition bigger than
+// retention.bytes, as Kafka's UnifiedLog.deleteOldSegments does. The active
+// segment is never deleted. It returns the number of segments deleted.
+func (p *Partition) enforceRetention(now time.Time) int {
+	p.mu.Lock()
+	if p.closed || len(p.segs) < 2 {
+		p.mu.Unlock()
+		return 0
+	}
+	closedSegs := p.segs[:len(p.segs)-1]
+	n := 0
+	if p.cfg.retention >= 0 {
+		for _, s := range closedSegs {
+			ts := s.maxTS
+			if ts < 0 {
+				ts = s.lastModified().UnixMilli()
+			}
+			if now.UnixMilli()-ts <= p.cfg.retention.Milliseconds() {
+				break
+			}
+			n++
+		}
+	}
+	if p.cfg.retentionBytes >= 0 {
+		var total int64
+		for _, s := range p.segs[n:] {
+			total += s.size
+		}
+		diff := total - p.cfg.retentionBytes
+		for _, s := range closedSegs[n:] {
+			if diff-s.size < 0 {
+				break
+			}
+			diff -= s.size
+			n++
+		}
+	}
+	if n == 0 {
+		p.mu.Unlock()
+		return 0
+	}
+	del := append([]*segment(nil), p.segs[:n]...)
+	p.segs = append([]*segment(nil), p.segs[n:]...)
+	p.lso.Store(p.segs[0].base)
+	for _, s := range del {
+		s.closeFiles()
+	}
+	p.mu.Unlock()
+
+	for _, s := range del {
+		if err := s.removeFiles(); err != nil {
+			p.store.log.Warn("deleting segment", "partition", p.String(), "err", err)
+		}
+		p.store.stats.segmentsDeleted.Add(1)
+		p.store.stats.bytesDeleted.Add(uint64(s.size))
+		p.store.log.Info("deleted segment by retention", "partition", p.String(), "base_offset", s.base,
+			"next_offset", s.next, "bytes", s.size, "log_start_offset", p.lso.Load())
+	}
+	return n
+}
+
+// close marks the partition closed, wakes waiters, flushes and seals the
+// active segment, writes a producer snapshot and closes the files. The log
+// files of segments with unreleased Slices stay open until release. It
+// returns the recovery point (the high watermark when all went well).
+func (p *Partition) close() (int64, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return p.flushed.Load(), nil
+	}
+	p.closed = true
+	close(p.waitCh)
+	failed := p.failed
+	p.mu.Unlock()
+
+	// No append can start now; wait for an in-flight flush.
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	hwm := p.hwm.Load()
+	var errs []error
+	if failed != nil {
+		errs = append(errs, failed)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	active := p.segs[len(p.segs)-1]
+	if err := active.seal(); err != nil {
+		errs = append(errs, err)
+	}
+	from := p.flushed.Load()
+	for _, s := range p.segs {
+		if failed == nil && s.next > from && s.size > 0 {
+			if err := s.sync(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := active.syncIndexes(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		p.flushed.Store(hwm)
+		if err := writeSnapshot(p.dir, hwm, p.producers); err != nil {
+			errs = append(errs, err)
+		} else if err := pruneSnapshots(p.dir, 3); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range p.segs {
+		s.closeFiles()
+	}
+	return p.flushed.Load(), errors.Join(errs...)
+}
+
+// drop closes a partition whose topic is being deleted, without flushing.
+func (p *Partition) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	close(p.waitCh)
+	for _, s := range p.segs {
+		s.closeFiles()
+	}
+}

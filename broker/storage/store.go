@@ -1,0 +1,597 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"golang.org/x/sync/errgroup"
+)
+
+// Store is the broker's log: every partition of every topic, spread over
+// the log dirs. It is safe for concurrent use.
+type Store struct {
+	cfg       Config
+	log       *slog.Logger
+	clusterID string
+	dirs      []*logDir
+
+	// mu guards topics, closed and every logDir's partition count.
+	mu     sync.RWMutex
+	topics map[string]*topicState
+	closed bool
+
+	// pidMu guards the producer id block.
+	pidMu            sync.Mutex
+	pidNext, pidLast int64
+
+	// bg owns the background flushes started by segment rolls; Close
+	// waits for them.
+	bg sync.WaitGroup
+
+	stats counters
+}
+
+// logDir is one of log.dirs.
+type logDir struct {
+	path       string
+	lock       *os.File
+	partitions int // guarded by Store.mu
+}
+
+// topicState is one topic; its fields never change after creation.
+type topicState struct {
+	name       string
+	id         [16]byte
+	partitions int32
+	configs    map[string]string
+	cfg        topicConfig
+	parts      []*Partition
+}
+
+// TopicInfo describes a topic.
+type TopicInfo struct {
+	Name       string
+	ID         [16]byte // the topic id (a UUID), persisted with the topic
+	Partitions int32
+	Configs    map[string]string // the configs set on the topic (not the defaults)
+}
+
+// Open locks the log dirs, checks or writes meta.properties, and loads
+// every partition: a log dir with a clean-shutdown marker is loaded without
+// a scan; otherwise the segments after the recovery point are recovered
+// with RecoveryThreadsPerDir workers per dir. The caller must Close the
+// Store.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid storage config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "storage"), topics: map[string]*topicState{}}
+	ok := false
+	defer func() {
+		if !ok {
+			s.releaseDirs()
+		}
+	}()
+	for _, d := range cfg.Dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating log dir %s: %w", d, err)
+		}
+		lock, err := lockDir(d)
+		if err != nil {
+			return nil, err
+		}
+		s.dirs = append(s.dirs, &logDir{path: d, lock: lock})
+	}
+	var err error
+	if s.clusterID, err = checkMeta(cfg.Dirs, cfg.NodeID, cfg.ClusterID, cfg.Now()); err != nil {
+		return nil, err
+	}
+	if err := s.loadProducerIDBlock(); err != nil {
+		return nil, err
+	}
+	if err := s.loadDirs(); err != nil {
+		return nil, err
+	}
+	// The markers go only after every partition loaded: a crash from now
+	// on must be seen as unclean.
+	for _, ld := range s.dirs {
+		if err := os.Remove(filepath.Join(ld.path, cleanShutdownFile)); err == nil {
+			if err := syncDir(ld.path); err != nil {
+				s.closeAllPartitions()
+				return nil, err
+			}
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *Store) releaseDirs() {
+	for _, ld := range s.dirs {
+		if ld.lock != nil {
+			ld.lock.Close()
+			ld.lock = nil
+		}
+	}
+}
+
+func (s *Store) closeAllPartitions() {
+	for _, t := range s.topics {
+		for _, p := range t.parts {
+			if p != nil {
+				p.drop()
+			}
+		}
+	}
+}
+
+type foundPartition struct {
+	ld    *logDir
+	dir   string
+	topic string
+	id    int32
+	meta  topicMeta
+}
+
+// loadDirs finds and loads every partition of every log dir.
+func (s *Store) loadDirs() error {
+	var found []foundPartition
+	for _, ld := range s.dirs {
+		ents, err := os.ReadDir(ld.path)
+		if err != nil {
+			return fmt.Errorf("listing log dir %s: %w", ld.path, err)
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			dir := filepath.Join(ld.path, e.Name())
+			if strings.HasSuffix(e.Name(), "-delete") {
+				// A topic deletion that did not finish (Kafka renames to
+				// <topic>-<p>.<uuid>-delete first).
+				if err := os.RemoveAll(dir); err != nil {
+					s.log.Warn("removing deleted partition dir", "dir", dir, "err", err)
+				}
+				continue
+			}
+			topic, id, ok := parsePartitionDir(e.Name())
+			if !ok {
+				continue
+			}
+			m, err := readTopicMeta(dir)
+			if err != nil {
+				return fmt.Errorf("loading partition dir %s: %w", dir, err)
+			}
+			if m.Topic != topic {
+				return fmt.Errorf("loading partition dir %s: %s names topic %q", dir, topicMetaFile, m.Topic)
+			}
+			found = append(found, foundPartition{ld: ld, dir: dir, topic: topic, id: id, meta: m})
+		}
+	}
+	// Build the topics first so partitions can point at their config.
+	for _, f := range found {
+		t := s.topics[f.topic]
+		if t == nil {
+			id, err := parseUUID(f.meta.TopicID)
+			if err != nil {
+				return fmt.Errorf("loading partition dir %s: topic id: %w", f.dir, err)
+			}
+			tc, err := resolveTopicConfig(s.cfg, f.meta.Configs)
+			if err != nil {
+				return fmt.Errorf("loading partition dir %s: %w", f.dir, err)
+			}
+			t = &topicState{name: f.topic, id: id, partitions: f.meta.Partitions, configs: f.meta.Configs, cfg: tc,
+				parts: make([]*Partition, f.meta.Partitions)}
+			s.topics[f.topic] = t
+		}
+		if uuidString(t.id) != f.meta.TopicID {
+			return fmt.Errorf("loading partition dir %s: topic id %s differs from %s in another dir of topic %s", f.dir, f.meta.TopicID, uuidString(t.id), f.topic)
+		}
+		if f.id >= t.partitions {
+			return fmt.Errorf("loading partition dir %s: partition %d but topic %s has %d partitions", f.dir, f.id, f.topic, t.partitions)
+		}
+		if t.parts[f.id] != nil {
+			return fmt.Errorf("loading partition dir %s: partition %s-%d is also in %s", f.dir, f.topic, f.id, t.parts[f.id].dir)
+		}
+		t.parts[f.id] = &Partition{} // placeholder: claimed
+		f.ld.partitions++
+	}
+	// Load partitions: per dir, RecoveryThreadsPerDir workers.
+	var g errgroup.Group
+	var mu sync.Mutex
+	for _, ld := range s.dirs {
+		clean := fileExists(filepath.Join(ld.path, cleanShutdownFile))
+		cp, err := readCheckpoint(filepath.Join(ld.path, recoveryCheckpointFile))
+		if err != nil {
+			s.log.Warn("ignoring unreadable recovery checkpoint, recovering every segment", "dir", ld.path, "err", err)
+			cp = map[string]map[int32]int64{}
+		}
+		if !clean {
+			s.log.Info("log dir was not shut down cleanly, recovering after the recovery points", "dir", ld.path)
+		}
+		var mine []foundPartition
+		for _, f := range found {
+			if f.ld == ld {
+				mine = append(mine, f)
+			}
+		}
+		g.Go(func() error {
+			var dg errgroup.Group
+			dg.SetLimit(s.cfg.RecoveryThreadsPerDir)
+			for _, f := range mine {
+				dg.Go(func() (err error) {
+					pprof.Do(context.Background(), pprof.Labels("storage", "recovery", "dir", ld.path), func(context.Context) {
+						t := s.topics[f.topic]
+						var p *Partition
+						p, err = loadPartition(s, t, f.id, f.dir, ld, clean, cp[f.topic][f.id])
+						if err == nil {
+							mu.Lock()
+							t.parts[f.id] = p
+							mu.Unlock()
+						}
+					})
+					return err
+				})
+			}
+			return dg.Wait()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		s.closeAllPartitions()
+		return err
+	}
+	// Partitions whose dir is gone (a log dir removed from log.dirs) are
+	// recreated empty, with a warning.
+	for _, t := range s.topics {
+		for i, p := range t.parts {
+			if p != nil && p.store != nil {
+				continue
+			}
+			ld := s.leastLoadedDir()
+			s.log.Warn("partition dir missing, creating it empty", "partition", fmt.Sprintf("%s-%d", t.name, i), "dir", ld.path)
+			np, err := createPartition(s, t, int32(i), ld)
+			if err != nil {
+				s.closeAllPartitions()
+				return err
+			}
+			t.parts[i] = np
+			ld.partitions++
+		}
+	}
+	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// leastLoadedDir is the log dir holding the fewest partitions (the first
+// such in log.dirs order), Kafka's placement rule (s.mu held).
+func (s *Store) leastLoadedDir() *logDir {
+	best := s.dirs[0]
+	for _, ld := range s.dirs[1:] {
+		if ld.partitions < best.partitions {
+			best = ld
+		}
+	}
+	return best
+}
+
+// ClusterID returns the cluster id from meta.properties.
+func (s *Store) ClusterID() string { return s.clusterID }
+
+// CreateTopic creates a topic with the given number of partitions, each in
+// the log dir holding the fewest partitions at that moment. configs are
+// Kafka topic configs (nil values mean the default). Errors wrap
+// kerr.TopicAlreadyExists, kerr.InvalidTopicException,
+// kerr.InvalidPartitions or kerr.InvalidConfig.
+func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*string) error {
+	if err := validateTopicName(name); err != nil {
+		return fmt.Errorf("creating topic: %w", err)
+	}
+	if partitions < 1 {
+		return fmt.Errorf("creating topic %s: %d partitions: %w", name, partitions, kerr.InvalidPartitions)
+	}
+	set := map[string]string{}
+	for k, v := range configs {
+		if v != nil {
+			set[k] = *v
+		}
+	}
+	tc, err := resolveTopicConfig(s.cfg, set)
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("creating topic %s: %w: %w", name, ErrClosed, kerr.KafkaStorageError)
+	}
+	if _, ok := s.topics[name]; ok {
+		return fmt.Errorf("creating topic %s: %w", name, kerr.TopicAlreadyExists)
+	}
+	// Kafka refuses names that collide once '.' and '_' are the same
+	// (metric names): Topic.hasCollision.
+	norm := strings.ReplaceAll(name, ".", "_")
+	for other := range s.topics {
+		if strings.ReplaceAll(other, ".", "_") == norm {
+			return fmt.Errorf("creating topic %s: collides with topic %s ('.' and '_' are interchangeable in metric names): %w", name, other, kerr.InvalidTopicException)
+		}
+	}
+	t := &topicState{name: name, id: newUUID(), partitions: partitions, configs: set, cfg: tc, parts: make([]*Partition, partitions)}
+	for i := range t.parts {
+		ld := s.leastLoadedDir()
+		p, err := createPartition(s, t, int32(i), ld)
+		if err != nil {
+			for _, done := range t.parts[:i] {
+				done.drop()
+				os.RemoveAll(done.dir)
+				done.ld.partitions--
+			}
+			return fmt.Errorf("creating topic %s: %w: %w", name, err, kerr.KafkaStorageError)
+		}
+		t.parts[i] = p
+		ld.partitions++
+	}
+	s.topics[name] = t
+	s.log.Info("created topic", "topic", name, "partitions", partitions, "topic_id", uuidString(t.id))
+	return nil
+}
+
+// DeleteTopic closes a topic's partitions and removes their directories.
+// Unreleased Slices keep working until released. Errors wrap
+// kerr.UnknownTopicOrPartition when the topic does not exist.
+func (s *Store) DeleteTopic(name string) error {
+	s.mu.Lock()
+	t, ok := s.topics[name]
+	if !ok || s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("deleting topic %s: %w", name, kerr.UnknownTopicOrPartition)
+	}
+	delete(s.topics, name)
+	for _, p := range t.parts {
+		p.ld.partitions--
+	}
+	s.mu.Unlock()
+
+	var errs []error
+	for _, p := range t.parts {
+		p.drop()
+		// Rename first, as Kafka does, so a crash mid-delete never leaves
+		// a half-deleted partition that loads.
+		gone := fmt.Sprintf("%s.%x-delete", p.dir, t.id)
+		if err := os.Rename(p.dir, gone); err != nil {
+			errs = append(errs, fmt.Errorf("deleting %s: %w", p.dir, err))
+			continue
+		}
+		syncDir(p.ld.path)
+		if err := os.RemoveAll(gone); err != nil {
+			errs = append(errs, fmt.Errorf("deleting %s: %w", gone, err))
+		}
+	}
+	s.log.Info("deleted topic", "topic", name)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("deleting topic %s: %w: %w", name, err, kerr.KafkaStorageError)
+	}
+	return nil
+}
+
+// Topics returns every topic, sorted by name.
+func (s *Store) Topics() []TopicInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]TopicInfo, 0, len(s.topics))
+	for _, t := range s.topics {
+		out = append(out, t.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Topic returns one topic.
+func (s *Store) Topic(name string) (TopicInfo, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.topics[name]
+	if !ok {
+		return TopicInfo{}, false
+	}
+	return t.info(), true
+}
+
+func (t *topicState) info() TopicInfo {
+	c := make(map[string]string, len(t.configs))
+	for k, v := range t.configs {
+		c[k] = v
+	}
+	return TopicInfo{Name: t.name, ID: t.id, Partitions: t.partitions, Configs: c}
+}
+
+// Partition returns a topic partition, or nil if it does not exist.
+func (s *Store) Partition(topic string, partition int32) *Partition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.topics[topic]
+	if !ok || partition < 0 || partition >= t.partitions {
+		return nil
+	}
+	return t.parts[partition]
+}
+
+// partitions returns every open partition.
+func (s *Store) partitions() []*Partition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*Partition
+	for _, t := range s.topics {
+		out = append(out, t.parts...)
+	}
+	return out
+}
+
+// producerIDBlockSize is how many producer ids are reserved per write of
+// the producer id file (Kafka's ProducerIdManager reserves blocks of 1000).
+const producerIDBlockSize = 1000
+
+// loadProducerIDBlock reads the end of the last reserved block from every
+// log dir; ids handed out after a restart start beyond it.
+func (s *Store) loadProducerIDBlock() error {
+	var last int64 = -1
+	for _, ld := range s.dirs {
+		path := filepath.Join(ld.path, producerIDFile)
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		last = max(last, n)
+	}
+	s.pidNext, s.pidLast = last+1, last
+	return nil
+}
+
+// NextProducerID returns a producer id never returned before by any Store
+// on these log dirs, also across restarts.
+func (s *Store) NextProducerID() (int64, error) {
+	s.pidMu.Lock()
+	defer s.pidMu.Unlock()
+	if s.pidNext > s.pidLast {
+		last := s.pidNext + producerIDBlockSize - 1
+		for _, ld := range s.dirs {
+			if err := writeFileAtomic(filepath.Join(ld.path, producerIDFile), fmt.Appendf(nil, "%d\n", last)); err != nil {
+				return 0, fmt.Errorf("reserving producer ids: %w: %w", err, kerr.KafkaStorageError)
+			}
+		}
+		s.pidLast = last
+	}
+	id := s.pidNext
+	s.pidNext++
+	return id, nil
+}
+
+// Run does the background work until ctx ends: retention every
+// Retention.CheckInterval, time-based flushes (log.flush.interval.ms,
+// flush.ms) and the recovery-point checkpoints every CheckpointInterval.
+// It returns nil when ctx is done.
+func (s *Store) Run(ctx context.Context) error {
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("storage", "run")))
+	retention := time.NewTicker(s.cfg.Retention.CheckInterval)
+	defer retention.Stop()
+	checkpoint := time.NewTicker(s.cfg.CheckpointInterval)
+	defer checkpoint.Stop()
+	flushEvery := time.Second
+	if s.cfg.Flush.Interval > 0 {
+		flushEvery = min(flushEvery, s.cfg.Flush.Interval)
+	}
+	flush := time.NewTicker(flushEvery)
+	defer flush.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-retention.C:
+			s.EnforceRetention()
+		case <-flush.C:
+			now := s.cfg.Now()
+			for _, p := range s.partitions() {
+				if err := p.maybeFlushByTime(now); err != nil {
+					s.log.Error("time-based flush", "partition", p.String(), "err", err)
+				}
+			}
+		case <-checkpoint.C:
+			if err := s.writeCheckpoints(); err != nil {
+				s.log.Warn("writing recovery checkpoints", "err", err)
+			}
+		}
+	}
+}
+
+// EnforceRetention applies the retention policy to every partition now
+// and returns the number of segments deleted. Run calls it every
+// Retention.CheckInterval.
+func (s *Store) EnforceRetention() int {
+	now := s.cfg.Now()
+	n := 0
+	for _, p := range s.partitions() {
+		n += p.enforceRetention(now)
+	}
+	return n
+}
+
+// writeCheckpoints writes recovery-point-offset-checkpoint in every dir.
+func (s *Store) writeCheckpoints() error {
+	byDir := map[*logDir][]checkpointEntry{}
+	for _, p := range s.partitions() {
+		byDir[p.ld] = append(byDir[p.ld], checkpointEntry{topic: p.topic, partition: p.id, offset: p.flushed.Load()})
+	}
+	var errs []error
+	for _, ld := range s.dirs {
+		if err := writeCheckpoint(filepath.Join(ld.path, recoveryCheckpointFile), byDir[ld]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close flushes and closes every partition, writes the recovery-point
+// checkpoints and, in each dir where all of that worked, the clean-shutdown
+// marker; then it releases the dir locks. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+
+	failed := map[*logDir]bool{}
+	var errs []error
+	byDir := map[*logDir][]checkpointEntry{}
+	for _, p := range s.partitions() {
+		rp, err := p.close()
+		if err != nil {
+			failed[p.ld] = true
+			errs = append(errs, fmt.Errorf("closing %s: %w", p, err))
+		}
+		byDir[p.ld] = append(byDir[p.ld], checkpointEntry{topic: p.topic, partition: p.id, offset: rp})
+	}
+	s.bg.Wait()
+	for _, ld := range s.dirs {
+		if err := writeCheckpoint(filepath.Join(ld.path, recoveryCheckpointFile), byDir[ld]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if failed[ld] {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(ld.path, cleanShutdownFile), nil, 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("writing clean shutdown marker: %w", err))
+			continue
+		}
+		if err := syncDir(ld.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.releaseDirs()
+	return errors.Join(errs...)
+}

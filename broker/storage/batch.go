@@ -67,7 +67,7 @@ type batchHeader struct {
 	recordCount     int32
 }
 
-func (h *batchHeader) size() int64      { return int64(h.length) + logOverhead }
+func (h *batchHeader) size() int64       { return int64(h.length) + logOverhead }
 func (h *batchHeader) lastOffset() int64 { return h.baseOffset + int64(h.lastOffsetDelta) }
 
 // lastSequence is the sequence of the batch's last record; sequences wrap

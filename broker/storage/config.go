@@ -10,17 +10,17 @@ import (
 
 // Defaults, each taken from Apache Kafka's broker configuration of the same name.
 const (
-	DefaultSegmentBytes          = 1 << 30            // log.segment.bytes
-	DefaultRollInterval          = 168 * time.Hour    // log.roll.hours
-	DefaultIndexIntervalBytes    = 4096               // log.index.interval.bytes
-	DefaultMaxIndexBytes         = 10 << 20           // log.index.size.max.bytes
-	DefaultMessageMaxBytes       = 1048588            // message.max.bytes (1 MiB + 12 bytes of log overhead)
-	DefaultRecoveryThreadsPerDir = 1                  // num.recovery.threads.per.data.dir
-	DefaultRetention             = 168 * time.Hour    // log.retention.hours
-	DefaultRetentionCheck        = 5 * time.Minute    // log.retention.check.interval.ms
-	DefaultCheckpointInterval    = 60 * time.Second   // log.flush.offset.checkpoint.interval.ms
-	minSegmentBytes              = 14                 // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
-	maxSegmentBytes              = math.MaxInt32      // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
+	DefaultSegmentBytes          = 1 << 30          // log.segment.bytes
+	DefaultRollInterval          = 168 * time.Hour  // log.roll.hours
+	DefaultIndexIntervalBytes    = 4096             // log.index.interval.bytes
+	DefaultMaxIndexBytes         = 10 << 20         // log.index.size.max.bytes
+	DefaultMessageMaxBytes       = 1048588          // message.max.bytes (1 MiB + 12 bytes of log overhead)
+	DefaultRecoveryThreadsPerDir = 1                // num.recovery.threads.per.data.dir
+	DefaultRetention             = 168 * time.Hour  // log.retention.hours
+	DefaultRetentionCheck        = 5 * time.Minute  // log.retention.check.interval.ms
+	DefaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
+	minSegmentBytes              = 14               // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
+	maxSegmentBytes              = math.MaxInt32    // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
 )
 
 // Config configures a Store. Zero values mean the documented default.

@@ -9,7 +9,9 @@
 //     (mapping->host->i_size); raw sums overcount several-fold.
 //   inserts: tracepoint/filemap/mm_filemap_add_to_page_cache, 1 << order pages.
 //     An insert followed on the same thread by writeback_dirty_folio for the
-//     same (inode, index) came from a write, not a read miss.
+//     same (inode, index) came from a write, not a read miss. The last insert
+//     of each thread is kept in the inserts map until the next get_pages or
+//     writeback_dirty_folio event on that thread consumes it.
 //   evictions: tracepoint/filemap/mm_filemap_delete_from_page_cache.
 #include "lab.h"
 
@@ -73,10 +75,35 @@ int BPF_PROG(mm_filemap_get_pages, struct address_space *mapping, unsigned long 
 	    index > prev->index && index <= last_index) {
 		// The next batch of a read already counted.
 		prev->index = index;
+		bpf_map_delete_elem(&inserts, &tid);
 		return 0;
 	}
+	// When the last folio of a read's first batch is locked for I/O,
+	// filemap_update_page returns AOP_TRUNCATED_PAGE and filemap_get_pages
+	// returns the rest of the batch without firing the event: the first
+	// event of that read starts up to one batch (PAGEVEC_SIZE - 1 = 30
+	// folios) after the read's real start. For a thread reading the same
+	// file sequentially the real start is the page after its previous read:
+	// count from there when the gap is smaller than a batch.
+	__u64 start = index;
+	if (prev && prev->mapping == (__u64)mapping && index > prev->last_index + 1 &&
+	    index - (prev->last_index + 1) < 31)
+		start = prev->last_index + 1;
 	struct last_read cur = { .mapping = (__u64)mapping, .index = index, .last_index = last_index };
 	bpf_map_update_elem(&reads, &tid, &cur, BPF_ANY);
+
+	// When a read starts on a page nobody has read ahead, filemap_get_pages
+	// creates one folio (filemap_create_folio) and returns without firing
+	// the event; the read's next batch fires it starting after that folio.
+	// The folio's insert, just before on this thread and adjacent to index,
+	// belongs to this read's accesses.
+	__u64 created = 0;
+	struct pending_insert *ins = bpf_map_lookup_elem(&inserts, &tid);
+	if (ins) {
+		if (ins->index + ins->pages == index && ins->ino == BPF_CORE_READ(mapping, host, i_ino))
+			created = ins->pages;
+		bpf_map_delete_elem(&inserts, &tid);
+	}
 
 	__s64 isize = BPF_CORE_READ(mapping, host, i_size);
 	if (isize <= 0)
@@ -85,9 +112,11 @@ int BPF_PROG(mm_filemap_get_pages, struct address_space *mapping, unsigned long 
 	__u64 last = last_index;
 	if (last > eof_page)
 		last = eof_page;
-	if (index > last)
+	if (start > last)
 		return 0;
-	__u64 pages = last - index + 1;
+	__u64 pages = last - start + 1;
+	if (start == index)
+		pages += created;
 	lab_count(PAGECACHE_CNT_ACCESS_PAGES, pages);
 	lab_count(PAGECACHE_CNT_ACCESS_READS, 1);
 	lab_hist_log2(PAGECACHE_HIST_READ_PAGES, pages);

@@ -1,0 +1,152 @@
+package tuning
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Measurement is what one run (one repetition of one cell) measured: the
+// load generator's numbers and the probes' evidence. Times are in seconds,
+// rates per second, shares from 0 to 1. Probe fields are nil when the probe
+// could not run (not measured, as opposed to zero).
+type Measurement struct {
+	// ThroughputMsgs is the consumed (or, without consumers, acknowledged)
+	// message rate during the measure phase.
+	ThroughputMsgs float64 `json:"throughput_msgs_per_second"`
+	// ThroughputBytes is the same in payload bytes per second.
+	ThroughputBytes float64 `json:"throughput_bytes_per_second"`
+	// PublishP50, PublishP99, PublishP999 are publish-latency quantiles
+	// (send to ack), measured against the intended send time.
+	PublishP50  float64 `json:"publish_p50_seconds"`
+	PublishP99  float64 `json:"publish_p99_seconds"`
+	PublishP999 float64 `json:"publish_p999_seconds"`
+	// E2EP99 is the end-to-end (send to consume) latency p99.
+	E2EP99 float64 `json:"e2e_p99_seconds"`
+	// FsyncP50 and FsyncP99 are the broker's fsync/fdatasync latencies.
+	FsyncP50 *float64 `json:"fsync_p50_seconds,omitempty"`
+	FsyncP99 *float64 `json:"fsync_p99_seconds,omitempty"`
+	// PageCacheHitRate is the share of the broker's page-cache lookups that
+	// hit.
+	PageCacheHitRate *float64 `json:"page_cache_hit_ratio,omitempty"`
+	// SwapIns counts the broker's swap-ins during the measure phase.
+	SwapIns *float64 `json:"swap_ins,omitempty"`
+	// SendBufFull is the share of the broker's socket sends that found the
+	// send buffer full (EAGAIN).
+	SendBufFull *float64 `json:"send_buffer_full_ratio,omitempty"`
+	// SendfileShare is the share of fetched bytes sent with sendfile(2).
+	SendfileShare *float64 `json:"sendfile_ratio,omitempty"`
+	// CeilingBytes is the ceiling this run is measured against (the disk's
+	// or loopback's measured maximum, bytes per second); 0 = unknown.
+	CeilingBytes float64 `json:"ceiling_bytes_per_second,omitempty"`
+}
+
+// Environment is the machine and conditions a run was measured under.
+type Environment struct {
+	Kernel     string `json:"kernel"`
+	CPU        string `json:"cpu"`
+	CPUs       int    `json:"cpus"`
+	MemoryMiB  int64  `json:"memory_mib"`
+	Disk       string `json:"disk"`
+	Filesystem string `json:"filesystem"`
+	Workload   string `json:"workload"`
+	GoVersion  string `json:"go_version"`
+}
+
+// Record is one run file: runs/<cell>-r<repetition>.json in a result dir.
+type Record struct {
+	// Plan is the plan's name.
+	Plan string `json:"plan"`
+	// Cell is the cell's ID ("c03"); CellName its levels ("fs=xfs").
+	Cell     string `json:"cell"`
+	CellName string `json:"cell_name"`
+	// Levels maps each dimension to the cell's level.
+	Levels map[string]string `json:"levels"`
+	// Repetition counts from 1.
+	Repetition int `json:"repetition"`
+	// Order is the run's position in the whole schedule, from 1.
+	Order int `json:"order"`
+	// Start is when the measure phase started.
+	Start time.Time `json:"start"`
+	// Settings are the cell's effective settings.
+	Settings Settings `json:"settings"`
+	// Environment describes the machine.
+	Environment Environment `json:"environment"`
+	// Measurement is what was measured.
+	Measurement Measurement `json:"measurement"`
+	// LoadgenResult names the load generator's own result file, if any.
+	LoadgenResult string `json:"loadgen_result,omitempty"`
+
+	// File is the path the record was read from, relative to the result
+	// dir (not stored).
+	File string `json:"-"`
+}
+
+// RunFileName is the run file of a cell's repetition, relative to the
+// result dir.
+func RunFileName(cell string, rep int) string {
+	return filepath.Join("runs", fmt.Sprintf("%s-r%d.json", cell, rep))
+}
+
+// WriteRecord writes r to dir/RunFileName(...) atomically.
+func WriteRecord(dir string, r Record) (string, error) {
+	rel := RunFileName(r.Cell, r.Repetition)
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encoding run %s: %w", rel, err)
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", fmt.Errorf("renaming %s: %w", tmp, err)
+	}
+	return rel, nil
+}
+
+// ReadRecords reads every run file under dir/runs, sorted by cell and
+// repetition; each Record's File is set.
+func ReadRecords(dir string) ([]Record, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "runs", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("reading runs: no run files in %s", filepath.Join(dir, "runs"))
+	}
+	var out []Record
+	var errs []error
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			errs = append(errs, fmt.Errorf("decoding %s: %w", p, err))
+			continue
+		}
+		r.File, _ = filepath.Rel(dir, p)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Record) int {
+		if a.Cell != b.Cell {
+			if a.Cell < b.Cell {
+				return -1
+			}
+			return 1
+		}
+		return a.Repetition - b.Repetition
+	})
+	return out, errors.Join(errs...)
+}

@@ -1,0 +1,88 @@
+package tuning
+
+import "fmt"
+
+// Direction says which way a metric improves.
+type Direction int
+
+// Directions.
+const (
+	HigherIsBetter Direction = iota + 1
+	LowerIsBetter
+	// Neutral metrics are evidence, not goals (a hit rate explains a
+	// latency change; it is not optimised for its own sake).
+	Neutral
+)
+
+// Metric is one column of the comparison tables.
+type Metric struct {
+	// Key names the metric in plans (objective:) and files.
+	Key string
+	// Title is the column header.
+	Title string
+	// Unit is shown after values ("MB/s", "ms").
+	Unit string
+	// Direction says which way is better.
+	Direction Direction
+	// Evidence marks probe metrics (the "why" columns).
+	Evidence bool
+	// Scale converts the stored base unit to the shown unit.
+	Scale float64
+	// Get returns the value in base units, false when not measured.
+	Get func(m Measurement) (float64, bool)
+}
+
+func opt(p *float64) (float64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	return *p, true
+}
+
+func always(v float64) (float64, bool) { return v, true }
+
+// Metrics are the metrics the lab compares, in table order.
+var Metrics = []Metric{
+	{Key: "throughput", Title: "throughput", Unit: "MB/s", Direction: HigherIsBetter, Scale: 1e-6,
+		Get: func(m Measurement) (float64, bool) { return always(m.ThroughputBytes) }},
+	{Key: "publish_p50", Title: "publish p50", Unit: "ms", Direction: LowerIsBetter, Scale: 1e3,
+		Get: func(m Measurement) (float64, bool) { return always(m.PublishP50) }},
+	{Key: "publish_p99", Title: "publish p99", Unit: "ms", Direction: LowerIsBetter, Scale: 1e3,
+		Get: func(m Measurement) (float64, bool) { return always(m.PublishP99) }},
+	{Key: "publish_p999", Title: "publish p99.9", Unit: "ms", Direction: LowerIsBetter, Scale: 1e3,
+		Get: func(m Measurement) (float64, bool) { return always(m.PublishP999) }},
+	{Key: "e2e_p99", Title: "e2e p99", Unit: "ms", Direction: LowerIsBetter, Scale: 1e3,
+		Get: func(m Measurement) (float64, bool) { return always(m.E2EP99) }},
+	{Key: "ceiling_pct", Title: "% of ceiling", Unit: "%", Direction: HigherIsBetter, Scale: 100,
+		Get: func(m Measurement) (float64, bool) {
+			if m.CeilingBytes <= 0 {
+				return 0, false
+			}
+			return m.ThroughputBytes / m.CeilingBytes, true
+		}},
+	{Key: "fsync_p50", Title: "fsync p50", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3,
+		Get: func(m Measurement) (float64, bool) { return opt(m.FsyncP50) }},
+	{Key: "fsync_p99", Title: "fsync p99", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3,
+		Get: func(m Measurement) (float64, bool) { return opt(m.FsyncP99) }},
+	{Key: "page_cache_hit", Title: "page-cache hits", Unit: "%", Direction: Neutral, Evidence: true, Scale: 100,
+		Get: func(m Measurement) (float64, bool) { return opt(m.PageCacheHitRate) }},
+	{Key: "swap_ins", Title: "swap-ins", Unit: "", Direction: Neutral, Evidence: true, Scale: 1,
+		Get: func(m Measurement) (float64, bool) { return opt(m.SwapIns) }},
+	{Key: "sndbuf_full", Title: "sndbuf full", Unit: "%", Direction: Neutral, Evidence: true, Scale: 100,
+		Get: func(m Measurement) (float64, bool) { return opt(m.SendBufFull) }},
+	{Key: "sendfile", Title: "sendfile share", Unit: "%", Direction: Neutral, Evidence: true, Scale: 100,
+		Get: func(m Measurement) (float64, bool) { return opt(m.SendfileShare) }},
+}
+
+// MetricByKey returns the metric with key.
+func MetricByKey(key string) (Metric, error) {
+	for _, m := range Metrics {
+		if m.Key == key {
+			return m, nil
+		}
+	}
+	return Metric{}, fmt.Errorf("unknown metric %q", key)
+}
+
+// objectiveKeys are the metrics a plan may optimise for.
+var objectiveKeys = []string{"throughput", "publish_p50", "publish_p99", "publish_p999", "e2e_p99"}

@@ -1,0 +1,332 @@
+package tuning
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Designs: how the dimensions of a plan's matrix combine into cells.
+const (
+	// DesignFull runs every combination of levels (a full factorial).
+	DesignFull = "full"
+	// DesignOneAtATime runs a baseline (every dimension at its first
+	// level) plus one cell per other level of each dimension, the others
+	// at baseline: N = 1 + Σ(levels-1) cells instead of Π levels.
+	DesignOneAtATime = "one-at-a-time"
+)
+
+// Plan is a tuning experiment read from a YAML file under plans/.
+type Plan struct {
+	// Name identifies the plan in results ([a-z0-9-]).
+	Name string `yaml:"name"`
+	// Description says what the plan answers.
+	Description string `yaml:"description,omitempty"`
+	// Workload is the load generator's workload file (workloads/*.yaml),
+	// relative to the repository root.
+	Workload string `yaml:"workload"`
+	// Driver is the load generator's driver file (client settings).
+	Driver string `yaml:"driver"`
+	// Ceilings measures the disk's and loopback's ceilings first, so
+	// tables can show throughput as a share of them.
+	Ceilings bool `yaml:"ceilings,omitempty"`
+	// Repetitions is how many times each cell runs. The Mann-Whitney U
+	// test needs at least 4 per side to reach p < 0.05 (benchmath).
+	Repetitions int `yaml:"repetitions"`
+	// Seed seeds the per-round shuffle of the cell order.
+	Seed uint64 `yaml:"seed"`
+	// Warmup runs load before measuring; Measure is the measured window.
+	Warmup  time.Duration `yaml:"warmup"`
+	Measure time.Duration `yaml:"measure"`
+	// DropCaches empties the page cache before every run.
+	DropCaches bool `yaml:"drop_caches,omitempty"`
+	// RecreateFS makes a fresh filesystem (and disk) before every run
+	// instead of once per cell visit.
+	RecreateFS bool `yaml:"recreate_fs,omitempty"`
+	// Objective is the metric recommendations optimise (default
+	// publish_p99).
+	Objective string `yaml:"objective,omitempty"`
+	// Design is full (default) or one-at-a-time.
+	Design string `yaml:"design,omitempty"`
+	// Base are the settings every cell starts from.
+	Base Settings `yaml:"base,omitempty"`
+	// Matrix lists the dimensions swept.
+	Matrix []Dimension `yaml:"matrix,omitempty"`
+}
+
+// Dimension is one knob (or a group of knobs that go together) and the
+// levels it takes. The first level is the reference the others are
+// compared with.
+type Dimension struct {
+	// Name is the dimension's name in cell names and tables ("fs").
+	Name string `yaml:"name"`
+	// Levels are the values; each sets some Settings.
+	Levels []Level `yaml:"levels"`
+}
+
+// Level is one value of a dimension.
+type Level struct {
+	// Name is the level's name ("xfs", "1").
+	Name string `yaml:"name"`
+	// Settings are laid over the plan's base.
+	Settings `yaml:",inline"`
+}
+
+// MaxCells bounds a plan's size: beyond it, a sweep takes days on the
+// machines this lab targets.
+const MaxCells = 128
+
+// ParsePlan decodes a plan (unknown keys are errors, with their line),
+// fills defaults and validates it.
+func ParsePlan(data []byte) (*Plan, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("decoding plan: the file is empty")
+		}
+		return nil, fmt.Errorf("decoding plan: %w", err)
+	}
+	p.setDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// LoadPlan reads and parses a plan file.
+func LoadPlan(file string) (*Plan, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading plan: %w", err)
+	}
+	p, err := ParsePlan(b)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", file, err)
+	}
+	return p, nil
+}
+
+func (p *Plan) setDefaults() {
+	if p.Objective == "" {
+		p.Objective = "publish_p99"
+	}
+	if p.Design == "" {
+		p.Design = DesignFull
+	}
+}
+
+var planName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// Validate reports every problem at once; each error names the key, the
+// value and the fix.
+func (p *Plan) Validate() error {
+	var errs []error
+	bad := func(key string, value any, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %v: %s", key, value, fmt.Sprintf(format, args...)))
+	}
+	if !planName.MatchString(p.Name) {
+		bad("name", fmt.Sprintf("%q", p.Name), "want lowercase letters, digits and dashes, such as ab-fs")
+	}
+	checkRef := func(key, v, example string) {
+		switch {
+		case v == "":
+			bad(key, `""`, "missing; name a file under workloads/, such as %s", example)
+		case filepath.IsAbs(v) || strings.Contains(v, ".."):
+			bad(key, fmt.Sprintf("%q", v), "want a path relative to the repository root, under workloads/ (such as %s)", example)
+		case !strings.HasPrefix(v, "workloads/"):
+			bad(key, fmt.Sprintf("%q", v), "workload and driver files live under workloads/ (such as %s)", example)
+		case !slices.Contains([]string{".yaml", ".yml"}, path.Ext(v)):
+			bad(key, fmt.Sprintf("%q", v), "want a .yaml file")
+		}
+	}
+	checkRef("workload", p.Workload, "workloads/1-topic-1-partition-1kb.yaml")
+	checkRef("driver", p.Driver, "workloads/drivers/franz-go.yaml")
+	if p.Repetitions < 1 {
+		bad("repetitions", p.Repetitions, "want at least 1 (at least 4 for a significance test at alpha 0.05, 5 or more recommended)")
+	}
+	if p.Warmup < 0 {
+		bad("warmup", p.Warmup, "want a duration of 0s or more, such as 10s")
+	}
+	if p.Measure < time.Second {
+		bad("measure", p.Measure, "want a duration of at least 1s, such as 30s")
+	}
+	if !slices.Contains(objectiveKeys, p.Objective) {
+		bad("objective", fmt.Sprintf("%q", p.Objective), "want one of %s", strings.Join(objectiveKeys, ", "))
+	}
+	if p.Design != DesignFull && p.Design != DesignOneAtATime {
+		bad("design", fmt.Sprintf("%q", p.Design), "want %s or %s", DesignFull, DesignOneAtATime)
+	}
+	baseErrs := p.Base.validate("base")
+	errs = append(errs, baseErrs...)
+
+	dimNames := map[string]int{}
+	knobOwner := map[string]string{}
+	for i, d := range p.Matrix {
+		at := fmt.Sprintf("matrix[%d]", i)
+		if !planName.MatchString(d.Name) {
+			bad(at+".name", fmt.Sprintf("%q", d.Name), "want lowercase letters, digits and dashes, such as fs")
+		} else if j, dup := dimNames[d.Name]; dup {
+			bad(at+".name", fmt.Sprintf("%q", d.Name), "matrix[%d] has the same name; names must be unique", j)
+		}
+		dimNames[d.Name] = i
+		if len(d.Levels) < 2 {
+			bad(at+".levels", len(d.Levels), "a dimension needs at least 2 levels to compare; move a single setting to base:")
+		}
+		levelNames := map[string]bool{}
+		for j, l := range d.Levels {
+			lat := fmt.Sprintf("%s.levels[%d]", at, j)
+			if l.Name == "" || strings.ContainsAny(l.Name, ",= \t") {
+				bad(lat+".name", fmt.Sprintf("%q", l.Name), "want a short name without spaces, commas or '=', such as xfs")
+			} else if levelNames[l.Name] {
+				bad(lat+".name", fmt.Sprintf("%q", l.Name), "another level of %s has this name", d.Name)
+			}
+			levelNames[l.Name] = true
+			if len(baseErrs) == 0 {
+				errs = append(errs, Merge(p.Base, l.Settings).validate(lat)...)
+			} else { // base's own problems are reported once, under base
+				errs = append(errs, l.Settings.validate(lat)...)
+			}
+			for _, k := range l.Settings.knobs() {
+				if owner, ok := knobOwner[k]; ok && owner != d.Name {
+					bad(lat, k, "dimension %s sets this knob too; a knob belongs to one dimension (combine them into one dimension with combined levels)", owner)
+				}
+				knobOwner[k] = d.Name
+			}
+		}
+	}
+	if len(errs) == 0 {
+		if n := len(p.Cells()); n > MaxCells {
+			bad("matrix", fmt.Sprintf("%d cells", n), "more than %d; use design: one-at-a-time or fewer levels", MaxCells)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Cell is one combination of levels.
+type Cell struct {
+	// ID is "c01", "c02", ... in expansion order.
+	ID string
+	// Name is "fs=xfs,swappiness=1"; "baseline" when every dimension is at
+	// its first level (or the plan has no matrix).
+	Name string
+	// Levels maps each dimension's name to this cell's level name.
+	Levels map[string]string
+	// Settings are the effective settings (base plus levels).
+	Settings Settings
+}
+
+// Cells expands the matrix into cells (full factorial or one at a time),
+// in a stable order: the baseline first.
+func (p *Plan) Cells() []Cell {
+	var combos [][]int // level index per dimension
+	switch p.Design {
+	case DesignOneAtATime:
+		combos = append(combos, make([]int, len(p.Matrix)))
+		for d, dim := range p.Matrix {
+			for l := 1; l < len(dim.Levels); l++ {
+				c := make([]int, len(p.Matrix))
+				c[d] = l
+				combos = append(combos, c)
+			}
+		}
+	default:
+		combos = [][]int{{}}
+		for _, dim := range p.Matrix {
+			var next [][]int
+			for _, c := range combos {
+				for l := range dim.Levels {
+					next = append(next, append(slices.Clone(c), l))
+				}
+			}
+			combos = next
+		}
+	}
+	cells := make([]Cell, 0, len(combos))
+	for i, c := range combos {
+		cell := Cell{ID: fmt.Sprintf("c%02d", i+1), Levels: map[string]string{}, Settings: p.Base}
+		var parts []string
+		baseline := true
+		for d, l := range c {
+			dim := p.Matrix[d]
+			lv := dim.Levels[l]
+			cell.Levels[dim.Name] = lv.Name
+			cell.Settings = Merge(cell.Settings, lv.Settings)
+			parts = append(parts, dim.Name+"="+lv.Name)
+			baseline = baseline && l == 0
+		}
+		switch {
+		case len(parts) == 0:
+			cell.Name = "baseline"
+		case p.Design == DesignOneAtATime && baseline:
+			cell.Name = "baseline"
+		case p.Design == DesignOneAtATime:
+			for d, l := range c {
+				if l != 0 {
+					cell.Name = p.Matrix[d].Name + "=" + p.Matrix[d].Levels[l].Name
+				}
+			}
+		default:
+			cell.Name = strings.Join(parts, ",")
+		}
+		cells = append(cells, cell)
+	}
+	return cells
+}
+
+// Run is one slot of the schedule.
+type Run struct {
+	// Order counts runs from 1 across the schedule.
+	Order int
+	// Round is the repetition this run belongs to, from 1.
+	Round int
+	// Cell is the cell to run.
+	Cell Cell
+}
+
+// Schedule interleaves the cells: every round runs each cell once, in an
+// order shuffled per round from the plan's seed (A B, B A, A B, ...), so a
+// drift of the machine over time (thermal, background jobs, a filling disk)
+// spreads over all cells instead of biasing the ones that run last.
+func (p *Plan) Schedule() []Run {
+	cells := p.Cells()
+	var runs []Run
+	for r := 1; r <= p.Repetitions; r++ {
+		rng := rand.New(rand.NewPCG(p.Seed, uint64(r)))
+		for _, i := range rng.Perm(len(cells)) {
+			runs = append(runs, Run{Order: len(runs) + 1, Round: r, Cell: cells[i]})
+		}
+	}
+	return runs
+}
+
+// RunDuration estimates one run's duration (warm-up plus measure plus a
+// fixed allowance for preparing and tearing down the cell).
+func (p *Plan) RunDuration() time.Duration {
+	const setup = 15 * time.Second // mkfs, mount, broker start, probe attach, teardown
+	return p.Warmup + p.Measure + setup
+}
+
+// CheckFiles reports workload and driver files missing under root (the
+// repository root); Validate checks only their form.
+func (p *Plan) CheckFiles(root string) error {
+	var errs []error
+	for key, v := range map[string]string{"workload": p.Workload, "driver": p.Driver} {
+		if _, err := os.Stat(filepath.Join(root, v)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %w; create it or point the plan at an existing file under workloads/", key, v, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -34,15 +34,15 @@ func recordUs(h *hdrhistogram.Histogram, ns int64) {
 
 // Quantiles summarises one latency distribution, in microseconds.
 type Quantiles struct {
-	Count  int64   `json:"count"`
-	MeanUs float64 `json:"mean_us"`
-	P50Us  int64   `json:"p50_us"`
-	P75Us  int64   `json:"p75_us"`
-	P95Us  int64   `json:"p95_us"`
-	P99Us  int64   `json:"p99_us"`
-	P999Us int64   `json:"p99_9_us"`
-	P9999Us int64  `json:"p99_99_us"`
-	MaxUs  int64   `json:"max_us"`
+	Count   int64   `json:"count"`
+	MeanUs  float64 `json:"mean_us"`
+	P50Us   int64   `json:"p50_us"`
+	P75Us   int64   `json:"p75_us"`
+	P95Us   int64   `json:"p95_us"`
+	P99Us   int64   `json:"p99_us"`
+	P999Us  int64   `json:"p99_9_us"`
+	P9999Us int64   `json:"p99_99_us"`
+	MaxUs   int64   `json:"max_us"`
 }
 
 // quantilesOf summarises h; an empty histogram gives the zero Quantiles.
@@ -51,15 +51,15 @@ func quantilesOf(h *hdrhistogram.Histogram) Quantiles {
 		return Quantiles{}
 	}
 	return Quantiles{
-		Count:  h.TotalCount(),
-		MeanUs: math.Round(h.Mean()*10) / 10,
-		P50Us:  h.ValueAtQuantile(50),
-		P75Us:  h.ValueAtQuantile(75),
-		P95Us:  h.ValueAtQuantile(95),
-		P99Us:  h.ValueAtQuantile(99),
-		P999Us: h.ValueAtQuantile(99.9),
+		Count:   h.TotalCount(),
+		MeanUs:  math.Round(h.Mean()*10) / 10,
+		P50Us:   h.ValueAtQuantile(50),
+		P75Us:   h.ValueAtQuantile(75),
+		P95Us:   h.ValueAtQuantile(95),
+		P99Us:   h.ValueAtQuantile(99),
+		P999Us:  h.ValueAtQuantile(99.9),
 		P9999Us: h.ValueAtQuantile(99.99),
-		MaxUs:  h.Max(),
+		MaxUs:   h.Max(),
 	}
 }
 

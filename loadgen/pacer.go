@@ -21,7 +21,7 @@ import (
 type schedule struct {
 	start time.Time // the run's monotonic origin
 	next  atomic.Int64
-	mu    sync.Mutex            // serialises setRate
+	mu    sync.Mutex // serialises setRate
 	seg   atomic.Pointer[segment]
 }
 

@@ -73,16 +73,16 @@ type Window struct {
 	TargetRate float64 `json:"target_rate"`
 	// Sent counts Produce calls, Acked acknowledged records, Received
 	// consumed records; the bytes are record values.
-	Sent         int64 `json:"sent"`
-	Acked        int64 `json:"acked"`
-	Received     int64 `json:"received"`
-	PublishBytes int64 `json:"publish_bytes"`
-	ConsumeBytes int64 `json:"consume_bytes"`
-	PublishRate float64 `json:"publish_rate"`
-	PublishMBps float64 `json:"publish_mb_s"`
-	ConsumeRate float64 `json:"consume_rate"`
-	ConsumeMBps float64 `json:"consume_mb_s"`
-	Errors      int64   `json:"errors"`
+	Sent         int64   `json:"sent"`
+	Acked        int64   `json:"acked"`
+	Received     int64   `json:"received"`
+	PublishBytes int64   `json:"publish_bytes"`
+	ConsumeBytes int64   `json:"consume_bytes"`
+	PublishRate  float64 `json:"publish_rate"`
+	PublishMBps  float64 `json:"publish_mb_s"`
+	ConsumeRate  float64 `json:"consume_rate"`
+	ConsumeMBps  float64 `json:"consume_mb_s"`
+	Errors       int64   `json:"errors"`
 	// Backlog is messages produced (acked) times subscriptions minus
 	// messages consumed, at the window's end.
 	Backlog int64 `json:"backlog"`

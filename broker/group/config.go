@@ -1,0 +1,134 @@
+package group
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults, from Kafka's GroupCoordinatorConfig and OffsetConfig.
+const (
+	// DefaultMinSessionTimeout is group.min.session.timeout.ms.
+	DefaultMinSessionTimeout = 6 * time.Second
+	// DefaultMaxSessionTimeout is group.max.session.timeout.ms.
+	DefaultMaxSessionTimeout = 30 * time.Minute
+	// DefaultMaxMetadataBytes is offset.metadata.max.bytes.
+	DefaultMaxMetadataBytes = 4096
+	// DefaultOffsetsRetention is offsets.retention.minutes (7 days).
+	DefaultOffsetsRetention = 7 * 24 * time.Hour
+	// DefaultOffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
+	DefaultOffsetsRetentionCheckInterval = 10 * time.Minute
+	// DefaultCompactBytes is the size of the offsets log above which a
+	// commit compacts it, if it also holds four times the live records.
+	DefaultCompactBytes = 16 << 20
+)
+
+// Node is the broker that answers FindCoordinator: on a single node, this
+// broker, as its clients reach it.
+type Node struct {
+	ID   int32
+	Host string
+	Port int32
+}
+
+// Config configures a Coordinator. The zero value of every field but Dir
+// means its default.
+type Config struct {
+	// Dir holds the committed-offsets log (required). The broker uses
+	// <first log dir>/__consumer_offsets; see the package doc.
+	Dir string
+
+	// MinSessionTimeout and MaxSessionTimeout bound a JoinGroup's session
+	// timeout (group.min/max.session.timeout.ms); outside them the join
+	// fails with INVALID_SESSION_TIMEOUT. Defaults 6s and 30m.
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
+
+	// MaxMetadataBytes is offset.metadata.max.bytes: a longer commit
+	// metadata string fails with OFFSET_METADATA_TOO_LARGE. Default 4096.
+	MaxMetadataBytes int
+
+	// OffsetsRetention is offsets.retention.minutes: Run deletes the
+	// offsets of a group that has been empty this long (KIP-211); -1 keeps
+	// them forever. Default 7 days. Checked every
+	// OffsetsRetentionCheckInterval (default 10m).
+	OffsetsRetention              time.Duration
+	OffsetsRetentionCheckInterval time.Duration
+
+	// CompactBytes: when the offsets log grows past this many bytes and
+	// four times its live records, the next commit rewrites it. Default
+	// 16 MiB.
+	CompactBytes int64
+
+	// Partitions reports whether a topic exists and its partition count;
+	// commits to a partition it does not know fail with
+	// UNKNOWN_TOPIC_OR_PARTITION. Nil accepts every partition.
+	Partitions func(topic string) (int32, bool)
+
+	// Clock drives session, rebalance and retention timers. Nil is the
+	// wall clock.
+	Clock Clock
+
+	// Logger receives the coordinator's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("offsets dir is required"))
+	}
+	if c.MinSessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("min session timeout %v is negative", c.MinSessionTimeout))
+	}
+	if c.MaxSessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("max session timeout %v is negative", c.MaxSessionTimeout))
+	}
+	if c.MinSessionTimeout > 0 && c.MaxSessionTimeout > 0 && c.MinSessionTimeout > c.MaxSessionTimeout {
+		errs = append(errs, fmt.Errorf("min session timeout %v exceeds max session timeout %v", c.MinSessionTimeout, c.MaxSessionTimeout))
+	}
+	if c.MaxMetadataBytes < 0 {
+		errs = append(errs, fmt.Errorf("max metadata bytes %d is negative", c.MaxMetadataBytes))
+	}
+	if c.OffsetsRetention < -1 {
+		errs = append(errs, fmt.Errorf("offsets retention %v: want -1 (forever), 0 (default) or positive", c.OffsetsRetention))
+	}
+	if c.OffsetsRetentionCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("offsets retention check interval %v is negative", c.OffsetsRetentionCheckInterval))
+	}
+	if c.CompactBytes < 0 {
+		errs = append(errs, fmt.Errorf("compact bytes %d is negative", c.CompactBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = DefaultMinSessionTimeout
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = DefaultMaxSessionTimeout
+	}
+	if c.MaxMetadataBytes == 0 {
+		c.MaxMetadataBytes = DefaultMaxMetadataBytes
+	}
+	if c.OffsetsRetention == 0 {
+		c.OffsetsRetention = DefaultOffsetsRetention
+	}
+	if c.OffsetsRetentionCheckInterval == 0 {
+		c.OffsetsRetentionCheckInterval = DefaultOffsetsRetentionCheckInterval
+	}
+	if c.CompactBytes == 0 {
+		c.CompactBytes = DefaultCompactBytes
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

@@ -1,0 +1,430 @@
+package group
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// Offsets log file names inside Config.Dir.
+const (
+	offsetLogName = "offsets.log"
+	offsetTmpName = "offsets.log.tmp"
+)
+
+// Record layout, all integers big-endian:
+//
+//	length   uint32  bytes of body
+//	crc      uint32  CRC32C (Castagnoli, as Kafka's record batches) of body
+//	body:
+//	  version   uint8   0
+//	  kind      uint8   0 commit, 1 tombstone (offset deleted)
+//	  commitMs  int64   commit time, Unix milliseconds
+//	  partition int32
+//	  offset    int64
+//	  epoch     int32   leader epoch, -1 unknown
+//	  group     uint16 length + bytes
+//	  topic     uint16 length + bytes
+//	  metadata  int32 length (-1 = null) + bytes
+const (
+	recordHeaderLen = 8
+	recordFixedLen  = 1 + 1 + 8 + 4 + 8 + 4 + 2 + 2 + 4
+	recordVersion   = 0
+	kindCommit      = 0
+	kindTombstone   = 1
+	// maxRecordLen bounds a length prefix read back from disk, so a torn
+	// or corrupted prefix cannot make load allocate gigabytes.
+	maxRecordLen = 1 << 24
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// tp is a topic partition.
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// offsetValue is one committed offset.
+type offsetValue struct {
+	offset      int64
+	leaderEpoch int32
+	metadata    *string
+	commitMs    int64
+}
+
+// offsetRecord is one entry of the offsets log.
+type offsetRecord struct {
+	group     string
+	tp        tp
+	tombstone bool
+	value     offsetValue
+}
+
+// offsetLog is the durable store of committed offsets: an append-only file
+// of checksummed records, the latest value per (group, topic, partition)
+// kept in memory. It is safe for concurrent use.
+type offsetLog struct {
+	dir          string
+	compactBytes int64
+	logger       *slog.Logger
+
+	mu        sync.Mutex
+	f         *os.File // nil once closed
+	size      int64    // bytes in the file
+	liveBytes int64    // encoded bytes of the records in latest
+	latest    map[string]map[tp]offsetValue
+}
+
+// openOffsetLog loads dir/offsets.log, drops a torn or corrupt tail, and
+// compacts the file to its latest record per key when that drops anything.
+func openOffsetLog(dir string, compactBytes int64, logger *slog.Logger) (*offsetLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating offsets dir %s: %w", dir, err)
+	}
+	l := &offsetLog{dir: dir, compactBytes: compactBytes, logger: logger, latest: make(map[string]map[tp]offsetValue)}
+	path := filepath.Join(dir, offsetLogName)
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading offsets log %s: %w", path, err)
+	}
+	records, valid := decodeRecords(data)
+	for _, r := range records {
+		l.apply(r)
+	}
+	dropped := len(records) - l.liveCount()
+	if valid < len(data) {
+		logger.Warn("dropping torn or corrupt tail of offsets log", "path", path, "valid_bytes", valid, "dropped_bytes", len(data)-valid)
+	}
+	if valid < len(data) || dropped > 0 {
+		if err := l.rewrite(); err != nil {
+			return nil, err
+		}
+		logger.Info("compacted offsets log", "path", path, "records", len(records), "live", l.liveCount())
+		return l, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening offsets log %s: %w", path, err)
+	}
+	if len(data) == 0 {
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	l.f = f
+	l.size = int64(len(data))
+	return l, nil
+}
+
+// apply records r in memory.
+func (l *offsetLog) apply(r offsetRecord) {
+	ps := l.latest[r.group]
+	if old, ok := ps[r.tp]; ok {
+		l.liveBytes -= int64(encodedLen(r.group, r.tp.topic, old.metadata))
+		delete(ps, r.tp)
+	}
+	if r.tombstone {
+		if len(ps) == 0 {
+			delete(l.latest, r.group)
+		}
+		return
+	}
+	if ps == nil {
+		ps = make(map[tp]offsetValue)
+		l.latest[r.group] = ps
+	}
+	ps[r.tp] = r.value
+	l.liveBytes += int64(encodedLen(r.group, r.tp.topic, r.value.metadata))
+}
+
+func (l *offsetLog) liveCount() int {
+	n := 0
+	for _, ps := range l.latest {
+		n += len(ps)
+	}
+	return n
+}
+
+// append writes records as one write and one fsync, then applies them. On a
+// write error nothing is applied and the file is cut back to its old size.
+func (l *offsetLog) append(records []offsetRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, r := range records {
+		buf = appendRecord(buf, r)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("appending to offsets log in %s: %w", l.dir, os.ErrClosed)
+	}
+	if _, err := l.f.Write(buf); err != nil {
+		_ = l.f.Truncate(l.size)
+		return fmt.Errorf("writing offsets log in %s: %w", l.dir, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		_ = l.f.Truncate(l.size)
+		return fmt.Errorf("syncing offsets log in %s: %w", l.dir, err)
+	}
+	l.size += int64(len(buf))
+	for _, r := range records {
+		l.apply(r)
+	}
+	if l.size > l.compactBytes && l.size > 4*l.liveBytes {
+		if err := l.rewrite(); err != nil {
+			// The appended records are durable; a failed compaction
+			// leaves the old file in place.
+			l.logger.Error("compacting offsets log", "dir", l.dir, "err", err)
+		}
+	}
+	return nil
+}
+
+// rewrite replaces the file with the latest record per key: a temp file,
+// fsync, rename over the log, fsync of the dir. l.mu is held or l is not yet
+// shared.
+func (l *offsetLog) rewrite() error {
+	var buf []byte
+	groups := make([]string, 0, len(l.latest))
+	for g := range l.latest {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		ps := l.latest[g]
+		keys := make([]tp, 0, len(ps))
+		for k := range ps {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if keys[i].topic != keys[j].topic {
+				return keys[i].topic < keys[j].topic
+			}
+			return keys[i].partition < keys[j].partition
+		})
+		for _, k := range keys {
+			buf = appendRecord(buf, offsetRecord{group: g, tp: k, value: ps[k]})
+		}
+	}
+	tmp := filepath.Join(l.dir, offsetTmpName)
+	path := filepath.Join(l.dir, offsetLogName)
+	if err := writeFileSync(tmp, buf); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening offsets log %s: %w", path, err)
+	}
+	if l.f != nil {
+		l.f.Close()
+	}
+	l.f = f
+	l.size = int64(len(buf))
+	l.liveBytes = int64(len(buf))
+	return nil
+}
+
+// get returns the committed offset of group's partition.
+func (l *offsetLog) get(group string, p tp) (offsetValue, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.latest[group][p]
+	return v, ok
+}
+
+// all returns a copy of every committed offset of group.
+func (l *offsetLog) all(group string) map[tp]offsetValue {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[tp]offsetValue, len(l.latest[group]))
+	for k, v := range l.latest[group] {
+		out[k] = v
+	}
+	return out
+}
+
+// groups returns the names of the groups that have committed offsets.
+func (l *offsetLog) groups() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.latest))
+	for g := range l.latest {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// close closes the file; later appends fail with os.ErrClosed. Idempotent.
+func (l *offsetLog) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("closing offsets log in %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+func encodedLen(group, topic string, metadata *string) int {
+	n := recordHeaderLen + recordFixedLen + len(group) + len(topic)
+	if metadata != nil {
+		n += len(*metadata)
+	}
+	return n
+}
+
+func appendRecord(dst []byte, r offsetRecord) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, recordHeaderLen)...)
+	body := len(dst)
+	kind := byte(kindCommit)
+	if r.tombstone {
+		kind = kindTombstone
+	}
+	dst = append(dst, recordVersion, kind)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.group)))
+	dst = append(dst, r.group...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.tp.topic)))
+	dst = append(dst, r.tp.topic...)
+	if r.value.metadata == nil {
+		dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
+	} else {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(*r.value.metadata)))
+		dst = append(dst, *r.value.metadata...)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-body))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[body:], castagnoli))
+	return dst
+}
+
+// decodeRecords decodes data up to the first torn or corrupt record and
+// returns the records and the length of the valid prefix.
+func decodeRecords(data []byte) ([]offsetRecord, int) {
+	var out []offsetRecord
+	pos := 0
+	for len(data)-pos >= recordHeaderLen {
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		crc := binary.BigEndian.Uint32(data[pos+4:])
+		if n < recordFixedLen || n > maxRecordLen || n > len(data)-pos-recordHeaderLen {
+			break
+		}
+		body := data[pos+recordHeaderLen : pos+recordHeaderLen+n]
+		if crc32.Checksum(body, castagnoli) != crc {
+			break
+		}
+		r, err := decodeBody(body)
+		if err != nil {
+			break
+		}
+		out = append(out, r)
+		pos += recordHeaderLen + n
+	}
+	return out, pos
+}
+
+func decodeBody(b []byte) (offsetRecord, error) {
+	var r offsetRecord
+	if b[0] != recordVersion {
+		return r, fmt.Errorf("offsets record version %d: %w", b[0], io.ErrUnexpectedEOF)
+	}
+	r.tombstone = b[1] == kindTombstone
+	r.value.commitMs = int64(binary.BigEndian.Uint64(b[2:]))
+	r.tp.partition = int32(binary.BigEndian.Uint32(b[10:]))
+	r.value.offset = int64(binary.BigEndian.Uint64(b[14:]))
+	r.value.leaderEpoch = int32(binary.BigEndian.Uint32(b[22:]))
+	rest := b[26:]
+	str := func() (string, bool) {
+		if len(rest) < 2 {
+			return "", false
+		}
+		n := int(binary.BigEndian.Uint16(rest))
+		if len(rest) < 2+n {
+			return "", false
+		}
+		s := string(rest[2 : 2+n])
+		rest = rest[2+n:]
+		return s, true
+	}
+	var ok bool
+	if r.group, ok = str(); !ok {
+		return r, io.ErrUnexpectedEOF
+	}
+	if r.tp.topic, ok = str(); !ok {
+		return r, io.ErrUnexpectedEOF
+	}
+	if len(rest) < 4 {
+		return r, io.ErrUnexpectedEOF
+	}
+	n := int32(binary.BigEndian.Uint32(rest))
+	rest = rest[4:]
+	switch {
+	case n == -1:
+	case n < 0 || int(n) != len(rest):
+		return r, io.ErrUnexpectedEOF
+	default:
+		m := string(rest)
+		r.value.metadata = &m
+		rest = nil
+	}
+	if len(rest) != 0 {
+		return r, io.ErrUnexpectedEOF
+	}
+	return r, nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("opening dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing dir %s: %w", dir, err)
+	}
+	return nil
+}

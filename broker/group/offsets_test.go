@@ -1,0 +1,359 @@
+package group
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func commitReq(group, memberID string, gen int32, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 8
+	req.Group, req.MemberID, req.Generation = group, memberID, gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch = partition, offset, 3
+	md := fmt.Sprintf("md-%d", offset)
+	rp.Metadata = &md
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+func commit(h *harness, group, memberID string, gen int32, topic string, partition int32, offset int64) int16 {
+	return h.c.OffsetCommit(commitReq(group, memberID, gen, topic, partition, offset)).Topics[0].Partitions[0].ErrorCode
+}
+
+// fetch returns "offset/epoch/metadata" per partition of topic t.
+func fetch(t *testing.T, h *harness, version int16, group, topic string, partitions ...int32) []string {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = version
+	if version >= 8 {
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = group
+		rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{{Topic: topic, Partitions: partitions}}
+		req.Groups = append(req.Groups, rg)
+		resp := h.c.OffsetFetch(req)
+		var out []string
+		for _, p := range resp.Groups[0].Topics[0].Partitions {
+			out = append(out, fmt.Sprintf("%d/%d/%s", p.Offset, p.LeaderEpoch, deref(p.Metadata)))
+		}
+		return out
+	}
+	req.Group = group
+	req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: topic, Partitions: partitions}}
+	resp := h.c.OffsetFetch(req)
+	code(t, resp.ErrorCode, nil)
+	var out []string
+	for _, p := range resp.Topics[0].Partitions {
+		code(t, p.ErrorCode, nil)
+		out = append(out, fmt.Sprintf("%d/%d/%s", p.Offset, p.LeaderEpoch, deref(p.Metadata)))
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func TestOffsetCommitFetchRoundTrip(t *testing.T) {
+	h := newHarness(t)
+	code(t, commit(h, "g", "", -1, "t", 0, 10), nil)
+	code(t, commit(h, "g", "", -1, "t", 1, 20), nil)
+	code(t, commit(h, "g", "", -1, "t", 0, 11), nil)
+	want := []string{"11/3/md-11", "20/3/md-20", "-1/-1/"}
+	for _, v := range []int16{1, 5, 7, 8} {
+		got := fetch(t, h, v, "g", "t", 0, 1, 2)
+		// The leader epoch is in the struct at every version; kmsg
+		// leaves it off the wire below v5.
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("v%d fetch (-want +got):\n%s", v, diff)
+		}
+	}
+	// v2+: nil topics = everything the group committed.
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 7
+	req.Group = "g"
+	resp := h.c.OffsetFetch(req)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 || resp.Topics[0].Partitions[1].Offset != 20 {
+		t.Fatalf("fetch all: %+v", resp.Topics)
+	}
+	if got := fetch(t, h, 7, "unknown", "t", 0); got[0] != "-1/-1/" {
+		t.Fatalf("unknown group fetch %v", got)
+	}
+
+	h.restart()
+	if diff := cmp.Diff(want, fetch(t, h, 7, "g", "t", 0, 1, 2)); diff != "" {
+		t.Fatalf("after restart (-want +got):\n%s", diff)
+	}
+	if st, _, _, _ := h.state("g"); st != "Empty" {
+		t.Fatalf("restored group state %s, want Empty", st)
+	}
+}
+
+func TestOffsetCommitValidation(t *testing.T) {
+	h := newHarness(t)
+	h.c.cfg.Partitions = func(topic string) (int32, bool) { return 2, topic == "t" }
+	a, gen := stableGroup(t, h, "g")
+
+	code(t, commit(h, "g", a, gen, "t", 0, 1), nil)
+	code(t, commit(h, "g", a, gen, "t", 2, 1), kerr.UnknownTopicOrPartition)
+	code(t, commit(h, "g", a, gen, "nope", 0, 1), kerr.UnknownTopicOrPartition)
+	code(t, commit(h, "g", a, gen+1, "t", 0, 1), kerr.IllegalGeneration)
+	code(t, commit(h, "g", "ghost", gen, "t", 0, 1), kerr.UnknownMemberID)
+	code(t, commit(h, "g", "", -1, "t", 0, 1), kerr.UnknownMemberID) // simple commit to a live group
+	code(t, commit(h, "fresh", "m", 3, "t", 0, 1), kerr.IllegalGeneration)
+	code(t, commit(h, "", "", -1, "t", 0, 1), kerr.InvalidGroupID)
+
+	big := kmsg.NewPtrOffsetCommitRequest()
+	big.Version = 2
+	big.Group, big.MemberID, big.Generation = "g", a, gen
+	md := strings.Repeat("x", DefaultMaxMetadataBytes+1)
+	big.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 9, Metadata: &md}}}}
+	code(t, h.c.OffsetCommit(big).Topics[0].Partitions[0].ErrorCode, kerr.OffsetMetadataTooLarge)
+
+	// While the group waits for SyncGroup, commits are refused; while it
+	// prepares a rebalance, the current generation may still commit
+	// (consumers commit in their revoke callback).
+	b := h.newMemberID("g")
+	bJoin := h.joinAsync(joinReq(9, "g", b))
+	h.waitJoining("g", 1)
+	code(t, commit(h, "g", a, gen, "t", 1, 7), nil)
+	aj := recv(t, h.joinAsync(joinReq(9, "g", a)))
+	recv(t, bJoin)
+	code(t, commit(h, "g", a, aj.Generation, "t", 1, 8), kerr.RebalanceInProgress)
+
+	// v0 has no generation or member: a simple commit.
+	v0 := commitReq("simple", "", 0, "t", 0, 42)
+	v0.Version = 0
+	code(t, h.c.OffsetCommit(v0).Topics[0].Partitions[0].ErrorCode, nil)
+	if got := fetch(t, h, 1, "simple", "t", 0); got[0] != "42/-1/md-42" {
+		t.Fatalf("v0 commit fetched as %v", got)
+	}
+}
+
+func TestOffsetsExpireForEmptyGroups(t *testing.T) {
+	h := newHarness(t)
+	h.c.cfg.OffsetsRetention = time.Hour
+	h.c.cfg.OffsetsRetentionCheckInterval = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// advance moves the clock a minute at a time, each time after Run
+	// has armed its next check (the only timer: these groups have no
+	// members).
+	advance := func(minutes int) {
+		for i := 0; i < minutes; i++ {
+			waitFor(t, func() bool { return len(h.clock.pendingTimers()) == 1 })
+			h.clock.Advance(time.Minute)
+		}
+	}
+
+	code(t, commit(h, "old", "", -1, "t", 0, 1), nil)
+	advance(30)
+	code(t, commit(h, "recent", "", -1, "t", 0, 2), nil)
+	advance(32)
+	waitFor(t, func() bool { st, _, _, _ := h.state("old"); return st == "none" })
+	if got := fetch(t, h, 7, "old", "t", 0); got[0] != "-1/-1/" {
+		t.Fatalf("expired offset still fetched: %v", got)
+	}
+	if got := fetch(t, h, 7, "recent", "t", 0); got[0] != "2/3/md-2" {
+		t.Fatalf("recent group's offset %v", got)
+	}
+	cancel()
+	<-done
+	done <- nil
+	h.restart()
+	if got := fetch(t, h, 7, "old", "t", 0); got[0] != "-1/-1/" {
+		t.Fatalf("expired offset back after restart: %v", got)
+	}
+	if got := fetch(t, h, 7, "recent", "t", 0); got[0] != "2/3/md-2" {
+		t.Fatalf("recent group's offset after restart %v", got)
+	}
+}
+
+func (c *manualClock) pendingTimers() []*manualTimer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*manualTimer
+	for _, t := range c.timers {
+		if !t.done && t.at.After(c.now) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestOffsetLogCompactionAndTornTail(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openOffsetLog(dir, 1<<30, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		md := fmt.Sprintf("m%d", i)
+		recs := []offsetRecord{
+			{group: "g", tp: tp{"t", 0}, value: offsetValue{offset: int64(i), leaderEpoch: 1, metadata: &md, commitMs: int64(i)}},
+			{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: int64(i * 2), leaderEpoch: -1, commitMs: int64(i)}},
+		}
+		if err := l.append(recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.append([]offsetRecord{{group: "h", tp: tp{"u", 5}, value: offsetValue{offset: 1}}, {group: "h", tp: tp{"u", 5}, tombstone: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, offsetLogName)
+	before := fileSize(t, path)
+
+	// Reopen: 202 records compact to the latest 2.
+	l, err = openOffsetLog(dir, 1<<30, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := fileSize(t, path)
+	if after >= before/50 {
+		t.Fatalf("compaction left %d of %d bytes", after, before)
+	}
+	v, ok := l.get("g", tp{"t", 0})
+	if !ok || v.offset != 99 || *v.metadata != "m99" || v.leaderEpoch != 1 || v.commitMs != 99 {
+		t.Fatalf("t/0 after compaction: %+v %v", v, ok)
+	}
+	v, ok = l.get("g", tp{"t", 1})
+	if !ok || v.offset != 198 || v.metadata != nil {
+		t.Fatalf("t/1 after compaction: %+v %v", v, ok)
+	}
+	if _, ok := l.get("h", tp{"u", 5}); ok {
+		t.Fatal("tombstoned offset survived")
+	}
+	if _, err := os.Stat(filepath.Join(dir, offsetTmpName)); !os.IsNotExist(err) {
+		t.Fatalf("temp file left behind: %v", err)
+	}
+	md := "last"
+	if err := l.append([]offsetRecord{{group: "g", tp: tp{"t", 0}, value: offsetValue{offset: 500, metadata: &md}}}); err != nil {
+		t.Fatal(err)
+	}
+	l.close()
+
+	// A torn tail: every cut inside the last record loses only it; a
+	// flipped byte in it is caught by the CRC.
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastLen := encodedLen("g", "t", &md)
+	for _, mutate := range []struct {
+		name string
+		data []byte
+	}{
+		{"cut in header", full[:len(full)-lastLen+3]},
+		{"cut in body", full[:len(full)-5]},
+		{"flipped byte", flip(full, len(full)-2)},
+	} {
+		t.Run(mutate.name, func(t *testing.T) {
+			if err := os.WriteFile(path, mutate.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l, err := openOffsetLog(dir, 1<<30, discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.close()
+			if v, _ := l.get("g", tp{"t", 0}); v.offset != 99 {
+				t.Fatalf("offset %d after torn tail, want 99", v.offset)
+			}
+			if got, want := fileSize(t, path), int64(len(full)-lastLen); got != want {
+				t.Fatalf("file %d bytes after recovery, want %d", got, want)
+			}
+		})
+	}
+}
+
+func TestOffsetLogCompactsWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openOffsetLog(dir, 4096, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	for i := 0; i < 1000; i++ {
+		if err := l.append([]offsetRecord{{group: "g", tp: tp{"t", int32(i % 3)}, value: offsetValue{offset: int64(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size := fileSize(t, filepath.Join(dir, offsetLogName)); size > 4096+int64(encodedLen("g", "t", nil)) {
+		t.Fatalf("log is %d bytes, want compaction near 4096", size)
+	}
+	l.close()
+	l, err = openOffsetLog(dir, 4096, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range []int64{999, 997, 998} {
+		if v, _ := l.get("g", tp{"t", int32(p)}); v.offset != want {
+			t.Fatalf("partition %d offset %d, want %d", p, v.offset, want)
+		}
+	}
+}
+
+func FuzzDecodeRecords(f *testing.F) {
+	md := "m"
+	f.Add(appendRecord(nil, offsetRecord{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: 5, metadata: &md}}))
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		records, valid := decodeRecords(data)
+		if valid > len(data) {
+			t.Fatalf("valid %d > len %d", valid, len(data))
+		}
+		var re []byte
+		for _, r := range records {
+			re = appendRecord(re, r)
+		}
+		if string(re) != string(data[:valid]) {
+			t.Fatal("re-encoding the decoded records differs from the valid prefix")
+		}
+	})
+}
+
+func flip(b []byte, i int) []byte {
+	c := append([]byte(nil), b...)
+	c[i] ^= 0xff
+	return c
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}

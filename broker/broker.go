@@ -1,16 +1,142 @@
 package broker
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	rpprof "runtime/pprof"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/grafana/pyroscope-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
-// Broker is a running broker: a listener, its connections and the log.
-// Its methods are safe for concurrent use.
+// drainTimeout bounds how long shutdown waits for in-flight requests
+// before it closes the remaining connections.
+const drainTimeout = 10 * time.Second
+
+// Broker is a running broker: a listener, its connections, the log and the
+// services the APIs share. New opens it, Run serves until its context ends,
+// Close releases everything. Its methods are safe for concurrent use.
 type Broker struct {
-	cfg    Config
-	logger *slog.Logger
+	cfg     Config
+	logger  *slog.Logger
+	store   *storage.Store
+	ln      net.Listener
+	metrics *metrics
+
+	svcNames []string
+	svcs     []Service
+
+	// reqCtx is the parent of every handler's context; cancelled when
+	// shutdown starts so that long polls return at once.
+	reqCtx    context.Context
+	reqCancel context.CancelFunc
+
+	mu      sync.Mutex // guards conns and closing
+	conns   map[*Conn]struct{}
+	closing bool
+
+	connWG    sync.WaitGroup // one per connection goroutine
+	runOnce   sync.Once
+	closeOnce sync.Once
+	closeErr  error
 }
+
+// New validates cfg, opens the log (meta.properties check, recovery),
+// starts listening and creates the registered services. Serving starts
+// with Run. On error everything taken so far is released.
+func New(cfg Config) (_ *Broker, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{cfg: cfg, logger: logger.With("component", "broker"), conns: map[*Conn]struct{}{}}
+	b.reqCtx, b.reqCancel = context.WithCancel(context.Background())
+
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, b.reqCancel)
+
+	st, err := storage.Open(b.storageConfig(logger))
+	if err != nil {
+		return nil, err
+	}
+	b.store = st
+	undo = append(undo, func() { _ = st.Close() })
+
+	b.ln = cfg.Listener
+	if b.ln == nil {
+		b.ln, err = net.Listen("tcp", cfg.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listening on %s (listeners): %w", cfg.ListenAddr, err)
+		}
+	}
+	undo = append(undo, func() { _ = b.ln.Close() })
+
+	b.metrics = newMetrics(b)
+
+	for _, s := range registeredServices() {
+		svc, err := s.make(b)
+		if err != nil {
+			return nil, fmt.Errorf("starting service %s: %w", s.name, err)
+		}
+		b.svcNames = append(b.svcNames, s.name)
+		b.svcs = append(b.svcs, svc)
+		undo = append(undo, func() { _ = svc.Close() })
+	}
+	return b, nil
+}
+
+// storageConfig maps the broker's configuration to the log's.
+func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
+	c := b.cfg
+	return storage.Config{
+		Dirs:                  c.LogDirs,
+		NodeID:                c.NodeID,
+		SegmentBytes:          c.SegmentBytes,
+		RollInterval:          c.RollInterval,
+		IndexIntervalBytes:    c.IndexIntervalBytes,
+		MaxIndexBytes:         c.IndexSizeMaxBytes,
+		MessageMaxBytes:       c.MessageMaxBytes,
+		RecoveryThreadsPerDir: c.RecoveryThreadsPerDataDir,
+		Flush: storage.FlushPolicy{
+			Messages:  c.FlushIntervalMessages,
+			Interval:  c.FlushInterval,
+			SyncOnAck: c.FlushSyncOnAck,
+		},
+		Retention: storage.Retention{
+			Duration:      c.Retention,
+			Bytes:         c.RetentionBytes,
+			CheckInterval: c.RetentionCheckInterval,
+		},
+		Now:    c.Now,
+		Logger: logger,
+	}
+}
+
+// Store returns the broker's log.
+func (b *Broker) Store() *storage.Store { return b.store }
 
 // Config returns the broker's configuration (after defaults).
 func (b *Broker) Config() Config { return b.cfg }
@@ -18,15 +144,232 @@ func (b *Broker) Config() Config { return b.cfg }
 // Logger returns the broker's logger.
 func (b *Broker) Logger() *slog.Logger { return b.logger }
 
-// Conn is one client connection. Its handlers run one at a time.
-type Conn struct {
-	b        *Broker
-	nc       net.Conn
-	clientID string
+// NodeID returns node.id.
+func (b *Broker) NodeID() int32 { return b.cfg.NodeID }
+
+// Addr returns the address the broker listens on.
+func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// Registry returns the Prometheus registry with the broker's metrics.
+func (b *Broker) Registry() *prometheus.Registry { return b.metrics.reg }
+
+// Service returns the service registered under name, or nil.
+func (b *Broker) Service(name string) Service {
+	for i, n := range b.svcNames {
+		if n == name {
+			return b.svcs[i]
+		}
+	}
+	return nil
 }
 
-// ClientID returns the client id of the request being handled.
-func (cc *Conn) ClientID() string { return cc.clientID }
+// advertised returns the host and port clients are told in Metadata.
+func (b *Broker) advertised() (string, int32) {
+	addr := b.cfg.AdvertisedAddr
+	if addr == "" {
+		addr = b.ln.Addr().String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	p, _ := strconv.Atoi(port)
+	return host, int32(p)
+}
 
-// RemoteAddr returns the client's address.
-func (cc *Conn) RemoteAddr() net.Addr { return cc.nc.RemoteAddr() }
+// Run serves clients until ctx is done, then shuts down: it stops
+// accepting, lets in-flight requests finish (long polls return at once),
+// closes the connections, and closes the log, which flushes it and leaves
+// the clean-shutdown marker. It runs the acceptor, the log's background
+// work, the services, the metrics server and the profiler, and waits for
+// all of them. Run may be called once.
+func (b *Broker) Run(ctx context.Context) error {
+	ran := false
+	b.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("broker: Run called twice")
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	fail := func(err error) {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			cancel()
+		}
+	}
+	start := func(name string, fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rpprof.Do(runCtx, rpprof.Labels("broker", name), func(context.Context) { fn() })
+		}()
+	}
+	start("acceptor", func() { fail(b.accept(runCtx)) })
+	start("storage", func() { fail(b.store.Run(runCtx)) })
+	for i, s := range b.svcs {
+		start("service-"+b.svcNames[i], func() { fail(s.Run(runCtx)) })
+	}
+	if b.cfg.MetricsListen != "" {
+		srv, ln, err := b.metricsServer()
+		if err != nil {
+			fail(err)
+		} else {
+			start("metrics", func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					fail(fmt.Errorf("serving metrics on %s: %w", b.cfg.MetricsListen, err))
+				}
+			})
+			start("metrics-stop", func() {
+				<-runCtx.Done()
+				sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+				defer scancel()
+				_ = srv.Shutdown(sctx)
+			})
+		}
+	}
+	if b.cfg.PyroscopeServer != "" {
+		prof, err := pyroscope.Start(pyroscope.Config{
+			ApplicationName: "brokerlab.broker",
+			ServerAddress:   b.cfg.PyroscopeServer,
+			Tags:            map[string]string{"node_id": strconv.Itoa(int(b.cfg.NodeID))},
+		})
+		if err != nil {
+			fail(fmt.Errorf("starting pyroscope profiler for %s: %w", b.cfg.PyroscopeServer, err))
+		} else {
+			defer func() { _ = prof.Stop() }()
+		}
+	}
+	b.logger.Info("broker serving", "addr", b.ln.Addr().String(), "log_dirs", b.cfg.LogDirs, "fetch_mode", b.cfg.FetchMode)
+	<-runCtx.Done()
+	b.logger.Info("broker shutting down")
+	closeErr := b.Close()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return errors.Join(append(errs, closeErr)...)
+}
+
+func (b *Broker) metricsServer() (*http.Server, net.Listener, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{Registry: b.metrics.reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", b.cfg.MetricsListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening for metrics on %s (brokerlab.metrics.listen): %w", b.cfg.MetricsListen, err)
+	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
+}
+
+// accept runs the acceptor: one goroutine per connection, each added to
+// connWG. It returns when the listener is closed.
+func (b *Broker) accept(ctx context.Context) error {
+	go func() { <-ctx.Done(); _ = b.ln.Close() }()
+	var delay time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() { //nolint:staticcheck // temporary accept errors
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accepting on %s: %w", b.ln.Addr(), err)
+		}
+		delay = 0
+		cc := b.newConn(nc)
+		b.mu.Lock()
+		if b.closing {
+			b.mu.Unlock()
+			_ = nc.Close()
+			continue
+		}
+		b.conns[cc] = struct{}{}
+		b.connWG.Add(1)
+		b.mu.Unlock()
+		b.metrics.connections.Inc()
+		b.metrics.connectionsAccepted.Inc()
+		go func() {
+			defer b.connWG.Done()
+			defer func() {
+				b.mu.Lock()
+				delete(b.conns, cc)
+				b.mu.Unlock()
+				b.metrics.connections.Dec()
+			}()
+			rpprof.Do(b.reqCtx, rpprof.Labels("broker", "conn"), func(context.Context) { cc.serve() })
+		}()
+	}
+}
+
+// Close shuts the broker down: it stops accepting, lets in-flight requests
+// finish for up to drainTimeout, closes every connection, the services and
+// the log (flush + clean-shutdown marker). It is idempotent; Run calls it
+// when its context ends.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closing = true
+		conns := make([]*Conn, 0, len(b.conns))
+		for cc := range b.conns {
+			conns = append(conns, cc)
+		}
+		b.mu.Unlock()
+		var errs []error
+		if err := b.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("closing listener: %w", err))
+		}
+		// Stop reading new requests, end long polls; in-flight
+		// requests still write their responses.
+		for _, cc := range conns {
+			cc.stopReading()
+		}
+		b.reqCancel()
+		done := make(chan struct{})
+		go func() { b.connWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(drainTimeout):
+			b.logger.Warn("closing connections that did not drain", "timeout", drainTimeout)
+			b.mu.Lock()
+			for cc := range b.conns {
+				_ = cc.nc.Close()
+			}
+			b.mu.Unlock()
+			<-done
+		}
+		for i := len(b.svcs) - 1; i >= 0; i-- {
+			if err := b.svcs[i].Close(); err != nil {
+				errs = append(errs, fmt.Errorf("closing service %s: %w", b.svcNames[i], err))
+			}
+		}
+		if err := b.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing log: %w", err))
+		}
+		b.closeErr = errors.Join(errs...)
+	})
+	return b.closeErr
+}
+
+var _ io.Closer = (*Broker)(nil)
+
+// goroutines is used by tests to check for leaks.
+func goroutines() int { return runtime.NumGoroutine() }

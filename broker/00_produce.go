@@ -1,0 +1,121 @@
+package broker
+
+// Produce: v3-12
+//
+// Behaviour:
+//   - acks=0: appended, no response at all (the client expects none).
+//   - acks=1 and acks=-1: appended, then answered. With
+//     log.flush.sync.on.ack=true the log fsyncs before Append returns
+//     (group commit), which is what acks=-1 promises on a single node; the
+//     partitions of one request are then appended in parallel so that one
+//     request waits for one round of fsyncs, not one per partition.
+//   - Batches are validated by the log (magic v2, length, CRC32C,
+//     message.max.bytes); its kerr errors go back per partition
+//     (CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
+//     INVALID_PRODUCER_EPOCH ...), any other error as KAFKA_STORAGE_ERROR.
+//   - Idempotence: a resent batch (one of the producer's last five) gets
+//     the original offsets back and is not appended again.
+//   - A topic or partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION
+//     (Produce never creates topics, as in Kafka).
+//
+// Not implemented: transactions (a transactional id gets
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), quotas (throttle 0), v13 topic ids.
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(0, 3, 12, handleProduce) }
+
+func handleProduce(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type job struct {
+		topic string
+		rp    *kmsg.ProduceResponseTopicPartition
+		recs  []byte
+	}
+	var jobs []job
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			switch {
+			case req.TransactionID != nil:
+				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			default:
+				jobs = append(jobs, job{topic: rt.Topic, rp: sp, recs: rp.Records})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	// The jobs point into the partitions' backing arrays, which the
+	// topics appended to resp share.
+	run := func(j job) {
+		p := b.store.Partition(j.topic, j.rp.Partition)
+		if p == nil {
+			j.rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			return
+		}
+		res, err := p.Append(j.recs)
+		if err != nil {
+			j.rp.ErrorCode = kafkaErrorCode(err)
+			return
+		}
+		j.rp.BaseOffset = res.BaseOffset
+		j.rp.LogAppendTime = res.LogAppendTime
+		j.rp.LogStartOffset = res.LogStartOffset
+		if !res.Duplicate {
+			batches, records := countBatches(j.recs)
+			b.metrics.producedBatches.Add(float64(batches))
+			b.metrics.producedRecords.Add(float64(records))
+		}
+	}
+	if b.cfg.FlushSyncOnAck && len(jobs) > 1 {
+		var wg sync.WaitGroup
+		for _, j := range jobs {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(j) }()
+		}
+		wg.Wait()
+	} else {
+		for _, j := range jobs {
+			run(j)
+		}
+	}
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// countBatches counts the record batches and records in a produce
+// request's records field (batch length at byte 8, record count at byte 57
+// of a v2 batch header).
+func countBatches(recs []byte) (batches, records int) {
+	for len(recs) >= 61 {
+		n := int(int32(binary.BigEndian.Uint32(recs[8:])))
+		if n < 49 || 12+n > len(recs) {
+			break
+		}
+		batches++
+		records += int(int32(binary.BigEndian.Uint32(recs[57:])))
+		recs = recs[12+n:]
+	}
+	return batches, records
+}

@@ -1,0 +1,75 @@
+package broker
+
+// ListOffsets: v1-7
+//
+// Behaviour:
+//   - Timestamp -2 (earliest): the log start offset; -1 (latest): the high
+//     watermark (= last stable offset, no transactions); both answer
+//     timestamp -1 as Kafka does.
+//   - Timestamp >= 0: the first offset whose batch has a timestamp at or
+//     after it, from the time index; none -> offset -1, timestamp -1.
+//   - Timestamp -3 (max timestamp, v7, KIP-734): answered from the time
+//     index as the offset of the largest timestamp when the log has one.
+//   - UNKNOWN_TOPIC_OR_PARTITION per partition.
+//
+// Not implemented: leader epochs (answered 0), -4/-5 (tiered storage, v8+).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/broker/storage"
+)
+
+func init() { register(2, 1, 7, handleListOffsets) }
+
+func handleListOffsets(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Offset, sp.Timestamp = -1, -1
+			p := b.store.Partition(rt.Topic, rp.Partition)
+			switch {
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.Timestamp == -2:
+				sp.Offset = p.LogStartOffset()
+			case rp.Timestamp == -1:
+				sp.Offset = p.HighWatermark()
+			case rp.Timestamp == -3:
+				if off, ts, ok := maxTimestamp(p); ok {
+					sp.Offset, sp.Timestamp = off, ts
+				}
+			case rp.Timestamp < 0:
+				sp.ErrorCode = kerr.UnsupportedVersion.Code
+			default:
+				if off, ts, ok := p.OffsetForTimestamp(rp.Timestamp); ok {
+					sp.Offset, sp.Timestamp = off, ts
+				}
+			}
+			sp.LeaderEpoch = 0
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// maxTimestamp answers ListOffsets -3 when the log can tell the offset of
+// its largest timestamp; otherwise the answer is offset -1, timestamp -1,
+// which Kafka gives for an empty log too.
+func maxTimestamp(p *storage.Partition) (offset, timestamp int64, ok bool) {
+	if m, has := any(p).(interface {
+		MaxTimestamp() (offset, timestamp int64, ok bool)
+	}); has {
+		return m.MaxTimestamp()
+	}
+	return -1, -1, false
+}

@@ -1,0 +1,113 @@
+package broker
+
+// Metadata: v0-12
+//
+// Behaviour:
+//   - One broker (this node, at its advertised address), which is the
+//     controller and the leader of every partition; replicas and ISR are
+//     [this node], leader epoch 0.
+//   - All topics for a null topic list (v1+) or an empty one (v0).
+//   - A missing topic is created with num.partitions when
+//     auto.create.topics.enable is on and the client allows it (v4+
+//     AllowAutoTopicCreation); otherwise UNKNOWN_TOPIC_OR_PARTITION.
+//   - Topic ids (v10+): answered, and a topic asked for by id is found by id.
+//
+// Not implemented: authorized operations (answered as not requested),
+// offline replicas, racks.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/broker/storage"
+)
+
+func init() { register(3, 0, 12, handleMetadata) }
+
+func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+
+	host, port := b.advertised()
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID, br.Host, br.Port = b.cfg.NodeID, host, port
+	resp.Brokers = append(resp.Brokers, br)
+	cid := b.store.ClusterID()
+	resp.ClusterID = &cid
+	resp.ControllerID = b.cfg.NodeID
+
+	st := b.store
+	addTopic := func(ti storage.TopicInfo) {
+		t := kmsg.NewMetadataResponseTopic()
+		name := ti.Name
+		t.Topic = &name
+		t.TopicID = ti.ID
+		for p := int32(0); p < ti.Partitions; p++ {
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			mp.Partition = p
+			mp.Leader = b.cfg.NodeID
+			mp.LeaderEpoch = 0
+			mp.Replicas = []int32{b.cfg.NodeID}
+			mp.ISR = []int32{b.cfg.NodeID}
+			t.Partitions = append(t.Partitions, mp)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	addErr := func(name *string, id [16]byte, code int16) {
+		t := kmsg.NewMetadataResponseTopic()
+		t.Topic, t.TopicID, t.ErrorCode = name, id, code
+		resp.Topics = append(resp.Topics, t)
+	}
+
+	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
+		for _, ti := range st.Topics() {
+			addTopic(ti)
+		}
+		return resp, nil
+	}
+	allowCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		if rt.Topic == nil || *rt.Topic == "" {
+			if rt.TopicID == ([16]byte{}) {
+				addErr(rt.Topic, rt.TopicID, kerr.InvalidTopicException.Code)
+				continue
+			}
+			ti, ok := topicByID(st, rt.TopicID)
+			if !ok {
+				addErr(nil, rt.TopicID, kerr.UnknownTopicID.Code)
+				continue
+			}
+			addTopic(ti)
+			continue
+		}
+		name := *rt.Topic
+		ti, ok := st.Topic(name)
+		if !ok && allowCreate {
+			err := st.CreateTopic(name, b.cfg.NumPartitions, nil)
+			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+				addErr(rt.Topic, rt.TopicID, kafkaErrorCode(err))
+				continue
+			}
+			ti, ok = st.Topic(name)
+		}
+		if !ok {
+			addErr(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition.Code)
+			continue
+		}
+		addTopic(ti)
+	}
+	return resp, nil
+}
+
+// topicByID finds a topic by its id.
+func topicByID(st *storage.Store, id [16]byte) (storage.TopicInfo, bool) {
+	for _, ti := range st.Topics() {
+		if ti.ID == id {
+			return ti, true
+		}
+	}
+	return storage.TopicInfo{}, false
+}

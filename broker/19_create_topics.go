@@ -1,0 +1,121 @@
+package broker
+
+// CreateTopics: v0-5
+//
+// Behaviour:
+//   - Creates each topic with its partition count (-1: num.partitions) and
+//     configs (storage.TopicConfigNames lists the accepted names; the log
+//     validates their values); the log places
+//     each partition in the log dir with the fewest partitions.
+//   - Replication factor -1 or 1; anything above 1 gets
+//     INVALID_REPLICATION_FACTOR (one node). A replica assignment must name
+//     only this node; its length is the partition count.
+//   - validate_only (v1+) checks everything and creates nothing.
+//   - Errors per topic: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
+//     INVALID_PARTITIONS, INVALID_CONFIG, INVALID_REQUEST (a topic named
+//     twice), with an error message (v1+).
+//   - v5: the created topic's partitions, replication factor and configs.
+//
+// Not implemented: topic ids in the response (v7+).
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/broker/storage"
+)
+
+func init() { register(19, 0, 5, handleCreateTopics) }
+
+func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	count := map[string]int{}
+	for _, rt := range req.Topics {
+		count[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(e *kerr.Error, format string, args ...any) {
+			st.ErrorCode = e.Code
+			msg := fmt.Sprintf(format, args...)
+			st.ErrorMessage = &msg
+		}
+		parts := rt.NumPartitions
+		if len(rt.ReplicaAssignment) > 0 {
+			parts = int32(len(rt.ReplicaAssignment))
+		}
+		if parts == -1 {
+			parts = b.cfg.NumPartitions
+		}
+		configs := map[string]*string{}
+		var badConfig string
+		for _, c := range rt.Configs {
+			if !slices.Contains(storage.TopicConfigNames(), c.Name) && badConfig == "" {
+				badConfig = c.Name
+			}
+			configs[c.Name] = c.Value
+		}
+		switch {
+		case count[rt.Topic] > 1:
+			fail(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
+		case !validTopicName(rt.Topic):
+			fail(kerr.InvalidTopicException, "topic name %q is not valid: use 1-249 characters of a-z, A-Z, 0-9, '.', '_', '-'", rt.Topic)
+		case parts < 1:
+			fail(kerr.InvalidPartitions, "number of partitions must be at least 1, got %d", parts)
+		case rt.ReplicationFactor > 1 || rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:
+			fail(kerr.InvalidReplicationFactor, "replication factor %d is not possible on a single broker: use 1 or -1", rt.ReplicationFactor)
+		case !assignmentIsUs(rt.ReplicaAssignment, b.cfg.NodeID):
+			fail(kerr.InvalidReplicaAssignment, "replica assignment may only name broker %d", b.cfg.NodeID)
+		case badConfig != "":
+			fail(kerr.InvalidConfig, "unknown topic config %q", badConfig)
+		default:
+			if _, exists := b.store.Topic(rt.Topic); exists {
+				fail(kerr.TopicAlreadyExists, "topic %q already exists", rt.Topic)
+				break
+			}
+			if req.ValidateOnly {
+				break
+			}
+			if err := b.store.CreateTopic(rt.Topic, parts, configs); err != nil {
+				st.ErrorCode = kafkaErrorCode(err)
+				msg := err.Error()
+				st.ErrorMessage = &msg
+			}
+		}
+		if st.ErrorCode == 0 {
+			st.NumPartitions, st.ReplicationFactor = parts, 1
+			if ti, ok := b.store.Topic(rt.Topic); ok {
+				st.TopicID = ti.ID
+			}
+			for _, tc := range topicConfigs {
+				c := kmsg.NewCreateTopicsResponseTopicConfig()
+				c.Name = tc.name
+				if v, ok := configs[tc.name]; ok {
+					c.Value, c.Source = v, 1 // DYNAMIC_TOPIC_CONFIG
+				} else {
+					v := tc.defaultFor(b.cfg)
+					c.Value, c.Source = &v, 5 // DEFAULT_CONFIG
+				}
+				st.Configs = append(st.Configs, c)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func assignmentIsUs(as []kmsg.CreateTopicsRequestTopicReplicaAssignment, node int32) bool {
+	for _, a := range as {
+		if len(a.Replicas) != 1 || a.Replicas[0] != node {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,63 @@
+package broker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the broker's Prometheus metrics, on a registry of their own
+// (never the global one), named brokerlab_broker_<name>_<unit>. Requests
+// are counted here and never logged one by one.
+type metrics struct {
+	reg *prometheus.Registry
+
+	requests            *prometheus.CounterVec
+	duration            *prometheus.HistogramVec
+	connErrors          *prometheus.CounterVec
+	bytesIn             prometheus.Counter
+	bytesOut            prometheus.Counter
+	fetchSendfileBytes  prometheus.Counter
+	fetchCopyBytes      prometheus.Counter
+	producedRecords     prometheus.Counter
+	producedBatches     prometheus.Counter
+	fetchedBytes        prometheus.Counter
+	connections         prometheus.Gauge
+	connectionsAccepted prometheus.Counter
+}
+
+const (
+	namespace = "brokerlab"
+	subsystem = "broker"
+)
+
+func newMetrics(b *Broker) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: namespace, Subsystem: subsystem, Name: name, Help: help}
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
+	}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts(opts("requests_total", "Requests served, by Kafka API.")), []string{"api"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "request_duration_seconds",
+		Help:    "Time from a request's arrival to its response written, by Kafka API (Fetch includes its long-poll wait).",
+		Buckets: prometheus.ExponentialBuckets(25e-6, 2, 18), // 25µs .. ~3.3s
+	}, []string{"api"})
+	m.connErrors = prometheus.NewCounterVec(prometheus.CounterOpts(opts("connection_errors_total",
+		"Connections closed by the broker because of the client's request, by reason (frame_size, malformed, handler).")), []string{"reason"})
+	m.bytesIn = counter("network_received_bytes_total", "Bytes of requests received, size prefixes included.")
+	m.bytesOut = counter("network_sent_bytes_total", "Bytes of responses sent, size prefixes included.")
+	m.fetchSendfileBytes = counter("fetch_sendfile_bytes_total", "Record bytes of Fetch responses sent with sendfile(2), not copied through user space.")
+	m.fetchCopyBytes = counter("fetch_copy_bytes_total", "Record bytes of Fetch responses read into a buffer and written (copy mode or no TCP socket).")
+	m.producedRecords = counter("produced_records_total", "Records appended by Produce requests (duplicates not counted).")
+	m.producedBatches = counter("produced_batches_total", "Record batches appended by Produce requests (duplicates not counted).")
+	m.fetchedBytes = counter("fetched_record_bytes_total", "Record bytes returned by Fetch requests, whichever way they were sent.")
+	m.connections = prometheus.NewGauge(prometheus.GaugeOpts(opts("connections", "Client connections open now.")))
+	m.connectionsAccepted = counter("connections_accepted_total", "Client connections accepted.")
+	m.reg.MustRegister(m.requests, m.duration, m.connErrors, m.bytesIn, m.bytesOut, m.fetchSendfileBytes,
+		m.fetchCopyBytes, m.producedRecords, m.producedBatches, m.fetchedBytes, m.connections, m.connectionsAccepted,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&storageCollector{b: b})
+	return m
+}

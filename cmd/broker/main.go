@@ -1,0 +1,119 @@
+// Command broker runs brokerlab's Kafka-compatible broker, used like
+// Kafka's start script:
+//
+//	broker config/server.properties [--override key=value ...]
+//	broker --check config/server.properties [--override key=value ...]
+//
+// --check prints the effective configuration and exits non-zero when it
+// has errors (all of them at once). SIGINT or SIGTERM drain the
+// connections, flush the log and leave the clean-shutdown marker.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/brokerlab/brokerlab/broker"
+)
+
+// overrides collects repeated --override key=value flags.
+type overrides []string
+
+func (o *overrides) String() string     { return strings.Join(*o, ",") }
+func (o *overrides) Set(v string) error { *o = append(*o, v); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	var (
+		ovr       overrides
+		check     = fs.Bool("check", false, "print the effective configuration and exit; non-zero exit on errors")
+		logLevel  = fs.String("log.level", "info", "log level: debug, info, warn, error")
+		logFormat = fs.String("log.format", "text", "log format: text or json")
+	)
+	fs.Var(&ovr, "override", "key=value that overrides server.properties (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: broker [flags] server.properties [--override key=value ...]\n       broker --check server.properties [--override key=value ...]\n\n")
+		fs.PrintDefaults()
+	}
+	// Flags may follow the file name, as with Kafka's start script.
+	var files []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return 2
+	}
+	logger, err := newLogger(*logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		return 2
+	}
+
+	cfg, warnings, err := broker.LoadConfig(files[0], ovr)
+	for _, w := range warnings {
+		logger.Warn("config", "warning", w)
+	}
+	if *check {
+		for _, line := range cfg.Properties() {
+			fmt.Println(line)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+		return 1
+	}
+	cfg.Logger = logger
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := broker.New(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+		return 1
+	}
+	if err := b.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "broker: %v\n", err)
+		return 1
+	}
+	logger.Info("broker stopped cleanly")
+	return 0
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log.level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("-log.format %q: want text or json", format)
+}

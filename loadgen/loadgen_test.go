@@ -65,9 +65,9 @@ func sampleResult(label string, scale float64) *Result {
 		SchemaVersion: SchemaVersion,
 		StartedAt:     time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC),
 		Label:         label, Workload: w, Driver: DefaultDriver(),
-		Target:      Target{Brokers: []string{"127.0.0.1:9092"}, Name: "broker", Version: "0.1", Config: map[string]string{"log.flush.interval.messages": "1"}},
-		Environment: Environment{Hostname: "lab", Kernel: "6.18.0", Arch: "amd64", CPUModel: "Test CPU", CPUs: 2, MemTotalBytes: 24 << 30, GoVersion: "go1.26", LogDir: "/data", FSType: "xfs", Device: "/dev/loop0", MountPoint: "/data", MountOptions: "rw"},
-		Ceilings:    &Ceilings{Dir: "/data", FSType: "xfs", BlockBytes: 1 << 20, SecondsEach: 2, WriteMBps: 900, FsyncMBps: 300, FsyncP50Us: 800, FsyncP99Us: 3000, SendfileMBps: 4000, TCPMBps: 2500},
+		Target:        Target{Brokers: []string{"127.0.0.1:9092"}, Name: "broker", Version: "0.1", Config: map[string]string{"log.flush.interval.messages": "1"}},
+		Environment:   Environment{Hostname: "lab", Kernel: "6.18.0", Arch: "amd64", CPUModel: "Test CPU", CPUs: 2, MemTotalBytes: 24 << 30, GoVersion: "go1.26", LogDir: "/data", FSType: "xfs", Device: "/dev/loop0", MountPoint: "/data", MountOptions: "rw"},
+		Ceilings:      &Ceilings{Dir: "/data", FSType: "xfs", BlockBytes: 1 << 20, SecondsEach: 2, WriteMBps: 900, FsyncMBps: 300, FsyncP50Us: 800, FsyncP99Us: 3000, SendfileMBps: 4000, TCPMBps: 2500},
 		WindowSeconds: 1,
 		RateSearch:    &RateSearch{Method: "ramp", Steps: []SearchStep{{Rate: 1000, Achieved: 1000, OK: true}, {Rate: 2000, Achieved: 1500, PublishDelayUs: 90000, OK: false, Reason: "slow"}}, SettledRate: 900, MaxSustainable: 1000},
 		Backlog:       &BacklogResult{TargetBytes: 1 << 30, BuiltBytes: 1 << 30, BuildSeconds: 10, DrainSeconds: 5, Drained: true, DrainRate: 200000, DrainMBps: 204.8, StopCondition: "drained"},
@@ -160,3 +160,5 @@ func TestChartsAreWritten(t *testing.T) {
 		}
 	}
 }
+
+func testRand() *rand.Rand { return rand.New(rand.NewPCG(7, 8)) }

@@ -172,6 +172,9 @@ func (w *Workload) Validate() error {
 	if w.ConsumerBacklogSizeGB > 0 && w.SubscriptionsPerTopic == 0 {
 		bad("consumerBacklogSizeGB", w.ConsumerBacklogSizeGB, "a backlog needs consumers: set subscriptionsPerTopic and consumerPerSubscription")
 	}
+	if w.ConsumerBacklogSizeGB > 0 && w.ProducerRate == 0 {
+		bad("producerRate", w.ProducerRate, "the backlog mode needs a fixed rate: the max-rate search would measure consumers that are paused on purpose")
+	}
 	if w.BacklogDrainRatio <= 0 || w.BacklogDrainRatio > 1 {
 		bad("backlogDrainRatio", w.BacklogDrainRatio, "want a share above 0 and at most 1")
 	}

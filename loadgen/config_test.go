@@ -1,0 +1,209 @@
+package loadgen
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestWorkloadValidationNamesTheKey(t *testing.T) {
+	for _, c := range []struct {
+		name, yaml string
+		want       []string // each must appear in the error
+	}{
+		{"no topics", "topics: 0\npartitionsPerTopic: 1\nmessageSize: 1024\nproducersPerTopic: 1\ntestDurationSeconds: 1", []string{"topics: 0", "want at least 1"}},
+		{"tiny messages", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 8\nproducersPerTopic: 1\ntestDurationSeconds: 1", []string{"messageSize: 8", "at least 16"}},
+		{"unknown key distributor", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1\nkeyDistributor: ZIPF\ntestDurationSeconds: 1", []string{`keyDistributor: "ZIPF"`, "NO_KEY"}},
+		{"no duration", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1", []string{"testDurationMinutes", "testDurationSeconds above 0"}},
+		{"negative rate", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1\nproducerRate: -5\ntestDurationSeconds: 1", []string{"producerRate: -5"}},
+		{"backlog without consumers", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1\nconsumerBacklogSizeGB: 1\nproducerRate: 10\ntestDurationSeconds: 1", []string{"consumerBacklogSizeGB: 1", "needs consumers"}},
+		{"backlog with max rate", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1\nsubscriptionsPerTopic: 1\nconsumerPerSubscription: 1\nconsumerBacklogSizeGB: 1\ntestDurationSeconds: 1", []string{"producerRate: 0", "backlog mode"}},
+		{"drain ratio", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1\nbacklogDrainRatio: 1.5\ntestDurationSeconds: 1", []string{"backlogDrainRatio: 1.5"}},
+		{"unknown key", "topics: 1\npartitionsPerTopic: 1\nmessageSize: 100\nproducersPerTopic: 1\ntestDurationSeconds: 1\nproducerRat: 5", []string{"producerRat"}},
+		{"several at once", "topics: 0\npartitionsPerTopic: 0\nmessageSize: 100\nproducersPerTopic: 0\ntestDurationSeconds: 1", []string{"topics: 0", "partitionsPerTopic: 0", "producersPerTopic: 0"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseWorkload([]byte(c.yaml), "")
+			if err == nil {
+				t.Fatalf("no error for:\n%s", c.yaml)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDriverValidationNamesTheKey(t *testing.T) {
+	for _, c := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"bad acks", "producerConfig: |\n  acks=2\n", []string{"producerConfig acks=2", "want 0, 1 or all"}},
+		{"idempotence needs acks=all", "producerConfig: |\n  acks=1\n  enable.idempotence=true\n", []string{"enable.idempotence", "acks=all"}},
+		{"unknown producer key", "producerConfig: |\n  lingerr.ms=5\n", []string{"lingerr.ms=5", "unknown key"}},
+		{"bad compression", "producerConfig: |\n  compression.type=brotli\n", []string{"compression.type=brotli"}},
+		{"partition above fetch max", "consumerConfig: |\n  fetch.max.bytes=1000\n  max.partition.fetch.bytes=2000\n", []string{"max.partition.fetch.bytes=2000", "fetch.max.bytes"}},
+		{"bad offset reset", "consumerConfig: |\n  auto.offset.reset=none\n", []string{"auto.offset.reset=none"}},
+		{"bad line", "producerConfig: |\n  linger\n", []string{"producerConfig", `"linger"`}},
+		{"unknown top-level key", "produceConfig: |\n  acks=1\n", []string{"produceConfig"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseDriver([]byte(c.yaml))
+			if err == nil {
+				t.Fatalf("no error for:\n%s", c.yaml)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDriverParsesOMBStyle(t *testing.T) {
+	d, err := ParseDriver([]byte(`name: Kafka
+driverClass: io.openmessaging.benchmark.driver.kafka.KafkaBenchmarkDriver
+replicationFactor: 1
+reset: true
+topicConfig: |
+  min.insync.replicas=1
+commonConfig: |
+  bootstrap.servers=localhost:9092
+  default.api.timeout.ms=600000
+producerConfig: |
+  acks=1
+  linger.ms=1
+  batch.size=131072
+  compression.type=lz4
+consumerConfig: |
+  auto.offset.reset=earliest
+  enable.auto.commit=false
+  max.partition.fetch.bytes=10485760
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultDriver()
+	want.Name = "Kafka"
+	want.TopicConfig = map[string]string{"min.insync.replicas": "1"}
+	want.BootstrapServers = []string{"localhost:9092"}
+	want.Producer.Acks, want.Producer.Idempotent = "1", false
+	want.Producer.Linger = time.Millisecond
+	want.Producer.BatchBytes = 131072
+	want.Producer.Compression = "lz4"
+	want.Consumer.MaxPartitionFetchBytes = 10485760
+	if diff := cmp.Diff(want, d); diff != "" {
+		t.Errorf("driver (-want +got):\n%s", diff)
+	}
+}
+
+// TestShippedFilesParse loads every workload and driver in workloads/.
+func TestShippedFilesParse(t *testing.T) {
+	files, _ := filepath.Glob("../workloads/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no files in ../workloads")
+	}
+	var drivers, workloads int
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "driver-") {
+			drivers++
+			if _, err := LoadDriver(f); err != nil {
+				t.Errorf("%v", err)
+			}
+			continue
+		}
+		workloads++
+		if _, err := LoadWorkload(f); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	if drivers < 3 || workloads < 3 {
+		t.Errorf("found %d drivers and %d workloads, want at least 3 of each", drivers, workloads)
+	}
+}
+
+func TestPayloadsHaveTheRequestedRandomness(t *testing.T) {
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "p.data")
+	if err := os.WriteFile(pf, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := ParseWorkload([]byte("topics: 1\npartitionsPerTopic: 1\nmessageSize: 20\nproducersPerTopic: 1\ntestDurationSeconds: 1\npayloadFile: p.data\n"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := makePayloads(&w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(p[0]); got != "abcabcabcabcabcabcab" {
+		t.Errorf("payload from file = %q", got)
+	}
+	w = testWorkload(1, 1)
+	w.RandomBytesRatio = 0.5
+	w.RandomizedPayloadPoolSize = 10
+	p, err = makePayloads(&w, testRand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := 0
+	for _, b := range p[3] {
+		if b == 0 {
+			zeros++
+		}
+	}
+	// Half the positions drawn with replacement: about 1-e^-0.5 = 39% set.
+	if set := 1024 - zeros; set < 300 || set > 500 {
+		t.Errorf("%d of 1024 bytes random, want about 400", set)
+	}
+}
+
+func TestCeilingsAreMeasured(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	c, err := MeasureCeilings(ctx, dir, CeilingOptions{Duration: 150 * time.Millisecond, MaxFileBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]float64{"write": c.WriteMBps, "fsync": c.FsyncMBps, "sendfile": c.SendfileMBps, "tcp": c.TCPMBps} {
+		if v <= 0 {
+			t.Errorf("%s ceiling %v MB/s, want above 0", name, v)
+		}
+	}
+	if c.FSType == "" {
+		t.Errorf("no filesystem type for %s", dir)
+	}
+	if p := c.Percent("tcp", c.TCPMBps/2); p < 49.9 || p > 50.1 {
+		t.Errorf("half the tcp ceiling is %v%%", p)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".lab-ceiling-*"))
+	if len(left) != 0 {
+		t.Errorf("left files behind: %v", left)
+	}
+}
+
+func TestMountInfoParses(t *testing.T) {
+	in := []byte(`22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro
+40 22 7:0 / /mnt/log\040dir rw,noatime shared:20 - xfs /dev/loop0 rw,attr2
+`)
+	want := []Mount{
+		{MajorMinor: "8:1", MountPoint: "/", Options: "rw,relatime", FSType: "ext4", Source: "/dev/sda1"},
+		{MajorMinor: "7:0", MountPoint: "/mnt/log dir", Options: "rw,noatime", FSType: "xfs", Source: "/dev/loop0"},
+	}
+	if diff := cmp.Diff(want, parseMountInfo(in)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if m, err := mountOf(t.TempDir()); err != nil || m.FSType == "" {
+		t.Errorf("mount of a temp dir: %+v, %v", m, err)
+	}
+}

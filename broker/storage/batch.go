@@ -67,8 +67,8 @@ type batchHeader struct {
 	recordCount     int32
 }
 
-func (h *batchHeader) size() int64       { return int64(h.length) + logOverhead }
-func (h *batchHeader) lastOffset() int64 { return h.baseOffset + int64(h.lastOffsetDelta) }
+func (h *batchHeader) size() int64      { return int64(h.length) + logOverhead }
+func (h batchHeader) lastOffset() int64 { return h.baseOffset + int64(h.lastOffsetDelta) }
 
 // lastSequence is the sequence of the batch's last record; sequences wrap
 // from MaxInt32 to 0 (Kafka's DefaultRecordBatch.incrementSequence).

@@ -54,6 +54,9 @@ func createPartition(s *Store, t *topicState, id int32, ld *logDir) (*Partition,
 // first invalid batch and later segments deleted. Producer state is then
 // rebuilt from the newest usable snapshot plus the batch headers after it.
 func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, clean bool, recoveryPoint int64) (*Partition, error) {
+	if testHookLoadPartition != nil {
+		testHookLoadPartition(ld.path)
+	}
 	log := s.log.With("partition", fmt.Sprintf("%s-%d", t.name, id))
 	bases, err := listSegments(dir)
 	if err != nil {
@@ -153,6 +156,10 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 	}
 	return p, nil
 }
+
+// testHookLoadPartition, when set by a test, runs as each partition load
+// starts (to observe recovery parallelism).
+var testHookLoadPartition func(logDir string)
 
 // listSegments returns the base offsets of the .log files in dir, and
 // removes leftovers Kafka would remove too (.tmp files, .deleted and

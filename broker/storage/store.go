@@ -218,14 +218,14 @@ func (s *Store) loadDirs() error {
 			s.log.Warn("ignoring unreadable recovery checkpoint, recovering every segment", "dir", ld.path, "err", err)
 			cp = map[string]map[int32]int64{}
 		}
-		if !clean {
-			s.log.Info("log dir was not shut down cleanly, recovering after the recovery points", "dir", ld.path)
-		}
 		var mine []foundPartition
 		for _, f := range found {
 			if f.ld == ld {
 				mine = append(mine, f)
 			}
+		}
+		if !clean && len(mine) > 0 {
+			s.log.Info("log dir was not shut down cleanly, recovering after the recovery points", "dir", ld.path, "partitions", len(mine))
 		}
 		g.Go(func() error {
 			var dg errgroup.Group

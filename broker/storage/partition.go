@@ -209,6 +209,11 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 
 	pos := seg.size
+	if pos == 0 {
+		// The roll clock starts with the first batch (Kafka's
+		// rollingBasedTimestamp), not when an empty segment was made.
+		seg.created = now
+	}
 	if _, err := seg.log.Write(records); err != nil {
 		// A short write (ENOSPC) leaves part of a batch in the file: cut it
 		// so that no partial batch is ever visible, now or after a restart.

@@ -134,6 +134,16 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 	if recovered > 0 {
 		log.Info("recovered partition", "segments", recovered, "from_offset", segs[first].base, "log_end_offset", segs[len(segs)-1].next)
 	}
+	// An empty segment before the last one (a roll interrupted by a crash)
+	// holds no offsets and would shadow its predecessor's: remove it.
+	for i := len(segs) - 2; i >= 0; i-- {
+		if sg := segs[i]; sg.size == 0 {
+			log.Warn("removing empty segment that is not the last", "segment", sg.logPath)
+			sg.closeFiles()
+			sg.removeFiles()
+			segs = append(segs[:i], segs[i+1:]...)
+		}
+	}
 	active := segs[len(segs)-1]
 	if err := active.preallocate(); err != nil {
 		closeAll()

@@ -188,7 +188,8 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	seg := p.segs[len(p.segs)-1]
 	if p.shouldRoll(seg, int64(len(records)), next-1, now) {
 		if seg, err = p.roll(now); err != nil {
-			p.failed = err
+			// The old segment stays active (a full disk may refuse new
+			// files); the next append tries to roll again.
 			p.mu.Unlock()
 			st.storageErrors.Add(1)
 			return AppendResult{}, fmt.Errorf("appending to %s: %w: %w", p, err, kerr.KafkaStorageError)

@@ -72,10 +72,12 @@ func createSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (
 	os.Remove(filepath.Join(dir, segmentName(base, timeIndexSuffix)))
 	if err := s.openIndexes(dir, maxIndexBytes); err != nil {
 		f.Close()
+		os.Remove(logPath)
 		return nil, err
 	}
 	if err := s.preallocate(); err != nil {
 		s.closeFiles()
+		s.removeFiles()
 		return nil, err
 	}
 	return s, nil

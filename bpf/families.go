@@ -10,7 +10,6 @@ type counterDef struct {
 	name   string
 	unit   Unit
 	method string
-	gauge  bool // a per-CPU maximum: summed as max, not subtracted by Delta
 }
 
 // histDef describes one histogram kind of a family's hists map.
@@ -61,14 +60,14 @@ var familyDefs = map[Family]familyDef{
 	FamilyFsync: {
 		load: loadFsync,
 		counters: []counterDef{
-			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 0, "fsync_calls", UnitEvents, mSysFsync, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 1, "fdatasync_calls", UnitEvents, mSysFdatasync, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 2, "sync_file_range_calls", UnitEvents, mSysSFR, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_ERRORS) + 0, "fsync_errors", UnitEvents, mSysFsync, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_ERRORS) + 1, "fdatasync_errors", UnitEvents, mSysFdatasync, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_ERRORS) + 2, "sync_file_range_errors", UnitEvents, mSysSFR, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_BLOCK_RQ), "block_requests", UnitEvents, mBlockRq, false},
-			{uint32(fsyncFsyncCounterFSYNC_CNT_BLOCK_BYTES), "block_bytes", UnitBytes, mBlockRq, false},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 0, "fsync_calls", UnitEvents, mSysFsync},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 1, "fdatasync_calls", UnitEvents, mSysFdatasync},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 2, "sync_file_range_calls", UnitEvents, mSysSFR},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_ERRORS) + 0, "fsync_errors", UnitEvents, mSysFsync},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_ERRORS) + 1, "fdatasync_errors", UnitEvents, mSysFdatasync},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_ERRORS) + 2, "sync_file_range_errors", UnitEvents, mSysSFR},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_BLOCK_RQ), "block_requests", UnitEvents, mBlockRq},
+			{uint32(fsyncFsyncCounterFSYNC_CNT_BLOCK_BYTES), "block_bytes", UnitBytes, mBlockRq},
 		},
 		hists: []histDef{
 			{uint32(fsyncFsyncHistFSYNC_HIST_FSYNC_NS), "fsync_latency", UnitNanoseconds, mSysFsync, 0, 64, int(fsyncFsyncCounterFSYNC_CNT_LAT_SUM_NS) + 0},
@@ -80,12 +79,12 @@ var familyDefs = map[Family]familyDef{
 	FamilyPageCache: {
 		load: loadPagecache,
 		counters: []counterDef{
-			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_ACCESS_PAGES), "access_pages", UnitPages, mGetPages, false},
-			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_ACCESS_READS), "access_reads", UnitEvents, mGetPages, false},
-			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_INSERT_PAGES), "insert_pages", UnitPages, mAddPage, false},
-			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_WRITE_INSERT_PAGES), "write_insert_pages", UnitPages, mWriteInsert, false},
-			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_EVICT_PAGES), "evict_pages_system", UnitPages, mDeletePage, false},
-			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_EVICT_PAGES_SCOPE), "evict_pages", UnitPages, mDeletePage, false},
+			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_ACCESS_PAGES), "access_pages", UnitPages, mGetPages},
+			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_ACCESS_READS), "access_reads", UnitEvents, mGetPages},
+			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_INSERT_PAGES), "insert_pages", UnitPages, mAddPage},
+			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_WRITE_INSERT_PAGES), "write_insert_pages", UnitPages, mWriteInsert},
+			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_EVICT_PAGES), "evict_pages_system", UnitPages, mDeletePage},
+			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_EVICT_PAGES_SCOPE), "evict_pages", UnitPages, mDeletePage},
 		},
 		hists: []histDef{
 			{uint32(pagecachePagecacheHistPAGECACHE_HIST_READ_PAGES), "read_size", UnitPages, mGetPages, 0, 64, -1},
@@ -101,10 +100,10 @@ var familyDefs = map[Family]familyDef{
 	FamilySwap: {
 		load: loadSwap,
 		counters: []counterDef{
-			{uint32(swapSwapCounterSWAP_CNT_SWAPIN_PAGES), "swapin_pages", UnitPages, mPswpin, false},
-			{uint32(swapSwapCounterSWAP_CNT_SWAPIN_FAULTS), "swapin_faults", UnitEvents, mSwapinLat, false},
-			{uint32(swapSwapCounterSWAP_CNT_SWAPOUT_PAGES), "swapout_pages", UnitPages, mPswpout, false},
-			{uint32(swapSwapCounterSWAP_CNT_FAULTS), "page_faults", UnitEvents, mFaults, false},
+			{uint32(swapSwapCounterSWAP_CNT_SWAPIN_PAGES), "swapin_pages", UnitPages, mPswpin},
+			{uint32(swapSwapCounterSWAP_CNT_SWAPIN_FAULTS), "swapin_faults", UnitEvents, mSwapinLat},
+			{uint32(swapSwapCounterSWAP_CNT_SWAPOUT_PAGES), "swapout_pages", UnitPages, mPswpout},
+			{uint32(swapSwapCounterSWAP_CNT_FAULTS), "page_faults", UnitEvents, mFaults},
 		},
 		hists: []histDef{
 			{uint32(swapSwapHistSWAP_HIST_SWAPIN_NS), "swapin_latency", UnitNanoseconds, mSwapinLat, 0, 64, int(swapSwapCounterSWAP_CNT_SWAPIN_LAT_SUM_NS)},
@@ -114,16 +113,14 @@ var familyDefs = map[Family]familyDef{
 	FamilySockBuf: {
 		load: loadSockbuf,
 		counters: []counterDef{
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SENDS), "sends", UnitEvents, mSend, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SEND_BYTES), "send_bytes", UnitBytes, mSend, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SEND_EAGAIN), "send_eagain", UnitEvents, mSend, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SEND_FILL_MAX_PCT), "send_fill_max", UnitPercent, mSend, true},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_RECVS), "recvs", UnitEvents, mRecv, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_RECV_BYTES), "recv_bytes", UnitBytes, mRecv, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_RECV_FILL_MAX_PCT), "recv_fill_max", UnitPercent, mRecv, true},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_TCP_PROBES), "tcp_probes", UnitEvents, mTCPProbe, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_EXCEED_BUF_LIMIT), "exceed_buf_limit", UnitEvents, mExceed, false},
-			{uint32(sockbufSockbufCounterSOCKBUF_CNT_DROPS), "drops", UnitEvents, mKfreeSkb, false},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SENDS), "sends", UnitEvents, mSend},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SEND_BYTES), "send_bytes", UnitBytes, mSend},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SEND_EAGAIN), "send_eagain", UnitEvents, mSend},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_RECVS), "recvs", UnitEvents, mRecv},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_RECV_BYTES), "recv_bytes", UnitBytes, mRecv},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_TCP_PROBES), "tcp_probes", UnitEvents, mTCPProbe},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_EXCEED_BUF_LIMIT), "exceed_buf_limit", UnitEvents, mExceed},
+			{uint32(sockbufSockbufCounterSOCKBUF_CNT_DROPS), "drops", UnitEvents, mKfreeSkb},
 		},
 		hists: []histDef{
 			{uint32(sockbufSockbufHistSOCKBUF_HIST_SEND_FILL_PCT), "send_fill", UnitPercent, mSend, 5, 21, -1},
@@ -152,11 +149,11 @@ var familyDefs = map[Family]familyDef{
 	FamilySendfile: {
 		load: loadSendfile,
 		counters: []counterDef{
-			{uint32(sendfileSendfileCounterSENDFILE_CNT_CALLS), "calls", UnitEvents, mSendfile, false},
-			{uint32(sendfileSendfileCounterSENDFILE_CNT_BYTES), "bytes", UnitBytes, mSendfile, false},
-			{uint32(sendfileSendfileCounterSENDFILE_CNT_ERRORS), "errors", UnitEvents, mSendfile, false},
-			{uint32(sendfileSendfileCounterSENDFILE_CNT_SOCK_BYTES_SENDFILE), "socket_bytes_sendfile", UnitBytes, mZeroCopy, false},
-			{uint32(sendfileSendfileCounterSENDFILE_CNT_SOCK_BYTES_COPY), "socket_bytes_copy", UnitBytes, mZeroCopy, false},
+			{uint32(sendfileSendfileCounterSENDFILE_CNT_CALLS), "calls", UnitEvents, mSendfile},
+			{uint32(sendfileSendfileCounterSENDFILE_CNT_BYTES), "bytes", UnitBytes, mSendfile},
+			{uint32(sendfileSendfileCounterSENDFILE_CNT_ERRORS), "errors", UnitEvents, mSendfile},
+			{uint32(sendfileSendfileCounterSENDFILE_CNT_SOCK_BYTES_SENDFILE), "socket_bytes_sendfile", UnitBytes, mZeroCopy},
+			{uint32(sendfileSendfileCounterSENDFILE_CNT_SOCK_BYTES_COPY), "socket_bytes_copy", UnitBytes, mZeroCopy},
 		},
 		hists: []histDef{
 			{uint32(sendfileSendfileHistSENDFILE_HIST_LAT_NS), "latency", UnitNanoseconds, mSendfile, 0, 64, int(sendfileSendfileCounterSENDFILE_CNT_LAT_SUM_NS)},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -376,11 +377,7 @@ func (p *Probes) read(l *loaded, s *Snapshot) error {
 	}
 	sum := func(i int) uint64 { return sumCPUs(raw, i, p.ncpu) }
 	for _, c := range l.def.counters {
-		v := sum(int(c.idx))
-		if c.gauge {
-			v = maxCPUs(raw, int(c.idx), p.ncpu)
-		}
-		s.Counters = append(s.Counters, Counter{Family: l.family, Name: c.name, Method: c.method, Unit: c.unit, Value: v, Gauge: c.gauge})
+		s.Counters = append(s.Counters, Counter{Family: l.family, Name: c.name, Method: c.method, Unit: c.unit, Value: sum(int(c.idx))})
 	}
 	hraw, err := p.perCPU(l.coll.Maps["hists"])
 	if err != nil {
@@ -395,6 +392,9 @@ func (p *Probes) read(l *loaded, s *Snapshot) error {
 			b := Bucket{Count: sumCPUs(hraw, int(hd.kind)*histSlots+slot, p.ncpu)}
 			if hd.width > 0 {
 				b.Low, b.High = uint64(slot)*hd.width, uint64(slot+1)*hd.width
+				if slot == hd.slots-1 {
+					b.High = math.MaxUint64 // the last linear bucket is open-ended
+				}
 			} else {
 				b.Low, b.High = log2Bounds(slot)
 			}
@@ -466,14 +466,6 @@ func sumCPUs(raw []uint64, idx, ncpu int) uint64 {
 		s += v
 	}
 	return s
-}
-
-func maxCPUs(raw []uint64, idx, ncpu int) uint64 {
-	var m uint64
-	for _, v := range raw[idx*ncpu : (idx+1)*ncpu] {
-		m = max(m, v)
-	}
-	return m
 }
 
 // Close detaches every program and releases the maps. It is idempotent.

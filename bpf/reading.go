@@ -71,7 +71,8 @@ type Histogram struct {
 	Method string `json:"method"`
 	Unit   Unit   `json:"unit"`
 	// Scale is "log2" (bucket i holds [2^i, 2^(i+1)), bucket 0 holds [0, 2))
-	// or "linear".
+	// or "linear" (equal widths; the last bucket is open-ended, High is
+	// math.MaxUint64).
 	Scale   string   `json:"scale"`
 	Buckets []Bucket `json:"buckets"`
 	// Count is the number of values; Sum their total in Unit, when the
@@ -106,8 +107,18 @@ func (h Histogram) Quantile(q float64) uint64 {
 	return h.Buckets[len(h.Buckets)-1].High
 }
 
-// Counter is a monotonically increasing count, or a gauge (a maximum seen
-// so far) when Gauge is set: a gauge is not subtracted by Delta.
+// Max returns the lower bound of the highest non-empty bucket (the largest
+// value seen, to bucket precision), or 0 without values.
+func (h Histogram) Max() uint64 {
+	for i := len(h.Buckets) - 1; i >= 0; i-- {
+		if h.Buckets[i].Count > 0 {
+			return h.Buckets[i].Low
+		}
+	}
+	return 0
+}
+
+// Counter is a monotonically increasing count since load.
 type Counter struct {
 	Family Family `json:"family"`
 	Name   string `json:"name"`
@@ -116,7 +127,6 @@ type Counter struct {
 	Method string `json:"method"`
 	Unit   Unit   `json:"unit"`
 	Value  uint64 `json:"value"`
-	Gauge  bool   `json:"gauge,omitempty"`
 }
 
 // Ratio is Num/Den computed from counters of the same snapshot or window.
@@ -193,13 +203,13 @@ func (s Snapshot) Ratio(f Family, name string) (Ratio, bool) {
 }
 
 // Delta returns the readings of the window between prev and s: counters and
-// histogram buckets are subtracted (gauges keep s's value), ratios are
+// histogram buckets are subtracted, ratios are
 // recomputed from the window's counters. A reading absent from prev is taken
 // whole.
 func (s Snapshot) Delta(prev Snapshot) Snapshot {
 	out := Snapshot{Time: s.Time, Window: Duration(s.Time.Sub(prev.Time))}
 	for _, c := range s.Counters {
-		if p, ok := prev.Counter(c.Family, c.Name, c.Label); ok && !c.Gauge {
+		if p, ok := prev.Counter(c.Family, c.Name, c.Label); ok {
 			c.Value = sub(c.Value, p.Value)
 		}
 		out.Counters = append(out.Counters, c)

@@ -15,17 +15,15 @@ import (
 type sockbufSockbufCounter uint32
 
 const (
-	sockbufSockbufCounterSOCKBUF_CNT_SENDS             sockbufSockbufCounter = 0
-	sockbufSockbufCounterSOCKBUF_CNT_SEND_BYTES        sockbufSockbufCounter = 1
-	sockbufSockbufCounterSOCKBUF_CNT_SEND_EAGAIN       sockbufSockbufCounter = 2
-	sockbufSockbufCounterSOCKBUF_CNT_SEND_FILL_MAX_PCT sockbufSockbufCounter = 3
-	sockbufSockbufCounterSOCKBUF_CNT_RECVS             sockbufSockbufCounter = 4
-	sockbufSockbufCounterSOCKBUF_CNT_RECV_BYTES        sockbufSockbufCounter = 5
-	sockbufSockbufCounterSOCKBUF_CNT_RECV_FILL_MAX_PCT sockbufSockbufCounter = 6
-	sockbufSockbufCounterSOCKBUF_CNT_TCP_PROBES        sockbufSockbufCounter = 7
-	sockbufSockbufCounterSOCKBUF_CNT_EXCEED_BUF_LIMIT  sockbufSockbufCounter = 8
-	sockbufSockbufCounterSOCKBUF_CNT_DROPS             sockbufSockbufCounter = 9
-	sockbufSockbufCounterSOCKBUF_CNT_MAX               sockbufSockbufCounter = 10
+	sockbufSockbufCounterSOCKBUF_CNT_SENDS            sockbufSockbufCounter = 0
+	sockbufSockbufCounterSOCKBUF_CNT_SEND_BYTES       sockbufSockbufCounter = 1
+	sockbufSockbufCounterSOCKBUF_CNT_SEND_EAGAIN      sockbufSockbufCounter = 2
+	sockbufSockbufCounterSOCKBUF_CNT_RECVS            sockbufSockbufCounter = 3
+	sockbufSockbufCounterSOCKBUF_CNT_RECV_BYTES       sockbufSockbufCounter = 4
+	sockbufSockbufCounterSOCKBUF_CNT_TCP_PROBES       sockbufSockbufCounter = 5
+	sockbufSockbufCounterSOCKBUF_CNT_EXCEED_BUF_LIMIT sockbufSockbufCounter = 6
+	sockbufSockbufCounterSOCKBUF_CNT_DROPS            sockbufSockbufCounter = 7
+	sockbufSockbufCounterSOCKBUF_CNT_MAX              sockbufSockbufCounter = 8
 )
 
 type sockbufSockbufHist uint32

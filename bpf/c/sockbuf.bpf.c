@@ -17,10 +17,8 @@ enum sockbuf_counter {
 	SOCKBUF_CNT_SENDS,
 	SOCKBUF_CNT_SEND_BYTES,
 	SOCKBUF_CNT_SEND_EAGAIN,
-	SOCKBUF_CNT_SEND_FILL_MAX_PCT, // max over CPUs
 	SOCKBUF_CNT_RECVS,
 	SOCKBUF_CNT_RECV_BYTES,
-	SOCKBUF_CNT_RECV_FILL_MAX_PCT,
 	SOCKBUF_CNT_TCP_PROBES,
 	SOCKBUF_CNT_EXCEED_BUF_LIMIT,
 	SOCKBUF_CNT_DROPS,
@@ -28,8 +26,8 @@ enum sockbuf_counter {
 };
 
 enum sockbuf_hist {
-	SOCKBUF_HIST_SEND_FILL_PCT, // linear: slot = percent / 5 (0..20)
-	SOCKBUF_HIST_RECV_FILL_PCT, // linear: slot = percent / 5
+	SOCKBUF_HIST_SEND_FILL_PCT, // linear: slot = percent / 5; slot 20 = 100% or more
+	SOCKBUF_HIST_RECV_FILL_PCT, // linear: slot = percent / 5; slot 20 = 100% or more
 	SOCKBUF_HIST_SRTT_US,       // log2 microseconds
 	SOCKBUF_HIST_CWND,          // log2 segments
 	SOCKBUF_HIST_SND_WND,       // log2 bytes
@@ -90,8 +88,7 @@ int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 		lab_count(SOCKBUF_CNT_SEND_BYTES, (__u32)ret);
 	if (ret == -LAB_EAGAIN)
 		lab_count(SOCKBUF_CNT_SEND_EAGAIN, 1);
-	lab_max(SOCKBUF_CNT_SEND_FILL_MAX_PCT, pct);
-	lab_hist_slot(SOCKBUF_HIST_SEND_FILL_PCT, pct / 5);
+	lab_hist_slot(SOCKBUF_HIST_SEND_FILL_PCT, (pct > 100 ? 100 : pct) / 5);
 	return 0;
 }
 
@@ -107,8 +104,7 @@ int BPF_PROG(sock_recv_length, struct sock *sk, int ret, int flags)
 	lab_count(SOCKBUF_CNT_RECVS, 1);
 	if (ret > 0)
 		lab_count(SOCKBUF_CNT_RECV_BYTES, (__u32)ret);
-	lab_max(SOCKBUF_CNT_RECV_FILL_MAX_PCT, pct);
-	lab_hist_slot(SOCKBUF_HIST_RECV_FILL_PCT, pct / 5);
+	lab_hist_slot(SOCKBUF_HIST_RECV_FILL_PCT, (pct > 100 ? 100 : pct) / 5);
 	return 0;
 }
 

@@ -53,7 +53,7 @@ var Metrics = []Metric{
 		Get: func(m Measurement) (float64, bool) { return always(m.PublishP999) }},
 	{Key: "e2e_p99", Title: "e2e p99", Unit: "ms", Direction: LowerIsBetter, Scale: 1e3,
 		Get: func(m Measurement) (float64, bool) { return always(m.E2EP99) }},
-	{Key: "ceiling_pct", Title: "% of ceiling", Unit: "%", Direction: HigherIsBetter, Scale: 100,
+	{Key: "ceiling_pct", Title: "share of ceiling", Unit: "%", Direction: HigherIsBetter, Scale: 100,
 		Get: func(m Measurement) (float64, bool) {
 			if m.CeilingBytes <= 0 {
 				return 0, false

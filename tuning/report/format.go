@@ -1,0 +1,58 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/stats"
+)
+
+// num formats v (in the metric's shown unit) with 4 significant digits,
+// as benchstat does.
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case v == 0:
+		return "0"
+	}
+	digits := 4 - int(math.Floor(math.Log10(math.Abs(v)))) - 1
+	if digits < 0 {
+		digits = 0
+	}
+	return strconv.FormatFloat(v, 'f', digits, 64)
+}
+
+// summary formats a sample as "95.90 ±2%".
+func summary(m tuning.Metric, s stats.Summary) string {
+	return fmt.Sprintf("%s ±%s", num(s.Center*m.Scale), s.PctRange())
+}
+
+// withUnit is "95.90 MB/s".
+func withUnit(m tuning.Metric, v float64) string {
+	if m.Unit == "" {
+		return num(v * m.Scale)
+	}
+	if m.Unit == "%" {
+		return num(v*m.Scale) + "%"
+	}
+	return num(v*m.Scale) + " " + m.Unit
+}
+
+// delta formats a comparison as "-4.58% (p=0.001)" or "~ (p=0.841)".
+func delta(c stats.Comparison) string {
+	return fmt.Sprintf("%s (p=%.3f)", c.Delta(), c.AdjustedP)
+}
+
+// better says whether the change of c is an improvement on m.
+func better(m tuning.Metric, c stats.Comparison) bool {
+	switch m.Direction {
+	case tuning.HigherIsBetter:
+		return c.New.Center > c.Base.Center
+	case tuning.LowerIsBetter:
+		return c.New.Center < c.Base.Center
+	}
+	return false
+}

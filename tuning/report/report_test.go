@@ -1,0 +1,199 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/tuning"
+)
+
+const testPlan = `
+name: guide-test
+description: A fixed data set for the golden files.
+workload: workloads/1-topic-1-partition-1kb.yaml
+driver: workloads/drivers/franz-go.yaml
+repetitions: 6
+seed: 3
+warmup: 5s
+measure: 20s
+objective: publish_p99
+design: one-at-a-time
+base:
+  disk: {kind: loop, size: 1GiB}
+  swap: 1GiB
+matrix:
+  - name: swappiness
+    levels:
+      - {name: "60", sysctl: {vm.swappiness: "60"}}
+      - {name: "1", sysctl: {vm.swappiness: "1"}}
+  - name: fs
+    levels:
+      - {name: ext4, filesystem: {type: ext4}}
+      - {name: xfs, filesystem: {type: xfs}}
+  - name: sockbuf
+    levels:
+      - {name: os-autotune, broker: {socket.send.buffer.bytes: "-1"}}
+      - {name: large-4m, broker: {socket.send.buffer.bytes: "4194304"}, sysctl: {net.core.wmem_max: "16777216"}}
+  - name: memcg
+    levels:
+      - {name: 1g, memory_limit: 1GiB}
+      - {name: 256m, memory_limit: 256MiB}
+  - name: flush
+    levels:
+      - {name: page-cache, broker: {log.flush.sync.on.ack: "false"}}
+      - {name: fsync-on-ack, broker: {log.flush.sync.on.ack: "true"}}
+`
+
+// effect is a cell's multiplier on the baseline per metric.
+type effect struct {
+	pubP99, e2eP99, thr, fsync, hit, swap float64
+}
+
+// testRecords makes a fixed, noisy-looking data set: every run is the
+// baseline times the cell's effect times a fixed jitter per repetition.
+func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
+	t.Helper()
+	p, err := tuning.ParsePlan([]byte(testPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	effects := map[string]effect{
+		"baseline":           {1, 1, 1, 1, 1, 1},
+		"swappiness=1":       {0.99, 1.0, 1.0, 1, 1, 0.2},
+		"fs=xfs":             {0.8, 0.9, 1.05, 0.6, 1, 1},
+		"sockbuf=large-4m":   {1.01, 1.0, 1.0, 1, 1, 1},
+		"memcg=256m":         {1.3, 1.8, 0.9, 1.1, 0.55, 12},
+		"flush=fsync-on-ack": {4.0, 3.0, 0.5, 1.2, 1, 1},
+	}
+	jitter := []float64{-0.04, 0.01, 0.05, -0.015, 0.025, -0.03}
+	start := time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC)
+	env := tuning.Environment{Kernel: "6.18.0", CPU: "Intel Xeon (test)", CPUs: 2, MemoryMiB: 24576,
+		Disk: "loop on vda (virtio)", Filesystem: "per cell", Workload: "1 topic, 1 partition, 1 KiB", GoVersion: "go1.26.0"}
+	var recs []tuning.Record
+	order := 0
+	for _, run := range p.Schedule() {
+		order++
+		e, ok := effects[run.Cell.Name]
+		if !ok {
+			t.Fatalf("no effect for %s", run.Cell.Name)
+		}
+		j := 1 + jitter[(run.Round+len(run.Cell.ID))%len(jitter)]
+		f := func(v float64) *float64 { return &v }
+		m := tuning.Measurement{
+			ThroughputMsgs:   50000 * e.thr * j,
+			ThroughputBytes:  50e6 * e.thr * j,
+			PublishP50:       0.002 * e.pubP99 * j,
+			PublishP99:       0.010 * e.pubP99 * j,
+			PublishP999:      0.025 * e.pubP99 * j,
+			E2EP99:           0.015 * e.e2eP99 * j,
+			FsyncP50:         f(0.0008 * e.fsync * j),
+			FsyncP99:         f(0.004 * e.fsync * j),
+			PageCacheHitRate: f(0.98 * e.hit * (1 - (j-1)/10)),
+			SwapIns:          f(10 * e.swap * j),
+			SendBufFull:      f(0.01 * j),
+			SendfileShare:    f(0.999),
+			CeilingBytes:     200e6,
+		}
+		recs = append(recs, tuning.Record{
+			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+			Repetition: run.Round, Order: order, Start: start.Add(time.Duration(order) * time.Minute),
+			Settings: run.Cell.Settings, Environment: env, Measurement: m,
+			File: tuning.RunFileName(run.Cell.ID, run.Round),
+		})
+	}
+	return p, recs
+}
+
+func testAnalysis(t *testing.T) *Analysis {
+	t.Helper()
+	p, recs := testRecords(t)
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestTablesTerminal(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTables(&b, testAnalysis(t), Terminal); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Golden(t, b.Bytes())
+}
+
+func TestTablesMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteTables(&b, testAnalysis(t), Markdown); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Golden(t, b.Bytes())
+}
+
+func TestGuide(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteGuide(&b, testAnalysis(t)); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"**Recommended: fs = xfs**",
+		"**Recommended: keep flush = page-cache**",
+		"| Use XFS rather than EXT4 for the log disk ",
+		"not measured",
+		"runs/c03-r1.json",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+	testutil.Golden(t, b.Bytes())
+}
+
+func TestGuideVerdicts(t *testing.T) {
+	g, err := newGuide(testAnalysis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ch := range g.checks {
+		v, _ := g.verdict(ch)
+		got[ch.claim.advice] = v
+	}
+	want := map[string]string{
+		"Keep vm.swappiness low": "not significant",
+		"Let dirty pages reach 60-80% of memory before writeback (vm.dirty_ratio)": "not measured",
+		"Use XFS rather than EXT4 for the log disk":                                "holds",
+		"Raise socket send/receive buffer defaults and maxima":                     "not significant",
+		"Leave memory to the page cache: consumers read from it":                   "holds",
+		"The log disk's throughput dominates producer latency":                     "not measured",
+		"Tune the garbage collector (GOGC/GOMEMLIMIT for a Go broker)":             "not measured",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: verdict %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+func TestAnalyzeRejectsRunsOfAnotherPlan(t *testing.T) {
+	p, recs := testRecords(t)
+	recs[3].CellName = "fs=btrfs"
+	_, err := Analyze(p, recs)
+	if err == nil || !strings.Contains(err.Error(), recs[3].File) || !strings.Contains(err.Error(), "another plan") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestNum(t *testing.T) {
+	for v, want := range map[float64]string{100.5: "100.5", 95.9: "95.90", 0.01234: "0.01234", 12345: "12345", 0: "0"} {
+		if got := num(v); got != want {
+			t.Errorf("num(%v) = %s, want %s", v, got, want)
+		}
+	}
+	_ = fmt.Sprint()
+}

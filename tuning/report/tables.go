@@ -1,0 +1,154 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/stats"
+)
+
+// Format selects how tables render.
+type Format int
+
+// Formats.
+const (
+	// Terminal draws box-drawing tables for a terminal.
+	Terminal Format = iota
+	// Markdown writes GitHub-flavoured Markdown tables.
+	Markdown
+)
+
+// column is one metric's cells in a table.
+type column struct {
+	metric tuning.Metric
+	// per cell index: summary text and, except for the reference, delta.
+	summary []string
+	delta   []string
+}
+
+// columns computes one column per metric that some cell measured, with the
+// comparisons against the reference Holm-corrected per metric.
+func (a *Analysis) columns(evidence bool) []column {
+	ref := a.Reference()
+	var cols []column
+	for _, m := range tuning.Metrics {
+		if m.Evidence != evidence {
+			continue
+		}
+		col := column{metric: m, summary: make([]string, len(a.Cells)), delta: make([]string, len(a.Cells))}
+		var family []*stats.Comparison
+		idx := map[*stats.Comparison]int{}
+		measured := false
+		for i, c := range a.Cells {
+			vals := c.Values[m.Key]
+			if len(vals) == 0 {
+				col.summary[i] = "n/a"
+				continue
+			}
+			measured = true
+			col.summary[i] = summary(m, stats.Summarize(vals))
+			if c == ref {
+				continue
+			}
+			if cmp, ok := compare(ref, c, m.Key); ok {
+				family = append(family, &cmp)
+				idx[&cmp] = i
+			}
+		}
+		if !measured {
+			continue
+		}
+		stats.Holm(family)
+		for _, cmp := range family {
+			col.delta[idx[cmp]] = delta(*cmp)
+		}
+		cols = append(cols, col)
+	}
+	return cols
+}
+
+// WriteTables writes the performance table and, when any probe measured
+// something, the evidence table.
+func WriteTables(w io.Writer, a *Analysis, f Format) error {
+	ref := a.Reference()
+	refName := "(no reference cell ran)"
+	if ref != nil {
+		refName = ref.Cell.ID + " " + ref.Cell.Name
+	}
+	intro := fmt.Sprintf("plan %s: median ±95%% CI per cell; vs %s: change of the median, Mann-Whitney U p-value Holm-corrected per column, \"~\" = not significant at alpha %.2f",
+		a.Plan.Name, refName, stats.Alpha)
+	heading := func(s string) {
+		if f == Markdown {
+			fmt.Fprintf(w, "### %s\n\n", s)
+		} else {
+			fmt.Fprintf(w, "%s\n", s)
+		}
+	}
+	heading("Performance")
+	if f == Markdown {
+		fmt.Fprintf(w, "%s.\n\n", intro)
+	} else {
+		fmt.Fprintf(w, "%s\n", intro)
+	}
+	if err := a.renderTable(w, f, a.columns(false)); err != nil {
+		return err
+	}
+	if ev := a.columns(true); len(ev) > 0 {
+		fmt.Fprintln(w)
+		heading("Probe evidence")
+		if err := a.renderTable(w, f, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Analysis) renderTable(w io.Writer, f Format, cols []column) error {
+	var r tw.Renderer = renderer.NewBlueprint()
+	if f == Markdown {
+		r = renderer.NewMarkdown()
+	}
+	header := []string{"cell", "runs"}
+	align := tw.Alignment{tw.AlignLeft, tw.AlignRight}
+	for _, c := range cols {
+		title := c.metric.Title
+		if c.metric.Unit != "" {
+			title += " (" + c.metric.Unit + ")"
+		}
+		header = append(header, title, "vs ref")
+		align = append(align, tw.AlignRight, tw.AlignRight)
+	}
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(r),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithAlignment(align),
+	)
+	esc := func(s string) string {
+		if f == Markdown {
+			return strings.ReplaceAll(s, "|", `\|`)
+		}
+		return s
+	}
+	t.Header(header)
+	for i, c := range a.Cells {
+		row := []string{esc(c.Cell.ID + " " + c.Cell.Name), fmt.Sprint(len(c.Files))}
+		for _, col := range cols {
+			row = append(row, col.summary[i], col.delta[i])
+		}
+		if err := t.Append(row); err != nil {
+			return fmt.Errorf("rendering table row %s: %w", c.Cell.ID, err)
+		}
+	}
+	if err := t.Render(); err != nil {
+		return fmt.Errorf("rendering table: %w", err)
+	}
+	return nil
+}

@@ -27,6 +27,17 @@ const (
 // rcvBuf > 0 (set on the listener, so it holds from the handshake on).
 func tcpPair(t *testing.T, rcvBuf int) (writer, reader *net.TCPConn) {
 	t.Helper()
+	return tcpPairRcvBuf(t, rcvBuf)
+}
+
+// tcpPairTB is tcpPair with the receive buffer left to autotune.
+func tcpPairTB(tb testing.TB) (writer, reader *net.TCPConn) {
+	tb.Helper()
+	return tcpPairRcvBuf(tb, 0)
+}
+
+func tcpPairRcvBuf(t testing.TB, rcvBuf int) (writer, reader *net.TCPConn) {
+	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		if rcvBuf == 0 {
 			return nil

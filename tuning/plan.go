@@ -152,8 +152,8 @@ func (p *Plan) Validate() error {
 			bad(key, fmt.Sprintf("%q", v), "want a .yaml file")
 		}
 	}
-	checkRef("workload", p.Workload, "workloads/1-topic-1-partition-1kb.yaml")
-	checkRef("driver", p.Driver, "workloads/drivers/franz-go.yaml")
+	checkRef("workload", p.Workload, "workloads/1-topic-16-partitions-1kb.yaml")
+	checkRef("driver", p.Driver, "workloads/driver-default.yaml")
 	if p.Repetitions < 1 {
 		bad("repetitions", p.Repetitions, "want at least 1 (at least 4 for a significance test at alpha 0.05, 5 or more recommended)")
 	}

@@ -22,6 +22,9 @@ func TestShippedPlansParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := p.CheckFiles(".."); err != nil {
+				t.Error(err)
+			}
 			if n, ok := want[filepath.Base(f)]; ok && len(p.Cells()) != n {
 				t.Errorf("%d cells, want %d", len(p.Cells()), n)
 			}
@@ -130,6 +133,17 @@ func TestPlanRejectsUnknownKeysWithTheirLine(t *testing.T) {
 	_, err := ParsePlan([]byte(goodPlan + "repetition: 5\n"))
 	if err == nil || !strings.Contains(err.Error(), "repetition") || !strings.Contains(err.Error(), "line") {
 		t.Fatalf("err = %v, want one naming the unknown key and its line", err)
+	}
+}
+
+func TestCheckFilesNamesMissingFiles(t *testing.T) {
+	p, err := ParsePlan([]byte(goodPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.CheckFiles("..")
+	if err == nil || !strings.Contains(err.Error(), `workload: "workloads/w.yaml"`) || !strings.Contains(err.Error(), `driver: "workloads/drivers/d.yaml"`) {
+		t.Fatalf("err = %v", err)
 	}
 }
 

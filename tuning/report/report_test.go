@@ -14,8 +14,8 @@ import (
 const testPlan = `
 name: guide-test
 description: A fixed data set for the golden files.
-workload: workloads/1-topic-1-partition-1kb.yaml
-driver: workloads/drivers/franz-go.yaml
+workload: workloads/1-topic-16-partitions-1kb.yaml
+driver: workloads/driver-default.yaml
 repetitions: 6
 seed: 3
 warmup: 5s

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	rpprof "runtime/pprof"
 	"strconv"
 	"sync"
@@ -35,6 +34,9 @@ type Broker struct {
 	store   *storage.Store
 	ln      net.Listener
 	metrics *metrics
+	// metricsLn serves /metrics and /debug/pprof (nil when
+	// brokerlab.metrics.listen is empty).
+	metricsLn net.Listener
 
 	svcNames []string
 	svcs     []Service
@@ -95,6 +97,13 @@ func New(cfg Config) (_ *Broker, err error) {
 	undo = append(undo, func() { _ = b.ln.Close() })
 
 	b.metrics = newMetrics(b)
+	if cfg.MetricsListen != "" {
+		b.metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return nil, fmt.Errorf("listening for metrics on %s (brokerlab.metrics.listen): %w", cfg.MetricsListen, err)
+		}
+		undo = append(undo, func() { _ = b.metricsLn.Close() })
+	}
 
 	for _, s := range registeredServices() {
 		svc, err := s.make(b)
@@ -220,23 +229,19 @@ func (b *Broker) Run(ctx context.Context) error {
 	for i, s := range b.svcs {
 		start("service-"+b.svcNames[i], func() { fail(s.Run(runCtx)) })
 	}
-	if b.cfg.MetricsListen != "" {
-		srv, ln, err := b.metricsServer()
-		if err != nil {
-			fail(err)
-		} else {
-			start("metrics", func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					fail(fmt.Errorf("serving metrics on %s: %w", b.cfg.MetricsListen, err))
-				}
-			})
-			start("metrics-stop", func() {
-				<-runCtx.Done()
-				sctx, scancel := context.WithTimeout(context.Background(), time.Second)
-				defer scancel()
-				_ = srv.Shutdown(sctx)
-			})
-		}
+	if b.metricsLn != nil {
+		srv := b.metricsServer()
+		start("metrics", func() {
+			if err := srv.Serve(b.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fail(fmt.Errorf("serving metrics on %s: %w", b.metricsLn.Addr(), err))
+			}
+		})
+		start("metrics-stop", func() {
+			<-runCtx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		})
 	}
 	if b.cfg.PyroscopeServer != "" {
 		prof, err := pyroscope.Start(pyroscope.Config{
@@ -260,7 +265,15 @@ func (b *Broker) Run(ctx context.Context) error {
 	return errors.Join(append(errs, closeErr)...)
 }
 
-func (b *Broker) metricsServer() (*http.Server, net.Listener, error) {
+// MetricsAddr returns the address of the metrics server, or nil when it is off.
+func (b *Broker) MetricsAddr() net.Addr {
+	if b.metricsLn == nil {
+		return nil
+	}
+	return b.metricsLn.Addr()
+}
+
+func (b *Broker) metricsServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{Registry: b.metrics.reg}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -268,11 +281,7 @@ func (b *Broker) metricsServer() (*http.Server, net.Listener, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", b.cfg.MetricsListen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listening for metrics on %s (brokerlab.metrics.listen): %w", b.cfg.MetricsListen, err)
-	}
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln, nil
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
 // accept runs the acceptor: one goroutine per connection, each added to
@@ -370,6 +379,3 @@ func (b *Broker) Close() error {
 }
 
 var _ io.Closer = (*Broker)(nil)
-
-// goroutines is used by tests to check for leaks.
-func goroutines() int { return runtime.NumGoroutine() }

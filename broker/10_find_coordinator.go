@@ -1,0 +1,61 @@
+package broker
+
+// FindCoordinator: v0-4
+//
+// Behaviour: this node coordinates every group (at its advertised address,
+// as in Metadata); v4's batched keys get one answer each. This file also
+// registers the "group" service, the group coordinator of package group
+// that the group APIs (08, 09, 11-16) share: its committed offsets live in
+// <first log dir>/__consumer_offsets (see package group's doc).
+//
+// Not implemented: transaction coordinators (key type 1 gets
+// COORDINATOR_NOT_AVAILABLE).
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/broker/group"
+)
+
+// offsetsDirName is the directory in the first log dir that holds the
+// committed offsets. It has no "-<partition>" suffix, so the storage
+// package does not take it for a partition.
+const offsetsDirName = "__consumer_offsets"
+
+func init() {
+	register(10, 0, 4, handleFindCoordinator)
+	registerService("group", func(b *Broker) (Service, error) {
+		return group.New(group.Config{
+			Dir: filepath.Join(b.Config().LogDirs[0], offsetsDirName),
+			Partitions: func(topic string) (int32, bool) {
+				ti, ok := b.Store().Topic(topic)
+				return ti.Partitions, ok
+			},
+			Logger: b.Logger(),
+		})
+	})
+}
+
+// coordinator returns the broker's group coordinator.
+func coordinator(b *Broker) *group.Coordinator {
+	return b.Service("group").(*group.Coordinator)
+}
+
+// groupClient describes a connection for the group coordinator: the client
+// id and the peer's host as Kafka shows it ("/127.0.0.1").
+func groupClient(cc *Conn) group.Client {
+	host := cc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return group.Client{ID: cc.ClientID(), Host: "/" + host}
+}
+
+func handleFindCoordinator(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
+	host, port := b.advertised()
+	return coordinator(b).FindCoordinator(kreq.(*kmsg.FindCoordinatorRequest), group.Node{ID: b.NodeID(), Host: host, Port: port}), nil
+}

@@ -1,0 +1,77 @@
+package broker
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+)
+
+// TestMetrics scrapes /metrics over HTTP after some traffic, checks the
+// broker's series are there with sensible values, and runs promtool check
+// metrics on the text.
+func TestMetrics(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.MetricsListen = "127.0.0.1:0" })
+	cl := newClient(t, b.addr, kgo.DefaultProduceTopic("metrics"), kgo.AllowAutoTopicCreation(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"metrics": {0: kgo.NewOffset().AtStart()}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("m", i+1))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := 0; n < 10 && ctx.Err() == nil; {
+		n += len(cl.PollFetches(ctx).Records())
+	}
+
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + b.MetricsAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+		return string(body)
+	}
+	text := get("/metrics")
+	for _, want := range []string{
+		`brokerlab_broker_requests_total{api="Produce"} 10`,
+		`brokerlab_broker_produced_records_total 10`,
+		`brokerlab_broker_request_duration_seconds_bucket{api="Fetch"`,
+		`brokerlab_broker_connections `,
+		`brokerlab_broker_fetch_sendfile_bytes_total `,
+		`brokerlab_broker_fetch_copy_bytes_total 0`,
+		`brokerlab_broker_storage_appended_records_total 10`,
+		`brokerlab_broker_storage_sync_duration_seconds_count `,
+		`brokerlab_broker_network_received_bytes_total `,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
+	if strings.Contains(text, "brokerlab_broker_fetch_sendfile_bytes_total 0\n") {
+		t.Error("fetches sent no bytes with sendfile")
+	}
+	if !strings.Contains(get("/debug/pprof/"), "goroutine") {
+		t.Error("/debug/pprof/ does not list profiles")
+	}
+
+	promtool := testutil.RequireCommand(t, "promtool", "apt-get install prometheus")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}

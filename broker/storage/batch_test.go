@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestValidateBatches(t *testing.T) {
@@ -64,6 +65,23 @@ func TestValidateBatches(t *testing.T) {
 			fixBatch(b)
 			return b
 		}), DefaultMessageMaxBytes, kerr.CorruptMessage},
+		{"a gzip batch passes", encodeBatch(t, batchOpts{values: values("z", 5, 100), codec: kgo.GzipCompression()}), DefaultMessageMaxBytes, nil},
+		{"a snappy batch passes", encodeBatch(t, batchOpts{values: values("z", 5, 100), codec: kgo.SnappyCompression()}), DefaultMessageMaxBytes, nil},
+		{"an lz4 batch passes", encodeBatch(t, batchOpts{values: values("z", 5, 100), codec: kgo.Lz4Compression()}), DefaultMessageMaxBytes, nil},
+		{"a zstd batch passes", encodeBatch(t, batchOpts{values: values("z", 5, 100), codec: kgo.ZstdCompression()}), DefaultMessageMaxBytes, nil},
+		{"a compressed batch that does not decompress is a corrupt message", func() []byte {
+			b := encodeBatch(t, batchOpts{values: values("z", 5, 100), codec: kgo.ZstdCompression()})
+			b[batchHeaderSize+2] ^= 0xff
+			fixBatch(b)
+			return b
+		}(), DefaultMessageMaxBytes, kerr.CorruptMessage},
+		{"a compressed batch with fewer records than counted is an invalid record", func() []byte {
+			b := encodeBatch(t, batchOpts{values: values("z", 5, 100), codec: kgo.GzipCompression()})
+			binary.BigEndian.PutUint32(b[offRecordCount:], 6)
+			binary.BigEndian.PutUint32(b[offLastOffsetDelta:], 5)
+			fixBatch(b)
+			return b
+		}(), DefaultMessageMaxBytes, kerr.InvalidRecord},
 		{"a negative sequence from an idempotent producer is an invalid record",
 			encodeBatch(t, batchOpts{values: values("x", 1, 5), pid: 7, epoch: 0, seq: -5}), DefaultMessageMaxBytes, kerr.InvalidRecord},
 	}

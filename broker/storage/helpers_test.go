@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,6 +23,7 @@ type batchOpts struct {
 	pid       int64 // -1: not idempotent
 	epoch     int16
 	seq       int32
+	codec     kgo.CompressionCodec // zero: uncompressed
 }
 
 // values returns n values of size bytes each, distinct per (tag, i).
@@ -51,7 +54,17 @@ func encodeBatch(tb testing.TB, o batchOpts) []byte {
 		recs = r.AppendTo(recs)
 	}
 	n := int32(len(o.values))
-	b := kmsg.RecordBatch{
+	var attrs int16
+	if o.codec != (kgo.CompressionCodec{}) {
+		c, err := kgo.DefaultCompressor(o.codec)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var buf bytes.Buffer
+		out, typ := c.Compress(&buf, recs)
+		recs, attrs = bytes.Clone(out), int16(typ)
+	}
+	b := kmsg.RecordBatch{Attributes: attrs,
 		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: n - 1,
 		FirstTimestamp: o.timestamp, MaxTimestamp: o.timestamp + int64(n) - 1,
 		ProducerID: o.pid, ProducerEpoch: o.epoch, FirstSequence: o.seq, NumRecords: n, Records: recs,

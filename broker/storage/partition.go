@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Partition is one topic partition's log: a list of segments, the last
@@ -519,8 +520,8 @@ func readSegment(seg *segment, size int64, entries []offsetEntry, offset int64, 
 
 // OffsetForTimestamp returns the earliest offset whose record timestamp is
 // at least ts, and that timestamp (ListOffsets by time). ok is false when
-// no record is that new. For compressed CreateTime batches it returns the
-// batch's first offset and its maxTimestamp (records are not decompressed).
+// no record is that new. Only the one batch that holds the answer is read
+// (and decompressed).
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 	p.mu.RLock()
 	if p.closed {
@@ -553,14 +554,20 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 			return 0, 0, false
 		}
 		if h.maxTimestamp >= ts {
-			if h.attributes&(attrCompressionMask|attrLogAppendTime) != 0 {
-				return h.baseOffset, h.maxTimestamp, true
+			if h.attributes&attrLogAppendTime != 0 {
+				return h.baseOffset, h.maxTimestamp, true // every record has the batch's time
 			}
 			b := make([]byte, h.size())
 			if _, err := seg.log.ReadAt(b, pos); err != nil {
 				return h.baseOffset, h.maxTimestamp, true
 			}
-			if off, rts, found := firstRecordAtOrAfter(b, &h, ts); found {
+			recs := b[batchHeaderSize:]
+			if codec := h.attributes & attrCompressionMask; codec != 0 {
+				if recs, err = decompressor.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
+					return h.baseOffset, h.maxTimestamp, true
+				}
+			}
+			if off, rts, found := firstRecordAtOrAfter(recs, &h, ts); found {
 				return off, rts, true
 			}
 			return h.baseOffset, h.maxTimestamp, true
@@ -570,10 +577,9 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 	return 0, 0, false
 }
 
-// firstRecordAtOrAfter walks an uncompressed batch for the first record
-// whose timestamp is at least ts.
+// firstRecordAtOrAfter walks a batch's (decompressed) records for the
+// first record whose timestamp is at least ts.
 func firstRecordAtOrAfter(b []byte, h *batchHeader, ts int64) (int64, int64, bool) {
-	b = b[batchHeaderSize:]
 	for i := int32(0); i < h.recordCount && len(b) > 0; i++ {
 		n, used, err := varint(b)
 		if err != nil || n < 0 || int64(len(b)-used) < n {

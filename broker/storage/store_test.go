@@ -13,6 +13,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestMetaPropertiesMismatch(t *testing.T) {
@@ -525,9 +526,14 @@ func TestOffsetForTimestamp(t *testing.T) {
 	s := openStore(t, cfg)
 	mustCreate(t, s, "ts", 1, nil)
 	p := s.Partition("ts", 0)
-	// Batch i has 3 records with timestamps 1000*i + {0, 1, 2}.
+	// Batch i has 3 records with timestamps 1000*i + {0, 1, 2}; every
+	// other batch is compressed.
 	for i := range 30 {
-		mustAppend(t, p, encodeBatch(t, batchOpts{values: values("t", 3, 100), timestamp: int64(1000 * i)}))
+		o := batchOpts{values: values("t", 3, 100), timestamp: int64(1000 * i)}
+		if i%2 == 1 {
+			o.codec = kgo.Lz4Compression()
+		}
+		mustAppend(t, p, encodeBatch(t, o))
 	}
 	tests := []struct {
 		ts      int64
@@ -541,6 +547,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 		{2, 2, 2, true},
 		{3, 3, 1000, true},
 		{15001, 46, 15001, true},
+		{16002, 50, 16002, true},
 		{29002, 89, 29002, true},
 		{29003, 0, 0, false},
 	}

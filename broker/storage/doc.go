@@ -1,4 +1,145 @@
-// Package storage is brokerlab's log: Kafka's on-disk layout, written with
-// plain write(2) appends through the page cache and read back as byte
-// ranges for sendfile(2).
+// Package storage is brokerlab's log: Apache Kafka's on-disk layout, written
+// with plain write(2) appends through the page cache and read back as byte
+// ranges of whole record batches for sendfile(2).
+//
+// # Use
+//
+//	s, err := storage.Open(storage.Config{Dirs: []string{"/var/lib/brokerlab"}, NodeID: 1, Logger: logger})
+//	if err != nil { ... }           // e.g. a *ClusterIDMismatchError, with the fix in its text
+//	defer s.Close()                 // flush, checkpoints, clean-shutdown marker
+//	go s.Run(ctx)                   // retention, time-based flushes, checkpoints
+//	err = s.CreateTopic("events", 3, nil)
+//	p := s.Partition("events", 0)
+//	res, err := p.Append(batch)     // errors wrap kerr codes for the Produce response
+//	sl, err := p.Read(res.BaseOffset, 1<<20)
+//	defer sl.Release()              // unix.Sendfile(conn, sl.File.Fd(), &sl.Pos, sl.Size)
+//
+// # Files on disk
+//
+// Every log dir (log.dirs) holds:
+//
+//	meta.properties                    Kafka's format: version=1, cluster.id, node.id. Every dir
+//	                                   must agree, and node.id must match Config.NodeID, or Open
+//	                                   fails with a message naming the file, both ids and the fix.
+//	.lock                              flock(2)ed while a Store has the dir open.
+//	.kafka_cleanshutdown               written by Close when everything was flushed; Open skips
+//	                                   the recovery scan when present and deletes it once loaded.
+//	recovery-point-offset-checkpoint   Kafka's OffsetCheckpointFile: "0", a count, then
+//	                                   "topic partition offset" lines; written by Close and every
+//	                                   CheckpointInterval by Run.
+//	brokerlab-producer-id-block        (ours) the last producer id reserved; NextProducerID hands
+//	                                   out ids in blocks of 1000 after writing this file in every
+//	                                   dir, so ids stay unique across restarts and crashes.
+//	<topic>-<partition>/               one directory per partition, in the dir holding the fewest
+//	                                   partitions when the topic was created.
+//
+// and every partition directory holds:
+//
+//	00000000000000000000.log           record batches (magic v2) exactly as the client sent them,
+//	                                   except baseOffset and partitionLeaderEpoch (outside the CRC)
+//	                                   and, for LogAppendTime topics, maxTimestamp and the
+//	                                   timestamp-type bit (the CRC32C is recomputed then). The name
+//	                                   is the segment's base offset, 20 digits.
+//	00000000000000000000.index         sparse offset index: 8-byte big-endian entries
+//	                                   (offset - base uint32, file position uint32), one per
+//	                                   log.index.interval.bytes; preallocated (sparse) to
+//	                                   log.index.size.max.bytes while active, trimmed on roll/close.
+//	00000000000000000000.timeindex     12-byte entries (max timestamp so far int64, its offset -
+//	                                   base uint32), added with the offset index entries and once
+//	                                   more when the segment stops being active.
+//	<offset>.snapshot                  producer state as of <offset> (Kafka's name, our content:
+//	                                   8 hex digits of CRC32C, a newline, JSON), written when a
+//	                                   segment rolls and at Close; the newest three are kept.
+//	topic.json                         (ours) topic name, topic id, partition count and the
+//	                                   topic's configs, written atomically (temp file, fsync,
+//	                                   rename, fsync of the dir) when the topic is created. Every
+//	                                   partition dir has a copy, so topics survive restarts and
+//	                                   the loss of a log dir (missing partitions come back empty).
+//	partition.metadata                 Kafka's file: "version: 0", "topic_id: <base64 uuid>".
+//
+// # Appends
+//
+// Partition.Append first validates every batch without locks, as Kafka's
+// LogValidator does: length, magic, CRC32C (Castagnoli), message.max.bytes or
+// the topic's max.message.bytes, record count against lastOffsetDelta, and the
+// records themselves (varint walk, after decompression for compressed
+// batches). Then, under the partition lock, it checks idempotent producers'
+// sequences (the last five batches per producer id; duplicates answer with
+// the original offsets and write nothing), assigns offsets by rewriting
+// baseOffset, rolls the segment if needed (log.segment.bytes / segment.bytes,
+// log.roll.ms / segment.ms counted from the segment's first append, a full
+// index), issues one write(2), adds index entries, advances the high
+// watermark and closes the Wait channel. A failed write is truncated back, so
+// no partial batch is ever visible (a full disk returns KafkaStorageError
+// and appends work again once there is space). A failed fdatasync takes the
+// partition offline until restart: after it the page cache state is unknown.
+//
+// Flush policy: with FlushPolicy.SyncOnAck, Append returns after an
+// fdatasync that covers its write; appends waiting on one partition share
+// one fdatasync (group commit through Partition.syncMu). flush.messages /
+// log.flush.interval.messages flush in the append path, flush.ms /
+// log.flush.interval.ms from Run. A rolled segment is always flushed in the
+// background (Kafka's flushUptoOffsetExclusive), which advances the recovery
+// point.
+//
+// # Reads
+//
+// Partition.Read finds the segment, looks the offset up in the in-memory
+// copy of the offset index and preads 61-byte batch headers from there to
+// the batch holding the offset; it extends the range over whole batches up
+// to maxBytes (jumping to the last index entry that fits and preading
+// 12-byte headers from there) and always returns at least one batch
+// (KIP-74). The Slice holds a reference on the segment: its file stays open
+// until Release even if retention or DeleteTopic removes it.
+//
+// # Recovery
+//
+// Open loads every partition with RecoveryThreadsPerDir workers per log dir.
+// After a clean shutdown the indexes are trusted (only the headers after the
+// last index entry are read). Otherwise each segment from the one holding the
+// partition's recovery point on is read batch by batch, CRC-checked and its
+// indexes rebuilt; at the first invalid batch the file is truncated, later
+// segments are deleted and what was cut is logged (offsets, bytes, reason).
+// Producer state is then rebuilt from the newest snapshot at or below the
+// log end plus the batch headers after it.
+//
+// # Retention
+//
+// Run calls EnforceRetention every Retention.CheckInterval: whole closed
+// segments go, oldest first, while their largest timestamp is older than
+// retention.ms, then while the partition stays at or above retention.bytes
+// without them. The active segment is never deleted; the log start offset
+// moves to the first remaining segment.
+//
+// # Differences from Kafka
+//
+// Single node: the high watermark is the log end offset and partitionLeaderEpoch
+// is always 0. No log compaction (cleanup.policy=compact is refused), no
+// transactions (transactional batches are stored like idempotent ones, no
+// markers), no legacy message formats (magic 0/1 gets
+// UNSUPPORTED_FOR_MESSAGE_FORMAT), no producer id expiry. Topic configs are
+// fixed at creation.
+//
+// # Concurrency
+//
+// All exported methods are safe for concurrent use. Locks, in the order
+// they may be taken (never the reverse):
+//
+//	Store.mu          topics map, closed flag, per-dir partition counts
+//	Partition.syncMu  one fdatasync at a time per partition (group commit)
+//	Partition.mu      segments list, segment fields, producer state, Wait channel,
+//	                  unflushed counters; RWMutex, Read only takes it to pick the
+//	                  segment and copy its size and index slice header
+//	Store.pidMu       producer id block (a leaf)
+//
+// Store.mu is never held while a partition lock is taken except in Close and
+// DeleteTopic paths that first copy the partitions out. The high watermark,
+// log start offset, recovery point, segment reference counts and Stats
+// counters are atomics. Bytes below a segment's committed size never change,
+// so readers pread them without locks.
+//
+// Goroutines: Run's caller owns Run. A segment roll starts one short-lived
+// goroutine (fdatasync of the rolled segment, producer snapshot) tracked by
+// Store.bg, which Close waits for. Open's recovery workers (errgroup, labelled
+// storage=recovery) finish before Open returns.
 package storage

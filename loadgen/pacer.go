@@ -86,6 +86,23 @@ func trimPrev(p *segment) *segment {
 	return &segment{firstSlot: p.firstSlot, baseNs: p.baseNs, nsPerMsg: p.nsPerMsg}
 }
 
+// lag is how far the schedule's next untaken slot is overdue: about zero
+// while producers keep up (they sleep until slots come due), growing when
+// they fall behind. Momentary stalls recover, so unlike a delay quantile it
+// does not flag noise. Unpaced schedules have no lag.
+func (s *schedule) lag() time.Duration {
+	seg := s.seg.Load()
+	if seg.nsPerMsg == 0 {
+		return 0
+	}
+	next := s.next.Load()
+	due := seg.baseNs + int64(float64(next-seg.firstSlot)*seg.nsPerMsg)
+	if l := time.Duration(int64(time.Since(s.start)) - due); l > 0 {
+		return l
+	}
+	return 0
+}
+
 // sleepUntil sleeps until dueNs (ns since start) or ctx ends; it returns
 // ctx's error in the latter case. A slot already due returns at once.
 func (s *schedule) sleepUntil(ctx context.Context, dueNs int64) error {

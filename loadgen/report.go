@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
@@ -237,7 +238,8 @@ func WriteSummary(w io.Writer, r *Result) error {
 			if !s.OK {
 				verdict = "fail: " + s.Reason
 			}
-			fmt.Fprintf(w, "  %10.0f msg/s: acked %.0f msg/s, delay p99 %s, backlog +%d: %s\n", s.Rate, s.Achieved, fmtUs(s.PublishDelayUs), s.BacklogGrowth, verdict)
+			fmt.Fprintf(w, "  %10.0f msg/s: acked %.0f msg/s, delay p99 %s, behind schedule %s, unacked %+d, backlog %+d: %s\n",
+				s.Rate, s.Achieved, fmtUs(s.PublishDelayUs), fmtUs(s.ScheduleLagUs), s.InFlightGrowth, s.BacklogGrowth, verdict)
 		}
 		fmt.Fprintf(w, "  settled at %.0f msg/s\n", r.RateSearch.SettledRate)
 	}
@@ -389,4 +391,48 @@ func throughputPlot(results []*Result) (*plot.Plot, error) {
 	p.Y.Min = 0
 	p.Add(plotter.NewGrid())
 	return p, nil
+}
+
+// RenderCeilings writes the ceilings as a two-column table.
+func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
+	opts := []tablewriter.Option{
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: rowAligns(1)}),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+	}
+	if markdown {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+	}
+	t := tablewriter.NewTable(w, opts...)
+	t.Header("ceiling", fmt.Sprintf("%s (%s on %s)", c.Dir, c.FSType, c.Device))
+	rows := [][]any{
+		{"sequential write + one fsync", fmt.Sprintf("%.0f MB/s", c.WriteMBps)},
+		{"write + fdatasync per block", fmt.Sprintf("%.0f MB/s", c.FsyncMBps)},
+		{"fdatasync p50 / p99", fmtUs(c.FsyncP50Us) + " / " + fmtUs(c.FsyncP99Us)},
+		{"sendfile, cached file, loopback", fmt.Sprintf("%.0f MB/s", c.SendfileMBps)},
+		{"TCP copy, loopback", fmt.Sprintf("%.0f MB/s", c.TCPMBps)},
+		{"block / seconds each", fmt.Sprintf("%d B / %.1f s", c.BlockBytes, c.SecondsEach)},
+	}
+	for _, r := range rows {
+		if err := t.Append(r...); err != nil {
+			return fmt.Errorf("rendering ceilings: %w", err)
+		}
+	}
+	if err := t.Render(); err != nil {
+		return fmt.Errorf("rendering ceilings: %w", err)
+	}
+	return nil
+}
+
+// ReadCeilings reads a ceilings JSON file written by `lab ceilings -out`.
+func ReadCeilings(path string) (*Ceilings, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading ceilings: %w", err)
+	}
+	var c Ceilings
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("decoding ceilings %s: %w", path, err)
+	}
+	return &c, nil
 }

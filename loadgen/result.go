@@ -87,7 +87,10 @@ type Window struct {
 	// messages consumed, at the window's end.
 	Backlog int64 `json:"backlog"`
 	// InFlight is records sent but not yet acknowledged, at the window's end.
-	InFlight       int64     `json:"in_flight"`
+	InFlight int64 `json:"in_flight"`
+	// ScheduleLagUs is how overdue the schedule's next slot was at the
+	// window's end: about 0 while producers keep up.
+	ScheduleLagUs  int64     `json:"schedule_lag_us"`
 	PublishLatency Quantiles `json:"publish_latency"`
 	PublishDelay   Quantiles `json:"publish_delay"`
 	EndToEnd       Quantiles `json:"end_to_end"`
@@ -147,6 +150,8 @@ type SearchStep struct {
 	Rate           float64 `json:"rate"`
 	Achieved       float64 `json:"achieved"`
 	PublishDelayUs int64   `json:"publish_delay_p99_us"`
+	ScheduleLagUs  int64   `json:"schedule_lag_us"`
+	InFlightGrowth int64   `json:"in_flight_growth"`
 	BacklogGrowth  int64   `json:"backlog_growth"`
 	OK             bool    `json:"ok"`
 	Reason         string  `json:"reason,omitempty"`

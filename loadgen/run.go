@@ -46,8 +46,8 @@ type Options struct {
 	// HeldRatio is the share of the target rate a run must achieve to hold
 	// it. Default 0.99.
 	HeldRatio float64
-	// DelayLimit is the publish-delay p99 above which producers count as
-	// behind schedule. Default 50 ms.
+	// DelayLimit is the schedule lag above which producers count as behind
+	// schedule. Default 50 ms.
 	DelayLimit time.Duration
 	// SearchStartRate is the max-rate search's first rate. Default 1000 msg/s.
 	SearchStartRate float64
@@ -175,12 +175,12 @@ type runner struct {
 	consumers []*consumer
 
 	// window state, owned by the Run goroutine
-	winStart  time.Duration
-	aggLat    *hdrhistogram.Histogram
-	aggDelay  *hdrhistogram.Histogram
-	aggE2E    *hdrhistogram.Histogram
-	res       *Result
-	lastAcked int64
+	winStart    time.Duration
+	aggLat      *hdrhistogram.Histogram
+	aggDelay    *hdrhistogram.Histogram
+	aggE2E      *hdrhistogram.Histogram
+	res         *Result
+	prodStopped bool // producers stopped: the schedule lag no longer means anything
 }
 
 type consumer struct {
@@ -308,6 +308,7 @@ func (r *runner) run(ctx context.Context, runID string) error {
 			return
 		}
 		stopped = true
+		r.prodStopped = true
 		cancelProd()
 		prodWG.Wait()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.DrainTimeout)
@@ -621,10 +622,13 @@ func (r *runner) closeWindow(phase string, partial bool) {
 		r.winStart = now
 		return
 	}
-	target := 0.0
+	target, lag := 0.0, time.Duration(0)
 	if r.sched != nil {
 		if seg := r.sched.seg.Load(); seg.nsPerMsg > 0 {
 			target = 1e9 / seg.nsPerMsg
+		}
+		if !r.prodStopped {
+			lag = r.sched.lag()
 		}
 	}
 	win := Window{
@@ -642,8 +646,9 @@ func (r *runner) closeWindow(phase string, partial bool) {
 		ConsumeRate:    float64(recv) / secs,
 		ConsumeMBps:    float64(recvBytes) / secs / 1e6,
 		Errors:         errs,
-		Backlog:        r.backlog(),
+		Backlog:        max(0, r.backlog()),
 		InFlight:       r.tot.sent.Load() - r.tot.acked.Load() - r.tot.errs.Load(),
+		ScheduleLagUs:  lag.Microseconds(),
 		PublishLatency: quantilesOf(lat),
 		PublishDelay:   quantilesOf(delay),
 		EndToEnd:       quantilesOf(e2e),

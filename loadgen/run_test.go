@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,37 @@ func TestBacklogStopsAtTimeLimit(t *testing.T) {
 	}
 	if el > 20*time.Second {
 		t.Errorf("run took %v with a 3 s limit", el)
+	}
+}
+
+func TestMaxRateSearchFindsTheCapacity(t *testing.T) {
+	c := newCluster(t)
+	slowProduce(c, 20*time.Millisecond)
+	d := DefaultDriver()
+	d.Producer.BatchBytes = 16 << 10 // small requests at 20 ms each: a few hundred msg/s at most
+	d.Producer.BufferRecords = 100
+	w := testWorkload(0, 1)
+	res := runOrFail(t, c, w, d, Options{
+		Window: 250 * time.Millisecond, SearchStartRate: 200, SearchMaxDuration: 8 * time.Second, DrainTimeout: 2 * time.Second,
+	})
+	rs := res.RateSearch
+	if rs == nil || len(rs.Steps) < 3 {
+		t.Fatalf("rate search %+v: want at least 3 steps", rs)
+	}
+	var failed bool
+	for _, s := range rs.Steps {
+		failed = failed || !s.OK
+	}
+	if !failed {
+		t.Errorf("no step failed against a target capped at a few hundred msg/s: %+v", rs.Steps)
+	}
+	if rs.MaxSustainable < 200 || rs.MaxSustainable > 1000 {
+		t.Errorf("max sustainable %v msg/s, want 200..1000 (capacity a few hundred)", rs.MaxSustainable)
+	}
+	if math.Abs(rs.SettledRate-0.9*rs.MaxSustainable) > 1e-6 || math.Abs(res.Aggregate.TargetRate-rs.SettledRate) > 1e-6 {
+		t.Errorf("settled %v, measured at %v, want 0.9 x %v", rs.SettledRate, res.Aggregate.TargetRate, rs.MaxSustainable)
+	}
+	if !strings.Contains(rs.Method, "bisect") {
+		t.Errorf("method %q does not describe the rule", rs.Method)
 	}
 }

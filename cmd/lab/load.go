@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/brokerlab/brokerlab/loadgen"
+)
+
+func init() {
+	register("load", command{
+		summary: "run an OMB-shaped workload against a broker and write a JSON result",
+		run:     runLoad,
+	})
+}
+
+func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	workload := fs.String("workload", "", "workload YAML file (OpenMessaging Benchmark field names; see workloads/)")
+	driver := fs.String("driver", "", "driver YAML file with the client settings (default: built-in defaults; see workloads/driver-*.yaml)")
+	brokers := fs.String("brokers", "", "seed brokers host:port[,host:port] (default: the driver's bootstrap.servers)")
+	out := fs.String("out", "", "write the JSON result here (schema: loadgen/SCHEMA.md)")
+	window := fs.Duration("window", time.Second, "time-series window")
+	logDir := fs.String("log-dir", "", "the broker's log directory, to record its filesystem and device")
+	label := fs.String("label", "", "name of this run in reports (default: the workload name)")
+	target := fs.String("target", "", "name of the system under test, recorded as given (e.g. broker, kfake)")
+	targetVersion := fs.String("target-version", "", "version of the system under test, recorded as given")
+	targetConfig := fs.String("target-config", "", "the target's config file (key=value, e.g. server.properties), recorded in the result")
+	ceilings := fs.String("ceilings", "", "embed ceilings from this JSON file (lab ceilings -out) for %-of-ceiling columns")
+	unpaced := fs.Bool("unpaced", false, "send as fast as the client accepts, no schedule (raw max throughput, as rdkafka_performance)")
+	keep := fs.Bool("keep-topics", false, "keep the run's topics instead of deleting them")
+	quiet := fs.Bool("quiet", false, "no per-window progress lines")
+	searchMax := fs.Duration("search-max", 30*time.Second, "producerRate 0: bound on the max-rate search")
+	delayLimit := fs.Duration("delay-limit", 50*time.Millisecond, "publish delay p99 above which producers count as behind schedule")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *workload == "" {
+		return errors.New("-workload is required (for example -workload workloads/1-topic-1-partition-1kb-max.yaml)")
+	}
+	w, err := loadgen.LoadWorkload(*workload)
+	if err != nil {
+		return err
+	}
+	d := loadgen.DefaultDriver()
+	if *driver != "" {
+		if d, err = loadgen.LoadDriver(*driver); err != nil {
+			return err
+		}
+	}
+	o := loadgen.Options{
+		Window: *window, Logger: logger, Label: *label, LogDir: *logDir, Unpaced: *unpaced,
+		KeepTopics: *keep, SearchMaxDuration: *searchMax, DelayLimit: *delayLimit,
+		Target: loadgen.Target{Name: *target, Version: *targetVersion},
+	}
+	if !*quiet {
+		o.Progress = os.Stderr
+	}
+	if *brokers != "" {
+		o.Brokers = strings.Split(*brokers, ",")
+	}
+	if *targetConfig != "" {
+		if o.Target.Config, err = readProperties(*targetConfig); err != nil {
+			return err
+		}
+	}
+	if *ceilings != "" {
+		if o.Ceilings, err = loadgen.ReadCeilings(*ceilings); err != nil {
+			return err
+		}
+	}
+	res, runErr := loadgen.Run(ctx, w, d, o)
+	if res == nil {
+		return runErr
+	}
+	if err := loadgen.WriteSummary(os.Stdout, res); err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := res.WriteFile(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "result written to %s\n", *out)
+	}
+	return runErr
+}
+
+// readProperties reads a key=value file (server.properties), skipping
+// comments and blank lines.
+func readProperties(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading target config: %w", err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return m, nil
+}

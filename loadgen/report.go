@@ -361,7 +361,12 @@ func throughputPlot(results []*Result) (*plot.Plot, error) {
 	for i, r := range results {
 		var pub, cons plotter.XYs
 		for _, w := range r.Windows {
-			x := w.StartSeconds + w.Seconds
+			// The tail and windows cut short by a phase end would plot
+			// as spikes of a few records over a few milliseconds.
+			if w.Phase == PhaseTail || w.Seconds < 0.5*r.WindowSeconds {
+				continue
+			}
+			x := w.StartSeconds + w.Seconds/2
 			pub = append(pub, plotter.XY{X: x, Y: w.PublishRate})
 			cons = append(cons, plotter.XY{X: x, Y: w.ConsumeRate})
 		}

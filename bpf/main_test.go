@@ -11,5 +11,8 @@ func TestMain(m *testing.M) {
 	if cg := os.Getenv(swapChildEnv); cg != "" {
 		os.Exit(swapChild(cg))
 	}
+	if cg := os.Getenv(fsyncChildEnv); cg != "" {
+		os.Exit(fsyncChild(cg))
+	}
 	os.Exit(m.Run())
 }

@@ -16,7 +16,7 @@ import (
 func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, segs []*segment) *Partition {
 	p := &Partition{
 		store: s, topic: t.name, id: id, dir: dir, ld: ld, cfg: &t.cfg,
-		segs: segs, producers: producerState{}, waitCh: make(chan struct{}),
+		segs: segs, producers: producerState{},
 	}
 	p.hwm.Store(segs[len(segs)-1].next)
 	p.lso.Store(segs[0].base)

@@ -24,17 +24,21 @@ type Partition struct {
 	ld    *logDir
 	cfg   *topicConfig
 
-	// mu guards segs, producers, waitCh, the unflushed counters, failed,
+	// mu guards segs, producers, the unflushed counters, failed,
 	// closed and every segment's fields. Append holds it for the write;
 	// Read holds it only to pick the segment and copy its state.
 	mu             sync.RWMutex
 	segs           []*segment
 	producers      producerState
-	waitCh         chan struct{}
 	unflushed      int64     // records appended since the last flush started
 	unflushedSince time.Time // when the first of them was appended
 	failed         error     // a write or sync error the log cannot recover from without a restart
 	closed         bool
+
+	// waitCh is the channel the next append closes; nil until someone
+	// waits, so appends with no waiting fetch allocate nothing. After
+	// close it is closedChan for good.
+	waitCh atomic.Pointer[chan struct{}]
 
 	hwm atomic.Int64 // next offset to assign (high watermark = log end offset on a single node)
 	lso atomic.Int64 // log start offset: base of the first segment
@@ -85,9 +89,34 @@ func (p *Partition) RecoveryPoint() int64 { return p.flushed.Load() }
 // partition (or when the partition closes): every waiter wakes at once.
 // Check HighWatermark after calling Wait to avoid missing an append.
 func (p *Partition) Wait() <-chan struct{} {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.waitCh
+	for {
+		if c := p.waitCh.Load(); c != nil {
+			return *c
+		}
+		c := make(chan struct{})
+		if p.waitCh.CompareAndSwap(nil, &c) {
+			return c
+		}
+	}
+}
+
+// closedChan is what Wait returns once the partition is closed.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// wake closes the current Wait channel (p.mu held); with final, Wait
+// returns a closed channel from now on.
+func (p *Partition) wake(final bool) {
+	var next *chan struct{}
+	if final {
+		next = &closedChan
+	}
+	if c := p.waitCh.Swap(next); c != nil && *c != closedChan {
+		close(*c)
+	}
 }
 
 // Size returns the bytes in the partition's segments.
@@ -181,11 +210,6 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		tmp.apply(h)
 		pending[h.producerID] = e
 	}
-	if next-1 > math.MaxInt64-1 {
-		p.mu.Unlock()
-		return AppendResult{}, fmt.Errorf("appending to %s: offsets overflow: %w", p, kerr.KafkaStorageError)
-	}
-
 	seg := p.segs[len(p.segs)-1]
 	if p.shouldRoll(seg, int64(len(records)), next-1, now) {
 		if seg, err = p.roll(now); err != nil {
@@ -241,8 +265,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 	p.unflushed += records64
 	flush := p.store.cfg.Flush.SyncOnAck || (p.cfg.flushMessages > 0 && p.unflushed >= p.cfg.flushMessages)
-	close(p.waitCh)
-	p.waitCh = make(chan struct{})
+	p.wake(false)
 	lso := p.lso.Load()
 	p.mu.Unlock()
 
@@ -679,7 +702,7 @@ func (p *Partition) close() (int64, error) {
 		return p.flushed.Load(), nil
 	}
 	p.closed = true
-	close(p.waitCh)
+	p.wake(true)
 	failed := p.failed
 	p.mu.Unlock()
 
@@ -730,7 +753,7 @@ func (p *Partition) drop() {
 		return
 	}
 	p.closed = true
-	close(p.waitCh)
+	p.wake(true)
 	for _, s := range p.segs {
 		s.closeFiles()
 	}

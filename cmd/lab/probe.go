@@ -280,7 +280,7 @@ func crossCheck(b bpf.Snapshot, p procsample.Sample) []twin {
 	}
 	rows = append(rows,
 		twin{"TCP retransmits", "-", "-", "/proc/net/snmp RetransSegs", u(p.SNMP.TCPRetransSegs)},
-		twin{"TCP memory (pages)", "sockbuf/exceed_buf_limit", val(bpf.FamilySockBuf, "exceed_buf_limit"), "/proc/net/sockstat TCP mem", strconv.Itoa(p.SockStat.TCPMemPages)},
+		twin{"TCP memory pressure", "sockbuf/exceed_buf_limit", val(bpf.FamilySockBuf, "exceed_buf_limit"), "/proc/net/sockstat TCP mem (pages)", strconv.Itoa(p.SockStat.TCPMemPages)},
 	)
 	return rows
 }

@@ -505,21 +505,9 @@ func (p *Partition) unavailableRead() error {
 // headers from there.
 func readSegment(seg *segment, size int64, entries []offsetEntry, offset int64, maxBytes int32) (Slice, error) {
 	ix := offsetIndex{entries: entries}
-	pos := int64(ix.lookup(uint32(offset - seg.base)))
-	var buf [batchHeaderSize]byte
-	var h batchHeader
-	for {
-		if pos >= size {
-			return Slice{}, fmt.Errorf("offset %d not found in %s", offset, seg.logPath)
-		}
-		var err error
-		if h, err = seg.readHeader(pos, &buf); err != nil {
-			return Slice{}, err
-		}
-		if h.lastOffset() >= offset {
-			break
-		}
-		pos += h.size()
+	pos, h, err := locateBatch(seg, size, entries, offset)
+	if err != nil {
+		return Slice{}, err
 	}
 	start, end := pos, pos+h.size()
 	limit := min(start+int64(max(maxBytes, 0)), size)
@@ -539,6 +527,82 @@ func readSegment(seg *segment, size int64, entries []offsetEntry, offset int64, 
 		}
 	}
 	return Slice{File: seg.log, Pos: start, Size: end - start, ref: &sliceRef{seg: seg}}, nil
+}
+
+// locateBatch finds the batch holding offset: an index lookup, then a scan
+// of 61-byte headers.
+func locateBatch(seg *segment, size int64, entries []offsetEntry, offset int64) (int64, batchHeader, error) {
+	ix := offsetIndex{entries: entries}
+	pos := int64(ix.lookup(uint32(offset - seg.base)))
+	var buf [batchHeaderSize]byte
+	for pos < size {
+		h, err := seg.readHeader(pos, &buf)
+		if err != nil {
+			return 0, h, err
+		}
+		if h.lastOffset() >= offset {
+			return pos, h, nil
+		}
+		pos += h.size()
+	}
+	return 0, batchHeader{}, fmt.Errorf("offset %d not found in %s", offset, seg.logPath)
+}
+
+// MaxTimestamp returns the offset and timestamp of the record with the
+// largest timestamp in the log (ListOffsets with timestamp -3, KIP-734;
+// the earliest such record, as Kafka answers since KAFKA-16310). ok is
+// false when the log holds no timestamped record.
+func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return -1, -1, false
+	}
+	var seg *segment
+	for _, s := range p.segs {
+		if s.size > 0 && s.maxTS >= 0 && (seg == nil || s.maxTS > seg.maxTS) {
+			seg = s
+		}
+	}
+	if seg == nil {
+		p.mu.RUnlock()
+		return -1, -1, false
+	}
+	size, entries, ts, target := seg.size, seg.index.entries, seg.maxTS, seg.base+int64(seg.maxTSRel)
+	seg.acquire()
+	p.mu.RUnlock()
+	defer seg.release()
+
+	pos, h, err := locateBatch(seg, size, entries, target)
+	if err != nil {
+		p.store.log.Warn("finding the batch with the largest timestamp", "partition", p.String(), "err", err)
+		return -1, -1, false
+	}
+	if off, rts, found := p.recordAtOrAfter(seg, pos, &h, ts); found {
+		return off, rts, true
+	}
+	return h.baseOffset, ts, true
+}
+
+// recordAtOrAfter reads the batch at pos and returns the first record whose
+// timestamp is at least ts (all of a LogAppendTime batch's records carry its
+// maxTimestamp).
+func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts int64) (int64, int64, bool) {
+	if h.attributes&attrLogAppendTime != 0 {
+		return h.baseOffset, h.maxTimestamp, h.maxTimestamp >= ts
+	}
+	b := make([]byte, h.size())
+	if _, err := seg.log.ReadAt(b, pos); err != nil {
+		return 0, 0, false
+	}
+	recs := b[batchHeaderSize:]
+	if codec := h.attributes & attrCompressionMask; codec != 0 {
+		var err error
+		if recs, err = decompressor.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
+			return 0, 0, false
+		}
+	}
+	return firstRecordAtOrAfter(recs, h, ts)
 }
 
 // OffsetForTimestamp returns the earliest offset whose record timestamp is
@@ -577,20 +641,7 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 			return 0, 0, false
 		}
 		if h.maxTimestamp >= ts {
-			if h.attributes&attrLogAppendTime != 0 {
-				return h.baseOffset, h.maxTimestamp, true // every record has the batch's time
-			}
-			b := make([]byte, h.size())
-			if _, err := seg.log.ReadAt(b, pos); err != nil {
-				return h.baseOffset, h.maxTimestamp, true
-			}
-			recs := b[batchHeaderSize:]
-			if codec := h.attributes & attrCompressionMask; codec != 0 {
-				if recs, err = decompressor.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
-					return h.baseOffset, h.maxTimestamp, true
-				}
-			}
-			if off, rts, found := firstRecordAtOrAfter(recs, &h, ts); found {
+			if off, rts, found := p.recordAtOrAfter(seg, pos, &h, ts); found {
 				return off, rts, true
 			}
 			return h.baseOffset, h.maxTimestamp, true

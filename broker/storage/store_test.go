@@ -549,7 +549,19 @@ func TestOffsetForTimestamp(t *testing.T) {
 		{15001, 46, 15001, true},
 		{16002, 50, 16002, true},
 		{29002, 89, 29002, true},
-		{29003, 0, 0, false},
+		{29003, 92, 40000, true},
+		{40003, 0, 0, false},
+	}
+	if off, ts, ok := p.MaxTimestamp(); !ok || off != 89 || ts != 29002 {
+		t.Errorf("MaxTimestamp() = %d, %d, %v; want 89, 29002, true", off, ts, ok)
+	}
+	// A batch with an older timestamp does not change the answer; the
+	// newest record of a newer batch becomes it.
+	mustAppend(t, p, encodeBatch(t, batchOpts{values: values("old", 2, 10), timestamp: 5}))
+	b := encodeBatch(t, batchOpts{values: values("new", 3, 10), timestamp: 40000})
+	mustAppend(t, p, b)
+	if off, ts, ok := p.MaxTimestamp(); !ok || off != 94 || ts != 40002 {
+		t.Errorf("MaxTimestamp() = %d, %d, %v; want 94, 40002, true", off, ts, ok)
 	}
 	for _, tt := range tests {
 		off, ts, ok := p.OffsetForTimestamp(tt.ts)

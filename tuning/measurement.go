@@ -80,6 +80,9 @@ type Record struct {
 	Measurement Measurement `json:"measurement"`
 	// LoadgenResult names the load generator's own result file, if any.
 	LoadgenResult string `json:"loadgen_result,omitempty"`
+	// Notes are warnings about the run (the load generator did not hold
+	// its target rate, errors).
+	Notes []string `json:"notes,omitempty"`
 
 	// File is the path the record was read from, relative to the result
 	// dir (not stored).

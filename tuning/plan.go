@@ -330,3 +330,15 @@ func (p *Plan) CheckFiles(root string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Devices lists the spare block devices the plan names (disk kind device):
+// naming them in the plan is the user's explicit consent to format them.
+func (p *Plan) Devices() []string {
+	var out []string
+	for _, c := range p.Cells() {
+		if d := c.Settings.Disk; d != nil && d.Kind == DiskDevice && !slices.Contains(out, d.Device) {
+			out = append(out, d.Device)
+		}
+	}
+	return out
+}

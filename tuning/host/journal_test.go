@@ -207,3 +207,40 @@ func TestSysctlPath(t *testing.T) {
 		}
 	}
 }
+
+func TestRestoreToKeepsChangesBeforeTheMark(t *testing.T) {
+	proc := fakeProc(t)
+	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetSysctl("net.ipv4.tcp_rmem", "8192 262144 8388608"); err != nil {
+		t.Fatal(err)
+	}
+	mark := s.Mark()
+	for _, v := range []string{"5", "1"} {
+		if err := s.SetSysctl("vm.swappiness", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undone, err := s.RestoreTo(mark)
+	if err != nil || len(undone) != 2 {
+		t.Fatalf("RestoreTo: %v, %v", undone, err)
+	}
+	if got := read(t, proc, "vm.swappiness"); got != "60" {
+		t.Errorf("swappiness = %q, want 60", got)
+	}
+	if got := read(t, proc, "net.ipv4.tcp_rmem"); !sameValue(got, "8192 262144 8388608") {
+		t.Errorf("tcp_rmem = %q: the change before the mark was undone", got)
+	}
+	// A crash now: the next Open still restores the change before the mark.
+	s.j.close()
+	if _, err := Restore(Config{StateDir: s.StateDir(), ProcRoot: proc}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, proc, "net.ipv4.tcp_rmem"); !sameValue(got, "4096 131072 6291456") {
+		t.Errorf("tcp_rmem = %q after the crash restore", got)
+	}
+	s.closed = true
+}

@@ -231,11 +231,43 @@ func (s *Session) Restore() ([]Undone, error) {
 	return s.restoreLocked()
 }
 
+// Mark returns a point in the session's changes; RestoreTo(mark) undoes
+// only the changes made after it (the runner keeps a prepared disk across
+// runs this way and restores the per-run knobs).
+func (s *Session) Mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.j.pending); n > 0 {
+		return s.j.pending[n-1].Seq
+	}
+	return 0
+}
+
+// RestoreTo undoes, in reverse order, the changes made after mark.
+func (s *Session) RestoreTo(mark int) ([]Undone, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	keep := 0
+	for keep < len(s.j.pending) && s.j.pending[keep].Seq <= mark {
+		keep++
+	}
+	return s.undoFrom(keep)
+}
+
 func (s *Session) restoreLocked() ([]Undone, error) {
+	return s.undoFrom(0)
+}
+
+// undoFrom undoes pending[from:] in reverse order; when nothing is left
+// pending the journal is retired.
+func (s *Session) undoFrom(from int) ([]Undone, error) {
 	var out []Undone
 	var errs []error
 	var failed []Entry
-	for i := len(s.j.pending) - 1; i >= 0; i-- {
+	for i := len(s.j.pending) - 1; i >= from; i-- {
 		e := s.j.pending[i]
 		action, detail, err := s.undo(e)
 		u := Undone{Entry: e, Action: action, Detail: detail, Err: err}
@@ -252,13 +284,13 @@ func (s *Session) restoreLocked() ([]Undone, error) {
 		}
 		out = append(out, u)
 	}
-	s.j.pending = failed
+	s.j.pending = append(s.j.pending[:from:from], failed...)
 	for _, d := range out {
 		if d.Err == nil && (d.Entry.Kind == KindLoop || d.Entry.Kind == KindZram) {
 			delete(s.created, d.Entry.New)
 		}
 	}
-	if len(failed) == 0 && len(errs) == 0 {
+	if len(s.j.pending) == 0 && len(errs) == 0 {
 		if err := s.j.retire(); err != nil {
 			errs = append(errs, err)
 		}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/brokerlab/brokerlab/tuning/host"
+)
+
+func init() {
+	register("restore", command{
+		summary: "undo host changes a crashed or killed lab run left in its journal, and print them",
+		run:     runRestore,
+	})
+}
+
+func runRestore(_ context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("lab restore", flag.ExitOnError)
+	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+")")
+	_ = fs.Parse(args)
+	cfg := host.Config{StateDir: *state, Logger: logger}
+	undone, err := host.Restore(cfg)
+	for _, u := range undone {
+		fmt.Println(u)
+	}
+	if err != nil {
+		return err
+	}
+	if len(undone) == 0 {
+		fmt.Fprintln(os.Stderr, "nothing to restore: the journal is empty")
+	} else {
+		fmt.Fprintf(os.Stderr, "restored %d journaled changes\n", len(undone))
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/brokerlab/brokerlab/loadgen"
+	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/host"
+	"github.com/brokerlab/brokerlab/tuning/report"
+)
+
+func init() {
+	register("sweep", command{
+		summary: "run a tuning plan (default plans/tune.yaml): tables and guide under -out",
+		run: func(ctx context.Context, logger *slog.Logger, args []string) error {
+			return runPlan(ctx, logger, "lab sweep", "plans/tune.yaml", args)
+		},
+	})
+}
+
+// devicesFlag collects repeated -device flags.
+type devicesFlag []string
+
+func (d *devicesFlag) String() string     { return strings.Join(*d, ",") }
+func (d *devicesFlag) Set(v string) error { *d = append(*d, v); return nil }
+
+// runPlan is lab sweep and lab ab: run a plan, then write its tables and
+// guideline.
+func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	planFile := fs.String("plan", defaultPlan, "plan file (see plans/)")
+	root := fs.String("root", ".", "repository root: workload and driver paths in the plan are relative to it")
+	out := fs.String("out", "results", "directory under which <plan>-<timestamp>/ is written")
+	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk)")
+	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+")")
+	brokerBin := fs.String("broker", "", "broker binary (default: broker beside this lab binary)")
+	config := fs.String("config", "config/server.properties", "broker server.properties")
+	noProbes := fs.Bool("no-probes", false, "do not attach the eBPF probes")
+	check := fs.Bool("check", false, "validate the plan, print its cells and schedule, and exit")
+	var devices devicesFlag
+	fs.Var(&devices, "device", "a spare block device the lab may format (repeatable); the plan's disk kind device must be named here too")
+	_ = fs.Parse(args)
+
+	plan, err := tuning.LoadPlan(*planFile)
+	if err != nil {
+		return err
+	}
+	if err := plan.CheckFiles(*root); err != nil {
+		return err
+	}
+	if *check {
+		return printPlan(plan)
+	}
+	for _, d := range plan.Devices() {
+		found := false
+		for _, n := range devices {
+			found = found || n == d
+		}
+		if !found {
+			return fmt.Errorf("plan %s formats device %s: name it with -device %s too, to confirm it holds nothing you need", plan.Name, d, d)
+		}
+	}
+	w, err := loadgen.LoadWorkload(filepath.Join(*root, plan.Workload))
+	if err != nil {
+		return err
+	}
+	d, err := loadgen.LoadDriver(filepath.Join(*root, plan.Driver))
+	if err != nil {
+		return err
+	}
+	if *brokerBin == "" {
+		dir, err := executableDir()
+		if err != nil {
+			return err
+		}
+		*brokerBin = filepath.Join(dir, "broker")
+	}
+
+	session, undone, err := host.Open(host.Config{StateDir: *state, NamedDevices: devices, Logger: logger})
+	if err != nil {
+		return err
+	}
+	for _, u := range undone {
+		fmt.Fprintf(os.Stderr, ">> restored from an earlier run: %s\n", u)
+	}
+	defer func() {
+		if err := session.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, ">> restoring the host: %v (run lab restore)\n", err)
+		}
+	}()
+
+	lenv, _ := loadgen.CaptureEnvironment("")
+	env := tuning.Environment{Kernel: lenv.Kernel, CPU: lenv.CPUModel, CPUs: lenv.CPUs, MemoryMiB: lenv.MemTotalBytes >> 20,
+		Workload: w.Name, GoVersion: lenv.GoVersion}
+	dir := filepath.Join(*out, plan.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	cfg := tuning.RunnerConfig{
+		Plan: plan, OutDir: dir, WorkDir: *work, Host: session,
+		Broker:      tuning.ExecBroker{Path: *brokerBin, Config: *config, Logger: logger},
+		Load:        tuning.LoadgenLoad{Workload: w, Driver: d, Logger: logger},
+		Ceilings:    tuning.LoadgenCeilings{},
+		Environment: env,
+		Logger:      logger,
+		Progress: func(p tuning.Progress) {
+			if p.Run == nil {
+				fmt.Fprintf(os.Stderr, ">> %d runs done in %s (%d failed)\n", p.Total, p.Elapsed.Round(time.Second), p.Failed)
+				return
+			}
+			fmt.Fprintf(os.Stderr, ">> run %d/%d: %s %s, repetition %d; about %s left\n",
+				p.Done+1, p.Total, p.Run.Cell.ID, p.Run.Cell.Name, p.Run.Round, p.Left.Round(time.Second))
+		},
+	}
+	if !*noProbes {
+		cfg.Probes = tuning.BPFProbes{Logger: logger}
+	}
+	runner, err := tuning.NewRunner(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> plan %s: %d cells x %d repetitions, results in %s\n", plan.Name, len(plan.Cells()), plan.Repetitions, dir)
+	records, runErr := runner.Run(ctx)
+	if len(records) == 0 {
+		return runErr
+	}
+	if err := writeReports(dir, plan); err != nil {
+		return fmt.Errorf("%w (sweep: %v)", err, runErr)
+	}
+	return runErr
+}
+
+// writeReports renders tables (terminal to stdout, tables.md) and
+// guide.md from the run files in dir.
+func writeReports(dir string, plan *tuning.Plan) error {
+	recs, err := tuning.ReadRecords(dir)
+	if err != nil {
+		return err
+	}
+	a, err := report.Analyze(plan, recs)
+	if err != nil {
+		return err
+	}
+	if err := report.WriteTables(os.Stdout, a, report.Terminal); err != nil {
+		return err
+	}
+	for name, write := range map[string]func(*os.File) error{
+		"tables.md": func(f *os.File) error { return report.WriteTables(f, a, report.Markdown) },
+		"guide.md":  func(f *os.File) error { return report.WriteGuide(f, a) },
+	} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if err := write(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, ">> wrote %s and %s\n", filepath.Join(dir, "tables.md"), filepath.Join(dir, "guide.md"))
+	return nil
+}
+
+// printPlan prints a plan's cells and schedule (lab sweep -check).
+func printPlan(p *tuning.Plan) error {
+	fmt.Printf("plan %s: %d cells, %d repetitions, design %s, about %s\n", p.Name, len(p.Cells()), p.Repetitions, p.Design,
+		(p.RunDuration() * time.Duration(len(p.Schedule()))).Round(time.Minute))
+	for _, c := range p.Cells() {
+		fmt.Printf("  %s %s\n", c.ID, c.Name)
+	}
+	var order []string
+	for _, r := range p.Schedule() {
+		order = append(order, r.Cell.ID)
+	}
+	fmt.Printf("schedule: %s\n", strings.Join(order, " "))
+	return nil
+}
+
+// executableDir is the directory of the running lab binary, where make
+// puts the broker beside it.
+func executableDir() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	exe, err = filepath.EvalSymlinks(exe)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(exe), nil
+}

@@ -724,9 +724,18 @@ func (p *Partition) enforceRetention(now time.Time) int {
 	}
 	del := append([]*segment(nil), p.segs[:n]...)
 	p.segs = append([]*segment(nil), p.segs[n:]...)
-	p.lso.Store(p.segs[0].base)
+	lso := p.segs[0].base
+	p.lso.Store(lso)
 	for _, s := range del {
 		s.closeFiles()
+	}
+	// Producers whose batches are all gone are forgotten, as Kafka's
+	// ProducerStateManager.truncateHead does; if one comes back it may
+	// start at any sequence (KIP-360).
+	for pid, e := range p.producers {
+		if n := len(e.Batches); n == 0 || e.Batches[n-1].Last < lso {
+			delete(p.producers, pid)
+		}
 	}
 	p.mu.Unlock()
 

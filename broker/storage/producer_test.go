@@ -130,3 +130,26 @@ func TestNextProducerIDUniqueAcrossRestarts(t *testing.T) {
 		s.crash() // no clean shutdown needed for uniqueness
 	}
 }
+
+func TestRetentionForgetsProducersWhoseBatchesAreGone(t *testing.T) {
+	s := openStore(t, testConfig(t, 1))
+	mustCreate(t, s, "gone", 1, map[string]*string{"segment.bytes": ptr("300"), "retention.bytes": ptr("0")})
+	p := s.Partition("gone", 0)
+	mustAppend(t, p, idem(t, 1, 0, 0, 5))    // segment 0
+	mustAppend(t, p, idem(t, 2, 0, 0, 5))    // segment 5
+	mustAppend(t, p, simple(t, "x", 1, 300)) // segment 10, active
+	if n := s.EnforceRetention(); n != 2 {
+		t.Fatalf("retention deleted %d segments, want 2", n)
+	}
+	p.mu.RLock()
+	n := len(p.producers)
+	p.mu.RUnlock()
+	if n != 0 {
+		t.Fatalf("%d producers left after their batches were deleted, want 0", n)
+	}
+	// Producer 1 comes back mid-sequence: accepted, as Kafka does after
+	// its state expired.
+	if res := mustAppend(t, p, idem(t, 1, 0, 5, 1)); res.Duplicate || res.BaseOffset != 11 {
+		t.Fatalf("returning producer: %+v, want a write at 11", res)
+	}
+}

@@ -96,4 +96,3 @@ func evidenceOf(d bpf.Snapshot, loaded []bpf.Family, m *Measurement) {
 		}
 	}
 }
-

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,6 +196,11 @@ func New(cfg Config) (*Probes, error) {
 			logger.Info("mounted tracefs", "dir", cfg.TracefsDir)
 		}
 	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones
+	// (and containers without CAP_SYS_RESOURCE) make this a no-op or refuse.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		logger.Debug("memlock rlimit not raised", "err", err)
+	}
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, fmt.Errorf("counting possible cpus: %w", err)
@@ -209,6 +216,11 @@ func New(cfg Config) (*Probes, error) {
 		}
 		l, err := loadFamily(f, sc)
 		if err != nil {
+			// A family this kernel refuses to load or attach is unavailable
+			// here; keep the kernel's reason.
+			if !errors.Is(err, ebpf.ErrNotSupported) {
+				err = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
+			}
 			p.errs[f] = err
 			logger.Warn("probe family unavailable", "family", f, "err", err)
 			continue
@@ -251,6 +263,7 @@ func loadFamily(f Family, sc scope) (_ *loaded, err error) {
 		set("filter_cgroup_v1", boolByte(sc.cgroupV1)),
 		set("filter_dev", sc.dev),
 		set("page_shift", uint32(pageShift())),
+		set("kfree_skb_has_rx_sk", boolByte(tracepointArgs("kfree_skb") >= 4)),
 	); err != nil {
 		return nil, err
 	}
@@ -282,6 +295,28 @@ func loadFamily(f Family, sc scope) (_ *loaded, err error) {
 		l.dropNames = dropReasonNames()
 	}
 	return l, nil
+}
+
+// tracepointArgs returns how many arguments the kernel passes to a BTF
+// tracepoint (not counting the leading void *__data), or -1 if unknown.
+func tracepointArgs(name string) int {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return -1
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_"+name, &td); err != nil {
+		return -1
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return -1
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok {
+		return -1
+	}
+	return len(proto.Params) - 1
 }
 
 func boolByte(b bool) uint8 {

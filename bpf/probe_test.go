@@ -55,11 +55,19 @@ func TestFeatureProbeReportsMissingTracefs(t *testing.T) {
 
 func TestUnavailableFamilyWrapsErrNotSupported(t *testing.T) {
 	testutil.RequirePrivileged(t, "loading eBPF programs")
+	before := openFDs(t)
 	p, err := New(Config{Families: []Family{FamilyFsync, FamilySockBuf}, TracefsDir: t.TempDir(), NoMountTracefs: true, PID: os.Getpid()})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	defer p.Close()
+	defer func() {
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+		if leaked := diffFDs(before, openFDs(t)); len(leaked) > 0 {
+			t.Errorf("fds leaked after Close with an unavailable family: %v", leaked)
+		}
+	}()
 	if err := p.Err(FamilyFsync); !errors.Is(err, ebpf.ErrNotSupported) {
 		t.Errorf("fsync without tracefs: err = %v, want ErrNotSupported", err)
 	}

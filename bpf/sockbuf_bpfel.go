@@ -53,6 +53,7 @@ const (
 	sockbufVarFilterCgroupId       = "filter_cgroup_id"
 	sockbufVarFilterCgroupV1       = "filter_cgroup_v1"
 	sockbufVarFilterTgid           = "filter_tgid"
+	sockbufVarKfreeSkbHasRxSk      = "kfree_skb_has_rx_sk"
 	sockbufVarUnusedSockbufCounter = "unused_sockbuf_counter"
 	sockbufVarUnusedSockbufHist    = "unused_sockbuf_hist"
 )
@@ -123,6 +124,7 @@ type sockbufVariableSpecs struct {
 	FilterCgroupId       *ebpf.VariableSpec `ebpf:"filter_cgroup_id"`
 	FilterCgroupV1       *ebpf.VariableSpec `ebpf:"filter_cgroup_v1"`
 	FilterTgid           *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	KfreeSkbHasRxSk      *ebpf.VariableSpec `ebpf:"kfree_skb_has_rx_sk"`
 	UnusedSockbufCounter *ebpf.VariableSpec `ebpf:"unused_sockbuf_counter"`
 	UnusedSockbufHist    *ebpf.VariableSpec `ebpf:"unused_sockbuf_hist"`
 }
@@ -169,6 +171,7 @@ type sockbufVariables struct {
 	FilterCgroupId       *ebpf.Variable `ebpf:"filter_cgroup_id"`
 	FilterCgroupV1       *ebpf.Variable `ebpf:"filter_cgroup_v1"`
 	FilterTgid           *ebpf.Variable `ebpf:"filter_tgid"`
+	KfreeSkbHasRxSk      *ebpf.Variable `ebpf:"kfree_skb_has_rx_sk"`
 	UnusedSockbufCounter *ebpf.Variable `ebpf:"unused_sockbuf_counter"`
 	UnusedSockbufHist    *ebpf.Variable `ebpf:"unused_sockbuf_hist"`
 }

@@ -132,11 +132,21 @@ int BPF_PROG(sock_exceed_buf_limit, struct sock *sk, struct proto *prot, long al
 	return 0;
 }
 
+// kfree_skb_has_rx_sk is set by the loader when the kernel's kfree_skb
+// tracepoint carries the receiving socket as a fourth argument (added in
+// Linux 6.11). The verifier prunes the ctx[3] read when it is 0, so the
+// program loads on older kernels too.
+const volatile __u8 kfree_skb_has_rx_sk = 0;
+
 SEC("tp_btf/kfree_skb")
-int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reason reason, struct sock *rx_sk)
+int kfree_skb(__u64 *ctx)
 {
-	struct sock *sk = rx_sk;
-	if (!sk)
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	enum skb_drop_reason reason = (enum skb_drop_reason)ctx[2];
+	struct sock *sk = NULL;
+	if (kfree_skb_has_rx_sk)
+		sk = (struct sock *)ctx[3];
+	if (!sk && skb)
 		sk = BPF_CORE_READ(skb, sk);
 	if (!is_own(sk))
 		return 0;

@@ -368,7 +368,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 	var members []member
 	for i := 0; i < 3; i++ {
 		m := member{out: &lockedBuffer{}, stderr: &lockedBuffer{}}
-		m.cmd = exec.CommandContext(ctx, kcat, "-b", b.addr, "-G", group, "-q", "-f", "%s\n",
+		m.cmd = exec.CommandContext(ctx, kcat, "-b", b.addr, "-G", group, "-q", "-u", "-f", "%s\n",
 			"-X", "auto.offset.reset=earliest", "-X", "client.id=kcat-"+fmt.Sprint(i),
 			"-X", "session.timeout.ms=10000", "-X", "heartbeat.interval.ms=500", topic)
 		m.cmd.Stdout, m.cmd.Stderr = m.out, m.stderr
@@ -415,7 +415,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 	}
 	testutil.WaitFor(t, 60*time.Second, func() error {
 		if seen, per := count(); len(seen) < n {
-			return fmt.Errorf("%d of %d records consumed (per member %v)", len(seen), n, per)
+			return fmt.Errorf("%d of %d records consumed (per member %v); first member's stderr: %s", len(seen), n, per, members[0].stderr.Bytes())
 		}
 		return nil
 	})

@@ -208,13 +208,14 @@ func (g *group) join(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroup
 }
 
 func (g *group) newMember(cl Client, req *kmsg.JoinGroupRequest) *member {
-	return &member{
+	m := &member{
 		id:         newMemberID(cl.ID, req.InstanceID),
 		instanceID: req.InstanceID,
 		clientID:   cl.ID,
 		clientHost: cl.Host,
-		join:       req,
 	}
+	m.setJoin(req)
+	return m
 }
 
 // addMember adds m (new or pending) with its join waiting, and rebalances.

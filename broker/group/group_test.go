@@ -67,6 +67,18 @@ func TestJoinSyncOneMember(t *testing.T) {
 	code(t, h.heartbeat("", id, 1), kerr.InvalidGroupID)
 }
 
+func TestPendingMemberExpiresAfterSessionTimeout(t *testing.T) {
+	h := newHarness(t)
+	id := h.newMemberID("g")
+	h.clock.Advance(session - time.Millisecond)
+	jr := recv(t, h.joinAsync(joinReq(9, "g", id)))
+	code(t, jr.ErrorCode, nil)
+
+	late := h.newMemberID("g")
+	h.clock.Advance(session)
+	code(t, recv(t, h.joinAsync(joinReq(9, "g", late))).ErrorCode, kerr.UnknownMemberID)
+}
+
 func TestSecondMemberRebalances(t *testing.T) {
 	h := newHarness(t)
 	a, gen := stableGroup(t, h, "g")

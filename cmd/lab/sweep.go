@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/brokerlab/brokerlab/loadgen"
@@ -43,6 +46,7 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 	brokerBin := fs.String("broker", "", "broker binary (default: broker beside this lab binary)")
 	config := fs.String("config", "config/server.properties", "broker server.properties")
 	noProbes := fs.Bool("no-probes", false, "do not attach the eBPF probes")
+	brokerUser := fs.String("broker-user", "", "run the broker as this unprivileged user (for example nobody); default: the lab's user")
 	check := fs.Bool("check", false, "validate the plan, print its cells and schedule, and exit")
 	var devices devicesFlag
 	fs.Var(&devices, "device", "a spare block device the lab may format (repeatable); the plan's disk kind device must be named here too")
@@ -83,6 +87,17 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 		*brokerBin = filepath.Join(dir, "broker")
 	}
 
+	broker := tuning.ExecBroker{Path: *brokerBin, Config: *config, Logger: logger}
+	if *brokerUser != "" {
+		u, err := user.Lookup(*brokerUser)
+		if err != nil {
+			return fmt.Errorf("-broker-user %s: %w", *brokerUser, err)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		broker.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+
 	session, undone, err := host.Open(host.Config{StateDir: *state, NamedDevices: devices, Logger: logger})
 	if err != nil {
 		return err
@@ -102,7 +117,7 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 	dir := filepath.Join(*out, plan.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
 	cfg := tuning.RunnerConfig{
 		Plan: plan, OutDir: dir, WorkDir: *work, Host: session,
-		Broker:      tuning.ExecBroker{Path: *brokerBin, Config: *config, Logger: logger},
+		Broker:      broker,
 		Load:        tuning.LoadgenLoad{Workload: w, Driver: d, Logger: logger},
 		Ceilings:    tuning.LoadgenCeilings{},
 		Environment: env,

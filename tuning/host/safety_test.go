@@ -183,3 +183,54 @@ func TestTmpfsLoopXFSCellIsRestored(t *testing.T) {
 		t.Errorf("mount point left: %v", err)
 	}
 }
+
+func TestZramSwapIsSwitchedOffOnRestore(t *testing.T) {
+	testutil.RequirePrivileged(t, "zram, mkswap and swapon")
+	testutil.RequireCommand(t, "mkswap", "apt-get install util-linux")
+	if _, err := os.Stat("/sys/class/zram-control"); err != nil {
+		testutil.Unavailable(t, "zram is not available (modprobe zram): %v", err)
+	}
+	s, _, err := Open(Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	dev, err := s.AddZram(16<<20, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Mkswap(dev); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest priority: other swap areas (another test's) stay preferred.
+	if err := s.Swapon(dev, 0); err != nil {
+		t.Fatal(err)
+	}
+	inSwaps := func() bool {
+		swaps, err := readSwaps("/proc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sw := range swaps {
+			if sw.Filename == dev {
+				return true
+			}
+		}
+		return false
+	}
+	if !inSwaps() {
+		t.Fatalf("%s is not in /proc/swaps after Swapon", dev)
+	}
+	if err := s.Swapon("/dev/vda", 0); err == nil {
+		t.Error("Swapon of a device the lab did not create: want a refusal")
+	}
+	if _, err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if inSwaps() {
+		t.Errorf("%s still in /proc/swaps after restore", dev)
+	}
+	if _, err := os.Stat("/sys/block/" + filepath.Base(dev)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still exists after restore: %v", dev, err)
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+)
+
+// brokerBin is this command, built once for all tests.
+var (
+	buildOnce sync.Once
+	brokerBin string
+	buildErr  error
+)
+
+func buildBroker(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "brokerlab-cmd-broker")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		brokerBin = filepath.Join(dir, "broker")
+		if out, err := exec.Command("go", "build", "-o", brokerBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return brokerBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if brokerBin != "" {
+		os.RemoveAll(filepath.Dir(brokerBin))
+	}
+	os.Exit(code)
+}
+
+func TestCheck(t *testing.T) {
+	bin := buildBroker(t)
+	t.Run("the sample config checks clean", func(t *testing.T) {
+		cmd := exec.Command(bin, "--check", "../../config/server.properties", "--override", "log.dirs="+t.TempDir())
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("--check: %v\n%s", err, stderr.String())
+		}
+		for _, want := range []string{"listeners=PLAINTEXT://127.0.0.1:9092\n", "brokerlab.fetch.mode=sendfile\n", "log.retention.ms=604800000\n"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("--check output has no %q:\n%s", want, stdout.String())
+			}
+		}
+	})
+	t.Run("every error is reported at once, with a non-zero exit", func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "bad.properties")
+		os.WriteFile(cfg, []byte("log.dirs=/tmp/x\nnum.partitions=zero\nlog.segment.bytes=1\nzookeeper.connect=zk:2181\n"), 0o644)
+		cmd := exec.Command(bin, "--check", cfg, "--override", "brokerlab.fetch.mode=mmap")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("--check of a bad config: %v\n%s", err, out)
+		}
+		for _, want := range []string{"num.partitions=zero", "log.segment.bytes=1", "brokerlab.fetch.mode=mmap", "zookeeper.connect=zk:2181"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("output does not mention %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+// TestServeAndSignal runs the command like Kafka's start script, produces
+// to it, sends SIGTERM and checks the clean exit and the clean-shutdown
+// marker.
+func TestServeAndSignal(t *testing.T) {
+	testutil.RequireCommand(t, "go", "install Go")
+	bin := buildBroker(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "../../config/server.properties",
+		"--override", "log.dirs="+dir, "--override", "listeners=PLAINTEXT://"+addr,
+		"--override", "brokerlab.metrics.listen=", "-log.format", "json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("signal"), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before the signal")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("broker exited with %v after SIGTERM:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("broker did not exit within 20s of SIGTERM:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".kafka_cleanshutdown")); err != nil {
+		t.Errorf("no clean-shutdown marker after SIGTERM: %v", err)
+	}
+	if !strings.Contains(stderr.String(), `"msg":"broker stopped cleanly"`) {
+		t.Errorf("no clean stop in the log:\n%s", stderr.String())
+	}
+}

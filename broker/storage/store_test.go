@@ -485,6 +485,36 @@ func TestFlushPolicy(t *testing.T) {
 		}
 		t.Logf("%d appends, %d fdatasyncs, %d covered by another's (group commit)", writers*each, st.Syncs, st.SyncsAvoided)
 	})
+	t.Run("one fdatasync covers every append waiting for it", func(t *testing.T) {
+		cfg := testConfig(t, 1)
+		cfg.Flush.SyncOnAck = true
+		s := openStore(t, cfg)
+		mustCreate(t, s, "group", 1, nil)
+		p := s.Partition("group", 0)
+		// Hold the sync lock as a slow fdatasync would, let 6 appends write
+		// and queue behind it, then let go: one sync must cover them all.
+		p.syncMu.Lock()
+		const n = 6
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := p.Append(simple(t, "g", 1, 10)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		testutil.WaitFor(t, 10*time.Second, func() error {
+			if p.HighWatermark() != n {
+				return errors.New("appends not written yet")
+			}
+			return nil
+		})
+		p.syncMu.Unlock()
+		wg.Wait()
+		if st := s.Stats(); st.Syncs != 1 || st.SyncsAvoided != n-1 {
+			t.Fatalf("%d fdatasyncs (%d avoided) for %d waiting appends, want 1 (%d)", st.Syncs, st.SyncsAvoided, n, n-1)
+		}
+	})
 	t.Run("flush.messages syncs every N messages", func(t *testing.T) {
 		s := openStore(t, testConfig(t, 1))
 		mustCreate(t, s, "n", 1, map[string]*string{"flush.messages": ptr("10")})

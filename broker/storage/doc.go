@@ -132,8 +132,9 @@
 //	                  segment and copy its size and index slice header
 //	Store.pidMu       producer id block (a leaf)
 //
-// Store.mu is never held while a partition lock is taken except in Close and
-// DeleteTopic paths that first copy the partitions out. The high watermark,
+// No code takes Store.mu while holding a partition's lock; the other way
+// round happens only when CreateTopic cleans up after a failure. Append,
+// Read and the flushes never touch Store.mu. The high watermark,
 // log start offset, recovery point, segment reference counts and Stats
 // counters are atomics. Bytes below a segment's committed size never change,
 // so readers pread them without locks.

@@ -59,11 +59,10 @@ func measurementOf(res *loadgen.Result) (Measurement, []string) {
 	if res.Workload.Consumers() == 0 {
 		m.ThroughputMsgs, m.ThroughputBytes = a.PublishRate, a.PublishMBps*1e6
 	}
-	var notes []string
-	if !res.Verdict.TargetHeld {
+	notes := append([]string(nil), res.Verdict.Reasons...)
+	if !res.Verdict.TargetHeld && len(notes) == 0 {
 		notes = append(notes, fmt.Sprintf("target rate not held (%.0f%% achieved)", 100*res.Verdict.AchievedRatio))
 	}
-	notes = append(notes, res.Verdict.Reasons...)
 	if a.Errors > 0 {
 		notes = append(notes, fmt.Sprintf("%d produce errors", a.Errors))
 	}

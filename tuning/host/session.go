@@ -277,7 +277,7 @@ func (s *Session) undoFrom(from int) ([]Undone, error) {
 			failed = append([]Entry{e}, failed...)
 			s.log.Error("undo failed", "seq", e.Seq, "kind", e.Kind, "target", e.Target, "err", err)
 		} else {
-			s.log.Info("restored", "seq", e.Seq, "kind", e.Kind, "target", e.Target, "action", action, "detail", detail)
+			s.log.Debug("restored", "seq", e.Seq, "kind", e.Kind, "target", e.Target, "action", action, "detail", detail)
 			if _, jerr := s.j.append(Entry{Op: OpUndone, Ref: e.Seq}); jerr != nil {
 				errs = append(errs, jerr)
 			}

@@ -20,6 +20,9 @@ type CellResult struct {
 	Files []string
 	// Values maps a metric key to one value per run that measured it.
 	Values map[string][]float64
+	// Notes maps a run file to its warnings (the load generator did not
+	// hold its target rate, ...).
+	Notes map[string][]string
 }
 
 // Analysis is a sweep's runs grouped by cell.
@@ -58,10 +61,13 @@ func Analyze(plan *tuning.Plan, records []tuning.Record) (*Analysis, error) {
 		}
 		cr := a.byID[r.Cell]
 		if cr == nil {
-			cr = &CellResult{Cell: c, Values: map[string][]float64{}}
+			cr = &CellResult{Cell: c, Values: map[string][]float64{}, Notes: map[string][]string{}}
 			a.byID[r.Cell] = cr
 		}
 		cr.Files = append(cr.Files, r.File)
+		if len(r.Notes) > 0 {
+			cr.Notes[r.File] = r.Notes
+		}
 		for _, m := range tuning.Metrics {
 			if v, ok := m.Get(r.Measurement); ok {
 				cr.Values[m.Key] = append(cr.Values[m.Key], v)

@@ -381,6 +381,11 @@ func (g *guide) write(w *bufio.Writer) {
 		"\"~\" means not significant. Cells ran interleaved in an order shuffled every round (seed %d), %d repetitions, "+
 		"%s warm-up and %s measured per run.\n\n",
 		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, p.Repetitions, p.Warmup, p.Measure)
+	if minRuns := g.minRuns(); minRuns < 6 {
+		fmt.Fprintf(w, "**Too few runs for firm conclusions:** some cells have only %d runs. The Mann-Whitney U test cannot reach p < %.2f "+
+			"with fewer than 4 runs per cell, and a 95%% interval of a median needs at least 6 (shown as ±∞); "+
+			"raise repetitions: in the plan.\n\n", minRuns, stats.Alpha)
+	}
 
 	fmt.Fprintf(w, "## Conditions\n\n")
 	e := a.Env
@@ -414,6 +419,20 @@ func (g *guide) write(w *bufio.Writer) {
 			fmt.Fprintf(w, "- %s\n", s)
 		}
 		fmt.Fprintln(w)
+	}
+
+	var warn []string
+	for _, c := range a.Cells {
+		for _, f := range c.Files {
+			for _, n := range c.Notes[f] {
+				warn = append(warn, fmt.Sprintf("- %s (%s %s): %s", f, c.Cell.ID, c.Cell.Name, n))
+			}
+		}
+	}
+	if len(warn) > 0 {
+		fmt.Fprintf(w, "## Run warnings\n\nThese runs did not go as the workload asked; their numbers are in the medians above, "+
+			"but read the cells they belong to with care (a broker that cannot hold the rate measures its backlog, not its latency):\n\n%s\n\n",
+			strings.Join(warn, "\n"))
 	}
 
 	fmt.Fprintf(w, "## Run files\n\n")
@@ -599,6 +618,17 @@ func (g *guide) verdict(ch check) (string, string) {
 		return "holds", ev
 	}
 	return "does not hold", ev
+}
+
+// minRuns is the fewest runs any cell has.
+func (g *guide) minRuns() int {
+	n := -1
+	for _, c := range g.a.Cells {
+		if n < 0 || len(c.Files) < n {
+			n = len(c.Files)
+		}
+	}
+	return n
 }
 
 // summary is the cell's median ± CI of m.

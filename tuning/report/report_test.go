@@ -98,7 +98,12 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 			SendfileShare:    f(0.999),
 			CeilingBytes:     200e6,
 		}
+		var notes []string
+		if run.Cell.Name == "flush=fsync-on-ack" && run.Round == 2 {
+			notes = []string{"target rate not held: achieved 9800 msg/s = 49.0% of the target 20000 msg/s (below 99%)"}
+		}
 		recs = append(recs, tuning.Record{
+			Notes: notes,
 			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
 			Repetition: run.Round, Order: order, Start: start.Add(time.Duration(order) * time.Minute),
 			Settings: run.Cell.Settings, Environment: env, Measurement: m,
@@ -146,12 +151,38 @@ func TestGuide(t *testing.T) {
 		"| Use XFS rather than EXT4 for the log disk ",
 		"not measured",
 		"runs/c03-r1.json",
+		"## Run warnings",
+		"- runs/c06-r2.json (c06 flush=fsync-on-ack): target rate not held",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("guide lacks %q", want)
 		}
 	}
 	testutil.Golden(t, b.Bytes())
+}
+
+func TestGuideWarnsAboutTooFewRuns(t *testing.T) {
+	p, recs := testRecords(t)
+	var few []tuning.Record
+	for _, r := range recs {
+		if r.Repetition <= 3 {
+			few = append(few, r)
+		}
+	}
+	a, err := Analyze(p, few)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Too few runs for firm conclusions:** some cells have only 3 runs") {
+		t.Error("no warning about 3 runs per cell")
+	}
+	if strings.Contains(b.String(), "**Recommended: fs = xfs**") {
+		t.Error("a recommendation from 3 runs per cell: the U test cannot be significant there")
+	}
 }
 
 func TestGuideVerdicts(t *testing.T) {

@@ -3,7 +3,8 @@ package broker
 // Produce: v3-12
 //
 // Behaviour:
-//   - acks=0: appended, no response at all (the client expects none).
+//   - acks=0: appended, no response at all (the client expects none); if
+//     a partition fails the connection is closed, as Kafka does.
 //   - acks=1 and acks=-1: appended, then answered. With
 //     log.flush.sync.on.ack=true the log fsyncs before Append returns
 //     (group commit), which is what acks=-1 promises on a single node; the
@@ -24,6 +25,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -99,6 +101,13 @@ func handleProduce(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (km
 		}
 	}
 	if req.Acks == 0 {
+		// No response; an error closes the connection instead, which is
+		// how Kafka tells an acks=0 producer that something failed.
+		for _, j := range jobs {
+			if j.rp.ErrorCode != 0 {
+				return nil, fmt.Errorf("acks=0 produce to %s/%d: %w", j.topic, j.rp.Partition, kerr.ErrorForCode(j.rp.ErrorCode))
+			}
+		}
 		return nil, nil
 	}
 	return resp, nil

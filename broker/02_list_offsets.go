@@ -8,8 +8,8 @@ package broker
 //     timestamp -1 as Kafka does.
 //   - Timestamp >= 0: the first offset whose batch has a timestamp at or
 //     after it, from the time index; none -> offset -1, timestamp -1.
-//   - Timestamp -3 (max timestamp, v7, KIP-734): answered from the time
-//     index as the offset of the largest timestamp when the log has one.
+//   - Timestamp -3 (max timestamp, v7, KIP-734): the offset and timestamp
+//     of the record with the largest timestamp; -1, -1 for an empty log.
 //   - UNKNOWN_TOPIC_OR_PARTITION per partition.
 //
 // Not implemented: leader epochs (answered 0), -4/-5 (tiered storage, v8+).
@@ -19,8 +19,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
 func init() { register(2, 1, 7, handleListOffsets) }
@@ -44,7 +42,7 @@ func handleListOffsets(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request)
 			case rp.Timestamp == -1:
 				sp.Offset = p.HighWatermark()
 			case rp.Timestamp == -3:
-				if off, ts, ok := maxTimestamp(p); ok {
+				if off, ts, ok := p.MaxTimestamp(); ok {
 					sp.Offset, sp.Timestamp = off, ts
 				}
 			case rp.Timestamp < 0:
@@ -60,16 +58,4 @@ func handleListOffsets(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
-}
-
-// maxTimestamp answers ListOffsets -3 when the log can tell the offset of
-// its largest timestamp; otherwise the answer is offset -1, timestamp -1,
-// which Kafka gives for an empty log too.
-func maxTimestamp(p *storage.Partition) (offset, timestamp int64, ok bool) {
-	if m, has := any(p).(interface {
-		MaxTimestamp() (offset, timestamp int64, ok bool)
-	}); has {
-		return m.MaxTimestamp()
-	}
-	return -1, -1, false
 }

@@ -130,6 +130,20 @@ func TestBadInput(t *testing.T) {
 		stillWorks(t)
 	})
 
+	t.Run("acks=0 gets no response, and a failure closes the connection", func(t *testing.T) {
+		rc := dialRaw(t, b.addr)
+		rc.send(produceReq("bad", 0, 0, makeBatch(-1, -1, -1, 1, []byte("fire and forget"))))
+		// The next answer on the connection is the next request's.
+		if resp := rc.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
+			t.Errorf("ApiVersions after acks=0: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		batch := makeBatch(-1, -1, -1, 1, []byte("corrupt"))
+		batch[len(batch)-2] ^= 0xff
+		rc.send(produceReq("bad", 0, 0, batch))
+		rc.expectClosed()
+		stillWorks(t)
+	})
+
 	t.Run("an unknown topic with auto-create off is UNKNOWN_TOPIC_OR_PARTITION", func(t *testing.T) {
 		rc := dialRaw(t, b.addr)
 		req := kmsg.NewPtrMetadataRequest()

@@ -34,8 +34,12 @@ import (
 //	}
 //
 // What a handler gets:
-//   - ctx: cancelled when the broker shuts down or the connection closes;
-//     a handler that waits (JoinGroup, Fetch long polling) selects on it.
+//   - ctx: cancelled when the broker shuts down; a handler that waits
+//     (JoinGroup, Fetch long polling) selects on it and answers at once.
+//     A connection's requests are read one at a time, so a client that
+//     goes away mid-wait is noticed only after the handler returns (as in
+//     Kafka, which mutes a connection while its request is in flight);
+//     use cc.OnClose for per-connection cleanup.
 //   - b: the Broker: b.Store() (the log, *storage.Store), b.Config(),
 //     b.Logger(), b.NodeID(), b.Service(name) (long-lived parts such as the
 //     group coordinator, see registerService).

@@ -56,10 +56,10 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 	// ListOffsets: latest, and by timestamp through the time index.
 	lo := kmsg.NewPtrListOffsetsRequest()
-	lo.Version = 4
+	lo.Version = 7
 	lt := kmsg.NewListOffsetsRequestTopic()
 	lt.Topic = "durable"
-	for _, ts := range []int64{-1, -2, base + 20_500} {
+	for _, ts := range []int64{-1, -2, base + 20_500, -3} {
 		lp := kmsg.NewListOffsetsRequestTopicPartition()
 		lp.Partition, lp.Timestamp = 1, ts
 		lt.Partitions = append(lt.Partitions, lp)
@@ -70,8 +70,11 @@ func TestRestartKeepsEverything(t *testing.T) {
 	for _, p := range lresp.Topics[0].Partitions {
 		offs = append(offs, p.Offset)
 	}
-	if len(offs) != 3 || offs[0] != 81 || offs[1] != 0 || offs[2] != 42 {
-		t.Errorf("ListOffsets latest/earliest/by time after restart: %v, want [81 0 42]", offs)
+	if len(offs) != 4 || offs[0] != 81 || offs[1] != 0 || offs[2] != 42 || offs[3] != 80 {
+		t.Errorf("ListOffsets latest/earliest/by time/max time after restart: %v, want [81 0 42 80]", offs)
+	}
+	if ts := lresp.Topics[0].Partitions[3].Timestamp; ts != base+50_000 {
+		t.Errorf("max timestamp %d, want %d", ts, base+50_000)
 	}
 
 	// Every record comes back once, in order.

@@ -104,7 +104,7 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 		}
 		recs = append(recs, tuning.Record{
 			Notes: notes,
-			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+			Plan:  p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
 			Repetition: run.Round, Order: order, Start: start.Add(time.Duration(order) * time.Minute),
 			Settings: run.Cell.Settings, Environment: env, Measurement: m,
 			File: tuning.RunFileName(run.Cell.ID, run.Round),

@@ -338,6 +338,7 @@ func (r *runner) run(ctx context.Context, runID string) error {
 	if backlog {
 		err := r.runBacklog(ctx)
 		stopProducers()
+		r.closeWindow(PhaseTail, true)
 		return err
 	}
 	if err := r.phase(ctx, PhaseMeasure, r.w.TestDuration(), nil); err != nil {
@@ -512,12 +513,17 @@ func (r *runner) produce(ctx context.Context, cl *kgo.Client, rc *recorder, kr *
 	// Records in flight finish after ctx ends: the client is flushed.
 	sendCtx := context.WithoutCancel(ctx)
 	size := int64(r.w.MessageSize)
+	// Values are recycled once acknowledged: the client holds a value
+	// until its promise runs, and at 100k msg/s fresh buffers would make
+	// the garbage collector part of what is measured.
+	bufs := sync.Pool{New: func() any { b := make([]byte, size); return &b }}
 	for ctx.Err() == nil {
 		slot, due := r.sched.take()
 		if err := r.sched.sleepUntil(ctx, due); err != nil {
 			return
 		}
-		val := make([]byte, size)
+		bp := bufs.Get().(*[]byte)
+		val := *bp
 		copy(val, r.pool[slot%int64(len(r.pool))])
 		putHeader(val, due, r.tag)
 		sent := r.now()
@@ -528,6 +534,7 @@ func (r *runner) produce(ctx context.Context, cl *kgo.Client, rc *recorder, kr *
 		r.tot.sent.Add(1)
 		cl.Produce(sendCtx, &kgo.Record{Key: kr.next(), Value: val}, func(_ *kgo.Record, err error) {
 			ack := r.now()
+			bufs.Put(bp)
 			rc.mu.Lock()
 			if err != nil {
 				rc.errs++

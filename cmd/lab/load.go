@@ -76,8 +76,8 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		}
 	}
 	res, runErr := loadgen.Run(ctx, w, d, o)
-	if res == nil {
-		return runErr
+	if res == nil || (runErr != nil && len(res.Windows) == 0) {
+		return runErr // nothing was measured: no summary to show
 	}
 	if err := loadgen.WriteSummary(os.Stdout, res); err != nil {
 		return err

@@ -3,10 +3,12 @@ package group
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +82,6 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	var err error
 	pprof.Do(ctx, pprof.Labels("component", "group", "loop", "offsets-retention"), func(ctx context.Context) {
 		tick := make(chan struct{}, 1)
 		for {
@@ -104,7 +105,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 			}
 		}
 	})
-	return err
+	return nil
 }
 
 // Close answers blocked joins and syncs with NOT_COORDINATOR, stops every
@@ -207,10 +208,7 @@ func (c *Coordinator) expireOffsets() error {
 		}
 		g.mu.Unlock()
 	}
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // FindCoordinator answers FindCoordinator v0–v4: every group is coordinated
@@ -263,10 +261,10 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 		if state == stateDead {
 			continue
 		}
-		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return equalFold(s, state.String()) }) {
+		if len(req.StatesFilter) > 0 && !slices.ContainsFunc(req.StatesFilter, func(s string) bool { return strings.EqualFold(s, state.String()) }) {
 			continue
 		}
-		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(s string) bool { return equalFold(s, "classic") }) {
+		if len(req.TypesFilter) > 0 && !slices.ContainsFunc(req.TypesFilter, func(s string) bool { return strings.EqualFold(s, "classic") }) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
@@ -338,23 +336,4 @@ func newMemberID(clientID string, instanceID *string) string {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // variant 10
 	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", prefix, u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -3,12 +3,15 @@ package group
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 func code(t *testing.T, got int16, want *kerr.Error) {
@@ -425,4 +428,29 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{Dir: "x"}).Validate(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRealClockSessionTimeout runs the timers on the wall clock: a member
+// that stops heartbeating is removed after its (short) session timeout.
+func TestRealClockSessionTimeout(t *testing.T) {
+	c, err := New(Config{Dir: t.TempDir(), MinSessionTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	req := joinReq(3, "g", "")
+	req.SessionTimeoutMillis = 100
+	jr := c.JoinGroup(context.Background(), Client{ID: "cl"}, req)
+	code(t, jr.ErrorCode, nil)
+	sreq := kmsg.NewPtrSyncGroupRequest()
+	sreq.Group, sreq.MemberID, sreq.Generation = "g", jr.MemberID, jr.Generation
+	code(t, c.SyncGroup(context.Background(), sreq).ErrorCode, nil)
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		g := c.lockGroup("g", false)
+		defer g.mu.Unlock()
+		if g.state != stateEmpty {
+			return fmt.Errorf("group %s with %d members, want Empty", g.state, len(g.members))
+		}
+		return nil
+	})
 }

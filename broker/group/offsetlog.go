@@ -166,6 +166,32 @@ func (l *offsetLog) append(records []offsetRecord) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.appendLocked(records, buf)
+}
+
+// deleteTopic writes a tombstone for every group's offset of topic.
+func (l *offsetLog) deleteTopic(topic string, nowMs int64) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var tombs []offsetRecord
+	var buf []byte
+	for g, ps := range l.latest {
+		for k := range ps {
+			if k.topic == topic {
+				r := offsetRecord{group: g, tp: k, tombstone: true, value: offsetValue{commitMs: nowMs}}
+				tombs = append(tombs, r)
+				buf = appendRecord(buf, r)
+			}
+		}
+	}
+	if len(tombs) == 0 {
+		return 0, nil
+	}
+	return len(tombs), l.appendLocked(tombs, buf)
+}
+
+// appendLocked writes buf, the encoding of records, under l.mu.
+func (l *offsetLog) appendLocked(records []offsetRecord, buf []byte) error {
 	if l.f == nil {
 		return fmt.Errorf("appending to offsets log in %s: %w", l.dir, os.ErrClosed)
 	}

@@ -2,6 +2,7 @@ package group
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -225,4 +226,18 @@ func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all bool) 
 		out = append(out, ft)
 	}
 	return out
+}
+
+// DeleteTopicOffsets deletes every group's committed offsets of topic, as
+// Kafka does when a topic is deleted, so that a new topic of the same name
+// does not inherit them. Safe for concurrent use.
+func (c *Coordinator) DeleteTopicOffsets(topic string) error {
+	n, err := c.log.deleteTopic(topic, c.cfg.Clock.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("deleting committed offsets of topic %s: %w", topic, err)
+	}
+	if n > 0 {
+		c.logger.Info("deleted committed offsets of deleted topic", "topic", topic, "offsets", n)
+	}
+	return nil
 }

@@ -104,6 +104,26 @@ func TestOffsetCommitFetchRoundTrip(t *testing.T) {
 	}
 }
 
+func TestDeleteTopicOffsets(t *testing.T) {
+	h := newHarness(t)
+	code(t, commit(h, "g1", "", -1, "gone", 0, 5), nil)
+	code(t, commit(h, "g2", "", -1, "gone", 3, 6), nil)
+	code(t, commit(h, "g2", "", -1, "kept", 0, 7), nil)
+	if err := h.c.DeleteTopicOffsets("gone"); err != nil {
+		t.Fatal(err)
+	}
+	h.restart()
+	if got := fetch(t, h, 7, "g1", "gone", 0); got[0] != "-1/-1/" {
+		t.Fatalf("g1 gone/0 after delete: %v", got)
+	}
+	if got := fetch(t, h, 7, "g2", "gone", 3); got[0] != "-1/-1/" {
+		t.Fatalf("g2 gone/3 after delete: %v", got)
+	}
+	if got := fetch(t, h, 7, "g2", "kept", 0); got[0] != "7/3/md-7" {
+		t.Fatalf("g2 kept/0 after delete: %v", got)
+	}
+}
+
 func TestOffsetCommitValidation(t *testing.T) {
 	h := newHarness(t)
 	h.c.cfg.Partitions = func(topic string) (int32, bool) { return 2, topic == "t" }

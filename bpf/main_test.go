@@ -2,11 +2,16 @@ package bpf
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
-// TestMain runs the swap test's child when the test binary is re-executed
-// with swapChildEnv set, and the tests otherwise.
+// TestMain runs the swap and scope tests' children when the test binary is
+// re-executed with their variable set, and the tests otherwise. If tracefs
+// was not mounted before the tests and New mounted it, it is unmounted
+// afterwards, leaving the host as it was.
 func TestMain(m *testing.M) {
 	if cg := os.Getenv(swapChildEnv); cg != "" {
 		os.Exit(swapChild(cg))
@@ -14,5 +19,11 @@ func TestMain(m *testing.M) {
 	if cg := os.Getenv(fsyncChildEnv); cg != "" {
 		os.Exit(fsyncChild(cg))
 	}
-	os.Exit(m.Run())
+	_, err := os.Stat(filepath.Join(DefaultTracefsDir, "events"))
+	hadTracefs := err == nil
+	code := m.Run()
+	if _, err := os.Stat(filepath.Join(DefaultTracefsDir, "events")); !hadTracefs && err == nil {
+		_ = unix.Unmount(DefaultTracefsDir, 0) // EBUSY: someone else uses it now; leave it
+	}
+	os.Exit(code)
 }

@@ -14,6 +14,9 @@ import (
 
 func TestFeatureProbeListsEveryFamily(t *testing.T) {
 	testutil.RequirePrivileged(t, "reading kernel BTF and tracefs")
+	if _, err := EnsureTracefs(DefaultTracefsDir); err != nil { // as New does
+		t.Fatal(err)
+	}
 	feats := ProbeFeatures("")
 	var buf bytes.Buffer
 	if _, err := feats.WriteTo(&buf); err != nil {

@@ -51,6 +51,7 @@ type Broker struct {
 	closing bool
 
 	connWG    sync.WaitGroup // one per connection goroutine
+	closed    chan struct{}  // closed when Close starts
 	runOnce   sync.Once
 	closeOnce sync.Once
 	closeErr  error
@@ -67,7 +68,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{cfg: cfg, logger: logger.With("component", "broker"), conns: map[*Conn]struct{}{}}
+	b := &Broker{cfg: cfg, logger: logger.With("component", "broker"), conns: map[*Conn]struct{}{}, closed: make(chan struct{})}
 	b.reqCtx, b.reqCancel = context.WithCancel(context.Background())
 
 	var undo []func()
@@ -248,6 +249,7 @@ func (b *Broker) Run(ctx context.Context) error {
 			ApplicationName: "brokerlab.broker",
 			ServerAddress:   b.cfg.PyroscopeServer,
 			Tags:            map[string]string{"node_id": strconv.Itoa(int(b.cfg.NodeID))},
+			Logger:          pyroscopeLogger{b.logger.With("component", "pyroscope")},
 		})
 		if err != nil {
 			fail(fmt.Errorf("starting pyroscope profiler for %s: %w", b.cfg.PyroscopeServer, err))
@@ -256,7 +258,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	}
 	b.logger.Info("broker serving", "addr", b.ln.Addr().String(), "log_dirs", b.cfg.LogDirs, "fetch_mode", b.cfg.FetchMode)
-	<-runCtx.Done()
+	select {
+	case <-runCtx.Done():
+	case <-b.closed:
+	}
+	cancel() // ends the log's, the services' and the metrics server's work
 	b.logger.Info("broker shutting down")
 	closeErr := b.Close()
 	wg.Wait()
@@ -285,9 +291,8 @@ func (b *Broker) metricsServer() *http.Server {
 }
 
 // accept runs the acceptor: one goroutine per connection, each added to
-// connWG. It returns when the listener is closed.
+// connWG. It returns when Close closes the listener.
 func (b *Broker) accept(ctx context.Context) error {
-	go func() { <-ctx.Done(); _ = b.ln.Close() }()
 	var delay time.Duration
 	for {
 		nc, err := b.ln.Accept()
@@ -332,9 +337,11 @@ func (b *Broker) accept(ctx context.Context) error {
 // Close shuts the broker down: it stops accepting, lets in-flight requests
 // finish for up to drainTimeout, closes every connection, the services and
 // the log (flush + clean-shutdown marker). It is idempotent; Run calls it
-// when its context ends.
+// when its context ends, and a Run in progress returns when Close is
+// called directly.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		close(b.closed)
 		b.mu.Lock()
 		b.closing = true
 		conns := make([]*Conn, 0, len(b.conns))
@@ -379,3 +386,18 @@ func (b *Broker) Close() error {
 }
 
 var _ io.Closer = (*Broker)(nil)
+
+// pyroscopeLogger adapts slog to pyroscope-go's logger.
+type pyroscopeLogger struct{ l *slog.Logger }
+
+func (p pyroscopeLogger) Infof(format string, args ...any) {
+	p.l.Debug("pyroscope", "msg", fmt.Sprintf(format, args...))
+}
+
+func (p pyroscopeLogger) Debugf(format string, args ...any) {
+	p.l.Debug("pyroscope", "msg", fmt.Sprintf(format, args...))
+}
+
+func (p pyroscopeLogger) Errorf(format string, args ...any) {
+	p.l.Warn("pyroscope", "err", fmt.Sprintf(format, args...))
+}

@@ -169,3 +169,25 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCloseWhileRunning checks that Close, called directly, makes Run
+// return, and that Close is idempotent.
+func TestCloseWhileRunning(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.MetricsListen = "127.0.0.1:0" })
+	dialRaw(t, b.addr).roundTrip(kmsg.NewPtrApiVersionsRequest())
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case err := <-b.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		b.done <- nil // for the cleanup's stop
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+}

@@ -2,10 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,4 +77,28 @@ func TestMetrics(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
+}
+
+// TestPyroscope checks that brokerlab.pyroscope.server makes the broker
+// upload profiles there (pyroscope-go uploads what it has when stopped).
+func TestPyroscope(t *testing.T) {
+	var ingests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/ingest") {
+			ingests.Add(1)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	b := newTestBroker(t, func(c *Config) { c.PyroscopeServer = srv.URL })
+	time.Sleep(200 * time.Millisecond) // some profile to send
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		if ingests.Load() == 0 {
+			return errors.New("no profile uploaded to the pyroscope server")
+		}
+		return nil
+	})
 }

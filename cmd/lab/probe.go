@@ -83,6 +83,11 @@ func runProbe(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	if *features {
+		if mounted, err := bpf.EnsureTracefs(bpf.DefaultTracefsDir); err != nil {
+			logger.Warn("tracefs unavailable", "err", err)
+		} else if mounted {
+			logger.Info("mounted tracefs", "dir", bpf.DefaultTracefsDir)
+		}
 		f := bpf.ProbeFeatures("")
 		if *asJSON {
 			return json.NewEncoder(os.Stdout).Encode(f)

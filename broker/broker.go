@@ -183,7 +183,10 @@ func (b *Broker) advertised() (string, int32) {
 	if err != nil {
 		return addr, 0
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+	// A wildcard listener (0.0.0.0, ::, or no host) is advertised as the
+	// loopback address: the lab's clients run on this machine. Set
+	// advertised.listeners for anything else.
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
 	p, _ := strconv.Atoi(port)

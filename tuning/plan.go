@@ -51,8 +51,11 @@ type Plan struct {
 	Measure time.Duration `yaml:"measure"`
 	// DropCaches empties the page cache before every run.
 	DropCaches bool `yaml:"drop_caches,omitempty"`
-	// RecreateFS makes a fresh filesystem (and disk) before every run
-	// instead of once per cell visit.
+	// RecreateFS makes a fresh disk and filesystem before every run. By
+	// default a run reuses the previous run's (emptied) log dir when both
+	// have the same disk and filesystem settings, which saves the mkfs and
+	// lets the filesystem age as a real log disk does; every other setting
+	// is restored and re-applied for every run either way.
 	RecreateFS bool `yaml:"recreate_fs,omitempty"`
 	// Objective is the metric recommendations optimise (default
 	// publish_p99).

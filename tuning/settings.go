@@ -18,7 +18,8 @@ type Settings struct {
 	Sysctl map[string]string `yaml:"sysctl,omitempty" json:"sysctl,omitempty"`
 	// Disk is the device the broker's log dir lives on.
 	Disk *Disk `yaml:"disk,omitempty" json:"disk,omitempty"`
-	// Filesystem is made on Disk and mounted for the log dir.
+	// Filesystem is made on Disk and mounted for the log dir; a disk other
+	// than kind dir without one gets ext4 with default options.
 	Filesystem *Filesystem `yaml:"filesystem,omitempty" json:"filesystem,omitempty"`
 	// Runtime is the broker's Go runtime settings.
 	Runtime *Runtime `yaml:"runtime,omitempty" json:"runtime,omitempty"`

@@ -176,7 +176,8 @@ func verdict(res *Result, heldRatio float64, delayLimit time.Duration) Verdict {
 				last = ws[i-1] // a short final window says little
 			}
 			lag := time.Duration(last.ScheduleLagUs) * time.Microsecond
-			if last.PublishDelay.P99Us > first.PublishDelay.P99Us && lag > delayLimit {
+			stalled := last.Sent == 0 // blocked sends record no delay yet
+			if (last.PublishDelay.P99Us > first.PublishDelay.P99Us || stalled) && lag > delayLimit {
 				fail("publish delay growing: p99 went from %v in the first window to %v in the last, ending %v behind the schedule (limit %v): producers fell behind",
 					time.Duration(first.PublishDelay.P99Us)*time.Microsecond, time.Duration(last.PublishDelay.P99Us)*time.Microsecond, lag, delayLimit)
 			}
@@ -197,9 +198,9 @@ func progressLine(w *Window) string {
 	if w.TargetRate > 0 {
 		target = fmt.Sprintf("%.0f", w.TargetRate)
 	}
-	return fmt.Sprintf("%7.1fs %-7s target %s msg/s | pub %.0f msg/s %.1f MB/s | cons %.0f msg/s %.1f MB/s | backlog %d | err %d | pub lat p50 %s p99 %s | delay p99 %s | e2e p50 %s p99 %s",
+	return fmt.Sprintf("%7.1fs %-7s target %s msg/s | pub %.0f msg/s %.1f MB/s | cons %.0f msg/s %.1f MB/s | backlog %d | err %d | pub lat p50 %s p99 %s | delay p99 %s behind %s | e2e p50 %s p99 %s",
 		w.StartSeconds+w.Seconds, w.Phase, target, w.PublishRate, w.PublishMBps, w.ConsumeRate, w.ConsumeMBps, w.Backlog, w.Errors,
-		fmtUs(w.PublishLatency.P50Us), fmtUs(w.PublishLatency.P99Us), fmtUs(w.PublishDelay.P99Us),
+		fmtUs(w.PublishLatency.P50Us), fmtUs(w.PublishLatency.P99Us), fmtUs(w.PublishDelay.P99Us), fmtUs(w.ScheduleLagUs),
 		fmtUs(w.EndToEnd.P50Us), fmtUs(w.EndToEnd.P99Us))
 }
 

@@ -62,8 +62,8 @@ type Options struct {
 	// DrainTimeout bounds how long Run waits, after the producers stop, for
 	// outstanding acks and for consumers to catch up. Default 10 s.
 	DrainTimeout time.Duration
-	// ReadyTimeout bounds the wait for consumer groups to be assigned every
-	// partition. Default 30 s.
+	// ReadyTimeout bounds topic creation and the wait for consumer groups
+	// to be assigned every partition. Default 30 s.
 	ReadyTimeout time.Duration
 	// TopicPrefix starts the names of the topics the run creates. Default "lab".
 	TopicPrefix string
@@ -258,7 +258,10 @@ func (r *runner) run(ctx context.Context, runID string) error {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	if err := r.createTopics(ctx, adm); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, r.o.ReadyTimeout)
+	err = r.createTopics(cctx, adm)
+	cancel()
+	if err != nil {
 		return err
 	}
 	if !r.o.KeepTopics {
@@ -300,7 +303,13 @@ func (r *runner) run(ctx context.Context, runID string) error {
 	}
 	r.winStart = time.Duration(r.now())
 	r.sched = newSchedule(r.start, rate, r.winStart)
+	// prodCtx stops the loops taking new slots. sendCtx is what records are
+	// produced with: it outlives prodCtx so records in flight at the end
+	// are acknowledged, and is cancelled only when they take longer than
+	// DrainTimeout (a Produce blocked on a full buffer then returns).
 	prodCtx, cancelProd := context.WithCancel(ctx)
+	sendCtx, abortSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortSends()
 	var prodWG sync.WaitGroup
 	stopped := false
 	stopProducers := func() {
@@ -310,18 +319,31 @@ func (r *runner) run(ctx context.Context, runID string) error {
 		stopped = true
 		r.prodStopped = true
 		cancelProd()
-		prodWG.Wait()
+		deadline := time.NewTimer(r.o.DrainTimeout)
+		defer deadline.Stop()
+		done := make(chan struct{})
+		go func() { prodWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-deadline.C:
+			r.log.Warn("producers blocked past the drain timeout: failing their records", "timeout", r.o.DrainTimeout)
+			abortSends()
+			<-done
+		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.DrainTimeout)
 		defer cancel()
 		for _, cl := range r.producers {
 			if err := cl.Flush(fctx); err != nil {
 				r.log.Warn("flushing producer", "err", err)
 			}
+		}
+		abortSends()
+		for _, cl := range r.producers {
 			cl.Close()
 		}
 	}
 	defer stopProducers()
-	if err := r.startProducers(prodCtx, &prodWG); err != nil {
+	if err := r.startProducers(prodCtx, sendCtx, &prodWG); err != nil {
 		return err
 	}
 
@@ -480,7 +502,7 @@ func (r *runner) consume(ctx context.Context, c *consumer) {
 	}
 }
 
-func (r *runner) startProducers(ctx context.Context, wg *sync.WaitGroup) error {
+func (r *runner) startProducers(ctx, sendCtx context.Context, wg *sync.WaitGroup) error {
 	for ti, topic := range r.topics {
 		for i := 0; i < r.w.ProducersPerTopic; i++ {
 			opts := append([]kgo.Opt{
@@ -499,7 +521,7 @@ func (r *runner) startProducers(ctx context.Context, wg *sync.WaitGroup) error {
 			wg.Add(1)
 			go pprof.Do(ctx, pprof.Labels("loadgen", "producer", "topic", topic), func(ctx context.Context) {
 				defer wg.Done()
-				r.produce(ctx, cl, rc, kr)
+				r.produce(ctx, sendCtx, cl, rc, kr)
 			})
 		}
 	}
@@ -509,9 +531,7 @@ func (r *runner) startProducers(ctx context.Context, wg *sync.WaitGroup) error {
 // produce is one producer's loop: take the next slot of the shared
 // schedule, sleep until it is due, send. Produce blocks when the client's
 // buffer is full; the time lost shows as the next slots' publish delay.
-func (r *runner) produce(ctx context.Context, cl *kgo.Client, rc *recorder, kr *keyer) {
-	// Records in flight finish after ctx ends: the client is flushed.
-	sendCtx := context.WithoutCancel(ctx)
+func (r *runner) produce(ctx, sendCtx context.Context, cl *kgo.Client, rc *recorder, kr *keyer) {
 	size := int64(r.w.MessageSize)
 	// Values are recycled once acknowledged: the client holds a value
 	// until its promise runs, and at 100k msg/s fresh buffers would make

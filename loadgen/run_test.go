@@ -240,3 +240,28 @@ func TestMaxRateSearchFindsTheCapacity(t *testing.T) {
 		t.Errorf("method %q does not describe the rule", rs.Method)
 	}
 }
+
+func TestRunEndsWhenTheTargetStopsAnswering(t *testing.T) {
+	c := newCluster(t)
+	// Produce requests are read and never answered.
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return nil, nil, true
+	})
+	d := DefaultDriver()
+	d.Producer.BufferRecords = 50 // Produce blocks once 50 records wait
+	start := time.Now()
+	res := runOrFail(t, c, testWorkload(500, 2), d, Options{DrainTimeout: time.Second})
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("run took %v with a 2 s test and 1 s drain timeout", el)
+	}
+	if res.Verdict.TargetHeld {
+		t.Errorf("verdict: held, though nothing was acknowledged: %+v", res.Aggregate)
+	}
+	if res.Aggregate.Acked != 0 {
+		t.Errorf("acked %d records from a target that never answers", res.Aggregate.Acked)
+	}
+	if !strings.Contains(strings.Join(res.Verdict.Reasons, "\n"), "publish delay growing") {
+		t.Errorf("reasons %q: want the stalled producers flagged as publish delay growing", res.Verdict.Reasons)
+	}
+}

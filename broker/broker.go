@@ -303,13 +303,17 @@ func (b *Broker) accept(ctx context.Context) error {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { //nolint:staticcheck // temporary accept errors
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			// EMFILE, ECONNABORTED and the like: back off and go on,
+			// as net/http does; the broker stays up.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			b.metrics.connErrors.WithLabelValues("accept").Inc()
+			b.logger.Warn("accepting connection", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-b.closed:
+				return nil
 			}
-			return fmt.Errorf("accepting on %s: %w", b.ln.Addr(), err)
+			continue
 		}
 		delay = 0
 		cc := b.newConn(nc)

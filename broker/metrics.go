@@ -45,7 +45,7 @@ func newMetrics(b *Broker) *metrics {
 		Buckets: prometheus.ExponentialBuckets(25e-6, 2, 18), // 25µs .. ~3.3s
 	}, []string{"api"})
 	m.connErrors = prometheus.NewCounterVec(prometheus.CounterOpts(opts("connection_errors_total",
-		"Connections closed by the broker because of the client's request, by reason (frame_size, malformed, handler).")), []string{"reason"})
+		"Connections closed by the broker because of the client's request, by reason (frame_size, malformed, handler), and accept errors (accept).")), []string{"reason"})
 	m.bytesIn = counter("network_received_bytes_total", "Bytes of requests received, size prefixes included.")
 	m.bytesOut = counter("network_sent_bytes_total", "Bytes of responses sent, size prefixes included.")
 	m.fetchSendfileBytes = counter("fetch_sendfile_bytes_total", "Record bytes of Fetch responses sent with sendfile(2), not copied through user space.")

@@ -40,7 +40,8 @@ func rdkafkaPayload(pattern string, size int, seq uint64) []byte {
 }
 
 // TestRdkafkaPerformance produces 1 GiB of 1 KiB records with librdkafka's
-// rdkafka_performance, consumes them back with it (through the sendfile
+// rdkafka_performance (an idempotent producer, so a retry can neither
+// duplicate nor reorder), consumes them back with it (through the sendfile
 // Fetch), and then checks every record's bytes with franz-go: each value
 // must be exactly the payload of its sequence number, in order, once.
 func TestRdkafkaPerformance(t *testing.T) {
@@ -71,7 +72,7 @@ func TestRdkafkaPerformance(t *testing.T) {
 	}
 
 	out := run("-P", "-s", strconv.Itoa(size), "-c", strconv.Itoa(count), "-S", "0", "-a", "-1",
-		"-X", "linger.ms=5", "-X", "batch.size=1000000")
+		"-X", "linger.ms=5", "-X", "batch.size=1000000", "-X", "enable.idempotence=true")
 	// The last summary line is the final one (it prints one a second).
 	m := lastMatch(`(\d+) messages produced \((\d+) bytes\), (\d+) delivered \(offset -?\d+, (\d+) failed\)`, out)
 	if m == nil || m[1] != strconv.Itoa(count) || m[2] != strconv.Itoa(count*size) || m[3] != strconv.Itoa(count) || m[4] != "0" {

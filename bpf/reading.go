@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"fmt"
 	"math"
 	"time"
 )
@@ -165,6 +166,16 @@ type Duration time.Duration
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("parsing window %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
 
 // Counter returns the counter with the given family, name and label.
 func (s Snapshot) Counter(f Family, name, label string) (Counter, bool) {

@@ -62,6 +62,11 @@ func execWhenReleased() {
 }
 
 func runProbe(ctx context.Context, logger *slog.Logger, args []string) error {
+	return probeTo(ctx, logger, args, os.Stdout)
+}
+
+// probeTo runs lab probe writing its windows to out.
+func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Writer) error {
 	var command []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, command = args[:i], args[i+1:]
@@ -90,9 +95,9 @@ func runProbe(ctx context.Context, logger *slog.Logger, args []string) error {
 		}
 		f := bpf.ProbeFeatures("")
 		if *asJSON {
-			return json.NewEncoder(os.Stdout).Encode(f)
+			return json.NewEncoder(out).Encode(f)
 		}
-		_, err := f.WriteTo(os.Stdout)
+		_, err := f.WriteTo(out)
 		return err
 	}
 	var families []bpf.Family
@@ -215,7 +220,7 @@ func runProbe(ctx context.Context, logger *slog.Logger, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeProbeWindow(os.Stdout, curB.Delta(prevB), curP.Delta(prevP), *asJSON); err != nil {
+		if err := writeProbeWindow(out, curB.Delta(prevB), curP.Delta(prevP), *asJSON); err != nil {
 			return err
 		}
 		prevB, prevP = curB, curP

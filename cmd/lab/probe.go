@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,8 +155,10 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 		release = gateW
 		*pid = child.Process.Pid
 		exited = make(chan error, 1)
-		// Owned by runProbe, which receives from exited before returning.
-		go func() { exited <- child.Wait() }()
+		// Owned by probeTo, which receives from exited before returning.
+		go pprof.Do(ctx, pprof.Labels("component", "lab-probe", "role", "command-wait"), func(context.Context) {
+			exited <- child.Wait()
+		})
 		defer func() {
 			release.Close() // a child still at the gate exits
 			if !waited {

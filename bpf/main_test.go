@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if cg := os.Getenv(fsyncChildEnv); cg != "" {
 		os.Exit(fsyncChild(cg))
 	}
+	if cg := os.Getenv(tcpMemChildEnv); cg != "" {
+		os.Exit(tcpMemChild(cg))
+	}
 	_, err := os.Stat(filepath.Join(DefaultTracefsDir, "events"))
 	hadTracefs := err == nil
 	code := m.Run()

@@ -109,3 +109,25 @@ func TestParseFamilyAndDevice(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+func TestFeaturesWriteTo(t *testing.T) {
+	f := Features{
+		Tracefs: "/sys/kernel/tracing",
+		Families: []FamilyFeatures{
+			{Family: FamilyFsync, Available: true, Events: []Event{
+				{Method: "tp_btf/block_rq_issue", Available: true},
+				{Method: "tracepoint/syscalls/sys_enter_fsync", Available: true},
+			}},
+			{Family: FamilySwap, Available: false, Reason: "missing tp_btf/page_fault_user (no btf_trace_page_fault_user in kernel BTF)", Events: []Event{
+				{Method: "tp_btf/count_memcg_events", Available: true},
+				{Method: "tp_btf/page_fault_user", Reason: "no btf_trace_page_fault_user in kernel BTF"},
+			}},
+		},
+	}
+	var buf bytes.Buffer
+	n, err := f.WriteTo(&buf)
+	if err != nil || n != int64(buf.Len()) {
+		t.Fatalf("WriteTo = %d, %v (wrote %d)", n, err, buf.Len())
+	}
+	testutil.Golden(t, buf.Bytes())
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -55,10 +56,14 @@ func (cs *comparisons) get(p pair, key string) *stats.Comparison {
 	return cs.by[[2]string{p.base.Cell.ID, p.cell.Cell.ID}][key]
 }
 
-// finding is one level of a dimension against the dimension's first level.
+// finding is one level of a dimension against the dimension's first level,
+// with the other dimensions at the levels of one context.
 type finding struct {
 	level tuning.Level
-	p     pair
+	// ctx names the other dimensions' levels where they are not at their
+	// first ("durability=fsync-on-ack"); "" is the reference context.
+	ctx string
+	p   pair
 }
 
 // claim is a piece of the seed's (and Kafka's usual) advice and how to
@@ -269,21 +274,60 @@ type guide struct {
 type check struct {
 	claim  claim
 	dim    string
-	p      pair
 	metric tuning.Metric
-	// levels names preferred and advised-against levels.
+	// prefer and against name the advised and advised-against levels.
 	prefer, against string
-	ok              bool // measured
-	findings        []finding
+	// pairs compare against (base) with prefer, one per context.
+	pairs []ctxPair
+	// findings are the dimension's findings (anyLevel claims).
+	findings []finding
 }
 
-// cellAt returns the cell with every dimension at its first level except
-// dim at level l.
-func (a *Analysis) cellAt(dim string, l string) *CellResult {
-	levels := map[string]string{}
+type ctxPair struct {
+	ctx string
+	p   pair
+}
+
+// contexts returns the combinations of the other dimensions' levels under
+// which dim's levels are compared: every combination in a full factorial
+// plan (the reference one first), only the reference one otherwise.
+func (a *Analysis) contexts(dim string) []map[string]string {
+	ctxs := []map[string]string{{}}
 	for _, d := range a.Plan.Matrix {
-		levels[d.Name] = d.Levels[0].Name
+		if d.Name == dim {
+			continue
+		}
+		levels := d.Levels
+		if a.Plan.Design == tuning.DesignOneAtATime {
+			levels = levels[:1]
+		}
+		var next []map[string]string
+		for _, c := range ctxs {
+			for _, l := range levels {
+				n := maps.Clone(c)
+				n[d.Name] = l.Name
+				next = append(next, n)
+			}
+		}
+		ctxs = next
 	}
+	return ctxs
+}
+
+// ctxLabel names a context by the dimensions not at their first level.
+func (a *Analysis) ctxLabel(ctx map[string]string) string {
+	var parts []string
+	for _, d := range a.Plan.Matrix {
+		if v, ok := ctx[d.Name]; ok && v != d.Levels[0].Name {
+			parts = append(parts, d.Name+"="+v)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// cellIn returns the cell of ctx with dim at level l.
+func (a *Analysis) cellIn(ctx map[string]string, dim, l string) *CellResult {
+	levels := maps.Clone(ctx)
 	levels[dim] = l
 	return a.find(levels)
 }
@@ -295,15 +339,17 @@ func newGuide(a *Analysis) (*guide, error) {
 	}
 	g := &guide{a: a, obj: obj, cs: &comparisons{by: map[[2]string]map[string]*stats.Comparison{}}, findings: map[string][]finding{}}
 	for _, d := range a.Plan.Matrix {
-		ref := a.cellAt(d.Name, d.Levels[0].Name)
-		for _, l := range d.Levels[1:] {
-			c := a.cellAt(d.Name, l.Name)
-			if ref == nil || c == nil {
-				continue
+		for _, ctx := range a.contexts(d.Name) {
+			ref := a.cellIn(ctx, d.Name, d.Levels[0].Name)
+			for _, l := range d.Levels[1:] {
+				c := a.cellIn(ctx, d.Name, l.Name)
+				if ref == nil || c == nil {
+					continue
+				}
+				f := finding{level: l, ctx: a.ctxLabel(ctx), p: pair{ref, c}}
+				g.cs.add(f.p)
+				g.findings[d.Name] = append(g.findings[d.Name], f)
 			}
-			f := finding{level: l, p: pair{ref, c}}
-			g.cs.add(f.p)
-			g.findings[d.Name] = append(g.findings[d.Name], f)
 		}
 	}
 	for _, cl := range claims {
@@ -323,15 +369,16 @@ func newGuide(a *Analysis) (*guide, error) {
 			ch.dim = d.Name
 			if cl.anyLevel {
 				ch.findings = g.findings[d.Name]
-				ch.ok = len(ch.findings) > 0
 				break
 			}
-			pc, ac := a.cellAt(d.Name, d.Levels[pref].Name), a.cellAt(d.Name, d.Levels[against].Name)
 			ch.prefer, ch.against = d.Levels[pref].Name, d.Levels[against].Name
-			if pc != nil && ac != nil {
-				ch.p = pair{base: ac, cell: pc}
-				ch.ok = true
-				g.cs.add(ch.p)
+			for _, ctx := range a.contexts(d.Name) {
+				pc, ac := a.cellIn(ctx, d.Name, ch.prefer), a.cellIn(ctx, d.Name, ch.against)
+				if pc != nil && ac != nil {
+					cp := ctxPair{ctx: a.ctxLabel(ctx), p: pair{base: ac, cell: pc}}
+					ch.pairs = append(ch.pairs, cp)
+					g.cs.add(cp.p)
+				}
 			}
 			break
 		}
@@ -381,6 +428,9 @@ func (g *guide) write(w *bufio.Writer) {
 		"\"~\" means not significant. Cells ran interleaved in an order shuffled every round (seed %d), %d repetitions, "+
 		"%s warm-up and %s measured per run.\n\n",
 		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, p.Repetitions, p.Warmup, p.Measure)
+	fmt.Fprintf(w, "A recommendation weighs %s only. Where a knob trades something the numbers do not price — durability "+
+		"(the flush policy), memory left to other services (memory limits), headroom — decide that part yourself; "+
+		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title)
 	if minRuns := g.minRuns(); minRuns < 6 {
 		fmt.Fprintf(w, "**Too few runs for firm conclusions:** some cells have only %d runs. The Mann-Whitney U test cannot reach p < %.2f "+
 			"with fewer than 4 runs per cell, and a 95%% interval of a median needs at least 6 (shown as ±∞); "+
@@ -443,6 +493,27 @@ func (g *guide) write(w *bufio.Writer) {
 	g.table(w, []string{"cell", "levels", "files"}, frows)
 }
 
+// verdictOf classifies a comparison on metric m.
+func verdictOf(m tuning.Metric, c *stats.Comparison) string {
+	switch {
+	case c == nil:
+		return "not measured"
+	case c.Significant && better(m, *c):
+		return "better"
+	case c.Significant:
+		return "worse"
+	}
+	return "not significant"
+}
+
+// with names a context for prose: "" for the reference context.
+func with(ctx string) string {
+	if ctx == "" {
+		return ""
+	}
+	return " (with " + ctx + ")"
+}
+
 func (g *guide) writeDimension(w *bufio.Writer, d tuning.Dimension, notSig *[]string) {
 	fs := g.findings[d.Name]
 	ref := d.Levels[0].Name
@@ -451,69 +522,143 @@ func (g *guide) writeDimension(w *bufio.Writer, d tuning.Dimension, notSig *[]st
 		fmt.Fprintf(w, "Not measured: the runs of the cells needed to compare the levels of %s with %s are missing.\n\n", d.Name, ref)
 		return
 	}
-	// The recommendation: the significantly better level with the best
-	// median, else the reference.
-	var best *finding
-	var bestC *stats.Comparison
-	var worse []string
-	for i := range fs {
-		c := g.cs.get(fs[i].p, g.obj.Key)
+	// The recommendation: a level that is significantly better in at
+	// least one context and significantly worse in none; among several,
+	// the one better in the most contexts, then the largest improvement.
+	type cand struct {
+		level  string
+		better []finding
+		worse  bool
+	}
+	var order []string
+	cands := map[string]*cand{}
+	for _, f := range fs {
+		c := cands[f.level.Name]
 		if c == nil {
-			continue
+			c = &cand{level: f.level.Name}
+			cands[f.level.Name] = c
+			order = append(order, f.level.Name)
 		}
-		if c.Significant && better(g.obj, *c) {
-			if best == nil || better(g.obj, stats.Comparison{Base: bestC.New, New: c.New}) {
-				best, bestC = &fs[i], c
-			}
-		} else if c.Significant {
-			worse = append(worse, fs[i].level.Name)
+		switch verdictOf(g.obj, g.cs.get(f.p, g.obj.Key)) {
+		case "better":
+			c.better = append(c.better, f)
+		case "worse":
+			c.worse = true
 		}
 	}
-	refCell := fs[0].p.base
+	gain := func(f finding) float64 { // improvement as a positive ratio
+		c := g.cs.get(f.p, g.obj.Key)
+		if g.obj.Direction == tuning.LowerIsBetter {
+			return c.Base.Center / c.New.Center
+		}
+		return c.New.Center / c.Base.Center
+	}
+	var best *cand
+	var worse []string
+	for _, name := range order {
+		c := cands[name]
+		if c.worse {
+			worse = append(worse, name)
+		}
+		if c.worse || len(c.better) == 0 {
+			continue
+		}
+		if best == nil || len(c.better) > len(best.better) ||
+			len(c.better) == len(best.better) && gain(c.better[0]) > gain(best.better[0]) {
+			best = c
+		}
+	}
 	if best != nil {
-		fmt.Fprintf(w, "**Recommended: %s = %s** — %s %s → %s, %s (95%% CI %s, p=%.3f after Holm), vs %s = %s.\n\n",
-			d.Name, best.level.Name, g.obj.Title, withUnit(g.obj, bestC.Base.Center), withUnit(g.obj, bestC.New.Center),
-			bestC.Delta(), bestC.RatioCI(), bestC.AdjustedP, d.Name, ref)
-		g.caveats(w, best.p)
+		var where []string
+		for _, f := range best.better {
+			c := g.cs.get(f.p, g.obj.Key)
+			ctx := "at the reference levels"
+			if f.ctx != "" {
+				ctx = "with " + f.ctx
+			}
+			where = append(where, fmt.Sprintf("%s %s → %s %s, %s (95%% CI %s, p=%.3f after Holm)",
+				g.obj.Title, withUnit(g.obj, c.Base.Center), withUnit(g.obj, c.New.Center), ctx, c.Delta(), c.RatioCI(), c.AdjustedP))
+		}
+		anywhere := ""
+		if slices.ContainsFunc(fs, func(f finding) bool { return f.ctx != "" }) {
+			anywhere = "; not significantly worse with any level of the other knobs"
+		}
+		fmt.Fprintf(w, "**Recommended: %s = %s** — %s, vs %s = %s%s.\n\n",
+			d.Name, best.level, strings.Join(where, "; "), d.Name, ref, anywhere)
+		g.caveats(w, best.better[0].p)
 	} else {
 		why := "no level changed " + g.obj.Title + " significantly"
 		if len(worse) > 0 {
-			why = "no level improved " + g.obj.Title + " significantly; " + strings.Join(worse, ", ") + " made it worse"
+			why = "no level improved " + g.obj.Title + " without making it significantly worse somewhere; " + strings.Join(worse, ", ") + " made it worse"
 		}
 		fmt.Fprintf(w, "**Recommended: keep %s = %s** — %s.\n\n", d.Name, ref, why)
 	}
-	var rows [][]string
-	if s, ok := refCell.summary(g.obj); ok {
-		rows = append(rows, []string{ref + " (reference)", refCell.Cell.ID, s, "", "", ""})
-	}
+	// Where another context gives another verdict, the knob interacts
+	// with the other dimensions: say so.
+	refVerdict := map[string]string{}
 	for _, f := range fs {
+		if f.ctx == "" {
+			refVerdict[f.level.Name] = verdictOf(g.obj, g.cs.get(f.p, g.obj.Key))
+		}
+	}
+	var depends []string
+	for _, f := range fs {
+		if v := verdictOf(g.obj, g.cs.get(f.p, g.obj.Key)); f.ctx != "" && v != refVerdict[f.level.Name] {
+			depends = append(depends, fmt.Sprintf("%s is %s with %s (%s at the reference levels)", f.level.Name, v, f.ctx, refVerdict[f.level.Name]))
+		}
+	}
+	if len(depends) > 0 {
+		fmt.Fprintf(w, "It depends on the other knobs: %s.\n\n", strings.Join(depends, "; "))
+	}
+
+	multi := slices.ContainsFunc(fs, func(f finding) bool { return f.ctx != "" })
+	var rows [][]string
+	row := func(level, ctx string, cells ...string) {
+		r := []string{level}
+		if multi {
+			if ctx == "" {
+				ctx = "reference"
+			}
+			r = append(r, ctx)
+		}
+		rows = append(rows, append(r, cells...))
+	}
+	lastRef := ""
+	var cells []*CellResult
+	for _, f := range fs {
+		if f.p.base.Cell.ID != lastRef {
+			lastRef = f.p.base.Cell.ID
+			cells = append(cells, f.p.base)
+			if s, ok := f.p.base.summary(g.obj); ok {
+				row(ref+" (reference)", f.ctx, f.p.base.Cell.ID, s, "", "", "")
+			}
+		}
+		cells = append(cells, f.p.cell)
 		c := g.cs.get(f.p, g.obj.Key)
 		if c == nil {
-			rows = append(rows, []string{f.level.Name, f.p.cell.Cell.ID, "n/a", "", "", "not measured"})
+			row(f.level.Name, f.ctx, f.p.cell.Cell.ID, "n/a", "", "", "not measured")
 			continue
 		}
-		verdict := "not significant"
-		switch {
-		case c.Significant && better(g.obj, *c):
-			verdict = "better"
-		case c.Significant:
-			verdict = "worse"
-		}
 		if !c.Significant {
-			*notSig = append(*notSig, fmt.Sprintf("%s = %s vs %s: %s %s → %s (95%% CI %s, p=%.3f; %s vs %s)",
-				d.Name, f.level.Name, ref, g.obj.Title, withUnit(g.obj, c.Base.Center), withUnit(g.obj, c.New.Center),
+			*notSig = append(*notSig, fmt.Sprintf("%s = %s vs %s%s: %s %s → %s (95%% CI %s, p=%.3f; %s vs %s)",
+				d.Name, f.level.Name, ref, with(f.ctx), g.obj.Title, withUnit(g.obj, c.Base.Center), withUnit(g.obj, c.New.Center),
 				c.RatioCI(), c.AdjustedP, f.p.base.Cell.ID, f.p.cell.Cell.ID))
 		}
-		rows = append(rows, []string{f.level.Name, f.p.cell.Cell.ID, summary(g.obj, c.New),
-			c.Delta() + " (" + c.RatioCI() + ")", fmt.Sprintf("%.3f", c.AdjustedP), verdict})
+		row(f.level.Name, f.ctx, f.p.cell.Cell.ID, summary(g.obj, c.New),
+			c.Delta()+" ("+c.RatioCI()+")", fmt.Sprintf("%.3f", c.AdjustedP), verdictOf(g.obj, c))
 	}
-	g.table(w, []string{"level", "cell", g.obj.Title + " (" + g.obj.Unit + ")", "change vs " + ref + " (95% CI)", "p (Holm)", "verdict"}, rows)
+	header := []string{"level"}
+	if multi {
+		header = append(header, "with")
+	}
+	header = append(header, "cell", g.obj.Title+" ("+g.obj.Unit+")", "change vs "+ref+" (95% CI)", "p (Holm)", "verdict")
+	g.table(w, header, rows)
 	fmt.Fprintln(w)
 	// Probe evidence: what moved in the kernel.
 	var ev []string
 	for _, f := range fs {
 		if s := g.evidence(f.p); s != "" {
-			ev = append(ev, fmt.Sprintf("- %s = %s: %s", d.Name, f.level.Name, s))
+			ev = append(ev, fmt.Sprintf("- %s = %s%s: %s", d.Name, f.level.Name, with(f.ctx), s))
 		}
 	}
 	if len(ev) > 0 {
@@ -522,9 +667,12 @@ func (g *guide) writeDimension(w *bufio.Writer, d tuning.Dimension, notSig *[]st
 		fmt.Fprintf(w, "Probe evidence: none recorded for these cells.\n\n")
 	}
 	var src []string
-	src = append(src, refCell.Cell.ID+": "+strings.Join(refCell.Files, ", "))
-	for _, f := range fs {
-		src = append(src, f.p.cell.Cell.ID+": "+strings.Join(f.p.cell.Files, ", "))
+	seen := map[string]bool{}
+	for _, c := range cells {
+		if !seen[c.Cell.ID] {
+			seen[c.Cell.ID] = true
+			src = append(src, c.Cell.ID+": "+strings.Join(c.Files, ", "))
+		}
 	}
 	fmt.Fprintf(w, "Sources: %s.\n\n", strings.Join(src, "; "))
 }
@@ -576,48 +724,61 @@ func (g *guide) verdict(ch check) (string, string) {
 	if ch.dim == "" {
 		return "not measured", "no dimension of this plan varies it; add " + ch.claim.howTo
 	}
-	if !ch.ok {
-		return "not measured", "the runs of dimension " + ch.dim + " are missing"
-	}
+	type res struct{ verdict, text string }
+	var rs []res
 	if ch.claim.anyLevel {
-		var better_, worse []string
+		if len(ch.findings) == 0 {
+			return "not measured", "the runs of dimension " + ch.dim + " are missing"
+		}
 		for _, f := range ch.findings {
 			c := g.cs.get(f.p, ch.metric.Key)
-			if c == nil || !c.Significant {
+			v := verdictOf(ch.metric, c)
+			if v != "better" && v != "worse" {
 				continue
 			}
-			s := fmt.Sprintf("%s = %s: %s %s (95%% CI %s, p=%.3f; %s vs %s)", ch.dim, f.level.Name, ch.metric.Title, c.Delta(), c.RatioCI(), c.AdjustedP, f.p.base.Cell.ID, f.p.cell.Cell.ID)
-			if better(ch.metric, *c) {
-				better_ = append(better_, s)
-			} else {
-				worse = append(worse, s)
+			rs = append(rs, res{v, fmt.Sprintf("%s = %s%s: %s %s (95%% CI %s, p=%.3f; %s vs %s)", ch.dim, f.level.Name, with(f.ctx),
+				ch.metric.Title, c.Delta(), c.RatioCI(), c.AdjustedP, f.p.cell.Cell.ID, f.p.base.Cell.ID)})
+		}
+		if len(rs) == 0 {
+			return "not significant", fmt.Sprintf("no level of %s changed %s significantly", ch.dim, ch.metric.Title)
+		}
+	} else {
+		if len(ch.pairs) == 0 {
+			return "not measured", "the runs of dimension " + ch.dim + " are missing"
+		}
+		for _, cp := range ch.pairs {
+			c := g.cs.get(cp.p, ch.metric.Key)
+			if c == nil {
+				rs = append(rs, res{"not measured", fmt.Sprintf("%s was not recorded for %s and %s", ch.metric.Title, cp.p.base.Cell.ID, cp.p.cell.Cell.ID)})
+				continue
 			}
+			t := fmt.Sprintf("%s = %s vs %s%s: %s %s → %s, %s (95%% CI %s, p=%.3f); %s vs %s",
+				ch.dim, ch.prefer, ch.against, with(cp.ctx), ch.metric.Title, withUnit(ch.metric, c.Base.Center), withUnit(ch.metric, c.New.Center),
+				c.Delta(), c.RatioCI(), c.AdjustedP, cp.p.cell.Cell.ID, cp.p.base.Cell.ID)
+			if pe := g.evidence(cp.p); pe != "" {
+				t += "; probes: " + pe
+			}
+			rs = append(rs, res{verdictOf(ch.metric, c), t})
 		}
-		switch {
-		case len(better_) > 0:
-			return "holds", "tuning pays: " + strings.Join(better_, "; ")
-		case len(worse) > 0:
-			return "does not hold", "the default was best; " + strings.Join(worse, "; ")
-		}
-		return "not significant", fmt.Sprintf("no level of %s changed %s significantly", ch.dim, ch.metric.Title)
 	}
-	c := g.cs.get(ch.p, ch.metric.Key)
-	if c == nil {
-		return "not measured", ch.metric.Title + " was not recorded for " + ch.p.base.Cell.ID + " and " + ch.p.cell.Cell.ID
+	var texts []string
+	n := map[string]int{}
+	for _, r := range rs {
+		texts = append(texts, r.text)
+		n[r.verdict]++
 	}
-	ev := fmt.Sprintf("%s = %s vs %s: %s %s → %s, %s (95%% CI %s, p=%.3f); %s vs %s",
-		ch.dim, ch.prefer, ch.against, ch.metric.Title, withUnit(ch.metric, c.Base.Center), withUnit(ch.metric, c.New.Center),
-		c.Delta(), c.RatioCI(), c.AdjustedP, ch.p.cell.Cell.ID, ch.p.base.Cell.ID)
-	if pe := g.evidence(ch.p); pe != "" {
-		ev += "; probes: " + pe
-	}
+	ev := strings.Join(texts, " / ")
 	switch {
-	case !c.Significant:
-		return "not significant", ev
-	case better(ch.metric, *c):
+	case n["better"] > 0 && n["worse"] > 0:
+		return "depends on the other knobs", ev
+	case n["better"] > 0:
 		return "holds", ev
+	case n["worse"] > 0:
+		return "does not hold", ev
+	case n["not significant"] > 0:
+		return "not significant", ev
 	}
-	return "does not hold", ev
+	return "not measured", ev
 }
 
 // minRuns is the fewest runs any cell has.

@@ -33,7 +33,10 @@ type Config struct {
 	// Device limits block request latency to one whole disk, "MAJOR:MINOR";
 	// "" = every device.
 	Device string
-	// TracefsDir is where tracefs is mounted; default /sys/kernel/tracing.
+	// TracefsDir is where the feature probe looks for tracepoints and where
+	// New mounts tracefs if needed; default /sys/kernel/tracing. (cilium/ebpf
+	// itself attaches through /sys/kernel/tracing or
+	// /sys/kernel/debug/tracing.)
 	TracefsDir string
 	// NoMountTracefs stops New from mounting tracefs at TracefsDir when it is
 	// missing. By default New mounts it (as systemd does at boot) and leaves
@@ -50,6 +53,13 @@ func (c Config) withDefaults() Config {
 	if len(c.Families) == 0 {
 		c.Families = Families()
 	}
+	var uniq []Family
+	for _, f := range c.Families {
+		if !slices.Contains(uniq, f) {
+			uniq = append(uniq, f)
+		}
+	}
+	c.Families = uniq
 	if c.TracefsDir == "" {
 		c.TracefsDir = DefaultTracefsDir
 	}

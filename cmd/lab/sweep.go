@@ -139,6 +139,10 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 		return err
 	}
 	fmt.Fprintf(os.Stderr, ">> plan %s: %d cells x %d repetitions, results in %s\n", plan.Name, len(plan.Cells()), plan.Repetitions, dir)
+	stopNotice := context.AfterFunc(ctx, func() {
+		fmt.Fprintf(os.Stderr, ">> interrupted: stopping the broker and restoring the host (if this process is killed now, run lab restore)\n")
+	})
+	defer stopNotice()
 	records, runErr := runner.Run(ctx)
 	if len(records) == 0 {
 		return runErr

@@ -250,16 +250,20 @@ func memory(s tuning.Settings) (float64, bool) {
 	return -float64(s.MemoryLimit), true
 }
 
-// diskSpeed scores by the write throttle (none = infinite), negated: the
-// advice prefers the faster disk.
+// diskSpeed scores a disk, negated so the advice prefers the lowest: RAM
+// disks (tmpfs-loop, zram) before unthrottled disks before throttled ones,
+// those by their write limit.
 func diskSpeed(s tuning.Settings) (float64, bool) {
 	if s.Disk == nil {
 		return 0, false
 	}
-	if s.Disk.Throttle == nil || s.Disk.Throttle.WriteBPS == 0 {
-		return math.Inf(-1), true
+	switch {
+	case s.Disk.Throttle != nil && s.Disk.Throttle.WriteBPS > 0:
+		return -float64(s.Disk.Throttle.WriteBPS), true
+	case s.Disk.Kind == tuning.DiskTmpfsLoop || s.Disk.Kind == tuning.DiskZram:
+		return -3e18, true
 	}
-	return -float64(s.Disk.Throttle.WriteBPS), true
+	return -2e18, true
 }
 
 // guide is everything WriteGuide prints, computed first.

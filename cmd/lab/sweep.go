@@ -153,8 +153,8 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 	return runErr
 }
 
-// writeReports renders tables (terminal to stdout, tables.md) and
-// guide.md from the run files in dir.
+// writeReports renders tables (terminal to stdout, tables.md), guide.md
+// and charts/*.png from the run files in dir.
 func writeReports(dir string, plan *tuning.Plan) error {
 	recs, err := tuning.ReadRecords(dir)
 	if err != nil {
@@ -183,7 +183,12 @@ func writeReports(dir string, plan *tuning.Plan) error {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, ">> wrote %s and %s\n", filepath.Join(dir, "tables.md"), filepath.Join(dir, "guide.md"))
+	charts, err := report.WriteCharts(filepath.Join(dir, "charts"), a)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> wrote %s, %s and %d charts under %s\n", filepath.Join(dir, "tables.md"), filepath.Join(dir, "guide.md"),
+		len(charts), filepath.Join(dir, "charts"))
 	return nil
 }
 

@@ -3,6 +3,9 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -299,4 +302,26 @@ func TestGuideFullFactorial(t *testing.T) {
 		}
 	}
 	testutil.Golden(t, b.Bytes())
+}
+
+func TestWriteChartsWritesPNGs(t *testing.T) {
+	dir := t.TempDir()
+	files, err := WriteCharts(dir, testAnalysis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(chartMetrics) {
+		t.Fatalf("wrote %v, want one per metric in %v", files, chartMetrics)
+	}
+	for _, f := range files {
+		r, err := os.Open(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(r)
+		r.Close()
+		if err != nil || cfg.Width < 500 {
+			t.Errorf("%s: not a chart-sized PNG: %+v %v", f, cfg, err)
+		}
+	}
 }

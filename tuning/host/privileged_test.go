@@ -30,8 +30,6 @@ const childEnv = "LAB_HOST_TEST_CHILD"
 type hostSnapshot struct {
 	sysctl  string
 	mounts  []string
-	loops   []string
-	zrams   []string
 	cgroups []string
 }
 
@@ -49,16 +47,12 @@ func snapshot(t *testing.T, cgroupName string) hostSnapshot {
 	for _, m := range mounts {
 		h.mounts = append(h.mounts, m.MountPoint+" "+m.Source)
 	}
-	h.loops, _ = filepath.Glob("/sys/block/loop*/loop/backing_file")
-	h.zrams, _ = filepath.Glob("/sys/block/zram*")
 	for _, c := range []string{"memory", "blkio"} {
 		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, cgroupName)); err == nil {
 			h.cgroups = append(h.cgroups, c+"/"+cgroupName)
 		}
 	}
-	for _, l := range [][]string{h.mounts, h.loops, h.zrams} {
-		slices.Sort(l)
-	}
+	slices.Sort(h.mounts)
 	return h
 }
 
@@ -134,13 +128,29 @@ func TestJournalRestoresTheHostAfterSIGKILL(t *testing.T) {
 		t.Fatalf("child not ready within 60s:\n%s", strings.Join(lines, "\n"))
 	}
 	// The changes are in place: the test can tell a restored host from one
-	// that is not.
+	// that is not. (Checked by name: other packages' tests may add and
+	// remove their own devices meanwhile.)
 	mid := snapshot(t, cgName)
 	if mid.sysctl == before.sysctl {
 		t.Errorf("child did not change %s", testSysctl)
 	}
-	if len(mid.mounts) <= len(before.mounts) || len(mid.loops) <= len(before.loops) || len(mid.zrams) <= len(before.zrams) || len(mid.cgroups) != 2 {
-		t.Errorf("child's changes not visible: before %+v, during %+v", before, mid)
+	fields := map[string]string{}
+	for _, f := range strings.Fields(info) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			fields[k] = v
+		}
+	}
+	if devs, _ := loopDevicesOn("/sys", filepath.Join(work, "disk.img")); len(devs) != 1 || devs[0] != fields["loop"] {
+		t.Errorf("loop device on the child's file: %v, want %s", devs, fields["loop"])
+	}
+	if !slices.ContainsFunc(mid.mounts, func(m string) bool { return strings.HasPrefix(m, filepath.Join(work, "mnt")+" ") }) {
+		t.Errorf("child's mount of %s not visible", filepath.Join(work, "mnt"))
+	}
+	if _, err := os.Stat("/sys/block/" + filepath.Base(fields["zram"])); err != nil {
+		t.Errorf("child's zram device %s: %v", fields["zram"], err)
+	}
+	if len(mid.cgroups) != 2 {
+		t.Errorf("child's cgroups: %v, want memory and blkio", mid.cgroups)
 	}
 	t.Logf("child: %s", info)
 
@@ -169,33 +179,26 @@ func TestJournalRestoresTheHostAfterSIGKILL(t *testing.T) {
 	if after.sysctl != before.sysctl {
 		t.Errorf("%s = %s after restore, want %s", testSysctl, after.sysctl, before.sysctl)
 	}
-	for name, pair := range map[string][2][]string{
-		"mounts": {before.mounts, after.mounts}, "loop devices": {before.loops, after.loops},
-		"zram devices": {before.zrams, after.zrams}, "cgroups": {before.cgroups, after.cgroups},
-	} {
-		// Other packages' tests may add or remove their own devices
-		// meanwhile: look only for what the child added.
-		for _, x := range pair[1] {
-			if !slices.Contains(pair[0], x) && slices.Contains(midList(mid, name), x) {
-				t.Errorf("%s: %s is still there after restore", name, x)
-			}
+	if devs, _ := loopDevicesOn("/sys", filepath.Join(work, "disk.img")); len(devs) != 0 {
+		t.Errorf("loop devices still on the child's file: %v", devs)
+	}
+	if slices.ContainsFunc(after.mounts, func(m string) bool { return strings.HasPrefix(m, work) }) {
+		t.Errorf("still mounted under %s after restore", work)
+	}
+	if _, err := os.Stat("/sys/block/" + filepath.Base(fields["zram"])); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("zram device %s still there after restore: %v", fields["zram"], err)
+	}
+	if len(after.cgroups) != 0 {
+		t.Errorf("cgroups still there after restore: %v", after.cgroups)
+	}
+	if pid, _ := strconv.Atoi(fields["sleeper"]); pid > 0 {
+		if _, zombie, err := procStat("/proc", pid); err == nil && !zombie {
+			t.Errorf("the child's process %d survived the restore", pid)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(work, "disk.img")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("loop file still exists after restore: %v", err)
 	}
-}
-
-func midList(h hostSnapshot, name string) []string {
-	switch name {
-	case "mounts":
-		return h.mounts
-	case "loop devices":
-		return h.loops
-	case "zram devices":
-		return h.zrams
-	}
-	return h.cgroups
 }
 
 // TestJournalChild is the lab process TestJournalRestoresTheHostAfterSIGKILL

@@ -86,6 +86,9 @@ type Level struct {
 	Settings `yaml:",inline"`
 }
 
+// MaxRepetitions bounds the rounds of a plan.
+const MaxRepetitions = 100
+
 // MaxCells bounds a plan's size: beyond it, a sweep takes days on the
 // machines this lab targets.
 const MaxCells = 128
@@ -159,6 +162,8 @@ func (p *Plan) Validate() error {
 	checkRef("driver", p.Driver, "workloads/driver-default.yaml")
 	if p.Repetitions < 1 {
 		bad("repetitions", p.Repetitions, "want at least 1 (at least 4 for a significance test at alpha 0.05, 5 or more recommended)")
+	} else if p.Repetitions > MaxRepetitions {
+		bad("repetitions", p.Repetitions, "want at most %d; more rounds do not fit in a day of runs", MaxRepetitions)
 	}
 	if p.Warmup < 0 {
 		bad("warmup", p.Warmup, "want a duration of 0s or more, such as 10s")
@@ -210,12 +215,27 @@ func (p *Plan) Validate() error {
 			}
 		}
 	}
-	if len(errs) == 0 {
-		if n := len(p.Cells()); n > MaxCells {
-			bad("matrix", fmt.Sprintf("%d cells", n), "more than %d; use design: one-at-a-time or fewer levels", MaxCells)
-		}
+	if n := p.cellCount(); n > MaxCells {
+		bad("matrix", fmt.Sprintf("%d cells or more", n), "more than %d; use design: one-at-a-time or fewer levels", MaxCells)
 	}
 	return errors.Join(errs...)
+}
+
+// cellCount is the number of cells Cells would make, computed without
+// making them; it stops counting past MaxCells.
+func (p *Plan) cellCount() int {
+	n := 1
+	for _, d := range p.Matrix {
+		if p.Design == DesignOneAtATime {
+			n += max(len(d.Levels)-1, 0)
+		} else {
+			n *= max(len(d.Levels), 1)
+		}
+		if n > MaxCells {
+			return n
+		}
+	}
+	return n
 }
 
 // Cell is one combination of levels.

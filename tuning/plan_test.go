@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -261,4 +262,15 @@ func TestSettingsToBrokerProcess(t *testing.T) {
 		t.Error(diff)
 	}
 	_ = time.Second
+}
+
+func TestPlanRefusesTooManyCellsWithoutMakingThem(t *testing.T) {
+	src := "name: big\nworkload: workloads/w.yaml\ndriver: workloads/d.yaml\nrepetitions: 1\nmeasure: 1s\nmatrix:\n"
+	for i := range 40 { // 2^40 cells if expanded
+		src += fmt.Sprintf("  - name: d%d\n    levels:\n      - {name: a, broker: {k%d: \"1\"}}\n      - {name: b, broker: {k%d: \"2\"}}\n", i, i, i)
+	}
+	_, err := ParsePlan([]byte(src))
+	if err == nil || !strings.Contains(err.Error(), "one-at-a-time") {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -244,3 +244,17 @@ func TestRestoreToKeepsChangesBeforeTheMark(t *testing.T) {
 	}
 	s.closed = true
 }
+
+func TestDropCachesWritesThree(t *testing.T) {
+	proc := fakeProc(t)
+	p := filepath.Join(proc, "sys", "vm", "drop_caches")
+	if err := os.WriteFile(p, []byte("0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := DropCaches(proc); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "3" {
+		t.Errorf("drop_caches = %q, want 3", b)
+	}
+}

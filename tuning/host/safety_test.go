@@ -203,7 +203,7 @@ func TestZramSwapIsSwitchedOffOnRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lowest priority: other swap areas (another test's) stay preferred.
-	if err := s.Swapon(dev, 0); err != nil {
+	if err := s.Swapon(dev, -1); err != nil {
 		t.Fatal(err)
 	}
 	inSwaps := func() bool {

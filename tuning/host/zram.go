@@ -120,7 +120,10 @@ func (s *Session) Mkswap(dev string) error {
 	return run("mkswap", dev)
 }
 
-// Swapon journals and enables swap on dev (made with Mkswap).
+// Swapon journals and enables swap on dev (made with Mkswap) with the given
+// priority (0..32767); a negative priority lets the kernel assign one below
+// every existing swap area, so the area is used only when the others are
+// full.
 func (s *Session) Swapon(dev string, priority int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,6 +132,9 @@ func (s *Session) Swapon(dev string, priority int) error {
 	}
 	if _, err := s.record(Entry{Kind: KindSwap, Target: dev, Undo: "swapoff " + dev}); err != nil {
 		return err
+	}
+	if priority < 0 {
+		return run("swapon", dev)
 	}
 	return run("swapon", "-p", strconv.Itoa(priority), dev)
 }

@@ -204,7 +204,7 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 	for i := range cfg.Producers {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
-			kgo.MaxBufferedRecords(1000), kgo.RecordRetries(3), kgo.RetryTimeout(2*time.Second))
+			kgo.MaxBufferedRecords(1000), kgo.RecordDeliveryTimeout(5*time.Second))
 		if err != nil {
 			stopProducing()
 			p.Kill()
@@ -226,7 +226,8 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 					}
 				})
 			}
-			cl.Flush(context.Background())
+			// Records still buffered or in flight when the broker died
+			// fail when the deferred Close runs: they were never acked.
 		}(int32(i), cl)
 	}
 	select {

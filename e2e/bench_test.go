@@ -10,18 +10,21 @@ import (
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/internal/versus"
+	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-// TestLabBenchInMiniature runs the main job's comparison with one small pair
-// and checks that both servers carried every record each way and that the
-// result files were written.
+// TestLabBenchInMiniature runs the main job with one small broker/kfake pair
+// and short load runs, and checks that both servers carried every record
+// each way, that the load generator found a rate and held half of it, and
+// that the result files were written.
 func TestLabBenchInMiniature(t *testing.T) {
 	rdk, err := rdkperf.Find(repoRoot(t))
 	if err != nil {
 		testutil.Unavailable(t, "%v", err)
 	}
 	out := t.TempDir()
-	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-pairs", "1", "-records", "20000")
+	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-root", repoRoot(t), "-pairs", "1", "-records", "20000",
+		"-measure", "4s", "-search-max", "8s")
 	cmd.Env = append(os.Environ(), rdkperf.EnvPath+"="+rdk)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -51,7 +54,21 @@ func TestLabBenchInMiniature(t *testing.T) {
 	if !seen[versus.Broker] || !seen[versus.Kfake] {
 		t.Errorf("samples cover %v; want both broker and kfake", seen)
 	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(runs[0]), "versus.md")); err != nil {
-		t.Errorf("versus.md missing: %v", err)
+	dir := filepath.Dir(runs[0])
+	for _, f := range []string{"README.md", "ceilings.json", "load-max.json", "load-half.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s missing: %v", f, err)
+		}
+	}
+	var half loadgen.Result
+	raw, err = os.ReadFile(filepath.Join(dir, "load-half.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &half); err != nil {
+		t.Fatal(err)
+	}
+	if half.Aggregate.Acked == 0 || half.Aggregate.Received < half.Aggregate.Acked {
+		t.Errorf("half-rate run: %d acked, %d received; want every acked record consumed", half.Aggregate.Acked, half.Aggregate.Received)
 	}
 }

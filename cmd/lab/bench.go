@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,77 +12,240 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/internal/versus"
+	"github.com/brokerlab/brokerlab/loadgen"
 )
 
 func init() {
 	register("bench", command{
-		summary: "the main job (make bench): broker vs kfake with rdkafka_performance, results under -out",
+		summary: "the main job (make bench): ceilings, broker vs kfake, max rate and latency at half of it",
 		run:     runBench,
 	})
 }
 
+// benchStages are the parts of lab bench, in the order they run.
+var benchStages = []string{"ceilings", "versus", "load"}
+
 func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("lab bench", flag.ExitOnError)
 	out := fs.String("out", "results", "directory under which results/<timestamp>/ is written")
-	pairs := fs.Int("pairs", 5, "interleaved broker/kfake rounds")
-	records := fs.Int64("records", 500_000, "records per produce and consume pass")
-	size := fs.Int("size", 1024, "record size in bytes")
+	root := fs.String("root", ".", "repository root (workloads/ is read from it)")
+	stages := fs.String("stages", strings.Join(benchStages, ","), "stages to run, comma-separated: "+strings.Join(benchStages, ", "))
+	pairs := fs.Int("pairs", 5, "versus: interleaved broker/kfake rounds")
+	records := fs.Int64("records", 500_000, "versus: records per produce and consume pass")
+	size := fs.Int("size", 1024, "versus: record size in bytes")
+	loadWorkload := fs.String("workload", "workloads/1-topic-1-partition-1kb-max.yaml", "load: the max-rate workload")
+	loadDriver := fs.String("driver", "workloads/driver-default.yaml", "load: the driver (client settings)")
+	measure := fs.Duration("measure", 20*time.Second, "load: measured duration of each load run")
+	searchMax := fs.Duration("search-max", 30*time.Second, "load: time bound of the max-rate search")
 	var overrides multiFlag
 	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
 	_ = fs.Parse(args)
 
+	want := map[string]bool{}
+	for _, s := range strings.Split(*stages, ",") {
+		if !contains(benchStages, s) {
+			return fmt.Errorf("-stages: unknown stage %q (want some of %s)", s, strings.Join(benchStages, ", "))
+		}
+		want[s] = true
+	}
 	bin, err := binDir()
 	if err != nil {
 		return err
 	}
-	rdk, err := rdkperf.Find(filepath.Dir(bin))
-	if err != nil {
+	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
-	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z"))
 	work, err := os.MkdirTemp("", "brokerlab-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	md, err := os.Create(filepath.Join(runDir, "README.md"))
+	if err != nil {
 		return err
 	}
-	cfg := versus.Config{
-		BrokerPath: filepath.Join(bin, "broker"), KfakePath: filepath.Join(bin, "kfake"), RdkPerfPath: rdk,
-		WorkDir: work, Pairs: *pairs, Records: *records, Size: *size, BrokerOverrides: overrides,
-		Logger: logger.With("component", "versus"),
-	}
-	fmt.Fprintf(os.Stderr, ">> broker vs kfake: %d interleaved pairs, %d records of %d bytes each way\n", *pairs, *records, *size)
-	rep, runErr := versus.Run(ctx, cfg)
-	if rep == nil {
-		return runErr
-	}
-	if err := writeJSON(filepath.Join(runDir, "versus.json"), struct {
-		Command     string            `json:"command"`
-		Environment map[string]string `json:"environment"`
-		Report      *versus.Report    `json:"report"`
-	}{strings.Join(os.Args, " "), environment(), rep}); err != nil {
-		return err
-	}
-	if len(rep.Samples) >= 2 {
-		if err := rep.WriteTable(os.Stdout, false); err != nil {
+	defer md.Close()
+	env := environment()
+	fmt.Fprintf(md, "# lab bench %s\n\nCommand: `%s`\n\nMachine: %s, kernel %s, host %s.\n\n",
+		filepath.Base(runDir), strings.Join(os.Args, " "), env["cpu"], env["kernel"], env["host"])
+
+	var ceilings *loadgen.Ceilings
+	if want["ceilings"] {
+		fmt.Fprintf(os.Stderr, ">> ceilings of %s (disk write, write+fsync, sendfile and TCP over loopback)\n", work)
+		c, err := loadgen.MeasureCeilings(ctx, work, loadgen.CeilingOptions{})
+		if err != nil {
+			return fmt.Errorf("measuring ceilings: %w", err)
+		}
+		ceilings = c
+		if err := writeJSON(filepath.Join(runDir, "ceilings.json"), c); err != nil {
 			return err
 		}
-		f, err := os.Create(filepath.Join(runDir, "versus.md"))
+		if err := loadgen.RenderCeilings(os.Stdout, c, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(md, "## Ceilings of this machine\n\n")
+		if err := loadgen.RenderCeilings(md, c, true); err != nil {
+			return err
+		}
+		fmt.Fprintln(md)
+	}
+
+	if want["versus"] {
+		rdk, err := rdkperf.Find(filepath.Dir(bin))
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		fmt.Fprintf(f, "# broker vs kfake (rdkafka_performance, %d records of %d bytes, %d interleaved pairs)\n\n", *records, *size, *pairs)
-		if err := rep.WriteTable(f, true); err != nil {
+		fmt.Fprintf(os.Stderr, ">> broker vs kfake: %d interleaved pairs, %d records of %d bytes each way (rdkafka_performance)\n", *pairs, *records, *size)
+		rep, runErr := versus.Run(ctx, versus.Config{
+			BrokerPath: filepath.Join(bin, "broker"), KfakePath: filepath.Join(bin, "kfake"), RdkPerfPath: rdk,
+			WorkDir: filepath.Join(work, "versus"), Pairs: *pairs, Records: *records, Size: *size,
+			BrokerOverrides: overrides, Logger: logger.With("component", "versus"),
+		})
+		if rep != nil {
+			if err := writeJSON(filepath.Join(runDir, "versus.json"), struct {
+				Command     string            `json:"command"`
+				Environment map[string]string `json:"environment"`
+				Report      *versus.Report    `json:"report"`
+			}{strings.Join(os.Args, " "), env, rep}); err != nil {
+				return err
+			}
+			if len(rep.Samples) >= 2 {
+				if err := rep.WriteTable(os.Stdout, false); err != nil {
+					return err
+				}
+				fmt.Fprintf(md, "## Broker vs kfake (rdkafka_performance, %d records of %d bytes, %d interleaved pairs)\n\n", *records, *size, *pairs)
+				if err := rep.WriteTable(md, true); err != nil {
+					return err
+				}
+				if ceilings != nil && ceilings.SendfileMBps > 0 {
+					for _, s := range rep.Summaries() {
+						if s.Metric == "consume MB/s" {
+							line := fmt.Sprintf("Broker fetch: %.1f MB/s = %.0f%% of this machine's sendfile-over-loopback ceiling (%.1f MB/s).",
+								s.Broker, 100*s.Broker/ceilings.SendfileMBps, ceilings.SendfileMBps)
+							fmt.Println(line)
+							fmt.Fprintf(md, "\n%s\n", line)
+						}
+					}
+				}
+				fmt.Fprintln(md)
+			}
+		}
+		if runErr != nil {
+			return runErr
+		}
+	}
+
+	if want["load"] {
+		if err := benchLoad(ctx, logger, bin, filepath.Join(work, "load"), runDir, md, ceilings,
+			filepath.Join(*root, *loadWorkload), filepath.Join(*root, *loadDriver), *measure, *searchMax, overrides); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
+	return nil
+}
+
+// benchLoad runs the franz-go load generator against the broker twice: a
+// max-rate search with a short measured window, then a run at half the
+// maximum sustainable rate, where latency means something.
+func benchLoad(ctx context.Context, logger *slog.Logger, bin, work, runDir string, md *os.File, ceilings *loadgen.Ceilings,
+	workloadPath, driverPath string, measure, searchMax time.Duration, overrides []string) error {
+	w, err := loadgen.LoadWorkload(workloadPath)
+	if err != nil {
+		return err
+	}
+	d, err := loadgen.LoadDriver(driverPath)
+	if err != nil {
+		return err
+	}
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(work, "data")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	props := filepath.Join(work, "server.properties")
+	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\n", addr, logDir)
+	for _, o := range overrides {
+		body += o + "\n"
+	}
+	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
+		return err
+	}
+	p, err := launch.Start(ctx, launch.Spec{Name: "broker", Path: filepath.Join(bin, "broker"), Args: []string{props},
+		Addr: addr, LogFile: filepath.Join(work, "broker.log")})
+	if err != nil {
+		return err
+	}
+	defer p.Stop(time.Minute)
+
+	secs := int(measure / time.Second)
+	w.TestDurationMinutes, w.TestDurationSeconds = 0, secs
+	w.WarmupDurationMinutes, w.WarmupDurationSeconds = 0, max(1, min(5, secs/4))
+	opts := loadgen.Options{Brokers: []string{addr}, Progress: os.Stderr, Logger: logger.With("component", "loadgen"),
+		Target: loadgen.Target{Brokers: []string{addr}, Name: "brokerlab broker"}, LogDir: logDir, Ceilings: ceilings,
+		SearchMaxDuration: searchMax}
+
+	fmt.Fprintf(os.Stderr, ">> load: maximum sustainable rate (%s)\n", w.Name)
+	opts.Label = "max rate"
+	maxRes, err := loadgen.Run(ctx, w, d, opts)
+	if err != nil {
+		return fmt.Errorf("max-rate run: %w", err)
+	}
+	if maxRes.RateSearch == nil || maxRes.RateSearch.MaxSustainable <= 0 {
+		return errors.New("max-rate run found no sustainable rate")
+	}
+	half := w
+	half.ProducerRate = maxRes.RateSearch.MaxSustainable / 2
+	half.Name = w.Name + " at 50% of max"
+	fmt.Fprintf(os.Stderr, ">> load: latency at half the maximum (%.0f msg/s)\n", half.ProducerRate)
+	opts.Label = "50% of max"
+	halfRes, err := loadgen.Run(ctx, half, d, opts)
+	if err != nil {
+		return fmt.Errorf("half-rate run: %w", err)
+	}
+	for name, r := range map[string]*loadgen.Result{"load-max.json": maxRes, "load-half.json": halfRes} {
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(runDir, name), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	results := []*loadgen.Result{maxRes, halfRes}
+	if err := loadgen.RenderTable(os.Stdout, results, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(md, "## franz-go load generator against the broker (%s, driver %s)\n\n", w.Name, d.Name)
+	fmt.Fprintf(md, "Maximum sustainable rate: %.0f msg/s (%s). The second run holds half of it.\n\n",
+		maxRes.RateSearch.MaxSustainable, maxRes.RateSearch.Method)
+	if err := loadgen.RenderTable(md, results, true); err != nil {
+		return err
+	}
+	if files, err := loadgen.WriteCharts(runDir, results); err == nil {
+		fmt.Fprintln(md)
+		for _, f := range files {
+			fmt.Fprintf(md, "![%s](%s)\n", filepath.Base(f), filepath.Base(f))
+		}
+	}
+	fmt.Fprintln(md)
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }
 
 // binDir is the directory of the running lab executable, where make puts
@@ -106,7 +270,7 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-// environment records what a result depends on: kernel, CPU, Go.
+// environment records what a result depends on: kernel, CPU, host.
 func environment() map[string]string {
 	env := map[string]string{}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {

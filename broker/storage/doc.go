@@ -52,9 +52,12 @@
 //	                                   segment rolls and at Close; the newest three are kept.
 //	topic.json                         (ours) topic name, topic id, partition count and the
 //	                                   topic's configs, written atomically (temp file, fsync,
-//	                                   rename, fsync of the dir) when the topic is created. Every
-//	                                   partition dir has a copy, so topics survive restarts and
-//	                                   the loss of a log dir (missing partitions come back empty).
+//	                                   rename, fsync of the dir) when the topic is created and
+//	                                   by SetTopicConfigs, with a config_version counting the
+//	                                   changes. Every partition dir has a copy, so topics survive
+//	                                   restarts and the loss of a log dir (missing partitions come
+//	                                   back empty); at load the copy with the highest
+//	                                   config_version wins.
 //	partition.metadata                 Kafka's file: "version: 0", "topic_id: <base64 uuid>".
 //
 // # Appends
@@ -117,15 +120,25 @@
 // is always 0. No log compaction (cleanup.policy=compact is refused), no
 // transactions (transactional batches are stored like idempotent ones, no
 // markers), no legacy message formats (magic 0/1 gets
-// UNSUPPORTED_FOR_MESSAGE_FORMAT), no producer id expiry. Topic configs are
-// fixed at creation.
+// UNSUPPORTED_FOR_MESSAGE_FORMAT), no producer id expiry.
+//
+// # Topic configs
+//
+// CreateTopic and SetTopicConfigs validate a topic's configs against the
+// broker defaults (every bad key named, kerr.InvalidConfig).
+// SetTopicConfigs replaces the whole set, writes it to every partition
+// dir's topic.json, then swaps each partition's effective config (an
+// atomic pointer read by Append, the flushes and retention), so changes
+// apply to the next append or Run tick without a restart. Run's flush tick
+// follows the shortest flush.ms of any topic (at least 10ms).
 //
 // # Concurrency
 //
 // All exported methods are safe for concurrent use. Locks, in the order
 // they may be taken (never the reverse):
 //
-//	Store.mu          topics map, closed flag, per-dir partition counts
+//	Store.cfgMu       one SetTopicConfigs at a time (held while writing topic.json)
+//	Store.mu          topics map, closed flag, per-dir partition counts, topic configs
 //	Partition.syncMu  one fdatasync at a time per partition (group commit)
 //	Partition.mu      segments list, segment fields, producer state, Wait channel,
 //	                  unflushed counters; RWMutex, Read only takes it to pick the

@@ -15,9 +15,10 @@ import (
 // last active) with its offsets set from them.
 func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, segs []*segment) *Partition {
 	p := &Partition{
-		store: s, topic: t.name, id: id, dir: dir, ld: ld, cfg: &t.cfg,
+		store: s, topic: t.name, id: id, dir: dir, ld: ld,
 		segs: segs, producers: producerState{},
 	}
+	p.cfg.Store(t.cfg)
 	p.hwm.Store(segs[len(segs)-1].next)
 	p.lso.Store(segs[0].base)
 	return p
@@ -270,6 +271,9 @@ type topicMeta struct {
 	TopicID    string            `json:"topic_id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs"`
+	// ConfigVersion counts SetTopicConfigs calls; at load the copy with
+	// the highest version wins (a crash may leave older copies).
+	ConfigVersion int64 `json:"config_version,omitempty"`
 }
 
 const topicMetaFile = "topic.json"
@@ -278,7 +282,7 @@ const topicMetaFile = "topic.json"
 const partitionMetadataFile = "partition.metadata"
 
 func writeTopicMeta(dir string, t *topicState) error {
-	m := topicMeta{Version: 1, Topic: t.name, TopicID: uuidString(t.id), Partitions: t.partitions, Configs: t.configs}
+	m := topicMeta{Version: 1, Topic: t.name, TopicID: uuidString(t.id), Partitions: t.partitions, Configs: t.configs, ConfigVersion: t.configVersion}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", topicMetaFile, err)

@@ -22,7 +22,8 @@ type Partition struct {
 	id    int32
 	dir   string // <log.dir>/<topic>-<partition>
 	ld    *logDir
-	cfg   *topicConfig
+	// cfg is the topic's effective config; SetTopicConfigs swaps it.
+	cfg atomic.Pointer[topicConfig]
 
 	// mu guards segs, producers, the unflushed counters, failed,
 	// closed and every segment's fields. Append holds it for the write;
@@ -158,7 +159,7 @@ func (p *Partition) unavailable() error {
 // validation, idempotence and the flush policy. Errors wrap a kerr value.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
 	st := &p.store.stats
-	batches, err := validateBatches(records, p.cfg.maxMessageBytes)
+	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes)
 	if err != nil {
 		st.rejected.Add(1)
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
@@ -226,7 +227,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		b := &batches[i]
 		raw := records[b.pos : int64(b.pos)+b.size()]
 		setBaseOffset(raw, b.baseOffset)
-		if p.cfg.logAppendTime {
+		if p.cfg.Load().logAppendTime {
 			appendTime = now.UnixMilli()
 			setLogAppendTime(raw, appendTime)
 			b.maxTimestamp = appendTime
@@ -253,7 +254,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	for i := range batches {
 		b := &batches[i]
 		seg.noteBatch(&b.batchHeader)
-		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), p.cfg.indexInterval)
+		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), p.cfg.Load().indexInterval)
 	}
 	seg.size += int64(len(records))
 	for pid, e := range pending {
@@ -264,7 +265,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		p.unflushedSince = now
 	}
 	p.unflushed += records64
-	flush := p.store.cfg.Flush.SyncOnAck || (p.cfg.flushMessages > 0 && p.unflushed >= p.cfg.flushMessages)
+	flush := p.store.cfg.Flush.SyncOnAck || (p.cfg.Load().flushMessages > 0 && p.unflushed >= p.cfg.Load().flushMessages)
 	p.wake(false)
 	lso := p.lso.Load()
 	p.mu.Unlock()
@@ -291,8 +292,8 @@ func (p *Partition) shouldRoll(seg *segment, n, lastOffset int64, now time.Time)
 	if seg.size == 0 {
 		return false
 	}
-	return seg.size > p.cfg.segmentBytes-n ||
-		now.Sub(seg.created) >= p.cfg.roll ||
+	return seg.size > p.cfg.Load().segmentBytes-n ||
+		now.Sub(seg.created) >= p.cfg.Load().roll ||
 		seg.index.full() || seg.tindex.full() ||
 		lastOffset-seg.base > math.MaxInt32
 }
@@ -305,7 +306,7 @@ func (p *Partition) roll(now time.Time) (*segment, error) {
 	if err := old.seal(); err != nil {
 		p.store.log.Warn("trimming indexes on roll", "partition", p.String(), "err", err)
 	}
-	seg, err := createSegment(p.dir, old.next, p.cfg.maxIndexBytes, now)
+	seg, err := createSegment(p.dir, old.next, p.cfg.Load().maxIndexBytes, now)
 	if err != nil {
 		return nil, err
 	}
@@ -394,11 +395,11 @@ func (p *Partition) flushTo(target int64, exact bool) error {
 // maybeFlushByTime flushes when the oldest unflushed record is older than
 // flush.ms / log.flush.interval.ms.
 func (p *Partition) maybeFlushByTime(now time.Time) error {
-	if p.cfg.flushInterval <= 0 {
+	if p.cfg.Load().flushInterval <= 0 {
 		return nil
 	}
 	p.mu.RLock()
-	due := p.unflushed > 0 && now.Sub(p.unflushedSince) >= p.cfg.flushInterval
+	due := p.unflushed > 0 && now.Sub(p.unflushedSince) >= p.cfg.Load().flushInterval
 	p.mu.RUnlock()
 	if !due {
 		return nil
@@ -692,24 +693,24 @@ func (p *Partition) enforceRetention(now time.Time) int {
 	}
 	closedSegs := p.segs[:len(p.segs)-1]
 	n := 0
-	if p.cfg.retention >= 0 {
+	if p.cfg.Load().retention >= 0 {
 		for _, s := range closedSegs {
 			ts := s.maxTS
 			if ts < 0 {
 				ts = s.lastModified().UnixMilli()
 			}
-			if now.UnixMilli()-ts <= p.cfg.retention.Milliseconds() {
+			if now.UnixMilli()-ts <= p.cfg.Load().retention.Milliseconds() {
 				break
 			}
 			n++
 		}
 	}
-	if p.cfg.retentionBytes >= 0 {
+	if p.cfg.Load().retentionBytes >= 0 {
 		var total int64
 		for _, s := range p.segs[n:] {
 			total += s.size
 		}
-		diff := total - p.cfg.retentionBytes
+		diff := total - p.cfg.Load().retentionBytes
 		for _, s := range closedSegs[n:] {
 			if diff-s.size < 0 {
 				break

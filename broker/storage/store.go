@@ -31,6 +31,10 @@ type Store struct {
 	topics map[string]*topicState
 	closed bool
 
+	// cfgMu serialises SetTopicConfigs (it writes topic.json files
+	// without holding mu); taken before mu.
+	cfgMu sync.Mutex
+
 	// pidMu guards the producer id block.
 	pidMu            sync.Mutex
 	pidNext, pidLast int64
@@ -49,14 +53,17 @@ type logDir struct {
 	partitions int // guarded by Store.mu
 }
 
-// topicState is one topic; its fields never change after creation.
+// topicState is one topic. configs, configVersion and cfg change only in
+// SetTopicConfigs, under Store.cfgMu and Store.mu; the other fields never
+// change after creation.
 type topicState struct {
-	name       string
-	id         [16]byte
-	partitions int32
-	configs    map[string]string
-	cfg        topicConfig
-	parts      []*Partition
+	name          string
+	id            [16]byte
+	partitions    int32
+	configs       map[string]string
+	configVersion int64
+	cfg           *topicConfig
+	parts         []*Partition
 }
 
 // TopicInfo describes a topic.
@@ -180,10 +187,20 @@ func (s *Store) loadDirs() error {
 			found = append(found, foundPartition{ld: ld, dir: dir, topic: topic, id: id, meta: m})
 		}
 	}
+	// Every partition dir has a copy of topic.json; SetTopicConfigs
+	// rewrites them one by one, so after a crash the newest copy (highest
+	// config version) is the topic's.
+	newest := map[string]topicMeta{}
+	for _, f := range found {
+		if m, ok := newest[f.topic]; !ok || f.meta.ConfigVersion > m.ConfigVersion {
+			newest[f.topic] = f.meta
+		}
+	}
 	// Build the topics first so partitions can point at their config.
 	for _, f := range found {
 		t := s.topics[f.topic]
 		if t == nil {
+			f.meta.Configs, f.meta.ConfigVersion = newest[f.topic].Configs, newest[f.topic].ConfigVersion
 			id, err := parseUUID(f.meta.TopicID)
 			if err != nil {
 				return fmt.Errorf("loading partition dir %s: topic id: %w", f.dir, err)
@@ -192,7 +209,7 @@ func (s *Store) loadDirs() error {
 			if err != nil {
 				return fmt.Errorf("loading partition dir %s: %w", f.dir, err)
 			}
-			t = &topicState{name: f.topic, id: id, partitions: f.meta.Partitions, configs: f.meta.Configs, cfg: tc,
+			t = &topicState{name: f.topic, id: id, partitions: f.meta.Partitions, configs: f.meta.Configs, configVersion: f.meta.ConfigVersion, cfg: &tc,
 				parts: make([]*Partition, f.meta.Partitions)}
 			s.topics[f.topic] = t
 		}
@@ -331,7 +348,7 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 			return fmt.Errorf("creating topic %s: collides with topic %s ('.' and '_' are interchangeable in metric names): %w", name, other, kerr.InvalidTopicException)
 		}
 	}
-	t := &topicState{name: name, id: newUUID(), partitions: partitions, configs: set, cfg: tc, parts: make([]*Partition, partitions)}
+	t := &topicState{name: name, id: newUUID(), partitions: partitions, configs: set, cfg: &tc, parts: make([]*Partition, partitions)}
 	for i := range t.parts {
 		ld := s.leastLoadedDir()
 		p, err := createPartition(s, t, int32(i), ld)
@@ -498,10 +515,7 @@ func (s *Store) Run(ctx context.Context) error {
 	defer retention.Stop()
 	checkpoint := time.NewTicker(s.cfg.CheckpointInterval)
 	defer checkpoint.Stop()
-	flushEvery := time.Second
-	if s.cfg.Flush.Interval > 0 {
-		flushEvery = min(flushEvery, s.cfg.Flush.Interval)
-	}
+	flushEvery := s.flushTick()
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
 	for {
@@ -517,12 +531,35 @@ func (s *Store) Run(ctx context.Context) error {
 					s.log.Error("time-based flush", "partition", p.String(), "err", err)
 				}
 			}
+			// A topic's flush.ms may have been set or changed since.
+			if d := s.flushTick(); d != flushEvery {
+				flushEvery = d
+				flush.Reset(d)
+			}
 		case <-checkpoint.C:
 			if err := s.writeCheckpoints(); err != nil {
 				s.log.Warn("writing recovery checkpoints", "err", err)
 			}
 		}
 	}
+}
+
+// flushTick is how often Run looks for time-based flushes: every second,
+// or more often when log.flush.interval.ms or a topic's flush.ms is
+// shorter (at least every 10ms).
+func (s *Store) flushTick() time.Duration {
+	d := time.Second
+	if s.cfg.Flush.Interval > 0 {
+		d = min(d, s.cfg.Flush.Interval)
+	}
+	s.mu.RLock()
+	for _, t := range s.topics {
+		if t.cfg.flushInterval > 0 {
+			d = min(d, t.cfg.flushInterval)
+		}
+	}
+	s.mu.RUnlock()
+	return max(d, 10*time.Millisecond)
 }
 
 // EnforceRetention applies the retention policy to every partition now

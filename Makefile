@@ -54,6 +54,33 @@ bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every ack
 	@echo ">> running the kill test (100 trials)"
 	@$(BIN)/lab kill -trials 100 -out $(RESULTS)
 
+.PHONY: bench-loadgen
+bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_performance's, 5 interleaved pairs (kfake target)
+	@echo ">> comparing the load generator with rdkafka_performance"
+	@LAB_BENCH_PAIRS=$${LAB_BENCH_PAIRS:-5} LAB_BENCH_SECONDS=$${LAB_BENCH_SECONDS:-10} \
+		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./loadgen/
+
+.PHONY: ab-fs
+ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags
+	@echo ">> running the XFS vs EXT4 A/B test"
+	@$(BIN)/lab ab -plan plans/ab-fs.yaml -out $(RESULTS) $(AB_FLAGS)
+
+.PHONY: tune
+tune: build ## the wider tuning sweep (plans/tune.yaml; root); SWEEP_FLAGS adds lab sweep flags
+	@echo ">> running the tuning sweep"
+	@$(BIN)/lab sweep -plan plans/tune.yaml -out $(RESULTS) $(SWEEP_FLAGS)
+
+.PHONY: guide
+guide: build ## re-render the tables and the guideline of a sweep: make guide RUN=results/<plan>-<timestamp>
+	@test -n "$(RUN)" || { echo "usage: make guide RUN=results/<plan>-<timestamp>"; exit 2; }
+	@echo ">> rendering the guideline of $(RUN)"
+	@$(BIN)/lab guide $(RUN)
+
+.PHONY: restore
+restore: build ## undo every host change a killed lab run left behind (replays the journal)
+	@echo ">> restoring the host from the lab's journal"
+	@$(BIN)/lab restore
+
 .PHONY: bench-go
 bench-go: ## go test -bench for the packages' micro-benchmarks
 	@echo ">> running go benchmarks"

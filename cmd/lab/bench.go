@@ -51,7 +51,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		}
 		want[s] = true
 	}
-	bin, err := binDir()
+	bin, err := executableDir()
 	if err != nil {
 		return err
 	}
@@ -106,11 +106,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 			BrokerOverrides: overrides, Logger: logger.With("component", "versus"),
 		})
 		if rep != nil {
-			if err := writeJSON(filepath.Join(runDir, "versus.json"), struct {
-				Command     string            `json:"command"`
-				Environment map[string]string `json:"environment"`
-				Report      *versus.Report    `json:"report"`
-			}{strings.Join(os.Args, " "), env, rep}); err != nil {
+			if err := saveRun(runDir, "versus.json", rep); err != nil {
 				return err
 			}
 			if len(rep.Samples) >= 2 {
@@ -248,18 +244,15 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// binDir is the directory of the running lab executable, where make puts
-// the broker, kfake and rdkafka_performance beside it.
-func binDir() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	exe, err = filepath.EvalSymlinks(exe)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(exe), nil
+// saveRun writes dir/name holding the command line, the environment and
+// the report, so every result file says how to reproduce it and where it
+// was measured.
+func saveRun(dir, name string, report any) error {
+	return writeJSON(filepath.Join(dir, name), struct {
+		Command     string            `json:"command"`
+		Environment map[string]string `json:"environment"`
+		Report      any               `json:"report"`
+	}{strings.Join(os.Args, " "), environment(), report})
 }
 
 func writeJSON(path string, v any) error {

@@ -31,7 +31,7 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	modes := fs.String("modes", "sendfile,copy", "fetch modes to compare (brokerlab.fetch.mode values)")
 	_ = fs.Parse(args)
 
-	bin, err := binDir()
+	bin, err := executableDir()
 	if err != nil {
 		return err
 	}
@@ -59,11 +59,7 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(runDir, "fetch.json"), struct {
-		Command     string             `json:"command"`
-		Environment map[string]string  `json:"environment"`
-		Report      *fetchbench.Report `json:"report"`
-	}{strings.Join(os.Args, " "), environment(), rep}); err != nil {
+	if err := saveRun(runDir, "fetch.json", rep); err != nil {
 		return err
 	}
 	if len(rep.Passes) > 0 {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/killtest"
@@ -30,7 +29,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
 	_ = fs.Parse(args)
 
-	bin, err := binDir()
+	bin, err := executableDir()
 	if err != nil {
 		return err
 	}
@@ -51,11 +50,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(runDir, "kill.json"), struct {
-		Command     string            `json:"command"`
-		Environment map[string]string `json:"environment"`
-		Report      *killtest.Report  `json:"report"`
-	}{strings.Join(os.Args, " "), environment(), rep}); err != nil {
+	if err := saveRun(runDir, "kill.json", rep); err != nil {
 		return err
 	}
 	t := rep.Totals()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 	"github.com/prometheus/procfs"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
@@ -269,7 +270,7 @@ func medianF(xs []float64) float64 {
 
 // WriteTable renders the per-mode summary with tablewriter.
 func (r *Report) WriteTable(w io.Writer, modes []string, markdown bool) error {
-	var opts []tablewriter.Option
+	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
 	if markdown {
 		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
 	}

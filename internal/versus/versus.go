@@ -22,6 +22,7 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
@@ -261,7 +262,7 @@ func median(xs []float64) float64 {
 // WriteTable renders the summaries with tablewriter, as Markdown when
 // markdown is set and as a terminal table otherwise.
 func (r *Report) WriteTable(w io.Writer, markdown bool) error {
-	var opts []tablewriter.Option
+	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
 	if markdown {
 		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
 	}

@@ -127,9 +127,20 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 		}
 	}
 
-	// Attach the probes (optional: a run without them still counts).
+	// Attach the probes: optional (a run without them still counts) unless
+	// the cell says probes: all, as an overhead plan's cells do.
 	var probes ProbeSession
-	if r.cfg.Probes != nil {
+	switch want := cell.Settings.Probes; {
+	case want == ProbesAll && r.cfg.Probes == nil:
+		return rec, fmt.Errorf("cell %s asks for probes: all, but the lab runs without probes (-no-probes)", cell.Name)
+	case want == ProbesNone || r.cfg.Probes == nil:
+	case want == ProbesAll:
+		// The cell measures the probes' cost: a run without them is not one.
+		if probes, err = r.cfg.Probes.Attach(b.PID(), cgDir); err != nil {
+			return rec, fmt.Errorf("attaching the probes for %s (probes: all): %w", label, err)
+		}
+		defer probes.Close()
+	default:
 		probes, err = r.cfg.Probes.Attach(b.PID(), cgDir)
 		if err != nil {
 			log.Warn("probes unavailable for this run", "err", err)
@@ -164,6 +175,9 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	}
 	env := r.cfg.Environment
 	env.Disk, env.Filesystem = describeStorage(cell.Settings)
+	if d := cell.Settings.Disk; d == nil || d.Kind == DiskDir {
+		env.Disk, env.Filesystem = "plain directory under "+r.cfg.WorkDir, host.FilesystemOf(r.cfg.WorkDir)
+	}
 	rec = Record{
 		Plan: p.Name, Cell: cell.ID, CellName: cell.Name, Levels: cell.Levels, Repetition: run.Round,
 		Order: run.Order, Start: started.UTC(), Settings: cell.Settings, Environment: env, Measurement: m,
@@ -301,6 +315,12 @@ func (r *Runner) prepareKnobs(s Settings, dev string, order int) (*host.Cgroup, 
 		}
 	}
 	throttle := s.Disk != nil && s.Disk.Throttle != nil && dev != ""
+	if r.cfg.NoCgroups {
+		if s.MemoryLimit != 0 || throttle {
+			return nil, errors.New("the cell sets a memory limit or a throttle, but the lab runs without cgroups here")
+		}
+		return nil, nil
+	}
 	controllers := []string{"memory"} // always: the probes and the page-cache accounting scope to it
 	if throttle {
 		controllers = append(controllers, "blkio")

@@ -66,6 +66,96 @@ type Plan struct {
 	Base Settings `yaml:"base,omitempty"`
 	// Matrix lists the dimensions swept.
 	Matrix []Dimension `yaml:"matrix,omitempty"`
+	// Invocation is filled by the lab in the copy of the plan it writes to
+	// a result dir (plan.yaml): the command line, what it overrode and what
+	// it skipped. Plan files under plans/ leave it out.
+	Invocation *Invocation `yaml:"invocation,omitempty"`
+}
+
+// Invocation records how a result dir's plan was run, so that a reduced
+// or unprivileged run is labelled as one in its tables and guide.
+type Invocation struct {
+	// Command is the lab's full command line.
+	Command string `yaml:"command,omitempty"`
+	// Overrides name the plan values the command line replaced
+	// ("repetitions: 4 -> 2").
+	Overrides []string `yaml:"overrides,omitempty"`
+	// Reduced is set when the overrides ran fewer repetitions or shorter
+	// warm-up or measure windows than the plan asks for.
+	Reduced bool `yaml:"reduced,omitempty"`
+	// Skipped says what the lab could not do on this host and why
+	// (Plan.Degrade).
+	Skipped []string `yaml:"skipped,omitempty"`
+}
+
+// Overrides replace a plan's run lengths and seed for a shorter or longer
+// run than the plan's (lab sweep -repetitions, -warmup, -measure, -seed).
+// Nil fields keep the plan's values.
+type Overrides struct {
+	Repetitions *int
+	Warmup      *time.Duration
+	Measure     *time.Duration
+	Seed        *uint64
+}
+
+// Override returns a copy of p with o applied and validated; the copy's
+// Invocation lists each value that changed, as "key: old -> new".
+func (p *Plan) Override(o Overrides) (*Plan, error) {
+	q := p.clone()
+	var changed []string
+	reduced := false
+	if o.Repetitions != nil && *o.Repetitions != q.Repetitions {
+		reduced = reduced || *o.Repetitions < q.Repetitions
+		changed = append(changed, fmt.Sprintf("repetitions: %d -> %d", q.Repetitions, *o.Repetitions))
+		q.Repetitions = *o.Repetitions
+	}
+	if o.Warmup != nil && *o.Warmup != q.Warmup {
+		reduced = reduced || *o.Warmup < q.Warmup
+		changed = append(changed, fmt.Sprintf("warmup: %s -> %s", q.Warmup, *o.Warmup))
+		q.Warmup = *o.Warmup
+	}
+	if o.Measure != nil && *o.Measure != q.Measure {
+		reduced = reduced || *o.Measure < q.Measure
+		changed = append(changed, fmt.Sprintf("measure: %s -> %s", q.Measure, *o.Measure))
+		q.Measure = *o.Measure
+	}
+	if o.Seed != nil && *o.Seed != q.Seed {
+		changed = append(changed, fmt.Sprintf("seed: %d -> %d", q.Seed, *o.Seed))
+		q.Seed = *o.Seed
+	}
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("plan %s with the command line's overrides: %w", p.Name, err)
+	}
+	if len(changed) > 0 {
+		inv := q.invocation()
+		inv.Overrides = append(inv.Overrides, changed...)
+		inv.Reduced = inv.Reduced || reduced
+	}
+	return q, nil
+}
+
+func (p *Plan) invocation() *Invocation {
+	if p.Invocation == nil {
+		p.Invocation = &Invocation{}
+	}
+	return p.Invocation
+}
+
+// clone is a deep enough copy of p for Override and Degrade: the matrix
+// and invocation are copied; settings are replaced, never mutated.
+func (p *Plan) clone() *Plan {
+	q := *p
+	q.Matrix = make([]Dimension, len(p.Matrix))
+	for i, d := range p.Matrix {
+		q.Matrix[i] = Dimension{Name: d.Name, Levels: slices.Clone(d.Levels)}
+	}
+	if p.Invocation != nil {
+		inv := *p.Invocation
+		inv.Overrides = slices.Clone(inv.Overrides)
+		inv.Skipped = slices.Clone(inv.Skipped)
+		q.Invocation = &inv
+	}
+	return &q
 }
 
 // Dimension is one knob (or a group of knobs that go together) and the

@@ -114,6 +114,10 @@ type RunnerConfig struct {
 	Progress func(Progress)
 	// Logger receives the runner's events. Nil discards.
 	Logger *slog.Logger
+	// NoCgroups runs the broker without a cgroup of its own (the lab may
+	// not create cgroups here); a cell with a memory limit or a throttle
+	// then fails. Plan.Degrade removes those.
+	NoCgroups bool
 	// StopTimeout bounds a broker's clean shutdown. Default 30s.
 	StopTimeout time.Duration
 }

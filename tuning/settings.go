@@ -31,7 +31,18 @@ type Settings struct {
 	// Swap adds a zram swap device of this size for the run (the machine
 	// may have none, and vm.swappiness means nothing without swap); 0 = none.
 	Swap ByteSize `yaml:"swap,omitempty" json:"swap,omitempty"`
+	// Probes is all (attach every eBPF probe family to the broker) or none
+	// (attach nothing: the run measures the broker without the probes'
+	// overhead, and its probe columns read n/a); "" = all unless the lab
+	// runs with -no-probes.
+	Probes string `yaml:"probes,omitempty" json:"probes,omitempty"`
 }
+
+// Probe settings.
+const (
+	ProbesAll  = "all"
+	ProbesNone = "none"
+)
 
 // Disk kinds.
 const (
@@ -130,6 +141,10 @@ func Merge(base, over Settings) Settings {
 	out.Swap = base.Swap
 	if over.Swap != 0 {
 		out.Swap = over.Swap
+	}
+	out.Probes = base.Probes
+	if over.Probes != "" {
+		out.Probes = over.Probes
 	}
 	out.Disk = mergeDisk(base.Disk, over.Disk)
 	out.Filesystem = mergeFS(base.Filesystem, over.Filesystem)
@@ -258,6 +273,9 @@ func (s Settings) knobs() []string {
 	}
 	if s.Swap != 0 {
 		k = append(k, "swap")
+	}
+	if s.Probes != "" {
+		k = append(k, "probes")
 	}
 	slices.Sort(k)
 	return k
@@ -433,6 +451,9 @@ func (s Settings) validate(at string) []error {
 	}
 	if s.MemoryLimit != 0 && s.MemoryLimit < 64<<20 {
 		bad("memory_limit", s.MemoryLimit.String(), "below 64MiB the broker cannot start; use at least 64MiB")
+	}
+	if s.Probes != "" && s.Probes != ProbesAll && s.Probes != ProbesNone {
+		bad("probes", s.Probes, "want all or none")
 	}
 	if s.Swap != 0 && s.Swap < 16<<20 {
 		bad("swap", s.Swap.String(), "use at least 16MiB of zram swap, or leave swap out")

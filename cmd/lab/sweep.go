@@ -23,7 +23,8 @@ func init() {
 	register("sweep", command{
 		summary: "run a tuning plan (default plans/tune.yaml): tables and guide under -out",
 		run: func(ctx context.Context, logger *slog.Logger, args []string) error {
-			return runPlan(ctx, logger, "lab sweep", "plans/tune.yaml", args)
+			_, err := runPlanArgs(ctx, logger, "lab sweep", "plans/tune.yaml", args)
+			return err
 		},
 	})
 }
@@ -34,33 +35,88 @@ type devicesFlag []string
 func (d *devicesFlag) String() string     { return strings.Join(*d, ",") }
 func (d *devicesFlag) Set(v string) error { *d = append(*d, v); return nil }
 
-// runPlan is lab sweep and lab ab: run a plan, then write its tables and
-// guideline.
-func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string, args []string) error {
+// runPlanArgs is lab sweep and lab ab (and lab bench's plan step): parse
+// the sweep flags from args (name is the flag set's name for usage,
+// defaultPlan the -plan default), run the plan, write its tables (also to
+// stdout) and guideline, and return the result dir ("" when nothing was
+// written: -check, or an error before the first run). Flags -repetitions,
+// -warmup, -measure and -seed override the plan's values; the result dir's
+// plan.yaml and command.txt record them and the full command line.
+func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan string, args []string) (string, error) {
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	planFile := fs.String("plan", defaultPlan, "plan file (see plans/)")
 	root := fs.String("root", ".", "repository root: workload and driver paths in the plan are relative to it")
 	out := fs.String("out", "results", "directory under which <plan>-<timestamp>/ is written")
-	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk)")
-	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+")")
+	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk); without root: $TMPDIR/brokerlab-<uid>/work")
+	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root: $TMPDIR/brokerlab-<uid>/journal)")
 	brokerBin := fs.String("broker", "", "broker binary (default: broker beside this lab binary)")
 	config := fs.String("config", "config/server.properties", "broker server.properties")
-	noProbes := fs.Bool("no-probes", false, "do not attach the eBPF probes")
+	noProbes := fs.Bool("no-probes", false, "do not attach the eBPF probes (a plan's probes dimension is then left out)")
+	unprivileged := fs.Bool("unprivileged", false, "run as the lab does without root even when root: plain log directory, no sysctls, cgroups, drop_caches or probes")
 	brokerUser := fs.String("broker-user", "", "run the broker as this unprivileged user (for example nobody); default: the lab's user")
-	check := fs.Bool("check", false, "validate the plan, print its cells and schedule, and exit")
+	check := fs.Bool("check", false, "validate the plan, print its cells, schedule and what this host would skip, and exit")
+	repetitions := fs.Int("repetitions", 0, "override the plan's repetitions (rounds); recorded in the result dir")
+	warmup := fs.Duration("warmup", 0, "override the plan's warm-up per run (such as 2s); recorded in the result dir")
+	measure := fs.Duration("measure", 0, "override the plan's measured window per run (such as 5s); recorded in the result dir")
+	seed := fs.Uint64("seed", 0, "override the plan's shuffle seed; recorded in the result dir")
 	var devices devicesFlag
 	fs.Var(&devices, "device", "a spare block device the lab may format (repeatable); the plan's disk kind device must be named here too")
 	_ = fs.Parse(args)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	plan, err := tuning.LoadPlan(*planFile)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := plan.CheckFiles(*root); err != nil {
-		return err
+		return "", err
 	}
+	var o tuning.Overrides
+	if set["repetitions"] {
+		o.Repetitions = repetitions
+	}
+	if set["warmup"] {
+		o.Warmup = warmup
+	}
+	if set["measure"] {
+		o.Measure = measure
+	}
+	if set["seed"] {
+		o.Seed = seed
+	}
+	if plan, err = plan.Override(o); err != nil {
+		return "", err
+	}
+	caps := tuning.DetectCapabilities("", "")
+	if *unprivileged {
+		caps = tuning.Capabilities{NoBPFReason: "-unprivileged"}
+	}
+	if *noProbes && caps.BPF {
+		caps.BPF, caps.NoBPFReason = false, "-no-probes"
+	}
+	plan, skipped := plan.Degrade(caps)
+	for _, s := range skipped {
+		if !*check { // -check prints them with the plan
+			fmt.Fprintf(os.Stderr, ">> skipped: %s\n", s)
+		}
+	}
+	if !caps.Mount && os.Geteuid() != 0 {
+		// The defaults under /var/lib are root's.
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("brokerlab-%d", os.Getuid()))
+		if !set["work"] {
+			*work = filepath.Join(dir, "work")
+		}
+		if *state == "" && os.Getenv(host.StateDirEnv) == "" {
+			*state = filepath.Join(dir, "journal")
+		}
+	}
+	if plan.Invocation == nil {
+		plan.Invocation = &tuning.Invocation{}
+	}
+	plan.Invocation.Command = commandLine()
 	if *check {
-		return printPlan(plan)
+		return "", printPlan(plan)
 	}
 	for _, d := range plan.Devices() {
 		found := false
@@ -68,21 +124,21 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 			found = found || n == d
 		}
 		if !found {
-			return fmt.Errorf("plan %s formats device %s: name it with -device %s too, to confirm it holds nothing you need", plan.Name, d, d)
+			return "", fmt.Errorf("plan %s formats device %s: name it with -device %s too, to confirm it holds nothing you need", plan.Name, d, d)
 		}
 	}
 	w, err := loadgen.LoadWorkload(filepath.Join(*root, plan.Workload))
 	if err != nil {
-		return err
+		return "", err
 	}
 	d, err := loadgen.LoadDriver(filepath.Join(*root, plan.Driver))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if *brokerBin == "" {
 		dir, err := executableDir()
 		if err != nil {
-			return err
+			return "", err
 		}
 		*brokerBin = filepath.Join(dir, "broker")
 	}
@@ -91,7 +147,7 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 	if *brokerUser != "" {
 		u, err := user.Lookup(*brokerUser)
 		if err != nil {
-			return fmt.Errorf("-broker-user %s: %w", *brokerUser, err)
+			return "", fmt.Errorf("-broker-user %s: %w", *brokerUser, err)
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
@@ -100,7 +156,7 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 
 	session, undone, err := host.Open(host.Config{StateDir: *state, NamedDevices: devices, Logger: logger})
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, u := range undone {
 		fmt.Fprintf(os.Stderr, ">> restored from an earlier run: %s\n", u)
@@ -115,8 +171,14 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 	env := tuning.Environment{Kernel: lenv.Kernel, CPU: lenv.CPUModel, CPUs: lenv.CPUs, MemoryMiB: lenv.MemTotalBytes >> 20,
 		Workload: w.Name, GoVersion: lenv.GoVersion}
 	dir := filepath.Join(*out, plan.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(plan.Invocation.Command+"\n"), 0o644); err != nil {
+		return "", err
+	}
 	cfg := tuning.RunnerConfig{
-		Plan: plan, OutDir: dir, WorkDir: *work, Host: session,
+		Plan: plan, OutDir: dir, WorkDir: *work, Host: session, NoCgroups: !caps.Cgroups,
 		Broker:      broker,
 		Load:        tuning.LoadgenLoad{Workload: w, Driver: d, Logger: logger},
 		Ceilings:    tuning.LoadgenCeilings{},
@@ -131,12 +193,12 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 				p.Done+1, p.Total, p.Run.Cell.ID, p.Run.Cell.Name, p.Run.Round, p.Left.Round(time.Second))
 		},
 	}
-	if !*noProbes {
+	if caps.BPF {
 		cfg.Probes = tuning.BPFProbes{Logger: logger}
 	}
 	runner, err := tuning.NewRunner(cfg)
 	if err != nil {
-		return err
+		return "", err
 	}
 	fmt.Fprintf(os.Stderr, ">> plan %s: %d cells x %d repetitions, results in %s\n", plan.Name, len(plan.Cells()), plan.Repetitions, dir)
 	stopNotice := context.AfterFunc(ctx, func() {
@@ -145,12 +207,24 @@ func runPlan(ctx context.Context, logger *slog.Logger, name, defaultPlan string,
 	defer stopNotice()
 	records, runErr := runner.Run(ctx)
 	if len(records) == 0 {
-		return runErr
+		return "", runErr
 	}
 	if err := writeReports(dir, plan); err != nil {
-		return fmt.Errorf("%w (sweep: %v)", err, runErr)
+		return dir, fmt.Errorf("%w (sweep: %v)", err, runErr)
 	}
-	return runErr
+	return dir, runErr
+}
+
+// commandLine is the lab's command line, quoted where a shell needs it.
+func commandLine() string {
+	var q []string
+	for _, a := range os.Args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"$`\\|&;<>()*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q = append(q, a)
+	}
+	return strings.Join(q, " ")
 }
 
 // writeReports renders tables (terminal to stdout, tables.md), guide.md
@@ -204,6 +278,14 @@ func printPlan(p *tuning.Plan) error {
 		order = append(order, r.Cell.ID)
 	}
 	fmt.Printf("schedule: %s\n", strings.Join(order, " "))
+	if inv := p.Invocation; inv != nil {
+		for _, o := range inv.Overrides {
+			fmt.Printf("overridden: %s\n", o)
+		}
+		for _, s := range inv.Skipped {
+			fmt.Printf("skipped on this host: %s\n", s)
+		}
+	}
 	return nil
 }
 

@@ -141,3 +141,35 @@ func parseSwaps(b []byte) []Swap {
 	}
 	return out
 }
+
+// FilesystemOf names the filesystem dir is on ("ext4 (/dev/vda1 on /)"),
+// from /proc/self/mountinfo: the mount with the longest mount point that
+// contains dir. It returns "unknown filesystem" when mountinfo is
+// unreadable.
+func FilesystemOf(dir string) string {
+	mounts, err := readMounts("/proc")
+	if err != nil {
+		return "unknown filesystem"
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	return filesystemOf(mounts, dir)
+}
+
+func filesystemOf(mounts []Mount, dir string) string {
+	var best *Mount
+	for i, m := range mounts {
+		within := m.MountPoint == "/" || dir == m.MountPoint || strings.HasPrefix(dir, m.MountPoint+"/")
+		if within && (best == nil || len(m.MountPoint) >= len(best.MountPoint)) {
+			best = &mounts[i]
+		}
+	}
+	if best == nil {
+		return "unknown filesystem"
+	}
+	return fmt.Sprintf("%s (%s on %s)", best.FSType, best.Source, best.MountPoint)
+}

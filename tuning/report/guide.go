@@ -273,6 +273,11 @@ type guide struct {
 	cs       *comparisons
 	findings map[string][]finding // by dimension name
 	checks   []check
+	// overheadDim is the dimension turning the probes on and off ("" =
+	// none); overhead compares its none level (base) with its all level
+	// (cell), one pair per context.
+	overheadDim string
+	overhead    []ctxPair
 }
 
 type check struct {
@@ -355,6 +360,34 @@ func newGuide(a *Analysis) (*guide, error) {
 				g.findings[d.Name] = append(g.findings[d.Name], f)
 			}
 		}
+	}
+	for _, d := range a.Plan.Matrix {
+		none, all := -1, -1
+		for i, l := range d.Levels {
+			switch tuning.Merge(a.Plan.Base, l.Settings).Probes {
+			case tuning.ProbesNone:
+				if none < 0 {
+					none = i
+				}
+			case tuning.ProbesAll:
+				if all < 0 {
+					all = i
+				}
+			}
+		}
+		if none < 0 || all < 0 {
+			continue
+		}
+		g.overheadDim = d.Name
+		for _, ctx := range a.contexts(d.Name) {
+			nc, ac := a.cellIn(ctx, d.Name, d.Levels[none].Name), a.cellIn(ctx, d.Name, d.Levels[all].Name)
+			if nc != nil && ac != nil {
+				cp := ctxPair{ctx: a.ctxLabel(ctx), p: pair{base: nc, cell: ac}}
+				g.overhead = append(g.overhead, cp)
+				g.cs.add(cp.p)
+			}
+		}
+		break
 	}
 	for _, cl := range claims {
 		ch := check{claim: cl, metric: obj}
@@ -441,11 +474,15 @@ func (g *guide) write(w *bufio.Writer) {
 			"raise repetitions: in the plan.\n\n", minRuns, stats.Alpha)
 	}
 
+	g.writeInvocation(w)
+
 	fmt.Fprintf(w, "## Conditions\n\n")
 	e := a.Env
 	g.table(w, []string{"kernel", "CPU", "memory", "disk", "filesystem", "workload", "Go"},
 		[][]string{{e.Kernel, fmt.Sprintf("%s (%d CPUs)", e.CPU, e.CPUs), fmt.Sprintf("%d MiB", e.MemoryMiB), e.Disk, e.Filesystem, e.Workload, e.GoVersion}})
 	fmt.Fprintf(w, "\nThe recommendations hold for this machine and this workload (`%s`, driver `%s`); re-run the plan on the production hardware before applying them there.\n\n", p.Workload, p.Driver)
+
+	g.writeOverhead(w)
 
 	fmt.Fprintf(w, "## Recommendations\n\n")
 	var notSig []string
@@ -455,7 +492,8 @@ func (g *guide) write(w *bufio.Writer) {
 
 	fmt.Fprintf(w, "## The seed's advice, checked\n\n")
 	fmt.Fprintf(w, "Verdicts: **holds** (the advised setting is significantly better), **does not hold** (significantly worse), "+
-		"**not significant** (no difference detected at this many runs), **not measured** (the plan has no dimension for it).\n\n")
+		"**not significant** (no difference detected at this many runs), **too few runs to tell** (fewer than %d runs per cell: "+
+		"no difference can be significant, whatever the numbers), **not measured** (the plan has no dimension for it).\n\n", MinTestableRuns)
 	var rows [][]string
 	for _, ch := range g.checks {
 		verdict, ev := g.verdict(ch)
@@ -497,6 +535,107 @@ func (g *guide) write(w *bufio.Writer) {
 	g.table(w, []string{"cell", "levels", "files"}, frows)
 }
 
+// writeInvocation says how the run was made: the command, what it
+// overrode (a reduced run is labelled as one) and what the host skipped.
+func (g *guide) writeInvocation(w *bufio.Writer) {
+	inv := g.a.Plan.Invocation
+	if inv == nil {
+		return
+	}
+	if inv.Reduced {
+		fmt.Fprintf(w, "**Reduced run:** the command line shortened the plan (%s). Read this as a smoke test of the lab, "+
+			"not as a measurement to tune by; run the plan as written for that.\n\n", strings.Join(inv.Overrides, "; "))
+	} else if len(inv.Overrides) > 0 {
+		fmt.Fprintf(w, "The command line changed the plan: %s.\n\n", strings.Join(inv.Overrides, "; "))
+	}
+	if len(inv.Skipped) > 0 {
+		fmt.Fprintf(w, "**Skipped on this host** (the lab ran what it could without these privileges; the cells and tables below are what remained):\n\n")
+		for _, s := range inv.Skipped {
+			fmt.Fprintf(w, "- %s\n", s)
+		}
+		fmt.Fprintln(w)
+	}
+	if inv.Command != "" {
+		fmt.Fprintf(w, "Command: `%s`\n\n", inv.Command)
+	}
+}
+
+// ProbeOverheadTarget is the throughput the probes may cost (issue
+// "Probes": at most 2%).
+const ProbeOverheadTarget = 0.02
+
+// writeOverhead writes the probe overhead section: throughput and publish
+// p99 with every probe attached against none, per context, with the ratio
+// of medians, its bootstrap interval and the verdict against the target.
+func (g *guide) writeOverhead(w *bufio.Writer) {
+	if g.overheadDim == "" {
+		return
+	}
+	tp, _ := tuning.MetricByKey("throughput")
+	p99, _ := tuning.MetricByKey("publish_p99")
+	fmt.Fprintf(w, "## Probe overhead\n\n")
+	fmt.Fprintf(w, "Dimension %s runs the broker with every eBPF probe attached (all) and with none, interleaved. "+
+		"Target: the probes cost at most %.0f%% of throughput. A ratio is all over none, with its %d%% bootstrap interval; "+
+		"the verdict holds only when the whole interval is on one side of the target. Throughput means the broker's capacity "+
+		"only when the workload runs at max rate (producerRate: 0); at a fixed rate it shows whether the rate was held.\n\n",
+		g.overheadDim, 100*ProbeOverheadTarget, int(stats.Confidence*100))
+	if len(g.overhead) == 0 {
+		fmt.Fprintf(w, "Not measured: the runs of the cells with and without probes are missing.\n\n")
+		return
+	}
+	ratio := func(c *stats.Comparison) string {
+		if c == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3f (%s, p=%.3f)", c.Ratio, ratioInterval(c), c.AdjustedP)
+	}
+	med := func(m tuning.Metric, c *CellResult) string {
+		if s, ok := c.summary(m); ok {
+			return s
+		}
+		return "n/a"
+	}
+	var rows [][]string
+	for _, cp := range g.overhead {
+		ctx := cp.ctx
+		if ctx == "" {
+			ctx = "reference"
+		}
+		ct, cl := g.cs.get(cp.p, tp.Key), g.cs.get(cp.p, p99.Key)
+		rows = append(rows, []string{ctx, cp.p.base.Cell.ID + " / " + cp.p.cell.Cell.ID,
+			med(tp, cp.p.base), med(tp, cp.p.cell), ratio(ct),
+			med(p99, cp.p.base), med(p99, cp.p.cell), ratio(cl), overheadVerdict(ct)})
+	}
+	g.table(w, []string{"with", "cells none / all", "throughput none (MB/s)", "throughput all (MB/s)", "throughput ratio (95% CI)",
+		"publish p99 none (ms)", "publish p99 all (ms)", "p99 ratio (95% CI)", "verdict"}, rows)
+	fmt.Fprintln(w)
+}
+
+// ratioInterval is "0.981 to 1.004", or "no interval".
+func ratioInterval(c *stats.Comparison) string {
+	if math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi) {
+		return "no interval"
+	}
+	return fmt.Sprintf("%.3f to %.3f", c.RatioLo, c.RatioHi)
+}
+
+// overheadVerdict judges the throughput ratio (all over none) against
+// ProbeOverheadTarget by its bootstrap interval.
+func overheadVerdict(c *stats.Comparison) string {
+	floor := 1 - ProbeOverheadTarget
+	switch {
+	case c == nil:
+		return "not measured"
+	case math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi):
+		return "no interval"
+	case c.RatioLo >= floor:
+		return fmt.Sprintf("within target: cost at most %.1f%%", 100*max(0, 1-c.RatioLo))
+	case c.RatioHi < floor:
+		return fmt.Sprintf("over target: cost at least %.1f%%", 100*(1-c.RatioHi))
+	}
+	return fmt.Sprintf("undecided: cost between %.1f%% and %.1f%%; more pairs narrow it", 100*max(0, 1-c.RatioHi), 100*(1-c.RatioLo))
+}
+
 // verdictOf classifies a comparison on metric m.
 func verdictOf(m tuning.Metric, c *stats.Comparison) string {
 	switch {
@@ -506,9 +645,21 @@ func verdictOf(m tuning.Metric, c *stats.Comparison) string {
 		return "better"
 	case c.Significant:
 		return "worse"
+	case min(c.Base.N, c.New.N) < MinTestableRuns:
+		return tooFew
 	}
 	return "not significant"
 }
+
+// MinTestableRuns is the fewest runs per cell with which the two-sided
+// Mann-Whitney U test can reach p < 0.05 at all (4 and 4: p = 0.029; 3
+// and 3: p = 0.1).
+const MinTestableRuns = 4
+
+// tooFew is the verdict of a comparison with fewer than MinTestableRuns
+// runs on a side: not "not significant", which would read as evidence of
+// no effect, but untestable.
+const tooFew = "too few runs"
 
 // with names a context for prose: "" for the reference context.
 func with(ctx string) string {
@@ -592,6 +743,9 @@ func (g *guide) writeDimension(w *bufio.Writer, d tuning.Dimension, notSig *[]st
 		g.caveats(w, best.better[0].p)
 	} else {
 		why := "no level changed " + g.obj.Title + " significantly"
+		if g.minRuns() < MinTestableRuns {
+			why = fmt.Sprintf("with %d runs per cell no change can be significant; run the plan's full repetitions before changing anything", g.minRuns())
+		}
 		if len(worse) > 0 {
 			why = "no level improved " + g.obj.Title + " without making it significantly worse somewhere; " + strings.Join(worse, ", ") + " made it worse"
 		}
@@ -744,6 +898,9 @@ func (g *guide) verdict(ch check) (string, string) {
 				ch.metric.Title, c.Delta(), c.RatioCI(), c.AdjustedP, f.p.cell.Cell.ID, f.p.base.Cell.ID)})
 		}
 		if len(rs) == 0 {
+			if g.minRuns() < MinTestableRuns {
+				return "too few runs to tell", fmt.Sprintf("%d runs per cell: no level of %s can change %s significantly", g.minRuns(), ch.dim, ch.metric.Title)
+			}
 			return "not significant", fmt.Sprintf("no level of %s changed %s significantly", ch.dim, ch.metric.Title)
 		}
 	} else {
@@ -781,6 +938,8 @@ func (g *guide) verdict(ch check) (string, string) {
 		return "does not hold", ev
 	case n["not significant"] > 0:
 		return "not significant", ev
+	case n[tooFew] > 0:
+		return "too few runs to tell", ev
 	}
 	return "not measured", ev
 }

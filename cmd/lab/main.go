@@ -60,6 +60,10 @@ func main() {
 		os.Exit(2)
 	}
 	name := fs.Arg(0)
+	if name == "help" {
+		usage()
+		return
+	}
 	c, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n\n", name)

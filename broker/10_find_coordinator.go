@@ -30,7 +30,12 @@ func init() {
 	register(10, 0, 4, handleFindCoordinator)
 	registerService("group", func(b *Broker) (Service, error) {
 		return group.New(group.Config{
-			Dir: filepath.Join(b.Config().LogDirs[0], offsetsDirName),
+			Dir:                           filepath.Join(b.Config().LogDirs[0], offsetsDirName),
+			MinSessionTimeout:             b.Config().GroupMinSessionTimeout,
+			MaxSessionTimeout:             b.Config().GroupMaxSessionTimeout,
+			OffsetsRetention:              b.Config().OffsetsRetention,
+			OffsetsRetentionCheckInterval: b.Config().OffsetsRetentionCheckInterval,
+			MaxMetadataBytes:              b.Config().OffsetMetadataMaxBytes,
 			Partitions: func(topic string) (int32, bool) {
 				ti, ok := b.Store().Topic(topic)
 				return ti.Partitions, ok

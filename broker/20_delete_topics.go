@@ -6,7 +6,9 @@ package broker
 // segment file open until the last fetch reading it is done). v0-5 name
 // topics; v6 names them or gives topic ids. UNKNOWN_TOPIC_OR_PARTITION
 // for a missing name, UNKNOWN_TOPIC_ID for a missing id, with an error
-// message (v5+).
+// message (v5+). Every group's committed offsets of a deleted topic are
+// deleted too (group.Coordinator.DeleteTopicOffsets), so a new topic of
+// the same name starts without them, as in Kafka.
 //
 // Not implemented: nothing notable (no timeouts apply: deletion is local).
 
@@ -69,6 +71,10 @@ func handleDeleteTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		if st.ErrorCode == 0 {
 			if err := b.store.DeleteTopic(name); err != nil {
 				fail(kafkaErrorCode(err), err.Error())
+			} else if err := coordinator(b).DeleteTopicOffsets(name); err != nil {
+				// The topic is gone; its stale offsets only matter to a
+				// new topic of the same name.
+				b.logger.Error("deleting committed offsets of deleted topic", "topic", name, "err", err)
 			}
 		}
 		resp.Topics = append(resp.Topics, st)

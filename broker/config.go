@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/brokerlab/brokerlab/broker/group"
 )
 
 // Fetch modes (brokerlab.fetch.mode).
@@ -75,6 +77,22 @@ type Config struct {
 	// FlushSyncOnAck is log.flush.sync.on.ack (brokerlab): fsync before
 	// acknowledging acks=-1 produce requests (group commit). Default false.
 	FlushSyncOnAck bool
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout are
+	// group.min.session.timeout.ms and group.max.session.timeout.ms: a
+	// JoinGroup's session timeout must lie between them. Defaults 6s and
+	// 30m.
+	GroupMinSessionTimeout time.Duration
+	GroupMaxSessionTimeout time.Duration
+	// OffsetsRetention is offsets.retention.minutes: committed offsets of
+	// a group empty this long are deleted; -1 keeps them forever. Default
+	// 7 days.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
+	// Default 10m.
+	OffsetsRetentionCheckInterval time.Duration
+	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
+	// metadata string of a committed offset. Default 4096.
+	OffsetMetadataMaxBytes int
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -110,23 +128,28 @@ type Config struct {
 // log directory.
 func DefaultConfig() Config {
 	return Config{
-		ListenAddr:                "127.0.0.1:9092",
-		RecoveryThreadsPerDataDir: 1,
-		AutoCreateTopics:          true,
-		NumPartitions:             1,
-		DefaultReplicationFactor:  1,
-		Retention:                 168 * time.Hour,
-		RetentionBytes:            -1,
-		RetentionCheckInterval:    5 * time.Minute,
-		SegmentBytes:              1 << 30,
-		RollInterval:              168 * time.Hour,
-		IndexIntervalBytes:        4096,
-		IndexSizeMaxBytes:         10 << 20,
-		MessageMaxBytes:           1048588,
-		FetchMode:                 FetchModeSendfile,
-		SocketSendBufferBytes:     102400,
-		SocketReceiveBufferBytes:  102400,
-		SocketRequestMaxBytes:     104857600,
+		ListenAddr:                    "127.0.0.1:9092",
+		RecoveryThreadsPerDataDir:     1,
+		AutoCreateTopics:              true,
+		NumPartitions:                 1,
+		DefaultReplicationFactor:      1,
+		Retention:                     168 * time.Hour,
+		RetentionBytes:                -1,
+		RetentionCheckInterval:        5 * time.Minute,
+		SegmentBytes:                  1 << 30,
+		RollInterval:                  168 * time.Hour,
+		IndexIntervalBytes:            4096,
+		IndexSizeMaxBytes:             10 << 20,
+		MessageMaxBytes:               1048588,
+		FetchMode:                     FetchModeSendfile,
+		GroupMinSessionTimeout:        group.DefaultMinSessionTimeout,
+		GroupMaxSessionTimeout:        group.DefaultMaxSessionTimeout,
+		OffsetsRetention:              group.DefaultOffsetsRetention,
+		OffsetsRetentionCheckInterval: group.DefaultOffsetsRetentionCheckInterval,
+		OffsetMetadataMaxBytes:        group.DefaultMaxMetadataBytes,
+		SocketSendBufferBytes:         102400,
+		SocketReceiveBufferBytes:      102400,
+		SocketRequestMaxBytes:         104857600,
 	}
 }
 
@@ -192,6 +215,21 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval < 0 {
 		bad("log.flush.interval.ms", c.FlushInterval.Milliseconds(), "must be 0 (off) or more")
+	}
+	if c.GroupMinSessionTimeout <= 0 {
+		bad("group.min.session.timeout.ms", c.GroupMinSessionTimeout.Milliseconds(), "must be above 0; the default is 6000")
+	}
+	if c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout {
+		bad("group.max.session.timeout.ms", c.GroupMaxSessionTimeout.Milliseconds(), fmt.Sprintf("must be at least group.min.session.timeout.ms (%d); the default is 1800000", c.GroupMinSessionTimeout.Milliseconds()))
+	}
+	if c.OffsetsRetention != -1 && c.OffsetsRetention < time.Minute {
+		bad("offsets.retention.minutes", int64(c.OffsetsRetention/time.Minute), "must be 1 or more, or -1 to keep committed offsets forever; the default is 10080 (7 days)")
+	}
+	if c.OffsetsRetentionCheckInterval <= 0 {
+		bad("offsets.retention.check.interval.ms", c.OffsetsRetentionCheckInterval.Milliseconds(), "must be above 0; the default is 600000")
+	}
+	if c.OffsetMetadataMaxBytes < 1 {
+		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
 	}
 	if c.FetchMode != FetchModeSendfile && c.FetchMode != FetchModeCopy {
 		bad("brokerlab.fetch.mode", c.FetchMode, "must be sendfile or copy")
@@ -406,6 +444,11 @@ var keySpecs = []keySpec{
 		return nil
 	}, get: func(c Config) string { return strconv.FormatInt(c.FlushInterval.Milliseconds(), 10) }},
 	boolKey("log.flush.sync.on.ack", func(c *Config, b bool) { c.FlushSyncOnAck = b }, func(c Config) bool { return c.FlushSyncOnAck }),
+	durKey("group.min.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMinSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMinSessionTimeout }),
+	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMaxSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMaxSessionTimeout }),
+	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
+	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
+	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
 	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
 	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),
@@ -454,7 +497,6 @@ var unusedKafkaKeys = map[string]string{
 	"auto.leader.rebalance.enable":             "single node",
 	"queued.max.requests":                      "not used by this broker",
 	"replica.lag.time.max.ms":                  "no replication",
-	"offsets.retention.minutes":                "not used by this broker",
 	"log.preallocate":                          "not used by this broker",
 	"log.segment.delete.delay.ms":              "segments are deleted when their last reader releases them",
 	"connections.max.idle.ms":                  "not used by this broker",

@@ -469,9 +469,13 @@ func (g *guide) write(w *bufio.Writer) {
 		"(the flush policy), memory left to other services (memory limits), headroom — decide that part yourself; "+
 		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title)
 	if minRuns := g.minRuns(); minRuns < 6 {
+		raise := "raise repetitions: in the plan"
+		if p.Invocation != nil && p.Invocation.Reduced {
+			raise = "run the plan without the command line's -repetitions override"
+		}
 		fmt.Fprintf(w, "**Too few runs for firm conclusions:** some cells have only %d runs. The Mann-Whitney U test cannot reach p < %.2f "+
 			"with fewer than 4 runs per cell, and a 95%% interval of a median needs at least 6 (shown as ±∞); "+
-			"raise repetitions: in the plan.\n\n", minRuns, stats.Alpha)
+			"%s.\n\n", minRuns, stats.Alpha, raise)
 	}
 
 	g.writeInvocation(w)
@@ -506,7 +510,11 @@ func (g *guide) write(w *bufio.Writer) {
 	if len(notSig) == 0 {
 		fmt.Fprintf(w, "Every level compared changed %s significantly.\n\n", g.obj.Title)
 	} else {
-		fmt.Fprintf(w, "These levels did not change %s detectably; that is not proof of no effect, only that any effect is smaller than this many runs can resolve:\n\n", g.obj.Title)
+		if g.minRuns() < MinTestableRuns {
+			fmt.Fprintf(w, "With %d runs per cell no level can change %s significantly, so these are numbers, not findings:\n\n", g.minRuns(), g.obj.Title)
+		} else {
+			fmt.Fprintf(w, "These levels did not change %s detectably; that is not proof of no effect, only that any effect is smaller than this many runs can resolve:\n\n", g.obj.Title)
+		}
 		for _, s := range notSig {
 			fmt.Fprintf(w, "- %s\n", s)
 		}

@@ -90,6 +90,21 @@ func WriteTables(w io.Writer, a *Analysis, f Format) error {
 			fmt.Fprintf(w, "%s\n", s)
 		}
 	}
+	if inv := a.Plan.Invocation; inv != nil && (inv.Reduced || len(inv.Skipped) > 0) {
+		var what []string
+		if inv.Reduced {
+			what = append(what, "a reduced run ("+strings.Join(inv.Overrides, "; ")+"): a smoke test, not a measurement")
+		}
+		if len(inv.Skipped) > 0 {
+			what = append(what, fmt.Sprintf("%d things skipped on this host (see guide.md)", len(inv.Skipped)))
+		}
+		line := "Note: " + strings.Join(what, "; ") + "."
+		if f == Markdown {
+			fmt.Fprintf(w, "**%s**\n\n", line)
+		} else {
+			fmt.Fprintf(w, "%s\n", line)
+		}
+	}
 	heading("Performance")
 	if f == Markdown {
 		fmt.Fprintf(w, "%s.\n\n", intro)

@@ -1,0 +1,151 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/tuning"
+)
+
+const overheadPlan = `
+name: overhead-test
+workload: workloads/1-topic-1-partition-1kb-max.yaml
+driver: workloads/driver-default.yaml
+repetitions: 6
+seed: 5
+warmup: 5s
+measure: 20s
+objective: throughput
+matrix:
+  - name: probes
+    levels:
+      - {name: none, probes: none}
+      - {name: all, probes: all}
+`
+
+// overheadGuide writes the guide of an overhead plan whose "all" cell has
+// throughput thr times and publish p99 p99 times the "none" cell's; skew
+// adds a per-run jitter to the "all" cell only.
+func overheadGuide(t *testing.T, thr, p99 float64, skew []float64) string {
+	t.Helper()
+	p, err := tuning.ParsePlan([]byte(overheadPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jitter := []float64{-0.004, 0.001, 0.005, -0.0015, 0.0025, -0.003}
+	var recs []tuning.Record
+	for _, run := range p.Schedule() {
+		j := 1 + jitter[run.Round%len(jitter)]
+		ft, fp := 1.0, 1.0
+		if run.Cell.Settings.Probes == tuning.ProbesAll {
+			ft, fp = thr, p99
+			if skew != nil {
+				ft *= 1 + skew[run.Round%len(skew)]
+			}
+		}
+		recs = append(recs, tuning.Record{
+			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels, Repetition: run.Round,
+			Environment: tuning.Environment{Kernel: "6.18.0", CPU: "test", CPUs: 2},
+			Measurement: tuning.Measurement{ThroughputBytes: 80e6 * ft * j, ThroughputMsgs: 80000 * ft * j,
+				PublishP50: 0.001 * fp * j, PublishP99: 0.008 * fp * j, PublishP999: 0.02 * fp * j, E2EP99: 0.01 * fp * j},
+			File: tuning.RunFileName(run.Cell.ID, run.Round),
+		})
+	}
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestGuideProbeOverhead(t *testing.T) {
+	got := overheadGuide(t, 0.995, 1.01, nil)
+	for _, want := range []string{
+		"## Probe overhead",
+		"Target: the probes cost at most 2% of throughput",
+		"| with      | cells none / all | throughput none (MB/s) | throughput all (MB/s) | throughput ratio (95% CI)",
+		"| reference | c01 / c02        |",
+		"| 0.995 (0.99",
+		"| 1.010 (1.00",
+		"| within target: cost at most 1.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+	testutil.Golden(t, []byte(got))
+}
+
+func TestProbeOverheadVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		thr       float64
+		skew      []float64
+		want, not string
+	}{
+		{"a 10% cost is over the target", 0.90, nil, "over target: cost at least 9.5%", "within target"},
+		{"no cost is within it", 1.0, nil, "within target: cost at most 0.5%", "over target"},
+		{"a wide interval across 2% is undecided", 0.98, []float64{-0.03, 0.03, -0.02, 0.02, 0.01, -0.01}, "undecided: cost between", "within target"},
+	} {
+		got := overheadGuide(t, tc.thr, 1, tc.skew)
+		if !strings.Contains(got, tc.want) || strings.Contains(got, tc.not) {
+			i := strings.Index(got, "## Probe overhead")
+			t.Errorf("%s: want %q and not %q in:\n%s", tc.name, tc.want, tc.not, got[i:min(len(got), i+1500)])
+		}
+	}
+}
+
+func TestGuideLabelsAReducedUnprivilegedRun(t *testing.T) {
+	p, recs := testRecords(t)
+	var few []tuning.Record
+	for _, r := range recs {
+		if r.Repetition <= 2 {
+			few = append(few, r)
+		}
+	}
+	p.Repetitions = 2
+	p.Invocation = &tuning.Invocation{
+		Command:   "bin/lab sweep -plan plans/quick.yaml -repetitions 2 -measure 5s -warmup 2s",
+		Overrides: []string{"repetitions: 6 -> 2", "measure: 20s -> 5s"},
+		Reduced:   true,
+		Skipped:   []string{"drop_caches: the page cache is not emptied before each run (writing /proc/sys/vm/drop_caches needs root)"},
+	}
+	a, err := Analyze(p, few)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"**Reduced run:** the command line shortened the plan (repetitions: 6 -> 2; measure: 20s -> 5s). Read this as a smoke test",
+		"**Skipped on this host**",
+		"- drop_caches: the page cache is not emptied before each run",
+		"Command: `bin/lab sweep -plan plans/quick.yaml -repetitions 2 -measure 5s -warmup 2s`",
+		"**Recommended: keep fs = ext4** — with 2 runs per cell no change can be significant",
+		"| Use XFS rather than EXT4 for the log disk ",
+		"| too few runs to tell |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "| not significant |") {
+		t.Error("a verdict of not significant from 2 runs per cell: it cannot be anything else, so it says nothing")
+	}
+	b.Reset()
+	if err := WriteTables(&b, a, Terminal); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Note: a reduced run (repetitions: 6 -> 2; measure: 20s -> 5s): a smoke test, not a measurement; 1 things skipped on this host (see guide.md).\nPerformance"; !strings.HasPrefix(b.String(), want) {
+		t.Errorf("tables start %q, want %q", b.String()[:min(b.Len(), 200)], want)
+	}
+}

@@ -88,6 +88,13 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	if plan, err = plan.Override(o); err != nil {
 		return "", err
 	}
+	if inv := plan.Invocation; inv != nil && !*check {
+		what := "the command line overrides the plan"
+		if inv.Reduced {
+			what = "reduced run: a smoke test, not a measurement"
+		}
+		fmt.Fprintf(os.Stderr, ">> %s (%s); recorded in the result dir's plan.yaml and command.txt\n", what, strings.Join(inv.Overrides, "; "))
+	}
 	caps := tuning.DetectCapabilities("", "")
 	if *unprivileged {
 		caps = tuning.Capabilities{NoBPFReason: "-unprivileged"}

@@ -96,7 +96,7 @@ func WriteTables(w io.Writer, a *Analysis, f Format) error {
 			what = append(what, "a reduced run ("+strings.Join(inv.Overrides, "; ")+"): a smoke test, not a measurement")
 		}
 		if len(inv.Skipped) > 0 {
-			what = append(what, fmt.Sprintf("%d things skipped on this host (see guide.md)", len(inv.Skipped)))
+			what = append(what, fmt.Sprintf("skipped on this host: %d (see guide.md)", len(inv.Skipped)))
 		}
 		line := "Note: " + strings.Join(what, "; ") + "."
 		if f == Markdown {

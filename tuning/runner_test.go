@@ -206,3 +206,73 @@ func TestRunnerStopsOnCancelAndRestores(t *testing.T) {
 		t.Errorf("%s = %s after cancel, want %s", runnerTestSysctl, cur, orig)
 	}
 }
+
+const probesPlan = `
+name: probes-test
+workload: workloads/1-topic-16-partitions-1kb.yaml
+driver: workloads/driver-default.yaml
+repetitions: 1
+seed: 3
+warmup: 0s
+measure: 1s
+matrix:
+  - name: probes
+    levels:
+      - {name: none, probes: none}
+      - {name: all, probes: all}
+`
+
+// TestRunnerTurnsProbesOnAndOffPerCell: a cell with probes: none runs
+// without them (its probe fields stay unmeasured), one with probes: all
+// has them, and without probes at all a probes: all cell fails instead of
+// passing for one with probes.
+func TestRunnerTurnsProbesOnAndOffPerCell(t *testing.T) {
+	testutil.RequirePrivileged(t, "eBPF probes on the broker")
+	testutil.RequireCommand(t, "go", "install Go")
+	plan, err := ParsePlan([]byte(probesPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerBin := buildBroker(t)
+	run := func(probes Probes) ([]Record, error) {
+		s, _, err := host.Open(host.Config{StateDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, err := NewRunner(RunnerConfig{
+			Plan: plan, OutDir: t.TempDir(), WorkDir: t.TempDir(), Host: s,
+			Broker: ExecBroker{Path: brokerBin, Config: "../config/server.properties",
+				Overrides: []string{"brokerlab.metrics.listen="}},
+			Load: LoadgenLoad{Workload: w, Driver: d}, Probes: probes, NoCgroups: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Run(context.Background())
+	}
+	recs, err := run(BPFProbes{})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("with probes: %d records, %v", len(recs), err)
+	}
+	probed := func(m Measurement) bool {
+		return m.FsyncP99 != nil || m.PageCacheHitRate != nil || m.SwapIns != nil || m.SendBufFull != nil || m.SendfileShare != nil
+	}
+	for _, rec := range recs {
+		if got, want := probed(rec.Measurement), rec.Settings.Probes == ProbesAll; got != want {
+			t.Errorf("%s (%s): probe readings %v, want %v: %+v", rec.File, rec.CellName, got, want, rec.Measurement)
+		}
+	}
+	recs, err = run(nil)
+	if err == nil || len(recs) != 1 || recs[0].Settings.Probes != ProbesNone {
+		t.Errorf("without probes: records %v, err %v; want the none cell only and an error for the all cell", recs, err)
+	}
+}

@@ -116,6 +116,7 @@ func (p *Plan) Degrade(c Capabilities) (*Plan, []string) {
 	}
 	q.Base = strip(q.Base, c, note)
 	var matrix []Dimension
+	var leftOut []string
 	for _, d := range q.Matrix {
 		var kept []Level
 		var same []string
@@ -132,6 +133,7 @@ func (p *Plan) Degrade(c Capabilities) (*Plan, []string) {
 		}
 		switch {
 		case len(kept) < 2:
+			leftOut = append(leftOut, d.Name)
 			note(fmt.Sprintf("dimension %s left out: its levels (%s) differ only in what this host cannot change", d.Name, levelNames(d)))
 		case len(same) > 0:
 			note(fmt.Sprintf("dimension %s: left out level %s", d.Name, strings.Join(same, ", ")))
@@ -155,6 +157,7 @@ func (p *Plan) Degrade(c Capabilities) (*Plan, []string) {
 	if len(notes) > 0 {
 		inv := q.invocation()
 		inv.Skipped = append(inv.Skipped, notes...)
+		inv.LeftOut = append(inv.LeftOut, leftOut...)
 	}
 	return q, notes
 }

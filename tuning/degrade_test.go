@@ -151,6 +151,13 @@ func TestDegrade(t *testing.T) {
 			if len(notes) > 0 && (q.Invocation == nil || !slices.Equal(q.Invocation.Skipped, notes)) {
 				t.Errorf("invocation %+v does not record the notes", q.Invocation)
 			}
+			for _, d := range p.Matrix {
+				kept := slices.ContainsFunc(q.Matrix, func(e Dimension) bool { return e.Name == d.Name })
+				left := q.Invocation != nil && slices.Contains(q.Invocation.LeftOut, d.Name)
+				if kept == left {
+					t.Errorf("dimension %s: kept %v, listed as left out %v", d.Name, kept, left)
+				}
+			}
 			if len(notes) == 0 && q.Invocation != nil {
 				t.Errorf("nothing skipped, but invocation %+v", q.Invocation)
 			}

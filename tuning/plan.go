@@ -86,6 +86,8 @@ type Invocation struct {
 	// Skipped says what the lab could not do on this host and why
 	// (Plan.Degrade).
 	Skipped []string `yaml:"skipped,omitempty"`
+	// LeftOut names the plan's dimensions Degrade removed.
+	LeftOut []string `yaml:"left_out,omitempty"`
 }
 
 // Overrides replace a plan's run lengths and seed for a shorter or longer
@@ -153,6 +155,7 @@ func (p *Plan) clone() *Plan {
 		inv := *p.Invocation
 		inv.Overrides = slices.Clone(inv.Overrides)
 		inv.Skipped = slices.Clone(inv.Skipped)
+		inv.LeftOut = slices.Clone(inv.LeftOut)
 		q.Invocation = &inv
 	}
 	return &q

@@ -490,6 +490,14 @@ func (g *guide) write(w *bufio.Writer) {
 
 	fmt.Fprintf(w, "## Recommendations\n\n")
 	var notSig []string
+	if len(p.Matrix) == 0 {
+		what := "The plan has no dimensions: it measures its base settings only."
+		if inv := p.Invocation; inv != nil && len(inv.LeftOut) > 0 {
+			what = fmt.Sprintf("Nothing to compare: this host left out every dimension (%s; see above), so the lab ran the baseline only. "+
+				"Its numbers are in `tables.md`.", strings.Join(inv.LeftOut, ", "))
+		}
+		fmt.Fprintf(w, "%s\n\n", what)
+	}
 	for _, d := range p.Matrix {
 		g.writeDimension(w, d, &notSig)
 	}
@@ -579,8 +587,6 @@ func (g *guide) writeOverhead(w *bufio.Writer) {
 	if g.overheadDim == "" {
 		return
 	}
-	tp, _ := tuning.MetricByKey("throughput")
-	p99, _ := tuning.MetricByKey("publish_p99")
 	fmt.Fprintf(w, "## Probe overhead\n\n")
 	fmt.Fprintf(w, "Dimension %s runs the broker with every eBPF probe attached (all) and with none, interleaved. "+
 		"Target: the probes cost at most %.0f%% of throughput. A ratio is all over none, with its %d%% bootstrap interval; "+
@@ -591,6 +597,17 @@ func (g *guide) writeOverhead(w *bufio.Writer) {
 		fmt.Fprintf(w, "Not measured: the runs of the cells with and without probes are missing.\n\n")
 		return
 	}
+	header, rows := g.overheadRows()
+	g.table(w, header, rows)
+	fmt.Fprintln(w)
+}
+
+// overheadRows is the probe overhead table: per context, both cells'
+// throughput and publish p99, the ratios all/none with their intervals and
+// the verdict against ProbeOverheadTarget.
+func (g *guide) overheadRows() ([]string, [][]string) {
+	tp, _ := tuning.MetricByKey("throughput")
+	p99, _ := tuning.MetricByKey("publish_p99")
 	ratio := func(c *stats.Comparison) string {
 		if c == nil {
 			return "n/a"
@@ -614,9 +631,8 @@ func (g *guide) writeOverhead(w *bufio.Writer) {
 			med(tp, cp.p.base), med(tp, cp.p.cell), ratio(ct),
 			med(p99, cp.p.base), med(p99, cp.p.cell), ratio(cl), overheadVerdict(ct)})
 	}
-	g.table(w, []string{"with", "cells none / all", "throughput none (MB/s)", "throughput all (MB/s)", "throughput ratio (95% CI)",
-		"publish p99 none (ms)", "publish p99 all (ms)", "p99 ratio (95% CI)", "verdict"}, rows)
-	fmt.Fprintln(w)
+	return []string{"with", "cells none / all", "throughput none (MB/s)", "throughput all (MB/s)", "throughput ratio (95% CI)",
+		"publish p99 none (ms)", "publish p99 all (ms)", "p99 ratio (95% CI)", "verdict"}, rows
 }
 
 // ratioInterval is "0.981 to 1.004", or "no interval".
@@ -888,6 +904,10 @@ func (g *guide) evidence(p pair) string {
 
 func (g *guide) verdict(ch check) (string, string) {
 	if ch.dim == "" {
+		if inv := g.a.Plan.Invocation; inv != nil && len(inv.LeftOut) > 0 {
+			return "not measured", fmt.Sprintf("no dimension of this run varies it (left out on this host: %s; run as root for them); "+
+				"if the plan has none either, add %s", strings.Join(inv.LeftOut, ", "), ch.claim.howTo)
+		}
 		return "not measured", "no dimension of this plan varies it; add " + ch.claim.howTo
 	}
 	type res struct{ verdict, text string }

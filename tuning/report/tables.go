@@ -121,6 +121,38 @@ func WriteTables(w io.Writer, a *Analysis, f Format) error {
 			return err
 		}
 	}
+	if g, err := newGuide(a); err == nil && len(g.overhead) > 0 {
+		fmt.Fprintln(w)
+		heading(fmt.Sprintf("Probe overhead (all vs none; target: at most %.0f%% of throughput)", 100*ProbeOverheadTarget))
+		header, rows := g.overheadRows()
+		if err := renderRows(w, f, header, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renderRows renders a plain table of strings in format f.
+func renderRows(w io.Writer, f Format, header []string, rows [][]string) error {
+	var r tw.Renderer = renderer.NewBlueprint()
+	if f == Markdown {
+		r = renderer.NewMarkdown()
+	}
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(r),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+	)
+	t.Header(header)
+	for _, row := range rows {
+		if err := t.Append(row); err != nil {
+			return fmt.Errorf("rendering table row: %w", err)
+		}
+	}
+	if err := t.Render(); err != nil {
+		return fmt.Errorf("rendering table: %w", err)
+	}
 	return nil
 }
 

@@ -40,9 +40,9 @@ test: build tools ## run all tests (privileged ones skip without root; LAB_REQUI
 	@$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: build tools ## the main job: measure this machine and write results/<timestamp>/
+bench: build tools ## the main job: ceilings, broker vs kfake, load generator, quick XFS/EXT4 plan -> results/<timestamp>/
 	@echo ">> running the default bench (results under $(RESULTS)/)"
-	@$(BIN)/lab bench -out $(RESULTS)
+	@$(BIN)/lab bench -out $(RESULTS) $(BENCH_FLAGS)
 
 .PHONY: bench-fetch
 bench-fetch: build tools ## fill a 10 GB partition, read it back in sendfile and copy modes, sample broker RSS
@@ -64,6 +64,16 @@ bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_perfo
 ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags
 	@echo ">> running the XFS vs EXT4 A/B test"
 	@$(BIN)/lab ab -plan plans/ab-fs.yaml -out $(RESULTS) $(AB_FLAGS)
+
+.PHONY: bench-probes
+bench-probes: build ## what the eBPF probes cost the broker: max-rate throughput and p99 with all probes vs none (root)
+	@echo ">> measuring probe overhead (plans/overhead.yaml)"
+	@$(BIN)/lab sweep -plan plans/overhead.yaml -out $(RESULTS) $(SWEEP_FLAGS)
+
+.PHONY: bench-flush
+bench-flush: build ## produce throughput and p99 ack latency per flush policy on ext4 and XFS loop filesystems (root)
+	@echo ">> measuring the flush policies (plans/flush.yaml)"
+	@$(BIN)/lab sweep -plan plans/flush.yaml -out $(RESULTS) $(SWEEP_FLAGS)
 
 .PHONY: tune
 tune: build ## the wider tuning sweep (plans/tune.yaml; root); SWEEP_FLAGS adds lab sweep flags

@@ -13,8 +13,8 @@ import (
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-// TestLabBenchInMiniature runs the main job with one small broker/kfake pair
-// and short load runs, and checks that both servers carried every record
+// TestLabBenchInMiniature runs the main job with one small broker/kfake pair,
+// short load runs and one short round of the quick plan, and checks that both servers carried every record
 // each way, that the load generator found a rate and held half of it, and
 // that the result files were written.
 func TestLabBenchInMiniature(t *testing.T) {
@@ -24,7 +24,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 	}
 	out := t.TempDir()
 	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-root", repoRoot(t), "-pairs", "1", "-records", "20000",
-		"-measure", "4s", "-search-max", "8s")
+		"-measure", "4s", "-search-max", "8s", "-plan-args", "-repetitions 1 -warmup 1s -measure 2s")
 	cmd.Env = append(os.Environ(), rdkperf.EnvPath+"="+rdk)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -59,6 +59,9 @@ func TestLabBenchInMiniature(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("%s missing: %v", f, err)
 		}
+	}
+	if guides, _ := filepath.Glob(filepath.Join(dir, "quick-*", "*.md")); len(guides) == 0 {
+		t.Errorf("the quick plan wrote no Markdown tables or guide under %s", dir)
 	}
 	var half loadgen.Result
 	raw, err = os.ReadFile(filepath.Join(dir, "load-half.json"))

@@ -20,13 +20,13 @@ import (
 
 func init() {
 	register("bench", command{
-		summary: "the main job (make bench): ceilings, broker vs kfake, max rate and latency at half of it",
+		summary: "the main job (make bench): ceilings, broker vs kfake, max rate and half of it, the quick tuning plan",
 		run:     runBench,
 	})
 }
 
 // benchStages are the parts of lab bench, in the order they run.
-var benchStages = []string{"ceilings", "versus", "load"}
+var benchStages = []string{"ceilings", "versus", "load", "plan"}
 
 func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("lab bench", flag.ExitOnError)
@@ -40,6 +40,8 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	loadDriver := fs.String("driver", "workloads/driver-default.yaml", "load: the driver (client settings)")
 	measure := fs.Duration("measure", 20*time.Second, "load: measured duration of each load run")
 	searchMax := fs.Duration("search-max", 30*time.Second, "load: time bound of the max-rate search")
+	plan := fs.String("plan", "plans/quick.yaml", "plan: the tuning plan run last (XFS vs EXT4 on loop devices by default)")
+	planArgs := fs.String("plan-args", "", "plan: extra lab sweep flags, space-separated (e.g. \"-repetitions 2 -measure 5s\")")
 	var overrides multiFlag
 	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
 	_ = fs.Parse(args)
@@ -139,6 +141,18 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		if err := benchLoad(ctx, logger, bin, filepath.Join(work, "load"), runDir, md, ceilings,
 			filepath.Join(*root, *loadWorkload), filepath.Join(*root, *loadDriver), *measure, *searchMax, overrides); err != nil {
 			return err
+		}
+	}
+	if want["plan"] {
+		fmt.Fprintf(os.Stderr, ">> tuning plan %s\n", *plan)
+		args := []string{"-plan", filepath.Join(*root, *plan), "-root", *root, "-out", runDir}
+		args = append(args, strings.Fields(*planArgs)...)
+		dir, err := runPlanArgs(ctx, logger, "lab bench", *plan, args)
+		if dir != "" {
+			fmt.Fprintf(md, "## Tuning plan %s\n\nTables, guideline and run files: [%s](%s/).\n", *plan, filepath.Base(dir), filepath.Base(dir))
+		}
+		if err != nil {
+			return fmt.Errorf("plan %s: %w", *plan, err)
 		}
 	}
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)

@@ -1,0 +1,570 @@
+// Package recoverybench measures how long the broker takes to come back
+// after a crash, with one recovery thread per log dir against several
+// (num.recovery.threads.per.data.dir).
+//
+// It builds a log the way users do: bin/broker runs as its own process,
+// a topic with Partitions partitions is created with kadm, and franz-go
+// produces LogBytes of records into it (idempotent, acks=all, uncompressed
+// incompressible values, BatchRecords records to one partition at a time
+// and at most that many per batch, so batches and sparse index entries are
+// real ones). The broker is
+// then SIGKILLed: no flush, no clean-shutdown marker, every active segment
+// above its recovery point, as after a power cut. The log dir's
+// recovery-point-offset-checkpoint is saved as the crash left it.
+//
+// Each measured start puts that crash state back (the saved checkpoint, no
+// clean-shutdown marker), so every start recovers the same segments: it
+// reads every batch after the recovery point, checks its CRC, rebuilds the
+// indexes and producer state. The time measured is from exec to the first
+// answered Kafka request (launch.Start: the broker listens only after the
+// log is open). The broker is SIGKILLed again right after, before it
+// writes a checkpoint.
+//
+// Cold runs first drop this log's pages from the page cache: every file
+// under the log dir is fdatasynced and posix_fadvise(POSIX_FADV_DONTNEED)d
+// (nothing else on the host is evicted; a global drop_caches would disturb
+// other work). What is still resident afterwards (mincore) is recorded with
+// the run. Warm runs start again right after a cold one, with the log
+// cached by the recovery just done.
+//
+// Runs are paired: each pair runs every thread count once cold and once
+// warm, the thread counts in alternating order, so drift on the host lands
+// on both sides.
+package recoverybench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sys/unix"
+
+	"github.com/brokerlab/brokerlab/internal/launch"
+)
+
+// Config describes a run. Zero values take the documented defaults.
+type Config struct {
+	// BrokerPath is bin/broker (required).
+	BrokerPath string
+	// WorkDir holds the log dir, configs and broker logs (required); it
+	// needs a little more than LogBytes of free space.
+	WorkDir string
+	// Partitions of the topic (default 1000).
+	Partitions int
+	// LogBytes is how many bytes of record values are produced in total
+	// (default 3 GB, 3e9).
+	LogBytes int64
+	// RecordSize is the value size of each record (default 1024).
+	RecordSize int
+	// BatchRecords is how many consecutive records go to one partition
+	// before the producer moves to the next one, and the most one batch
+	// holds (the producer's batch size limit is set to fit them; default
+	// 16: 16 KiB batches at the default record size).
+	BatchRecords int
+	// SegmentBytes is the topic's segment.bytes; 0 keeps the broker's
+	// default (1 GiB: one active segment per partition).
+	SegmentBytes int64
+	// Threads are the num.recovery.threads.per.data.dir values compared;
+	// the first is the baseline (default 1, 4).
+	Threads []int
+	// Pairs is how many times every thread count runs cold and warm
+	// (default 3).
+	Pairs int
+	// StartTimeout bounds one start (default 30m).
+	StartTimeout time.Duration
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BrokerPath == "" {
+		errs = append(errs, errors.New("broker path is required"))
+	}
+	if c.WorkDir == "" {
+		errs = append(errs, errors.New("work dir is required"))
+	}
+	if c.Partitions < 0 || c.LogBytes < 0 || c.RecordSize < 0 || c.BatchRecords < 0 || c.SegmentBytes < 0 || c.Pairs < 0 {
+		errs = append(errs, fmt.Errorf("partitions %d, log bytes %d, record size %d, batch records %d, segment bytes %d, pairs %d: none may be negative",
+			c.Partitions, c.LogBytes, c.RecordSize, c.BatchRecords, c.SegmentBytes, c.Pairs))
+	}
+	for _, t := range c.Threads {
+		if t < 1 {
+			errs = append(errs, fmt.Errorf("recovery threads %d: want 1 or more", t))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Partitions == 0 {
+		c.Partitions = 1000
+	}
+	if c.LogBytes == 0 {
+		c.LogBytes = 3_000_000_000
+	}
+	if c.RecordSize == 0 {
+		c.RecordSize = 1024
+	}
+	if c.BatchRecords == 0 {
+		c.BatchRecords = 16
+	}
+	if len(c.Threads) == 0 {
+		c.Threads = []int{1, 4}
+	}
+	if c.Pairs == 0 {
+		c.Pairs = 3
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 30 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Cache says whether a run started with this log's pages evicted.
+type Cache string
+
+// The two cache states of a run.
+const (
+	Cold Cache = "cold"
+	Warm Cache = "warm"
+)
+
+// Run is one measured start.
+type Run struct {
+	Pair    int   `json:"pair"`
+	Threads int   `json:"threads"`
+	Cache   Cache `json:"cache"`
+	// Seconds from exec to the first answered request.
+	Seconds float64 `json:"seconds"`
+	// ResidentBytes of the log dir's files in the page cache just before
+	// the start (mincore).
+	ResidentBytes int64 `json:"resident_bytes"`
+	// RecoveredPartitions is how many "recovered partition" lines the
+	// broker logged: every partition must have been scanned.
+	RecoveredPartitions int `json:"recovered_partitions"`
+}
+
+// Data describes the log that was built.
+type Data struct {
+	Partitions   int     `json:"partitions"`
+	Records      int64   `json:"records"`
+	ValueBytes   int64   `json:"value_bytes"`
+	SegmentFiles int     `json:"segment_files"`
+	LogFileBytes int64   `json:"log_file_bytes"` // sum of the .log files
+	DirBytes     int64   `json:"dir_bytes"`      // allocated by every file under the log dir
+	FillSeconds  float64 `json:"fill_seconds"`
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Config struct {
+		Partitions   int   `json:"partitions"`
+		LogBytes     int64 `json:"log_bytes"`
+		RecordSize   int   `json:"record_size"`
+		BatchRecords int   `json:"batch_records"`
+		SegmentBytes int64 `json:"segment_bytes"`
+		Threads      []int `json:"threads"`
+		Pairs        int   `json:"pairs"`
+	} `json:"config"`
+	Data Data  `json:"data"`
+	Runs []Run `json:"runs"`
+}
+
+const topic = "recovery"
+
+// Measure builds the log, crashes the broker and times the restarts. It
+// returns what it measured so far together with any error.
+func Measure(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("recovery bench config: %w", err)
+	}
+	cfg.setDefaults()
+	rep := &Report{}
+	rc := &rep.Config
+	rc.Partitions, rc.LogBytes, rc.RecordSize, rc.BatchRecords = cfg.Partitions, cfg.LogBytes, cfg.RecordSize, cfg.BatchRecords
+	rc.SegmentBytes, rc.Threads, rc.Pairs = cfg.SegmentBytes, cfg.Threads, cfg.Pairs
+	dataDir := filepath.Join(cfg.WorkDir, "data")
+
+	var err error
+	if rep.Data, err = fill(ctx, cfg, dataDir); err != nil {
+		return nil, err
+	}
+	checkpoint, err := os.ReadFile(filepath.Join(dataDir, "recovery-point-offset-checkpoint"))
+	if errors.Is(err, os.ErrNotExist) {
+		checkpoint, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saving the crash's recovery checkpoint: %w", err)
+	}
+	for pair := range cfg.Pairs {
+		order := slices.Clone(cfg.Threads)
+		if pair%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, threads := range order {
+			for _, cache := range []Cache{Cold, Warm} {
+				r, err := measureStart(ctx, cfg, dataDir, checkpoint, pair, threads, cache)
+				if err != nil {
+					return rep, err
+				}
+				cfg.Logger.Info("start measured", "pair", pair, "threads", threads, "cache", cache, "seconds", r.Seconds, "resident_mb", r.ResidentBytes/1e6)
+				rep.Runs = append(rep.Runs, r)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// startBroker writes a server.properties and starts bin/broker on it.
+func startBroker(ctx context.Context, cfg Config, dataDir string, threads int, label string) (*launch.Process, string, error) {
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	props := filepath.Join(cfg.WorkDir, "server-"+label+".properties")
+	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nnum.recovery.threads.per.data.dir=%d\nauto.create.topics.enable=false\n", addr, dataDir, threads)
+	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
+		return nil, "", fmt.Errorf("writing %s: %w", props, err)
+	}
+	p, err := launch.Start(ctx, launch.Spec{
+		Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
+		LogFile: filepath.Join(cfg.WorkDir, "broker-"+label+".log"), StartTimeout: cfg.StartTimeout,
+	})
+	return p, addr, err
+}
+
+// fill builds the log with franz-go and SIGKILLs the broker.
+func fill(ctx context.Context, cfg Config, dataDir string) (Data, error) {
+	d := Data{Partitions: cfg.Partitions}
+	p, addr, err := startBroker(ctx, cfg, dataDir, 1, "fill")
+	if err != nil {
+		return d, err
+	}
+	defer p.Kill()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(5*time.Millisecond),
+		// At most BatchRecords records per batch: a record costs its value
+		// plus about 10 bytes of varints, a batch 61 bytes of header.
+		kgo.ProducerBatchMaxBytes(int32(cfg.BatchRecords*(cfg.RecordSize+16)+128)), kgo.MaxBufferedRecords(max(10_000, 4*cfg.BatchRecords)))
+	if err != nil {
+		return d, fmt.Errorf("creating producer: %w", err)
+	}
+	defer cl.Close()
+	var configs map[string]*string
+	if cfg.SegmentBytes > 0 {
+		v := strconv.FormatInt(cfg.SegmentBytes, 10)
+		configs = map[string]*string{"segment.bytes": &v}
+	}
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(cfg.Partitions), 1, configs, topic); err != nil || resp.Err != nil {
+		return d, fmt.Errorf("creating topic %s: %w", topic, errors.Join(err, resp.Err))
+	}
+	records := max(cfg.LogBytes/int64(cfg.RecordSize), int64(cfg.Partitions))
+	cfg.Logger.Info("filling the log", "partitions", cfg.Partitions, "records", records, "value_bytes", records*int64(cfg.RecordSize))
+	// A pool of random values: incompressible, and cheap to reuse.
+	pool := make([]byte, 1<<20+cfg.RecordSize)
+	rand.Read(pool)
+	start := time.Now()
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := range records {
+		off := (i * 4099) % (1 << 20)
+		r := &kgo.Record{Topic: topic, Partition: int32(i / int64(cfg.BatchRecords) % int64(cfg.Partitions)), Value: pool[off : off+int64(cfg.RecordSize)]}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+		if i%1000 == 0 && ctx.Err() != nil {
+			return d, ctx.Err()
+		}
+		if i%100_000 == 0 && i > 0 {
+			cfg.Logger.Info("filling", "records", i, "of", records, "mb_per_s", float64(i)*float64(cfg.RecordSize)/1e6/time.Since(start).Seconds())
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return d, fmt.Errorf("flushing producer: %w", err)
+	}
+	mu.Lock()
+	perr := firstErr
+	mu.Unlock()
+	if perr != nil {
+		return d, fmt.Errorf("producing: %w", perr)
+	}
+	d.FillSeconds = time.Since(start).Seconds()
+	d.Records, d.ValueBytes = records, records*int64(cfg.RecordSize)
+	cl.Close()
+	p.Kill() // the crash: no flush, no checkpoint, no clean-shutdown marker
+	err = filepath.WalkDir(dataDir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			d.DirBytes += st.Blocks * 512 // allocated: active indexes are sparse
+		}
+		if strings.HasSuffix(path, ".log") && filepath.Base(filepath.Dir(path)) != "__consumer_offsets" {
+			d.SegmentFiles++
+			d.LogFileBytes += fi.Size()
+		}
+		return nil
+	})
+	cfg.Logger.Info("log built and broker killed", "segments", d.SegmentFiles, "log_bytes", d.LogFileBytes, "fill_seconds", d.FillSeconds)
+	return d, err
+}
+
+// measureStart puts the crash state back, drops the log's pages for a
+// cold run, and times one start.
+func measureStart(ctx context.Context, cfg Config, dataDir string, checkpoint []byte, pair, threads int, cache Cache) (Run, error) {
+	r := Run{Pair: pair, Threads: threads, Cache: cache}
+	if err := os.Remove(filepath.Join(dataDir, ".kafka_cleanshutdown")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return r, err
+	}
+	cp := filepath.Join(dataDir, "recovery-point-offset-checkpoint")
+	if checkpoint == nil {
+		if err := os.Remove(cp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return r, err
+		}
+	} else if err := os.WriteFile(cp, checkpoint, 0o644); err != nil {
+		return r, err
+	}
+	if cache == Cold {
+		if err := DropCache(dataDir); err != nil {
+			return r, err
+		}
+	}
+	var err error
+	if r.ResidentBytes, err = ResidentBytes(dataDir); err != nil {
+		return r, err
+	}
+	label := fmt.Sprintf("p%d-t%d-%s", pair, threads, cache)
+	start := time.Now()
+	p, _, err := startBroker(ctx, cfg, dataDir, threads, label)
+	if err != nil {
+		return r, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	p.Kill() // before its first checkpoint, so the next start recovers the same
+	if r.RecoveredPartitions, err = countRecovered(filepath.Join(cfg.WorkDir, "broker-"+label+".log")); err != nil {
+		return r, err
+	}
+	if r.RecoveredPartitions != cfg.Partitions {
+		return r, fmt.Errorf("start %s recovered %d partitions, want all %d (see broker-%s.log)", label, r.RecoveredPartitions, cfg.Partitions, label)
+	}
+	return r, nil
+}
+
+// countRecovered counts the storage's "recovered partition" log lines.
+func countRecovered(logFile string) (int, error) {
+	f, err := os.Open(logFile)
+	if err != nil {
+		return 0, fmt.Errorf("reading broker log: %w", err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte("recovered partition")) {
+			n++
+		}
+	}
+	return n, sc.Err()
+}
+
+// DropCache evicts the page-cache pages of every file under dir: each is
+// fdatasynced (dirty pages cannot be dropped) and then
+// posix_fadvise(POSIX_FADV_DONTNEED)d. Nothing outside dir is touched.
+func DropCache(dir string) error {
+	return eachFile(dir, func(f *os.File, _ int64) error {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			return fmt.Errorf("posix_fadvise DONTNEED %s: %w", f.Name(), err)
+		}
+		return nil
+	})
+}
+
+// ResidentBytes is how much of the files under dir is in the page cache,
+// by mincore(2) on a mapping of each file.
+func ResidentBytes(dir string) (int64, error) {
+	page := int64(os.Getpagesize())
+	var total int64
+	err := eachFile(dir, func(f *os.File, size int64) error {
+		if size == 0 {
+			return nil
+		}
+		m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return fmt.Errorf("mmap %s: %w", f.Name(), err)
+		}
+		defer unix.Munmap(m)
+		vec := make([]byte, (size+page-1)/page)
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			err := error(errno)
+			return fmt.Errorf("mincore %s: %w", f.Name(), err)
+		}
+		for _, v := range vec {
+			if v&1 != 0 {
+				total += page
+			}
+		}
+		return nil
+	})
+	return total, err
+}
+
+func eachFile(dir string, fn func(f *os.File, size int64) error) error {
+	return filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil || !de.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		return fn(f, fi.Size())
+	})
+}
+
+// Summary is one (threads, cache) cell.
+type Summary struct {
+	Threads int
+	Cache   Cache
+	Runs    int
+	// Median, Min and Max seconds to serve.
+	Median, Min, Max float64
+	// Speedup is the baseline's median over this cell's median (same
+	// cache state); SpeedupLo and SpeedupHi the range over the pairs.
+	Speedup, SpeedupLo, SpeedupHi float64
+	// MedianResidentBytes before the start.
+	MedianResidentBytes int64
+}
+
+// Summaries returns one Summary per thread count and cache state, in
+// config order, cold first.
+func (r *Report) Summaries() []Summary {
+	secs := func(threads int, cache Cache) map[int]float64 {
+		out := map[int]float64{}
+		for _, run := range r.Runs {
+			if run.Threads == threads && run.Cache == cache {
+				out[run.Pair] = run.Seconds
+			}
+		}
+		return out
+	}
+	var out []Summary
+	for _, cache := range []Cache{Cold, Warm} {
+		base := secs(r.Config.Threads[0], cache)
+		for _, th := range r.Config.Threads {
+			mine := secs(th, cache)
+			if len(mine) == 0 {
+				continue
+			}
+			s := Summary{Threads: th, Cache: cache, Runs: len(mine)}
+			var xs, ratios []float64
+			var res []float64
+			for pair, v := range mine {
+				xs = append(xs, v)
+				if b, ok := base[pair]; ok && v > 0 {
+					ratios = append(ratios, b/v)
+				}
+			}
+			for _, run := range r.Runs {
+				if run.Threads == th && run.Cache == cache {
+					res = append(res, float64(run.ResidentBytes))
+				}
+			}
+			s.Median, s.Min, s.Max = median(xs), slices.Min(xs), slices.Max(xs)
+			s.MedianResidentBytes = int64(median(res))
+			if bm := median(mapValues(base)); s.Median > 0 && bm > 0 {
+				s.Speedup = bm / s.Median
+			}
+			if len(ratios) > 0 {
+				s.SpeedupLo, s.SpeedupHi = slices.Min(ratios), slices.Max(ratios)
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func mapValues(m map[int]float64) []float64 {
+	out := make([]float64, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// WriteTable renders the summaries with tablewriter (Markdown when
+// markdown is set).
+func (r *Report) WriteTable(w io.Writer, markdown bool) error {
+	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
+	if markdown {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+	}
+	t := tablewriter.NewTable(w, opts...)
+	base := r.Config.Threads[0]
+	t.Header("page cache", "recovery threads", "starts", "seconds to serve (median)", "min .. max",
+		fmt.Sprintf("speed-up vs %d thread(s) (median, range of pairs)", base), "log resident before start")
+	for _, s := range r.Summaries() {
+		if err := t.Append(string(s.Cache), strconv.Itoa(s.Threads), strconv.Itoa(s.Runs), fmt.Sprintf("%.2f", s.Median),
+			fmt.Sprintf("%.2f .. %.2f", s.Min, s.Max), fmt.Sprintf("%.2fx (%.2f .. %.2f)", s.Speedup, s.SpeedupLo, s.SpeedupHi),
+			fmt.Sprintf("%.0f MB of %.0f MB", float64(s.MedianResidentBytes)/1e6, float64(r.Data.DirBytes)/1e6)); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}

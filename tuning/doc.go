@@ -9,7 +9,17 @@
 // the broker's memory cgroup limit, Go runtime settings (GOGC, GOMEMLIMIT)
 // and broker overrides (flush policy, fetch mode, socket buffers). Cells
 // expands the matrix (full factorial or one at a time) and Schedule
-// interleaves the repetitions, shuffling the order every round.
+// interleaves the repetitions, shuffling the order every round. A level
+// may also turn the eBPF probes on or off (probes: all|none), which is how
+// plans/overhead.yaml measures what the probes cost.
+//
+// Plan.Override applies the command line's -repetitions, -warmup, -measure
+// and -seed and records them in Plan.Invocation (Reduced when the run is
+// shorter than the plan). Plan.Degrade fits a plan to the host's
+// Capabilities (DetectCapabilities): without root the broker's log dir is a
+// plain directory, sysctls, zram, cgroups, drop_caches and probes are left
+// out, dimensions whose levels become the same are dropped, and every
+// omission is a sentence in Invocation.Skipped that the guide prints.
 //
 // A Runner executes the schedule. Each run prepares its cell through a
 // host.Session (every change journaled before it is made and restored

@@ -11,6 +11,15 @@
 // their first levels, and checks the seed's advice against the same
 // evidence. Every number names the run files it came from.
 //
+// A plan with a probes dimension (levels with probes: none and probes:
+// all) also gets a probe overhead table, in the tables and the guide:
+// throughput and publish p99 of both cells, the ratio all/none with its
+// bootstrap interval, and the verdict against ProbeOverheadTarget (2%).
+// A comparison with fewer than MinTestableRuns runs on a side is "too few
+// runs", not "not significant". The plan's Invocation (written by lab
+// sweep into the result dir's plan.yaml) labels a reduced run (shorter than
+// the plan asks) and lists what an unprivileged host skipped.
+//
 // Example:
 //
 //	recs, _ := tuning.ReadRecords(dir)

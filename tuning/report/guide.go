@@ -580,6 +580,11 @@ func (g *guide) writeInvocation(w *bufio.Writer) {
 // "Probes": at most 2%).
 const ProbeOverheadTarget = 0.02
 
+// MinOverheadPairs is the fewest runs per side the overhead verdict needs
+// (issue "Probes": at least 5 interleaved pairs); below it a bootstrap
+// interval is too narrow to trust (with 1 run per side it is a point).
+const MinOverheadPairs = 5
+
 // writeOverhead writes the probe overhead section: throughput and publish
 // p99 with every probe attached against none, per context, with the ratio
 // of medians, its bootstrap interval and the verdict against the target.
@@ -650,6 +655,8 @@ func overheadVerdict(c *stats.Comparison) string {
 	switch {
 	case c == nil:
 		return "not measured"
+	case min(c.Base.N, c.New.N) < MinOverheadPairs:
+		return fmt.Sprintf("too few runs to tell: %d per side, the issue asks for at least %d pairs", min(c.Base.N, c.New.N), MinOverheadPairs)
 	case math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi):
 		return "no interval"
 	case c.RatioLo >= floor:

@@ -30,10 +30,16 @@ matrix:
 // adds a per-run jitter to the "all" cell only.
 func overheadGuide(t *testing.T, thr, p99 float64, skew []float64) string {
 	t.Helper()
+	return overheadGuideOf(t, thr, p99, skew, 6)
+}
+
+func overheadGuideOf(t *testing.T, thr, p99 float64, skew []float64, reps int) string {
+	t.Helper()
 	p, err := tuning.ParsePlan([]byte(overheadPlan))
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.Repetitions = reps
 	jitter := []float64{-0.004, 0.001, 0.005, -0.0015, 0.0025, -0.003}
 	var recs []tuning.Record
 	for _, run := range p.Schedule() {
@@ -116,13 +122,15 @@ func TestProbeOverheadVerdicts(t *testing.T) {
 		name      string
 		thr       float64
 		skew      []float64
+		reps      int
 		want, not string
 	}{
-		{"a 10% cost is over the target", 0.90, nil, "over target: cost at least 9.5%", "within target"},
-		{"no cost is within it", 1.0, nil, "within target: cost at most 0.5%", "over target"},
-		{"a wide interval across 2% is undecided", 0.98, []float64{-0.03, 0.03, -0.02, 0.02, 0.01, -0.01}, "undecided: cost between", "within target"},
+		{"a 10% cost is over the target", 0.90, nil, 6, "over target: cost at least 9.5%", "within target"},
+		{"no cost is within it", 1.0, nil, 6, "within target: cost at most 0.5%", "over target"},
+		{"a wide interval across 2% is undecided", 0.98, []float64{-0.03, 0.03, -0.02, 0.02, 0.01, -0.01}, 6, "undecided: cost between", "within target"},
+		{"fewer than 5 pairs decide nothing", 1.0, nil, 4, "too few runs to tell: 4 per side, the issue asks for at least 5 pairs", "within target"},
 	} {
-		got := overheadGuide(t, tc.thr, 1, tc.skew)
+		got := overheadGuideOf(t, tc.thr, 1, tc.skew, tc.reps)
 		if !strings.Contains(got, tc.want) || strings.Contains(got, tc.not) {
 			i := strings.Index(got, "## Probe overhead")
 			t.Errorf("%s: want %q and not %q in:\n%s", tc.name, tc.want, tc.not, got[i:min(len(got), i+1500)])

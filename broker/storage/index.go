@@ -48,17 +48,44 @@ type timeIndex struct {
 	max     int
 }
 
-func openIndexFile(path string) (*os.File, []byte, error) {
+func openIndexFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening index %s: %w", path, err)
+		return nil, fmt.Errorf("opening index %s: %w", path, err)
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("reading index %s: %w", path, err)
+	return f, nil
+}
+
+// indexReadChunk is how much of an index file is read at a time: a
+// multiple of both entry sizes (8 and 12).
+const indexReadChunk = 96 << 10
+
+// readEntries calls fn with each size-byte entry of f, in order, until fn
+// returns false or the file ends. It reads the file a chunk at a time and
+// stops reading when fn stops: the active segment's indexes are
+// preallocated (sparse) to log.index.size.max.bytes, 10 MiB by default, and
+// after a crash only their first entries are used; reading the zero tail
+// of every partition's two indexes made recovery read and allocate 20 MiB
+// per partition.
+func readEntries(f *os.File, size int, fn func(e []byte) bool) error {
+	buf := make([]byte, indexReadChunk)
+	var off int64
+	for {
+		n, err := f.ReadAt(buf, off)
+		n -= n % size
+		for i := 0; i < n; i += size {
+			if !fn(buf[i : i+size]) {
+				return nil
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || (err == nil && n == 0) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading index %s: %w", f.Name(), err)
+		}
 	}
-	return f, data, nil
 }
 
 // openOffsetIndex opens or creates an offset index. It keeps the valid
@@ -66,23 +93,28 @@ func openIndexFile(path string) (*os.File, []byte, error) {
 // entry (the preallocated tail left by a crash) ends them. logSize drops
 // entries that point past the end of the log.
 func openOffsetIndex(path string, maxBytes int32, logSize int64) (*offsetIndex, error) {
-	f, data, err := openIndexFile(path)
+	f, err := openIndexFile(path)
 	if err != nil {
 		return nil, err
 	}
 	ix := &offsetIndex{f: f, path: path, max: int(maxBytes) / offsetEntrySize}
-	for i := 0; i+offsetEntrySize <= len(data); i += offsetEntrySize {
-		e := offsetEntry{rel: binary.BigEndian.Uint32(data[i:]), pos: binary.BigEndian.Uint32(data[i+4:])}
+	err = readEntries(f, offsetEntrySize, func(b []byte) bool {
+		e := offsetEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
 		if e.rel == 0 && e.pos == 0 {
-			break
+			return false
 		}
 		if n := len(ix.entries); n > 0 && (e.rel <= ix.entries[n-1].rel || e.pos < ix.entries[n-1].pos) {
-			break
+			return false
 		}
 		if int64(e.pos) >= logSize {
-			break
+			return false
 		}
 		ix.entries = append(ix.entries, e)
+		return true
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
 	return ix, nil
 }
@@ -172,23 +204,28 @@ func (ix *offsetIndex) rewrite() error {
 // openTimeIndex opens or creates a time index, keeping the valid prefix of
 // its entries (timestamps grow strictly, offsets never shrink).
 func openTimeIndex(path string, maxBytes int32, maxRel uint32) (*timeIndex, error) {
-	f, data, err := openIndexFile(path)
+	f, err := openIndexFile(path)
 	if err != nil {
 		return nil, err
 	}
 	ix := &timeIndex{f: f, path: path, max: int(maxBytes) / timeEntrySize}
-	for i := 0; i+timeEntrySize <= len(data); i += timeEntrySize {
-		e := timeEntry{ts: int64(binary.BigEndian.Uint64(data[i:])), rel: binary.BigEndian.Uint32(data[i+8:])}
+	err = readEntries(f, timeEntrySize, func(b []byte) bool {
+		e := timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
 		if e.ts == 0 && e.rel == 0 {
-			break
+			return false
 		}
 		if n := len(ix.entries); n > 0 && (e.ts <= ix.entries[n-1].ts || e.rel < ix.entries[n-1].rel) {
-			break
+			return false
 		}
 		if e.rel > maxRel {
-			break
+			return false
 		}
 		ix.entries = append(ix.entries, e)
+		return true
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
 	return ix, nil
 }

@@ -139,6 +139,17 @@ func TestSweepWithoutRoot(t *testing.T) {
 			t.Errorf("guide.md lacks %q", want)
 		}
 	}
+	// -unprivileged makes the same choices for any user; -check prints them.
+	check, err := exec.Command(filepath.Join(bin, "lab"), "sweep", "-check", "-unprivileged", "-plan", planFile, "-root", "../..").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lab sweep -check -unprivileged: %v\n%s", err, check)
+	}
+	for _, want := range []string{"plan unprivileged-test: 1 cells, 4 repetitions", "skipped on this host: dimension fs left out",
+		"skipped on this host: probes: not attached (-unprivileged)"} {
+		if !strings.Contains(string(check), want) {
+			t.Errorf("lab sweep -check -unprivileged lacks %q:\n%s", want, check)
+		}
+	}
 	// The lab cleaned up after itself: no journal left, an empty work dir.
 	left, _ := filepath.Glob(filepath.Join(scratch, "brokerlab-*", "journal", "journal.jsonl"))
 	if len(left) > 0 {

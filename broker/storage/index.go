@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
 )
 
 // Kafka's index entry sizes: OffsetIndex is relative offset (uint32) +
@@ -60,6 +61,10 @@ func openIndexFile(path string) (*os.File, error) {
 // multiple of both entry sizes (8 and 12).
 const indexReadChunk = 96 << 10
 
+// indexBufs holds indexReadChunk buffers for readEntries: a start-up opens
+// two indexes per segment.
+var indexBufs = sync.Pool{New: func() any { b := make([]byte, indexReadChunk); return &b }}
+
 // readEntries calls fn with each size-byte entry of f, in order, until fn
 // returns false or the file ends. It reads the file a chunk at a time and
 // stops reading when fn stops: the active segment's indexes are
@@ -68,9 +73,15 @@ const indexReadChunk = 96 << 10
 // of every partition's two indexes made recovery read and allocate 20 MiB
 // per partition.
 func readEntries(f *os.File, size int, fn func(e []byte) bool) error {
-	buf := make([]byte, indexReadChunk)
+	bp := indexBufs.Get().(*[]byte)
+	defer indexBufs.Put(bp)
+	// Start small (most crashed active indexes hold a few entries) and
+	// double up to the whole buffer; every size is a multiple of 24.
+	chunk := indexReadChunk / 8
 	var off int64
 	for {
+		buf := (*bp)[:chunk]
+		chunk = min(2*chunk, indexReadChunk)
 		n, err := f.ReadAt(buf, off)
 		n -= n % size
 		for i := 0; i < n; i += size {

@@ -119,6 +119,31 @@ func TestAlterTopicConfigs(t *testing.T) {
 		}
 	})
 
+	t.Run("incremental delete, append and subtract", func(t *testing.T) {
+		r := oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+			{Op: kadm.DeleteConfig, Name: "retention.ms"},
+			{Op: kadm.AppendConfig, Name: "follower.replication.throttled.replicas", Value: new("0:1,1:1")},
+		}, "cfg"))
+		if r.Err != nil {
+			t.Fatalf("delete and append: %v %s", r.Err, r.ErrMessage)
+		}
+		r = oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+			{Op: kadm.SubtractConfig, Name: "follower.replication.throttled.replicas", Value: new("0:1")},
+			{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: new("delete")},
+		}, "cfg"))
+		if r.Err != nil {
+			t.Fatalf("subtract: %v %s", r.Err, r.ErrMessage)
+		}
+		got := describe(adm)
+		wantConfig(got, "retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig)
+		wantConfig(got, "follower.replication.throttled.replicas", "1:1", kmsg.ConfigSourceDynamicTopicConfig)
+		wantConfig(got, "cleanup.policy", "delete", kmsg.ConfigSourceDynamicTopicConfig)
+		r = oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: new("86400000")}}, "cfg"))
+		if r.Err != nil {
+			t.Fatalf("set retention.ms back: %v %s", r.Err, r.ErrMessage)
+		}
+	})
+
 	t.Run("state alter replaces the set and retention applies", func(t *testing.T) {
 		cl := newClient(t, b.addr, kgo.DefaultProduceTopic("cfg"))
 		for range 20 {

@@ -10,7 +10,8 @@ package broker
 //   - Replication factor -1 or 1; anything above 1 gets
 //     INVALID_REPLICATION_FACTOR (one node). A replica assignment must name
 //     only this node; its length is the partition count.
-//   - validate_only (v1+) checks everything and creates nothing.
+//   - validate_only (v1+) checks everything, config values included, and
+//     creates nothing.
 //   - Errors per topic: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
 //     INVALID_PARTITIONS, INVALID_CONFIG, INVALID_REQUEST (a topic named
 //     twice), with an error message (v1+).
@@ -81,6 +82,12 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 				break
 			}
 			if req.ValidateOnly {
+				// The values too, as CreateTopic would.
+				if err := b.store.ValidateTopicConfigs(configs); err != nil {
+					st.ErrorCode = kafkaErrorCode(err)
+					msg := err.Error()
+					st.ErrorMessage = &msg
+				}
 				break
 			}
 			if err := b.store.CreateTopic(rt.Topic, parts, configs); err != nil {

@@ -191,3 +191,22 @@ func TestAlterTopicConfigs(t *testing.T) {
 		wantConfig(got, "segment.bytes", "1024", kmsg.ConfigSourceDynamicTopicConfig)
 	})
 }
+
+// CreateTopics with validate_only checks config values, not only names.
+func TestValidateCreateTopicsChecksValues(t *testing.T) {
+	b := newTestBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, b.addr))
+	resp, err := adm.ValidateCreateTopics(ctx, 1, 1, map[string]*string{"retention.ms": new("soon")}, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := resp.On("v", nil)
+	if !errors.Is(r.Err, kerr.InvalidConfig) || !strings.Contains(r.ErrMessage, "retention.ms") {
+		t.Fatalf("validate-only create with retention.ms=soon: %v %q, want INVALID_CONFIG naming retention.ms", r.Err, r.ErrMessage)
+	}
+	if _, ok := b.Store().Topic("v"); ok {
+		t.Fatal("validate-only created the topic")
+	}
+}

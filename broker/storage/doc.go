@@ -104,7 +104,9 @@
 // indexes rebuilt; at the first invalid batch the file is truncated, later
 // segments are deleted and what was cut is logged (offsets, bytes, reason).
 // Producer state is then rebuilt from the newest snapshot at or below the
-// log end plus the batch headers after it.
+// log end plus the batch headers after it. Index files are read a chunk at
+// a time only up to their first unused entry: a crashed active segment's
+// indexes are still preallocated to log.index.size.max.bytes of zeros.
 //
 // # Retention
 //

@@ -24,7 +24,7 @@ func init() {
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("lab recovery", flag.ExitOnError)
 	out := fs.String("out", "results", "directory under which results/<timestamp>-recovery/ is written")
-	work := fs.String("work-dir", "", "where the broker's log lives (needs a little more than -gb of free space; default a temp dir)")
+	work := fs.String("work-dir", "", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
 	gb := fs.Float64("gb", 3, "record value bytes to produce, in GB (10^9 bytes)")
 	partitions := fs.Int("partitions", 1000, "partitions of the topic")
 	size := fs.Int("size", 1024, "record value size in bytes")

@@ -67,7 +67,8 @@ type Config struct {
 	// BrokerPath is bin/broker (required).
 	BrokerPath string
 	// WorkDir holds the log dir, configs and broker logs (required); it
-	// needs a little more than LogBytes of free space.
+	// needs a little more than LogBytes of free space, on a disk: Measure
+	// refuses tmpfs and ramfs, whose pages cannot be evicted.
 	WorkDir string
 	// Partitions of the topic (default 1000).
 	Partitions int
@@ -213,6 +214,13 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	rc.Partitions, rc.LogBytes, rc.RecordSize, rc.BatchRecords = cfg.Partitions, cfg.LogBytes, cfg.RecordSize, cfg.BatchRecords
 	rc.SegmentBytes, rc.Threads, rc.Pairs = cfg.SegmentBytes, cfg.Threads, cfg.Pairs
 	dataDir := filepath.Join(cfg.WorkDir, "data")
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(cfg.WorkDir, &sfs); err != nil {
+		return nil, fmt.Errorf("checking the work dir's filesystem: %w", err)
+	}
+	if sfs.Type == unix.TMPFS_MAGIC || sfs.Type == unix.RAMFS_MAGIC {
+		return nil, fmt.Errorf("work dir %s is in memory (tmpfs/ramfs): its pages cannot be evicted for cold starts; give a dir on a disk", cfg.WorkDir)
+	}
 
 	var err error
 	if rep.Data, err = fill(ctx, cfg, dataDir); err != nil {
@@ -373,6 +381,9 @@ func measureStart(ctx context.Context, cfg Config, dataDir string, checkpoint []
 	var err error
 	if r.ResidentBytes, err = ResidentBytes(dataDir); err != nil {
 		return r, err
+	}
+	if cache == Cold && r.ResidentBytes > 16<<20 {
+		cfg.Logger.Warn("log still partly cached after posix_fadvise(DONTNEED): this cold start is warmer than it should be", "resident_bytes", r.ResidentBytes)
 	}
 	label := fmt.Sprintf("p%d-t%d-%s", pair, threads, cache)
 	start := time.Now()

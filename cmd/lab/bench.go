@@ -145,7 +145,8 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	}
 	if want["plan"] {
 		fmt.Fprintf(os.Stderr, ">> tuning plan %s\n", *plan)
-		args := []string{"-plan", filepath.Join(*root, *plan), "-root", *root, "-out", runDir}
+		args := []string{"-plan", filepath.Join(*root, *plan), "-root", *root, "-out", runDir,
+			"-config", filepath.Join(*root, "config", "server.properties")}
 		args = append(args, strings.Fields(*planArgs)...)
 		dir, err := runPlanArgs(ctx, logger, "lab bench", *plan, args)
 		if dir != "" {

@@ -50,7 +50,7 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk); without root: $TMPDIR/brokerlab-<uid>/work")
 	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root: $TMPDIR/brokerlab-<uid>/journal)")
 	brokerBin := fs.String("broker", "", "broker binary (default: broker beside this lab binary)")
-	config := fs.String("config", "config/server.properties", "broker server.properties (a relative path is relative to -root)")
+	config := fs.String("config", "config/server.properties", "broker server.properties")
 	noProbes := fs.Bool("no-probes", false, "do not attach the eBPF probes (a plan's probes dimension is then left out)")
 	unprivileged := fs.Bool("unprivileged", false, "run as the lab does without root even when root: plain log directory, no sysctls, cgroups, drop_caches or probes")
 	brokerUser := fs.String("broker-user", "", "run the broker as this unprivileged user (for example nobody); default: the lab's user")
@@ -150,9 +150,6 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 		*brokerBin = filepath.Join(dir, "broker")
 	}
 
-	if !filepath.IsAbs(*config) {
-		*config = filepath.Join(*root, *config)
-	}
 	broker := tuning.ExecBroker{Path: *brokerBin, Config: *config, Logger: logger}
 	if *brokerUser != "" {
 		u, err := user.Lookup(*brokerUser)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
 // Config describes a run. Zero values take the documented defaults.
@@ -242,7 +243,7 @@ func (r *Report) Summaries(modes []string) []ModeSummary {
 			}
 		}
 		if len(mbps) > 0 {
-			s.MedianMBps, s.MinMBps, s.MaxMBps = medianF(mbps), slices.Min(mbps), slices.Max(mbps)
+			s.MedianMBps, s.MinMBps, s.MaxMBps = stats.Median(mbps), slices.Min(mbps), slices.Max(mbps)
 		}
 		if len(rss) > 0 {
 			s.MaxRSS = slices.Max(rss)
@@ -257,15 +258,6 @@ func (r *Report) Summaries(modes []string) []ModeSummary {
 		}
 	}
 	return out
-}
-
-func medianF(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // WriteTable renders the per-mode summary with tablewriter.

@@ -60,6 +60,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
+	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
 // Config describes a run. Zero values take the documented defaults.
@@ -552,9 +553,9 @@ func (r *Report) Summaries() []Summary {
 					rec = append(rec, run.RecoverySeconds)
 				}
 			}
-			s.Median, s.Min, s.Max = median(xs), slices.Min(xs), slices.Max(xs)
-			s.MedianResidentBytes, s.MedianRecovery = int64(median(res)), median(rec)
-			if bm := median(mapValues(base)); s.Median > 0 && bm > 0 {
+			s.Median, s.Min, s.Max = stats.Median(xs), slices.Min(xs), slices.Max(xs)
+			s.MedianResidentBytes, s.MedianRecovery = int64(stats.Median(res)), stats.Median(rec)
+			if bm := stats.Median(mapValues(base)); s.Median > 0 && bm > 0 {
 				s.Speedup = bm / s.Median
 			}
 			if len(ratios) > 0 {
@@ -572,18 +573,6 @@ func mapValues(m map[int]float64) []float64 {
 		out = append(out, v)
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // WriteTable renders the summaries with tablewriter (Markdown when

@@ -26,6 +26,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
 // Config describes a comparison. Zero values take the documented defaults.
@@ -238,25 +239,13 @@ func (r *Report) Summaries() []Summary {
 				ratios = append(ratios, p[0]/p[1])
 			}
 		}
-		sm := Summary{Metric: m.name, Broker: median(b), Kfake: median(k), Ratio: median(ratios)}
+		sm := Summary{Metric: m.name, Broker: stats.Median(b), Kfake: stats.Median(k), Ratio: stats.Median(ratios)}
 		if len(ratios) > 0 {
 			sm.RatioLo, sm.RatioHi = slices.Min(ratios), slices.Max(ratios)
 		}
 		out = append(out, sm)
 	}
 	return out
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // WriteTable renders the summaries with tablewriter, as Markdown when

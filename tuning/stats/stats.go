@@ -145,6 +145,14 @@ func BootstrapRatio(base, new []float64, iterations int, seed uint64, confidence
 	return ratio, quantile(ratios, tail), quantile(ratios, 1-tail)
 }
 
+// Median returns the median of xs (0 for none), leaving xs as it is.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return median(slices.Clone(xs))
+}
+
 // median sorts xs in place and returns its median.
 func median(xs []float64) float64 {
 	slices.Sort(xs)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -26,8 +27,13 @@ type ExecBroker struct {
 	// Overrides are added to every run's (before the cell's own), e.g.
 	// "brokerlab.metrics.listen=" to turn the metrics listener off.
 	Overrides []string
-	// Output receives the broker's stdout and stderr; nil discards them.
+	// Output receives the broker's stdout and stderr when LogDir is empty;
+	// nil discards them.
 	Output io.Writer
+	// LogDir, when set, receives each run's broker output in
+	// <LogDir>/<run label>.log, named in the error when the broker exits
+	// before it listens.
+	LogDir string
 	// Credential, when set, runs the broker as that user (the log dir is
 	// chowned to it); nil runs it as the lab's user.
 	Credential *syscall.Credential
@@ -53,7 +59,19 @@ func (e ExecBroker) Start(ctx context.Context, spec BrokerSpec) (BrokerProcess, 
 	args = append(args, spec.Overrides...)
 	cmd := exec.Command(e.Path, args...)
 	cmd.Env = append(os.Environ(), spec.Env...)
-	out := e.Output
+	out, where := e.Output, "its output shows why"
+	if e.LogDir != "" {
+		path := filepath.Join(e.LogDir, spec.Label+".log")
+		if err := os.MkdirAll(e.LogDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating broker log dir: %w", err)
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, fmt.Errorf("creating broker log: %w", err)
+		}
+		defer f.Close() // the child has its own copy of the descriptor
+		out, where = f, "see "+path
+	}
 	if out == nil {
 		out = io.Discard
 	}
@@ -87,7 +105,7 @@ func (e ExecBroker) Start(ctx context.Context, spec BrokerSpec) (BrokerProcess, 
 		}
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("broker exited before listening on %s: %v (its output shows why)", addr, p.waitErr)
+			return nil, fmt.Errorf("broker exited before listening on %s: %v (%s)", addr, p.waitErr, where)
 		case <-ctx.Done():
 			_ = p.Stop(context.Background())
 			return nil, fmt.Errorf("broker not listening on %s: %w", addr, ctx.Err())

@@ -150,7 +150,10 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 		*brokerBin = filepath.Join(dir, "broker")
 	}
 
-	broker := tuning.ExecBroker{Path: *brokerBin, Config: *config, Logger: logger}
+	// The runs' brokers listen for clients on free ports and serve no
+	// metrics, so a sweep never collides with another broker on this host.
+	broker := tuning.ExecBroker{Path: *brokerBin, Config: *config, Logger: logger,
+		Overrides: []string{"brokerlab.metrics.listen="}}
 	if *brokerUser != "" {
 		u, err := user.Lookup(*brokerUser)
 		if err != nil {
@@ -184,6 +187,7 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	if err := os.WriteFile(filepath.Join(dir, "command.txt"), []byte(plan.Invocation.Command+"\n"), 0o644); err != nil {
 		return "", err
 	}
+	broker.LogDir = filepath.Join(dir, "broker-logs")
 	cfg := tuning.RunnerConfig{
 		Plan: plan, OutDir: dir, WorkDir: *work, Host: session, NoCgroups: !caps.Cgroups,
 		Broker:      broker,

@@ -335,11 +335,15 @@ func (g *group) replaceStatic(oldID string, cl Client, req *kmsg.JoinGroupReques
 
 // fence answers a replaced static member's waiting requests with
 // FENCED_INSTANCE_ID.
-func (g *group) fence(m *member) {
+func (g *group) fence(m *member) { g.failWaiting(m, kerr.FencedInstanceID) }
+
+// failWaiting answers m's waiting JoinGroup and SyncGroup requests, if any,
+// with err.
+func (g *group) failWaiting(m *member, err *kerr.Error) {
 	if m.joinw != nil {
 		r := &kmsg.JoinGroupResponse{Version: m.joinv}
 		r.Default()
-		r.ErrorCode = kerr.FencedInstanceID.Code
+		r.ErrorCode = err.Code
 		r.MemberID = m.id
 		m.joinw <- r
 		m.joinw = nil
@@ -348,7 +352,7 @@ func (g *group) fence(m *member) {
 	if m.syncw != nil {
 		r := &kmsg.SyncGroupResponse{Version: m.syncv}
 		r.Default()
-		r.ErrorCode = kerr.FencedInstanceID.Code
+		r.ErrorCode = err.Code
 		m.syncw <- r
 		m.syncw = nil
 	}
@@ -568,22 +572,7 @@ func (g *group) sortedMembers() []*member {
 // dropMember removes m without rebalancing; waiting requests get
 // UNKNOWN_MEMBER_ID.
 func (g *group) dropMember(m *member) {
-	if m.joinw != nil {
-		r := &kmsg.JoinGroupResponse{Version: m.joinv}
-		r.Default()
-		r.ErrorCode = kerr.UnknownMemberID.Code
-		r.MemberID = m.id
-		m.joinw <- r
-		m.joinw = nil
-		g.nJoining--
-	}
-	if m.syncw != nil {
-		r := &kmsg.SyncGroupResponse{Version: m.syncv}
-		r.Default()
-		r.ErrorCode = kerr.UnknownMemberID.Code
-		m.syncw <- r
-		m.syncw = nil
-	}
+	g.failWaiting(m, kerr.UnknownMemberID)
 	for _, p := range m.join.Protocols {
 		g.protocols[p.Name]--
 		if g.protocols[p.Name] <= 0 {

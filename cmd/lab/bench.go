@@ -57,8 +57,8 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z"))
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	runDir, err := newRunDir(*out, "")
+	if err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp("", "brokerlab-bench-")
@@ -257,6 +257,13 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// newRunDir creates out/<UTC timestamp><suffix>, the directory of one
+// run's results.
+func newRunDir(out, suffix string) (string, error) {
+	dir := filepath.Join(out, time.Now().UTC().Format("20060102T150405Z")+suffix)
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // saveRun writes dir/name holding the command line, the environment and

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/brokerlab/brokerlab/internal/fetchbench"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
@@ -55,8 +54,8 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z")+"-fetch")
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	runDir, err := newRunDir(*out, "-fetch")
+	if err != nil {
 		return err
 	}
 	if err := saveRun(runDir, "fetch.json", rep); err != nil {

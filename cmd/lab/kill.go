@@ -46,8 +46,8 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z")+"-kill")
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	runDir, err := newRunDir(*out, "-kill")
+	if err != nil {
 		return err
 	}
 	if err := saveRun(runDir, "kill.json", rep); err != nil {

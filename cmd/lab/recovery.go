@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/brokerlab/brokerlab/internal/recoverybench"
 )
@@ -61,8 +60,8 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if rep == nil {
 		return runErr
 	}
-	runDir := filepath.Join(*out, time.Now().UTC().Format("20060102T150405Z")+"-recovery")
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
+	runDir, err := newRunDir(*out, "-recovery")
+	if err != nil {
 		return err
 	}
 	if err := saveRun(runDir, "recovery.json", rep); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -75,14 +76,18 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	fmt.Fprintf(md, "# lab bench %s\n\nCommand: `%s`\n\nMachine: %s, kernel %s, host %s.\n\n",
 		filepath.Base(runDir), strings.Join(os.Args, " "), env["cpu"], env["kernel"], env["host"])
 
+	var sk skips
 	var ceilings *loadgen.Ceilings
 	if want["ceilings"] {
 		fmt.Fprintf(os.Stderr, ">> ceilings of %s (disk write, write+fsync, sendfile and TCP over loopback)\n", work)
 		c, err := loadgen.MeasureCeilings(ctx, work, loadgen.CeilingOptions{})
 		if err != nil {
-			return fmt.Errorf("measuring ceilings: %w", err)
+			sk.fail("ceilings", err)
 		}
 		ceilings = c
+	}
+	if ceilings != nil {
+		c := ceilings
 		if err := writeJSON(filepath.Join(runDir, "ceilings.json"), c); err != nil {
 			return err
 		}
@@ -96,11 +101,13 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		fmt.Fprintln(md)
 	}
 
-	if want["versus"] {
-		rdk, err := rdkperf.Find(filepath.Dir(bin))
-		if err != nil {
-			return err
-		}
+	rdk, rdkErr := rdkperf.Find(filepath.Dir(bin))
+	if _, err := os.Stat(filepath.Join(bin, "kfake")); err != nil && rdkErr == nil {
+		rdkErr = fmt.Errorf("kfake not found beside lab: %w", err)
+	}
+	if want["versus"] && rdkErr != nil {
+		sk.skip("versus", rdkErr.Error())
+	} else if want["versus"] {
 		fmt.Fprintf(os.Stderr, ">> broker vs kfake: %d interleaved pairs, %d records of %d bytes each way (rdkafka_performance)\n", *pairs, *records, *size)
 		rep, runErr := versus.Run(ctx, versus.Config{
 			BrokerPath: filepath.Join(bin, "broker"), KfakePath: filepath.Join(bin, "kfake"), RdkPerfPath: rdk,
@@ -133,17 +140,20 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 			}
 		}
 		if runErr != nil {
-			return runErr
+			sk.fail("versus", runErr)
 		}
 	}
 
 	if want["load"] {
 		if err := benchLoad(ctx, logger, bin, filepath.Join(work, "load"), runDir, md, ceilings,
 			filepath.Join(*root, *loadWorkload), filepath.Join(*root, *loadDriver), *measure, *searchMax, overrides); err != nil {
-			return err
+			sk.fail("load", err)
 		}
 	}
 	if want["plan"] {
+		if os.Geteuid() != 0 {
+			sk.degrade("plan", "without root the plan leaves out what needs it (loop filesystems, drop_caches, probes): see the \">> skipped:\" lines above")
+		}
 		fmt.Fprintf(os.Stderr, ">> tuning plan %s\n", *plan)
 		args := []string{"-plan", filepath.Join(*root, *plan), "-root", *root, "-out", runDir,
 			"-config", filepath.Join(*root, "config", "server.properties")}
@@ -153,12 +163,57 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 			fmt.Fprintf(md, "## Tuning plan %s\n\nTables, guideline and run files: [%s](%s/).\n", *plan, filepath.Base(dir), filepath.Base(dir))
 		}
 		if err != nil {
-			return fmt.Errorf("plan %s: %w", *plan, err)
+			sk.fail("plan", fmt.Errorf("plan %s: %w", *plan, err))
 		}
 	}
+	sk.report(os.Stderr, md)
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return nil
+	return sk.err()
 }
+
+// skips collects the stages lab bench skipped or ran reduced for want of a
+// prerequisite (root, a client), and those that failed, so the run goes on
+// with every stage it can and says at the end what is missing.
+type skips struct {
+	skipped, degraded []string
+	failed            []error
+}
+
+func (s *skips) skip(stage, why string) {
+	fmt.Fprintf(os.Stderr, ">> skipping %s: %s\n", stage, why)
+	s.skipped = append(s.skipped, stage+": "+why)
+}
+
+func (s *skips) degrade(stage, why string) { s.degraded = append(s.degraded, stage+": "+why) }
+
+func (s *skips) fail(stage string, err error) {
+	fmt.Fprintf(os.Stderr, ">> %s failed: %v\n", stage, err)
+	s.failed = append(s.failed, fmt.Errorf("stage %s: %w", stage, err))
+}
+
+// report prints the skipped and reduced stages and the one command that
+// would run them: make bench as root installs the missing packages (make
+// deps) and builds rdkafka_performance (make tools) before the bench.
+func (s *skips) report(w io.Writer, md io.Writer) {
+	if len(s.skipped)+len(s.degraded) == 0 {
+		return
+	}
+	enable := "sudo make bench"
+	if os.Geteuid() == 0 {
+		enable = "make deps && make bench"
+	}
+	var b strings.Builder
+	for _, l := range s.skipped {
+		fmt.Fprintf(&b, "- skipped %s\n", l)
+	}
+	for _, l := range s.degraded {
+		fmt.Fprintf(&b, "- reduced %s\n", l)
+	}
+	fmt.Fprintf(w, ">> stages not run in full:\n%s>> to run them: %s\n", b.String(), enable)
+	fmt.Fprintf(md, "## Stages not run in full\n\n%s\nTo run them: `%s`.\n", b.String(), enable)
+}
+
+func (s *skips) err() error { return errors.Join(s.failed...) }
 
 // benchLoad runs the franz-go load generator against the broker twice: a
 // max-rate search with a short measured window, then a run at half the

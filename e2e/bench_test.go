@@ -15,8 +15,8 @@ import (
 
 // TestLabBenchInMiniature runs the main job with one small broker/kfake pair,
 // short load runs and one short round of the quick plan, and checks that both servers carried every record
-// each way, that the load generator found a rate and held half of it, and
-// that the result files were written.
+// each way, that every record the load generator had acknowledged was
+// consumed, and that the result files were written.
 func TestLabBenchInMiniature(t *testing.T) {
 	rdk, err := rdkperf.Find(repoRoot(t))
 	if err != nil {
@@ -63,15 +63,19 @@ func TestLabBenchInMiniature(t *testing.T) {
 	if guides, _ := filepath.Glob(filepath.Join(dir, "quick-*", "*.md")); len(guides) == 0 {
 		t.Errorf("the quick plan wrote no Markdown tables or guide under %s", dir)
 	}
-	var half loadgen.Result
-	raw, err = os.ReadFile(filepath.Join(dir, "load-half.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &half); err != nil {
-		t.Fatal(err)
-	}
-	if half.Aggregate.Acked == 0 || half.Aggregate.Received < half.Aggregate.Acked {
-		t.Errorf("half-rate run: %d acked, %d received; want every acked record consumed", half.Aggregate.Acked, half.Aggregate.Received)
+	// Conservation over the whole run (warm-up and tail included): the
+	// measured phases' counts differ by the consumer lag at their edges.
+	for _, name := range []string{"load-max.json", "load-half.json"} {
+		var res loadgen.Result
+		raw, err = os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatal(err)
+		}
+		if tot := res.Totals; tot.Acked == 0 || !tot.Drained || len(tot.Subscriptions) == 0 {
+			t.Errorf("%s: totals %+v; want records acked, every one consumed by every subscription, and the drain ended with nothing missing", name, tot)
+		}
 	}
 }

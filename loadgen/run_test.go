@@ -94,13 +94,20 @@ func TestEndToEndLatencyIsMeasured(t *testing.T) {
 	w.KeyDistributor = KeyRoundRobin
 	res := runOrFail(t, c, w, DefaultDriver(), Options{})
 	a := res.Aggregate
-	var acked, received int64 // including the tail, when consumers catch up
-	for _, w := range res.Windows {
-		acked += w.Acked
-		received += w.Received
+	tot := res.Totals
+	if !tot.Drained || tot.Acked == 0 || len(tot.Subscriptions) != 1 {
+		t.Fatalf("totals %+v: want every acked record consumed by the one subscription", tot)
 	}
-	if received != acked || acked == 0 {
-		t.Errorf("received %d of %d acked records", received, acked)
+	received := tot.Subscriptions[0].Received
+	if sub := tot.Subscriptions[0]; sub.Acked != tot.Acked || received-sub.Duplicates != tot.Acked {
+		t.Errorf("subscription %+v: want %d acked records received once each", sub, tot.Acked)
+	}
+	var winReceived int64
+	for _, w := range res.Windows {
+		winReceived += w.Received
+	}
+	if winReceived != received {
+		t.Errorf("windows received %d records, totals %d: the windows must tile the run", winReceived, received)
 	}
 	if a.EndToEnd.Count != received {
 		t.Errorf("end-to-end samples %d, want one per received record (%d)", a.EndToEnd.Count, received)

@@ -132,7 +132,9 @@ func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 	}
 	for _, rec := range recs {
 		m := rec.Measurement
-		if m.ThroughputMsgs < 1000 || m.PublishP99 <= 0 || m.E2EP99 <= 0 {
+		// Something measured, not how much: the rate a shared machine
+		// achieves is the benchmarks' business.
+		if m.ThroughputMsgs <= 0 || m.PublishP99 <= 0 || m.E2EP99 <= 0 {
 			t.Errorf("%s: implausible measurement %+v", rec.File, m)
 		}
 		if m.CeilingBytes <= 0 || slices.ContainsFunc(rec.Notes, func(n string) bool { return strings.Contains(n, "ceiling") }) {

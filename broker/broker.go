@@ -130,6 +130,7 @@ func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 		MaxIndexBytes:         c.IndexSizeMaxBytes,
 		MessageMaxBytes:       c.MessageMaxBytes,
 		RecoveryThreadsPerDir: c.RecoveryThreadsPerDataDir,
+		MaxPartitions:         c.MaxBrokerPartitions,
 		Flush: storage.FlushPolicy{
 			Messages:  c.FlushIntervalMessages,
 			Interval:  c.FlushInterval,

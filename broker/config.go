@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/broker/group"
+	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
 // Fetch modes (brokerlab.fetch.mode).
@@ -93,6 +94,16 @@ type Config struct {
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
 	// metadata string of a committed offset. Default 4096.
 	OffsetMetadataMaxBytes int
+	// MaxBrokerPartitions is max.broker.partitions (KIP-578's name): the
+	// most partitions this broker holds. Default 10000.
+	MaxBrokerPartitions int
+	// CreateTopicsMaxPartitions is brokerlab.create.topics.partitions.max:
+	// the most partitions one CreateTopics request may create, all its
+	// topics together; above it every topic of the request fails with
+	// INVALID_PARTITIONS and nothing is created. Default 10000, the most
+	// records Kafka's KRaft controller lets one request write
+	// (QuorumController.MAX_RECORDS_PER_USER_OP).
+	CreateTopicsMaxPartitions int
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -142,6 +153,8 @@ func DefaultConfig() Config {
 		IndexSizeMaxBytes:             10 << 20,
 		MessageMaxBytes:               1048588,
 		FetchMode:                     FetchModeSendfile,
+		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
+		CreateTopicsMaxPartitions:     storage.DefaultMaxPartitions,
 		GroupMinSessionTimeout:        group.DefaultMinSessionTimeout,
 		GroupMaxSessionTimeout:        group.DefaultMaxSessionTimeout,
 		OffsetsRetention:              group.DefaultOffsetsRetention,
@@ -230,6 +243,12 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetMetadataMaxBytes < 1 {
 		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	}
+	if c.MaxBrokerPartitions < 1 {
+		bad("max.broker.partitions", c.MaxBrokerPartitions, "must be 1 or more; the default is 10000")
+	}
+	if c.CreateTopicsMaxPartitions < 1 {
+		bad("brokerlab.create.topics.partitions.max", c.CreateTopicsMaxPartitions, "must be 1 or more; the default is 10000")
 	}
 	if c.FetchMode != FetchModeSendfile && c.FetchMode != FetchModeCopy {
 		bad("brokerlab.fetch.mode", c.FetchMode, "must be sendfile or copy")
@@ -449,6 +468,8 @@ var keySpecs = []keySpec{
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
+	intKey("max.broker.partitions", 32, func(c *Config, n int64) { c.MaxBrokerPartitions = int(n) }, func(c Config) int64 { return int64(c.MaxBrokerPartitions) }),
+	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config, n int64) { c.CreateTopicsMaxPartitions = int(n) }, func(c Config) int64 { return int64(c.CreateTopicsMaxPartitions) }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
 	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
 	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),

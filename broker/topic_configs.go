@@ -2,7 +2,6 @@ package broker
 
 import (
 	"strconv"
-	"strings"
 )
 
 // topicConfig is a topic-level config key and the broker key whose value
@@ -52,16 +51,4 @@ func lookupTopicConfig(name string) (topicConfig, bool) {
 		}
 	}
 	return topicConfig{}, false
-}
-
-// validTopicName reports whether name is a legal Kafka topic name
-// (org.apache.kafka.common.internals.Topic.validate: 1-249 characters of
-// [a-zA-Z0-9._-], not "." or "..").
-func validTopicName(name string) bool {
-	if name == "" || name == "." || name == ".." || len(name) > 249 {
-		return false
-	}
-	return strings.IndexFunc(name, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
-	}) < 0
 }

@@ -19,8 +19,14 @@ const (
 	DefaultRetention             = 168 * time.Hour  // log.retention.hours
 	DefaultRetentionCheck        = 5 * time.Minute  // log.retention.check.interval.ms
 	DefaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
-	minSegmentBytes              = 14               // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
-	maxSegmentBytes              = math.MaxInt32    // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
+	// DefaultMaxPartitions is max.broker.partitions, KIP-578's name (not
+	// in Apache Kafka, which has no per-broker limit). Each partition
+	// holds three fds (the active segment's log and two indexes) plus its
+	// idle segment cache; 10,000 is also the most records Kafka's KRaft
+	// controller lets one request create (QuorumController.MAX_RECORDS_PER_USER_OP).
+	DefaultMaxPartitions = 10000
+	minSegmentBytes      = 14            // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
+	maxSegmentBytes      = math.MaxInt32 // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
 )
 
 // Config configures a Store. Zero values mean the documented default.
@@ -53,6 +59,11 @@ type Config struct {
 	// Retention is the broker-wide retention; topics override it with
 	// retention.ms and retention.bytes.
 	Retention Retention
+	// MaxPartitions is max.broker.partitions: the most partitions this
+	// store holds; CreateTopic beyond it fails with InvalidPartitions
+	// before making anything, and Open refuses a topic.json claiming more
+	// (default 10000).
+	MaxPartitions int
 	// CheckpointInterval is how often Run writes the recovery-point
 	// checkpoint files (log.flush.offset.checkpoint.interval.ms, default 60s).
 	CheckpointInterval time.Duration
@@ -123,6 +134,9 @@ func (c Config) withDefaults() Config {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval
 	}
+	if c.MaxPartitions == 0 {
+		c.MaxPartitions = DefaultMaxPartitions
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -178,6 +192,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention.CheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("log.retention.check.interval.ms: %v is negative", c.Retention.CheckInterval))
+	}
+	if c.MaxPartitions < 0 {
+		errs = append(errs, fmt.Errorf("max.broker.partitions: %d is negative", c.MaxPartitions))
 	}
 	if c.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("log.flush.offset.checkpoint.interval.ms: %v is negative", c.CheckpointInterval))

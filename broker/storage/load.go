@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,25 +25,26 @@ func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, seg
 	return p
 }
 
-// createPartition makes a new, empty partition directory with its topic
-// metadata and a first segment at offset 0.
+// createPartition makes a new, empty partition directory with a first
+// segment at offset 0, without topic.json (the caller writes it once every
+// partition exists). On error it removes what it made; a failed removal is
+// part of the error.
 func createPartition(s *Store, t *topicState, id int32, ld *logDir) (*Partition, error) {
 	dir := filepath.Join(ld.path, fmt.Sprintf("%s-%d", t.name, id))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating partition dir %s: %w", dir, err)
 	}
-	if err := writeTopicMeta(dir, t); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	seg, err := createSegment(dir, 0, t.cfg.maxIndexBytes, s.cfg.Now())
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	if err == nil {
+		err = syncDir(ld.path)
+		if err != nil {
+			seg.closeFiles()
+		}
 	}
-	if err := syncDir(ld.path); err != nil {
-		seg.closeFiles()
-		os.RemoveAll(dir)
+	if err != nil {
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing %s: %w", dir, rerr))
+		}
 		return nil, err
 	}
 	return newPartition(s, t, id, dir, ld, []*segment{seg}), nil
@@ -319,7 +321,7 @@ func parsePartitionDir(name string) (string, int32, bool) {
 	if err != nil || n < 0 || strconv.FormatInt(n, 10) != name[i+1:] {
 		return "", 0, false
 	}
-	if validateTopicName(name[:i]) != nil {
+	if ValidateTopicName(name[:i]) != nil {
 		return "", 0, false
 	}
 	return name[:i], int32(n), true

@@ -160,9 +160,10 @@ func resolveTopicConfig(cfg Config, configs map[string]string) (topicConfig, err
 	return tc, errors.Join(errs...)
 }
 
-// validateTopicName applies Kafka's Topic.validate: 1 to 249 characters
-// out of [a-zA-Z0-9._-], not "." or "..".
-func validateTopicName(name string) error {
+// ValidateTopicName applies Kafka's Topic.validate: 1 to 249 characters
+// out of [a-zA-Z0-9._-], not "." or "..". The error wraps
+// kerr.InvalidTopicException and says what is wrong.
+func ValidateTopicName(name string) error {
 	const maxLen = 249 // Kafka's Topic.MAX_NAME_LENGTH
 	switch {
 	case name == "":

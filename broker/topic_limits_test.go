@@ -1,0 +1,67 @@
+package broker
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestCreateTopicsWithHugePartitionCounts(t *testing.T) {
+	tb := newTestBroker(t)
+	rc := dialRaw(t, tb.addr)
+	createTopicRaw(t, rc, "other", 1)
+
+	create := func(topics map[string]int32) *kmsg.CreateTopicsResponse {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.Version = 4
+		for name, n := range topics {
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, n, 1
+			req.Topics = append(req.Topics, rt)
+		}
+		return rc.roundTrip(req).(*kmsg.CreateTopicsResponse)
+	}
+	check := func(resp *kmsg.CreateTopicsResponse, key string) {
+		t.Helper()
+		for _, st := range resp.Topics {
+			if st.ErrorCode != kerr.InvalidPartitions.Code {
+				t.Errorf("topic %s: error %v, want INVALID_PARTITIONS", st.Topic, kerr.ErrorForCode(st.ErrorCode))
+			}
+			if st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, key) {
+				t.Errorf("topic %s: message %v does not name %s", st.Topic, st.ErrorMessage, key)
+			}
+		}
+	}
+	check(create(map[string]int32{"huge": 2147483647}), "brokerlab.create.topics.partitions.max")
+	// Together over the per-request bound: neither is created.
+	check(create(map[string]int32{"a": 6000, "b": 6000}), "brokerlab.create.topics.partitions.max")
+
+	if p := produceRaw(t, rc, "other", 0, makeBatch(-1, -1, -1, 1, []byte("v"))); p.ErrorCode != 0 {
+		t.Fatalf("produce to another topic: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	ents, err := os.ReadDir(tb.cfg.LogDirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), "other-") && !strings.HasPrefix(e.Name(), "__") {
+			t.Errorf("refused creations left %s", e.Name())
+		}
+		if _, err := os.Stat(filepath.Join(tb.cfg.LogDirs[0], e.Name(), "topic.json")); err == nil && !strings.HasPrefix(e.Name(), "other-") {
+			t.Errorf("refused creations left %s/topic.json", e.Name())
+		}
+	}
+	tb = tb.restart(t)
+	if _, ok := tb.Store().Topic("other"); !ok {
+		t.Fatal("topic other is gone after the restart")
+	}
+	for _, name := range []string{"huge", "a", "b"} {
+		if _, ok := tb.Store().Topic(name); ok {
+			t.Errorf("refused topic %s exists after the restart", name)
+		}
+	}
+}

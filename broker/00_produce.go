@@ -11,7 +11,9 @@ package broker
 //     partitions of one request are then appended in parallel so that one
 //     request waits for one round of fsyncs, not one per partition.
 //   - Batches are validated by the log (magic v2, length, CRC32C,
-//     message.max.bytes); its kerr errors go back per partition
+//     message.max.bytes, compressed records decompressing to at most
+//     brokerlab.message.max.decompressed.bytes, else MESSAGE_TOO_LARGE);
+//     its kerr errors go back per partition
 //     (CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
 //     INVALID_PRODUCER_EPOCH ...), any other error as KAFKA_STORAGE_ERROR.
 //   - Idempotence: a resent batch (one of the producer's last five) gets

@@ -131,6 +131,7 @@ func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 		MessageMaxBytes:       c.MessageMaxBytes,
 		RecoveryThreadsPerDir: c.RecoveryThreadsPerDataDir,
 		MaxPartitions:         c.MaxBrokerPartitions,
+		MaxDecompressedBytes:  c.MessageMaxDecompressedBytes,
 		Flush: storage.FlushPolicy{
 			Messages:  c.FlushIntervalMessages,
 			Interval:  c.FlushInterval,

@@ -94,6 +94,11 @@ type Config struct {
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
 	// metadata string of a committed offset. Default 4096.
 	OffsetMetadataMaxBytes int
+	// MessageMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// the most bytes one compressed batch may decompress to; beyond it the
+	// partition answers MESSAGE_TOO_LARGE and nothing is stored. Kafka
+	// validates records streaming and has no such bound. Default 16 MiB.
+	MessageMaxDecompressedBytes int
 	// MaxBrokerPartitions is max.broker.partitions (KIP-578's name): the
 	// most partitions this broker holds. Default 10000.
 	MaxBrokerPartitions int
@@ -154,6 +159,7 @@ func DefaultConfig() Config {
 		MessageMaxBytes:               1048588,
 		FetchMode:                     FetchModeSendfile,
 		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
+		MessageMaxDecompressedBytes:   storage.DefaultMaxDecompressedBytes,
 		CreateTopicsMaxPartitions:     storage.DefaultMaxPartitions,
 		GroupMinSessionTimeout:        group.DefaultMinSessionTimeout,
 		GroupMaxSessionTimeout:        group.DefaultMaxSessionTimeout,
@@ -243,6 +249,9 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetMetadataMaxBytes < 1 {
 		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	}
+	if c.MessageMaxDecompressedBytes < 1 {
+		bad("brokerlab.message.max.decompressed.bytes", c.MessageMaxDecompressedBytes, "must be 1 or more; the default is 16777216")
 	}
 	if c.MaxBrokerPartitions < 1 {
 		bad("max.broker.partitions", c.MaxBrokerPartitions, "must be 1 or more; the default is 10000")
@@ -468,6 +477,7 @@ var keySpecs = []keySpec{
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
+	intKey("brokerlab.message.max.decompressed.bytes", 32, func(c *Config, n int64) { c.MessageMaxDecompressedBytes = int(n) }, func(c Config) int64 { return int64(c.MessageMaxDecompressedBytes) }),
 	intKey("max.broker.partitions", 32, func(c *Config, n int64) { c.MaxBrokerPartitions = int(n) }, func(c Config) int64 { return int64(c.MaxBrokerPartitions) }),
 	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config, n int64) { c.CreateTopicsMaxPartitions = int(n) }, func(c Config) int64 { return int64(c.CreateTopicsMaxPartitions) }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),

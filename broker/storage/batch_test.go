@@ -87,7 +87,7 @@ func TestValidateBatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := validateBatches(tt.records, tt.max)
+			_, err := validateBatches(tt.records, tt.max, newDecompressor(DefaultMaxDecompressedBytes))
 			wantKerr(t, err, tt.want)
 		})
 	}

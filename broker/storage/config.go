@@ -25,8 +25,13 @@ const (
 	// idle segment cache; 10,000 is also the most records Kafka's KRaft
 	// controller lets one request create (QuorumController.MAX_RECORDS_PER_USER_OP).
 	DefaultMaxPartitions = 10000
-	minSegmentBytes      = 14            // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
-	maxSegmentBytes      = math.MaxInt32 // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
+	// DefaultMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// 16 times Kafka's default message.max.bytes, room for well-compressed
+	// batches of clients that fill batches by compressed size (the Java
+	// producer estimates it) while a compression bomb stops there.
+	DefaultMaxDecompressedBytes = 16 << 20
+	minSegmentBytes             = 14            // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
+	maxSegmentBytes             = math.MaxInt32 // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
 )
 
 // Config configures a Store. Zero values mean the documented default.
@@ -59,6 +64,11 @@ type Config struct {
 	// Retention is the broker-wide retention; topics override it with
 	// retention.ms and retention.bytes.
 	Retention Retention
+	// MaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// the most bytes one compressed batch's records may decompress to;
+	// beyond it Append fails with MessageTooLarge having produced at most
+	// this many bytes (default 16 MiB).
+	MaxDecompressedBytes int
 	// MaxPartitions is max.broker.partitions: the most partitions this
 	// store holds; CreateTopic beyond it fails with InvalidPartitions
 	// before making anything, and Open refuses a topic.json claiming more
@@ -134,6 +144,9 @@ func (c Config) withDefaults() Config {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval
 	}
+	if c.MaxDecompressedBytes == 0 {
+		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
 	if c.MaxPartitions == 0 {
 		c.MaxPartitions = DefaultMaxPartitions
 	}
@@ -192,6 +205,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention.CheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("log.retention.check.interval.ms: %v is negative", c.Retention.CheckInterval))
+	}
+	if c.MaxDecompressedBytes < 0 {
+		errs = append(errs, fmt.Errorf("brokerlab.message.max.decompressed.bytes: %d is negative", c.MaxDecompressedBytes))
 	}
 	if c.MaxPartitions < 0 {
 		errs = append(errs, fmt.Errorf("max.broker.partitions: %d is negative", c.MaxPartitions))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Partition is one topic partition's log: a list of segments, the last
@@ -159,7 +158,7 @@ func (p *Partition) unavailable() error {
 // validation, idempotence and the flush policy. Errors wrap a kerr value.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
 	st := &p.store.stats
-	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes)
+	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec)
 	if err != nil {
 		st.rejected.Add(1)
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
@@ -599,7 +598,7 @@ func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts 
 	recs := b[batchHeaderSize:]
 	if codec := h.attributes & attrCompressionMask; codec != 0 {
 		var err error
-		if recs, err = decompressor.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
+		if recs, err = p.store.dec.decompress(recs, codec); err != nil {
 			return 0, 0, false
 		}
 	}

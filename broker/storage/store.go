@@ -51,6 +51,10 @@ type Store struct {
 	// waits for them.
 	bg sync.WaitGroup
 
+	// dec decompresses batches for validation and timestamp lookups,
+	// bounded by MaxDecompressedBytes.
+	dec *decompressor
+
 	stats counters
 }
 
@@ -93,7 +97,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("invalid storage config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "storage"), topics: map[string]*topicState{}, creating: map[string]bool{}}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "storage"), topics: map[string]*topicState{}, creating: map[string]bool{}, dec: newDecompressor(cfg.MaxDecompressedBytes)}
 	ok := false
 	defer func() {
 		if !ok {

@@ -94,6 +94,12 @@ type Config struct {
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
 	// metadata string of a committed offset. Default 4096.
 	OffsetMetadataMaxBytes int
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition
+	// forgets an idempotent producer idle this long. Default 24h.
+	ProducerIDExpiration time.Duration
+	// ProducerIDExpirationCheck is producer.id.expiration.check.interval.ms.
+	// Default 10m.
+	ProducerIDExpirationCheck time.Duration
 	// MessageMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
 	// the most bytes one compressed batch may decompress to; beyond it the
 	// partition answers MESSAGE_TOO_LARGE and nothing is stored. Kafka
@@ -160,6 +166,8 @@ func DefaultConfig() Config {
 		FetchMode:                     FetchModeSendfile,
 		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
 		MessageMaxDecompressedBytes:   storage.DefaultMaxDecompressedBytes,
+		ProducerIDExpiration:          storage.DefaultProducerIDExpiration,
+		ProducerIDExpirationCheck:     storage.DefaultProducerIDCheck,
 		CreateTopicsMaxPartitions:     storage.DefaultMaxPartitions,
 		GroupMinSessionTimeout:        group.DefaultMinSessionTimeout,
 		GroupMaxSessionTimeout:        group.DefaultMaxSessionTimeout,
@@ -249,6 +257,12 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetMetadataMaxBytes < 1 {
 		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	}
+	if c.ProducerIDExpiration < time.Millisecond {
+		bad("producer.id.expiration.ms", c.ProducerIDExpiration.Milliseconds(), "must be 1 or more; the default is 86400000 (24 hours)")
+	}
+	if c.ProducerIDExpirationCheck < time.Millisecond {
+		bad("producer.id.expiration.check.interval.ms", c.ProducerIDExpirationCheck.Milliseconds(), "must be 1 or more; the default is 600000")
 	}
 	if c.MessageMaxDecompressedBytes < 1 {
 		bad("brokerlab.message.max.decompressed.bytes", c.MessageMaxDecompressedBytes, "must be 1 or more; the default is 16777216")
@@ -477,6 +491,8 @@ var keySpecs = []keySpec{
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
+	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpiration = d }, func(c Config) time.Duration { return c.ProducerIDExpiration }),
+	durKey("producer.id.expiration.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpirationCheck = d }, func(c Config) time.Duration { return c.ProducerIDExpirationCheck }),
 	intKey("brokerlab.message.max.decompressed.bytes", 32, func(c *Config, n int64) { c.MessageMaxDecompressedBytes = int(n) }, func(c Config) int64 { return int64(c.MessageMaxDecompressedBytes) }),
 	intKey("max.broker.partitions", 32, func(c *Config, n int64) { c.MaxBrokerPartitions = int(n) }, func(c Config) int64 { return int64(c.MaxBrokerPartitions) }),
 	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config, n int64) { c.CreateTopicsMaxPartitions = int(n) }, func(c Config) int64 { return int64(c.CreateTopicsMaxPartitions) }),

@@ -19,6 +19,8 @@ const (
 	DefaultRetention             = 168 * time.Hour  // log.retention.hours
 	DefaultRetentionCheck        = 5 * time.Minute  // log.retention.check.interval.ms
 	DefaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
+	DefaultProducerIDExpiration  = 24 * time.Hour   // producer.id.expiration.ms (86400000)
+	DefaultProducerIDCheck       = 10 * time.Minute // producer.id.expiration.check.interval.ms (600000)
 	// DefaultMaxPartitions is max.broker.partitions, KIP-578's name (not
 	// in Apache Kafka, which has no per-broker limit). Each partition
 	// holds three fds (the active segment's log and two indexes) plus its
@@ -64,6 +66,13 @@ type Config struct {
 	// Retention is the broker-wide retention; topics override it with
 	// retention.ms and retention.bytes.
 	Retention Retention
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition
+	// forgets an idempotent producer that has not appended for this long
+	// (default 24h).
+	ProducerIDExpiration time.Duration
+	// ProducerIDCheckInterval is producer.id.expiration.check.interval.ms:
+	// how often Run looks for expired producers (default 10m).
+	ProducerIDCheckInterval time.Duration
 	// MaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
 	// the most bytes one compressed batch's records may decompress to;
 	// beyond it Append fails with MessageTooLarge having produced at most
@@ -144,6 +153,12 @@ func (c Config) withDefaults() Config {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval
 	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
+	if c.ProducerIDCheckInterval == 0 {
+		c.ProducerIDCheckInterval = DefaultProducerIDCheck
+	}
 	if c.MaxDecompressedBytes == 0 {
 		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
@@ -205,6 +220,12 @@ func (c Config) Validate() error {
 	}
 	if c.Retention.CheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("log.retention.check.interval.ms: %v is negative", c.Retention.CheckInterval))
+	}
+	if c.ProducerIDExpiration < 0 {
+		errs = append(errs, fmt.Errorf("producer.id.expiration.ms: %v is negative", c.ProducerIDExpiration))
+	}
+	if c.ProducerIDCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("producer.id.expiration.check.interval.ms: %v is negative", c.ProducerIDCheckInterval))
 	}
 	if c.MaxDecompressedBytes < 0 {
 		errs = append(errs, fmt.Errorf("brokerlab.message.max.decompressed.bytes: %d is negative", c.MaxDecompressedBytes))

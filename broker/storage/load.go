@@ -227,7 +227,7 @@ func (p *Partition) rebuildProducers() error {
 			os.Remove(path) // from offsets a torn tail lost
 			continue
 		}
-		st, at, err := readSnapshot(path)
+		st, at, err := readSnapshot(path, p.store.cfg.Now().UnixMilli())
 		if err != nil || at != off {
 			p.store.log.Warn("ignoring producer snapshot", "partition", p.String(), "file", path, "err", err)
 			os.Remove(path)
@@ -237,6 +237,7 @@ func (p *Partition) rebuildProducers() error {
 		break
 	}
 	var buf [batchHeaderSize]byte
+	now := p.store.cfg.Now().UnixMilli()
 	replayed := 0
 	for _, sg := range p.segs {
 		if sg.next <= start || sg.size == 0 {
@@ -252,7 +253,7 @@ func (p *Partition) rebuildProducers() error {
 				return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
 			}
 			if h.baseOffset >= start && h.producerID >= 0 {
-				ps.apply(&h)
+				ps.apply(&h, min(h.maxTimestamp, now))
 				replayed++
 			}
 			pos += h.size()

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,9 @@ type Partition struct {
 	// recovery point: every offset below it is on disk.
 	syncMu  sync.Mutex
 	flushed atomic.Int64
+
+	// snapshotting is set while a roll's producer snapshot is written.
+	snapshotting atomic.Bool
 }
 
 // AppendResult is the outcome of an Append.
@@ -206,8 +210,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		if e == nil {
 			e = &producerEntry{Epoch: h.producerEpoch}
 		}
-		tmp := producerState{h.producerID: e}
-		tmp.apply(h)
+		e.apply(h, now.UnixMilli())
 		pending[h.producerID] = e
 	}
 	seg := p.segs[len(p.segs)-1]
@@ -311,14 +314,26 @@ func (p *Partition) roll(now time.Time) (*segment, error) {
 	}
 	p.segs = append(p.segs, seg)
 	p.store.stats.rolls.Add(1)
-	snap := p.producers.clone()
 	base := seg.base
+	// The producer state is not copied here: the background snapshot reads
+	// it in chunks. While one snapshot is being written, rolls skip theirs
+	// (recovery replays from an older one).
+	snapshot := p.snapshotting.CompareAndSwap(false, true)
 	p.store.bg.Go(func() {
+		if snapshot {
+			defer p.snapshotting.Store(false)
+		}
+		if testHookRollBackground != nil {
+			testHookRollBackground()
+		}
 		if err := p.flushTo(base, true); err != nil {
 			p.store.log.Warn("flushing rolled segment", "partition", p.String(), "err", err)
 			return
 		}
-		if err := writeSnapshot(p.dir, base, snap); err != nil {
+		if !snapshot {
+			return
+		}
+		if err := writeSnapshotFile(p.dir, p.readProducers(base)); err != nil {
 			p.store.log.Warn("writing producer snapshot", "partition", p.String(), "err", err)
 			return
 		}
@@ -327,6 +342,53 @@ func (p *Partition) roll(now time.Time) (*segment, error) {
 		}
 	})
 	return seg, nil
+}
+
+// testHookRollBackground, when set by a test, runs as a roll's background
+// flush and snapshot start.
+var testHookRollBackground func()
+
+// snapshotChunk is how many producer entries readProducers copies per
+// hold of the partition's read lock.
+const snapshotChunk = 1024
+
+// readProducers returns the producer state for a snapshot at offset,
+// reading the entries a chunk at a time so that appends wait at most for
+// one chunk. Entries appended to after offset may already show those
+// batches; the replay after loading skips them (producerEntry.apply).
+func (p *Partition) readProducers(offset int64) snapshotFile {
+	sf := snapshotFile{Version: 1, Offset: offset, Producers: map[string]producerEntry{}}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for pid, e := range p.producers {
+		sf.Producers[strconv.FormatInt(pid, 10)] = *e
+		if n++; n%snapshotChunk == 0 {
+			// Entries are replaced, never changed in place, and the
+			// map may change between chunks: Go's range tolerates it.
+			p.mu.RUnlock()
+			p.mu.RLock()
+		}
+	}
+	return sf
+}
+
+// expireProducers forgets producers that have not appended for
+// producer.id.expiration.ms (Kafka's
+// ProducerStateManager.removeExpiredProducers); one that comes back may
+// start at any sequence (KIP-360). It returns how many were removed.
+func (p *Partition) expireProducers(now time.Time, after time.Duration) int {
+	cutoff := now.Add(-after).UnixMilli()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for pid, e := range p.producers {
+		if e.LastTimestamp <= cutoff {
+			delete(p.producers, pid)
+			n++
+		}
+	}
+	return n
 }
 
 // flushTo makes every offset below target durable with fdatasync. Callers

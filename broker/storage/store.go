@@ -678,7 +678,8 @@ func (s *Store) NextProducerID() (int64, error) {
 
 // Run does the background work until ctx ends: retention every
 // Retention.CheckInterval, time-based flushes (log.flush.interval.ms,
-// flush.ms) and the recovery-point checkpoints every CheckpointInterval.
+// flush.ms), the recovery-point checkpoints every CheckpointInterval and
+// producer expiry every ProducerIDCheckInterval.
 // It returns nil when ctx is done.
 func (s *Store) Run(ctx context.Context) error {
 	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("storage", "run")))
@@ -686,6 +687,8 @@ func (s *Store) Run(ctx context.Context) error {
 	defer retention.Stop()
 	checkpoint := time.NewTicker(s.cfg.CheckpointInterval)
 	defer checkpoint.Stop()
+	producers := time.NewTicker(s.cfg.ProducerIDCheckInterval)
+	defer producers.Stop()
 	flushEvery := s.flushTick()
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
@@ -707,6 +710,8 @@ func (s *Store) Run(ctx context.Context) error {
 				flushEvery = d
 				flush.Reset(d)
 			}
+		case <-producers.C:
+			s.ExpireProducers()
 		case <-checkpoint.C:
 			if err := s.writeCheckpoints(); err != nil {
 				s.log.Warn("writing recovery checkpoints", "err", err)
@@ -741,6 +746,22 @@ func (s *Store) EnforceRetention() int {
 	n := 0
 	for _, p := range s.partitions() {
 		n += p.enforceRetention(now)
+	}
+	return n
+}
+
+// ExpireProducers forgets, in every partition, the idempotent producers
+// that have not appended for producer.id.expiration.ms, and returns how
+// many were forgotten. Run calls it every
+// producer.id.expiration.check.interval.ms.
+func (s *Store) ExpireProducers() int {
+	now := s.cfg.Now()
+	n := 0
+	for _, p := range s.partitions() {
+		n += p.expireProducers(now, s.cfg.ProducerIDExpiration)
+	}
+	if n > 0 {
+		s.log.Info("expired idempotent producers", "producers", n)
 	}
 	return n
 }

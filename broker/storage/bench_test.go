@@ -3,6 +3,9 @@ package storage
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,13 +37,36 @@ func BenchmarkAppend(b *testing.B) {
 			batch := simple(b, "bench", tc.records, 1024)
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()
+			w0 := writeSyscalls(b)
 			for b.Loop() {
 				if _, err := p.Append(batch); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(writeSyscalls(b)-w0)/float64(b.N), "writes/op")
 		})
 	}
+}
+
+// writeSyscalls is the process's count of write(2)-family calls so far
+// (syscw in /proc/self/io: write, pwrite, writev; not fdatasync).
+func writeSyscalls(tb testing.TB) int64 {
+	tb.Helper()
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		tb.Skipf("no /proc/self/io to count write syscalls: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatal("no syscw in /proc/self/io")
+	return 0
 }
 
 // BenchmarkRead looks up random-ish offsets and copies the returned range

@@ -152,9 +152,16 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 		closeAll()
 		return nil, err
 	}
+	if err := active.pin(); err != nil {
+		closeAll()
+		return nil, err
+	}
 	for _, sg := range segs[:len(segs)-1] {
 		if err := sg.seal(); err != nil {
 			log.Warn("trimming indexes", "segment", sg.logPath, "err", err)
+		}
+		if err := sg.closeIndexes(); err != nil {
+			log.Warn("closing indexes", "segment", sg.logPath, "err", err)
 		}
 	}
 	p := newPartition(s, t, id, dir, ld, segs)
@@ -247,9 +254,13 @@ func (p *Partition) rebuildProducers() error {
 		if start > sg.base {
 			pos = int64(sg.index.lookup(uint32(start - sg.base)))
 		}
+		if _, err := sg.acquire(); err != nil {
+			return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
+		}
 		for pos < sg.size {
 			h, err := sg.readHeader(pos, &buf)
 			if err != nil {
+				sg.release()
 				return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
 			}
 			if h.baseOffset >= start && h.producerID >= 0 {
@@ -258,6 +269,7 @@ func (p *Partition) rebuildProducers() error {
 			}
 			pos += h.size()
 		}
+		sg.release()
 	}
 	p.producers = ps
 	if replayed > 0 {

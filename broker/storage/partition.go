@@ -305,13 +305,22 @@ func (p *Partition) shouldRoll(seg *segment, n, lastOffset int64, now time.Time)
 // background, as Kafka's UnifiedLog.roll schedules flushUptoOffsetExclusive.
 func (p *Partition) roll(now time.Time) (*segment, error) {
 	old := p.segs[len(p.segs)-1]
-	if err := old.seal(); err != nil {
-		p.store.log.Warn("trimming indexes on roll", "partition", p.String(), "err", err)
-	}
 	seg, err := createSegment(p.dir, old.next, p.cfg.Load().maxIndexBytes, now)
 	if err != nil {
 		return nil, err
 	}
+	if err := old.seal(); err != nil {
+		p.store.log.Warn("trimming indexes on roll", "partition", p.String(), "err", err)
+	}
+	if err := old.closeIndexes(); err != nil {
+		p.store.log.Warn("closing indexes on roll", "partition", p.String(), "err", err)
+	}
+	// The background flush keeps the old log open until it has synced it
+	// (a writeback error is reported only to descriptors open at the time).
+	if _, err := old.acquire(); err != nil {
+		return nil, err
+	}
+	old.unpin()
 	p.segs = append(p.segs, seg)
 	p.store.stats.rolls.Add(1)
 	base := seg.base
@@ -320,6 +329,7 @@ func (p *Partition) roll(now time.Time) (*segment, error) {
 	// (recovery replays from an older one).
 	snapshot := p.snapshotting.CompareAndSwap(false, true)
 	p.store.bg.Go(func() {
+		defer old.release()
 		if snapshot {
 			defer p.snapshotting.Store(false)
 		}
@@ -422,15 +432,21 @@ func (p *Partition) flushTo(target int64, exact bool) error {
 		p.unflushed = 0
 	}
 	var segs []*segment
+	var err error
 	for _, s := range p.segs {
 		if s.next > from && s.base < upTo && s.size > 0 {
-			s.acquire()
+			// Index entries go to the page cache before the log's sync.
+			if ierr := s.flushIndexes(); ierr != nil {
+				p.store.log.Warn("writing index entries", "segment", s.logPath, "err", ierr)
+			}
+			if _, err = s.acquire(); err != nil {
+				break
+			}
 			segs = append(segs, s)
 		}
 	}
 	p.mu.Unlock()
 
-	var err error
 	for _, s := range segs {
 		if err == nil {
 			start := time.Now()
@@ -543,8 +559,12 @@ func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
 		p.mu.RUnlock()
 		return Slice{}, fmt.Errorf("reading %s at offset %d: no segment holds it: %w", p, offset, kerr.KafkaStorageError)
 	}
-	seg.acquire()
+	_, err := seg.acquire()
 	p.mu.RUnlock()
+	if err != nil {
+		p.store.stats.storageErrors.Add(1)
+		return Slice{}, fmt.Errorf("reading %s at offset %d: %w: %w", p, offset, err, kerr.KafkaStorageError)
+	}
 
 	sl, err := readSegment(seg, size, entries, offset, maxBytes)
 	if err != nil {
@@ -631,8 +651,12 @@ func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) {
 		return -1, -1, false
 	}
 	size, entries, ts, target := seg.size, seg.index.entries, seg.maxTS, seg.base+int64(seg.maxTSRel)
-	seg.acquire()
+	_, err := seg.acquire()
 	p.mu.RUnlock()
+	if err != nil {
+		p.store.log.Warn("finding the batch with the largest timestamp", "partition", p.String(), "err", err)
+		return -1, -1, false
+	}
 	defer seg.release()
 
 	pos, h, err := locateBatch(seg, size, entries, target)
@@ -691,8 +715,12 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 	rel := seg.tindex.lookup(ts)
 	pos := int64(seg.index.lookup(rel))
 	size := seg.size
-	seg.acquire()
+	_, err := seg.acquire()
 	p.mu.RUnlock()
+	if err != nil {
+		p.store.log.Warn("opening a segment for a timestamp lookup", "partition", p.String(), "err", err)
+		return 0, 0, false
+	}
 	defer seg.release()
 
 	var buf [batchHeaderSize]byte
@@ -845,9 +873,14 @@ func (p *Partition) close() (int64, error) {
 	from := p.flushed.Load()
 	for _, s := range p.segs {
 		if failed == nil && s.next > from && s.size > 0 {
+			if _, err := s.acquire(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 			if err := s.sync(); err != nil {
 				errs = append(errs, err)
 			}
+			s.release()
 		}
 	}
 	if err := active.syncIndexes(); err != nil {

@@ -135,9 +135,8 @@ func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 		ProducerIDExpiration:    c.ProducerIDExpiration,
 		ProducerIDCheckInterval: c.ProducerIDExpirationCheck,
 		Flush: storage.FlushPolicy{
-			Messages:  c.FlushIntervalMessages,
-			Interval:  c.FlushInterval,
-			SyncOnAck: c.FlushSyncOnAck,
+			Messages: c.FlushIntervalMessages,
+			Interval: c.FlushInterval,
 		},
 		Retention: storage.Retention{
 			Duration:      c.Retention,

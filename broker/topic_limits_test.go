@@ -65,3 +65,24 @@ func TestCreateTopicsWithHugePartitionCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncOnAckSyncsOnlyAcksAll(t *testing.T) {
+	tb := newTestBroker(t, func(c *Config) { c.FlushSyncOnAck = true })
+	rc := dialRaw(t, tb.addr)
+	createTopicRaw(t, rc, "s", 1)
+	for i := range 5 {
+		resp := rc.roundTrip(produceReq("s", 0, 1, makeBatch(-1, -1, -1, int64(i), []byte("one")))).(*kmsg.ProduceResponse)
+		if c := resp.Topics[0].Partitions[0].ErrorCode; c != 0 {
+			t.Fatalf("acks=1 produce: %v", kerr.ErrorForCode(c))
+		}
+	}
+	if n := tb.Store().Stats().Syncs; n != 0 {
+		t.Fatalf("acks=1 produces made %d fdatasyncs, want none (log.flush.sync.on.ack is for acks=-1)", n)
+	}
+	if p := produceRaw(t, rc, "s", 0, makeBatch(-1, -1, -1, 9, []byte("all"))); p.ErrorCode != 0 {
+		t.Fatalf("acks=-1 produce: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if n := tb.Store().Stats().Syncs; n == 0 {
+		t.Fatal("an acks=-1 produce was answered without an fdatasync")
+	}
+}

@@ -36,7 +36,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	if err := s.SetTopicConfigs("alt", map[string]*string{"max.message.bytes": ptr("1000"), "retention.bytes": ptr("0"), "segment.bytes": ptr("1000"), "flush.ms": nil}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Append(simple(t, "b", 1, 2000))
+	_, err = p.Append(simple(t, "b", 1, 2000), false)
 	wantKerr(t, err, kerr.MessageTooLarge)
 	ti, _ := s.Topic("alt")
 	if want := map[string]string{"max.message.bytes": "1000", "retention.bytes": "0", "segment.bytes": "1000"}; !equalMaps(ti.Configs, want) {

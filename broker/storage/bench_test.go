@@ -33,13 +33,13 @@ func BenchmarkAppend(b *testing.B) {
 	}{{1, false}, {16, false}, {16, true}} {
 		name := fmt.Sprintf("records=%d/sync=%v", tc.records, tc.syncOnAck)
 		b.Run(name, func(b *testing.B) {
-			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 64 << 20, Flush: FlushPolicy{SyncOnAck: tc.syncOnAck}})
+			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 64 << 20})
 			batch := simple(b, "bench", tc.records, 1024)
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()
 			w0 := writeSyscalls(b)
 			for b.Loop() {
-				if _, err := p.Append(batch); err != nil {
+				if _, err := p.Append(batch, tc.syncOnAck); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -77,7 +77,7 @@ func BenchmarkRead(b *testing.B) {
 			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 16 << 20})
 			batch := simple(b, "bench", 16, 1024)
 			for range 2000 {
-				if _, err := p.Append(batch); err != nil {
+				if _, err := p.Append(batch, false); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -75,7 +75,7 @@ func TestCompressionBombsAreRefusedWithBoundedMemory(t *testing.T) {
 				t.Fatalf("the %s bomb is %d bytes, above message.max.bytes", tt.name, len(b))
 			}
 			before := heapAllocs()
-			_, err := p.Append(b)
+			_, err := p.Append(b, false)
 			grew := heapAllocs() - before
 			wantKerr(t, err, kerr.MessageTooLarge)
 			if !strings.Contains(err.Error(), "brokerlab.message.max.decompressed.bytes") {

@@ -101,10 +101,6 @@ type FlushPolicy struct {
 	// Interval is log.flush.interval.ms: Run flushes a partition whose
 	// oldest unflushed data is older than this. 0 means never.
 	Interval time.Duration
-	// SyncOnAck makes Append return only after an fdatasync that covers its
-	// write. Concurrent appends to one partition share one fdatasync
-	// (group commit).
-	SyncOnAck bool
 }
 
 // Retention is the broker-wide retention policy.

@@ -10,7 +10,7 @@
 //	go s.Run(ctx)                   // retention, time-based flushes, checkpoints
 //	err = s.CreateTopic("events", 3, nil)
 //	p := s.Partition("events", 0)
-//	res, err := p.Append(batch)     // errors wrap kerr codes for the Produce response
+//	res, err := p.Append(batch, false) // errors wrap kerr codes; true: fdatasync before returning
 //	sl, err := p.Read(res.BaseOffset, 1<<20)
 //	defer sl.Release()              // unix.Sendfile(conn, sl.File.Fd(), &sl.Pos, sl.Size)
 //
@@ -77,8 +77,9 @@
 // and appends work again once there is space). A failed fdatasync takes the
 // partition offline until restart: after it the page cache state is unknown.
 //
-// Flush policy: with FlushPolicy.SyncOnAck, Append returns after an
-// fdatasync that covers its write; appends waiting on one partition share
+// Flush policy: Append(records, true) returns after an fdatasync that
+// covers its write (the broker asks for it for acks=-1 with
+// log.flush.sync.on.ack); appends waiting on one partition share
 // one fdatasync (group commit through Partition.syncMu). flush.messages /
 // log.flush.interval.messages flush in the append path, flush.ms /
 // log.flush.interval.ms from Run. A rolled segment is always flushed in the

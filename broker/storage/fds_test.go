@@ -86,7 +86,7 @@ func TestIndexesAfterSIGKILLChild(t *testing.T) {
 	}
 	p := s.Partition("k", 0)
 	for i := range 600 {
-		if _, err := p.Append(simple(t, fmt.Sprintf("k%d", i), 1+i%7, 300+i%500)); err != nil {
+		if _, err := p.Append(simple(t, fmt.Sprintf("k%d", i), 1+i%7, 300+i%500), false); err != nil {
 			t.Fatal(err)
 		}
 		if i == 400 {

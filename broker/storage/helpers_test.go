@@ -151,7 +151,7 @@ func mustCreate(tb testing.TB, s *Store, topic string, partitions int32, configs
 
 func mustAppend(tb testing.TB, p *Partition, batch []byte) AppendResult {
 	tb.Helper()
-	res, err := p.Append(batch)
+	res, err := p.Append(batch, false)
 	if err != nil {
 		tb.Fatalf("Append to %s: %v", p, err)
 	}

@@ -159,8 +159,11 @@ func (p *Partition) unavailable() error {
 // rewrites, in records itself, each batch's baseOffset and
 // partitionLeaderEpoch (and maxTimestamp, the timestamp-type bit and the
 // CRC when the topic uses LogAppendTime). See the package documentation for
-// validation, idempotence and the flush policy. Errors wrap a kerr value.
-func (p *Partition) Append(records []byte) (AppendResult, error) {
+// validation, idempotence and the flush policy. With sync, Append returns
+// only after an fdatasync that covers its write; concurrent synced appends
+// to one partition share one fdatasync (group commit). Errors wrap a kerr
+// value.
+func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	st := &p.store.stats
 	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec)
 	if err != nil {
@@ -267,7 +270,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		p.unflushedSince = now
 	}
 	p.unflushed += records64
-	flush := p.store.cfg.Flush.SyncOnAck || (p.cfg.Load().flushMessages > 0 && p.unflushed >= p.cfg.Load().flushMessages)
+	flush := sync || (p.cfg.Load().flushMessages > 0 && p.unflushed >= p.cfg.Load().flushMessages)
 	p.wake(false)
 	lso := p.lso.Load()
 	p.mu.Unlock()

@@ -57,7 +57,7 @@ func TestProducerIDsExpire(t *testing.T) {
 		t.Fatalf("%d producers left, want only producer 7", got)
 	}
 	// Producer 7 is still checked; an expired one may start anywhere.
-	if res, err := p.Append(idem(t, 7, 0, 1, 1)); err != nil || !res.Duplicate {
+	if res, err := p.Append(idem(t, 7, 0, 1, 1), false); err != nil || !res.Duplicate {
 		t.Fatalf("producer 7 resending its last batch: %+v, %v; want a duplicate", res, err)
 	}
 	mustAppend(t, p, idem(t, 8, 0, 5, 1))
@@ -105,7 +105,7 @@ func TestRollDoesNotCopyProducerState(t *testing.T) {
 	if got := producerCount(s2.Partition("t", 0)); got != n {
 		t.Fatalf("after a crash %d producers known, want %d", got, n)
 	}
-	if res, err := s2.Partition("t", 0).Append(idem(t, 12345, 0, 0, 1)); err != nil || !res.Duplicate {
+	if res, err := s2.Partition("t", 0).Append(idem(t, 12345, 0, 0, 1), false); err != nil || !res.Duplicate {
 		t.Fatalf("producer 12345 resending after the crash: %+v, %v; want a duplicate", res, err)
 	}
 }

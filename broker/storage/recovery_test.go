@@ -358,7 +358,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				if _, err := p.Append(simple(t, fmt.Sprintf("w%d-%d", w, i), 1+i%4, 100)); err != nil {
+				if _, err := p.Append(simple(t, fmt.Sprintf("w%d-%d", w, i), 1+i%4, 100), false); err != nil {
 					t.Error(err)
 					return
 				}

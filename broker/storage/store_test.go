@@ -198,7 +198,7 @@ func TestCreateAndDeleteTopicErrors(t *testing.T) {
 		t.Fatalf("a Slice taken before DeleteTopic no longer reads: %v", err)
 	}
 	sl.Release()
-	_, err = p.Append(simple(t, "x", 1, 10))
+	_, err = p.Append(simple(t, "x", 1, 10), false)
 	wantKerr(t, err, kerr.UnknownTopicOrPartition)
 	if got := len(s.Topics()); got != 2 {
 		t.Fatalf("%d topics, want 2", got)
@@ -449,9 +449,8 @@ func TestRunEnforcesRetentionAndCheckpoints(t *testing.T) {
 }
 
 func TestFlushPolicy(t *testing.T) {
-	t.Run("SyncOnAck syncs before every ack and groups concurrent appends", func(t *testing.T) {
+	t.Run("a synced append syncs before every ack and groups concurrent appends", func(t *testing.T) {
 		cfg := testConfig(t, 1)
-		cfg.Flush.SyncOnAck = true
 		s := openStore(t, cfg)
 		mustCreate(t, s, "sync", 1, nil)
 		p := s.Partition("sync", 0)
@@ -460,7 +459,7 @@ func TestFlushPolicy(t *testing.T) {
 		for w := range writers {
 			wg.Go(func() {
 				for i := range each {
-					res, err := p.Append(simple(t, "s", 1, 100))
+					res, err := p.Append(simple(t, "s", 1, 100), true)
 					if err != nil {
 						t.Error(err)
 						return
@@ -487,7 +486,6 @@ func TestFlushPolicy(t *testing.T) {
 	})
 	t.Run("one fdatasync covers every append waiting for it", func(t *testing.T) {
 		cfg := testConfig(t, 1)
-		cfg.Flush.SyncOnAck = true
 		s := openStore(t, cfg)
 		mustCreate(t, s, "group", 1, nil)
 		p := s.Partition("group", 0)
@@ -498,7 +496,7 @@ func TestFlushPolicy(t *testing.T) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				if _, err := p.Append(simple(t, "g", 1, 10)); err != nil {
+				if _, err := p.Append(simple(t, "g", 1, 10), true); err != nil {
 					t.Error(err)
 				}
 			})

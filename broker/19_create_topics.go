@@ -4,7 +4,7 @@ package broker
 //
 // Behaviour:
 //   - Creates each topic with its partition count (-1: num.partitions) and
-//     configs (storage.TopicConfigNames lists the accepted names; the log
+//     configs (storage.TopicConfigSpecs lists the accepted names; the log
 //     validates their values); the log places
 //     each partition in the log dir with the fewest partitions.
 //   - Replication factor -1 or 1; anything above 1 gets
@@ -29,7 +29,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -62,7 +61,7 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		configs := map[string]*string{}
 		var badConfig string
 		for _, c := range rt.Configs {
-			if !slices.Contains(storage.TopicConfigNames(), c.Name) && badConfig == "" {
+			if _, known := storage.LookupTopicConfig(c.Name); !known && badConfig == "" {
 				badConfig = c.Name
 			}
 			configs[c.Name] = c.Value
@@ -107,14 +106,17 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			if ti, ok := b.store.Topic(rt.Topic); ok {
 				st.TopicID = ti.ID
 			}
-			for _, tc := range topicConfigs {
+			for _, spec := range storage.TopicConfigSpecs() {
+				def, hasDefault := b.store.TopicConfigDefault(spec.Name)
+				if !hasDefault {
+					continue
+				}
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
-				c.Name = tc.name
-				if v, ok := configs[tc.name]; ok {
-					c.Value, c.Source = v, 1 // DYNAMIC_TOPIC_CONFIG
+				c.Name = spec.Name
+				if v, ok := configs[spec.Name]; ok {
+					c.Value, c.Source = v, sourceTopic
 				} else {
-					v := tc.defaultFor(b.cfg)
-					c.Value, c.Source = &v, 5 // DEFAULT_CONFIG
+					c.Value, c.Source = &def, sourceDefault
 				}
 				st.Configs = append(st.Configs, c)
 			}

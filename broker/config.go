@@ -46,9 +46,6 @@ type Config struct {
 	AutoCreateTopics bool
 	// NumPartitions is num.partitions, for auto-created topics. Default 1.
 	NumPartitions int32
-	// DefaultReplicationFactor is default.replication.factor; only 1 is
-	// possible on a single node. Default 1.
-	DefaultReplicationFactor int16
 	// Retention is log.retention.ms (or .minutes, .hours); negative keeps
 	// forever. Default 168h.
 	Retention time.Duration
@@ -151,18 +148,17 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ListenAddr:                    "127.0.0.1:9092",
-		RecoveryThreadsPerDataDir:     1,
+		RecoveryThreadsPerDataDir:     storage.DefaultRecoveryThreadsPerDir,
 		AutoCreateTopics:              true,
 		NumPartitions:                 1,
-		DefaultReplicationFactor:      1,
-		Retention:                     168 * time.Hour,
+		Retention:                     storage.DefaultRetention,
 		RetentionBytes:                -1,
-		RetentionCheckInterval:        5 * time.Minute,
-		SegmentBytes:                  1 << 30,
-		RollInterval:                  168 * time.Hour,
-		IndexIntervalBytes:            4096,
-		IndexSizeMaxBytes:             10 << 20,
-		MessageMaxBytes:               1048588,
+		RetentionCheckInterval:        storage.DefaultRetentionCheck,
+		SegmentBytes:                  storage.DefaultSegmentBytes,
+		RollInterval:                  storage.DefaultRollInterval,
+		IndexIntervalBytes:            storage.DefaultIndexIntervalBytes,
+		IndexSizeMaxBytes:             storage.DefaultMaxIndexBytes,
+		MessageMaxBytes:               storage.DefaultMessageMaxBytes,
 		FetchMode:                     FetchModeSendfile,
 		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
 		MessageMaxDecompressedBytes:   storage.DefaultMaxDecompressedBytes,
@@ -212,9 +208,6 @@ func (c Config) Validate() error {
 	}
 	if c.NumPartitions < 1 {
 		bad("num.partitions", c.NumPartitions, "must be 1 or more")
-	}
-	if c.DefaultReplicationFactor < 1 {
-		bad("default.replication.factor", c.DefaultReplicationFactor, "must be 1 (a single node)")
 	}
 	if c.RetentionBytes < -1 {
 		bad("log.retention.bytes", c.RetentionBytes, "must be -1 (no limit) or 0 or more")
@@ -451,7 +444,6 @@ var keySpecs = []keySpec{
 	intKey("num.recovery.threads.per.data.dir", 32, func(c *Config, n int64) { c.RecoveryThreadsPerDataDir = int(n) }, func(c Config) int64 { return int64(c.RecoveryThreadsPerDataDir) }),
 	boolKey("auto.create.topics.enable", func(c *Config, b bool) { c.AutoCreateTopics = b }, func(c Config) bool { return c.AutoCreateTopics }),
 	intKey("num.partitions", 32, func(c *Config, n int64) { c.NumPartitions = int32(n) }, func(c Config) int64 { return int64(c.NumPartitions) }),
-	intKey("default.replication.factor", 16, func(c *Config, n int64) { c.DefaultReplicationFactor = int16(n) }, func(c Config) int64 { return int64(c.DefaultReplicationFactor) }),
 	durKey("log.retention.hours", time.Hour, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
 	durKey("log.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
 	durKey("log.retention.ms", time.Millisecond, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
@@ -529,6 +521,7 @@ var unusedKafkaKeys = map[string]string{
 	"num.network.threads":                      "one goroutine per connection instead",
 	"num.io.threads":                           "one goroutine per connection instead",
 	"num.replica.fetchers":                     "no replication",
+	"default.replication.factor":               "single node: every topic has replication factor 1",
 	"offsets.topic.replication.factor":         "no replication",
 	"transaction.state.log.replication.factor": "no replication",
 	"transaction.state.log.min.isr":            "no replication",
@@ -603,10 +596,6 @@ func ConfigFromProperties(props []Property, overrides []string) (Config, []strin
 		if err := ks.set(&c, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%s (%s): %w", ks.name, v, where[ks.name], err))
 		}
-	}
-	if c.DefaultReplicationFactor > 1 {
-		warnings = append(warnings, fmt.Sprintf("default.replication.factor=%d: this is a single node, topics get replication factor 1", c.DefaultReplicationFactor))
-		c.DefaultReplicationFactor = 1
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {

@@ -114,3 +114,23 @@ func TestMissingPartitionDirIsRecreatedEmpty(t *testing.T) {
 		t.Fatalf("surviving partition at %d, want 3", got)
 	}
 }
+
+func TestTopicConfigSpecsAreSortedAndUnique(t *testing.T) {
+	specs := TopicConfigSpecs()
+	for i := 1; i < len(specs); i++ {
+		if specs[i-1].Name >= specs[i].Name {
+			t.Errorf("%s is listed before %s", specs[i-1].Name, specs[i].Name)
+		}
+	}
+	for _, spec := range specs {
+		if got, ok := LookupTopicConfig(spec.Name); !ok || got.Name != spec.Name {
+			t.Errorf("LookupTopicConfig(%s) = %v, %v", spec.Name, got.Name, ok)
+		}
+		if spec.Effective && spec.apply == nil {
+			t.Errorf("%s takes effect but has no parser", spec.Name)
+		}
+		if (spec.def == nil) != (spec.BrokerKey == "") {
+			t.Errorf("%s: a default needs a broker synonym and the reverse", spec.Name)
+		}
+	}
+}

@@ -18,7 +18,7 @@ const (
 	DefaultRecoveryThreadsPerDir = 1                // num.recovery.threads.per.data.dir
 	DefaultRetention             = 168 * time.Hour  // log.retention.hours
 	DefaultRetentionCheck        = 5 * time.Minute  // log.retention.check.interval.ms
-	DefaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
+	defaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
 	DefaultProducerIDExpiration  = 24 * time.Hour   // producer.id.expiration.ms (86400000)
 	DefaultProducerIDCheck       = 10 * time.Minute // producer.id.expiration.check.interval.ms (600000)
 	// DefaultMaxPartitions is max.broker.partitions, KIP-578's name (not
@@ -147,7 +147,7 @@ func (c Config) withDefaults() Config {
 		c.Retention.CheckInterval = DefaultRetentionCheck
 	}
 	if c.CheckpointInterval == 0 {
-		c.CheckpointInterval = DefaultCheckpointInterval
+		c.CheckpointInterval = defaultCheckpointInterval
 	}
 	if c.ProducerIDExpiration == 0 {
 		c.ProducerIDExpiration = DefaultProducerIDExpiration

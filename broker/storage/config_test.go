@@ -101,7 +101,7 @@ func TestMissingPartitionDirIsRecreatedEmpty(t *testing.T) {
 	mustCreate(t, s, "m", 2, nil)
 	mustAppend(t, s.Partition("m", 0), simple(t, "x", 3, 10))
 	mustAppend(t, s.Partition("m", 1), simple(t, "y", 2, 10))
-	lost := s.Partition("m", 1).Dir()
+	lost := s.Partition("m", 1).dir
 	s.Close()
 	if err := os.RemoveAll(lost); err != nil {
 		t.Fatal(err)

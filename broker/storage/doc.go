@@ -111,7 +111,7 @@
 //
 // # Retention
 //
-// Run calls EnforceRetention every Retention.CheckInterval: whole closed
+// Run calls enforceRetention every Retention.CheckInterval: whole closed
 // segments go, oldest first, while their largest timestamp is older than
 // retention.ms, then while the partition stays at or above retention.bytes
 // without them. The active segment is never deleted; the log start offset

@@ -154,7 +154,7 @@ func TestIndexesAfterSIGKILL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Read(%d): %v", off, err)
 		}
-		b, err := sl.ReadAll()
+		b, err := sl.readAll()
 		sl.Release()
 		if err != nil {
 			t.Fatal(err)

@@ -169,7 +169,7 @@ func readAll(tb testing.TB, p *Partition, from int64) [][]byte {
 		if err != nil {
 			tb.Fatalf("Read(%d): %v", next, err)
 		}
-		data, err := sl.ReadAll()
+		data, err := sl.readAll()
 		sl.Release()
 		if err != nil {
 			tb.Fatal(err)

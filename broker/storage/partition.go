@@ -71,12 +71,6 @@ type AppendResult struct {
 // Topic returns the partition's topic name.
 func (p *Partition) Topic() string { return p.topic }
 
-// Index returns the partition number.
-func (p *Partition) Index() int32 { return p.id }
-
-// Dir returns the partition's directory.
-func (p *Partition) Dir() string { return p.dir }
-
 func (p *Partition) String() string { return fmt.Sprintf("%s-%d", p.topic, p.id) }
 
 // HighWatermark returns the offset the next appended record will get.
@@ -85,9 +79,9 @@ func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
 // LogStartOffset returns the first offset still in the log.
 func (p *Partition) LogStartOffset() int64 { return p.lso.Load() }
 
-// RecoveryPoint returns the offset below which every record has been
+// recoveryPoint returns the offset below which every record has been
 // fdatasync'ed.
-func (p *Partition) RecoveryPoint() int64 { return p.flushed.Load() }
+func (p *Partition) recoveryPoint() int64 { return p.flushed.Load() }
 
 // Wait returns a channel that is closed by the next append to the
 // partition (or when the partition closes): every waiter wakes at once.
@@ -511,9 +505,9 @@ func (s Slice) Release() {
 	}
 }
 
-// ReadAll copies the Slice's bytes into memory, for callers that cannot
+// readAll copies the Slice's bytes into memory, for callers that cannot
 // use sendfile (and for tests).
-func (s Slice) ReadAll() ([]byte, error) {
+func (s Slice) readAll() ([]byte, error) {
 	if s.Size == 0 {
 		return nil, nil
 	}

@@ -46,11 +46,11 @@ func TestProducerIDsExpire(t *testing.T) {
 	}
 	clock.Advance(30 * time.Minute)
 	mustAppend(t, p, idem(t, 7, 0, 1, 1)) // producer 7 stays active
-	if got := s.ExpireProducers(); got != 0 {
+	if got := s.expireProducers(); got != 0 {
 		t.Fatalf("after 30 minutes %d producers expired, want 0", got)
 	}
 	clock.Advance(31 * time.Minute)
-	if got := s.ExpireProducers(); got != n-1 {
+	if got := s.expireProducers(); got != n-1 {
 		t.Fatalf("after 61 minutes %d producers expired, want %d", got, n-1)
 	}
 	if got := producerCount(p); got != 1 {

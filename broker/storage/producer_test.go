@@ -138,7 +138,7 @@ func TestRetentionForgetsProducersWhoseBatchesAreGone(t *testing.T) {
 	mustAppend(t, p, idem(t, 1, 0, 0, 5))    // segment 0
 	mustAppend(t, p, idem(t, 2, 0, 0, 5))    // segment 5
 	mustAppend(t, p, simple(t, "x", 1, 300)) // segment 10, active
-	if n := s.EnforceRetention(); n != 2 {
+	if n := s.enforceRetention(); n != 2 {
 		t.Fatalf("retention deleted %d segments, want 2", n)
 	}
 	p.mu.RLock()

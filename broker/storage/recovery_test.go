@@ -325,7 +325,7 @@ func TestRecoveryStartsAtTheRecoveryPoint(t *testing.T) {
 	fill(t, p, "a", 40)
 	s.bg.Wait() // the background flushes of rolled segments advance the recovery point
 	segs := p.Segments()
-	rp := p.RecoveryPoint()
+	rp := p.recoveryPoint()
 	if rp != segs[len(segs)-1] {
 		t.Fatalf("recovery point %d, want the active segment's base %d", rp, segs[len(segs)-1])
 	}
@@ -396,7 +396,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				data, err := sl.ReadAll()
+				data, err := sl.readAll()
 				sl.Release()
 				if err != nil {
 					t.Error(err)
@@ -420,7 +420,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				s.EnforceRetention()
+				s.enforceRetention()
 				runtime.Gosched()
 			}
 		}

@@ -697,7 +697,7 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-retention.C:
-			s.EnforceRetention()
+			s.enforceRetention()
 		case <-flush.C:
 			now := s.cfg.Now()
 			for _, p := range s.partitions() {
@@ -711,7 +711,7 @@ func (s *Store) Run(ctx context.Context) error {
 				flush.Reset(d)
 			}
 		case <-producers.C:
-			s.ExpireProducers()
+			s.expireProducers()
 		case <-checkpoint.C:
 			if err := s.writeCheckpoints(); err != nil {
 				s.log.Warn("writing recovery checkpoints", "err", err)
@@ -738,10 +738,10 @@ func (s *Store) flushTick() time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
-// EnforceRetention applies the retention policy to every partition now
+// enforceRetention applies the retention policy to every partition now
 // and returns the number of segments deleted. Run calls it every
 // Retention.CheckInterval.
-func (s *Store) EnforceRetention() int {
+func (s *Store) enforceRetention() int {
 	now := s.cfg.Now()
 	n := 0
 	for _, p := range s.partitions() {
@@ -750,11 +750,11 @@ func (s *Store) EnforceRetention() int {
 	return n
 }
 
-// ExpireProducers forgets, in every partition, the idempotent producers
+// expireProducers forgets, in every partition, the idempotent producers
 // that have not appended for producer.id.expiration.ms, and returns how
 // many were forgotten. Run calls it every
 // producer.id.expiration.check.interval.ms.
-func (s *Store) ExpireProducers() int {
+func (s *Store) expireProducers() int {
 	now := s.cfg.Now()
 	n := 0
 	for _, p := range s.partitions() {

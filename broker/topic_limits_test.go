@@ -1,11 +1,15 @@
 package broker
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -84,5 +88,32 @@ func TestSyncOnAckSyncsOnlyAcksAll(t *testing.T) {
 	}
 	if n := tb.Store().Stats().Syncs; n == 0 {
 		t.Fatal("an acks=-1 produce was answered without an fdatasync")
+	}
+}
+
+func TestProduceCompressionBombGetsMessageTooLarge(t *testing.T) {
+	tb := newTestBroker(t)
+	rc := dialRaw(t, tb.addr)
+	createTopicRaw(t, rc, "bomb", 1)
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 64 MiB of zeros, four times brokerlab.message.max.decompressed.bytes.
+	if _, err := zw.Write(make([]byte, 64<<20)); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	rb := kmsg.RecordBatch{Attributes: 4, PartitionLeaderEpoch: -1, Magic: 2, ProducerID: -1, ProducerEpoch: -1,
+		FirstSequence: -1, NumRecords: 1, Records: buf.Bytes()}
+	raw := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	if p := produceRaw(t, rc, "bomb", 0, raw); p.ErrorCode != kerr.MessageTooLarge.Code {
+		t.Fatalf("a zstd bomb got %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := produceRaw(t, rc, "bomb", 0, makeBatch(-1, -1, -1, 1, []byte("fine"))); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("the next produce: %v at offset %d, want offset 0 (nothing of the bomb stored)", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
 	}
 }

@@ -127,11 +127,12 @@ type validatedBatch struct {
 //   - compressed records that decompress to more than dec's bound
 //     (brokerlab.message.max.decompressed.bytes): MessageTooLarge, found
 //     after at most that many bytes were produced.
-func validateBatches(records []byte, maxBytes int32, dec *decompressor) ([]validatedBatch, error) {
+//
+// The batches are appended to out (which may come from the caller's stack).
+func validateBatches(records []byte, maxBytes int32, dec *decompressor, out []validatedBatch) ([]validatedBatch, error) {
 	if len(records) == 0 {
 		return nil, fmt.Errorf("validating batch: no record batch in produce data: %w", kerr.InvalidRecord)
 	}
-	var out []validatedBatch
 	for pos := 0; pos < len(records); {
 		rest := records[pos:]
 		if len(rest) < logOverhead+5 { // up to and including magic

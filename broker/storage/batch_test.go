@@ -87,7 +87,7 @@ func TestValidateBatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := validateBatches(tt.records, tt.max, newDecompressor(DefaultMaxDecompressedBytes))
+			_, err := validateBatches(tt.records, tt.max, newDecompressor(DefaultMaxDecompressedBytes), nil)
 			wantKerr(t, err, tt.want)
 		})
 	}

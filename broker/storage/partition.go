@@ -159,7 +159,8 @@ func (p *Partition) unavailable() error {
 // value.
 func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	st := &p.store.stats
-	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec)
+	var buf [4]validatedBatch // most produce requests carry one batch per partition
+	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
 	if err != nil {
 		st.rejected.Add(1)
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)

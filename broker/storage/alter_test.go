@@ -39,7 +39,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	if err := s.SetTopicConfigs("alt", map[string]*string{"max.message.bytes": ptr("1000"), "retention.bytes": ptr("0"), "segment.bytes": ptr("1000"), "flush.ms": nil}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Append(simple(t, "b", 1, 2000))
+	_, err = p.Append(simple(t, "b", 1, 2000), false)
 	wantKerr(t, err, kerr.MessageTooLarge)
 	ti, _ := s.Topic("alt")
 	if want := map[string]string{"max.message.bytes": "1000", "retention.bytes": "0", "segment.bytes": "1000"}; !equalMaps(ti.Configs, want) {
@@ -48,7 +48,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	// segment.bytes 1000 rolls at the next append; retention.bytes 0 then
 	// deletes the closed segment.
 	mustAppend(t, p, simple(t, "c", 1, 500))
-	if n := s.EnforceRetention(); n != 1 || p.LogStartOffset() != 1 {
+	if n := s.enforceRetention(); n != 1 || p.LogStartOffset() != 1 {
 		t.Fatalf("retention deleted %d segments, log start %d; want 1 and 1", n, p.LogStartOffset())
 	}
 
@@ -57,7 +57,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	if err := s.SetTopicConfigs("alt", map[string]*string{"retention.ms": ptr("60000")}); err != nil {
 		t.Fatal(err)
 	}
-	p1dir := s.Partition("alt", 1).Dir()
+	p1dir := s.Partition("alt", 1).dir
 	s.Close()
 	stale, err := os.ReadFile(filepath.Join(p1dir, topicMetaFile))
 	if err != nil {
@@ -123,7 +123,7 @@ func TestTopicFlushMsInRun(t *testing.T) {
 func waitRecoveryPoint(tb testing.TB, p *Partition, want int64) {
 	tb.Helper()
 	testutil.WaitFor(tb, 10*time.Second, func() error {
-		if got := p.RecoveryPoint(); got != want {
+		if got := p.recoveryPoint(); got != want {
 			return fmt.Errorf("recovery point %d, want %d", got, want)
 		}
 		return nil

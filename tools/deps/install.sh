@@ -70,8 +70,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	elif [ "$(id -u)" = 0 ]; then
 		echo ">> installing ${missing[*]}"
 		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		# Wait for another apt or dpkg (unattended-upgrades on a new
+		# machine) to let go of its lock, instead of failing at once.
+		lock=(-o DPkg::Lock::Timeout=600)
+		apt-get "${lock[@]}" update -qq
+		apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 		mapfile -t missing < <(missing_packages)
 		if [ "${#missing[@]}" -gt 0 ]; then
 			echo "deps: still missing after apt-get install: ${missing[*]}; see tools/deps/packages.tsv" >&2

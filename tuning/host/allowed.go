@@ -64,7 +64,7 @@ func (s *Session) allowed(e Entry) error {
 		if !under("/dev", e.Target) {
 			return bad("a device under /dev")
 		}
-	case KindFile, KindDir, KindMount, KindLoop:
+	case KindFile, KindDir, KindMount, KindFuse, KindLoop:
 		if !filepath.IsAbs(e.Target) || filepath.Clean(e.Target) != e.Target || e.Target == "/" {
 			return bad("a clean absolute path")
 		}

@@ -33,6 +33,7 @@ const (
 	KindScheduler Kind = "scheduler" // Target: queue/scheduler file; undo writes Old back
 	KindThrottle  Kind = "throttle"  // Target: blkio.throttle.* or io.max file; undo clears the device's limit
 	KindProcess   Kind = "process"   // Target: pid, Attrs["starttime"]; undo kills it if it is still that process
+	KindFuse      Kind = "fuse"      // Target: mount point, New: source; undo aborts the connection and detaches it
 )
 
 // Op is what a journal line records.

@@ -38,6 +38,8 @@ func (s *Session) undo(e Entry) (action, detail string, err error) {
 		return undoCgroup(e)
 	case KindProcess:
 		return undoProcess(s.cfg.ProcRoot, e)
+	case KindFuse:
+		return s.undoFuse(e)
 	}
 	return "", "", fmt.Errorf("unknown change kind %q (journal written by a newer lab?)", e.Kind)
 }

@@ -145,6 +145,21 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 			segs = append(segs[:i], segs[i+1:]...)
 		}
 	}
+	// An empty last segment after a hole (its predecessor lost its tail or
+	// its data in a power cut) would put the log end above offsets that no
+	// longer exist, and no fetch could reach it: end the log at the data.
+	// A hole with data after it stays, as Kafka keeps one (fetches skip it).
+	if n := len(segs); n > 1 && segs[n-1].size == 0 && segs[n-2].next < segs[n-1].base {
+		last := segs[n-1]
+		log.Warn("removing an empty last segment after lost offsets", "segment", last.logPath,
+			"first_lost_offset", segs[n-2].next, "base_offset", last.base)
+		last.closeFiles()
+		if err := last.removeFiles(); err != nil {
+			closeAll()
+			return nil, err
+		}
+		segs = segs[:n-1]
+	}
 	active := segs[len(segs)-1]
 	if err := active.preallocate(); err != nil {
 		closeAll()

@@ -182,6 +182,23 @@ func TestRecoveryTruncatesTornTail(t *testing.T) {
 			}
 			return kept + 1
 		}},
+		{"lost data in the last two segments ends the log at the data", func(tb testing.TB, dir string, segs, sizes []int64, batches [][]byte) int {
+			// A power cut with the page cache only: the last two segments'
+			// data never reached the disk, their files did.
+			n := len(segs)
+			for _, b := range segs[n-2:] {
+				if err := os.Truncate(filepath.Join(dir, segmentName(b, logSuffix)), 0); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			kept := 0
+			for _, b := range batches {
+				if parseHeader(b).baseOffset < segs[n-2] {
+					kept++
+				}
+			}
+			return kept
+		}},
 		{"garbage appended after the last batch is cut", func(tb testing.TB, dir string, segs, sizes []int64, batches [][]byte) int {
 			last := filepath.Join(dir, segmentName(segs[len(segs)-1], logSuffix))
 			f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)

@@ -43,6 +43,11 @@ type segment struct {
 	created         time.Time // when the segment was created or loaded: log.roll.ms counts from here
 	closed          bool      // indexes closed (owner released)
 
+	// entryDurable says the segment's directory entry survives a power
+	// cut: it was found on disk at load, or the partition directory was
+	// fsynced after it was created (flushTo).
+	entryDurable atomic.Bool
+
 	// refs counts the owner (the partition, until it deletes or closes
 	// the segment) plus every unreleased Slice; the log file is closed
 	// when it drops to zero.
@@ -98,6 +103,7 @@ func openSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (*s
 	}
 	s := &segment{base: base, logPath: logPath, log: f, size: fi.Size(), next: base, maxTS: -1, created: now}
 	s.refs.Store(1)
+	s.entryDurable.Store(true) // found on disk
 	if err := s.openIndexes(dir, maxIndexBytes); err != nil {
 		f.Close()
 		return nil, err

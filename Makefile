@@ -54,6 +54,11 @@ bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every ack
 	@echo ">> running the kill test (100 trials)"
 	@$(BIN)/lab kill -trials 100 -out $(RESULTS)
 
+.PHONY: bench-powercut
+bench-powercut: build ## cut the power 50 times per flush policy and filesystem semantics on the FUSE power-cut filesystem (root; ~20 min)
+	@echo ">> running the power-cut lab (50 trials per policy and semantics)"
+	@$(BIN)/lab powercut -trials 50 -out $(RESULTS) $(POWERCUT_FLAGS)
+
 .PHONY: bench-loadgen
 bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_performance's, 5 interleaved pairs (kfake target)
 	@echo ">> comparing the load generator with rdkafka_performance"

@@ -2,8 +2,10 @@ package powercut
 
 import (
 	"context"
+	"errors"
 	"log"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -36,7 +38,11 @@ func (n *node) changed(dirs ...*node) {
 		return
 	}
 	for _, d := range dirs {
-		if err := n.pc.snapshotDir(d.livePath()); err != nil {
+		p := d.livePath()
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			continue // the directory itself is gone: its parent's entry says so
+		}
+		if err := n.pc.snapshotDir(p); err != nil {
 			n.pc.log.Error("persisting a directory change", "err", err)
 		}
 	}

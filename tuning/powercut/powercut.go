@@ -318,11 +318,20 @@ func (f *FS) snapshotDir(path string) error {
 }
 
 // persist makes ino's written bytes and size durable; the caller holds
-// ino.mu. fd is a live descriptor of the file.
+// ino.mu. fd is a live descriptor of the file, perhaps write-only: the
+// bytes are read through a read-only reopening of it.
 func (f *FS) persist(ino *inode, fd int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return err
+	}
+	if len(ino.dirty) > 0 {
+		rfd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("reopening %s to read it: %w", ino.path, err)
+		}
+		defer unix.Close(rfd)
+		fd = rfd
 	}
 	out, err := os.OpenFile(f.storePath(ino.id), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

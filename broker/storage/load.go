@@ -135,21 +135,11 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 	if recovered > 0 {
 		log.Info("recovered partition", "segments", recovered, "from_offset", segs[first].base, "log_end_offset", segs[len(segs)-1].next)
 	}
-	// An empty segment before the last one (a roll interrupted by a crash)
-	// holds no offsets and would shadow its predecessor's: remove it.
-	for i := len(segs) - 2; i >= 0; i-- {
-		if sg := segs[i]; sg.size == 0 {
-			log.Warn("removing empty segment that is not the last", "segment", sg.logPath)
-			sg.closeFiles()
-			sg.removeFiles()
-			segs = append(segs[:i], segs[i+1:]...)
-		}
-	}
-	// An empty last segment after a hole (its predecessor lost its tail or
+	// Empty last segments after a hole (their predecessor lost its tail or
 	// its data in a power cut) would put the log end above offsets that no
 	// longer exist, and no fetch could reach it: end the log at the data.
 	// A hole with data after it stays, as Kafka keeps one (fetches skip it).
-	if n := len(segs); n > 1 && segs[n-1].size == 0 && segs[n-2].next < segs[n-1].base {
+	for n := len(segs); n > 1 && segs[n-1].size == 0 && segs[n-2].next < segs[n-1].base; n-- {
 		last := segs[n-1]
 		log.Warn("removing an empty last segment after lost offsets", "segment", last.logPath,
 			"first_lost_offset", segs[n-2].next, "base_offset", last.base)
@@ -159,6 +149,16 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 			return nil, err
 		}
 		segs = segs[:n-1]
+	}
+	// An empty segment before the last one (a roll interrupted by a crash)
+	// holds no offsets and would shadow its predecessor's: remove it.
+	for i := len(segs) - 2; i >= 0; i-- {
+		if sg := segs[i]; sg.size == 0 {
+			log.Warn("removing empty segment that is not the last", "segment", sg.logPath)
+			sg.closeFiles()
+			sg.removeFiles()
+			segs = append(segs[:i], segs[i+1:]...)
+		}
 	}
 	active := segs[len(segs)-1]
 	if err := active.preallocate(); err != nil {

@@ -453,3 +453,40 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 		t.Fatal("nothing left to read")
 	}
 }
+
+// A power cut with the page cache only can keep every segment file of a
+// partition and none of their data: the log must end at 0, where a fetch
+// finds it, not at the last segment's base offset.
+func TestRecoveryWithEveryBatchLostEndsTheLogAtZero(t *testing.T) {
+	cfg := testConfig(t, 1)
+	cfg.SegmentBytes = 3000
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "lost", 1, nil)
+	p := s.Partition("lost", 0)
+	fill(t, p, "l", 20)
+	segs := p.Segments()
+	if len(segs) < 2 {
+		t.Fatalf("%d segments, want rolls", len(segs))
+	}
+	dir := p.dir
+	s.crash()
+	for _, b := range segs {
+		if err := os.Truncate(filepath.Join(dir, segmentName(b, logSuffix)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openStore(t, cfg)
+	p = s.Partition("lost", 0)
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after every batch was lost, want 0", hw)
+	}
+	if res := mustAppend(t, p, simple(t, "after", 2, 10)); res.BaseOffset != 0 {
+		t.Fatalf("append after recovery at %d, want 0", res.BaseOffset)
+	}
+	if got := readAll(t, p, 0); len(got) != 1 {
+		t.Fatalf("read after recovery: %d batches, want 1", len(got))
+	}
+}

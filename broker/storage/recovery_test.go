@@ -490,3 +490,27 @@ func TestRecoveryWithEveryBatchLostEndsTheLogAtZero(t *testing.T) {
 		t.Fatalf("read after recovery: %d batches, want 1", len(got))
 	}
 }
+
+// A power cut between a new partition's mkdir and its topic.json leaves an
+// empty partition dir; the store must start (and drop it), not refuse to.
+func TestOpenDropsAPartitionDirWhoseCreationDidNotFinish(t *testing.T) {
+	cfg := testConfig(t, 1)
+	s := openStore(t, cfg)
+	mustCreate(t, s, "kept", 1, nil)
+	s.crash()
+	unfinished := filepath.Join(cfg.Dirs[0], "late-0")
+	if err := os.Mkdir(unfinished, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open after an unfinished partition creation: %v", err)
+	}
+	defer s2.Close()
+	if s2.Partition("kept", 0) == nil {
+		t.Error("the finished topic is gone")
+	}
+	if _, err := os.Stat(unfinished); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v; want it removed", unfinished, err)
+	}
+}

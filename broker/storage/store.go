@@ -178,6 +178,17 @@ func (s *Store) loadDirs() error {
 				continue
 			}
 			m, err := readTopicMeta(dir)
+			if errors.Is(err, os.ErrNotExist) {
+				// createPartition makes topic.json durable right after the
+				// directory, before any segment and before CreateTopics
+				// answers: a directory without it is a creation cut short
+				// (a crash or power cut), holding nothing acknowledged.
+				s.log.Warn("removing a partition dir whose creation did not finish", "dir", dir)
+				if err := os.RemoveAll(dir); err != nil {
+					return fmt.Errorf("removing unfinished partition dir %s: %w", dir, err)
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("loading partition dir %s: %w", dir, err)
 			}

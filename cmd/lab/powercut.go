@@ -138,6 +138,9 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		if row.Policy == "fsync-on-ack" && row.LostMax > 0 {
 			return fmt.Errorf("fsync-on-ack lost acknowledged records (%s, up to %d in a trial): a broker durability bug", row.Semantics, row.LostMax)
 		}
+		if row.CheckFailed > 0 {
+			return fmt.Errorf("%s/%s: %d trials could not be read back (see check_error in powercut.json)", row.Policy, row.Semantics, row.CheckFailed)
+		}
 		if row.Corrupt > 0 {
 			return fmt.Errorf("%s/%s: the restarted broker served %d corrupt batches", row.Policy, row.Semantics, row.Corrupt)
 		}

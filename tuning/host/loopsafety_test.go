@@ -3,6 +3,7 @@ package host
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -108,4 +109,26 @@ func TestNamedLoopDevicesOnTheRootDiskAreRefused(t *testing.T) {
 			t.Errorf("CheckDevice(%s) = %v; the lab's own loop file is its scratch disk", dev, err)
 		}
 	})
+}
+
+func TestAttachLoopDirectIO(t *testing.T) {
+	testutil.RequirePrivileged(t, "loop devices")
+	testutil.RequireCommand(t, "losetup", "apt-get install mount")
+	s, _, err := Open(Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	img := filepath.Join(t.TempDir(), "dio.img")
+	if err := s.CreateFile(img, 16<<20, false); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := s.AttachLoopDirectIO(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "dio"))
+	if err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("%s loop/dio = %q, %v; want 1", dev, b, err)
+	}
 }

@@ -155,10 +155,10 @@ type Trial struct {
 	killtest.Trial
 	// Started says whether the broker started on what survived; StartError
 	// says why not.
-	Started    bool          `json:"started"`
+	Started bool `json:"started"`
 	// CheckError says why reading the log back failed (the trial's
 	// directory is kept).
-	CheckError string `json:"check_error,omitempty"`
+	CheckError string        `json:"check_error,omitempty"`
 	StartError string        `json:"start_error,omitempty"`
 	Recovery   time.Duration `json:"recovery_ns"`
 	// Cut is what the filesystem dropped; FS what reached it.

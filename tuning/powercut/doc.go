@@ -44,9 +44,10 @@
 // The mount uses no writeback cache, so every write(2) reaches the server
 // before it returns (the kernel may still serve reads from its page cache,
 // which always matches what was written). File handles do not offer FUSE
-// passthrough: a go-fuse LoopbackFile would, and as root the kernel would
-// then send reads and writes straight to the backing file, around this
-// layer. copy_file_range is refused (ENOSYS) so the kernel falls back to
+// passthrough: a go-fuse LoopbackFile does, and as root the kernel then
+// sends reads and writes straight to the backing file, around this layer
+// (measured on Linux 6.18: a loopback mount whose handles embed
+// LoopbackFile saw 0 of 10 write(2) calls). copy_file_range is refused (ENOSYS) so the kernel falls back to
 // reads and writes this layer sees; O_TMPFILE is refused. sendfile(2) from
 // a file on the mount works (the kernel splices from its page cache).
 //

@@ -133,9 +133,11 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		commandLine(), buildCommit(), env.Kernel, env.FSType, env.Device, work)
 	fmt.Fprintf(&readme, "| cpu | %d x %s |\n| took | %v |\n| seed | %d |\n", env.CPUs, env.CPUModel, took.Round(time.Second), rep.Seed)
 	fmt.Fprintf(&readme, "| trial | %d producers and %d partitions per topic, cut %v..%v after they start, segment.bytes %d, first topic retention.ms %d, torn unit %d |\n\n",
-		rep.Producers, rep.Partitions, rep.MinRun, rep.MaxRun, rep.SegmentBytes, rep.Retention.Milliseconds(), rep.Torn)
-	readme.WriteString(table.String())
-	readme.WriteString("\n" + powercutNotes)
+		cfg.Producers, cfg.Partitions, *minRun, *maxRun, *segment, retention.Milliseconds(), *torn)
+	if len(rep.Trials) > 0 {
+		readme.WriteString(table.String())
+		readme.WriteString("\n" + powercutNotes)
+	}
 	if len(loop) > 0 {
 		if err := saveRun(runDir, "loop.json", loop); err != nil {
 			return err

@@ -32,6 +32,8 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 	trials := fs.Int("trials", 50, "power cuts per flush policy and filesystem semantics")
 	policies := fs.String("policies", "", "comma-separated flush policies (default all: page-cache, every-1000-msgs, every-100ms, fsync-on-ack)")
 	semantics := fs.String("semantics", "", "comma-separated filesystem semantics (default both: data, data+metadata)")
+	producers := fs.Int("producers", 2, "idempotent acks=all producers per topic")
+	partitions := fs.Int("partitions", 2, "partitions per topic")
 	minRun := fs.Duration("min-run", 300*time.Millisecond, "earliest cut after the producers start")
 	maxRun := fs.Duration("max-run", 1500*time.Millisecond, "latest cut after the producers start")
 	segment := fs.Int("segment-bytes", 16<<10, "log.segment.bytes (small: segments roll during a trial)")
@@ -46,7 +48,7 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 	}
 
 	cfg := powercutbench.Config{
-		Trials: *trials, MinRun: *minRun, MaxRun: *maxRun, SegmentBytes: *segment, Retention: *retention,
+		Trials: *trials, Producers: *producers, Partitions: *partitions, MinRun: *minRun, MaxRun: *maxRun, SegmentBytes: *segment, Retention: *retention,
 		Torn: *torn, Seed: *seed, Progress: os.Stderr, Logger: logger.With("component", "powercut"),
 	}
 	for _, name := range splitList(*policies) {

@@ -148,6 +148,9 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		powercutbench.LoopMarkdown(&readme, loop, rep)
 		readme.WriteString("\n" + loopNotes)
 	}
+	if len(rep.SetupRetries) > 0 {
+		fmt.Fprintf(&readme, "\n%d trials were run again because their setup failed before the cut (listed in powercut.json).\n", len(rep.SetupRetries))
+	}
 	if runErr != nil {
 		fmt.Fprintf(&readme, "\n**The run stopped early:** %v\n", runErr)
 	}
@@ -193,24 +196,66 @@ the loop's backing file at once (what reached the "disk"), runs e2fsck -f -y on 
 restarts the broker on it. The FUSE column is the model's data+metadata row for the same policy.
 `
 
-// buildCommit is the VCS revision the lab was built from.
+// buildCommit is the VCS revision the lab was built from, or, when the
+// binary carries no VCS stamp (GOFLAGS=-buildvcs=false), the HEAD of the
+// checkout it runs in, said so.
 func buildCommit() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	rev, dirty := "unknown", ""
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = " (with uncommitted changes)"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", ""
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = " (with uncommitted changes)"
+				}
 			}
 		}
+		if rev != "" {
+			return rev + dirty
+		}
 	}
-	return rev + dirty
+	if rev, err := checkoutHead("."); err == nil {
+		return rev + " (HEAD of the checkout at run time; the binary has no VCS stamp)"
+	}
+	return "unknown"
+}
+
+// checkoutHead reads the commit HEAD points at from dir's git metadata
+// (a worktree's .git file, loose and packed refs), without running git.
+func checkoutHead(dir string) (string, error) {
+	gitDir := filepath.Join(dir, ".git")
+	if b, err := os.ReadFile(gitDir); err == nil { // a worktree: "gitdir: <path>"
+		gitDir = strings.TrimSpace(strings.TrimPrefix(string(b), "gitdir:"))
+	}
+	head, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
+	if err != nil {
+		return "", err
+	}
+	ref, ok := strings.CutPrefix(strings.TrimSpace(string(head)), "ref: ")
+	if !ok {
+		return strings.TrimSpace(string(head)), nil // detached
+	}
+	common := gitDir
+	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+		common = filepath.Join(gitDir, strings.TrimSpace(string(b)))
+	}
+	for _, d := range []string{gitDir, common} {
+		if b, err := os.ReadFile(filepath.Join(d, ref)); err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	packed, err := os.ReadFile(filepath.Join(common, "packed-refs"))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(packed), "\n") {
+		if h, r, ok := strings.Cut(l, " "); ok && r == ref {
+			return h, nil
+		}
+	}
+	return "", fmt.Errorf("ref %s not found", ref)
 }
 
 func splitList(s string) []string {

@@ -179,7 +179,13 @@ type Report struct {
 	MaxRun       time.Duration `json:"max_run_ns"`
 	Policies     []Policy      `json:"policies"`
 	Semantics    []Semantics   `json:"semantics"`
+	// SetupRetries lists trials run again because their setup (broker
+	// start, first topic, producers) failed before the cut.
+	SetupRetries []string `json:"setup_retries,omitempty"`
 }
+
+// errSetup marks a failure before the cut: nothing was measured yet.
+var errSetup = errors.New("setup before the cut failed")
 
 // Run runs cfg.Trials trials of every policy and semantics, interleaved
 // (each round runs every cell once, in a shuffled order). A trial that
@@ -208,7 +214,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for _, c := range cells {
 			run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
 			lateAt := time.Duration(rng.Int64N(int64(run)))
-			tr, err := trial(ctx, cfg, c.p, c.s, n, run, lateAt, rng.Uint64())
+			seed := rng.Uint64()
+			tr, err := trial(ctx, cfg, c.p, c.s, n, run, lateAt, seed)
+			for retry := 0; errors.Is(err, errSetup) && retry < 2; retry++ {
+				// Before the cut nothing was measured yet: on a busy machine
+				// a start can fail for reasons of its own; run it again.
+				rep.SetupRetries = append(rep.SetupRetries, fmt.Sprintf("%s/%s trial %d: %v", c.p.Name, c.s, n+1, err))
+				cfg.Logger.Warn("retrying a trial whose setup failed", "err", err)
+				tr, err = trial(ctx, cfg, c.p, c.s, n, run, lateAt, seed)
+			}
 			if err != nil {
 				return rep, fmt.Errorf("%s/%s trial %d: %w", c.p.Name, c.s, n+1, err)
 			}
@@ -330,12 +344,12 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 	// policy and retention running every 100 ms.
 	p, addr, err := startBroker(ctx, cfg, dir, "a", filepath.Join(mnt, "logs"), append(slices.Clone(pol.Props), "log.retention.check.interval.ms=100"))
 	if err != nil {
-		return tr, err
+		return tr, fmt.Errorf("%w: %w", errSetup, err)
 	}
 	defer p.Kill()
 	retention := fmt.Sprint(cfg.Retention.Milliseconds())
 	if err := createTopic(ctx, addr, "first", cfg.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
-		return tr, fmt.Errorf("creating topic first: %w", err)
+		return tr, fmt.Errorf("%w: creating topic first: %w", errSetup, err)
 	}
 	topics := []topicRun{{"first", killtest.NewAcks()}}
 	late := topicRun{"late", killtest.NewAcks()}

@@ -107,6 +107,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	undo = append(undo, func() { _ = b.ln.Close() })
 
 	b.metrics = newMetrics(b)
+	b.reqBudget.onWait = b.metrics.requestBudgetWaits.Inc
 	if cfg.MetricsListen != "" {
 		b.metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {

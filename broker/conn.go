@@ -211,11 +211,7 @@ func (cc *Conn) readFrame() (frame, error) {
 // at maxPooledBody and doubles as bytes arrive, so memory follows what the
 // client sent, never what it promised.
 func (cc *Conn) readLarge(n int) (frame, error) {
-	waited, ok := cc.b.reqBudget.acquire(int64(n))
-	if waited {
-		cc.b.metrics.requestBudgetWaits.Inc()
-	}
-	if !ok {
+	if !cc.b.reqBudget.acquire(int64(n)) {
 		return frame{}, errStopping
 	}
 	f := frame{reserved: int64(n)}

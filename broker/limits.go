@@ -23,7 +23,8 @@ import (
 // connection waiting for budget is not read from, like Kafka's muted
 // channels; small frames that fit the connection's read buffer never wait.
 type requestBudget struct {
-	limit int64 // <= 0: no bound (Kafka's -1)
+	limit  int64  // <= 0: no bound (Kafka's -1)
+	onWait func() // called when a reader starts to wait; may be nil
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -37,20 +38,22 @@ func newRequestBudget(limit int64) *requestBudget {
 	return rb
 }
 
-// acquire reserves n bytes, waiting while the budget is spent. It reports
-// whether it had to wait, and false for ok once the broker is closing.
-func (rb *requestBudget) acquire(n int64) (waited, ok bool) {
+// acquire reserves n bytes, waiting while the budget is spent. It returns
+// false once the broker is closing.
+func (rb *requestBudget) acquire(n int64) bool {
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
+	if rb.limit > 0 && rb.used >= rb.limit && !rb.closed && rb.onWait != nil {
+		rb.onWait()
+	}
 	for rb.limit > 0 && rb.used >= rb.limit && !rb.closed {
-		waited = true
 		rb.cond.Wait()
 	}
 	if rb.closed {
-		return waited, false
+		return false
 	}
 	rb.used += n
-	return waited, true
+	return true
 }
 
 func (rb *requestBudget) release(n int64) {

@@ -171,7 +171,7 @@ func BenchmarkProduceRoundTrip(b *testing.B) {
 }
 
 func BenchmarkFetchRoundTrip(b *testing.B) {
-	for _, mode := range []string{"sendfile", "sendfile-cork", "copy"} {
+	for _, mode := range []string{"sendfile", "copy"} {
 		b.Run("mode="+mode, func(b *testing.B) {
 			tb := newTestBroker(b, func(c *Config) {
 				c.FetchMode = FetchModeSendfile
@@ -179,8 +179,6 @@ func BenchmarkFetchRoundTrip(b *testing.B) {
 					c.FetchMode = FetchModeCopy
 				}
 			})
-			fetchCork = mode == "sendfile-cork"
-			b.Cleanup(func() { fetchCork = false })
 			setup := dialRaw(b, tb.addr)
 			createTopicRaw(b, setup, "bench", 1)
 			v := make([]byte, 1024)

@@ -128,3 +128,36 @@ func TestBodyOwnership(t *testing.T) {
 		t.Errorf("committed offset %d, want %d", off, len(want))
 	}
 }
+
+// TestFetchCopyLargeResponse reads a Fetch response larger than the
+// connection keeps a buffer for (maxPooledWrite) in copy mode, which then
+// goes out in runs of pread+write instead of one write.
+func TestFetchCopyLargeResponse(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.FetchMode = FetchModeCopy })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	prod := newClient(t, b.addr, kgo.DefaultProduceTopic("big"), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	var want [][]byte
+	for i := range 3 {
+		v := bytes.Repeat([]byte{byte('x' + i)}, 600<<10)
+		want = append(want, v)
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons := newClient(t, b.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"big": {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(8<<20), kgo.FetchMinBytes(3*600<<10), kgo.FetchMaxWait(5*time.Second))
+	var got [][]byte
+	for len(got) < len(want) && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, r.Value) })
+	}
+	for i := range want {
+		if i >= len(got) || !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d does not read back as produced", i)
+		}
+	}
+	if got := counterValue(t, b.metrics.fetchCopyBytes); got < 3*600<<10 {
+		t.Errorf("fetch_copy_bytes_total = %v, want at least %d", got, 3*600<<10)
+	}
+}

@@ -63,7 +63,7 @@ func (cc *Conn) writeFetch(fr *fetchResponse, correlation int32) error {
 		m, err = cc.nc.Write(hdr)
 		n = int64(m)
 	case cc.zeroCopy:
-		n, err = cc.writeFetchSendfile(hdr, pieces)
+		n, err = cc.writeFetchPieces(hdr, pieces)
 	default:
 		hdr, n, err = cc.writeFetchCopy(hdr, pieces)
 	}
@@ -76,20 +76,39 @@ func (cc *Conn) writeFetch(fr *fetchResponse, correlation int32) error {
 	return err
 }
 
-func (cc *Conn) writeFetchSendfile(hdr []byte, pieces []wirePiece) (int64, error) {
+// writeFetchPieces sends each field run and then its partition's records:
+// with sendmsg(MSG_MORE) and sendfile(2) on a zero-copy connection, else
+// with write(2) and runs of pread+write (copy mode, frames above
+// maxPooledWrite); then the trailing fields with one write(2).
+func (cc *Conn) writeFetchPieces(hdr []byte, pieces []wirePiece) (int64, error) {
 	var (
 		written int64
 		prev    int
 	)
 	for _, pc := range pieces {
-		m, err := cc.sendMore(hdr[prev:pc.end])
+		var (
+			m   int64
+			err error
+		)
+		if cc.zeroCopy {
+			m, err = cc.sendMore(hdr[prev:pc.end])
+		} else {
+			var k int
+			k, err = cc.nc.Write(hdr[prev:pc.end])
+			m = int64(k)
+		}
 		written += m
 		if err != nil {
 			return written, fmt.Errorf("writing fetch response: %w", err)
 		}
 		prev = pc.end
-		m, err = cc.sendfile(pc.rec.File, pc.rec.Pos, pc.rec.Size)
-		cc.b.metrics.fetchSendfileBytes.Add(float64(m))
+		if cc.zeroCopy {
+			m, err = cc.sendfile(pc.rec.File, pc.rec.Pos, pc.rec.Size)
+			cc.b.metrics.fetchSendfileBytes.Add(float64(m))
+		} else {
+			m, err = cc.copyFile(pc.rec.File, pc.rec.Pos, pc.rec.Size)
+			cc.b.metrics.fetchCopyBytes.Add(float64(m))
+		}
 		written += m
 		if err != nil {
 			return written, fmt.Errorf("sending fetch records: %w", err)
@@ -112,7 +131,7 @@ func (cc *Conn) writeFetchCopy(hdr []byte, pieces []wirePiece) ([]byte, int64, e
 		total += int(pc.rec.Size)
 	}
 	if total > maxPooledWrite {
-		n, err := cc.writeFetchRuns(hdr, pieces)
+		n, err := cc.writeFetchPieces(hdr, pieces)
 		return hdr, n, err
 	}
 	// Lay the frame out at the buffer's end, past hdr: [hdr | frame].
@@ -139,33 +158,6 @@ func (cc *Conn) writeFetchCopy(hdr []byte, pieces []wirePiece) ([]byte, int64, e
 		err = fmt.Errorf("writing fetch response: %w", err)
 	}
 	return buf, int64(n), err
-}
-
-func (cc *Conn) writeFetchRuns(hdr []byte, pieces []wirePiece) (int64, error) {
-	var (
-		written int64
-		prev    int
-	)
-	for _, pc := range pieces {
-		m, err := cc.nc.Write(hdr[prev:pc.end])
-		written += int64(m)
-		if err != nil {
-			return written, fmt.Errorf("writing fetch response: %w", err)
-		}
-		prev = pc.end
-		k, err := cc.copyFile(pc.rec.File, pc.rec.Pos, pc.rec.Size)
-		cc.b.metrics.fetchCopyBytes.Add(float64(k))
-		written += k
-		if err != nil {
-			return written, fmt.Errorf("sending fetch records: %w", err)
-		}
-	}
-	m, err := cc.nc.Write(hdr[prev:])
-	written += int64(m)
-	if err != nil {
-		return written, fmt.Errorf("writing fetch response: %w", err)
-	}
-	return written, nil
 }
 
 func readFull(f *os.File, dst []byte, off int64) error {

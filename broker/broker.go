@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	rpprof "runtime/pprof"
 	"strconv"
 	"sync"
@@ -34,9 +35,11 @@ type Broker struct {
 	store   *storage.Store
 	ln      net.Listener
 	metrics *metrics
-	// metricsLn serves /metrics and /debug/pprof (nil when
-	// brokerlab.metrics.listen is empty).
+	// metricsLn serves /metrics, and /debug/pprof with
+	// brokerlab.metrics.pprof (nil when brokerlab.metrics.listen is empty).
 	metricsLn net.Listener
+	// reqBudget bounds request bytes in flight (queued.max.request.bytes).
+	reqBudget *requestBudget
 
 	svcNames []string
 	svcs     []Service
@@ -46,8 +49,9 @@ type Broker struct {
 	reqCtx    context.Context
 	reqCancel context.CancelFunc
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex // guards conns, limits and closing
 	conns   map[*Conn]struct{}
+	limits  connLimits
 	closing bool
 
 	connWG    sync.WaitGroup // one per connection goroutine
@@ -69,6 +73,11 @@ func New(cfg Config) (_ *Broker, err error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{cfg: cfg, logger: logger.With("component", "broker"), conns: map[*Conn]struct{}{}, closed: make(chan struct{})}
+	b.reqBudget = newRequestBudget(cfg.QueuedMaxRequestBytes)
+	b.limits = connLimits{max: effectiveMaxConnections(cfg.MaxConnections), perIP: cfg.MaxConnectionsPerIP, byIP: map[netip.Addr]int{}}
+	if b.limits.max < cfg.MaxConnections {
+		b.logger.Info("max.connections capped at half the open-file limit", "max_connections", cfg.MaxConnections, "effective", b.limits.max)
+	}
 	b.reqCtx, b.reqCancel = context.WithCancel(context.Background())
 
 	var undo []func()
@@ -98,6 +107,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	undo = append(undo, func() { _ = b.ln.Close() })
 
 	b.metrics = newMetrics(b)
+	b.reqBudget.onWait = b.metrics.requestBudgetWaits.Inc
 	if cfg.MetricsListen != "" {
 		b.metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -288,6 +298,12 @@ func (b *Broker) MetricsAddr() net.Addr {
 func (b *Broker) metricsServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{Registry: b.metrics.reg}))
+	if !b.cfg.MetricsPprof {
+		return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	// Off by default: /debug/pprof/cmdline shows the command line, and
+	// profile and trace let any local user make the broker profile itself
+	// for as long as they ask. Validate allows it on loopback only.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -326,6 +342,13 @@ func (b *Broker) accept(ctx context.Context) error {
 			_ = nc.Close()
 			continue
 		}
+		if reason := b.limits.admit(cc.ip); reason != "" {
+			b.mu.Unlock()
+			b.metrics.connErrors.WithLabelValues(reason).Inc()
+			b.logger.Debug("refusing connection", "remote", nc.RemoteAddr().String(), "reason", reason)
+			_ = nc.Close()
+			continue
+		}
 		b.conns[cc] = struct{}{}
 		b.connWG.Add(1)
 		b.mu.Unlock()
@@ -336,6 +359,7 @@ func (b *Broker) accept(ctx context.Context) error {
 			defer func() {
 				b.mu.Lock()
 				delete(b.conns, cc)
+				b.limits.remove(cc.ip)
 				b.mu.Unlock()
 				b.metrics.connections.Dec()
 			}()
@@ -369,6 +393,7 @@ func (b *Broker) Close() error {
 			cc.stopReading()
 		}
 		b.reqCancel()
+		b.reqBudget.close()
 		done := make(chan struct{})
 		go func() { b.connWG.Wait(); close(done) }()
 		select {

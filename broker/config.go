@@ -123,9 +123,33 @@ type Config struct {
 	// SocketRequestMaxBytes is socket.request.max.bytes: a larger request
 	// closes the connection. Default 104857600.
 	SocketRequestMaxBytes int32
+	// ConnectionsMaxIdle is connections.max.idle.ms: a connection that
+	// sends nothing for this long is closed, also in the middle of a
+	// request; <= 0 never. Default 600000 (Kafka's).
+	ConnectionsMaxIdle time.Duration
+	// MaxConnections is max.connections: connections beyond it are closed
+	// at accept. It is also capped at half of RLIMIT_NOFILE, leaving the
+	// rest to the log's segment files. Default 4096 (Kafka: unbounded).
+	MaxConnections int
+	// MaxConnectionsPerIP is max.connections.per.ip. Default 2147483647
+	// (Kafka's: the lab's clients all share 127.0.0.1).
+	MaxConnectionsPerIP int
+	// QueuedMaxRequestBytes is queued.max.request.bytes: request bytes read
+	// or being handled, outside the connections' read buffers, before
+	// connections stop being read; -1 = no bound. Default 104857600
+	// (Kafka: -1).
+	QueuedMaxRequestBytes int64
+	// FetchMaxWait is brokerlab.fetch.max.wait.ms: the longest a Fetch
+	// waits for min.bytes, whatever max.wait.ms it asks for. Default 30000.
+	FetchMaxWait time.Duration
 	// MetricsListen is brokerlab.metrics.listen: host:port serving
-	// /metrics and /debug/pprof; empty = off. Default empty.
+	// /metrics (and /debug/pprof with MetricsPprof); empty = off. Default
+	// empty; the sample server.properties uses 127.0.0.1:7071.
 	MetricsListen string
+	// MetricsPprof is brokerlab.metrics.pprof: also serve /debug/pprof/*
+	// on the metrics listener, which must then be a loopback address.
+	// Default false.
+	MetricsPprof bool
 	// PyroscopeServer is brokerlab.pyroscope.server: the pyroscope server
 	// URL for continuous profiling; empty = off. Default empty.
 	PyroscopeServer string
@@ -173,6 +197,11 @@ func DefaultConfig() Config {
 		SocketSendBufferBytes:         102400,
 		SocketReceiveBufferBytes:      102400,
 		SocketRequestMaxBytes:         104857600,
+		ConnectionsMaxIdle:            600 * time.Second,
+		MaxConnections:                4096,
+		MaxConnectionsPerIP:           1<<31 - 1,
+		QueuedMaxRequestBytes:         104857600,
+		FetchMaxWait:                  30 * time.Second,
 	}
 }
 
@@ -278,9 +307,24 @@ func (c Config) Validate() error {
 	if c.SocketRequestMaxBytes < 1 {
 		bad("socket.request.max.bytes", c.SocketRequestMaxBytes, "must be above 0; the default is 104857600")
 	}
+	if c.MaxConnections < 1 {
+		bad("max.connections", c.MaxConnections, "must be 1 or more; the default is 4096")
+	}
+	if c.MaxConnectionsPerIP < 1 {
+		bad("max.connections.per.ip", c.MaxConnectionsPerIP, "must be 1 or more; the default is 2147483647")
+	}
+	if c.QueuedMaxRequestBytes == 0 || c.QueuedMaxRequestBytes < -1 {
+		bad("queued.max.request.bytes", c.QueuedMaxRequestBytes, "must be above 0, or -1 for no bound; the default is 104857600")
+	}
+	if c.FetchMaxWait <= 0 {
+		bad("brokerlab.fetch.max.wait.ms", c.FetchMaxWait.Milliseconds(), "must be above 0; the default is 30000")
+	}
 	if c.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+		host, _, err := net.SplitHostPort(c.MetricsListen)
+		if err != nil {
 			bad("brokerlab.metrics.listen", c.MetricsListen, "want host:port, e.g. 127.0.0.1:9100, or empty for off")
+		} else if c.MetricsPprof && !isLoopbackHost(host) {
+			bad("brokerlab.metrics.pprof", c.MetricsPprof, "profiles and the command line would be served beyond this host (brokerlab.metrics.listen="+c.MetricsListen+"); listen on 127.0.0.1 or set brokerlab.metrics.pprof=false")
 		}
 	}
 	if c.PyroscopeServer != "" {
@@ -493,6 +537,12 @@ var keySpecs = []keySpec{
 	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),
 	intKey("socket.request.max.bytes", 32, func(c *Config, n int64) { c.SocketRequestMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.SocketRequestMaxBytes) }),
 	strKey("brokerlab.metrics.listen", func(c *Config, v string) { c.MetricsListen = v }, func(c Config) string { return c.MetricsListen }),
+	boolKey("brokerlab.metrics.pprof", func(c *Config, b bool) { c.MetricsPprof = b }, func(c Config) bool { return c.MetricsPprof }),
+	durKey("connections.max.idle.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ConnectionsMaxIdle = d }, func(c Config) time.Duration { return c.ConnectionsMaxIdle }),
+	intKey("max.connections", 32, func(c *Config, n int64) { c.MaxConnections = int(n) }, func(c Config) int64 { return int64(c.MaxConnections) }),
+	intKey("max.connections.per.ip", 32, func(c *Config, n int64) { c.MaxConnectionsPerIP = int(n) }, func(c Config) int64 { return int64(c.MaxConnectionsPerIP) }),
+	intKey("queued.max.request.bytes", 64, func(c *Config, n int64) { c.QueuedMaxRequestBytes = n }, func(c Config) int64 { return c.QueuedMaxRequestBytes }),
+	durKey("brokerlab.fetch.max.wait.ms", time.Millisecond, func(c *Config, d time.Duration) { c.FetchMaxWait = d }, func(c Config) time.Duration { return c.FetchMaxWait }),
 	strKey("brokerlab.pyroscope.server", func(c *Config, v string) { c.PyroscopeServer = v }, func(c Config) string { return c.PyroscopeServer }),
 }
 
@@ -539,7 +589,6 @@ var unusedKafkaKeys = map[string]string{
 	"replica.lag.time.max.ms":                  "no replication",
 	"log.preallocate":                          "not used by this broker",
 	"log.segment.delete.delay.ms":              "segments are deleted when their last reader releases them",
-	"connections.max.idle.ms":                  "not used by this broker",
 }
 
 // ConfigFromProperties builds a Config from DefaultConfig and the entries
@@ -654,4 +703,15 @@ func (c Config) Properties() []string {
 		out = append(out, ks.name+"="+ks.get(c))
 	}
 	return out
+}
+
+// isLoopbackHost reports whether host (of a host:port) names only this
+// machine: a loopback IP or "localhost". An empty host or a wildcard
+// listens on every interface.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -228,8 +228,8 @@ func (c Config) Validate() error {
 	if c.OffsetsRetentionCheckInterval <= 0 {
 		bad("offsets.retention.check.interval.ms", c.OffsetsRetentionCheckInterval.Milliseconds(), "must be above 0; the default is 600000")
 	}
-	if c.OffsetMetadataMaxBytes < 1 {
-		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	if c.OffsetMetadataMaxBytes < 1 || c.OffsetMetadataMaxBytes > group.MaxMetadataBytesLimit {
+		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, fmt.Sprintf("must be 1 to %d (each committed offset is one record of the offsets log); the default is 4096", group.MaxMetadataBytesLimit))
 	}
 	if c.FetchMode != FetchModeSendfile && c.FetchMode != FetchModeCopy {
 		bad("brokerlab.fetch.mode", c.FetchMode, "must be sendfile or copy")

@@ -89,8 +89,8 @@ func (c Config) Validate() error {
 	if c.MinSessionTimeout > 0 && c.MaxSessionTimeout > 0 && c.MinSessionTimeout > c.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("min session timeout %v exceeds max session timeout %v", c.MinSessionTimeout, c.MaxSessionTimeout))
 	}
-	if c.MaxMetadataBytes < 0 {
-		errs = append(errs, fmt.Errorf("max metadata bytes %d is negative", c.MaxMetadataBytes))
+	if c.MaxMetadataBytes < 0 || c.MaxMetadataBytes > MaxMetadataBytesLimit {
+		errs = append(errs, fmt.Errorf("max metadata bytes %d: want 0 (default) to %d", c.MaxMetadataBytes, MaxMetadataBytesLimit))
 	}
 	if c.OffsetsRetention < -1 {
 		errs = append(errs, fmt.Errorf("offsets retention %v: want -1 (forever), 0 (default) or positive", c.OffsetsRetention))

@@ -324,6 +324,16 @@ func (c *Coordinator) snapshotGroups() []*group {
 	return out
 }
 
+// checkGroupID answers INVALID_GROUP_ID for an empty group id, as Kafka,
+// and for one longer than maxGroupIDLen, which Kafka's offsets-topic record
+// cannot hold either.
+func checkGroupID(id string) *kerr.Error {
+	if id == "" || len(id) > maxGroupIDLen {
+		return kerr.InvalidGroupID
+	}
+	return nil
+}
+
 // newMemberID returns a member id as Kafka makes them: the client id (or the
 // group.instance.id of a static member), a dash and a random UUID.
 func newMemberID(clientID string, instanceID *string) string {

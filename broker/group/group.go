@@ -108,8 +108,8 @@ func newGroup(c *Coordinator, name string) *group {
 func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.MemberID = req.MemberID
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
@@ -671,8 +671,8 @@ func stop(t Timer) {
 // sync brings the assignment (or a rebalance, ctx or Close ends the wait).
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, false)
@@ -790,8 +790,8 @@ func (g *group) fillSync(m *member, r *kmsg.SyncGroupResponse) {
 // tells it REBALANCE_IN_PROGRESS while the group prepares a rebalance.
 func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, false)
@@ -829,8 +829,8 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, false)

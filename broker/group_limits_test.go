@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// commitRaw sends a simple OffsetCommit v8 (generation -1) of one partition
+// and returns its error code.
+func commitRaw(tb testing.TB, rc *rawConn, group, topic string, partition int32, offset int64) int16 {
+	tb.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 8
+	req.Group, req.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch = partition, offset, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return rc.roundTrip(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+}
+
+// fetchCommitted returns group's committed offset of topic/partition (-1:
+// none), with OffsetFetch v7.
+func fetchCommitted(tb testing.TB, rc *rawConn, group, topic string, partition int32) int64 {
+	tb.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 7
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{partition}
+	req.Topics = append(req.Topics, rt)
+	resp := rc.roundTrip(req).(*kmsg.OffsetFetchResponse)
+	return resp.Topics[0].Partitions[0].Offset
+}
+
+// forgingGroupID builds the 65,549-byte group id of the forging attack: the
+// offsets log's first layout stored its length as uint16 (65549 & 0xffff =
+// 13), so it read back as the 13-byte group "victim-group1" followed by a
+// topic and a metadata length chosen to swallow the rest of the record:
+// a commit of victim-group1 that no client sent.
+func forgingGroupID(victim, topic string) string {
+	const total = 65549
+	var b []byte
+	b = append(b, victim...) // len(victim) == total & 0xffff
+	b = binary.BigEndian.AppendUint16(b, uint16(len(topic)))
+	b = append(b, topic...)
+	filler := total - len(b) - 4
+	// The metadata covers the filler, then the real topic field
+	// (uint16 length + topic) and the real metadata field (int32 -1).
+	b = binary.BigEndian.AppendUint32(b, uint32(filler+2+len(topic)+4))
+	b = append(b, strings.Repeat("x", filler)...)
+	return string(b)
+}
+
+// TestOverlongGroupIDsCannotForgeOrLoseCommits replays two attacks on the
+// offsets log: a 65,549-byte group id crafted to decode, after a restart,
+// as another group's commit, and a 70,000-byte one that made the restart
+// drop every commit written after it. Both requests get INVALID_GROUP_ID;
+// after a restart no forged commit exists and every other group's commits,
+// before and after the attacks, are there.
+func TestOverlongGroupIDsCannotForgeOrLoseCommits(t *testing.T) {
+	b := newTestBroker(t)
+	rc := dialRaw(t, b.addr)
+	const topic, victim = "orders", "victim-group1"
+	createTopicRaw(t, rc, topic, 1)
+
+	if c := commitRaw(t, rc, "before", topic, 0, 11); c != 0 {
+		t.Fatalf("commit of group before: %v", kerr.ErrorForCode(c))
+	}
+	forged := forgingGroupID(victim, topic)
+	if len(forged) != 65549 {
+		t.Fatalf("forging group id is %d bytes", len(forged))
+	}
+	if c := commitRaw(t, rc, forged, topic, 0, 999999); c != kerr.InvalidGroupID.Code {
+		t.Errorf("commit with a 65,549-byte group id: %v, want INVALID_GROUP_ID", kerr.ErrorForCode(c))
+	}
+	if c := commitRaw(t, rc, strings.Repeat("a", 70000), topic, 0, 5); c != kerr.InvalidGroupID.Code {
+		t.Errorf("commit with a 70,000-byte group id: %v, want INVALID_GROUP_ID", kerr.ErrorForCode(c))
+	}
+	if c := commitRaw(t, rc, "after", topic, 0, 22); c != 0 {
+		t.Fatalf("commit of group after: %v", kerr.ErrorForCode(c))
+	}
+	// The longest id Kafka's own record can hold still works.
+	longest := strings.Repeat("k", 32767)
+	if c := commitRaw(t, rc, longest, topic, 0, 33); c != 0 {
+		t.Fatalf("commit with a 32,767-byte group id: %v", kerr.ErrorForCode(c))
+	}
+
+	b = b.restart(t)
+	rc = dialRaw(t, b.addr)
+	for _, want := range []struct {
+		group  string
+		offset int64
+	}{{"before", 11}, {"after", 22}, {longest, 33}, {victim, -1}} {
+		if got := fetchCommitted(t, rc, want.group, topic, 0); got != want.offset {
+			t.Errorf("after restart, group %.20q has offset %d, want %d", want.group, got, want.offset)
+		}
+	}
+}

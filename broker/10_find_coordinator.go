@@ -36,6 +36,7 @@ func init() {
 			OffsetsRetention:              b.Config().OffsetsRetention,
 			OffsetsRetentionCheckInterval: b.Config().OffsetsRetentionCheckInterval,
 			MaxMetadataBytes:              b.Config().OffsetMetadataMaxBytes,
+			MaxProtocolMetadataBytes:      b.Config().GroupProtocolMetadataMaxBytes,
 			Partitions: func(topic string) (int32, bool) {
 				ti, ok := b.Store().Topic(topic)
 				return ti.Partitions, ok

@@ -93,6 +93,19 @@ type Config struct {
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
 	// metadata string of a committed offset. Default 4096.
 	OffsetMetadataMaxBytes int
+	// GroupProtocolMetadataMaxBytes is
+	// brokerlab.group.protocol.metadata.max.bytes: the most bytes of
+	// protocols (names and metadata) one JoinGroup may bring; a member
+	// keeps them while it is in the group. Default 1 MiB.
+	GroupProtocolMetadataMaxBytes int
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms: the
+	// first rebalance of an empty group waits this long, and again after
+	// each new member, up to the rebalance timeout. 0 = none. Default 3s.
+	GroupInitialRebalanceDelay time.Duration
+	// OffsetsTopicNumPartitions is offsets.topic.num.partitions: the
+	// partitions Metadata reports for the internal __consumer_offsets
+	// topic. Default 50.
+	OffsetsTopicNumPartitions int32
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -147,6 +160,9 @@ func DefaultConfig() Config {
 		OffsetsRetention:              group.DefaultOffsetsRetention,
 		OffsetsRetentionCheckInterval: group.DefaultOffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        group.DefaultMaxMetadataBytes,
+		GroupProtocolMetadataMaxBytes: group.DefaultMaxProtocolMetadataBytes,
+		GroupInitialRebalanceDelay:    3 * time.Second,
+		OffsetsTopicNumPartitions:     50,
 		SocketSendBufferBytes:         102400,
 		SocketReceiveBufferBytes:      102400,
 		SocketRequestMaxBytes:         104857600,
@@ -227,6 +243,15 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetsRetentionCheckInterval <= 0 {
 		bad("offsets.retention.check.interval.ms", c.OffsetsRetentionCheckInterval.Milliseconds(), "must be above 0; the default is 600000")
+	}
+	if c.GroupProtocolMetadataMaxBytes < 1 {
+		bad("brokerlab.group.protocol.metadata.max.bytes", c.GroupProtocolMetadataMaxBytes, "must be 1 or more; the default is 1048576")
+	}
+	if c.GroupInitialRebalanceDelay < 0 {
+		bad("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), "must be 0 or more; the default is 3000")
+	}
+	if c.OffsetsTopicNumPartitions < 1 {
+		bad("offsets.topic.num.partitions", c.OffsetsTopicNumPartitions, "must be 1 or more; the default is 50")
 	}
 	if c.OffsetMetadataMaxBytes < 1 || c.OffsetMetadataMaxBytes > group.MaxMetadataBytesLimit {
 		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, fmt.Sprintf("must be 1 to %d (each committed offset is one record of the offsets log); the default is 4096", group.MaxMetadataBytesLimit))
@@ -448,6 +473,9 @@ var keySpecs = []keySpec{
 	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMaxSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMaxSessionTimeout }),
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
+	intKey("brokerlab.group.protocol.metadata.max.bytes", 32, func(c *Config, n int64) { c.GroupProtocolMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.GroupProtocolMetadataMaxBytes) }),
+	durKey("group.initial.rebalance.delay.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupInitialRebalanceDelay = d }, func(c Config) time.Duration { return c.GroupInitialRebalanceDelay }),
+	intKey("offsets.topic.num.partitions", 32, func(c *Config, n int64) { c.OffsetsTopicNumPartitions = int32(n) }, func(c Config) int64 { return int64(c.OffsetsTopicNumPartitions) }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
 	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
@@ -487,7 +515,6 @@ var unusedKafkaKeys = map[string]string{
 	"transaction.state.log.min.isr":            "no replication",
 	"min.insync.replicas":                      "no replication",
 	"unclean.leader.election.enable":           "no replication",
-	"group.initial.rebalance.delay.ms":         "not used by this broker",
 	"log.cleaner.enable":                       "no log compaction",
 	"log.cleanup.policy":                       "only delete retention",
 	"delete.topic.enable":                      "topics can always be deleted",

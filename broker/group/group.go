@@ -75,7 +75,12 @@ type member struct {
 	clientHost string
 	joinedAt   uint64
 
-	join             *kmsg.JoinGroupRequest // latest join
+	// From the latest join, only what the protocol needs: the member's
+	// protocols with their metadata (copied out of the request frame, so
+	// the frame is not kept), and its timeouts. A pending member
+	// (MEMBER_ID_REQUIRED, KIP-394) keeps no protocols at all.
+	protocolType     string
+	protocols        []protocol
 	sessionTimeout   time.Duration
 	rebalanceTimeout time.Duration
 
@@ -88,6 +93,13 @@ type member struct {
 
 	timer Timer // session timeout
 	tok   uint64
+}
+
+// protocol is one of a member's supported protocols, in its preference
+// order.
+type protocol struct {
+	name     string
+	metadata []byte
 }
 
 func newGroup(c *Coordinator, name string) *group {
@@ -121,6 +133,10 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
 		return resp
 	}
+	if protocolBytes(req) > c.cfg.MaxProtocolMetadataBytes {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp
+	}
 	g := c.lockGroup(req.Group, true)
 	wait := g.join(cl, req, resp)
 	g.mu.Unlock()
@@ -136,6 +152,16 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}
+}
+
+// protocolBytes is what a member would keep of req: its protocols' names
+// and metadata.
+func protocolBytes(req *kmsg.JoinGroupRequest) int {
+	n := len(req.ProtocolType)
+	for _, p := range req.Protocols {
+		n += len(p.Name) + len(p.Metadata)
+	}
+	return n
 }
 
 // join handles a join under g.mu: it fills resp and returns nil, or returns
@@ -207,6 +233,9 @@ func (g *group) join(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroup
 	}
 }
 
+// newMember makes a member for a join without a member id. It keeps the
+// join's timeouts but not its protocols: addMember (or replaceStatic)
+// records those once the member is really in the group.
 func (g *group) newMember(cl Client, req *kmsg.JoinGroupRequest) *member {
 	m := &member{
 		id:         newMemberID(cl.ID, req.InstanceID),
@@ -214,7 +243,7 @@ func (g *group) newMember(cl Client, req *kmsg.JoinGroupRequest) *member {
 		clientID:   cl.ID,
 		clientHost: cl.Host,
 	}
-	m.setJoin(req)
+	m.setTimeouts(req)
 	return m
 }
 
@@ -245,8 +274,8 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 
 // updateMember records a known member's new join and parks it.
 func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.JoinGroupResponse {
-	for _, p := range m.join.Protocols {
-		g.protocols[p.Name]--
+	for _, p := range m.protocols {
+		g.protocols[p.name]--
 	}
 	m.setJoin(req)
 	for _, p := range req.Protocols {
@@ -269,8 +298,17 @@ func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.J
 	return w
 }
 
+// setJoin records req's protocols (metadata copied) and timeouts.
 func (m *member) setJoin(req *kmsg.JoinGroupRequest) {
-	m.join = req
+	m.protocolType = req.ProtocolType
+	m.protocols = make([]protocol, len(req.Protocols))
+	for i, p := range req.Protocols {
+		m.protocols[i] = protocol{name: p.Name, metadata: bytes.Clone(p.Metadata)}
+	}
+	m.setTimeouts(req)
+}
+
+func (m *member) setTimeouts(req *kmsg.JoinGroupRequest) {
 	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	// JoinGroup v0 has no rebalance timeout: Kafka uses the session timeout.
 	m.rebalanceTimeout = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
@@ -388,11 +426,11 @@ func (g *group) checkInstance(instanceID *string, memberID string) *kerr.Error {
 }
 
 func (m *member) sameJoin(req *kmsg.JoinGroupRequest) bool {
-	if m.join.ProtocolType != req.ProtocolType || len(m.join.Protocols) != len(req.Protocols) {
+	if m.protocolType != req.ProtocolType || len(m.protocols) != len(req.Protocols) {
 		return false
 	}
-	for i, p := range m.join.Protocols {
-		if p.Name != req.Protocols[i].Name || !bytes.Equal(p.Metadata, req.Protocols[i].Metadata) {
+	for i, p := range m.protocols {
+		if p.name != req.Protocols[i].Name || !bytes.Equal(p.metadata, req.Protocols[i].Metadata) {
 			return false
 		}
 	}
@@ -519,17 +557,17 @@ func (g *group) completeJoin() {
 func (g *group) selectProtocol() string {
 	votes := make(map[string]int)
 	for _, m := range g.members {
-		for _, p := range m.join.Protocols {
-			if g.protocols[p.Name] == len(g.members) {
-				votes[p.Name]++
+		for _, p := range m.protocols {
+			if g.protocols[p.name] == len(g.members) {
+				votes[p.name]++
 				break
 			}
 		}
 	}
 	best, bestVotes := "", -1
-	for _, p := range g.members[g.leader].join.Protocols {
-		if v, ok := votes[p.Name]; ok && v > bestVotes {
-			best, bestVotes = p.Name, v
+	for _, p := range g.members[g.leader].protocols {
+		if v, ok := votes[p.name]; ok && v > bestVotes {
+			best, bestVotes = p.name, v
 		}
 	}
 	return best
@@ -546,12 +584,12 @@ func (g *group) fillJoin(m *member, r *kmsg.JoinGroupResponse) {
 		return
 	}
 	for _, o := range g.sortedMembers() {
-		for _, p := range o.join.Protocols {
-			if p.Name == g.protocol {
+		for _, p := range o.protocols {
+			if p.name == g.protocol {
 				jm := kmsg.NewJoinGroupResponseMember()
 				jm.MemberID = o.id
 				jm.InstanceID = o.instanceID
-				jm.ProtocolMetadata = p.Metadata
+				jm.ProtocolMetadata = p.metadata
 				r.Members = append(r.Members, jm)
 				break
 			}
@@ -573,10 +611,10 @@ func (g *group) sortedMembers() []*member {
 // UNKNOWN_MEMBER_ID.
 func (g *group) dropMember(m *member) {
 	g.failWaiting(m, kerr.UnknownMemberID)
-	for _, p := range m.join.Protocols {
-		g.protocols[p.Name]--
-		if g.protocols[p.Name] <= 0 {
-			delete(g.protocols, p.Name)
+	for _, p := range m.protocols {
+		g.protocols[p.name]--
+		if g.protocols[p.name] <= 0 {
+			delete(g.protocols, p.name)
 		}
 	}
 	delete(g.members, m.id)
@@ -751,7 +789,7 @@ func (g *group) completeSync(req *kmsg.SyncGroupRequest) {
 	}
 	for _, a := range req.GroupAssignment {
 		if m, ok := g.members[a.MemberID]; ok {
-			m.assignment = a.MemberAssignment
+			m.assignment = bytes.Clone(a.MemberAssignment) // not the leader's whole request frame
 		}
 	}
 	if g.protocolType == "consumer" {
@@ -896,9 +934,9 @@ func (g *group) describe(dg *kmsg.DescribeGroupsResponseGroup) {
 		dm.ClientID = m.clientID
 		dm.ClientHost = m.clientHost
 		if stable {
-			for _, p := range m.join.Protocols {
-				if p.Name == g.protocol {
-					dm.ProtocolMetadata = p.Metadata
+			for _, p := range m.protocols {
+				if p.name == g.protocol {
+					dm.ProtocolMetadata = p.metadata
 					break
 				}
 			}

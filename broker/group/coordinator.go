@@ -175,12 +175,16 @@ func (c *Coordinator) lockGroup(name string, create bool) *group {
 }
 
 // expireOffsets deletes the offsets of groups empty for longer than the
-// retention, and the groups themselves (KIP-211).
+// retention, and the groups themselves (KIP-211); an empty group without
+// offsets is removed at once, as Kafka's cleanupGroupMetadata does (it
+// holds nothing worth keeping, and a client could otherwise make the
+// coordinator keep any number of them for the whole retention).
 func (c *Coordinator) expireOffsets() error {
 	now := c.cfg.Clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
+	removed := 0
 	for name, g := range c.groups {
 		g.mu.Lock()
 		if g.state == stateEmpty && len(g.pending) == 0 {
@@ -191,7 +195,13 @@ func (c *Coordinator) expireOffsets() error {
 					last = t
 				}
 			}
-			if now.Sub(last) >= c.cfg.OffsetsRetention {
+			switch {
+			case len(offsets) == 0:
+				g.state = stateDead
+				g.stopTimers()
+				delete(c.groups, name)
+				removed++
+			case now.Sub(last) >= c.cfg.OffsetsRetention:
 				var tombs []offsetRecord
 				for k := range offsets {
 					tombs = append(tombs, offsetRecord{group: name, tp: k, tombstone: true, value: offsetValue{commitMs: now.UnixMilli()}})
@@ -207,6 +217,9 @@ func (c *Coordinator) expireOffsets() error {
 			}
 		}
 		g.mu.Unlock()
+	}
+	if removed > 0 {
+		c.logger.Info("removed empty groups without offsets", "groups", removed)
 	}
 	return errors.Join(errs...)
 }

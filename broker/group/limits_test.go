@@ -1,10 +1,13 @@
 package group
 
 import (
+	"context"
+	"fmt"
 	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // heapAlloc returns the live heap after a collection.
@@ -65,5 +68,43 @@ func TestJoinProtocolMetadataBound(t *testing.T) {
 	req.Protocols[0].Metadata = req.Protocols[0].Metadata[:limit-fixed]
 	if r := recv(t, h.joinAsync(req)); r.ErrorCode != 0 || r.Generation != 1 {
 		t.Fatalf("join with %d protocol bytes: %v gen %d", protocolBytes(req), kerr.ErrorForCode(r.ErrorCode), r.Generation)
+	}
+}
+
+// TestEmptyGroupsWithoutOffsetsRemovedAtCleanup: groups whose members all
+// left and that never committed are gone after the next retention check,
+// as Kafka's cleanupGroupMetadata removes them (they were kept for
+// offsets.retention.minutes, 7 days); an empty group with offsets stays.
+func TestEmptyGroupsWithoutOffsetsRemovedAtCleanup(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	const n = 200
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("churn-%d", i)
+		r := recv(t, h.joinAsync(joinReq(3, name, "")))
+		if r.ErrorCode != 0 {
+			t.Fatalf("join %s: %v", name, kerr.ErrorForCode(r.ErrorCode))
+		}
+		lv := kmsg.NewPtrLeaveGroupRequest()
+		lv.Version = 0
+		lv.Group, lv.MemberID = name, r.MemberID
+		if e := h.c.LeaveGroup(lv).ErrorCode; e != 0 {
+			t.Fatalf("leave %s: %v", name, kerr.ErrorForCode(e))
+		}
+	}
+	code(t, commit(h, "kept", "", -1, "t", 0, 1), nil)
+	if got := len(h.c.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups); got != n+1 {
+		t.Fatalf("%d groups listed before the cleanup, want %d", got, n+1)
+	}
+
+	waitFor(t, func() bool { return len(h.clock.pendingTimers()) == 1 })
+	h.clock.Advance(DefaultOffsetsRetentionCheckInterval)
+	waitFor(t, func() bool { return len(h.c.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups) == 1 })
+	if g := h.c.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups[0]; g.Group != "kept" || g.GroupState != "Empty" {
+		t.Fatalf("left after cleanup: %+v", g)
 	}
 }

@@ -24,7 +24,7 @@ import (
 func init() { register(11, 0, 9, handleJoinGroup) }
 
 func handleJoinGroup(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	resp := coordinator(b).JoinGroup(ctx, groupClient(cc), kreq.(*kmsg.JoinGroupRequest))
+	resp := b.groups.JoinGroup(ctx, groupClient(cc), kreq.(*kmsg.JoinGroupRequest))
 	if resp == nil {
 		return nil, nil // the connection or the broker is closing
 	}

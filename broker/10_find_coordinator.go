@@ -38,6 +38,7 @@ func newGroupCoordinator(b *Broker) (*group.Coordinator, error) {
 		OffsetsRetentionCheckInterval: b.Config().OffsetsRetentionCheckInterval,
 		MaxMetadataBytes:              b.Config().OffsetMetadataMaxBytes,
 		MaxProtocolMetadataBytes:      b.Config().GroupProtocolMetadataMaxBytes,
+		InitialRebalanceDelay:         b.Config().GroupInitialRebalanceDelay,
 		Partitions: func(topic string) (int32, bool) {
 			ti, ok := b.Store().Topic(topic)
 			return ti.Partitions, ok

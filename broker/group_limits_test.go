@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -101,5 +102,54 @@ func TestOverlongGroupIDsCannotForgeOrLoseCommits(t *testing.T) {
 		if got := fetchCommitted(t, rc, want.group, topic, 0); got != want.offset {
 			t.Errorf("after restart, group %.20q has offset %d, want %d", want.group, got, want.offset)
 		}
+	}
+}
+
+// TestInitialRebalanceDelayOneGeneration: three members that join an empty
+// group together are answered in one generation, with
+// group.initial.rebalance.delay.ms set small (each join extends the wait,
+// so only the gap between two joins must stay under it).
+func TestInitialRebalanceDelayOneGeneration(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = time.Second })
+	join := func() *kmsg.JoinGroupRequest {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 3 // no MEMBER_ID_REQUIRED round trip
+		req.Group, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "together", 10000, 60000
+		req.ProtocolType = "consumer"
+		meta := kmsg.NewConsumerMemberMetadata()
+		meta.Topics = []string{"t"}
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+		return req
+	}
+	var conns []*rawConn
+	var corrs []int32
+	for i := 0; i < 3; i++ {
+		rc := dialRaw(t, b.addr)
+		conns = append(conns, rc)
+		corrs = append(corrs, rc.send(join()))
+	}
+	leaders := 0
+	for i, rc := range conns {
+		body, err := rc.readFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := decodeResponse(join(), corrs[i], body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.(*kmsg.JoinGroupResponse)
+		if r.ErrorCode != 0 || r.Generation != 1 {
+			t.Fatalf("member %d: %v generation %d, want generation 1", i, kerr.ErrorForCode(r.ErrorCode), r.Generation)
+		}
+		if r.LeaderID == r.MemberID {
+			leaders++
+			if len(r.Members) != 3 {
+				t.Fatalf("leader sees %d members, want 3", len(r.Members))
+			}
+		}
+	}
+	if leaders != 1 {
+		t.Fatalf("%d leaders", leaders)
 	}
 }

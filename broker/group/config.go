@@ -61,6 +61,15 @@ type Config struct {
 	// (brokerlab.group.protocol.metadata.max.bytes).
 	MaxProtocolMetadataBytes int
 
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: the first
+	// rebalance of an empty group waits this long before it completes,
+	// and waits again (up to the rebalance timeout in all) while new
+	// members keep joining, so members started together land in one
+	// generation (Kafka's InitialDelayedJoin). Unlike the other fields,
+	// zero means no delay, as in Kafka; the broker passes Kafka's default
+	// of 3s.
+	InitialRebalanceDelay time.Duration
+
 	// OffsetsRetention is offsets.retention.minutes: Run deletes the
 	// offsets of a group that has been empty this long (KIP-211); -1 keeps
 	// them forever. Default 7 days. Checked every
@@ -106,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxProtocolMetadataBytes < 0 {
 		errs = append(errs, fmt.Errorf("max protocol metadata bytes %d is negative", c.MaxProtocolMetadataBytes))
+	}
+	if c.InitialRebalanceDelay < 0 {
+		errs = append(errs, fmt.Errorf("initial rebalance delay %v is negative", c.InitialRebalanceDelay))
 	}
 	if c.OffsetsRetention < -1 {
 		errs = append(errs, fmt.Errorf("offsets retention %v: want -1 (forever), 0 (default) or positive", c.OffsetsRetention))

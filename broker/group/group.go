@@ -58,6 +58,11 @@ type group struct {
 	protocols    map[string]int     // protocol name -> members that support it
 	nJoining     int                // members with a JoinGroup waiting
 	joinSeq      uint64             // order members joined in, for leader choice
+	// initialDelay is set while the first rebalance of an empty group
+	// waits out group.initial.rebalance.delay.ms: the join barrier does
+	// not complete early; newMemberAdded extends the wait.
+	initialDelay   bool
+	newMemberAdded bool
 
 	seq            uint64 // source of timer tokens
 	rebalanceTimer Timer
@@ -262,6 +267,9 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 	if g.leader == "" {
 		g.leader = m.id
 	}
+	if g.initialDelay {
+		g.newMemberAdded = true
+	}
 	w := g.wait(m, req.Version)
 	g.scheduleSession(m)
 	if g.state == statePreparingRebalance {
@@ -441,6 +449,7 @@ func (m *member) sameJoin(req *kmsg.JoinGroupRequest) bool {
 // CompletingRebalance are told REBALANCE_IN_PROGRESS, and the join barrier
 // waits for every member to rejoin, up to the longest rebalance timeout.
 func (g *group) prepareRebalance(reason string) {
+	wasEmpty := g.state == stateEmpty
 	if g.state == stateCompletingRebalance {
 		for _, m := range g.members {
 			m.assignment = nil
@@ -465,6 +474,12 @@ func (g *group) prepareRebalance(reason string) {
 	g.seq++
 	tok := g.seq
 	g.rebalanceTok = tok
+	if delay := g.c.cfg.InitialRebalanceDelay; wasEmpty && delay > 0 {
+		g.initialDelay, g.newMemberAdded = true, false
+		g.scheduleInitialJoin(tok, delay, max(timeout-delay, 0))
+		return
+	}
+	g.initialDelay = false
 	g.rebalanceTimer = g.after(timeout, func() {
 		if g.rebalanceTok == tok && g.state == statePreparingRebalance {
 			g.completeJoin()
@@ -473,10 +488,28 @@ func (g *group) prepareRebalance(reason string) {
 	g.maybeCompleteJoin()
 }
 
+// scheduleInitialJoin is Kafka's InitialDelayedJoin: after delay the join
+// completes, unless a new member joined meanwhile and remaining (of the
+// rebalance timeout) is not used up; then it waits again, for
+// min(group.initial.rebalance.delay.ms, remaining).
+func (g *group) scheduleInitialJoin(tok uint64, delay, remaining time.Duration) {
+	g.rebalanceTimer = g.after(delay, func() {
+		if g.rebalanceTok != tok || g.state != statePreparingRebalance {
+			return
+		}
+		if g.newMemberAdded && remaining > 0 {
+			g.newMemberAdded = false
+			g.scheduleInitialJoin(tok, min(g.c.cfg.InitialRebalanceDelay, remaining), max(remaining-delay, 0))
+			return
+		}
+		g.completeJoin()
+	})
+}
+
 // maybeCompleteJoin completes the join barrier once every member waits in
 // it.
 func (g *group) maybeCompleteJoin() {
-	if g.state == statePreparingRebalance && g.nJoining == len(g.members) {
+	if g.state == statePreparingRebalance && !g.initialDelay && g.nJoining == len(g.members) {
 		g.completeJoin()
 	}
 }
@@ -485,6 +518,7 @@ func (g *group) maybeCompleteJoin() {
 // removed, the generation advances, a protocol is chosen and every joined
 // member is answered; the leader gets the members' metadata.
 func (g *group) completeJoin() {
+	g.initialDelay, g.newMemberAdded = false, false
 	stop(g.rebalanceTimer)
 	g.rebalanceTimer = nil
 	g.rebalanceTok = 0

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -106,5 +107,79 @@ func TestEmptyGroupsWithoutOffsetsRemovedAtCleanup(t *testing.T) {
 	waitFor(t, func() bool { return len(h.c.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups) == 1 })
 	if g := h.c.ListGroups(kmsg.NewPtrListGroupsRequest()).Groups[0]; g.Group != "kept" || g.GroupState != "Empty" {
 		t.Fatalf("left after cleanup: %+v", g)
+	}
+}
+
+// TestInitialRebalanceDelay: the first rebalance of an empty group waits
+// group.initial.rebalance.delay.ms, again while members keep joining, so
+// three members that join together are answered together in generation 1
+// (without the delay the first got generation 1 alone and the others
+// rebalanced it).
+func TestInitialRebalanceDelay(t *testing.T) {
+	h := newHarness(t)
+	_ = h.c.Close()
+	const delay = 3 * time.Second
+	c, err := New(Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: time.Second, InitialRebalanceDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+
+	a := h.joinAsync(joinReq(3, "delayed", ""))
+	h.waitJoining("delayed", 1)
+	h.clock.Advance(delay - time.Millisecond)
+	b := h.joinAsync(joinReq(3, "delayed", ""))
+	h.waitJoining("delayed", 2)
+	// The first delay ends with a new member in: it waits once more.
+	h.clock.Advance(time.Millisecond)
+	c3 := h.joinAsync(joinReq(3, "delayed", ""))
+	h.waitJoining("delayed", 3)
+	if st, gen, _, _ := h.state("delayed"); st != "PreparingRebalance" || gen != 0 {
+		t.Fatalf("during the delay: %s generation %d", st, gen)
+	}
+	h.clock.Advance(delay)
+	h.clock.Advance(delay)
+	var leader *kmsg.JoinGroupResponse
+	for _, ch := range []<-chan *kmsg.JoinGroupResponse{a, b, c3} {
+		r := recv(t, ch)
+		if r.ErrorCode != 0 || r.Generation != 1 {
+			t.Fatalf("join answered %v generation %d, want generation 1", kerr.ErrorForCode(r.ErrorCode), r.Generation)
+		}
+		if r.LeaderID == r.MemberID {
+			leader = r
+		}
+	}
+	if leader == nil || len(leader.Members) != 3 {
+		t.Fatalf("leader's join: %+v", leader)
+	}
+
+	// The delay applies only to an empty group: a fourth member
+	// rebalances at once when the others rejoin.
+	if st, _, _, _ := h.state("delayed"); st != "CompletingRebalance" {
+		t.Fatalf("after the join: %s", st)
+	}
+}
+
+// TestInitialRebalanceDelayEndsAtRebalanceTimeout: members that keep
+// joining extend the wait at most up to the rebalance timeout.
+func TestInitialRebalanceDelayEndsAtRebalanceTimeout(t *testing.T) {
+	h := newHarness(t)
+	_ = h.c.Close()
+	const delay = 10 * time.Second // rebalance (30s) allows three delays
+	c, err := New(Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: time.Second, InitialRebalanceDelay: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+	first := h.joinAsync(joinReq(3, "busy", ""))
+	h.waitJoining("busy", 1)
+	for i := 2; i <= 4; i++ {
+		h.joinAsync(joinReq(3, "busy", ""))
+		h.waitJoining("busy", i)
+		h.clock.Advance(delay)
+	}
+	// 30s passed with a new member in every delay: the join completes.
+	if r := recv(t, first); r.ErrorCode != 0 || r.Generation != 1 {
+		t.Fatalf("first join: %v generation %d", kerr.ErrorForCode(r.ErrorCode), r.Generation)
 	}
 }

@@ -24,7 +24,11 @@ import (
 // offsetsDirName is the directory in the first log dir that holds the
 // committed offsets. It has no "-<partition>" suffix, so the storage
 // package does not take it for a partition.
-const offsetsDirName = "__consumer_offsets"
+const offsetsDirName = offsetsTopicName
+
+// offsetsTopicName is Kafka's internal offsets topic
+// (Topic.GROUP_METADATA_TOPIC_NAME), which Metadata reports (03_metadata.go).
+const offsetsTopicName = "__consumer_offsets"
 
 func init() { register(10, 0, 4, handleFindCoordinator) }
 

@@ -68,6 +68,8 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			fail(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
 		case !validTopicName(rt.Topic):
 			fail(kerr.InvalidTopicException, "topic name %q is not valid: use 1-249 characters of a-z, A-Z, 0-9, '.', '_', '-'", rt.Topic)
+		case rt.Topic == offsetsTopicName:
+			fail(kerr.TopicAlreadyExists, "topic %q is the internal offsets topic of the group coordinator", rt.Topic)
 		case parts < 1:
 			fail(kerr.InvalidPartitions, "number of partitions must be at least 1, got %d", parts)
 		case rt.ReplicationFactor > 1 || rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestDeleteGroupsOffsetDeleteAndListFilters drives DeleteGroups,
@@ -130,4 +131,76 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestOffsetsTopicInMetadata: after a group coordinator lookup, Metadata
+// lists __consumer_offsets as Kafka does (internal, 50 partitions); a
+// regex consumer (franz-go ConsumeRegex) skips it; Produce to it gets
+// INVALID_TOPIC_EXCEPTION and CreateTopics TOPIC_ALREADY_EXISTS.
+func TestOffsetsTopicInMetadata(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, b.addr))
+	createGroupTopic(t, b.addr, "regex-user", 1)
+	produceValues(t, b.addr, "regex-user", "r", 0, 5)
+
+	td, err := adm.ListTopicsWithInternal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td.Has(offsetsTopicName) {
+		t.Fatalf("%s listed before any group coordinator lookup", offsetsTopicName)
+	}
+	if _, err := adm.FetchOffsets(ctx, "any-group"); err != nil { // FindCoordinator first
+		t.Fatal(err)
+	}
+	adm = kadm.NewClient(newClient(t, b.addr)) // kgo caches metadata
+	td, err = adm.ListTopicsWithInternal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := td[offsetsTopicName]
+	if !ok || !d.IsInternal || len(d.Partitions) != 50 || d.ID == (kadm.TopicID{}) {
+		t.Fatalf("%s in Metadata: %+v (listed %v)", offsetsTopicName, d, ok)
+	}
+	if td, err = adm.ListTopics(ctx); err != nil || td.Has(offsetsTopicName) {
+		t.Fatalf("ListTopics without internal topics: %v, has %s: %v", td.Names(), offsetsTopicName, td.Has(offsetsTopicName))
+	}
+
+	// A regex consumer matching everything consumes the user topic only.
+	cl := newClient(t, b.addr, kgo.ConsumeRegex(), kgo.ConsumeTopics(".*"), kgo.ConsumerGroup("regex"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	got := 0
+	for got < 5 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 5: %v", got, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic != "regex-user" {
+				t.Errorf("regex consumer got a record of %s", r.Topic)
+			}
+			got++
+		})
+	}
+	if topics := cl.GetConsumeTopics(); len(topics) != 1 || topics[0] != "regex-user" {
+		t.Errorf("regex consumer consumes %v, want [regex-user]", topics)
+	}
+
+	rc := dialRaw(t, b.addr)
+	if p := produceRaw(t, rc, offsetsTopicName, 0, makeBatch(-1, -1, -1, time.Now().UnixMilli(), []byte("forged"))); p.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Errorf("Produce to %s: %v, want INVALID_TOPIC_EXCEPTION", offsetsTopicName, kerr.ErrorForCode(p.ErrorCode))
+	}
+	cr, err := adm.CreateTopic(ctx, 1, 1, nil, offsetsTopicName)
+	if !errors.Is(err, kerr.TopicAlreadyExists) && !errors.Is(cr.Err, kerr.TopicAlreadyExists) {
+		t.Errorf("CreateTopics %s: %v %v, want TOPIC_ALREADY_EXISTS", offsetsTopicName, err, cr.Err)
+	}
+	// Still listed after a restart: the offsets log holds offsets now.
+	b = b.restart(t)
+	adm = kadm.NewClient(newClient(t, b.addr))
+	if td, err = adm.ListTopicsWithInternal(ctx); err != nil || !td.Has(offsetsTopicName) {
+		t.Errorf("after restart: %v, listed %v", err, td.Names())
+	}
 }

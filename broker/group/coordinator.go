@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,6 +35,11 @@ type Coordinator struct {
 	timersMu sync.Mutex     // leaf lock: guards closed and wg.Add
 	closed   bool           // set by Close: timers no longer run
 	timers   sync.WaitGroup // timer callbacks running now
+
+	// offsetsTopic is set once the internal __consumer_offsets topic
+	// "exists" for Metadata: as Kafka creates it at the first
+	// FindCoordinator for a group, or when the log already holds offsets.
+	offsetsTopic atomic.Bool
 
 	done      chan struct{} // closed by Close: blocked joins and syncs return
 	closeOnce sync.Once
@@ -67,6 +75,8 @@ func New(cfg Config) (*Coordinator, error) {
 	for _, name := range l.groups() {
 		c.groups[name] = newGroup(c, name)
 	}
+	_, err = os.Stat(filepath.Join(cfg.Dir, offsetsTopicMarker))
+	c.offsetsTopic.Store(l.size > 0 || err == nil)
 	return c, nil
 }
 
@@ -231,6 +241,7 @@ func (c *Coordinator) FindCoordinator(req *kmsg.FindCoordinatorRequest, self Nod
 	answer := func(key string) (int16, *string) {
 		switch req.CoordinatorType {
 		case 0: // group
+			c.MarkOffsetsTopic()
 			return 0, nil
 		case 1: // transaction
 			msg := "this broker has no transaction coordinator"
@@ -261,6 +272,33 @@ func (c *Coordinator) FindCoordinator(req *kmsg.FindCoordinatorRequest, self Nod
 		resp.NodeID, resp.Port = -1, -1
 	}
 	return resp
+}
+
+// OffsetsTopicExists reports whether Metadata lists the internal
+// __consumer_offsets topic: once a group coordinator was looked up, or
+// committed offsets exist (Kafka creates the topic at the first
+// FindCoordinator for a group). MarkOffsetsTopic makes it exist, for a
+// Metadata request that names it with auto-creation allowed, as Kafka
+// creates it then too.
+func (c *Coordinator) OffsetsTopicExists() bool { return c.offsetsTopic.Load() }
+
+// offsetsTopicMarker is the empty file in Config.Dir that keeps the offsets
+// topic listed across restarts once it exists, as Kafka's topic stays.
+const offsetsTopicMarker = "offsets.topic"
+
+// MarkOffsetsTopic makes OffsetsTopicExists true, from now on and after a
+// restart.
+func (c *Coordinator) MarkOffsetsTopic() {
+	if !c.offsetsTopic.CompareAndSwap(false, true) {
+		return
+	}
+	if err := writeFileSync(filepath.Join(c.cfg.Dir, offsetsTopicMarker), nil); err != nil {
+		c.logger.Warn("recording that the offsets topic exists", "err", err)
+		return
+	}
+	if err := syncDir(c.cfg.Dir); err != nil {
+		c.logger.Warn("recording that the offsets topic exists", "err", err)
+	}
 }
 
 // ListGroups answers ListGroups v0–v5 with every group, filtered by state

@@ -108,6 +108,39 @@ func (h Histogram) Quantile(q float64) uint64 {
 	return h.Buckets[len(h.Buckets)-1].High
 }
 
+// Estimate returns the q-quantile estimated by linear interpolation inside
+// the bucket where the cumulative count reaches q, as Prometheus's
+// histogram_quantile does: the rank's position among the bucket's values
+// places the estimate between the bucket's bounds. Unlike Quantile, whose
+// answer jumps from one bucket edge to the next (a log2 histogram can only
+// say "doubled" or "halved"), the estimate moves smoothly with the data, so
+// a comparison of two runs is not dominated by bucket edges. The open-ended
+// last bucket of a linear histogram answers its lower bound. 0 without
+// values.
+func (h Histogram) Estimate(q float64) float64 {
+	if h.Count == 0 {
+		return 0
+	}
+	q = math.Min(math.Max(q, 0), 1)
+	rank := q * float64(h.Count)
+	var cum float64
+	for _, b := range h.Buckets {
+		if b.Count == 0 {
+			continue
+		}
+		next := cum + float64(b.Count)
+		if next >= rank {
+			if b.High == math.MaxUint64 {
+				return float64(b.Low)
+			}
+			frac := (rank - cum) / float64(b.Count)
+			return float64(b.Low) + frac*float64(b.High-b.Low)
+		}
+		cum = next
+	}
+	return float64(h.Max())
+}
+
 // Max returns the lower bound of the highest non-empty bucket (the largest
 // value seen, to bucket precision), or 0 without values.
 func (h Histogram) Max() uint64 {

@@ -131,3 +131,27 @@ func TestFeaturesWriteTo(t *testing.T) {
 	}
 	testutil.Golden(t, buf.Bytes())
 }
+
+func TestEstimateInterpolatesInsideTheBucket(t *testing.T) {
+	prev, cur := sampleSnapshots()
+	h, _ := cur.Delta(prev).Histogram(FamilyFsync, "fsync_latency")
+	// 7 values: 2 in [2^19, 2^20), 4 in [2^20, 2^21), 1 in [2^22, 2^23).
+	// The median's rank 3.5 lies 1.5 values into the 4 of [2^20, 2^21).
+	if got, want := h.Estimate(0.5), float64(1<<20)+0.375*float64(1<<20); got != want {
+		t.Errorf("Estimate(0.5) = %v, want %v", got, want)
+	}
+	// A small shift of the data moves the estimate a little, where the
+	// bucket edge (Quantile) would not move at all or would double.
+	for q := 0.05; q < 1; q += 0.05 {
+		lo, hi := h.Estimate(q), h.Estimate(q+0.05)
+		if hi < lo {
+			t.Errorf("Estimate not monotone: q=%.2f %v > q=%.2f %v", q, lo, q+0.05, hi)
+		}
+		if up := float64(h.Quantile(q)); lo > up {
+			t.Errorf("Estimate(%.2f) = %v above the bucket's upper edge %v", q, lo, up)
+		}
+	}
+	if got := (Histogram{}).Estimate(0.99); got != 0 {
+		t.Errorf("empty Estimate = %v, want 0", got)
+	}
+}

@@ -73,8 +73,8 @@ func evidenceOf(d bpf.Snapshot, loaded []bpf.Family, m *Measurement) {
 			merged.Count += h.Count
 		}
 		if merged.Count > 0 {
-			m.FsyncP50 = f(float64(merged.Quantile(0.5)) / 1e9)
-			m.FsyncP99 = f(float64(merged.Quantile(0.99)) / 1e9)
+			m.FsyncP50 = f(merged.Estimate(0.5) / 1e9)
+			m.FsyncP99 = f(merged.Estimate(0.99) / 1e9)
 		}
 	}
 	if has[bpf.FamilyPageCache] {

@@ -1,0 +1,117 @@
+package stats
+
+import (
+	"fmt"
+	"math"
+)
+
+// DefaultPracticalThreshold is the smallest relative change of a median
+// that the lab reports as a finding (5%), unless a metric sets its own.
+// Smaller changes can be statistically significant on long runs and still
+// be of no use to an operator choosing a setting.
+const DefaultPracticalThreshold = 0.05
+
+// Outcome classifies a comparison for the guideline.
+type Outcome int
+
+const (
+	// TooFewRuns: a sample is too small for a test or an interval.
+	TooFewRuns Outcome = iota
+	// Inconclusive: not significant, and the interval of the change still
+	// allows a change larger than the practical threshold. Keep what you
+	// have; MDE says how large a change the run could have seen.
+	Inconclusive
+	// NoPracticalDifference: the interval of the change lies within the
+	// practical threshold, or the change is significant but smaller than
+	// the threshold.
+	NoPracticalDifference
+	// Finding: significant (after the correction) and at least the
+	// practical threshold in size.
+	Finding
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case TooFewRuns:
+		return "too few runs"
+	case Inconclusive:
+		return "inconclusive"
+	case NoPracticalDifference:
+		return "no practical difference"
+	case Finding:
+		return "finding"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Change is the relative change of the medians, New/Base - 1 (NaN when the
+// ratio is undefined).
+func (c Comparison) Change() float64 { return c.Ratio - 1 }
+
+// MDE is the minimal detectable effect of this comparison at its sample
+// sizes: the largest relative change (as a fraction) that the 95% bootstrap
+// interval of the ratio of medians still allows. A comparison that is not
+// significant rules out changes larger than this, so "not significant" can
+// be stated as "no difference larger than ±MDE was detectable". +Inf when
+// there is no interval.
+func (c Comparison) MDE() float64 {
+	if math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi) {
+		return math.Inf(1)
+	}
+	return math.Max(math.Abs(c.RatioLo-1), math.Abs(c.RatioHi-1))
+}
+
+// Classify sorts c into an Outcome for a practical threshold (a fraction,
+// e.g. 0.05; <= 0 means DefaultPracticalThreshold). Significance is read
+// from c.Significant, so apply Holm first when c is one of a family.
+func (c Comparison) Classify(threshold float64) Outcome {
+	if threshold <= 0 {
+		threshold = DefaultPracticalThreshold
+	}
+	if c.Base.N < 4 || c.New.N < 4 || math.IsNaN(c.Ratio) {
+		// benchmath's Mann-Whitney test needs 4 per side at alpha 0.05.
+		return TooFewRuns
+	}
+	change := math.Abs(c.Change())
+	switch {
+	case c.Significant && change >= threshold:
+		return Finding
+	case c.Significant:
+		return NoPracticalDifference
+	case c.MDE() < threshold:
+		// Not significant, and the interval excludes every change the
+		// threshold calls practical: an equivalence, not a shrug.
+		return NoPracticalDifference
+	default:
+		return Inconclusive
+	}
+}
+
+// Explain is one sentence for a table cell or the guide, e.g. "finding:
+// -12.3% (-15.0% to -9.1%)", "no practical difference: +1.2%, within ±5%",
+// "inconclusive — keep what you have: no difference larger than ±18% was
+// detectable".
+func (c Comparison) Explain(threshold float64) string {
+	if threshold <= 0 {
+		threshold = DefaultPracticalThreshold
+	}
+	switch c.Classify(threshold) {
+	case Finding:
+		return fmt.Sprintf("finding: %+.1f%% (%s)", 100*c.Change(), c.RatioCI())
+	case NoPracticalDifference:
+		return fmt.Sprintf("no practical difference: %+.1f%% (%s), within ±%.0f%%", 100*c.Change(), c.RatioCI(), 100*threshold)
+	case Inconclusive:
+		return fmt.Sprintf("inconclusive — keep what you have: no difference larger than ±%.0f%% was detectable", math.Ceil(100*c.MDE()))
+	}
+	return fmt.Sprintf("too few runs (n=%d+%d; need 4 per side)", c.Base.N, c.New.N)
+}
+
+// HalfWidth is the 95% interval's half-width relative to the median, as a
+// fraction (+Inf without an interval). The lab's sequential rule stops a
+// comparison once every cell's HalfWidth is below its target.
+func (s Summary) HalfWidth() float64 {
+	if s.N == 0 || math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0) || s.Center == 0 {
+		return math.Inf(1)
+	}
+	return (s.Hi - s.Lo) / 2 / math.Abs(s.Center)
+}

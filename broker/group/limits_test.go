@@ -54,12 +54,7 @@ func TestPendingMembersKeepNoMetadata(t *testing.T) {
 func TestJoinProtocolMetadataBound(t *testing.T) {
 	h := newHarness(t)
 	const limit = 1000
-	_ = h.c.Close()
-	c, err := New(Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: 1, MaxProtocolMetadataBytes: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.c = c
+	h.reopen(func(c *Config) { c.MaxProtocolMetadataBytes = limit })
 	req := joinReq(3, "bounded", "")
 	fixed := protocolBytes(req) - len(req.Protocols[0].Metadata)
 	req.Protocols[0].Metadata = make([]byte, limit-fixed+1)
@@ -117,13 +112,8 @@ func TestEmptyGroupsWithoutOffsetsRemovedAtCleanup(t *testing.T) {
 // rebalanced it).
 func TestInitialRebalanceDelay(t *testing.T) {
 	h := newHarness(t)
-	_ = h.c.Close()
 	const delay = 3 * time.Second
-	c, err := New(Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: time.Second, InitialRebalanceDelay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.c = c
+	h.reopen(func(c *Config) { c.InitialRebalanceDelay = delay })
 
 	a := h.joinAsync(joinReq(3, "delayed", ""))
 	h.waitJoining("delayed", 1)
@@ -164,13 +154,8 @@ func TestInitialRebalanceDelay(t *testing.T) {
 // joining extend the wait at most up to the rebalance timeout.
 func TestInitialRebalanceDelayEndsAtRebalanceTimeout(t *testing.T) {
 	h := newHarness(t)
-	_ = h.c.Close()
 	const delay = 10 * time.Second // rebalance (30s) allows three delays
-	c, err := New(Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: time.Second, InitialRebalanceDelay: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.c = c
+	h.reopen(func(c *Config) { c.InitialRebalanceDelay = delay })
 	first := h.joinAsync(joinReq(3, "busy", ""))
 	h.waitJoining("busy", 1)
 	for i := 2; i <= 4; i++ {

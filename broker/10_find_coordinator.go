@@ -47,7 +47,7 @@ func newGroupCoordinator(b *Broker) (*group.Coordinator, error) {
 			ti, ok := b.Store().Topic(topic)
 			return ti.Partitions, ok
 		},
-		Logger: b.Logger(),
+		Logger: b.cfg.Logger, // not b.Logger(): that one already says component=broker
 	})
 }
 

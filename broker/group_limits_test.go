@@ -153,3 +153,38 @@ func TestInitialRebalanceDelayOneGeneration(t *testing.T) {
 		t.Fatalf("%d leaders", leaders)
 	}
 }
+
+// TestJoinGroupMetadataBound: a JoinGroup whose protocols exceed
+// brokerlab.group.protocol.metadata.max.bytes gets INVALID_REQUEST (the
+// member is not kept); one within it joins.
+func TestJoinGroupMetadataBound(t *testing.T) {
+	props := []Property{
+		{Key: "brokerlab.group.protocol.metadata.max.bytes", Value: "4096", Line: 1},
+		{Key: "group.initial.rebalance.delay.ms", Value: "0", Line: 2},
+		{Key: "log.dirs", Value: t.TempDir(), Line: 3},
+	}
+	cfg, _, err := ConfigFromProperties(props, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startTestBroker(t, cfg)
+	rc := dialRaw(t, b.addr)
+	join := func(metaLen int) *kmsg.JoinGroupResponse {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 3
+		req.Group, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "bounded", 10000, 10000
+		req.ProtocolType = "consumer"
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: make([]byte, metaLen)}}
+		return rc.roundTrip(req).(*kmsg.JoinGroupResponse)
+	}
+	if r := join(4096); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("join with 4096 bytes of metadata (+ names above the bound): %v, want INVALID_REQUEST", kerr.ErrorForCode(r.ErrorCode))
+	}
+	dg := rc.roundTrip(&kmsg.DescribeGroupsRequest{Version: 5, Groups: []string{"bounded"}}).(*kmsg.DescribeGroupsResponse)
+	if n := len(dg.Groups[0].Members); n != 0 {
+		t.Fatalf("refused join left %d members", n)
+	}
+	if r := join(4000); r.ErrorCode != 0 || r.Generation != 1 {
+		t.Fatalf("join within the bound: %v generation %d", kerr.ErrorForCode(r.ErrorCode), r.Generation)
+	}
+}

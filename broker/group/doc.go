@@ -19,7 +19,12 @@
 // assignment. Members that join with a group.instance.id are static
 // (KIP-345): rejoining with an empty member id replaces the old member
 // (fenced with FENCED_INSTANCE_ID) and, if nothing changed, skips the
-// rebalance. JoinGroup and SyncGroup block until the group answers them: the
+// rebalance. The first rebalance of an empty group waits
+// Config.InitialRebalanceDelay (group.initial.rebalance.delay.ms), again
+// after each new member, up to the rebalance timeout (Kafka's
+// InitialDelayedJoin). A member keeps only its protocols (copied out of the
+// request, bounded by Config.MaxProtocolMetadataBytes) and timeouts; one
+// answered MEMBER_ID_REQUIRED keeps no protocols until it joins. JoinGroup and SyncGroup block until the group answers them: the
 // group's state machine sends the response on a channel the handler waits
 // on. Session, rebalance and pending-sync timeouts are one-shot timers from
 // Config.Clock, owned by the group; there is no polling loop.

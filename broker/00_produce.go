@@ -21,7 +21,8 @@ package broker
 //   - Idempotence: a resent batch (one of the producer's last five) gets
 //     the original offsets back and is not appended again.
 //   - A topic or partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION
-//     (Produce never creates topics, as in Kafka).
+//     (Produce never creates topics, as in Kafka). The internal
+//     __consumer_offsets topic: INVALID_TOPIC_EXCEPTION, as in Kafka.
 //
 // Not implemented: transactions (a transactional id gets
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED), quotas (throttle 0), v13 topic ids.
@@ -75,6 +76,9 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case rt.Topic == offsetsTopicName:
+				// Kafka's ReplicaManager: "Cannot append to internal topic".
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			}
 		}
 		st.Partitions = parts

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/brokerlab/brokerlab/broker/group"
 	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
@@ -27,7 +28,7 @@ import (
 const drainTimeout = 10 * time.Second
 
 // Broker is a running broker: a listener, its connections, the log and the
-// services the APIs share. New opens it, Run serves until its context ends,
+// group coordinator the APIs share. New opens it, Run serves until its context ends,
 // Close releases everything. Its methods are safe for concurrent use.
 type Broker struct {
 	cfg     Config
@@ -41,8 +42,9 @@ type Broker struct {
 	// reqBudget bounds request bytes in flight (queued.max.request.bytes).
 	reqBudget *requestBudget
 
-	svcNames []string
-	svcs     []Service
+	// groups is the group coordinator the group APIs share (built by
+	// newGroupCoordinator, 10_find_coordinator.go).
+	groups *group.Coordinator
 
 	// reqCtx is the parent of every handler's context; cancelled when
 	// shutdown starts so that long polls return at once.
@@ -62,7 +64,7 @@ type Broker struct {
 }
 
 // New validates cfg, opens the log (meta.properties check, recovery),
-// starts listening and creates the registered services. Serving starts
+// starts listening and creates the group coordinator. Serving starts
 // with Run. On error everything taken so far is released.
 func New(cfg Config) (_ *Broker, err error) {
 	if err := cfg.Validate(); err != nil {
@@ -116,15 +118,11 @@ func New(cfg Config) (_ *Broker, err error) {
 		undo = append(undo, func() { _ = b.metricsLn.Close() })
 	}
 
-	for _, s := range registeredServices() {
-		svc, err := s.make(b)
-		if err != nil {
-			return nil, fmt.Errorf("starting service %s: %w", s.name, err)
-		}
-		b.svcNames = append(b.svcNames, s.name)
-		b.svcs = append(b.svcs, svc)
-		undo = append(undo, func() { _ = svc.Close() })
+	b.groups, err = newGroupCoordinator(b)
+	if err != nil {
+		return nil, fmt.Errorf("starting group coordinator: %w", err)
 	}
+	undo = append(undo, func() { _ = b.groups.Close() })
 	return b, nil
 }
 
@@ -176,16 +174,6 @@ func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
 // Registry returns the Prometheus registry with the broker's metrics.
 func (b *Broker) Registry() *prometheus.Registry { return b.metrics.reg }
 
-// Service returns the service registered under name, or nil.
-func (b *Broker) Service(name string) Service {
-	for i, n := range b.svcNames {
-		if n == name {
-			return b.svcs[i]
-		}
-	}
-	return nil
-}
-
 // advertised returns the host and port clients are told in Metadata.
 func (b *Broker) advertised() (string, int32) {
 	addr := b.cfg.AdvertisedAddr
@@ -210,7 +198,7 @@ func (b *Broker) advertised() (string, int32) {
 // accepting, lets in-flight requests finish (long polls return at once),
 // closes the connections, and closes the log, which flushes it and leaves
 // the clean-shutdown marker. It runs the acceptor, the log's background
-// work, the services, the metrics server and the profiler, and waits for
+// work, the group coordinator, the metrics server and the profiler, and waits for
 // all of them. Run may be called once.
 func (b *Broker) Run(ctx context.Context) error {
 	ran := false
@@ -243,9 +231,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	start("acceptor", func() { fail(b.accept(runCtx)) })
 	start("storage", func() { fail(b.store.Run(runCtx)) })
-	for i, s := range b.svcs {
-		start("service-"+b.svcNames[i], func() { fail(s.Run(runCtx)) })
-	}
+	start("groups", func() { fail(b.groups.Run(runCtx)) })
 	if b.metricsLn != nil {
 		srv := b.metricsServer()
 		start("metrics", func() {
@@ -278,7 +264,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	case <-runCtx.Done():
 	case <-b.closed:
 	}
-	cancel() // ends the log's, the services' and the metrics server's work
+	cancel() // ends the log's, the group coordinator's and the metrics server's work
 	b.logger.Info("broker shutting down")
 	closeErr := b.Close()
 	wg.Wait()
@@ -369,7 +355,7 @@ func (b *Broker) accept(ctx context.Context) error {
 }
 
 // Close shuts the broker down: it stops accepting, lets in-flight requests
-// finish for up to drainTimeout, closes every connection, the services and
+// finish for up to drainTimeout, closes every connection, the group coordinator and
 // the log (flush + clean-shutdown marker). It is idempotent; Run calls it
 // when its context ends, and a Run in progress returns when Close is
 // called directly.
@@ -407,10 +393,8 @@ func (b *Broker) Close() error {
 			b.mu.Unlock()
 			<-done
 		}
-		for i := len(b.svcs) - 1; i >= 0; i-- {
-			if err := b.svcs[i].Close(); err != nil {
-				errs = append(errs, fmt.Errorf("closing service %s: %w", b.svcNames[i], err))
-			}
+		if err := b.groups.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing group coordinator: %w", err))
 		}
 		if err := b.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing log: %w", err))

@@ -112,6 +112,19 @@ type Config struct {
 	// records Kafka's KRaft controller lets one request write
 	// (QuorumController.MAX_RECORDS_PER_USER_OP).
 	CreateTopicsMaxPartitions int
+	// GroupProtocolMetadataMaxBytes is
+	// brokerlab.group.protocol.metadata.max.bytes: the most bytes of
+	// protocols (names and metadata) one JoinGroup may bring; a member
+	// keeps them while it is in the group. Default 1 MiB.
+	GroupProtocolMetadataMaxBytes int
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms: the
+	// first rebalance of an empty group waits this long, and again after
+	// each new member, up to the rebalance timeout. 0 = none. Default 3s.
+	GroupInitialRebalanceDelay time.Duration
+	// OffsetsTopicNumPartitions is offsets.topic.num.partitions: the
+	// partitions Metadata reports for the internal __consumer_offsets
+	// topic. Default 50.
+	OffsetsTopicNumPartitions int32
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -194,6 +207,9 @@ func DefaultConfig() Config {
 		OffsetsRetention:              group.DefaultOffsetsRetention,
 		OffsetsRetentionCheckInterval: group.DefaultOffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        group.DefaultMaxMetadataBytes,
+		GroupProtocolMetadataMaxBytes: group.DefaultMaxProtocolMetadataBytes,
+		GroupInitialRebalanceDelay:    3 * time.Second,
+		OffsetsTopicNumPartitions:     50,
 		SocketSendBufferBytes:         102400,
 		SocketReceiveBufferBytes:      102400,
 		SocketRequestMaxBytes:         104857600,
@@ -277,8 +293,17 @@ func (c Config) Validate() error {
 	if c.OffsetsRetentionCheckInterval <= 0 {
 		bad("offsets.retention.check.interval.ms", c.OffsetsRetentionCheckInterval.Milliseconds(), "must be above 0; the default is 600000")
 	}
-	if c.OffsetMetadataMaxBytes < 1 {
-		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	if c.GroupProtocolMetadataMaxBytes < 1 {
+		bad("brokerlab.group.protocol.metadata.max.bytes", c.GroupProtocolMetadataMaxBytes, "must be 1 or more; the default is 1048576")
+	}
+	if c.GroupInitialRebalanceDelay < 0 {
+		bad("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), "must be 0 or more; the default is 3000")
+	}
+	if c.OffsetsTopicNumPartitions < 1 {
+		bad("offsets.topic.num.partitions", c.OffsetsTopicNumPartitions, "must be 1 or more; the default is 50")
+	}
+	if c.OffsetMetadataMaxBytes < 1 || c.OffsetMetadataMaxBytes > group.MaxMetadataBytesLimit {
+		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, fmt.Sprintf("must be 1 to %d (each committed offset is one record of the offsets log); the default is 4096", group.MaxMetadataBytesLimit))
 	}
 	if c.ProducerIDExpiration < time.Millisecond {
 		bad("producer.id.expiration.ms", c.ProducerIDExpiration.Milliseconds(), "must be 1 or more; the default is 86400000 (24 hours)")
@@ -526,6 +551,9 @@ var keySpecs = []keySpec{
 	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMaxSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMaxSessionTimeout }),
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
+	intKey("brokerlab.group.protocol.metadata.max.bytes", 32, func(c *Config, n int64) { c.GroupProtocolMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.GroupProtocolMetadataMaxBytes) }),
+	durKey("group.initial.rebalance.delay.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupInitialRebalanceDelay = d }, func(c Config) time.Duration { return c.GroupInitialRebalanceDelay }),
+	intKey("offsets.topic.num.partitions", 32, func(c *Config, n int64) { c.OffsetsTopicNumPartitions = int32(n) }, func(c Config) int64 { return int64(c.OffsetsTopicNumPartitions) }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
 	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpiration = d }, func(c Config) time.Duration { return c.ProducerIDExpiration }),
 	durKey("producer.id.expiration.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpirationCheck = d }, func(c Config) time.Duration { return c.ProducerIDExpirationCheck }),
@@ -577,7 +605,6 @@ var unusedKafkaKeys = map[string]string{
 	"transaction.state.log.min.isr":            "no replication",
 	"min.insync.replicas":                      "no replication",
 	"unclean.leader.election.enable":           "no replication",
-	"group.initial.rebalance.delay.ms":         "not used by this broker",
 	"log.cleaner.enable":                       "no log compaction",
 	"log.cleanup.policy":                       "only delete retention",
 	"delete.topic.enable":                      "topics can always be deleted",

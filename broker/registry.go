@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 
@@ -40,8 +39,8 @@ import (
 //     mutes a connection while its request is in flight); a handler that
 //     waits long uses cc.watchPeer to also end when the client goes away.
 //   - b: the Broker: b.Store() (the log, *storage.Store), b.Config(),
-//     b.Logger(), b.NodeID(), b.Service(name) (long-lived parts such as the
-//     group coordinator, see registerService).
+//     b.Logger(), b.NodeID(), and the group coordinator b.groups
+//     (*group.Coordinator).
 //   - cc: the connection: cc.ClientID(), cc.RemoteAddr().
 //   - kreq: the decoded request; its concrete type is the one
 //     kmsg.RequestForKey(key) returns (*kmsg.HeartbeatRequest, ...), with
@@ -121,53 +120,4 @@ func registeredAPIs() []api {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
-}
-
-// Service is a long-lived part of the broker that API handlers share, such
-// as the group coordinator. It is created in New after the storage is open,
-// run by the broker's Run until its context ends, and closed by Close in
-// reverse order of registration.
-type Service interface {
-	// Run does the service's background work and returns when ctx is done.
-	Run(ctx context.Context) error
-	io.Closer
-}
-
-// ServiceFactory creates a service for a broker; it may use b.Store(),
-// b.Config() and b.Logger().
-type ServiceFactory func(b *Broker) (Service, error)
-
-type serviceReg struct {
-	name string
-	make ServiceFactory
-}
-
-var services []serviceReg
-
-// registerService adds a service factory under name. Like register, it is
-// called from an init function (in one of the API files that uses the
-// service, e.g. 10_find_coordinator.go):
-//
-//	func init() {
-//		registerService("group", func(b *Broker) (Service, error) {
-//			return group.New(group.Config{Store: b.Store(), Logger: b.Logger()})
-//		})
-//	}
-//
-// and handlers fetch it with b.Service("group").(*group.Coordinator).
-func registerService(name string, f ServiceFactory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for _, s := range services {
-		if s.name == name {
-			panic(fmt.Sprintf("broker: service %q registered twice", name))
-		}
-	}
-	services = append(services, serviceReg{name: name, make: f})
-}
-
-func registeredServices() []serviceReg {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	return append([]serviceReg(nil), services...)
 }

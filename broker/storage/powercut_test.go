@@ -41,7 +41,6 @@ func TestSyncOnAckSurvivesAPowerCutAfterARoll(t *testing.T) {
 		cfg := testConfig(t, 0)
 		cfg.Dirs = []string{mnt}
 		cfg.SegmentBytes = 3000
-		cfg.Flush.SyncOnAck = true
 		s, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -50,7 +49,11 @@ func TestSyncOnAckSurvivesAPowerCutAfterARoll(t *testing.T) {
 		p := s.Partition("acked", 0)
 		var acked [][]byte
 		for i := 0; len(p.Segments()) < 2; i++ {
-			acked = append(acked, fill(t, p, fmt.Sprintf("r%d-%d-", round, i), 1)...)
+			b := simple(t, fmt.Sprintf("r%d-%d-", round, i), 1+i%3, 200)
+			if _, err := p.Append(b, true); err != nil { // returns after its fdatasync: acked
+				t.Fatal(err)
+			}
+			acked = append(acked, b)
 		}
 		fsys.Cut() // the ack of the first batch in the new segment just returned
 		s.crash()

@@ -21,10 +21,13 @@
 //     last fsync. A rename between directories needs both fsynced. With
 //     Options.EagerMetadata every directory change is durable at once, so a
 //     run can tell data loss from metadata loss.
-//   - Nothing else makes anything durable: close (FUSE FLUSH), syncfs, and
-//     sync_file_range do not. sync_file_range never reaches a FUSE server:
-//     the kernel only writes back the mount's own dirty pages, and there are
-//     none, since writes go through to this process as they happen.
+//   - Nothing else makes anything durable: close (FUSE FLUSH),
+//     sync_file_range, syncfs(2) and sync(2) do not. sync_file_range never
+//     reaches a FUSE server: the kernel only writes back the mount's own
+//     dirty pages, and there are none, since writes go through to this
+//     process as they happen. syncfs and sync return success without a
+//     request this server sees (measured on Linux 6.18), so here they make
+//     nothing durable, unlike on a disk filesystem; the broker uses neither.
 //
 // FS.Cut is the power cut: from that moment every operation fails with EIO,
 // and what was not durable is gone. With Options.Torn the last write not yet

@@ -9,7 +9,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/internal/testutil"
-	"github.com/brokerlab/brokerlab/internal/versus"
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
@@ -39,7 +39,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res struct {
-		Report versus.Report `json:"report"`
+		Report bench.VersusReport `json:"report"`
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 			t.Errorf("%s: produced %d, consumed %d records (%d bytes); want 20000 each way", s.Target, s.Produce.Messages, s.Consume.Messages, s.Consume.Bytes)
 		}
 	}
-	if !seen[versus.Broker] || !seen[versus.Kfake] {
+	if !seen[bench.TargetBroker] || !seen[bench.TargetKfake] {
 		t.Errorf("samples cover %v; want both broker and kfake", seen)
 	}
 	dir := filepath.Dir(runs[0])

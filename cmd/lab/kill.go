@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/killtest"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func init() {
@@ -38,7 +37,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	rep, runErr := killtest.Run(ctx, killtest.Config{
+	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
 		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
 		Logger: logger.With("component", "killtest"),
@@ -46,22 +45,14 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := newRunDir(*out, "-kill")
+	runDir, err := bench.NewRunDir(*out, "-kill")
 	if err != nil {
 		return err
 	}
-	if err := saveRun(runDir, "kill.json", rep); err != nil {
-		return err
-	}
-	t := rep.Totals()
-	fmt.Printf("%d trials: %d acknowledged records, %d lost, %d duplicates, %d out of order (%d unacknowledged but present)\n",
-		len(rep.Trials), t.Acked, t.Lost, t.Duplicates, t.OutOfOrder, t.Unacked)
+	lossErr := rep.Save(runDir, os.Stdout)
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
 	if runErr != nil {
 		return runErr
 	}
-	if !t.OK() {
-		return errors.New("the broker lost, duplicated or reordered acknowledged records")
-	}
-	return nil
+	return lossErr
 }

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/brokerlab/brokerlab/internal/recoverybench"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func init() {
@@ -52,7 +52,7 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 		}
 		defer os.RemoveAll(dir)
 	}
-	rep, runErr := recoverybench.Measure(ctx, recoverybench.Config{
+	rep, runErr := bench.RunRecovery(ctx, bench.RecoveryConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Partitions: *partitions, LogBytes: int64(*gb * 1e9),
 		RecordSize: *size, BatchRecords: *batch, SegmentBytes: *segment, Threads: ths, Pairs: *pairs,
 		Logger: logger.With("component", "recoverybench"),
@@ -60,29 +60,12 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := newRunDir(*out, "-recovery")
+	runDir, err := bench.NewRunDir(*out, "-recovery")
 	if err != nil {
 		return err
 	}
-	if err := saveRun(runDir, "recovery.json", rep); err != nil {
+	if err := rep.Save(runDir, os.Stdout); err != nil {
 		return err
-	}
-	if len(rep.Runs) > 0 {
-		if err := rep.WriteTable(os.Stdout, false); err != nil {
-			return err
-		}
-		f, err := os.Create(filepath.Join(runDir, "recovery.md"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		d := rep.Data
-		fmt.Fprintf(f, "# Crash recovery: %d partitions, %.2f GB in %d segments, broker SIGKILLed after the fill\n\n", d.Partitions, float64(d.LogFileBytes)/1e9, d.SegmentFiles)
-		fmt.Fprintf(f, "Fill: %d records of %d bytes in %.1f s (%.1f MB/s). Cold starts first drop the log's pages (fdatasync + POSIX_FADV_DONTNEED per file); warm starts follow a cold one.\n\n",
-			d.Records, *size, d.FillSeconds, float64(d.ValueBytes)/1e6/d.FillSeconds)
-		if err := rep.WriteTable(f, true); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
 	return runErr

@@ -1,20 +1,21 @@
-// Package killtest checks the broker's durability promise the hard way: the
+package bench
+
+// The kill experiment checks the broker's durability promise the hard way: the
 // broker runs with fsync before ack (log.flush.sync.on.ack=true), idempotent
 // franz-go producers send with acks=all, and the broker process is killed
 // with SIGKILL at a random moment. After a restart every acknowledged record
 // must be readable at the offset it was acknowledged with, each producer's
 // records must be in order, and no record may appear twice.
-package killtest
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,8 +25,8 @@ import (
 	"github.com/brokerlab/brokerlab/internal/launch"
 )
 
-// Config describes a run. Zero values take the documented defaults.
-type Config struct {
+// KillConfig describes a run. Zero values take the documented defaults.
+type KillConfig struct {
 	BrokerPath string
 	// WorkDir holds the broker's log dir, kept across trials so that every
 	// restart recovers a longer log.
@@ -44,32 +45,17 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
-func (c *Config) setDefaults() {
-	if c.Trials == 0 {
-		c.Trials = 20
-	}
-	if c.Producers == 0 {
-		c.Producers = 4
-	}
-	if c.Partitions == 0 {
-		c.Partitions = 4
-	}
-	if c.MinRun == 0 {
-		c.MinRun = 50 * time.Millisecond
-	}
-	if c.MaxRun == 0 {
-		c.MaxRun = 750 * time.Millisecond
-	}
-	if c.Seed == 0 {
-		c.Seed = uint64(time.Now().UnixNano())
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+func (c *KillConfig) setDefaults() {
+	orDefault(&c.Trials, 20)
+	orDefault(&c.Producers, 4)
+	orDefault(&c.Partitions, 4)
+	orDefault(&c.MinRun, 50*time.Millisecond)
+	orDefault(&c.MaxRun, 750*time.Millisecond)
+	seedAndLogger(&c.Seed, &c.Logger)
 }
 
-// Trial is the outcome of one kill and restart.
-type Trial struct {
+// KillTrial is the outcome of one kill and restart.
+type KillTrial struct {
 	Trial       int           `json:"trial"`
 	KilledAfter time.Duration `json:"killed_after_ns"`
 	// Acked records were acknowledged to a producer before the kill.
@@ -86,17 +72,17 @@ type Trial struct {
 }
 
 // OK reports whether the trial kept the promise.
-func (t Trial) OK() bool { return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 }
+func (t KillTrial) OK() bool { return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 }
 
-// Report is the outcome of Run.
-type Report struct {
-	Seed   uint64  `json:"seed"`
-	Trials []Trial `json:"trials"`
+// KillReport is the outcome of RunKill.
+type KillReport struct {
+	Seed   uint64      `json:"seed"`
+	Trials []KillTrial `json:"trials"`
 }
 
 // Totals sums the trials.
-func (r *Report) Totals() Trial {
-	var t Trial
+func (r *KillReport) Totals() KillTrial {
+	var t KillTrial
 	for _, x := range r.Trials {
 		t.Acked += x.Acked
 		t.Lost += x.Lost
@@ -107,15 +93,15 @@ func (r *Report) Totals() Trial {
 	return t
 }
 
-// Run runs the trials. It returns the trials done so far with any error; a
-// trial that loses data is not an error of Run: check Trial.OK.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+// RunKill runs the trials. It returns the trials done so far with any error; a
+// trial that loses data is not an error of Run: check KillTrial.OK.
+func RunKill(ctx context.Context, cfg KillConfig) (*KillReport, error) {
 	cfg.setDefaults()
 	if cfg.BrokerPath == "" || cfg.WorkDir == "" {
-		return nil, errors.New("killtest: broker path and work dir are required")
+		return nil, errors.New("kill test: broker path and work dir are required")
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
-	rep := &Report{Seed: cfg.Seed}
+	rep := &KillReport{Seed: cfg.Seed}
 	for i := 0; i < cfg.Trials; i++ {
 		run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
 		tr, err := trial(ctx, cfg, i, run)
@@ -129,57 +115,102 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func startBroker(ctx context.Context, cfg Config, label string) (*launch.Process, string, error) {
-	addr, err := launch.FreeAddr()
+func startKillBroker(ctx context.Context, cfg KillConfig, label string) (*launch.Process, string, error) {
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label,
+		Props:        append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions), "log.flush.sync.on.ack=true"}, cfg.BrokerProps...),
+		StartTimeout: 2 * time.Minute})
 	if err != nil {
 		return nil, "", err
 	}
-	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nnum.partitions=%d\nlog.flush.sync.on.ack=true\n",
-		addr, filepath.Join(cfg.WorkDir, "data"), cfg.Partitions)
-	for _, l := range cfg.BrokerProps {
-		body += l + "\n"
-	}
-	props := filepath.Join(cfg.WorkDir, "server.properties")
-	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
-		return nil, "", err
-	}
-	p, err := launch.Start(ctx, launch.Spec{
-		Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
-		LogFile: filepath.Join(cfg.WorkDir, "broker-"+label+".log"), StartTimeout: 2 * time.Minute,
-	})
-	return p, addr, err
+	return p, p.Addr(), nil
 }
 
-// ack is one acknowledged record.
-type ack struct {
-	partition int32
-	offset    int64
+// RecordKey identifies a record: its producer and sequence number, carried
+// in the record's value (EncodeRecordKey), so a record read back is known
+// whatever offset it landed at.
+type RecordKey struct {
+	Producer int32
+	Seq      int64
 }
 
-// key identifies a record: producer and sequence number, carried in its value.
-type key struct {
-	producer int32
-	seq      int64
+// RecordAt is where a record was acknowledged, or found.
+type RecordAt struct {
+	Partition int32
+	Offset    int64
 }
 
-func encode(producer int32, seq int64) []byte {
+// EncodeRecordKey is the value of the record k: 4 bytes of producer, 8 of
+// sequence, big-endian.
+func EncodeRecordKey(k RecordKey) []byte {
 	b := make([]byte, 12)
-	binary.BigEndian.PutUint32(b, uint32(producer))
-	binary.BigEndian.PutUint64(b[4:], uint64(seq))
+	binary.BigEndian.PutUint32(b, uint32(k.Producer))
+	binary.BigEndian.PutUint64(b[4:], uint64(k.Seq))
 	return b
 }
 
-func decode(b []byte) (key, bool) {
+func decodeRecordKey(b []byte) (RecordKey, bool) {
 	if len(b) != 12 {
-		return key{}, false
+		return RecordKey{}, false
 	}
-	return key{int32(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint64(b[4:]))}, true
+	return RecordKey{int32(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint64(b[4:]))}, true
 }
 
-func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, error) {
-	tr := Trial{Trial: n, KilledAfter: run}
+// FoundRecord is a record read back from the log.
+type FoundRecord struct {
+	RecordKey
+	RecordAt
+}
+
+// AckCheck is what CheckAcked found.
+type AckCheck struct {
+	// Acked records were acknowledged to a producer.
+	Acked int64
+	// Lost acknowledged records are missing, or at another offset.
+	Lost int64
+	// Duplicates are records found more than once.
+	Duplicates int64
+	// OutOfOrder counts records of one producer behind a later one of its own.
+	OutOfOrder int64
+	// Unacked records are present although their ack never came: allowed.
+	Unacked int64
+}
+
+// CheckAcked compares the acknowledged records with what was read back
+// (ReadBack, in log order): every acknowledged record must be at its
+// acknowledged position, once, and each producer's records in order.
+func CheckAcked(acked map[RecordKey]RecordAt, found []FoundRecord) AckCheck {
+	c := AckCheck{Acked: int64(len(acked))}
+	seen := map[RecordKey]int{}
+	last := map[int32]int64{}
+	for _, f := range found {
+		seen[f.RecordKey]++
+		if seen[f.RecordKey] == 2 {
+			c.Duplicates++
+		}
+		if prev, ok := last[f.Producer]; ok && f.Seq <= prev {
+			c.OutOfOrder++
+		}
+		last[f.Producer] = f.Seq
+		if _, ok := acked[f.RecordKey]; !ok && seen[f.RecordKey] == 1 {
+			c.Unacked++
+		}
+	}
+	at := map[RecordAt]RecordKey{}
+	for _, f := range found {
+		at[f.RecordAt] = f.RecordKey
+	}
+	for k, a := range acked {
+		if got, ok := at[a]; !ok || got != k {
+			c.Lost++
+		}
+	}
+	return c
+}
+
+func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillTrial, error) {
+	tr := KillTrial{Trial: n, KilledAfter: run}
 	topic := fmt.Sprintf("kill-%d", n)
-	p, addr, err := startBroker(ctx, cfg, fmt.Sprintf("%d-a", n))
+	p, addr, err := startKillBroker(ctx, cfg, fmt.Sprintf("%d-a", n))
 	if err != nil {
 		return tr, err
 	}
@@ -197,7 +228,7 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 
 	var (
 		mu    sync.Mutex
-		acked = map[key]ack{}
+		acked = map[RecordKey]RecordAt{}
 		wg    sync.WaitGroup
 	)
 	pctx, stopProducing := context.WithCancel(ctx)
@@ -216,12 +247,12 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 			defer cl.Close()
 			part := producer % int32(cfg.Partitions)
 			for seq := int64(0); pctx.Err() == nil; seq++ {
-				k := key{producer, seq}
-				r := &kgo.Record{Partition: part, Value: encode(producer, seq)}
+				k := RecordKey{producer, seq}
+				r := &kgo.Record{Partition: part, Value: EncodeRecordKey(k)}
 				cl.Produce(pctx, r, func(r *kgo.Record, err error) {
 					if err == nil {
 						mu.Lock()
-						acked[k] = ack{r.Partition, r.Offset}
+						acked[k] = RecordAt{r.Partition, r.Offset}
 						mu.Unlock()
 					}
 				})
@@ -241,54 +272,26 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 		return tr, err
 	}
 
-	p, addr, err = startBroker(ctx, cfg, fmt.Sprintf("%d-b", n))
+	p, addr, err = startKillBroker(ctx, cfg, fmt.Sprintf("%d-b", n))
 	if err != nil {
 		return tr, fmt.Errorf("restarting after the kill: %w", err)
 	}
 	defer p.Stop(time.Minute)
-	found, err := readAll(ctx, addr, topic)
+	found, err := ReadBack(ctx, addr, topic)
 	if err != nil {
 		return tr, err
 	}
 	mu.Lock()
-	defer mu.Unlock()
-	tr.Acked = int64(len(acked))
-	seen := map[key]int{}
-	last := map[int32]int64{}
-	for _, f := range found {
-		seen[f.key]++
-		if seen[f.key] == 2 {
-			tr.Duplicates++
-		}
-		if prev, ok := last[f.key.producer]; ok && f.key.seq <= prev {
-			tr.OutOfOrder++
-		}
-		last[f.key.producer] = f.key.seq
-		if _, ok := acked[f.key]; !ok && seen[f.key] == 1 {
-			tr.Unacked++
-		}
-	}
-	at := map[ack]key{}
-	for _, f := range found {
-		at[ack{f.partition, f.offset}] = f.key
-	}
-	for k, a := range acked {
-		if got, ok := at[a]; !ok || got != k {
-			tr.Lost++
-		}
-	}
+	c := CheckAcked(acked, found)
+	mu.Unlock()
+	tr.Acked, tr.Lost, tr.Duplicates, tr.OutOfOrder, tr.Unacked = c.Acked, c.Lost, c.Duplicates, c.OutOfOrder, c.Unacked
 	return tr, p.Stop(time.Minute)
 }
 
-type record struct {
-	key
-	partition int32
-	offset    int64
-}
-
-// readAll reads every partition of topic from the start to its end offset,
-// in log order (partition by partition).
-func readAll(ctx context.Context, addr, topic string) ([]record, error) {
+// ReadBack reads every partition of topic from the start to its end offset,
+// in log order (partition by partition), keeping the records whose value is
+// an EncodeRecordKey.
+func ReadBack(ctx context.Context, addr, topic string) ([]FoundRecord, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		return nil, err
@@ -309,7 +312,7 @@ func readAll(ctx context.Context, addr, topic string) ([]record, error) {
 			parts[topic][o.Partition] = kgo.NewOffset().AtStart()
 		}
 	})
-	var out []record
+	var out []FoundRecord
 	if len(want) == 0 {
 		return out, nil
 	}
@@ -332,11 +335,11 @@ func readAll(ctx context.Context, addr, topic string) ([]record, error) {
 			return out, ferr
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			k, ok := decode(r.Value)
+			k, ok := decodeRecordKey(r.Value)
 			if !ok {
 				return
 			}
-			out = append(out, record{k, r.Partition, r.Offset})
+			out = append(out, FoundRecord{k, RecordAt{r.Partition, r.Offset}})
 			next[r.Partition] = r.Offset + 1
 			if next[r.Partition] >= want[r.Partition] {
 				delete(want, r.Partition)
@@ -344,4 +347,19 @@ func readAll(ctx context.Context, addr, topic string) ([]record, error) {
 		})
 	}
 	return out, nil
+}
+
+// Save writes dir/kill.json and prints the totals to stdout. It returns an
+// error when a trial lost, duplicated or reordered an acknowledged record.
+func (r *KillReport) Save(dir string, stdout io.Writer) error {
+	if err := SaveRun(dir, "kill.json", r); err != nil {
+		return err
+	}
+	t := r.Totals()
+	fmt.Fprintf(stdout, "%d trials: %d acknowledged records, %d lost, %d duplicates, %d out of order (%d unacknowledged but present)\n",
+		len(r.Trials), t.Acked, t.Lost, t.Duplicates, t.OutOfOrder, t.Unacked)
+	if !t.OK() {
+		return errors.New("the broker lost, duplicated or reordered acknowledged records")
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/brokerlab/brokerlab/internal/properties"
+
 	"context"
 	"errors"
 	"flag"
@@ -66,7 +68,7 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		o.Brokers = strings.Split(*brokers, ",")
 	}
 	if *targetConfig != "" {
-		if o.Target.Config, err = readProperties(*targetConfig); err != nil {
+		if o.Target.Config, err = properties.ReadFile(*targetConfig); err != nil {
 			return err
 		}
 	}
@@ -89,24 +91,4 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		fmt.Fprintf(os.Stderr, "result written to %s\n", *out)
 	}
 	return runErr
-}
-
-// readProperties reads a key=value file (server.properties), skipping
-// comments and blank lines.
-func readProperties(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading target config: %w", err)
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,11 +25,12 @@ func init() {
 var benchStages = []string{"ceilings", "versus", "load", "plan"}
 
 func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab bench", flag.ExitOnError)
+	fs := newFlags("bench")
 	out := fs.String("out", "results", "directory under which results/<timestamp>/ is written")
 	root := fs.String("root", ".", "repository root (workloads/ is read from it)")
 	stages := fs.String("stages", strings.Join(benchStages, ","), "stages to run, comma-separated: "+strings.Join(benchStages, ", "))
-	pairs := fs.Int("pairs", 5, "versus: interleaved broker/kfake rounds")
+	pairs := fs.Int("repetitions", 5, "versus: interleaved broker/kfake rounds")
+	fs.IntVar(pairs, "pairs", 5, "deprecated spelling of -repetitions")
 	records := fs.Int64("records", 500_000, "versus: records per produce and consume pass")
 	size := fs.Int("size", 1024, "versus: record size in bytes")
 	loadWorkload := fs.String("workload", "workloads/1-topic-1-partition-1kb-max.yaml", "load: the max-rate workload")
@@ -39,9 +39,11 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	searchMax := fs.Duration("search-max", 30*time.Second, "load: time bound of the max-rate search")
 	plan := fs.String("plan", "plans/quick.yaml", "plan: the tuning plan run last (XFS vs EXT4 on loop devices by default)")
 	planArgs := fs.String("plan-args", "", "plan: extra lab sweep flags, space-separated (e.g. \"-repetitions 2 -measure 5s\")")
-	var overrides multiFlag
+	var overrides stringList
 	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 
 	want := map[string]bool{}
 	for _, s := range strings.Split(*stages, ",") {
@@ -167,9 +169,3 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
-
-// multiFlag is a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,14 +20,17 @@ func init() {
 }
 
 func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab fetch", flag.ExitOnError)
+	fs := newFlags("fetch")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-fetch/ is written")
 	work := fs.String("work-dir", "", "where the broker's log lives (needs -gb of free space; default a temp dir)")
 	gb := fs.Float64("gb", 10, "log size in GB (10^9 bytes) to fill and read back")
 	size := fs.Int("size", 1024, "record size in bytes")
-	rounds := fs.Int("rounds", 3, "interleaved rounds; each reads the whole log once per mode")
+	rounds := fs.Int("repetitions", 3, "interleaved rounds; each reads the whole log once per mode")
+	fs.IntVar(rounds, "rounds", 3, "deprecated spelling of -repetitions")
 	modes := fs.String("modes", "sendfile,copy", "fetch modes to compare (brokerlab.fetch.mode values)")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 
 	bin, err := executableDir()
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,13 +19,15 @@ func init() {
 }
 
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab kill", flag.ExitOnError)
+	fs := newFlags("kill")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-kill/ is written")
 	trials := fs.Int("trials", 100, "kill/restart cycles")
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 
 	bin, err := executableDir()
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,7 +22,7 @@ func init() {
 }
 
 func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs := newFlags("load")
 	workload := fs.String("workload", "", "workload YAML file (OpenMessaging Benchmark field names; see workloads/)")
 	driver := fs.String("driver", "", "driver YAML file with the client settings (default: built-in defaults; see workloads/driver-*.yaml)")
 	brokers := fs.String("brokers", "", "seed brokers host:port[,host:port] (default: the driver's bootstrap.servers)")
@@ -40,7 +39,7 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 	quiet := fs.Bool("quiet", false, "no per-window progress lines")
 	searchMax := fs.Duration("search-max", 30*time.Second, "producerRate 0: bound on the max-rate search")
 	delayLimit := fs.Duration("delay-limit", 50*time.Millisecond, "publish delay p99 above which producers count as behind schedule")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *workload == "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +33,7 @@ func init() {
 		execWhenReleased()
 	}
 	register("probe", command{
+		args:    "[FAMILY...] [-- command args] (families: fsync pagecache swap sockbuf sendfile; default all)",
 		summary: "attach eBPF probes (fsync, pagecache, swap, sockbuf, sendfile) and show them next to /proc each interval",
 		run:     runProbe,
 	})
@@ -72,11 +72,7 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, command = args[:i], args[i+1:]
 	}
-	fs := flag.NewFlagSet("lab probe", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: lab probe [FAMILY...] [-pid N | -cgroup DIR] [-device MAJ:MIN|PATH] [-interval 1s] [-count N] [-json] [-features] [-- command args]\n\nfamilies: fsync pagecache swap sockbuf sendfile (default: all)\n\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlags("probe")
 	pid := fs.Int("pid", 0, "scope to this process (tgid)")
 	cgroup := fs.String("cgroup", "", "scope to this cgroup directory (cgroup v2, or a cgroup v1 memory controller directory)")
 	device := fs.String("device", "", "block latency for this disk: MAJOR:MINOR, or a path whose disk to use (default every disk)")
@@ -84,7 +80,7 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 	count := fs.Int("count", 0, "stop after this many windows (0: until interrupted or the command exits)")
 	asJSON := fs.Bool("json", false, "print one JSON object per window instead of tables")
 	features := fs.Bool("features", false, "print which events and types this kernel has, then exit")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}

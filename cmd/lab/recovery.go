@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,7 +20,7 @@ func init() {
 }
 
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab recovery", flag.ExitOnError)
+	fs := newFlags("recovery")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-recovery/ is written")
 	work := fs.String("work-dir", "", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
 	gb := fs.Float64("gb", 3, "record value bytes to produce, in GB (10^9 bytes)")
@@ -30,8 +29,11 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	batch := fs.Int("batch-records", 16, "records sent to one partition at a time, and the most per batch")
 	segment := fs.Int64("segment-bytes", 0, "the topic's segment.bytes (0: the broker's default, 1 GiB)")
 	threads := fs.String("threads", "1,4", "num.recovery.threads.per.data.dir values to compare, the first is the baseline")
-	pairs := fs.Int("pairs", 3, "rounds; each starts every thread count once cold and once warm")
-	_ = fs.Parse(args)
+	pairs := fs.Int("repetitions", 3, "rounds; each starts every thread count once cold and once warm")
+	fs.IntVar(pairs, "pairs", 3, "deprecated spelling of -repetitions")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 
 	var ths []int
 	for _, s := range strings.Split(*threads, ",") {

@@ -29,12 +29,6 @@ func init() {
 	})
 }
 
-// devicesFlag collects repeated -device flags.
-type devicesFlag []string
-
-func (d *devicesFlag) String() string     { return strings.Join(*d, ",") }
-func (d *devicesFlag) Set(v string) error { *d = append(*d, v); return nil }
-
 // runPlanArgs is lab sweep and lab ab (and lab bench's plan step): parse
 // the sweep flags from args (name is the flag set's name for usage,
 // defaultPlan the -plan default), run the plan, write its tables (also to
@@ -43,11 +37,12 @@ func (d *devicesFlag) Set(v string) error { *d = append(*d, v); return nil }
 // -warmup, -measure and -seed override the plan's values; the result dir's
 // plan.yaml and command.txt record them and the full command line.
 func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan string, args []string) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	fs := newFlags(strings.TrimPrefix(name, "lab "))
 	planFile := fs.String("plan", defaultPlan, "plan file (see plans/)")
 	root := fs.String("root", ".", "repository root: workload and driver paths in the plan are relative to it")
 	out := fs.String("out", "results", "directory under which <plan>-<timestamp>/ is written")
-	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk); without root: $TMPDIR/brokerlab-<uid>/work")
+	work := fs.String("work-dir", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk); without root: $TMPDIR/brokerlab-<uid>/work")
+	fs.StringVar(work, "work", tuning.DefaultWorkDir, "deprecated spelling of -work-dir")
 	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root: $TMPDIR/brokerlab-<uid>/journal)")
 	brokerBin := fs.String("broker", "", "broker binary (default: broker beside this lab binary)")
 	config := fs.String("config", "config/server.properties", "broker server.properties")
@@ -59,9 +54,11 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	warmup := fs.Duration("warmup", 0, "override the plan's warm-up per run (such as 2s); recorded in the result dir")
 	measure := fs.Duration("measure", 0, "override the plan's measured window per run (such as 5s); recorded in the result dir")
 	seed := fs.Uint64("seed", 0, "override the plan's shuffle seed; recorded in the result dir")
-	var devices devicesFlag
+	var devices stringList
 	fs.Var(&devices, "device", "a spare block device the lab may format (repeatable); the plan's disk kind device must be named here too")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return "", err
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
@@ -111,7 +108,7 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	if !caps.Mount && os.Geteuid() != 0 {
 		// The defaults under /var/lib are root's.
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("brokerlab-%d", os.Getuid()))
-		if !set["work"] {
+		if !set["work"] && !set["work-dir"] {
 			*work = filepath.Join(dir, "work")
 		}
 		if *state == "" && os.Getenv(host.StateDirEnv) == "" {

@@ -20,10 +20,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/procfs"
-
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
@@ -136,14 +135,10 @@ func readPass(ctx context.Context, cfg FetchConfig, dataDir, mode string, round 
 		return FetchPass{}, err
 	}
 	defer p.Stop(time.Minute)
-	proc, err := procfs.NewProc(p.Pid())
-	if err != nil {
-		return FetchPass{}, err
-	}
 	pass := FetchPass{Mode: mode, Round: round}
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan []int64)
-	go func() { sampled <- sampleRSS(sctx, proc, cfg.SampleEvery) }()
+	go func() { sampled <- sampleRSS(sctx, p.Pid(), cfg.SampleEvery) }()
 	pass.Read, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
 		Mode: rdkperf.Consume, Brokers: addr, Topic: fetchTopic, Partition: 0, Count: records,
 		Props:   map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576"},
@@ -160,14 +155,15 @@ func readPass(ctx context.Context, cfg FetchConfig, dataDir, mode string, round 
 	return pass, p.Stop(time.Minute)
 }
 
-// sampleRSS reads the process's resident set size until ctx is done.
-func sampleRSS(ctx context.Context, proc procfs.Proc, every time.Duration) []int64 {
+// sampleRSS reads the process's resident set size (VmRSS) until ctx is
+// done.
+func sampleRSS(ctx context.Context, pid int, every time.Duration) []int64 {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var out []int64
 	for {
-		if st, err := proc.Stat(); err == nil {
-			out = append(out, int64(st.ResidentMemory()))
+		if p, err := procsample.ReadProcess("/proc", pid); err == nil {
+			out = append(out, int64(p.RSS))
 		}
 		select {
 		case <-ctx.Done():
@@ -256,7 +252,7 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 // the table to stdout.
 func (r *FetchReport) Save(dir string, cfg FetchConfig, stdout io.Writer) error {
 	cfg.setDefaults()
-	if err := SaveRun(dir, "fetch.json", r); err != nil {
+	if err := SaveRun(dir, "fetch.json", cfg.WorkDir, r); err != nil {
 		return err
 	}
 	if len(r.Passes) == 0 {

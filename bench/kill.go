@@ -352,7 +352,7 @@ func ReadBack(ctx context.Context, addr, topic string) ([]FoundRecord, error) {
 // Save writes dir/kill.json and prints the totals to stdout. It returns an
 // error when a trial lost, duplicated or reordered an acknowledged record.
 func (r *KillReport) Save(dir string, stdout io.Writer) error {
-	if err := SaveRun(dir, "kill.json", r); err != nil {
+	if err := SaveRun(dir, "kill.json", "", r); err != nil {
 		return err
 	}
 	t := r.Totals()

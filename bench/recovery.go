@@ -572,10 +572,11 @@ func (r *RecoveryReport) WriteTable(w io.Writer, markdown bool) error {
 	return t.Render()
 }
 
-// Save writes dir/recovery.json and, when a start was measured,
-// dir/recovery.md and the table to stdout.
-func (r *RecoveryReport) Save(dir string, stdout io.Writer) error {
-	if err := SaveRun(dir, "recovery.json", r); err != nil {
+// Save writes dir/recovery.json (with the environment of workDir, where the
+// log was) and, when a start was measured, dir/recovery.md and the table to
+// stdout.
+func (r *RecoveryReport) Save(dir, workDir string, stdout io.Writer) error {
+	if err := SaveRun(dir, "recovery.json", workDir, r); err != nil {
 		return err
 	}
 	if len(r.Runs) == 0 {

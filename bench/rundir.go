@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // NewRunDir creates out/<UTC timestamp><suffix>, the directory of one run's
@@ -21,13 +23,13 @@ func NewRunDir(out, suffix string) (string, error) {
 
 // SaveRun writes dir/name holding the command line, the environment and the
 // report, so every result file says how to reproduce it and where it was
-// measured.
-func SaveRun(dir, name string, report any) error {
+// measured. workDir is where the experiment's broker wrote its log.
+func SaveRun(dir, name, workDir string, report any) error {
 	return WriteJSON(filepath.Join(dir, name), struct {
-		Command     string            `json:"command"`
-		Environment map[string]string `json:"environment"`
-		Report      any               `json:"report"`
-	}{strings.Join(os.Args, " "), environment(), report})
+		Command     string                 `json:"command"`
+		Environment procsample.Environment `json:"environment"`
+		Report      any                    `json:"report"`
+	}{strings.Join(os.Args, " "), Environment(workDir), report})
 }
 
 // WriteJSON writes v as indented JSON to path.
@@ -52,26 +54,9 @@ func writeMarkdown(dir, name string, write func(f *os.File) error) error {
 	return f.Close()
 }
 
-// environment records what a result depends on: kernel, CPU, host.
-func environment() map[string]string {
-	env := map[string]string{}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		env["kernel"] = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				env["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if h, err := os.Hostname(); err == nil {
-		env["host"] = h
-	}
+// Environment reads what a result depends on (procsample.Environment);
+// dir, when set, is the directory whose disk and filesystem it records.
+func Environment(dir string) procsample.Environment {
+	env, _ := procsample.ReadEnvironment(procsample.EnvConfig{Dir: dir}) // what is unreadable stays empty
 	return env
 }
-
-// Environment is what a result depends on (kernel, CPU, host), as the run
-// files record it.
-func Environment() map[string]string { return environment() }

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/internal/testutil"
-	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
+	"github.com/brokerlab/brokerlab/internal/properties"
 )
 
 // ExecBroker starts bin/broker as a child process through the lab's one
@@ -105,4 +108,25 @@ func (p *execProcess) Stop(ctx context.Context) error {
 		}
 	})
 	return p.stopErr
+}
+
+// EffectiveConfig is the broker's config as a run with cell's broker
+// settings gives it: the Config file, then Overrides, then cell, later keys
+// winning (the listeners and log.dirs of each run are left out). Keys the
+// file leaves unset take the broker's defaults, not listed here.
+func (e ExecBroker) EffectiveConfig(cell map[string]string) map[string]string {
+	m, err := properties.ReadFile(e.Config)
+	if err != nil {
+		m = map[string]string{}
+	}
+	for _, o := range e.Overrides {
+		if k, v, ok := strings.Cut(o, "="); ok {
+			m[k] = v
+		}
+	}
+	maps.Copy(m, cell)
+	for _, k := range []string{"listeners", "advertised.listeners", "log.dirs", "log.dir"} {
+		delete(m, k)
+	}
+	return m
 }

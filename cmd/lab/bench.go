@@ -70,9 +70,9 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	defer md.Close()
-	env := bench.Environment()
+	env := bench.Environment(work)
 	fmt.Fprintf(md, "# lab bench %s\n\nCommand: `%s`\n\nMachine: %s, kernel %s, host %s.\n\n",
-		filepath.Base(runDir), strings.Join(os.Args, " "), env["cpu"], env["kernel"], env["host"])
+		filepath.Base(runDir), strings.Join(os.Args, " "), env.CPUModel, env.Kernel, env.Hostname)
 
 	var ceilings *loadgen.Ceilings
 	if want["ceilings"] {
@@ -107,7 +107,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 			BrokerOverrides: overrides, Logger: logger.With("component", "versus"),
 		})
 		if rep != nil {
-			if err := bench.SaveRun(runDir, "versus.json", rep); err != nil {
+			if err := bench.SaveRun(runDir, "versus.json", work, rep); err != nil {
 				return err
 			}
 			if len(rep.Samples) >= 2 {

@@ -66,7 +66,7 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if err != nil {
 		return err
 	}
-	if err := rep.Save(runDir, os.Stdout); err != nil {
+	if err := rep.Save(runDir, dir, os.Stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)

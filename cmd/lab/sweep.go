@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/loadgen"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/host"
 	"github.com/brokerlab/brokerlab/tuning/report"
@@ -174,9 +175,11 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 		}
 	}()
 
-	lenv, _ := loadgen.CaptureEnvironment("")
-	env := tuning.Environment{Kernel: lenv.Kernel, CPU: lenv.CPUModel, CPUs: lenv.CPUs, MemoryMiB: lenv.MemTotalBytes >> 20,
-		Workload: w.Name, GoVersion: lenv.GoVersion}
+	env, envErr := procsample.ReadEnvironment(procsample.EnvConfig{})
+	if envErr != nil {
+		logger.Warn("environment incomplete", "err", envErr)
+	}
+	env.Workload, env.Reduced = w.Name, plan.Invocation != nil && plan.Invocation.Reduced
 	dir := filepath.Join(*out, plan.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

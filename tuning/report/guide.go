@@ -233,7 +233,7 @@ func (g *guide) write(w *bufio.Writer) {
 	fmt.Fprintf(w, "## Conditions\n\n")
 	e := a.Env
 	g.table(w, []string{"kernel", "CPU", "memory", "disk", "filesystem", "workload", "Go"},
-		[][]string{{e.Kernel, fmt.Sprintf("%s (%d CPUs)", e.CPU, e.CPUs), fmt.Sprintf("%d MiB", e.MemoryMiB), e.Disk, e.Filesystem, e.Workload, e.GoVersion}})
+		[][]string{{e.Kernel, fmt.Sprintf("%s (%d CPUs)", e.CPUModel, e.CPUs), fmt.Sprintf("%d MiB", e.MemTotalBytes>>20), e.Disk, e.Filesystem, e.Workload, e.GoVersion}})
 	fmt.Fprintf(w, "\nThe recommendations hold for this machine and this workload (`%s`, driver `%s`); re-run the plan on the production hardware before applying them there.\n\n", p.Workload, p.Driver)
 
 	g.writeOverhead(w)

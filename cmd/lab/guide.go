@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/sweep"
 )
 
 func init() {
@@ -31,5 +33,5 @@ func runGuide(_ context.Context, _ *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	return writeReports(dir, plan)
+	return sweep.WriteReports(dir, plan, os.Stdout, os.Stderr)
 }

@@ -12,6 +12,9 @@
 //     record must come back (CheckAcked is the reusable checker).
 //   - load.go: the franz-go load generator against the broker, max rate then
 //     half of it.
+//   - rdkafka.go: the load generator's maximum produce rate against
+//     rdkafka_performance's on the same target (BenchmarkMaxThroughputVsRdkafka,
+//     make bench-loadgen).
 //
 // The shared pieces: every broker is started by internal/launch
 // (launch.StartBroker: server.properties on a free port, readiness by a real

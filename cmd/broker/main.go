@@ -49,7 +49,9 @@ func run(args []string) int {
 	// Flags may follow the file name, as with Kafka's start script.
 	var files []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
+		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: the usage was asked for
+		} else if err != nil {
 			return 2
 		}
 		if fs.NArg() == 0 {

@@ -250,6 +250,7 @@ func Run(ctx context.Context, w Workload, d Driver, o Options) (*Result, error) 
 	}
 	err = r.run(ctx, runID)
 	r.finish()
+	r.res.Environment.Interrupted = ctx.Err() != nil // stopped before its end: not a full measurement
 	return r.res, err
 }
 

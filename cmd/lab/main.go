@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/brokerlab/brokerlab/internal/logging"
 	"github.com/brokerlab/brokerlab/procsample"
 )
 
@@ -68,7 +69,7 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	logger, err := newLogger(*level, *format)
+	logger, err := logging.New(os.Stderr, *level, *format)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		os.Exit(2)
@@ -152,18 +153,3 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
-
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log.level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("-log.format %q: want text or json", format)
-}

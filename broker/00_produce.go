@@ -6,12 +6,16 @@ package broker
 //   - acks=0: appended, no response at all (the client expects none); if
 //     a partition fails the connection is closed, as Kafka does.
 //   - acks=1 and acks=-1: appended, then answered. With
-//     log.flush.sync.on.ack=true the log fsyncs before Append returns
-//     (group commit), which is what acks=-1 promises on a single node; the
-//     partitions of one request are then appended in parallel so that one
-//     request waits for one round of fsyncs, not one per partition.
+//     log.flush.sync.on.ack=true an acks=-1 request (only those) is
+//     answered after an fdatasync covering its data (group commit), which
+//     is what acks=-1 promises on a single node; its partitions are then
+//     appended in parallel so that one request waits for one round of
+//     fsyncs, not one per partition. This is decided here once per
+//     request and passed to Append.
 //   - Batches are validated by the log (magic v2, length, CRC32C,
-//     message.max.bytes); its kerr errors go back per partition
+//     message.max.bytes, compressed records decompressing to at most
+//     brokerlab.message.max.decompressed.bytes, else MESSAGE_TOO_LARGE);
+//     its kerr errors go back per partition
 //     (CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, OUT_OF_ORDER_SEQUENCE_NUMBER,
 //     INVALID_PRODUCER_EPOCH ...), any other error as KAFKA_STORAGE_ERROR.
 //   - Idempotence: a resent batch (one of the producer's last five) gets
@@ -68,13 +72,14 @@ func handleProduce(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (km
 	}
 	// The jobs point into the partitions' backing arrays, which the
 	// topics appended to resp share.
+	syncAck := b.cfg.FlushSyncOnAck && req.Acks == -1
 	run := func(j job) {
 		p := b.store.Partition(j.topic, j.rp.Partition)
 		if p == nil {
 			j.rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			return
 		}
-		res, err := p.Append(j.recs)
+		res, err := p.Append(j.recs, syncAck)
 		if err != nil {
 			j.rp.ErrorCode = kafkaErrorCode(err)
 			return
@@ -88,7 +93,7 @@ func handleProduce(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (km
 			b.metrics.producedRecords.Add(float64(records))
 		}
 	}
-	if b.cfg.FlushSyncOnAck && len(jobs) > 1 {
+	if syncAck && len(jobs) > 1 {
 		var wg sync.WaitGroup
 		for _, j := range jobs {
 			wg.Add(1)

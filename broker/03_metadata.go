@@ -91,7 +91,12 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 				addErr(rt.Topic, rt.TopicID, kafkaErrorCode(err))
 				continue
 			}
-			ti, ok = st.Topic(name)
+			if ti, ok = st.Topic(name); !ok {
+				// Another request is still creating it: retriable, as
+				// Kafka answers right after an auto-creation.
+				addErr(rt.Topic, rt.TopicID, kerr.LeaderNotAvailable.Code)
+				continue
+			}
 		}
 		if !ok {
 			addErr(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition.Code)

@@ -122,18 +122,21 @@ func New(cfg Config) (_ *Broker, err error) {
 func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 	c := b.cfg
 	return storage.Config{
-		Dirs:                  c.LogDirs,
-		NodeID:                c.NodeID,
-		SegmentBytes:          c.SegmentBytes,
-		RollInterval:          c.RollInterval,
-		IndexIntervalBytes:    c.IndexIntervalBytes,
-		MaxIndexBytes:         c.IndexSizeMaxBytes,
-		MessageMaxBytes:       c.MessageMaxBytes,
-		RecoveryThreadsPerDir: c.RecoveryThreadsPerDataDir,
+		Dirs:                    c.LogDirs,
+		NodeID:                  c.NodeID,
+		SegmentBytes:            c.SegmentBytes,
+		RollInterval:            c.RollInterval,
+		IndexIntervalBytes:      c.IndexIntervalBytes,
+		MaxIndexBytes:           c.IndexSizeMaxBytes,
+		MessageMaxBytes:         c.MessageMaxBytes,
+		RecoveryThreadsPerDir:   c.RecoveryThreadsPerDataDir,
+		MaxPartitions:           c.MaxBrokerPartitions,
+		MaxDecompressedBytes:    c.MessageMaxDecompressedBytes,
+		ProducerIDExpiration:    c.ProducerIDExpiration,
+		ProducerIDCheckInterval: c.ProducerIDExpirationCheck,
 		Flush: storage.FlushPolicy{
-			Messages:  c.FlushIntervalMessages,
-			Interval:  c.FlushInterval,
-			SyncOnAck: c.FlushSyncOnAck,
+			Messages: c.FlushIntervalMessages,
+			Interval: c.FlushInterval,
 		},
 		Retention: storage.Retention{
 			Duration:      c.Retention,

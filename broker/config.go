@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/broker/group"
+	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
 // Fetch modes (brokerlab.fetch.mode).
@@ -45,9 +46,6 @@ type Config struct {
 	AutoCreateTopics bool
 	// NumPartitions is num.partitions, for auto-created topics. Default 1.
 	NumPartitions int32
-	// DefaultReplicationFactor is default.replication.factor; only 1 is
-	// possible on a single node. Default 1.
-	DefaultReplicationFactor int16
 	// Retention is log.retention.ms (or .minutes, .hours); negative keeps
 	// forever. Default 168h.
 	Retention time.Duration
@@ -93,6 +91,27 @@ type Config struct {
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
 	// metadata string of a committed offset. Default 4096.
 	OffsetMetadataMaxBytes int
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition
+	// forgets an idempotent producer idle this long. Default 24h.
+	ProducerIDExpiration time.Duration
+	// ProducerIDExpirationCheck is producer.id.expiration.check.interval.ms.
+	// Default 10m.
+	ProducerIDExpirationCheck time.Duration
+	// MessageMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// the most bytes one compressed batch may decompress to; beyond it the
+	// partition answers MESSAGE_TOO_LARGE and nothing is stored. Kafka
+	// validates records streaming and has no such bound. Default 16 MiB.
+	MessageMaxDecompressedBytes int
+	// MaxBrokerPartitions is max.broker.partitions (KIP-578's name): the
+	// most partitions this broker holds. Default 10000.
+	MaxBrokerPartitions int
+	// CreateTopicsMaxPartitions is brokerlab.create.topics.partitions.max:
+	// the most partitions one CreateTopics request may create, all its
+	// topics together; above it every topic of the request fails with
+	// INVALID_PARTITIONS and nothing is created. Default 10000, the most
+	// records Kafka's KRaft controller lets one request write
+	// (QuorumController.MAX_RECORDS_PER_USER_OP).
+	CreateTopicsMaxPartitions int
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -129,19 +148,23 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ListenAddr:                    "127.0.0.1:9092",
-		RecoveryThreadsPerDataDir:     1,
+		RecoveryThreadsPerDataDir:     storage.DefaultRecoveryThreadsPerDir,
 		AutoCreateTopics:              true,
 		NumPartitions:                 1,
-		DefaultReplicationFactor:      1,
-		Retention:                     168 * time.Hour,
+		Retention:                     storage.DefaultRetention,
 		RetentionBytes:                -1,
-		RetentionCheckInterval:        5 * time.Minute,
-		SegmentBytes:                  1 << 30,
-		RollInterval:                  168 * time.Hour,
-		IndexIntervalBytes:            4096,
-		IndexSizeMaxBytes:             10 << 20,
-		MessageMaxBytes:               1048588,
+		RetentionCheckInterval:        storage.DefaultRetentionCheck,
+		SegmentBytes:                  storage.DefaultSegmentBytes,
+		RollInterval:                  storage.DefaultRollInterval,
+		IndexIntervalBytes:            storage.DefaultIndexIntervalBytes,
+		IndexSizeMaxBytes:             storage.DefaultMaxIndexBytes,
+		MessageMaxBytes:               storage.DefaultMessageMaxBytes,
 		FetchMode:                     FetchModeSendfile,
+		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
+		MessageMaxDecompressedBytes:   storage.DefaultMaxDecompressedBytes,
+		ProducerIDExpiration:          storage.DefaultProducerIDExpiration,
+		ProducerIDExpirationCheck:     storage.DefaultProducerIDCheck,
+		CreateTopicsMaxPartitions:     storage.DefaultMaxPartitions,
 		GroupMinSessionTimeout:        group.DefaultMinSessionTimeout,
 		GroupMaxSessionTimeout:        group.DefaultMaxSessionTimeout,
 		OffsetsRetention:              group.DefaultOffsetsRetention,
@@ -186,9 +209,6 @@ func (c Config) Validate() error {
 	if c.NumPartitions < 1 {
 		bad("num.partitions", c.NumPartitions, "must be 1 or more")
 	}
-	if c.DefaultReplicationFactor < 1 {
-		bad("default.replication.factor", c.DefaultReplicationFactor, "must be 1 (a single node)")
-	}
 	if c.RetentionBytes < -1 {
 		bad("log.retention.bytes", c.RetentionBytes, "must be -1 (no limit) or 0 or more")
 	}
@@ -230,6 +250,21 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetMetadataMaxBytes < 1 {
 		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	}
+	if c.ProducerIDExpiration < time.Millisecond {
+		bad("producer.id.expiration.ms", c.ProducerIDExpiration.Milliseconds(), "must be 1 or more; the default is 86400000 (24 hours)")
+	}
+	if c.ProducerIDExpirationCheck < time.Millisecond {
+		bad("producer.id.expiration.check.interval.ms", c.ProducerIDExpirationCheck.Milliseconds(), "must be 1 or more; the default is 600000")
+	}
+	if c.MessageMaxDecompressedBytes < 1 {
+		bad("brokerlab.message.max.decompressed.bytes", c.MessageMaxDecompressedBytes, "must be 1 or more; the default is 16777216")
+	}
+	if c.MaxBrokerPartitions < 1 {
+		bad("max.broker.partitions", c.MaxBrokerPartitions, "must be 1 or more; the default is 10000")
+	}
+	if c.CreateTopicsMaxPartitions < 1 {
+		bad("brokerlab.create.topics.partitions.max", c.CreateTopicsMaxPartitions, "must be 1 or more; the default is 10000")
 	}
 	if c.FetchMode != FetchModeSendfile && c.FetchMode != FetchModeCopy {
 		bad("brokerlab.fetch.mode", c.FetchMode, "must be sendfile or copy")
@@ -409,7 +444,6 @@ var keySpecs = []keySpec{
 	intKey("num.recovery.threads.per.data.dir", 32, func(c *Config, n int64) { c.RecoveryThreadsPerDataDir = int(n) }, func(c Config) int64 { return int64(c.RecoveryThreadsPerDataDir) }),
 	boolKey("auto.create.topics.enable", func(c *Config, b bool) { c.AutoCreateTopics = b }, func(c Config) bool { return c.AutoCreateTopics }),
 	intKey("num.partitions", 32, func(c *Config, n int64) { c.NumPartitions = int32(n) }, func(c Config) int64 { return int64(c.NumPartitions) }),
-	intKey("default.replication.factor", 16, func(c *Config, n int64) { c.DefaultReplicationFactor = int16(n) }, func(c Config) int64 { return int64(c.DefaultReplicationFactor) }),
 	durKey("log.retention.hours", time.Hour, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
 	durKey("log.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
 	durKey("log.retention.ms", time.Millisecond, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
@@ -449,6 +483,11 @@ var keySpecs = []keySpec{
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
+	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpiration = d }, func(c Config) time.Duration { return c.ProducerIDExpiration }),
+	durKey("producer.id.expiration.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpirationCheck = d }, func(c Config) time.Duration { return c.ProducerIDExpirationCheck }),
+	intKey("brokerlab.message.max.decompressed.bytes", 32, func(c *Config, n int64) { c.MessageMaxDecompressedBytes = int(n) }, func(c Config) int64 { return int64(c.MessageMaxDecompressedBytes) }),
+	intKey("max.broker.partitions", 32, func(c *Config, n int64) { c.MaxBrokerPartitions = int(n) }, func(c Config) int64 { return int64(c.MaxBrokerPartitions) }),
+	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config, n int64) { c.CreateTopicsMaxPartitions = int(n) }, func(c Config) int64 { return int64(c.CreateTopicsMaxPartitions) }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
 	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
 	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),
@@ -482,6 +521,7 @@ var unusedKafkaKeys = map[string]string{
 	"num.network.threads":                      "one goroutine per connection instead",
 	"num.io.threads":                           "one goroutine per connection instead",
 	"num.replica.fetchers":                     "no replication",
+	"default.replication.factor":               "single node: every topic has replication factor 1",
 	"offsets.topic.replication.factor":         "no replication",
 	"transaction.state.log.replication.factor": "no replication",
 	"transaction.state.log.min.isr":            "no replication",
@@ -556,10 +596,6 @@ func ConfigFromProperties(props []Property, overrides []string) (Config, []strin
 		if err := ks.set(&c, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%s (%s): %w", ks.name, v, where[ks.name], err))
 		}
-	}
-	if c.DefaultReplicationFactor > 1 {
-		warnings = append(warnings, fmt.Sprintf("default.replication.factor=%d: this is a single node, topics get replication factor 1", c.DefaultReplicationFactor))
-		c.DefaultReplicationFactor = 1
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {

@@ -71,6 +71,8 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			fail(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
 		case storage.ValidateTopicName(rt.Topic) != nil:
 			fail(kerr.InvalidTopicException, "%v", storage.ValidateTopicName(rt.Topic))
+		case rt.Topic == offsetsTopicName:
+			fail(kerr.TopicAlreadyExists, "topic %q is the internal offsets topic of the group coordinator", rt.Topic)
 		case parts < 1:
 			fail(kerr.InvalidPartitions, "number of partitions must be at least 1, got %d", parts)
 		case tooMany:

@@ -15,6 +15,8 @@
 //   - rdkafka.go: the load generator's maximum produce rate against
 //     rdkafka_performance's on the same target (BenchmarkMaxThroughputVsRdkafka,
 //     make bench-loadgen).
+//   - requests.go: broker builds' CPU per GB and per request at a held rate,
+//     with syscalls per request by kind (lab requests, make bench-requests).
 //
 // The shared pieces: every broker is started by internal/launch
 // (launch.StartBroker: server.properties on a free port, readiness by a real

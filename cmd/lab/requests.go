@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/reqbench"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func init() {
@@ -31,13 +31,13 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := reqbench.Config{Rate: *rate, Size: *size, Duration: *duration, Warmup: *warmup, Rounds: *rounds, WorkDir: *workDir, Logger: logger}
+	cfg := bench.RequestsConfig{Rate: *rate, Size: *size, Duration: *duration, Warmup: *warmup, Rounds: *rounds, WorkDir: *workDir, Logger: logger}
 	for _, b := range strings.Split(*builds, ",") {
 		label, path, ok := strings.Cut(b, "=")
 		if !ok {
 			return fmt.Errorf("-brokers: %q: want LABEL=PATH", b)
 		}
-		cfg.Builds = append(cfg.Builds, reqbench.Build{Label: label, Path: path})
+		cfg.Builds = append(cfg.Builds, bench.RequestsBuild{Label: label, Path: path})
 	}
 	if cfg.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "lab-requests-")
@@ -47,7 +47,7 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 		defer os.RemoveAll(dir)
 		cfg.WorkDir = dir
 	}
-	passes, err := reqbench.Run(ctx, cfg)
-	reqbench.WriteTable(os.Stdout, passes)
+	passes, err := bench.RunRequests(ctx, cfg)
+	bench.WriteRequestsTable(os.Stdout, passes)
 	return err
 }

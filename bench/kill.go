@@ -1,21 +1,15 @@
 package bench
 
-// The kill experiment checks the broker's durability promise the hard way: the
-// broker runs with fsync before ack (log.flush.sync.on.ack=true), idempotent
-// franz-go producers send with acks=all, and the broker process is killed
-// with SIGKILL at a random moment. After a restart every acknowledged record
-// must be readable at the offset it was acknowledged with, each producer's
-// records must be in order, and no record may appear twice.
-
 import (
+	"io"
+	"strconv"
+
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"time"
 
@@ -24,6 +18,13 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 )
+
+// The kill experiment checks the broker's durability promise the hard way: the
+// broker runs with fsync before ack (log.flush.sync.on.ack=true), idempotent
+// franz-go producers send with acks=all, and the broker process is killed
+// with SIGKILL at a random moment. After a restart every acknowledged record
+// must be readable at the offset it was acknowledged with, each producer's
+// records must be in order, and no record may appear twice.
 
 // KillConfig describes a run. Zero values take the documented defaults.
 type KillConfig struct {
@@ -69,10 +70,18 @@ type KillTrial struct {
 	// Unacked records were found in the log although their ack never came
 	// (written, then the kill took the response): allowed.
 	Unacked int64 `json:"unacked_present"`
+	// Corrupt counts partitions whose fetch failed the client's batch
+	// checks (CRC, length): recovery must never serve such a batch.
+	Corrupt int64 `json:"corrupt_served"`
+	// Expired acknowledged records are gone and old enough for retention
+	// to have deleted them (Verify's expired): not a loss.
+	Expired int64 `json:"expired,omitempty"`
 }
 
 // OK reports whether the trial kept the promise.
-func (t KillTrial) OK() bool { return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 }
+func (t KillTrial) OK() bool {
+	return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 && t.Corrupt == 0
+}
 
 // KillReport is the outcome of RunKill.
 type KillReport struct {
@@ -89,6 +98,8 @@ func (r *KillReport) Totals() KillTrial {
 		t.Duplicates += x.Duplicates
 		t.OutOfOrder += x.OutOfOrder
 		t.Unacked += x.Unacked
+		t.Corrupt += x.Corrupt
+		t.Expired += x.Expired
 	}
 	return t
 }
@@ -125,86 +136,30 @@ func startKillBroker(ctx context.Context, cfg KillConfig, label string) (*launch
 	return p, p.Addr(), nil
 }
 
-// RecordKey identifies a record: its producer and sequence number, carried
-// in the record's value (EncodeRecordKey), so a record read back is known
-// whatever offset it landed at.
-type RecordKey struct {
-	Producer int32
-	Seq      int64
+// ack is one acknowledged record.
+type ack struct {
+	partition int32
+	offset    int64
 }
 
-// RecordAt is where a record was acknowledged, or found.
-type RecordAt struct {
-	Partition int32
-	Offset    int64
+// key identifies a record: producer and sequence number, carried in its value.
+type key struct {
+	producer int32
+	seq      int64
 }
 
-// EncodeRecordKey is the value of the record k: 4 bytes of producer, 8 of
-// sequence, big-endian.
-func EncodeRecordKey(k RecordKey) []byte {
+func encode(producer int32, seq int64) []byte {
 	b := make([]byte, 12)
-	binary.BigEndian.PutUint32(b, uint32(k.Producer))
-	binary.BigEndian.PutUint64(b[4:], uint64(k.Seq))
+	binary.BigEndian.PutUint32(b, uint32(producer))
+	binary.BigEndian.PutUint64(b[4:], uint64(seq))
 	return b
 }
 
-func decodeRecordKey(b []byte) (RecordKey, bool) {
+func decode(b []byte) (key, bool) {
 	if len(b) != 12 {
-		return RecordKey{}, false
+		return key{}, false
 	}
-	return RecordKey{int32(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint64(b[4:]))}, true
-}
-
-// FoundRecord is a record read back from the log.
-type FoundRecord struct {
-	RecordKey
-	RecordAt
-}
-
-// AckCheck is what CheckAcked found.
-type AckCheck struct {
-	// Acked records were acknowledged to a producer.
-	Acked int64
-	// Lost acknowledged records are missing, or at another offset.
-	Lost int64
-	// Duplicates are records found more than once.
-	Duplicates int64
-	// OutOfOrder counts records of one producer behind a later one of its own.
-	OutOfOrder int64
-	// Unacked records are present although their ack never came: allowed.
-	Unacked int64
-}
-
-// CheckAcked compares the acknowledged records with what was read back
-// (ReadBack, in log order): every acknowledged record must be at its
-// acknowledged position, once, and each producer's records in order.
-func CheckAcked(acked map[RecordKey]RecordAt, found []FoundRecord) AckCheck {
-	c := AckCheck{Acked: int64(len(acked))}
-	seen := map[RecordKey]int{}
-	last := map[int32]int64{}
-	for _, f := range found {
-		seen[f.RecordKey]++
-		if seen[f.RecordKey] == 2 {
-			c.Duplicates++
-		}
-		if prev, ok := last[f.Producer]; ok && f.Seq <= prev {
-			c.OutOfOrder++
-		}
-		last[f.Producer] = f.Seq
-		if _, ok := acked[f.RecordKey]; !ok && seen[f.RecordKey] == 1 {
-			c.Unacked++
-		}
-	}
-	at := map[RecordAt]RecordKey{}
-	for _, f := range found {
-		at[f.RecordAt] = f.RecordKey
-	}
-	for k, a := range acked {
-		if got, ok := at[a]; !ok || got != k {
-			c.Lost++
-		}
-	}
-	return c
+	return key{int32(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint64(b[4:]))}, true
 }
 
 func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillTrial, error) {
@@ -226,16 +181,11 @@ func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillT
 	}
 	admin.Close()
 
-	var (
-		mu    sync.Mutex
-		acked = map[RecordKey]RecordAt{}
-		wg    sync.WaitGroup
-	)
+	acks := NewAcks()
+	var wg sync.WaitGroup
 	pctx, stopProducing := context.WithCancel(ctx)
 	for i := range cfg.Producers {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
-			kgo.MaxBufferedRecords(1000), kgo.RecordDeliveryTimeout(5*time.Second))
+		cl, err := NewProducer(addr, topic)
 		if err != nil {
 			stopProducing()
 			p.Kill()
@@ -245,20 +195,7 @@ func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillT
 		go func(producer int32, cl *kgo.Client) {
 			defer wg.Done()
 			defer cl.Close()
-			part := producer % int32(cfg.Partitions)
-			for seq := int64(0); pctx.Err() == nil; seq++ {
-				k := RecordKey{producer, seq}
-				r := &kgo.Record{Partition: part, Value: EncodeRecordKey(k)}
-				cl.Produce(pctx, r, func(r *kgo.Record, err error) {
-					if err == nil {
-						mu.Lock()
-						acked[k] = RecordAt{r.Partition, r.Offset}
-						mu.Unlock()
-					}
-				})
-			}
-			// Records still buffered or in flight when the broker died
-			// fail when the deferred Close runs: they were never acked.
+			Produce(pctx, cl, producer, producer%int32(cfg.Partitions), acks)
 		}(int32(i), cl)
 	}
 	select {
@@ -277,32 +214,35 @@ func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillT
 		return tr, fmt.Errorf("restarting after the kill: %w", err)
 	}
 	defer p.Stop(time.Minute)
-	found, err := ReadBack(ctx, addr, topic)
+	v, err := Verify(ctx, addr, topic, acks, nil)
 	if err != nil {
 		return tr, err
 	}
-	mu.Lock()
-	c := CheckAcked(acked, found)
-	mu.Unlock()
-	tr.Acked, tr.Lost, tr.Duplicates, tr.OutOfOrder, tr.Unacked = c.Acked, c.Lost, c.Duplicates, c.OutOfOrder, c.Unacked
-	return tr, p.Stop(time.Minute)
+	v.Trial, v.KilledAfter = tr.Trial, tr.KilledAfter
+	return v, p.Stop(time.Minute)
 }
 
-// ReadBack reads every partition of topic from the start to its end offset,
-// in log order (partition by partition), keeping the records whose value is
-// an EncodeRecordKey.
-func ReadBack(ctx context.Context, addr, topic string) ([]FoundRecord, error) {
+type record struct {
+	key
+	partition int32
+	offset    int64
+}
+
+// readAll reads every partition of topic from the start to its end offset,
+// in log order (partition by partition), and counts the partitions whose
+// fetch failed the client's batch checks (served corrupt).
+func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer cl.Close()
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
 	}
 	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
 	}
 	want := map[int32]int64{}
 	parts := map[string]map[int32]kgo.Offset{topic: {}}
@@ -312,13 +252,14 @@ func ReadBack(ctx context.Context, addr, topic string) ([]FoundRecord, error) {
 			parts[topic][o.Partition] = kgo.NewOffset().AtStart()
 		}
 	})
-	var out []FoundRecord
+	var out []record
+	corrupt := 0
 	if len(want) == 0 {
-		return out, nil
+		return out, corrupt, nil
 	}
 	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts))
 	if err != nil {
-		return nil, err
+		return nil, corrupt, err
 	}
 	defer cons.Close()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -327,30 +268,34 @@ func ReadBack(ctx context.Context, addr, topic string) ([]FoundRecord, error) {
 	for len(want) > 0 {
 		fs := cons.PollFetches(rctx)
 		if err := rctx.Err(); err != nil {
-			return out, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
+			return out, corrupt, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
 		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("fetching partition %d: %w", p, err) })
-		if ferr != nil {
-			return out, ferr
-		}
+		// A batch that fails the client's checks (CRC, length) was served
+		// corrupt: count it and stop reading that partition.
+		fs.EachError(func(_ string, p int32, err error) {
+			if _, ok := want[p]; ok {
+				corrupt++
+				delete(want, p)
+			}
+		})
 		fs.EachRecord(func(r *kgo.Record) {
-			k, ok := decodeRecordKey(r.Value)
+			k, ok := decode(r.Value)
 			if !ok {
 				return
 			}
-			out = append(out, FoundRecord{k, RecordAt{r.Partition, r.Offset}})
+			out = append(out, record{k, r.Partition, r.Offset})
 			next[r.Partition] = r.Offset + 1
 			if next[r.Partition] >= want[r.Partition] {
 				delete(want, r.Partition)
 			}
 		})
 	}
-	return out, nil
+	return out, corrupt, nil
 }
 
 // Save writes dir/kill.json and prints the totals to stdout. It returns an
-// error when a trial lost, duplicated or reordered an acknowledged record.
+// error when a trial lost, duplicated, reordered or served corrupt an
+// acknowledged record.
 func (r *KillReport) Save(dir string, stdout io.Writer) error {
 	if err := SaveRun(dir, "kill.json", "", r); err != nil {
 		return err

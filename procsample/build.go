@@ -2,7 +2,8 @@ package procsample
 
 import (
 	"fmt"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -18,8 +19,8 @@ type Build struct {
 	Modified  bool   `json:"modified,omitempty"`
 	GoVersion string `json:"go_version"`
 	// CommitFrom is "buildinfo" when the commit came from the binary's VCS
-	// stamp and "git" when the binary had none (go test and go run do not
-	// stamp) and it was asked of git rev-parse in the working directory.
+	// stamp and "checkout" when the binary had none (go test and go run do
+	// not stamp) and it was read from the working directory's .git.
 	CommitFrom string `json:"commit_from,omitempty"`
 }
 
@@ -34,12 +35,10 @@ func ReadBuild() Build {
 		}
 	}
 	if b.Commit == "" {
-		// Test binaries and go run carry no VCS stamp.
-		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
-			b.Commit, b.CommitFrom = strings.TrimSpace(string(out)), "git"
-			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-				b.Modified = len(strings.TrimSpace(string(st))) > 0
-			}
+		// Test binaries and go run carry no VCS stamp: read the checkout's
+		// HEAD from its git metadata, without running git.
+		if rev, err := ReadCheckoutHead("."); err == nil {
+			b.Commit, b.CommitFrom = rev, "checkout"
 		}
 	}
 	return b
@@ -70,4 +69,40 @@ func (b Build) String() string {
 		v = "(devel)"
 	}
 	return fmt.Sprintf("%s %s, %s, %s", b.Module, v, commit, b.GoVersion)
+}
+
+// ReadCheckoutHead reads the commit HEAD points at from dir's git metadata
+// (a worktree's .git file, loose and packed refs), without running git.
+func ReadCheckoutHead(dir string) (string, error) {
+	gitDir := filepath.Join(dir, ".git")
+	if b, err := os.ReadFile(gitDir); err == nil { // a worktree: "gitdir: <path>"
+		gitDir = strings.TrimSpace(strings.TrimPrefix(string(b), "gitdir:"))
+	}
+	head, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
+	if err != nil {
+		return "", err
+	}
+	ref, ok := strings.CutPrefix(strings.TrimSpace(string(head)), "ref: ")
+	if !ok {
+		return strings.TrimSpace(string(head)), nil // detached
+	}
+	common := gitDir
+	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+		common = filepath.Join(gitDir, strings.TrimSpace(string(b)))
+	}
+	for _, d := range []string{gitDir, common} {
+		if b, err := os.ReadFile(filepath.Join(d, ref)); err == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	packed, err := os.ReadFile(filepath.Join(common, "packed-refs"))
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(packed), "\n") {
+		if h, r, ok := strings.Cut(l, " "); ok && r == ref {
+			return h, nil
+		}
+	}
+	return "", fmt.Errorf("ref %s not found", ref)
 }

@@ -18,7 +18,7 @@ func init() {
 
 func runRestore(_ context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("restore")
-	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+")")
+	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root $XDG_STATE_HOME/brokerlab/journal or ~/.cache/brokerlab/journal)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -28,6 +28,18 @@ func isMounted(mounts []Mount, dir string) bool {
 	return false
 }
 
+// topMount returns the last (topmost) mount on dir.
+func topMount(mounts []Mount, dir string) Mount {
+	dir = filepath.Clean(dir)
+	var top Mount
+	for _, m := range mounts {
+		if m.MountPoint == dir {
+			top = m
+		}
+	}
+	return top
+}
+
 // FilesystemOf names the filesystem dir is on ("ext4 (/dev/vda1 on /)"),
 // from /proc/self/mountinfo: the mount with the longest mount point that
 // contains dir. It returns "unknown filesystem" when mountinfo is

@@ -97,15 +97,17 @@ func Run(ctx context.Context, cfg Config) (string, error) {
 			fmt.Fprintf(cfg.Progress, ">> skipped: %s\n", s)
 		}
 	}
-	if !caps.Mount && os.Geteuid() != 0 {
-		// The defaults under /var/lib are root's.
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("brokerlab-%d", os.Getuid()))
-		if !cfg.WorkDirSet {
-			cfg.WorkDir = filepath.Join(dir, "work")
+	if !caps.Mount && os.Geteuid() != 0 && !cfg.WorkDirSet {
+		// The defaults under /var/lib are root's; the journal's default
+		// moves to the same private base (host.Config).
+		dir, err := host.UserStateBase()
+		if err != nil {
+			return "", err
 		}
-		if cfg.StateDir == "" && os.Getenv(host.StateDirEnv) == "" {
-			cfg.StateDir = filepath.Join(dir, "journal")
+		if err := host.MakePrivateDir(dir); err != nil {
+			return "", err
 		}
+		cfg.WorkDir = filepath.Join(dir, "work")
 	}
 	if plan.Invocation == nil {
 		plan.Invocation = &tuning.Invocation{}

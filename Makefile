@@ -80,7 +80,7 @@ bench-powercut: build ## cut the power 50 times per flush policy (25 per filesys
 bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_performance's, 5 interleaved pairs (kfake target)
 	@echo ">> comparing the load generator with rdkafka_performance"
 	@LAB_BENCH_PAIRS=$${LAB_BENCH_PAIRS:-5} LAB_BENCH_SECONDS=$${LAB_BENCH_SECONDS:-10} \
-		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./loadgen/
+		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./bench/
 
 .PHONY: ab-fs
 ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/internal/testutil"
-	"github.com/brokerlab/brokerlab/internal/versus"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
@@ -23,8 +23,8 @@ func TestLabBenchInMiniature(t *testing.T) {
 		testutil.Unavailable(t, "%v", err)
 	}
 	out := t.TempDir()
-	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-root", repoRoot(t), "-pairs", "1", "-records", "20000",
-		"-measure", "4s", "-search-max", "8s", "-plan-args", "-repetitions 1 -warmup 1s -measure 2s -state "+filepath.Join(out, "state")+" -work "+filepath.Join(out, "work"))
+	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-root", repoRoot(t), "-repetitions", "1", "-records", "20000",
+		"-measure", "4s", "-search-max", "8s", "-plan-args", "-repetitions 1 -warmup 1s -measure 2s -state "+filepath.Join(out, "state")+" -work-dir "+filepath.Join(out, "work"))
 	cmd.Env = append(os.Environ(), rdkperf.EnvPath+"="+rdk)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -39,7 +39,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res struct {
-		Report versus.Report `json:"report"`
+		Report bench.VersusReport `json:"report"`
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 			t.Errorf("%s: produced %d, consumed %d records (%d bytes); want 20000 each way", s.Target, s.Produce.Messages, s.Consume.Messages, s.Consume.Bytes)
 		}
 	}
-	if !seen[versus.Broker] || !seen[versus.Kfake] {
+	if !seen[bench.TargetBroker] || !seen[bench.TargetKfake] {
 		t.Errorf("samples cover %v; want both broker and kfake", seen)
 	}
 	dir := filepath.Dir(runs[0])

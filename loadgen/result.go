@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // SchemaVersion is the version of the Result JSON layout, documented in
@@ -17,11 +19,11 @@ type Result struct {
 	SchemaVersion int       `json:"schema_version"`
 	StartedAt     time.Time `json:"started_at"`
 	// Label names the run in reports (Options.Label, default the workload name).
-	Label       string      `json:"label"`
-	Workload    Workload    `json:"workload"`
-	Driver      Driver      `json:"driver"`
-	Target      Target      `json:"target"`
-	Environment Environment `json:"environment"`
+	Label       string                 `json:"label"`
+	Workload    Workload               `json:"workload"`
+	Driver      Driver                 `json:"driver"`
+	Target      Target                 `json:"target"`
+	Environment procsample.Environment `json:"environment"`
 	// Ceilings, when measured or loaded, are the machine's limits for "% of
 	// ceiling" comparisons.
 	Ceilings *Ceilings `json:"ceilings,omitempty"`

@@ -16,6 +16,8 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // Options tune how Run executes a workload. The zero value of every field
@@ -240,7 +242,7 @@ func Run(ctx context.Context, w Workload, d Driver, o Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	env, envErr := CaptureEnvironment(o.LogDir)
+	env, envErr := procsample.ReadEnvironment(procsample.EnvConfig{Dir: o.LogDir})
 	if envErr != nil {
 		o.Logger.Warn("environment incomplete", "err", envErr)
 	}
@@ -267,6 +269,7 @@ func Run(ctx context.Context, w Workload, d Driver, o Options) (*Result, error) 
 	r.topicAcked = make([]atomic.Int64, len(r.topics))
 	err = r.run(ctx, runID)
 	r.finish()
+	r.res.Environment.Interrupted = ctx.Err() != nil // stopped before its end: not a full measurement
 	return r.res, err
 }
 

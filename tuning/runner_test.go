@@ -13,6 +13,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/loadgen"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/host"
 )
 
@@ -110,7 +111,7 @@ func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 			Overrides: []string{"brokerlab.metrics.listen="}, Output: &brokerOut},
 		Load:        LoadgenLoad{Workload: w, Driver: d},
 		Ceilings:    LoadgenCeilings{Each: 200 * time.Millisecond},
-		Environment: Environment{Kernel: "test"},
+		Environment: procsample.Environment{Kernel: "test"},
 		CgroupName:  "brokerlab-runner-test",
 		Progress:    func(p Progress) { progress = append(progress, p) },
 	})

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/brokerlab/brokerlab/internal/properties"
+
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,7 +22,7 @@ func init() {
 }
 
 func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs := newFlags("load")
 	workload := fs.String("workload", "", "workload YAML file (OpenMessaging Benchmark field names; see workloads/)")
 	driver := fs.String("driver", "", "driver YAML file with the client settings (default: built-in defaults; see workloads/driver-*.yaml)")
 	brokers := fs.String("brokers", "", "seed brokers host:port[,host:port] (default: the driver's bootstrap.servers)")
@@ -38,7 +39,7 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 	quiet := fs.Bool("quiet", false, "no per-window progress lines")
 	searchMax := fs.Duration("search-max", 30*time.Second, "producerRate 0: bound on the max-rate search")
 	delayLimit := fs.Duration("delay-limit", 50*time.Millisecond, "publish delay p99 above which producers count as behind schedule")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *workload == "" {
@@ -66,7 +67,7 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		o.Brokers = strings.Split(*brokers, ",")
 	}
 	if *targetConfig != "" {
-		if o.Target.Config, err = readProperties(*targetConfig); err != nil {
+		if o.Target.Config, err = properties.ReadFile(*targetConfig); err != nil {
 			return err
 		}
 	}
@@ -89,24 +90,4 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		fmt.Fprintf(os.Stderr, "result written to %s\n", *out)
 	}
 	return runErr
-}
-
-// readProperties reads a key=value file (server.properties), skipping
-// comments and blank lines.
-func readProperties(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading target config: %w", err)
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m, nil
 }

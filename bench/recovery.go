@@ -1,4 +1,6 @@
-// Package recoverybench measures how long the broker takes to come back
+package bench
+
+// The recovery experiment measures how long the broker takes to come back
 // after a crash, with one recovery thread per log dir against several
 // (num.recovery.threads.per.data.dir).
 //
@@ -30,7 +32,6 @@
 // Runs are paired: each pair runs every thread count once cold and once
 // warm, the thread counts in alternating order, so drift on the host lands
 // on both sides.
-package recoverybench
 
 import (
 	"bufio"
@@ -52,9 +53,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sys/unix"
@@ -63,8 +61,8 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
-// Config describes a run. Zero values take the documented defaults.
-type Config struct {
+// RecoveryConfig describes a run. Zero values take the documented defaults.
+type RecoveryConfig struct {
 	// BrokerPath is bin/broker (required).
 	BrokerPath string
 	// WorkDir holds the log dir, configs and broker logs (required); it
@@ -99,7 +97,7 @@ type Config struct {
 }
 
 // Validate reports every problem with c at once.
-func (c Config) Validate() error {
+func (c RecoveryConfig) Validate() error {
 	var errs []error
 	if c.BrokerPath == "" {
 		errs = append(errs, errors.New("broker path is required"))
@@ -119,28 +117,16 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) setDefaults() {
-	if c.Partitions == 0 {
-		c.Partitions = 1000
-	}
-	if c.LogBytes == 0 {
-		c.LogBytes = 3_000_000_000
-	}
-	if c.RecordSize == 0 {
-		c.RecordSize = 1024
-	}
-	if c.BatchRecords == 0 {
-		c.BatchRecords = 16
-	}
+func (c *RecoveryConfig) setDefaults() {
+	orDefault(&c.Partitions, 1000)
+	orDefault(&c.LogBytes, 3_000_000_000)
+	orDefault(&c.RecordSize, 1024)
+	orDefault(&c.BatchRecords, 16)
 	if len(c.Threads) == 0 {
 		c.Threads = []int{1, 4}
 	}
-	if c.Pairs == 0 {
-		c.Pairs = 3
-	}
-	if c.StartTimeout == 0 {
-		c.StartTimeout = 30 * time.Minute
-	}
+	orDefault(&c.Pairs, 3)
+	orDefault(&c.StartTimeout, 30*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -155,8 +141,8 @@ const (
 	Warm Cache = "warm"
 )
 
-// Run is one measured start.
-type Run struct {
+// RecoveryRun is one measured start.
+type RecoveryRun struct {
 	Pair    int   `json:"pair"`
 	Threads int   `json:"threads"`
 	Cache   Cache `json:"cache"`
@@ -175,8 +161,8 @@ type Run struct {
 	RecoverySeconds float64 `json:"recovery_seconds"`
 }
 
-// Data describes the log that was built.
-type Data struct {
+// RecoveryData describes the log that was built.
+type RecoveryData struct {
 	Partitions   int     `json:"partitions"`
 	Records      int64   `json:"records"`
 	ValueBytes   int64   `json:"value_bytes"`
@@ -186,8 +172,8 @@ type Data struct {
 	FillSeconds  float64 `json:"fill_seconds"`
 }
 
-// Report is the outcome of Run.
-type Report struct {
+// RecoveryReport is the outcome of RunRecovery.
+type RecoveryReport struct {
 	Config struct {
 		Partitions   int   `json:"partitions"`
 		LogBytes     int64 `json:"log_bytes"`
@@ -197,20 +183,20 @@ type Report struct {
 		Threads      []int `json:"threads"`
 		Pairs        int   `json:"pairs"`
 	} `json:"config"`
-	Data Data  `json:"data"`
-	Runs []Run `json:"runs"`
+	Data RecoveryData  `json:"data"`
+	Runs []RecoveryRun `json:"runs"`
 }
 
-const topic = "recovery"
+const recoveryTopic = "recovery"
 
-// Measure builds the log, crashes the broker and times the restarts. It
+// RunRecovery builds the log, crashes the broker and times the restarts. It
 // returns what it measured so far together with any error.
-func Measure(ctx context.Context, cfg Config) (*Report, error) {
+func RunRecovery(ctx context.Context, cfg RecoveryConfig) (*RecoveryReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("recovery bench config: %w", err)
 	}
 	cfg.setDefaults()
-	rep := &Report{}
+	rep := &RecoveryReport{}
 	rc := &rep.Config
 	rc.Partitions, rc.LogBytes, rc.RecordSize, rc.BatchRecords = cfg.Partitions, cfg.LogBytes, cfg.RecordSize, cfg.BatchRecords
 	rc.SegmentBytes, rc.Threads, rc.Pairs = cfg.SegmentBytes, cfg.Threads, cfg.Pairs
@@ -224,7 +210,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	var err error
-	if rep.Data, err = fill(ctx, cfg, dataDir); err != nil {
+	if rep.Data, err = fillRecoveryLog(ctx, cfg, dataDir); err != nil {
 		return nil, err
 	}
 	checkpoint, err := os.ReadFile(filepath.Join(dataDir, "recovery-point-offset-checkpoint"))
@@ -253,28 +239,22 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// startBroker writes a server.properties and starts bin/broker on it.
-func startBroker(ctx context.Context, cfg Config, dataDir string, threads int, label string) (*launch.Process, string, error) {
-	addr, err := launch.FreeAddr()
+// startRecoveryBroker starts bin/broker on dataDir with threads recovery
+// threads per log dir.
+func startRecoveryBroker(ctx context.Context, cfg RecoveryConfig, dataDir string, threads int, label string) (*launch.Process, string, error) {
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label, LogDir: dataDir,
+		Props:        []string{"num.recovery.threads.per.data.dir=" + strconv.Itoa(threads), "auto.create.topics.enable=false"},
+		StartTimeout: cfg.StartTimeout})
 	if err != nil {
 		return nil, "", err
 	}
-	props := filepath.Join(cfg.WorkDir, "server-"+label+".properties")
-	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nnum.recovery.threads.per.data.dir=%d\nauto.create.topics.enable=false\n", addr, dataDir, threads)
-	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
-		return nil, "", fmt.Errorf("writing %s: %w", props, err)
-	}
-	p, err := launch.Start(ctx, launch.Spec{
-		Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
-		LogFile: filepath.Join(cfg.WorkDir, "broker-"+label+".log"), StartTimeout: cfg.StartTimeout,
-	})
-	return p, addr, err
+	return p, p.Addr(), nil
 }
 
 // fill builds the log with franz-go and SIGKILLs the broker.
-func fill(ctx context.Context, cfg Config, dataDir string) (Data, error) {
-	d := Data{Partitions: cfg.Partitions}
-	p, addr, err := startBroker(ctx, cfg, dataDir, 1, "fill")
+func fillRecoveryLog(ctx context.Context, cfg RecoveryConfig, dataDir string) (RecoveryData, error) {
+	d := RecoveryData{Partitions: cfg.Partitions}
+	p, addr, err := startRecoveryBroker(ctx, cfg, dataDir, 1, "fill")
 	if err != nil {
 		return d, err
 	}
@@ -293,8 +273,8 @@ func fill(ctx context.Context, cfg Config, dataDir string) (Data, error) {
 		v := strconv.FormatInt(cfg.SegmentBytes, 10)
 		configs = map[string]*string{"segment.bytes": &v}
 	}
-	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(cfg.Partitions), 1, configs, topic); err != nil || resp.Err != nil {
-		return d, fmt.Errorf("creating topic %s: %w", topic, errors.Join(err, resp.Err))
+	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(cfg.Partitions), 1, configs, recoveryTopic); err != nil || resp.Err != nil {
+		return d, fmt.Errorf("creating topic %s: %w", recoveryTopic, errors.Join(err, resp.Err))
 	}
 	records := max(cfg.LogBytes/int64(cfg.RecordSize), int64(cfg.Partitions))
 	cfg.Logger.Info("filling the log", "partitions", cfg.Partitions, "records", records, "value_bytes", records*int64(cfg.RecordSize))
@@ -308,7 +288,7 @@ func fill(ctx context.Context, cfg Config, dataDir string) (Data, error) {
 	)
 	for i := range records {
 		off := (i * 4099) % (1 << 20)
-		r := &kgo.Record{Topic: topic, Partition: int32(i / int64(cfg.BatchRecords) % int64(cfg.Partitions)), Value: pool[off : off+int64(cfg.RecordSize)]}
+		r := &kgo.Record{Topic: recoveryTopic, Partition: int32(i / int64(cfg.BatchRecords) % int64(cfg.Partitions)), Value: pool[off : off+int64(cfg.RecordSize)]}
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
@@ -361,8 +341,8 @@ func fill(ctx context.Context, cfg Config, dataDir string) (Data, error) {
 
 // measureStart puts the crash state back, drops the log's pages for a
 // cold run, and times one start.
-func measureStart(ctx context.Context, cfg Config, dataDir string, checkpoint []byte, pair, threads int, cache Cache) (Run, error) {
-	r := Run{Pair: pair, Threads: threads, Cache: cache}
+func measureStart(ctx context.Context, cfg RecoveryConfig, dataDir string, checkpoint []byte, pair, threads int, cache Cache) (RecoveryRun, error) {
+	r := RecoveryRun{Pair: pair, Threads: threads, Cache: cache}
 	if err := os.Remove(filepath.Join(dataDir, ".kafka_cleanshutdown")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return r, err
 	}
@@ -388,7 +368,7 @@ func measureStart(ctx context.Context, cfg Config, dataDir string, checkpoint []
 	}
 	label := fmt.Sprintf("p%d-t%d-%s", pair, threads, cache)
 	start := time.Now()
-	p, _, err := startBroker(ctx, cfg, dataDir, threads, label)
+	p, _, err := startRecoveryBroker(ctx, cfg, dataDir, threads, label)
 	if err != nil {
 		return r, err
 	}
@@ -502,8 +482,8 @@ func eachFile(dir string, fn func(f *os.File, size int64) error) error {
 	})
 }
 
-// Summary is one (threads, cache) cell.
-type Summary struct {
+// RecoverySummary is one (threads, cache) cell.
+type RecoverySummary struct {
 	Threads int
 	Cache   Cache
 	Runs    int
@@ -518,9 +498,9 @@ type Summary struct {
 	MedianRecovery float64
 }
 
-// Summaries returns one Summary per thread count and cache state, in
+// Summaries returns one RecoverySummary per thread count and cache state, in
 // config order, cold first.
-func (r *Report) Summaries() []Summary {
+func (r *RecoveryReport) Summaries() []RecoverySummary {
 	secs := func(threads int, cache Cache) map[int]float64 {
 		out := map[int]float64{}
 		for _, run := range r.Runs {
@@ -530,7 +510,7 @@ func (r *Report) Summaries() []Summary {
 		}
 		return out
 	}
-	var out []Summary
+	var out []RecoverySummary
 	for _, cache := range []Cache{Cold, Warm} {
 		base := secs(r.Config.Threads[0], cache)
 		for _, th := range r.Config.Threads {
@@ -538,7 +518,7 @@ func (r *Report) Summaries() []Summary {
 			if len(mine) == 0 {
 				continue
 			}
-			s := Summary{Threads: th, Cache: cache, Runs: len(mine)}
+			s := RecoverySummary{Threads: th, Cache: cache, Runs: len(mine)}
 			var xs, ratios []float64
 			var res, rec []float64
 			for pair, v := range mine {
@@ -577,12 +557,8 @@ func mapValues(m map[int]float64) []float64 {
 
 // WriteTable renders the summaries with tablewriter (Markdown when
 // markdown is set).
-func (r *Report) WriteTable(w io.Writer, markdown bool) error {
-	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
-	if markdown {
-		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
-	}
-	t := tablewriter.NewTable(w, opts...)
+func (r *RecoveryReport) WriteTable(w io.Writer, markdown bool) error {
+	t := newTable(w, markdown)
 	base := r.Config.Threads[0]
 	t.Header("page cache", "recovery threads", "starts", "seconds to serve (median)", "min .. max", "recovery in the log (median)",
 		fmt.Sprintf("speed-up vs %d thread(s) (median, range of pairs)", base), "log resident before start")
@@ -594,4 +570,26 @@ func (r *Report) WriteTable(w io.Writer, markdown bool) error {
 		}
 	}
 	return t.Render()
+}
+
+// Save writes dir/recovery.json (with the environment of workDir, where the
+// log was) and, when a start was measured, dir/recovery.md and the table to
+// stdout.
+func (r *RecoveryReport) Save(dir, workDir string, stdout io.Writer) error {
+	if err := SaveRun(dir, "recovery.json", workDir, r); err != nil {
+		return err
+	}
+	if len(r.Runs) == 0 {
+		return nil
+	}
+	if err := r.WriteTable(stdout, false); err != nil {
+		return err
+	}
+	return writeMarkdown(dir, "recovery.md", func(f *os.File) error {
+		d := r.Data
+		fmt.Fprintf(f, "# Crash recovery: %d partitions, %.2f GB in %d segments, broker SIGKILLed after the fill\n\n", d.Partitions, float64(d.LogFileBytes)/1e9, d.SegmentFiles)
+		fmt.Fprintf(f, "Fill: %d records of %d bytes in %.1f s (%.1f MB/s). Cold starts first drop the log's pages (fdatasync + POSIX_FADV_DONTNEED per file); warm starts follow a cold one.\n\n",
+			d.Records, r.Config.RecordSize, d.FillSeconds, float64(d.ValueBytes)/1e6/d.FillSeconds)
+		return r.WriteTable(f, true)
+	})
 }

@@ -1,20 +1,15 @@
-// Package killtest checks the broker's durability promise the hard way: the
-// broker runs with fsync before ack (log.flush.sync.on.ack=true), idempotent
-// franz-go producers send with acks=all, and the broker process is killed
-// with SIGKILL at a random moment. After a restart every acknowledged record
-// must be readable at the offset it was acknowledged with, each producer's
-// records must be in order, and no record may appear twice.
-package killtest
+package bench
 
 import (
+	"io"
+	"strconv"
+
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -24,8 +19,15 @@ import (
 	"github.com/brokerlab/brokerlab/internal/launch"
 )
 
-// Config describes a run. Zero values take the documented defaults.
-type Config struct {
+// The kill experiment checks the broker's durability promise the hard way: the
+// broker runs with fsync before ack (log.flush.sync.on.ack=true), idempotent
+// franz-go producers send with acks=all, and the broker process is killed
+// with SIGKILL at a random moment. After a restart every acknowledged record
+// must be readable at the offset it was acknowledged with, each producer's
+// records must be in order, and no record may appear twice.
+
+// KillConfig describes a run. Zero values take the documented defaults.
+type KillConfig struct {
 	BrokerPath string
 	// WorkDir holds the broker's log dir, kept across trials so that every
 	// restart recovers a longer log.
@@ -44,32 +46,17 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
-func (c *Config) setDefaults() {
-	if c.Trials == 0 {
-		c.Trials = 20
-	}
-	if c.Producers == 0 {
-		c.Producers = 4
-	}
-	if c.Partitions == 0 {
-		c.Partitions = 4
-	}
-	if c.MinRun == 0 {
-		c.MinRun = 50 * time.Millisecond
-	}
-	if c.MaxRun == 0 {
-		c.MaxRun = 750 * time.Millisecond
-	}
-	if c.Seed == 0 {
-		c.Seed = uint64(time.Now().UnixNano())
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+func (c *KillConfig) setDefaults() {
+	orDefault(&c.Trials, 20)
+	orDefault(&c.Producers, 4)
+	orDefault(&c.Partitions, 4)
+	orDefault(&c.MinRun, 50*time.Millisecond)
+	orDefault(&c.MaxRun, 750*time.Millisecond)
+	seedAndLogger(&c.Seed, &c.Logger)
 }
 
-// Trial is the outcome of one kill and restart.
-type Trial struct {
+// KillTrial is the outcome of one kill and restart.
+type KillTrial struct {
 	Trial       int           `json:"trial"`
 	KilledAfter time.Duration `json:"killed_after_ns"`
 	// Acked records were acknowledged to a producer before the kill.
@@ -92,19 +79,19 @@ type Trial struct {
 }
 
 // OK reports whether the trial kept the promise.
-func (t Trial) OK() bool {
+func (t KillTrial) OK() bool {
 	return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 && t.Corrupt == 0
 }
 
-// Report is the outcome of Run.
-type Report struct {
-	Seed   uint64  `json:"seed"`
-	Trials []Trial `json:"trials"`
+// KillReport is the outcome of RunKill.
+type KillReport struct {
+	Seed   uint64      `json:"seed"`
+	Trials []KillTrial `json:"trials"`
 }
 
 // Totals sums the trials.
-func (r *Report) Totals() Trial {
-	var t Trial
+func (r *KillReport) Totals() KillTrial {
+	var t KillTrial
 	for _, x := range r.Trials {
 		t.Acked += x.Acked
 		t.Lost += x.Lost
@@ -117,15 +104,15 @@ func (r *Report) Totals() Trial {
 	return t
 }
 
-// Run runs the trials. It returns the trials done so far with any error; a
-// trial that loses data is not an error of Run: check Trial.OK.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+// RunKill runs the trials. It returns the trials done so far with any error; a
+// trial that loses data is not an error of Run: check KillTrial.OK.
+func RunKill(ctx context.Context, cfg KillConfig) (*KillReport, error) {
 	cfg.setDefaults()
 	if cfg.BrokerPath == "" || cfg.WorkDir == "" {
-		return nil, errors.New("killtest: broker path and work dir are required")
+		return nil, errors.New("kill test: broker path and work dir are required")
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
-	rep := &Report{Seed: cfg.Seed}
+	rep := &KillReport{Seed: cfg.Seed}
 	for i := 0; i < cfg.Trials; i++ {
 		run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
 		tr, err := trial(ctx, cfg, i, run)
@@ -139,25 +126,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func startBroker(ctx context.Context, cfg Config, label string) (*launch.Process, string, error) {
-	addr, err := launch.FreeAddr()
+func startKillBroker(ctx context.Context, cfg KillConfig, label string) (*launch.Process, string, error) {
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label,
+		Props:        append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions), "log.flush.sync.on.ack=true"}, cfg.BrokerProps...),
+		StartTimeout: 2 * time.Minute})
 	if err != nil {
 		return nil, "", err
 	}
-	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nnum.partitions=%d\nlog.flush.sync.on.ack=true\n",
-		addr, filepath.Join(cfg.WorkDir, "data"), cfg.Partitions)
-	for _, l := range cfg.BrokerProps {
-		body += l + "\n"
-	}
-	props := filepath.Join(cfg.WorkDir, "server.properties")
-	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
-		return nil, "", err
-	}
-	p, err := launch.Start(ctx, launch.Spec{
-		Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
-		LogFile: filepath.Join(cfg.WorkDir, "broker-"+label+".log"), StartTimeout: 2 * time.Minute,
-	})
-	return p, addr, err
+	return p, p.Addr(), nil
 }
 
 // ack is one acknowledged record.
@@ -186,10 +162,10 @@ func decode(b []byte) (key, bool) {
 	return key{int32(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint64(b[4:]))}, true
 }
 
-func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, error) {
-	tr := Trial{Trial: n, KilledAfter: run}
+func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillTrial, error) {
+	tr := KillTrial{Trial: n, KilledAfter: run}
 	topic := fmt.Sprintf("kill-%d", n)
-	p, addr, err := startBroker(ctx, cfg, fmt.Sprintf("%d-a", n))
+	p, addr, err := startKillBroker(ctx, cfg, fmt.Sprintf("%d-a", n))
 	if err != nil {
 		return tr, err
 	}
@@ -233,7 +209,7 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 		return tr, err
 	}
 
-	p, addr, err = startBroker(ctx, cfg, fmt.Sprintf("%d-b", n))
+	p, addr, err = startKillBroker(ctx, cfg, fmt.Sprintf("%d-b", n))
 	if err != nil {
 		return tr, fmt.Errorf("restarting after the kill: %w", err)
 	}
@@ -315,4 +291,20 @@ func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
 		})
 	}
 	return out, corrupt, nil
+}
+
+// Save writes dir/kill.json and prints the totals to stdout. It returns an
+// error when a trial lost, duplicated, reordered or served corrupt an
+// acknowledged record.
+func (r *KillReport) Save(dir string, stdout io.Writer) error {
+	if err := SaveRun(dir, "kill.json", "", r); err != nil {
+		return err
+	}
+	t := r.Totals()
+	fmt.Fprintf(stdout, "%d trials: %d acknowledged records, %d lost, %d duplicates, %d out of order (%d unacknowledged but present)\n",
+		len(r.Trials), t.Acked, t.Lost, t.Duplicates, t.OutOfOrder, t.Unacked)
+	if !t.OK() {
+		return errors.New("the broker lost, duplicated or reordered acknowledged records")
+	}
+	return nil
 }

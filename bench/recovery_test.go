@@ -1,4 +1,4 @@
-package recoverybench
+package bench
 
 import (
 	"bytes"
@@ -19,13 +19,13 @@ func TestMeasureSmall(t *testing.T) {
 		t.Skip("-short: builds and starts the broker 9 times")
 	}
 	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/broker").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/broker").CombinedOutput(); err != nil {
 		t.Fatalf("building the broker: %v\n%s", err, out)
 	}
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := Measure(ctx, Config{
+	rep, err := RunRecovery(ctx, RecoveryConfig{
 		BrokerPath: bin, WorkDir: work, Partitions: 20, LogBytes: 4_000_000, RecordSize: 1000,
 		BatchRecords: 8, SegmentBytes: 100_000, Threads: []int{1, 4}, Pairs: 2, StartTimeout: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),

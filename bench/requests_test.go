@@ -1,4 +1,4 @@
-package reqbench
+package bench
 
 import (
 	"os"
@@ -25,12 +25,12 @@ func TestProcessCPU(t *testing.T) {
 
 // TestWriteTable checks the medians, the spread and the syscall table.
 func TestWriteTable(t *testing.T) {
-	pass := func(label string, cpu, reqs float64, reads uint64) Pass {
-		return Pass{Label: label, CPUSeconds: cpu, TotalRequests: reqs, AppendedBytes: 1e9,
+	pass := func(label string, cpu, reqs float64, reads uint64) RequestsPass {
+		return RequestsPass{Label: label, CPUSeconds: cpu, TotalRequests: reqs, AppendedBytes: 1e9,
 			Requests: map[string]float64{"Produce": reqs}, Syscalls: []bpf.SyscallCount{{Name: "read", Count: reads}}}
 	}
 	var b strings.Builder
-	WriteTable(&b, []Pass{pass("a", 6, 1000, 2000), pass("b", 4, 1000, 1000), pass("b", 5, 1000, 1000), pass("a", 7, 1000, 3000), pass("a", 8, 1000, 2000)})
+	WriteRequestsTable(&b, []RequestsPass{pass("a", 6, 1000, 2000), pass("b", 4, 1000, 1000), pass("b", 5, 1000, 1000), pass("a", 7, 1000, 3000), pass("a", 8, 1000, 2000)})
 	out := b.String()
 	for _, want := range []string{
 		"a        cpu_s/GB 7.00 [6.00-8.00]  us/req 7000.0 [6000.0-8000.0]",

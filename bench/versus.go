@@ -1,11 +1,12 @@
-// Package versus measures the project's broker against franz-go's kfake on
+package bench
+
+// The versus experiment measures the project's broker against franz-go's kfake on
 // the same machine, with the same client (librdkafka's rdkafka_performance),
 // in interleaved pairs: each round starts both servers on fresh data
 // directories in a random order, produces N records, consumes them back from
 // the beginning, and stops the server. The report gives each side's median
 // MB/s and records/s and the median of the per-round ratios, so that a noisy
 // machine affects both sides of a pair alike.
-package versus
 
 import (
 	"context"
@@ -13,24 +14,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
-
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
-// Config describes a comparison. Zero values take the documented defaults.
-type Config struct {
+// VersusConfig describes a comparison. Zero values take the documented defaults.
+type VersusConfig struct {
 	// BrokerPath and KfakePath are the two servers' executables (bin/broker,
 	// bin/kfake); RdkPerfPath is rdkafka_performance.
 	BrokerPath, KfakePath, RdkPerfPath string
@@ -50,26 +46,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c *Config) setDefaults() {
-	if c.Pairs == 0 {
-		c.Pairs = 5
-	}
-	if c.Records == 0 {
-		c.Records = 500_000
-	}
-	if c.Size == 0 {
-		c.Size = 1024
-	}
-	if c.Seed == 0 {
-		c.Seed = uint64(time.Now().UnixNano())
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+func (c *VersusConfig) setDefaults() {
+	orDefault(&c.Pairs, 5)
+	orDefault(&c.Records, 500_000)
+	orDefault(&c.Size, 1024)
+	seedAndLogger(&c.Seed, &c.Logger)
 }
 
 // Validate reports every problem with the config at once.
-func (c Config) Validate() error {
+func (c VersusConfig) Validate() error {
 	var errs []error
 	for name, p := range map[string]string{"broker": c.BrokerPath, "kfake": c.KfakePath, "rdkafka_performance": c.RdkPerfPath} {
 		if _, err := os.Stat(p); err != nil {
@@ -87,12 +72,12 @@ func (c Config) Validate() error {
 
 // The two targets.
 const (
-	Broker = "broker"
-	Kfake  = "kfake"
+	TargetBroker = "broker"
+	TargetKfake  = "kfake"
 )
 
-// Sample is one target's produce and consume pass in one round.
-type Sample struct {
+// VersusSample is one target's produce and consume pass in one round.
+type VersusSample struct {
 	Target  string         `json:"target"`
 	Round   int            `json:"round"`
 	Order   int            `json:"order"` // 0: ran first in its round
@@ -100,28 +85,26 @@ type Sample struct {
 	Consume rdkperf.Result `json:"consume"`
 }
 
-// Report is the outcome of Run.
-type Report struct {
-	Records int64    `json:"records"`
-	Size    int      `json:"size"`
-	Pairs   int      `json:"pairs"`
-	Seed    uint64   `json:"seed"`
-	Samples []Sample `json:"samples"`
+// VersusReport is the outcome of RunVersus.
+type VersusReport struct {
+	Records int64          `json:"records"`
+	Size    int            `json:"size"`
+	Pairs   int            `json:"pairs"`
+	Seed    uint64         `json:"seed"`
+	Samples []VersusSample `json:"samples"`
 }
 
-// Run runs the comparison. It returns the samples gathered so far together
+// RunVersus runs the comparison. It returns the samples gathered so far together
 // with an error if a round fails or ctx is cancelled.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+func RunVersus(ctx context.Context, cfg VersusConfig) (*VersusReport, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0))
-	rep := &Report{Records: cfg.Records, Size: cfg.Size, Pairs: cfg.Pairs, Seed: cfg.Seed}
+	order := newRounds(cfg.Seed, 0, []string{TargetBroker, TargetKfake})
+	rep := &VersusReport{Records: cfg.Records, Size: cfg.Size, Pairs: cfg.Pairs, Seed: cfg.Seed}
 	for round := 0; round < cfg.Pairs; round++ {
-		order := []string{Broker, Kfake}
-		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for i, target := range order {
+		for i, target := range order.next() {
 			cfg.Logger.Info("pass", "round", round+1, "of", cfg.Pairs, "target", target)
 			s, err := runOne(ctx, cfg, target, round)
 			if err != nil {
@@ -134,41 +117,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func runOne(ctx context.Context, cfg Config, target string, round int) (Sample, error) {
+func runOne(ctx context.Context, cfg VersusConfig, target string, round int) (VersusSample, error) {
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("%s-%d", target, round))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Sample{}, err
-	}
 	defer os.RemoveAll(filepath.Join(dir, "data"))
-	addr, err := launch.FreeAddr()
-	if err != nil {
-		return Sample{}, err
-	}
-	spec := launch.Spec{Name: target, Addr: addr, LogFile: filepath.Join(dir, target+".log")}
+	var (
+		p   *launch.Process
+		err error
+	)
 	switch target {
-	case Broker:
-		props := filepath.Join(dir, "server.properties")
-		lines := []string{
-			"node.id=1",
-			"listeners=PLAINTEXT://" + addr,
-			"log.dirs=" + filepath.Join(dir, "data"),
-			"num.partitions=1",
+	case TargetBroker:
+		p, err = launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: strconv.Itoa(round),
+			Props: append([]string{"num.partitions=1"}, cfg.BrokerOverrides...)})
+	case TargetKfake:
+		var addr string
+		if addr, err = launch.FreeAddr(); err != nil {
+			return VersusSample{}, err
 		}
-		lines = append(lines, cfg.BrokerOverrides...)
-		if err := writeLines(props, lines); err != nil {
-			return Sample{}, err
-		}
-		spec.Path, spec.Args = cfg.BrokerPath, []string{props}
-	case Kfake:
-		spec.Path, spec.Args = cfg.KfakePath, []string{"-listen", addr, "-data-dir", filepath.Join(dir, "data")}
+		p, err = launch.Start(ctx, launch.Spec{Name: target, Path: cfg.KfakePath, Addr: addr,
+			Args: []string{"-listen", addr, "-data-dir", filepath.Join(dir, "data")}, LogFile: filepath.Join(dir, target+".log")})
 	}
-	p, err := launch.Start(ctx, spec)
 	if err != nil {
-		return Sample{}, err
+		return VersusSample{}, err
 	}
 	defer p.Stop(30 * time.Second)
+	addr := p.Addr()
 
-	s := Sample{Target: target, Round: round}
+	s := VersusSample{Target: target, Round: round}
 	topic := "versus-" + strconv.Itoa(round)
 	props := map[string]string{
 		// Real-world producer settings: batches of up to 1 MB, 5 ms linger.
@@ -191,42 +165,33 @@ func runOne(ctx context.Context, cfg Config, target string, round int) (Sample, 
 	return s, p.Stop(30 * time.Second)
 }
 
-func writeLines(path string, lines []string) error {
-	var b []byte
-	for _, l := range lines {
-		b = append(b, l...)
-		b = append(b, '\n')
-	}
-	return os.WriteFile(path, b, 0o644)
-}
-
-// Summary is one metric's medians on both sides and the median of the
+// VersusSummary is one metric's medians on both sides and the median of the
 // per-round ratios broker/kfake, with its range.
-type Summary struct {
+type VersusSummary struct {
 	Metric                  string
 	Broker, Kfake           float64
 	Ratio, RatioLo, RatioHi float64
 }
 
 // Summaries computes the per-metric medians and paired ratios.
-func (r *Report) Summaries() []Summary {
+func (r *VersusReport) Summaries() []VersusSummary {
 	metrics := []struct {
 		name string
-		f    func(Sample) float64
+		f    func(VersusSample) float64
 	}{
-		{"produce MB/s", func(s Sample) float64 { return s.Produce.MBps() }},
-		{"produce records/s", func(s Sample) float64 { return s.Produce.MsgsPerSec() }},
-		{"consume MB/s", func(s Sample) float64 { return s.Consume.MBps() }},
-		{"consume records/s", func(s Sample) float64 { return s.Consume.MsgsPerSec() }},
+		{"produce MB/s", func(s VersusSample) float64 { return s.Produce.MBps() }},
+		{"produce records/s", func(s VersusSample) float64 { return s.Produce.MsgsPerSec() }},
+		{"consume MB/s", func(s VersusSample) float64 { return s.Consume.MBps() }},
+		{"consume records/s", func(s VersusSample) float64 { return s.Consume.MsgsPerSec() }},
 	}
-	var out []Summary
+	var out []VersusSummary
 	for _, m := range metrics {
 		byRound := map[int][2]float64{}
 		var b, k []float64
 		for _, s := range r.Samples {
 			v := m.f(s)
 			pair := byRound[s.Round]
-			if s.Target == Broker {
+			if s.Target == TargetBroker {
 				b, pair[0] = append(b, v), v
 			} else {
 				k, pair[1] = append(k, v), v
@@ -239,7 +204,7 @@ func (r *Report) Summaries() []Summary {
 				ratios = append(ratios, p[0]/p[1])
 			}
 		}
-		sm := Summary{Metric: m.name, Broker: stats.Median(b), Kfake: stats.Median(k), Ratio: stats.Median(ratios)}
+		sm := VersusSummary{Metric: m.name, Broker: stats.Median(b), Kfake: stats.Median(k), Ratio: stats.Median(ratios)}
 		if len(ratios) > 0 {
 			sm.RatioLo, sm.RatioHi = slices.Min(ratios), slices.Max(ratios)
 		}
@@ -250,12 +215,8 @@ func (r *Report) Summaries() []Summary {
 
 // WriteTable renders the summaries with tablewriter, as Markdown when
 // markdown is set and as a terminal table otherwise.
-func (r *Report) WriteTable(w io.Writer, markdown bool) error {
-	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
-	if markdown {
-		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
-	}
-	t := tablewriter.NewTable(w, opts...)
+func (r *VersusReport) WriteTable(w io.Writer, markdown bool) error {
+	t := newTable(w, markdown)
 	t.Header("metric", "broker (median)", "kfake (median)", "broker/kfake (median of pairs)", "range of pairs")
 	for _, s := range r.Summaries() {
 		if err := t.Append(s.Metric, num(s.Broker), num(s.Kfake),

@@ -1,4 +1,4 @@
-package killtest
+package bench
 
 import (
 	"context"
@@ -65,8 +65,8 @@ func Produce(ctx context.Context, cl *kgo.Client, producer, partition int32, ack
 // batch served corrupt. expired, if set, says which missing
 // records retention may have deleted (by their acknowledgement time); they
 // count as Expired, not Lost.
-func Verify(ctx context.Context, addr, topic string, acks *Acks, expired func(ackedAt time.Time) bool) (Trial, error) {
-	var tr Trial
+func Verify(ctx context.Context, addr, topic string, acks *Acks, expired func(ackedAt time.Time) bool) (KillTrial, error) {
+	var tr KillTrial
 	found, corrupt, err := readAll(ctx, addr, topic)
 	if err != nil {
 		return tr, err
@@ -77,11 +77,11 @@ func Verify(ctx context.Context, addr, topic string, acks *Acks, expired func(ac
 
 // VerifyMissing counts every acknowledged record as lost (or expired): the
 // topic did not come back at all.
-func VerifyMissing(acks *Acks, expired func(time.Time) bool) Trial {
-	return check(Trial{}, nil, acks, expired)
+func VerifyMissing(acks *Acks, expired func(time.Time) bool) KillTrial {
+	return check(KillTrial{}, nil, acks, expired)
 }
 
-func check(tr Trial, found []record, acks *Acks, expired func(time.Time) bool) Trial {
+func check(tr KillTrial, found []record, acks *Acks, expired func(time.Time) bool) KillTrial {
 	acks.mu.Lock()
 	defer acks.mu.Unlock()
 	seen := map[key]int{}

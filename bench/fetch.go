@@ -1,4 +1,6 @@
-// Package fetchbench measures the broker's Fetch path on a large log: it
+package bench
+
+// The fetch experiment measures the broker's Fetch path on a large log: it
 // fills one partition with rdkafka_performance, then restarts the broker in
 // each fetch mode (sendfile and copy) in interleaved, randomly ordered rounds
 // and consumes the whole log from the beginning while sampling the broker's
@@ -6,7 +8,6 @@
 // zero-copy path is than copying on this machine, and whether the broker's
 // memory stays flat while a consumer reads far more than it could hold (the
 // page cache holds the data, not the heap).
-package fetchbench
 
 import (
 	"context"
@@ -14,24 +15,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/renderer"
-	"github.com/olekukonko/tablewriter/tw"
-	"github.com/prometheus/procfs"
-
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
-// Config describes a run. Zero values take the documented defaults.
-type Config struct {
+// FetchConfig describes a run. Zero values take the documented defaults.
+type FetchConfig struct {
 	BrokerPath, RdkPerfPath string
 	// WorkDir holds the broker's log dir; it needs LogBytes of free space.
 	WorkDir string
@@ -49,32 +45,19 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
-func (c *Config) setDefaults() {
-	if c.LogBytes == 0 {
-		c.LogBytes = 10_000_000_000
-	}
-	if c.Size == 0 {
-		c.Size = 1024
-	}
-	if c.Rounds == 0 {
-		c.Rounds = 3
-	}
+func (c *FetchConfig) setDefaults() {
+	orDefault(&c.LogBytes, 10_000_000_000)
+	orDefault(&c.Size, 1024)
+	orDefault(&c.Rounds, 3)
 	if len(c.Modes) == 0 {
 		c.Modes = []string{"sendfile", "copy"}
 	}
-	if c.SampleEvery == 0 {
-		c.SampleEvery = 100 * time.Millisecond
-	}
-	if c.Seed == 0 {
-		c.Seed = uint64(time.Now().UnixNano())
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	orDefault(&c.SampleEvery, 100*time.Millisecond)
+	seedAndLogger(&c.Seed, &c.Logger)
 }
 
-// Pass is one full read of the log in one mode.
-type Pass struct {
+// FetchPass is one full read of the log in one mode.
+type FetchPass struct {
 	Mode  string         `json:"mode"`
 	Round int            `json:"round"`
 	Read  rdkperf.Result `json:"read"`
@@ -82,36 +65,36 @@ type Pass struct {
 	RSS []int64 `json:"rss_bytes"`
 }
 
-// Report is the outcome of Run.
-type Report struct {
+// FetchReport is the outcome of RunFetch.
+type FetchReport struct {
 	LogBytes int64          `json:"log_bytes"`
 	Records  int64          `json:"records"`
 	Size     int            `json:"size"`
 	Seed     uint64         `json:"seed"`
 	Fill     rdkperf.Result `json:"fill"`
-	Passes   []Pass         `json:"passes"`
+	Passes   []FetchPass    `json:"passes"`
 }
 
-const topic = "fetchbench"
+const fetchTopic = "fetchbench"
 
-// Run fills the log and reads it back in every mode, Rounds times. It returns
+// RunFetch fills the log and reads it back in every mode, Rounds times. It returns
 // what it measured so far together with any error.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchReport, error) {
 	cfg.setDefaults()
 	if cfg.BrokerPath == "" || cfg.RdkPerfPath == "" || cfg.WorkDir == "" {
-		return nil, errors.New("fetchbench: broker path, rdkafka_performance path and work dir are required")
+		return nil, errors.New("fetch bench: broker path, rdkafka_performance path and work dir are required")
 	}
 	records := cfg.LogBytes / int64(cfg.Size)
-	rep := &Report{LogBytes: records * int64(cfg.Size), Records: records, Size: cfg.Size, Seed: cfg.Seed}
+	rep := &FetchReport{LogBytes: records * int64(cfg.Size), Records: records, Size: cfg.Size, Seed: cfg.Seed}
 	dataDir := filepath.Join(cfg.WorkDir, "data")
 
 	cfg.Logger.Info("filling the log", "bytes", rep.LogBytes, "records", records)
-	p, addr, err := start(ctx, cfg, dataDir, "sendfile", "fill")
+	p, addr, err := startFetchBroker(ctx, cfg, dataDir, "sendfile", "fill")
 	if err != nil {
 		return nil, err
 	}
 	rep.Fill, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
-		Mode: rdkperf.Produce, Brokers: addr, Topic: topic, Partition: 0, Count: records, Size: cfg.Size,
+		Mode: rdkperf.Produce, Brokers: addr, Topic: fetchTopic, Partition: 0, Count: records, Size: cfg.Size,
 		Props:   map[string]string{"linger.ms": "5", "batch.size": "1000000", "acks": "1"},
 		Timeout: time.Hour,
 	})
@@ -122,11 +105,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, fmt.Errorf("filling the log: %w", err)
 	}
 
-	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	order := newRounds(cfg.Seed, 1, cfg.Modes)
 	for round := 0; round < cfg.Rounds; round++ {
-		modes := slices.Clone(cfg.Modes)
-		rng.Shuffle(len(modes), func(i, j int) { modes[i], modes[j] = modes[j], modes[i] })
-		for _, mode := range modes {
+		for _, mode := range order.next() {
 			cfg.Logger.Info("reading the log", "round", round+1, "of", cfg.Rounds, "mode", mode)
 			pass, err := readPass(ctx, cfg, dataDir, mode, round, records)
 			if err != nil {
@@ -138,39 +119,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func start(ctx context.Context, cfg Config, dataDir, mode, label string) (*launch.Process, string, error) {
-	addr, err := launch.FreeAddr()
+// startFetchBroker starts the broker on dataDir in one fetch mode.
+func startFetchBroker(ctx context.Context, cfg FetchConfig, dataDir, mode, label string) (*launch.Process, string, error) {
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label, LogDir: dataDir,
+		Props: []string{"num.partitions=1", "brokerlab.fetch.mode=" + mode}, StartTimeout: 5 * time.Minute})
 	if err != nil {
 		return nil, "", err
 	}
-	props := filepath.Join(cfg.WorkDir, "server.properties")
-	body := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nnum.partitions=1\nbrokerlab.fetch.mode=%s\n", addr, dataDir, mode)
-	if err := os.WriteFile(props, []byte(body), 0o644); err != nil {
-		return nil, "", err
-	}
-	p, err := launch.Start(ctx, launch.Spec{
-		Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
-		LogFile: filepath.Join(cfg.WorkDir, "broker-"+label+".log"), StartTimeout: 5 * time.Minute,
-	})
-	return p, addr, err
+	return p, p.Addr(), nil
 }
 
-func readPass(ctx context.Context, cfg Config, dataDir, mode string, round int, records int64) (Pass, error) {
-	p, addr, err := start(ctx, cfg, dataDir, mode, fmt.Sprintf("%s-%d", mode, round))
+func readPass(ctx context.Context, cfg FetchConfig, dataDir, mode string, round int, records int64) (FetchPass, error) {
+	p, addr, err := startFetchBroker(ctx, cfg, dataDir, mode, fmt.Sprintf("%s-%d", mode, round))
 	if err != nil {
-		return Pass{}, err
+		return FetchPass{}, err
 	}
 	defer p.Stop(time.Minute)
-	proc, err := procfs.NewProc(p.Pid())
-	if err != nil {
-		return Pass{}, err
-	}
-	pass := Pass{Mode: mode, Round: round}
+	pass := FetchPass{Mode: mode, Round: round}
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan []int64)
-	go func() { sampled <- sampleRSS(sctx, proc, cfg.SampleEvery) }()
+	go func() { sampled <- sampleRSS(sctx, p.Pid(), cfg.SampleEvery) }()
 	pass.Read, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
-		Mode: rdkperf.Consume, Brokers: addr, Topic: topic, Partition: 0, Count: records,
+		Mode: rdkperf.Consume, Brokers: addr, Topic: fetchTopic, Partition: 0, Count: records,
 		Props:   map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576"},
 		Timeout: time.Hour,
 	})
@@ -185,14 +155,15 @@ func readPass(ctx context.Context, cfg Config, dataDir, mode string, round int, 
 	return pass, p.Stop(time.Minute)
 }
 
-// sampleRSS reads the process's resident set size until ctx is done.
-func sampleRSS(ctx context.Context, proc procfs.Proc, every time.Duration) []int64 {
+// sampleRSS reads the process's resident set size (VmRSS) until ctx is
+// done.
+func sampleRSS(ctx context.Context, pid int, every time.Duration) []int64 {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var out []int64
 	for {
-		if st, err := proc.Stat(); err == nil {
-			out = append(out, int64(st.ResidentMemory()))
+		if p, err := procsample.ReadProcess("/proc", pid); err == nil {
+			out = append(out, int64(p.RSS))
 		}
 		select {
 		case <-ctx.Done():
@@ -202,8 +173,8 @@ func sampleRSS(ctx context.Context, proc procfs.Proc, every time.Duration) []int
 	}
 }
 
-// ModeSummary aggregates one mode's passes.
-type ModeSummary struct {
+// FetchModeSummary aggregates one mode's passes.
+type FetchModeSummary struct {
 	Mode                 string
 	MedianMBps           float64
 	MinMBps, MaxMBps     float64
@@ -214,11 +185,11 @@ type ModeSummary struct {
 	RSSGrowthAfterWarmup int64 // max RSS minus RSS at 10% of the pass, over passes
 }
 
-// Summaries aggregates the passes per mode, in Config.Modes order.
-func (r *Report) Summaries(modes []string) []ModeSummary {
-	var out []ModeSummary
+// Summaries aggregates the passes per mode, in FetchConfig.Modes order.
+func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
+	var out []FetchModeSummary
 	for _, mode := range modes {
-		s := ModeSummary{Mode: mode}
+		s := FetchModeSummary{Mode: mode}
 		var mbps []float64
 		var rss []int64
 		for _, p := range r.Passes {
@@ -261,12 +232,8 @@ func (r *Report) Summaries(modes []string) []ModeSummary {
 }
 
 // WriteTable renders the per-mode summary with tablewriter.
-func (r *Report) WriteTable(w io.Writer, modes []string, markdown bool) error {
-	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
-	if markdown {
-		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
-	}
-	t := tablewriter.NewTable(w, opts...)
+func (r *FetchReport) WriteTable(w io.Writer, modes []string, markdown bool) error {
+	t := newTable(w, markdown)
 	t.Header("fetch mode", "passes", "read MB/s (median)", "min .. max", "vs "+modes[0]+" (median, range of rounds)", "broker RSS median", "RSS max", "RSS growth after 10% of a pass")
 	for _, s := range r.Summaries(modes) {
 		if err := t.Append(s.Mode, fmt.Sprint(s.Passes), fmt.Sprintf("%.1f", s.MedianMBps),
@@ -280,3 +247,23 @@ func (r *Report) WriteTable(w io.Writer, modes []string, markdown bool) error {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// Save writes dir/fetch.json and, when a pass was measured, dir/fetch.md and
+// the table to stdout.
+func (r *FetchReport) Save(dir string, cfg FetchConfig, stdout io.Writer) error {
+	cfg.setDefaults()
+	if err := SaveRun(dir, "fetch.json", cfg.WorkDir, r); err != nil {
+		return err
+	}
+	if len(r.Passes) == 0 {
+		return nil
+	}
+	if err := r.WriteTable(stdout, cfg.Modes, false); err != nil {
+		return err
+	}
+	return writeMarkdown(dir, "fetch.md", func(f *os.File) error {
+		fmt.Fprintf(f, "# Fetch path: %.1f GB log of %d-byte records, read by rdkafka_performance, %d interleaved rounds\n\n", float64(r.LogBytes)/1e9, cfg.Size, cfg.Rounds)
+		fmt.Fprintf(f, "Fill (produce) rate: %.1f MB/s.\n\n", r.Fill.MBps())
+		return r.WriteTable(f, cfg.Modes, true)
+	})
+}

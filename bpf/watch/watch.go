@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -177,6 +178,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			return err
 		}
 		curP, err := sampler.Sample()
+		if err != nil && child != nil && !done && errors.Is(err, fs.ErrNotExist) {
+			// The command exited between the tick and this sample: its
+			// /proc directory goes when it is reaped, so its status is
+			// already on its way.
+			childErr = <-exited
+			done, waited = true, true
+		}
 		if err != nil && cfg.PID != 0 && child != nil && done {
 			// The command is gone: sample without it.
 			sampler, _ = procsample.New(procsample.Config{Device: cfg.Device})

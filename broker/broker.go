@@ -104,6 +104,7 @@ func New(cfg Config) (_ *Broker, err error) {
 			return nil, fmt.Errorf("listening for metrics on %s (brokerlab.metrics.listen): %w", cfg.MetricsListen, err)
 		}
 		undo = append(undo, func() { _ = b.metricsLn.Close() })
+		b.logger.Info("listening for metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics", "key", "brokerlab.metrics.listen")
 	}
 
 	for _, s := range registeredServices() {

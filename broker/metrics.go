@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"regexp"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -24,6 +26,10 @@ type metrics struct {
 	connections         prometheus.Gauge
 	connectionsAccepted prometheus.Counter
 }
+
+// goCPUClasses selects runtime/metrics' /cpu/classes/... (exported as
+// go_cpu_classes_*_cpu_seconds_total) for the dashboard's GC CPU share.
+var goCPUClasses = regexp.MustCompile(`^/cpu/classes/`)
 
 const (
 	namespace = "brokerlab"
@@ -57,7 +63,10 @@ func newMetrics(b *Broker) *metrics {
 	m.connectionsAccepted = counter("connections_accepted_total", "Client connections accepted.")
 	m.reg.MustRegister(m.requests, m.duration, m.connErrors, m.bytesIn, m.bytesOut, m.fetchSendfileBytes,
 		m.fetchCopyBytes, m.producedRecords, m.producedBatches, m.fetchedBytes, m.connections, m.connectionsAccepted,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// The runtime/metrics CPU classes give GC CPU time (assists,
+		// background workers, pauses), not only pause time.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: goCPUClasses})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storageCollector{b: b})
 	return m
 }

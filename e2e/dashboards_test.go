@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/brokerlab/brokerlab/bpf"
 	"github.com/brokerlab/brokerlab/broker"
 )
 
@@ -68,8 +69,8 @@ func readPrometheusConfig(tb testing.TB) prometheusConfig {
 
 // TestPrometheusConfigMatchesDefaults checks that the shipped Prometheus
 // configuration scrapes where things listen by default: the broker's
-// brokerlab.metrics.listen of config/server.properties and node-exporter's
-// default port.
+// brokerlab.metrics.listen of config/server.properties, node-exporter's
+// default port and the address the docs give lab probe -listen.
 func TestPrometheusConfigMatchesDefaults(t *testing.T) {
 	cfg, _, err := broker.LoadConfig(filepath.Join(repoRoot(t), "config", "server.properties"), nil)
 	if err != nil {
@@ -78,6 +79,7 @@ func TestPrometheusConfigMatchesDefaults(t *testing.T) {
 	want := map[string]string{
 		"broker": cfg.MetricsListen,
 		"node":   "127.0.0.1:9100", // node_exporter's --web.listen-address default (:9100)
+		"probe":  bpf.DefaultListenAddr,
 	}
 	got := map[string]string{}
 	for _, j := range readPrometheusConfig(t).ScrapeConfigs {

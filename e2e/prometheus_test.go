@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,7 +68,19 @@ func startDaemon(t *testing.T, dir, name, path string, args ...string) {
 		logf.Close()
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	t.Cleanup(func() {
+		// SIGTERM first: lab probe detaches its programs on the way out.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	})
 }
 
 // startPrometheus runs a real Prometheus on the shipped
@@ -159,6 +172,38 @@ func TestDashboardPanelsShowData(t *testing.T) {
 	if want := "http://" + metricsAddr + "/metrics"; !strings.Contains(string(b), want) {
 		t.Errorf("the broker's log does not name its metrics URL %s:\n%s", want, b)
 	}
+}
+
+// TestKernelViewPanelsShowData runs the broker, and lab probe -listen
+// scoped to the broker's pid, under a real Prometheus configured like
+// dashboards/prometheus.yml, puts a short load on the broker, and requires
+// every panel of the kernel view to return data and the probes to have
+// seen the broker's fdatasync, page-cache and sendfile work.
+func TestKernelViewPanelsShowData(t *testing.T) {
+	testutil.RequirePrivileged(t, "loading eBPF programs for lab probe")
+	metricsAddr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, addr, _ := startBroker(t, "brokerlab.metrics.listen="+metricsAddr, "log.flush.sync.on.ack=true")
+	probeAddr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A long interval: the exporter is what the test reads, not the tables.
+	startDaemon(t, t.TempDir(), "lab-probe", bin("lab"), "probe", "-listen", probeAddr, "-pid", strconv.Itoa(br.Pid()), "-interval", "1h")
+	promAddr := startPrometheus(t, map[string]string{"broker": metricsAddr, "probe": probeAddr})
+
+	produceAndFetch(t, addr, "kernel", 300)
+	for _, q := range []string{
+		`brokerlab_probe_fsync_fdatasync_latency_seconds_count > 0`,
+		`brokerlab_probe_pagecache_access_pages_total > 0`,
+		`brokerlab_probe_sendfile_calls_total > 0`,
+		`brokerlab_probe_sockbuf_sends_total > 0`,
+	} {
+		testutil.WaitFor(t, 60*time.Second, func() error { return promQuery(promAddr, q, true) })
+	}
+	requireEveryPanelHasData(t, promAddr, readDashboard(t, "kernel.json"), map[string]string{"instance": metricsAddr, "probe": probeAddr})
 }
 
 // produceAndFetch produces n records to topic with franz-go and reads them

@@ -74,7 +74,7 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 	}
 	fs := flag.NewFlagSet("lab probe", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: lab probe [FAMILY...] [-pid N | -cgroup DIR] [-device MAJ:MIN|PATH] [-interval 1s] [-count N] [-json] [-features] [-- command args]\n\nfamilies: fsync pagecache swap sockbuf sendfile (default: all)\n\n")
+		fmt.Fprintf(fs.Output(), "usage: lab probe [FAMILY...] [-pid N | -cgroup DIR] [-device MAJ:MIN|PATH] [-interval 1s] [-count N] [-json] [-listen ADDR] [-features] [-- command args]\n\nfamilies: fsync pagecache swap sockbuf sendfile (default: all)\n\n")
 		fs.PrintDefaults()
 	}
 	pid := fs.Int("pid", 0, "scope to this process (tgid)")
@@ -84,6 +84,7 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 	count := fs.Int("count", 0, "stop after this many windows (0: until interrupted or the command exits)")
 	asJSON := fs.Bool("json", false, "print one JSON object per window instead of tables")
 	features := fs.Bool("features", false, "print which events and types this kernel has, then exit")
+	listen := fs.String("listen", "", "also serve the readings as Prometheus metrics at http://ADDR/metrics (dashboards/prometheus.yml scrapes "+bpf.DefaultListenAddr+")")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -168,11 +169,19 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 		}()
 	}
 
-	probes, err := bpf.New(bpf.Config{Families: families, PID: *pid, Cgroup: *cgroup, Device: *device, Logger: logger})
+	pcfg := bpf.Config{Families: families, PID: *pid, Cgroup: *cgroup, Device: *device, Logger: logger}
+	probes, err := bpf.New(pcfg)
 	if err != nil {
 		return err
 	}
 	defer probes.Close()
+	if *listen != "" {
+		srv, err := bpf.ServeMetrics(*listen, probes, pcfg, logger)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	for _, f := range families {
 		if err := probes.Err(f); err != nil {
 			logger.Warn("probe family not running", "family", f, "err", err)

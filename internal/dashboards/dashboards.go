@@ -64,7 +64,7 @@ func (d Dashboard) Exprs() []string {
 
 // All returns the lab's dashboards.
 func All() []Dashboard {
-	return []Dashboard{Broker(), Host()}
+	return []Dashboard{Broker(), Host(), Kernel()}
 }
 
 // JSON renders d as Grafana dashboard JSON, indented, ending in a newline.

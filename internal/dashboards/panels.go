@@ -107,3 +107,61 @@ func Host() Dashboard {
 		},
 	}
 }
+
+// Kernel is the kernel's view of the broker, from the eBPF probes that
+// `lab probe -listen` serves, beside the broker's own metrics for the same
+// question.
+func Kernel() Dashboard {
+	const (
+		b = "instance" // the broker
+		p = "probe"    // lab probe -listen, scoped to the broker's pid or cgroup
+	)
+	return Dashboard{
+		File: "kernel.json", UID: "brokerlab-kernel", Title: "brokerlab / kernel view",
+		Description: "What the kernel saw the broker do, from the lab's eBPF probes (lab probe -listen, scoped to the broker's pid or cgroup), beside the broker's own metrics.",
+		Vars:        []Var{{Name: b, Label: "Broker", Job: "broker"}, {Name: p, Label: "Probes", Job: "probe"}},
+		Panels: []Panel{
+			{Title: "fdatasync latency: kernel vs broker", Description: "p99 of fdatasync(2) from the syscall tracepoints, and the broker's own timing of the same calls.", Unit: "s", Targets: []Target{
+				{quantile("0.99", "brokerlab_probe_fsync_fdatasync_latency_seconds", p), "p99 kernel (syscall)"},
+				{quantile("0.99", "brokerlab_broker_storage_sync_duration_seconds", b), "p99 broker"},
+			}},
+			{Title: "Block request latency", Description: "Issue to completion of block requests (block_rq_issue/complete), all of the device's requests.", Unit: "s", Targets: []Target{
+				{quantile("0.99", "brokerlab_probe_fsync_block_rq_latency_seconds", p), "p99"},
+				{quantile("0.5", "brokerlab_probe_fsync_block_rq_latency_seconds", p), "p50"},
+			}},
+			{Title: "Page-cache hit ratio", Description: "Page accesses that found the page cached, over all page accesses (mm_filemap_get_pages vs mm_filemap_add_to_page_cache).", Unit: "percentunit", Targets: []Target{
+				{rate("brokerlab_probe_pagecache_hit_pages_total", p) + " / " + rate("brokerlab_probe_pagecache_access_pages_total", p), "hit ratio"},
+			}},
+			{Title: "Page-cache pages/s", Unit: "ops", Targets: []Target{
+				{rate("brokerlab_probe_pagecache_access_pages_total", p), "accessed"},
+				{rate("brokerlab_probe_pagecache_insert_pages_total", p) + " - " + rate("brokerlab_probe_pagecache_write_insert_pages_total", p), "read misses"},
+				{rate("brokerlab_probe_pagecache_evict_pages_total", p), "evicted"},
+			}},
+			{Title: "Swap", Description: "Swap-ins of the broker's pages and their fault-to-mapped latency.", Unit: "short", Targets: []Target{
+				{rate("brokerlab_probe_swap_swapin_pages_total", p), "swap-in pages/s"},
+				{rate("brokerlab_probe_swap_swapout_pages_total", p), "swap-out pages/s"},
+				{rate("brokerlab_probe_swap_page_faults_total", p), "page faults/s"},
+			}},
+			{Title: "Socket send buffer", Description: "Share of sends that found the send buffer full (EAGAIN) or 70% full, and the p99 fill.", Unit: "percentunit", Targets: []Target{
+				{rate("brokerlab_probe_sockbuf_send_eagain_total", p) + " / " + rate("brokerlab_probe_sockbuf_sends_total", p), "EAGAIN share"},
+				{rate("brokerlab_probe_sockbuf_sends_fill_over_70_total", p) + " / " + rate("brokerlab_probe_sockbuf_sends_total", p), ">=70% full share"},
+				{quantile("0.99", "brokerlab_probe_sockbuf_send_fill_ratio", p), "p99 fill"},
+			}},
+			{Title: "TCP round-trip time", Unit: "s", Targets: []Target{
+				{quantile("0.99", "brokerlab_probe_sockbuf_srtt_seconds", p), "p99 srtt"},
+				{quantile("0.5", "brokerlab_probe_sockbuf_srtt_seconds", p), "p50 srtt"},
+			}},
+			{Title: "Zero-copy share: kernel vs broker", Description: "TCP bytes sent inside sendfile(2) over all TCP bytes sent (kernel), and the broker's sendfile share of fetched record bytes.", Unit: "percentunit", Targets: []Target{
+				{rate("brokerlab_probe_sendfile_socket_bytes_sendfile_total", p) + " / (" + rate("brokerlab_probe_sendfile_socket_bytes_sendfile_total", p) + " + " + rate("brokerlab_probe_sendfile_socket_bytes_copy_total", p) + ")", "kernel"},
+				{rate("brokerlab_broker_fetch_sendfile_bytes_total", b) + " / (" + rate("brokerlab_broker_fetch_sendfile_bytes_total", b) + " + " + rate("brokerlab_broker_fetch_copy_bytes_total", b) + ")", "broker"},
+			}},
+			{Title: "sendfile calls", Unit: "s", Targets: []Target{
+				{quantile("0.99", "brokerlab_probe_sendfile_latency_seconds", p), "p99 latency"},
+				{rate("brokerlab_probe_sendfile_calls_total", p), "calls/s"},
+			}},
+			{Title: "Probe families attached", Description: "1 when a family's probes are attached, 0 when the kernel could not load them.", Unit: "short", Targets: []Target{
+				{sel("brokerlab_probe_family_up", p), "{{family}}"},
+			}},
+		},
+	}
+}

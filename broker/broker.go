@@ -252,7 +252,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		prof, err := pyroscope.Start(pyroscope.Config{
 			ApplicationName: "brokerlab.broker",
 			ServerAddress:   b.cfg.PyroscopeServer,
-			Tags:            map[string]string{"node_id": strconv.Itoa(int(b.cfg.NodeID))},
+			Tags:            b.cfg.pyroscopeTags(),
 			Logger:          pyroscopeLogger{b.logger.With("component", "pyroscope")},
 		})
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -87,6 +88,9 @@ func run(args []string) int {
 		return 1
 	}
 	cfg.Logger = logger
+	// Process-wide profiling rates belong to main (0 leaves them off).
+	runtime.SetMutexProfileFraction(cfg.PprofMutexFraction)
+	runtime.SetBlockProfileRate(cfg.PprofBlockRate)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -160,8 +160,8 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 		return rec, err
 	}
 	started := time.Now().Add(p.Warmup)
-	profiles := r.startProfiles(ctx, pprofBase, label)
-	m, notes, err := r.cfg.Load.Run(ctx, b.Addr(), p.Warmup, p.Measure, label, filepath.Join(r.cfg.OutDir, loadFile))
+	lctx, profiles := r.profileHook(ctx, pprofBase, label)
+	m, notes, err := r.cfg.Load.Run(lctx, b.Addr(), p.Warmup, p.Measure, label, filepath.Join(r.cfg.OutDir, loadFile))
 	profFiles, profErr := profiles.wait(err != nil)
 	if err != nil {
 		return rec, fmt.Errorf("load for %s: %w", label, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/profiling"
@@ -53,28 +54,52 @@ func (r *Runner) profileOverrides(cell Cell, run Run, overrides []string) ([]str
 // tagValue keeps a pyroscope tag value free of the list's separators.
 func tagValue(s string) string { return strings.NewReplacer(",", "_", "=", "_").Replace(s) }
 
-// runProfiles is one run's profile taking, owned by runOne, which waits.
+// measureHookKey carries the function a Load calls as its measured window
+// starts (as net/http/httptrace carries a ClientTrace): the runner's
+// Load interface stays as it is, and a Load that does not call it only
+// costs the run its profiles.
+type measureHookKey struct{}
+
+// withMeasureHook returns ctx carrying fn.
+func withMeasureHook(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, measureHookKey{}, fn)
+}
+
+// measureHook returns the function ctx carries, or nil.
+func measureHook(ctx context.Context) func() {
+	fn, _ := ctx.Value(measureHookKey{}).(func())
+	return fn
+}
+
+// runProfiles is one run's profile taking. Its goroutine starts when the
+// load's measured window does; runOne waits for it.
 type runProfiles struct {
+	ctx    context.Context
 	cancel context.CancelFunc
+	once   sync.Once
 	done   chan struct{}
 	files  []profiling.File
 	err    error
 }
 
-// startProfiles starts taking the run's profiles when the load starts; a
-// nil result (no profiles asked for) waits for nothing.
-func (r *Runner) startProfiles(ctx context.Context, base, label string) *runProfiles {
+// profileHook returns the load's context, carrying the hook that starts
+// taking the run's profiles, and the profiles to wait for (nil without
+// profiles: ctx is returned as it is).
+func (r *Runner) profileHook(ctx context.Context, base, label string) (context.Context, *runProfiles) {
 	if base == "" {
-		return nil
+		return ctx, nil
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	rp := &runProfiles{cancel: cancel, done: make(chan struct{})}
-	p := r.cfg.Plan
-	go func() {
-		defer close(rp.done)
-		rp.files, rp.err = profiling.Window(pctx, base, r.cfg.OutDir, label, r.cfg.Profiles, p.Warmup, p.Measure)
-	}()
-	return rp
+	rp := &runProfiles{ctx: pctx, cancel: cancel, done: make(chan struct{})}
+	start := func() {
+		rp.once.Do(func() {
+			go func() {
+				defer close(rp.done)
+				rp.files, rp.err = profiling.Window(pctx, base, r.cfg.OutDir, label, r.cfg.Profiles, r.cfg.Plan.Measure)
+			}()
+		})
+	}
+	return withMeasureHook(ctx, start), rp
 }
 
 // wait returns the saved profiles; abort stops taking them first (the
@@ -86,7 +111,14 @@ func (rp *runProfiles) wait(abort bool) ([]profiling.File, error) {
 	if abort {
 		rp.cancel()
 	}
-	<-rp.done
+	started := true
+	rp.once.Do(func() { started = false }) // never started: nothing to wait for
+	if started {
+		<-rp.done
+	}
 	rp.cancel()
+	if !started && !abort {
+		return nil, fmt.Errorf("the load reported no measured window to profile")
+	}
 	return rp.files, rp.err
 }

@@ -72,22 +72,17 @@ type File struct {
 const Dir = "profiles"
 
 // Window takes the profiles of kinds for one measured window of the
-// broker whose /debug/pprof is at base (http://127.0.0.1:PORT): it waits
-// for warmup, then samples CPU, mutex and block over measure while the load
-// runs, and reads the heap at the end. Call it when the load starts. Files
-// are written to runDir/profiles/<name>.<kind>.pprof; it returns those
-// written, and an error naming every kind it could not take.
-func Window(ctx context.Context, base, runDir, name string, kinds []Kind, warmup, measure time.Duration) ([]File, error) {
+// broker whose /debug/pprof is at base (http://127.0.0.1:PORT): it samples
+// CPU, mutex and block over measure while the load runs, and reads the heap
+// at the end. Call it as the measured window starts. Files are written to
+// runDir/profiles/<name>.<kind>.pprof; it returns those written, and an
+// error naming every kind it could not take.
+func Window(ctx context.Context, base, runDir, name string, kinds []Kind, measure time.Duration) ([]File, error) {
 	if len(kinds) == 0 {
 		return nil, nil
 	}
 	if err := os.MkdirAll(filepath.Join(runDir, Dir), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the profile directory: %w", err)
-	}
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(warmup):
 	}
 	secs := strconv.Itoa(max(1, int(measure.Round(time.Second)/time.Second)))
 	var (

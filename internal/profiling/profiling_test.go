@@ -57,7 +57,7 @@ func TestWindowSavesProfilesPprofReads(t *testing.T) {
 	defer srv.Close()
 
 	dir := t.TempDir()
-	files, err := Window(context.Background(), srv.URL, dir, "c01-r1", Kinds(), 0, time.Second)
+	files, err := Window(context.Background(), srv.URL, dir, "c01-r1", Kinds(), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestWindowSavesProfilesPprofReads(t *testing.T) {
 func TestWindowNamesAMissingPprofEndpoint(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	_, err := Window(context.Background(), srv.URL, t.TempDir(), "c01-r1", []Kind{CPU}, 0, time.Second)
+	_, err := Window(context.Background(), srv.URL, t.TempDir(), "c01-r1", []Kind{CPU}, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "brokerlab.metrics.pprof") {
 		t.Fatalf("error = %v, want one that names brokerlab.metrics.pprof", err)
 	}

@@ -42,6 +42,8 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	searchMax := fs.Duration("search-max", 30*time.Second, "load: time bound of the max-rate search")
 	plan := fs.String("plan", "plans/quick.yaml", "plan: the tuning plan run last (XFS vs EXT4 on loop devices by default)")
 	planArgs := fs.String("plan-args", "", "plan: extra lab sweep flags, space-separated (e.g. \"-repetitions 2 -measure 5s\")")
+	profile := fs.String("profile", "", "plan: save pprof profiles of each run's broker (cpu,heap,mutex,block), as lab sweep -profile")
+	pyroscope := fs.String("pyroscope", "", "plan: send the brokers' continuous profiles to this pyroscope server, as lab sweep -pyroscope")
 	var overrides multiFlag
 	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
 	_ = fs.Parse(args)
@@ -147,6 +149,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		fmt.Fprintf(os.Stderr, ">> tuning plan %s\n", *plan)
 		args := []string{"-plan", filepath.Join(*root, *plan), "-root", *root, "-out", runDir,
 			"-config", filepath.Join(*root, "config", "server.properties")}
+		args = append(args, "-profile", *profile, "-pyroscope", *pyroscope)
 		args = append(args, strings.Fields(*planArgs)...)
 		dir, err := runPlanArgs(ctx, logger, "lab bench", *plan, args)
 		if dir != "" {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
 	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/host"
@@ -59,12 +60,18 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	warmup := fs.Duration("warmup", 0, "override the plan's warm-up per run (such as 2s); recorded in the result dir")
 	measure := fs.Duration("measure", 0, "override the plan's measured window per run (such as 5s); recorded in the result dir")
 	seed := fs.Uint64("seed", 0, "override the plan's shuffle seed; recorded in the result dir")
+	profile := fs.String("profile", "", "save pprof profiles of each run's broker over its measured window: cpu,heap,mutex,block (profiles/<cell>-r<N>.<kind>.pprof)")
+	pyroscope := fs.String("pyroscope", "", "send the brokers' continuous profiles to this pyroscope server, tagged plan, cell and rep")
 	var devices devicesFlag
 	fs.Var(&devices, "device", "a spare block device the lab may format (repeatable); the plan's disk kind device must be named here too")
 	_ = fs.Parse(args)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	kinds, err := profiling.ParseKinds(*profile)
+	if err != nil {
+		return "", err
+	}
 	plan, err := tuning.LoadPlan(*planFile)
 	if err != nil {
 		return "", err
@@ -195,6 +202,8 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 		Ceilings:    tuning.LoadgenCeilings{},
 		Environment: env,
 		Logger:      logger,
+		Profiles:    kinds,
+		Pyroscope:   *pyroscope,
 		Progress: func(p tuning.Progress) {
 			if p.Run == nil {
 				fmt.Fprintf(os.Stderr, ">> %d runs done in %s (%d failed)\n", p.Total, p.Elapsed.Round(time.Second), p.Failed)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/tuning"
 )
@@ -62,5 +63,47 @@ func TestSweepSavesProfilesWithEachRun(t *testing.T) {
 		if kinds["cpu"] != 1 || kinds["heap"] != 1 {
 			t.Errorf("%s lists profiles %v, want one cpu and one heap", path, rec.Profiles)
 		}
+	}
+}
+
+// TestLoadSavesProfilesOfTheMeasuredPhase runs lab load -profile cpu
+// against a broker with pprof on its metrics listener and checks that the
+// result lists the profile and go tool pprof reads it.
+func TestLoadSavesProfilesOfTheMeasuredPhase(t *testing.T) {
+	goBin := testutil.RequireCommand(t, "go", "install Go")
+	metricsAddr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, _ := startBroker(t, "brokerlab.metrics.listen="+metricsAddr, "brokerlab.metrics.pprof=true")
+	dir := t.TempDir()
+	wl := filepath.Join(dir, "workload.yaml")
+	if err := os.WriteFile(wl, []byte("name: profiled\ntopics: 1\npartitionsPerTopic: 1\nmessageSize: 100\n"+
+		"subscriptionsPerTopic: 1\nconsumerPerSubscription: 1\nproducersPerTopic: 1\nproducerRate: 1000\n"+
+		"warmupDurationSeconds: 1\ntestDurationSeconds: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "result.json")
+	b, err := exec.Command(bin("lab"), "load", "-workload", wl, "-brokers", addr, "-out", out, "-quiet",
+		"-profile", "cpu", "-pprof", metricsAddr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("lab load -profile: %v\n%s", err, b)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Profiles []string `json:"profiles"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Profiles) != 1 || res.Profiles[0] != "profiles/profiled.cpu.pprof" {
+		t.Fatalf("result lists profiles %v, want [profiles/profiled.cpu.pprof]\n%s", res.Profiles, b)
+	}
+	top, err := exec.Command(goBin, "tool", "pprof", "-top", filepath.Join(dir, res.Profiles[0])).CombinedOutput()
+	if err != nil || !strings.Contains(string(top), "Duration: 2") {
+		t.Errorf("go tool pprof -top: %v\n%s", err, top)
 	}
 }

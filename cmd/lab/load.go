@@ -38,6 +38,8 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 	quiet := fs.Bool("quiet", false, "no per-window progress lines")
 	searchMax := fs.Duration("search-max", 30*time.Second, "producerRate 0: bound on the max-rate search")
 	delayLimit := fs.Duration("delay-limit", 50*time.Millisecond, "publish delay p99 above which producers count as behind schedule")
+	profile := fs.String("profile", "", "save pprof profiles of the broker over the measured phase: cpu,heap,mutex,block, beside -out in profiles/ (needs -pprof)")
+	pprofAddr := fs.String("pprof", "", "the broker's pprof listener host:port (brokerlab.metrics.listen with brokerlab.metrics.pprof=true), for -profile")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,7 +77,14 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 			return err
 		}
 	}
+	prof, err := startLoadProfiles(ctx, &o, *profile, *pprofAddr, *out, &w)
+	if err != nil {
+		return err
+	}
 	res, runErr := loadgen.Run(ctx, w, d, o)
+	if res != nil {
+		res.Profiles = prof.wait(logger, runErr != nil)
+	}
 	if res == nil || (runErr != nil && len(res.Windows) == 0) {
 		return runErr // nothing was measured: no summary to show
 	}

@@ -46,9 +46,9 @@ func TestProvisionScriptPassesShellcheck(t *testing.T) {
 
 // TestProvisionHostModeBuildsAsRoot runs the provisioning script on this
 // machine, installing into the real system as CI does (it keeps a Go that is
-// new enough and never removes /usr/local/go), then builds through sudo -i:
-// a login shell with sudo's and root's own PATH, which holds /usr/local/bin
-// but not /usr/local/go/bin, as `sudo make bench` in the VM does.
+// new enough and never removes /usr/local/go), then builds through sudo,
+// whose secure_path holds /usr/local/bin but not /usr/local/go/bin (as
+// `sudo make bench` in the VM), and through sudo -i.
 func TestProvisionHostModeBuildsAsRoot(t *testing.T) {
 	testutil.RequirePrivileged(t, "installing packages and Go into the system")
 	repo := repoRoot(t)
@@ -66,15 +66,21 @@ func TestProvisionHostModeBuildsAsRoot(t *testing.T) {
 		}
 	}
 	sudo := testutil.RequireCommand(t, "sudo", "apt-get install sudo")
-	bin := t.TempDir()
-	out, err = exec.Command(sudo, "-i", "make", "-C", repo, "build", "BIN="+bin).CombinedOutput()
-	t.Logf("sudo -i make -C %s build:\n%s", repo, out)
-	if err != nil {
-		t.Fatalf("sudo -i make build after provisioning: %v", err)
-	}
-	for _, b := range []string{"broker", "lab", "kfake"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			t.Errorf("sudo -i make build made no %s: %v", b, err)
+	// sudo resets PATH to sudoers' secure_path (/usr/local/bin, not
+	// /usr/local/go/bin): the VM's `sudo make bench`. sudo -i is root's
+	// login shell.
+	for _, args := range [][]string{{}, {"-i"}} {
+		bin := t.TempDir()
+		cmd := append(args, "make", "-C", repo, "build", "BIN="+bin)
+		out, err := exec.Command(sudo, cmd...).CombinedOutput()
+		t.Logf("sudo %s:\n%s", strings.Join(cmd, " "), out)
+		if err != nil {
+			t.Fatalf("sudo %s after provisioning: %v", strings.Join(cmd, " "), err)
+		}
+		for _, b := range []string{"broker", "lab", "kfake"} {
+			if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+				t.Errorf("sudo %s made no %s: %v", strings.Join(cmd, " "), b, err)
+			}
 		}
 	}
 }

@@ -49,6 +49,14 @@ bench-fetch: build tools ## fill a 10 GB partition, read it back in sendfile and
 	@echo ">> running the fetch-path bench (needs ~10 GB free under $${TMPDIR:-/tmp})"
 	@$(BIN)/lab fetch -out $(RESULTS)
 
+.PHONY: bench-requests
+bench-requests: build ## broker CPU s/GB and us/request at 50k msg/s x 1 KiB: BASE (default main) vs this tree, interleaved
+	@echo ">> building the broker of $${BASE:-main} and comparing it with this tree's"
+	@tmp=$$(mktemp -d) && trap 'git worktree remove --force '"$$tmp"'/src >/dev/null 2>&1; rm -rf '"$$tmp" EXIT && \
+	git worktree add --detach -q $$tmp/src $${BASE:-main} && \
+	(cd $$tmp/src && $(GO) build -o $$tmp/broker-base ./cmd/broker) && \
+	$(BIN)/lab requests -brokers base=$$tmp/broker-base,this=$(BIN)/broker -rounds $${ROUNDS:-3}
+
 .PHONY: bench-kill
 bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every acknowledged record must survive
 	@echo ">> running the kill test (100 trials)"

@@ -20,3 +20,4 @@ package bpf
 //go:generate go tool bpf2go -tags linux -target bpfel -type swap_counter -type swap_hist -type memcg_swap swap c/swap.bpf.c -- -I./c -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -tags linux -target bpfel -type sockbuf_counter -type sockbuf_hist sockbuf c/sockbuf.bpf.c -- -I./c -O2 -g -Wall -Werror
 //go:generate go tool bpf2go -tags linux -target bpfel -type sendfile_counter -type sendfile_hist sendfile c/sendfile.bpf.c -- -I./c -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -tags linux -target bpfel syscalls c/syscalls.bpf.c -- -I./c -O2 -g -Wall -Werror

@@ -10,9 +10,11 @@ package broker
 //   - max.bytes and partition max bytes are honoured; the first partition
 //     with data always gets at least one whole batch (KIP-74).
 //   - Long polling: when fewer than min.bytes are available the request
-//     waits, up to max.wait.ms, on the partitions' Wait() channels (woken
-//     by the next append, no polling), and returns at once on shutdown or
-//     when the connection goes away.
+//     waits, up to max.wait.ms capped by brokerlab.fetch.max.wait.ms, on
+//     the partitions' Wait() channels (woken by the next append, no
+//     polling), and returns at once on shutdown or when the client closes
+//     its end of the connection (Conn.watchPeer), which then frees the
+//     connection's goroutine and descriptor.
 //   - Per partition: OFFSET_OUT_OF_RANGE for an offset outside
 //     [log start, high watermark], UNKNOWN_TOPIC_OR_PARTITION for a topic or
 //     partition that does not exist; any error answers at once.
@@ -38,36 +40,45 @@ import (
 
 func init() { register(1, 4, 12, handleFetch) }
 
-func handleFetch(ctx context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
+func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	fr := &fetchResponse{FetchResponse: resp, mode: b.cfg.FetchMode}
+	fr := cc.fetchResponse(req.Version)
 	if req.SessionID != 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		fr.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return fr, nil
 	}
-	resp.SessionID = 0
+	fr.SessionID = 0
 
-	var deadline <-chan time.Time
-	if req.MaxWaitMillis > 0 {
-		t := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
-		defer t.Stop()
-		deadline = t.C
-	}
-	expired := req.MaxWaitMillis <= 0
+	maxWait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, b.cfg.FetchMaxWait)
+	var (
+		expired  = maxWait <= 0
+		deadline *time.Timer
+		waitCtx  context.Context
+		cases    []reflect.SelectCase
+	)
 	for {
-		waits, total, answerNow := b.readFetch(req, fr)
+		waits, total, answerNow := b.readFetch(req, fr, cc.fetchWaits[:0])
+		cc.fetchWaits = waits[:0]
 		if answerNow || expired || total >= int64(req.MinBytes) || len(waits) == 0 {
 			b.metrics.fetchedBytes.Add(float64(total))
 			return fr, nil
 		}
 		fr.release()
+		if deadline == nil {
+			// The first wait: only now start the timer and the watch on
+			// the client, so that a Fetch answered at once costs neither.
+			deadline = time.NewTimer(maxWait)
+			defer deadline.Stop()
+			var stop func()
+			waitCtx, stop = cc.watchPeer(ctx)
+			defer stop()
+		}
 		// Wait for an append to any of the partitions, the deadline,
-		// shutdown or the connection's end; then read again.
-		cases := make([]reflect.SelectCase, 0, len(waits)+2)
-		cases = append(cases,
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline)})
+		// shutdown or the client's end of the connection closing; then
+		// read again.
+		cases = append(cases[:0],
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(waitCtx.Done())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)})
 		for _, w := range waits {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 		}
@@ -80,28 +91,33 @@ func handleFetch(ctx context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (km
 
 // readFetch fills fr with what is available now for every partition of
 // req. It returns the wait channels of the partitions it read (taken
-// before reading, so an append in between is not missed), the record
-// bytes found, and whether an error means the request must be answered
-// at once.
-func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse) (waits []<-chan struct{}, total int64, answerNow bool) {
+// before reading, so an append in between is not missed; appended to
+// waits), the record bytes found, and whether an error means the request
+// must be answered at once.
+func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse, waits []<-chan struct{}) (_ []<-chan struct{}, total int64, answerNow bool) {
 	resp := fr.FetchResponse
 	resp.Topics = resp.Topics[:0]
 	fr.records = fr.records[:0]
 	maxBytes := int64(req.MaxBytes)
 	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
-		recs := make([]storage.Slice, len(rt.Partitions))
-		for i, rp := range rt.Partitions {
+		var st *kmsg.FetchResponseTopic
+		resp.Topics, st = extend(resp.Topics)
+		*st = kmsg.FetchResponseTopic{Topic: rt.Topic, Partitions: st.Partitions[:0]}
+		var recsp *[]storage.Slice
+		fr.records, recsp = extend(fr.records)
+		recs := (*recsp)[:0]
+		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
+			var rec storage.Slice
 			p := b.store.Partition(rt.Topic, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				answerNow = true
 				st.Partitions = append(st.Partitions, sp)
+				recs = append(recs, rec)
 				continue
 			}
 			waits = append(waits, p.Wait())
@@ -120,7 +136,7 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse) (waits []<
 					// limits (KIP-74).
 					sl.Release()
 				case sl.Size > 0:
-					recs[i] = sl
+					rec = sl
 					total += sl.Size
 				default:
 					if sl.File != nil {
@@ -133,9 +149,21 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse) (waits []<
 			sp.LastStableOffset = sp.HighWatermark
 			sp.LogStartOffset = p.LogStartOffset()
 			st.Partitions = append(st.Partitions, sp)
+			recs = append(recs, rec)
 		}
-		resp.Topics = append(resp.Topics, st)
-		fr.records = append(fr.records, recs)
+		*recsp = recs
 	}
 	return waits, total, answerNow
+}
+
+// extend lengthens s by one element and returns it. Within capacity the
+// element keeps its old value, so the caller can reuse the slices in it.
+func extend[T any](s []T) ([]T, *T) {
+	if len(s) < cap(s) {
+		s = s[:len(s)+1]
+	} else {
+		var zero T
+		s = append(s, zero)
+	}
+	return s, &s[len(s)-1]
 }

@@ -11,12 +11,22 @@ package broker
 //     auto.create.topics.enable is on and the client allows it (v4+
 //     AllowAutoTopicCreation); otherwise UNKNOWN_TOPIC_OR_PARTITION.
 //   - Topic ids (v10+): answered, and a topic asked for by id is found by id.
+//   - The internal __consumer_offsets topic, as Kafka reports it:
+//     is_internal=true with offsets.topic.num.partitions (50) partitions,
+//     listed once it exists (the first FindCoordinator for a group, or
+//     committed offsets on disk; a request naming it with auto-creation
+//     allowed creates it, as in Kafka). Regex consumers skip it by that
+//     flag. It is not a log: Produce to it gets INVALID_TOPIC_EXCEPTION
+//     (Kafka's "Cannot append to internal topic"), CreateTopics
+//     TOPIC_ALREADY_EXISTS, and Fetch/ListOffsets UNKNOWN_TOPIC_OR_PARTITION
+//     (the offsets live in the coordinator's own log, see package group).
 //
 // Not implemented: authorized operations (answered as not requested),
 // offline replicas, racks.
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,9 +72,28 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 		resp.Topics = append(resp.Topics, t)
 	}
 
+	addInternal := func() {
+		t := kmsg.NewMetadataResponseTopic()
+		t.Topic = kmsg.StringPtr(offsetsTopicName)
+		t.TopicID = offsetsTopicID(cid)
+		t.IsInternal = true
+		for p := int32(0); p < b.cfg.OffsetsTopicNumPartitions; p++ {
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			mp.Partition = p
+			mp.Leader = b.cfg.NodeID
+			mp.Replicas = []int32{b.cfg.NodeID}
+			mp.ISR = []int32{b.cfg.NodeID}
+			t.Partitions = append(t.Partitions, mp)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		for _, ti := range st.Topics() {
 			addTopic(ti)
+		}
+		if b.groups.OffsetsTopicExists() {
+			addInternal()
 		}
 		return resp, nil
 	}
@@ -73,6 +102,10 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 		if rt.Topic == nil || *rt.Topic == "" {
 			if rt.TopicID == ([16]byte{}) {
 				addErr(rt.Topic, rt.TopicID, kerr.InvalidTopicException.Code)
+				continue
+			}
+			if rt.TopicID == offsetsTopicID(cid) && b.groups.OffsetsTopicExists() {
+				addInternal()
 				continue
 			}
 			ti, ok := topicByID(st, rt.TopicID)
@@ -84,6 +117,17 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 			continue
 		}
 		name := *rt.Topic
+		if name == offsetsTopicName {
+			if allowCreate {
+				b.groups.MarkOffsetsTopic()
+			}
+			if b.groups.OffsetsTopicExists() {
+				addInternal()
+			} else {
+				addErr(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition.Code)
+			}
+			continue
+		}
 		ti, ok := st.Topic(name)
 		if !ok && allowCreate {
 			err := st.CreateTopic(name, b.cfg.NumPartitions, nil)
@@ -91,7 +135,12 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 				addErr(rt.Topic, rt.TopicID, kafkaErrorCode(err))
 				continue
 			}
-			ti, ok = st.Topic(name)
+			if ti, ok = st.Topic(name); !ok {
+				// Another request is still creating it: retriable, as
+				// Kafka answers right after an auto-creation.
+				addErr(rt.Topic, rt.TopicID, kerr.LeaderNotAvailable.Code)
+				continue
+			}
 		}
 		if !ok {
 			addErr(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition.Code)
@@ -100,6 +149,15 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 		addTopic(ti)
 	}
 	return resp, nil
+}
+
+// offsetsTopicID is the topic id Metadata gives __consumer_offsets: derived
+// from the cluster id, so it is the same after every restart.
+func offsetsTopicID(clusterID string) [16]byte {
+	sum := sha256.Sum256([]byte(offsetsTopicName + "/" + clusterID))
+	var id [16]byte
+	copy(id[:], sum[:])
+	return id
 }
 
 // topicByID finds a topic by its id.

@@ -22,5 +22,5 @@ import (
 func init() { register(8, 0, 8, handleOffsetCommit) }
 
 func handleOffsetCommit(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return coordinator(b).OffsetCommit(kreq.(*kmsg.OffsetCommitRequest)), nil
+	return b.groups.OffsetCommit(kreq.(*kmsg.OffsetCommitRequest)), nil
 }

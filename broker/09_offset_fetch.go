@@ -19,5 +19,5 @@ import (
 func init() { register(9, 0, 7, handleOffsetFetch) }
 
 func handleOffsetFetch(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return coordinator(b).OffsetFetch(kreq.(*kmsg.OffsetFetchRequest)), nil
+	return b.groups.OffsetFetch(kreq.(*kmsg.OffsetFetchRequest)), nil
 }

@@ -4,9 +4,9 @@ package broker
 //
 // Behaviour: this node coordinates every group (at its advertised address,
 // as in Metadata); v4's batched keys get one answer each. This file also
-// registers the "group" service, the group coordinator of package group
-// that the group APIs (08, 09, 11-16) share: its committed offsets live in
-// <first log dir>/__consumer_offsets (see package group's doc).
+// builds the broker's group coordinator (Broker.groups, package group),
+// which the group APIs (08, 09, 11-16, 42, 47) share: its committed offsets
+// live in <first log dir>/__consumer_offsets (see package group's doc).
 //
 // Not implemented: transaction coordinators (key type 1 gets
 // COORDINATOR_NOT_AVAILABLE).
@@ -24,30 +24,31 @@ import (
 // offsetsDirName is the directory in the first log dir that holds the
 // committed offsets. It has no "-<partition>" suffix, so the storage
 // package does not take it for a partition.
-const offsetsDirName = "__consumer_offsets"
+const offsetsDirName = offsetsTopicName
 
-func init() {
-	register(10, 0, 4, handleFindCoordinator)
-	registerService("group", func(b *Broker) (Service, error) {
-		return group.New(group.Config{
-			Dir:                           filepath.Join(b.Config().LogDirs[0], offsetsDirName),
-			MinSessionTimeout:             b.Config().GroupMinSessionTimeout,
-			MaxSessionTimeout:             b.Config().GroupMaxSessionTimeout,
-			OffsetsRetention:              b.Config().OffsetsRetention,
-			OffsetsRetentionCheckInterval: b.Config().OffsetsRetentionCheckInterval,
-			MaxMetadataBytes:              b.Config().OffsetMetadataMaxBytes,
-			Partitions: func(topic string) (int32, bool) {
-				ti, ok := b.Store().Topic(topic)
-				return ti.Partitions, ok
-			},
-			Logger: b.Logger(),
-		})
+// offsetsTopicName is Kafka's internal offsets topic
+// (Topic.GROUP_METADATA_TOPIC_NAME), which Metadata reports (03_metadata.go).
+const offsetsTopicName = "__consumer_offsets"
+
+func init() { register(10, 0, 4, handleFindCoordinator) }
+
+// newGroupCoordinator builds the group coordinator from the broker's config.
+func newGroupCoordinator(b *Broker) (*group.Coordinator, error) {
+	return group.New(group.Config{
+		Dir:                           filepath.Join(b.Config().LogDirs[0], offsetsDirName),
+		MinSessionTimeout:             b.Config().GroupMinSessionTimeout,
+		MaxSessionTimeout:             b.Config().GroupMaxSessionTimeout,
+		OffsetsRetention:              b.Config().OffsetsRetention,
+		OffsetsRetentionCheckInterval: b.Config().OffsetsRetentionCheckInterval,
+		MaxMetadataBytes:              b.Config().OffsetMetadataMaxBytes,
+		MaxProtocolMetadataBytes:      b.Config().GroupProtocolMetadataMaxBytes,
+		InitialRebalanceDelay:         b.Config().GroupInitialRebalanceDelay,
+		Partitions: func(topic string) (int32, bool) {
+			ti, ok := b.Store().Topic(topic)
+			return ti.Partitions, ok
+		},
+		Logger: b.cfg.Logger, // not b.Logger(): that one already says component=broker
 	})
-}
-
-// coordinator returns the broker's group coordinator.
-func coordinator(b *Broker) *group.Coordinator {
-	return b.Service("group").(*group.Coordinator)
 }
 
 // groupClient describes a connection for the group coordinator: the client
@@ -62,5 +63,5 @@ func groupClient(cc *Conn) group.Client {
 
 func handleFindCoordinator(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	host, port := b.advertised()
-	return coordinator(b).FindCoordinator(kreq.(*kmsg.FindCoordinatorRequest), group.Node{ID: b.NodeID(), Host: host, Port: port}), nil
+	return b.groups.FindCoordinator(kreq.(*kmsg.FindCoordinatorRequest), group.Node{ID: b.NodeID(), Host: host, Port: port}), nil
 }

@@ -10,10 +10,16 @@ package broker
 // protocol chosen by vote. group.instance.id (v5+) makes a static member
 // (KIP-345); a static member rejoining unchanged skips the rebalance and a
 // v9 leader is told SkipAssignment. Session timeouts are bounded by 6s and
-// 30m (group.min/max.session.timeout.ms defaults).
+// 30m (group.min/max.session.timeout.ms defaults). The first rebalance of an
+// empty group waits group.initial.rebalance.delay.ms (3s), again after each
+// new member, up to the rebalance timeout (Kafka's InitialDelayedJoin). A
+// join whose protocols (names and metadata) exceed
+// brokerlab.group.protocol.metadata.max.bytes (1 MiB) gets INVALID_REQUEST;
+// a group id above 32767 bytes gets INVALID_GROUP_ID. A member answered
+// MEMBER_ID_REQUIRED keeps nothing of its request but its timeouts.
 //
-// Not implemented: group.initial.rebalance.delay.ms (behaves as 0),
-// group.max.size, KIP-848 consumer groups (ConsumerGroupHeartbeat).
+// Not implemented: group.max.size, KIP-848 consumer groups
+// (ConsumerGroupHeartbeat).
 
 import (
 	"context"
@@ -24,7 +30,7 @@ import (
 func init() { register(11, 0, 9, handleJoinGroup) }
 
 func handleJoinGroup(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	resp := coordinator(b).JoinGroup(ctx, groupClient(cc), kreq.(*kmsg.JoinGroupRequest))
+	resp := b.groups.JoinGroup(ctx, groupClient(cc), kreq.(*kmsg.JoinGroupRequest))
 	if resp == nil {
 		return nil, nil // the connection or the broker is closing
 	}

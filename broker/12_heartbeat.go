@@ -17,5 +17,5 @@ import (
 func init() { register(12, 0, 4, handleHeartbeat) }
 
 func handleHeartbeat(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return coordinator(b).Heartbeat(kreq.(*kmsg.HeartbeatRequest)), nil
+	return b.groups.Heartbeat(kreq.(*kmsg.HeartbeatRequest)), nil
 }

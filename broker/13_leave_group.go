@@ -15,5 +15,5 @@ import (
 func init() { register(13, 0, 4, handleLeaveGroup) }
 
 func handleLeaveGroup(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return coordinator(b).LeaveGroup(kreq.(*kmsg.LeaveGroupRequest)), nil
+	return b.groups.LeaveGroup(kreq.(*kmsg.LeaveGroupRequest)), nil
 }

@@ -18,7 +18,7 @@ import (
 func init() { register(14, 0, 5, handleSyncGroup) }
 
 func handleSyncGroup(ctx context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	resp := coordinator(b).SyncGroup(ctx, kreq.(*kmsg.SyncGroupRequest))
+	resp := b.groups.SyncGroup(ctx, kreq.(*kmsg.SyncGroupRequest))
 	if resp == nil {
 		return nil, nil // the connection or the broker is closing
 	}

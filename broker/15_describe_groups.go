@@ -16,5 +16,5 @@ import (
 func init() { register(15, 0, 5, handleDescribeGroups) }
 
 func handleDescribeGroups(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return coordinator(b).DescribeGroups(kreq.(*kmsg.DescribeGroupsRequest)), nil
+	return b.groups.DescribeGroups(kreq.(*kmsg.DescribeGroupsRequest)), nil
 }

@@ -15,5 +15,5 @@ import (
 func init() { register(16, 0, 5, handleListGroups) }
 
 func handleListGroups(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return coordinator(b).ListGroups(kreq.(*kmsg.ListGroupsRequest)), nil
+	return b.groups.ListGroups(kreq.(*kmsg.ListGroupsRequest)), nil
 }

@@ -4,12 +4,18 @@ package broker
 //
 // Behaviour:
 //   - Creates each topic with its partition count (-1: num.partitions) and
-//     configs (storage.TopicConfigNames lists the accepted names; the log
+//     configs (storage.TopicConfigSpecs lists the accepted names; the log
 //     validates their values); the log places
 //     each partition in the log dir with the fewest partitions.
 //   - Replication factor -1 or 1; anything above 1 gets
 //     INVALID_REPLICATION_FACTOR (one node). A replica assignment must name
 //     only this node; its length is the partition count.
+//   - Bounds: all topics of one request together may ask for at most
+//     brokerlab.create.topics.partitions.max partitions, else every topic
+//     of the request fails with INVALID_PARTITIONS before anything is
+//     made (Kafka's KRaft controller fails such a request whole); the log
+//     refuses to hold more than max.broker.partitions (INVALID_PARTITIONS).
+//     A topic is created whole or not at all.
 //   - validate_only (v1+) checks everything, config values included, and
 //     creates nothing.
 //   - Errors per topic: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
@@ -22,7 +28,7 @@ package broker
 import (
 	"context"
 	"fmt"
-	"slices"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,9 +42,12 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	count := map[string]int{}
+	var total int64
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
+		total += int64(max(requestedPartitions(rt, b.cfg.NumPartitions), 0))
 	}
+	tooMany := total > int64(b.cfg.CreateTopicsMaxPartitions)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -48,17 +57,11 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			msg := fmt.Sprintf(format, args...)
 			st.ErrorMessage = &msg
 		}
-		parts := rt.NumPartitions
-		if len(rt.ReplicaAssignment) > 0 {
-			parts = int32(len(rt.ReplicaAssignment))
-		}
-		if parts == -1 {
-			parts = b.cfg.NumPartitions
-		}
+		parts := requestedPartitions(rt, b.cfg.NumPartitions)
 		configs := map[string]*string{}
 		var badConfig string
 		for _, c := range rt.Configs {
-			if !slices.Contains(storage.TopicConfigNames(), c.Name) && badConfig == "" {
+			if _, known := storage.LookupTopicConfig(c.Name); !known && badConfig == "" {
 				badConfig = c.Name
 			}
 			configs[c.Name] = c.Value
@@ -66,10 +69,14 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		switch {
 		case count[rt.Topic] > 1:
 			fail(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
-		case !validTopicName(rt.Topic):
-			fail(kerr.InvalidTopicException, "topic name %q is not valid: use 1-249 characters of a-z, A-Z, 0-9, '.', '_', '-'", rt.Topic)
+		case storage.ValidateTopicName(rt.Topic) != nil:
+			fail(kerr.InvalidTopicException, "%v", storage.ValidateTopicName(rt.Topic))
+		case rt.Topic == offsetsTopicName:
+			fail(kerr.TopicAlreadyExists, "topic %q is the internal offsets topic of the group coordinator", rt.Topic)
 		case parts < 1:
 			fail(kerr.InvalidPartitions, "number of partitions must be at least 1, got %d", parts)
+		case tooMany:
+			fail(kerr.InvalidPartitions, "this request asks for %d partitions in all, more than brokerlab.create.topics.partitions.max=%d: create fewer partitions per request", total, b.cfg.CreateTopicsMaxPartitions)
 		case rt.ReplicationFactor > 1 || rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:
 			fail(kerr.InvalidReplicationFactor, "replication factor %d is not possible on a single broker: use 1 or -1", rt.ReplicationFactor)
 		case !assignmentIsUs(rt.ReplicaAssignment, b.cfg.NodeID):
@@ -101,14 +108,17 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			if ti, ok := b.store.Topic(rt.Topic); ok {
 				st.TopicID = ti.ID
 			}
-			for _, tc := range topicConfigs {
+			for _, spec := range storage.TopicConfigSpecs() {
+				def, hasDefault := b.store.TopicConfigDefault(spec.Name)
+				if !hasDefault {
+					continue
+				}
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
-				c.Name = tc.name
-				if v, ok := configs[tc.name]; ok {
-					c.Value, c.Source = v, 1 // DYNAMIC_TOPIC_CONFIG
+				c.Name = spec.Name
+				if v, ok := configs[spec.Name]; ok {
+					c.Value, c.Source = v, sourceTopic
 				} else {
-					v := tc.defaultFor(b.cfg)
-					c.Value, c.Source = &v, 5 // DEFAULT_CONFIG
+					c.Value, c.Source = &def, sourceDefault
 				}
 				st.Configs = append(st.Configs, c)
 			}
@@ -116,6 +126,19 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// requestedPartitions is the partition count a CreateTopics topic asks
+// for: the replica assignment's length, else NumPartitions (-1: the
+// broker's num.partitions).
+func requestedPartitions(rt kmsg.CreateTopicsRequestTopic, numPartitions int32) int32 {
+	if len(rt.ReplicaAssignment) > 0 {
+		return int32(min(len(rt.ReplicaAssignment), math.MaxInt32))
+	}
+	if rt.NumPartitions == -1 {
+		return numPartitions
+	}
+	return rt.NumPartitions
 }
 
 func assignmentIsUs(as []kmsg.CreateTopicsRequestTopicReplicaAssignment, node int32) bool {

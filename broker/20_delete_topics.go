@@ -71,7 +71,7 @@ func handleDeleteTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		if st.ErrorCode == 0 {
 			if err := b.store.DeleteTopic(name); err != nil {
 				fail(kafkaErrorCode(err), err.Error())
-			} else if err := coordinator(b).DeleteTopicOffsets(name); err != nil {
+			} else if err := b.groups.DeleteTopicOffsets(name); err != nil {
 				// The topic is gone; its stale offsets only matter to a
 				// new topic of the same name.
 				b.logger.Error("deleting committed offsets of deleted topic", "topic", name, "err", err)

@@ -7,9 +7,11 @@ package broker
 //     uses with its effective value; source STATIC_BROKER_CONFIG when set in
 //     server.properties or an override, DEFAULT_CONFIG otherwise (v0:
 //     is_default). Read-only, as in Kafka without dynamic broker configs.
-//   - Topic resources: the topic configs in topic_configs.go; a value set
-//     on the topic has source DYNAMIC_TOPIC_CONFIG, otherwise the broker's
-//     value is shown with its broker key as synonym (v1+ include_synonyms).
+//   - Topic resources: the topic configs of storage.TopicConfigSpecs that
+//     have a broker default; a value set on the topic has source
+//     DYNAMIC_TOPIC_CONFIG, otherwise the broker's value is shown with its
+//     broker key as synonym (v1+ include_synonyms). Other configs set on
+//     the topic are listed with their value.
 //   - config_names limits the answer to the names asked for.
 //   - Errors per resource: UNKNOWN_TOPIC_OR_PARTITION,
 //     INVALID_REQUEST for another node id or an unsupported resource type.
@@ -19,13 +21,13 @@ package broker
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
 func init() { register(32, 0, 4, handleDescribeConfigs) }
@@ -97,28 +99,28 @@ func handleDescribeConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Requ
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
-			for _, tc := range topicConfigs {
-				if !want(tc.name) {
+			for _, spec := range storage.TopicConfigSpecs() {
+				bv, hasDefault := b.store.TopicConfigDefault(spec.Name)
+				v, set := ti.Configs[spec.Name]
+				if !want(spec.Name) || (!hasDefault && !set) {
 					continue
 				}
-				bv := tc.defaultFor(b.cfg)
+				if !hasDefault {
+					// Accepted and stored, no broker default here (like
+					// segment.jitter.ms).
+					add(spec.Name, v, sourceTopic, false, nil)
+					continue
+				}
 				bsrc := int8(sourceDefault)
-				if b.cfg.explicit[tc.brokerKey] {
+				if b.cfg.explicit[spec.BrokerKey] {
 					bsrc = sourceStaticBroker
 				}
 				bsyn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				bsyn.Name, bsyn.Value, bsyn.Source = tc.brokerKey, &bv, kmsg.ConfigSource(bsrc)
-				if v, ok := ti.Configs[tc.name]; ok {
-					add(tc.name, v, sourceTopic, false, &bsyn)
+				bsyn.Name, bsyn.Value, bsyn.Source = spec.BrokerKey, &bv, kmsg.ConfigSource(bsrc)
+				if set {
+					add(spec.Name, v, sourceTopic, false, &bsyn)
 				} else {
-					add(tc.name, bv, bsrc, false, nil)
-				}
-			}
-			// Configs set on the topic that have no broker default here
-			// (accepted by the log and stored, like segment.jitter.ms).
-			for _, name := range slices.Sorted(maps.Keys(ti.Configs)) {
-				if _, known := lookupTopicConfig(name); !known && want(name) {
-					add(name, ti.Configs[name], sourceTopic, false, nil)
+					add(spec.Name, bv, bsrc, false, nil)
 				}
 			}
 		default:

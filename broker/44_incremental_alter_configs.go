@@ -23,23 +23,28 @@ package broker
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
 func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
 
-// listTopicConfigs are the topic configs whose values are comma-separated
-// lists (Kafka's ConfigDef type LIST), the only ones APPEND and SUBTRACT
-// apply to.
-var listTopicConfigs = map[string]bool{
-	"cleanup.policy":                          true,
-	"leader.replication.throttled.replicas":   true,
-	"follower.replication.throttled.replicas": true,
+// listTopicConfigs names the topic configs whose values are
+// comma-separated lists (storage.KindList, Kafka's ConfigDef type LIST),
+// the only ones APPEND and SUBTRACT apply to.
+func listTopicConfigs() []string {
+	var out []string
+	for _, spec := range storage.TopicConfigSpecs() {
+		if spec.Kind == storage.KindList {
+			out = append(out, spec.Name)
+		}
+	}
+	return out
 }
 
 func handleIncrementalAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
@@ -90,8 +95,8 @@ func applyConfigOps(current map[string]string, ops []kmsg.IncrementalAlterConfig
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(set, op.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if !listTopicConfigs[op.Name] {
-				return nil, kerr.InvalidConfig, fmt.Sprintf("config %q: %s applies only to list configs (%s)", op.Name, op.Op, strings.Join(slices.Sorted(maps.Keys(listTopicConfigs)), ", "))
+			if spec, _ := storage.LookupTopicConfig(op.Name); spec.Kind != storage.KindList {
+				return nil, kerr.InvalidConfig, fmt.Sprintf("config %q: %s applies only to list configs (%s)", op.Name, op.Op, strings.Join(listTopicConfigs(), ", "))
 			}
 			var items []string
 			if v := set[op.Name]; v != nil && *v != "" {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	rpprof "runtime/pprof"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/brokerlab/brokerlab/broker/group"
 	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
@@ -26,7 +28,7 @@ import (
 const drainTimeout = 10 * time.Second
 
 // Broker is a running broker: a listener, its connections, the log and the
-// services the APIs share. New opens it, Run serves until its context ends,
+// group coordinator the APIs share. New opens it, Run serves until its context ends,
 // Close releases everything. Its methods are safe for concurrent use.
 type Broker struct {
 	cfg     Config
@@ -34,20 +36,24 @@ type Broker struct {
 	store   *storage.Store
 	ln      net.Listener
 	metrics *metrics
-	// metricsLn serves /metrics and /debug/pprof (nil when
-	// brokerlab.metrics.listen is empty).
+	// metricsLn serves /metrics, and /debug/pprof with
+	// brokerlab.metrics.pprof (nil when brokerlab.metrics.listen is empty).
 	metricsLn net.Listener
+	// reqBudget bounds request bytes in flight (queued.max.request.bytes).
+	reqBudget *requestBudget
 
-	svcNames []string
-	svcs     []Service
+	// groups is the group coordinator the group APIs share (built by
+	// newGroupCoordinator, 10_find_coordinator.go).
+	groups *group.Coordinator
 
 	// reqCtx is the parent of every handler's context; cancelled when
 	// shutdown starts so that long polls return at once.
 	reqCtx    context.Context
 	reqCancel context.CancelFunc
 
-	mu      sync.Mutex // guards conns and closing
+	mu      sync.Mutex // guards conns, limits and closing
 	conns   map[*Conn]struct{}
+	limits  connLimits
 	closing bool
 
 	connWG    sync.WaitGroup // one per connection goroutine
@@ -58,7 +64,7 @@ type Broker struct {
 }
 
 // New validates cfg, opens the log (meta.properties check, recovery),
-// starts listening and creates the registered services. Serving starts
+// starts listening and creates the group coordinator. Serving starts
 // with Run. On error everything taken so far is released.
 func New(cfg Config) (_ *Broker, err error) {
 	if err := cfg.Validate(); err != nil {
@@ -69,6 +75,11 @@ func New(cfg Config) (_ *Broker, err error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{cfg: cfg, logger: logger.With("component", "broker"), conns: map[*Conn]struct{}{}, closed: make(chan struct{})}
+	b.reqBudget = newRequestBudget(cfg.QueuedMaxRequestBytes)
+	b.limits = connLimits{max: effectiveMaxConnections(cfg.MaxConnections), perIP: cfg.MaxConnectionsPerIP, byIP: map[netip.Addr]int{}}
+	if b.limits.max < cfg.MaxConnections {
+		b.logger.Info("max.connections capped at half the open-file limit", "max_connections", cfg.MaxConnections, "effective", b.limits.max)
+	}
 	b.reqCtx, b.reqCancel = context.WithCancel(context.Background())
 
 	var undo []func()
@@ -98,6 +109,7 @@ func New(cfg Config) (_ *Broker, err error) {
 	undo = append(undo, func() { _ = b.ln.Close() })
 
 	b.metrics = newMetrics(b)
+	b.reqBudget.onWait = b.metrics.requestBudgetWaits.Inc
 	if cfg.MetricsListen != "" {
 		b.metricsLn, err = net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -107,15 +119,11 @@ func New(cfg Config) (_ *Broker, err error) {
 		b.logger.Info("listening for metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics", "key", "brokerlab.metrics.listen")
 	}
 
-	for _, s := range registeredServices() {
-		svc, err := s.make(b)
-		if err != nil {
-			return nil, fmt.Errorf("starting service %s: %w", s.name, err)
-		}
-		b.svcNames = append(b.svcNames, s.name)
-		b.svcs = append(b.svcs, svc)
-		undo = append(undo, func() { _ = svc.Close() })
+	b.groups, err = newGroupCoordinator(b)
+	if err != nil {
+		return nil, fmt.Errorf("starting group coordinator: %w", err)
 	}
+	undo = append(undo, func() { _ = b.groups.Close() })
 	return b, nil
 }
 
@@ -123,18 +131,21 @@ func New(cfg Config) (_ *Broker, err error) {
 func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 	c := b.cfg
 	return storage.Config{
-		Dirs:                  c.LogDirs,
-		NodeID:                c.NodeID,
-		SegmentBytes:          c.SegmentBytes,
-		RollInterval:          c.RollInterval,
-		IndexIntervalBytes:    c.IndexIntervalBytes,
-		MaxIndexBytes:         c.IndexSizeMaxBytes,
-		MessageMaxBytes:       c.MessageMaxBytes,
-		RecoveryThreadsPerDir: c.RecoveryThreadsPerDataDir,
+		Dirs:                    c.LogDirs,
+		NodeID:                  c.NodeID,
+		SegmentBytes:            c.SegmentBytes,
+		RollInterval:            c.RollInterval,
+		IndexIntervalBytes:      c.IndexIntervalBytes,
+		MaxIndexBytes:           c.IndexSizeMaxBytes,
+		MessageMaxBytes:         c.MessageMaxBytes,
+		RecoveryThreadsPerDir:   c.RecoveryThreadsPerDataDir,
+		MaxPartitions:           c.MaxBrokerPartitions,
+		MaxDecompressedBytes:    c.MessageMaxDecompressedBytes,
+		ProducerIDExpiration:    c.ProducerIDExpiration,
+		ProducerIDCheckInterval: c.ProducerIDExpirationCheck,
 		Flush: storage.FlushPolicy{
-			Messages:  c.FlushIntervalMessages,
-			Interval:  c.FlushInterval,
-			SyncOnAck: c.FlushSyncOnAck,
+			Messages: c.FlushIntervalMessages,
+			Interval: c.FlushInterval,
 		},
 		Retention: storage.Retention{
 			Duration:      c.Retention,
@@ -164,16 +175,6 @@ func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
 // Registry returns the Prometheus registry with the broker's metrics.
 func (b *Broker) Registry() *prometheus.Registry { return b.metrics.reg }
 
-// Service returns the service registered under name, or nil.
-func (b *Broker) Service(name string) Service {
-	for i, n := range b.svcNames {
-		if n == name {
-			return b.svcs[i]
-		}
-	}
-	return nil
-}
-
 // advertised returns the host and port clients are told in Metadata.
 func (b *Broker) advertised() (string, int32) {
 	addr := b.cfg.AdvertisedAddr
@@ -198,7 +199,7 @@ func (b *Broker) advertised() (string, int32) {
 // accepting, lets in-flight requests finish (long polls return at once),
 // closes the connections, and closes the log, which flushes it and leaves
 // the clean-shutdown marker. It runs the acceptor, the log's background
-// work, the services, the metrics server and the profiler, and waits for
+// work, the group coordinator, the metrics server and the profiler, and waits for
 // all of them. Run may be called once.
 func (b *Broker) Run(ctx context.Context) error {
 	ran := false
@@ -231,9 +232,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	start("acceptor", func() { fail(b.accept(runCtx)) })
 	start("storage", func() { fail(b.store.Run(runCtx)) })
-	for i, s := range b.svcs {
-		start("service-"+b.svcNames[i], func() { fail(s.Run(runCtx)) })
-	}
+	start("groups", func() { fail(b.groups.Run(runCtx)) })
 	if b.metricsLn != nil {
 		srv := b.metricsServer()
 		start("metrics", func() {
@@ -266,7 +265,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	case <-runCtx.Done():
 	case <-b.closed:
 	}
-	cancel() // ends the log's, the services' and the metrics server's work
+	cancel() // ends the log's, the group coordinator's and the metrics server's work
 	b.logger.Info("broker shutting down")
 	closeErr := b.Close()
 	wg.Wait()
@@ -286,6 +285,12 @@ func (b *Broker) MetricsAddr() net.Addr {
 func (b *Broker) metricsServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.reg, promhttp.HandlerOpts{Registry: b.metrics.reg}))
+	if !b.cfg.MetricsPprof {
+		return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	// Off by default: /debug/pprof/cmdline shows the command line, and
+	// profile and trace let any local user make the broker profile itself
+	// for as long as they ask. Validate allows it on loopback only.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -324,6 +329,13 @@ func (b *Broker) accept(ctx context.Context) error {
 			_ = nc.Close()
 			continue
 		}
+		if reason := b.limits.admit(cc.ip); reason != "" {
+			b.mu.Unlock()
+			b.metrics.connErrors.WithLabelValues(reason).Inc()
+			b.logger.Debug("refusing connection", "remote", nc.RemoteAddr().String(), "reason", reason)
+			_ = nc.Close()
+			continue
+		}
 		b.conns[cc] = struct{}{}
 		b.connWG.Add(1)
 		b.mu.Unlock()
@@ -334,6 +346,7 @@ func (b *Broker) accept(ctx context.Context) error {
 			defer func() {
 				b.mu.Lock()
 				delete(b.conns, cc)
+				b.limits.remove(cc.ip)
 				b.mu.Unlock()
 				b.metrics.connections.Dec()
 			}()
@@ -343,7 +356,7 @@ func (b *Broker) accept(ctx context.Context) error {
 }
 
 // Close shuts the broker down: it stops accepting, lets in-flight requests
-// finish for up to drainTimeout, closes every connection, the services and
+// finish for up to drainTimeout, closes every connection, the group coordinator and
 // the log (flush + clean-shutdown marker). It is idempotent; Run calls it
 // when its context ends, and a Run in progress returns when Close is
 // called directly.
@@ -367,6 +380,7 @@ func (b *Broker) Close() error {
 			cc.stopReading()
 		}
 		b.reqCancel()
+		b.reqBudget.close()
 		done := make(chan struct{})
 		go func() { b.connWG.Wait(); close(done) }()
 		select {
@@ -380,10 +394,8 @@ func (b *Broker) Close() error {
 			b.mu.Unlock()
 			<-done
 		}
-		for i := len(b.svcs) - 1; i >= 0; i-- {
-			if err := b.svcs[i].Close(); err != nil {
-				errs = append(errs, fmt.Errorf("closing service %s: %w", b.svcNames[i], err))
-			}
+		if err := b.groups.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing group coordinator: %w", err))
 		}
 		if err := b.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing log: %w", err))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/broker/group"
+	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
 // Fetch modes (brokerlab.fetch.mode).
@@ -45,9 +46,6 @@ type Config struct {
 	AutoCreateTopics bool
 	// NumPartitions is num.partitions, for auto-created topics. Default 1.
 	NumPartitions int32
-	// DefaultReplicationFactor is default.replication.factor; only 1 is
-	// possible on a single node. Default 1.
-	DefaultReplicationFactor int16
 	// Retention is log.retention.ms (or .minutes, .hours); negative keeps
 	// forever. Default 168h.
 	Retention time.Duration
@@ -93,6 +91,40 @@ type Config struct {
 	// OffsetMetadataMaxBytes is offset.metadata.max.bytes: the longest
 	// metadata string of a committed offset. Default 4096.
 	OffsetMetadataMaxBytes int
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition
+	// forgets an idempotent producer idle this long. Default 24h.
+	ProducerIDExpiration time.Duration
+	// ProducerIDExpirationCheck is producer.id.expiration.check.interval.ms.
+	// Default 10m.
+	ProducerIDExpirationCheck time.Duration
+	// MessageMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// the most bytes one compressed batch may decompress to; beyond it the
+	// partition answers MESSAGE_TOO_LARGE and nothing is stored. Kafka
+	// validates records streaming and has no such bound. Default 16 MiB.
+	MessageMaxDecompressedBytes int
+	// MaxBrokerPartitions is max.broker.partitions (KIP-578's name): the
+	// most partitions this broker holds. Default 10000.
+	MaxBrokerPartitions int
+	// CreateTopicsMaxPartitions is brokerlab.create.topics.partitions.max:
+	// the most partitions one CreateTopics request may create, all its
+	// topics together; above it every topic of the request fails with
+	// INVALID_PARTITIONS and nothing is created. Default 10000, the most
+	// records Kafka's KRaft controller lets one request write
+	// (QuorumController.MAX_RECORDS_PER_USER_OP).
+	CreateTopicsMaxPartitions int
+	// GroupProtocolMetadataMaxBytes is
+	// brokerlab.group.protocol.metadata.max.bytes: the most bytes of
+	// protocols (names and metadata) one JoinGroup may bring; a member
+	// keeps them while it is in the group. Default 1 MiB.
+	GroupProtocolMetadataMaxBytes int
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms: the
+	// first rebalance of an empty group waits this long, and again after
+	// each new member, up to the rebalance timeout. 0 = none. Default 3s.
+	GroupInitialRebalanceDelay time.Duration
+	// OffsetsTopicNumPartitions is offsets.topic.num.partitions: the
+	// partitions Metadata reports for the internal __consumer_offsets
+	// topic. Default 50.
+	OffsetsTopicNumPartitions int32
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -104,9 +136,33 @@ type Config struct {
 	// SocketRequestMaxBytes is socket.request.max.bytes: a larger request
 	// closes the connection. Default 104857600.
 	SocketRequestMaxBytes int32
+	// ConnectionsMaxIdle is connections.max.idle.ms: a connection that
+	// sends nothing for this long is closed, also in the middle of a
+	// request; <= 0 never. Default 600000 (Kafka's).
+	ConnectionsMaxIdle time.Duration
+	// MaxConnections is max.connections: connections beyond it are closed
+	// at accept. It is also capped at half of RLIMIT_NOFILE, leaving the
+	// rest to the log's segment files. Default 4096 (Kafka: unbounded).
+	MaxConnections int
+	// MaxConnectionsPerIP is max.connections.per.ip. Default 2147483647
+	// (Kafka's: the lab's clients all share 127.0.0.1).
+	MaxConnectionsPerIP int
+	// QueuedMaxRequestBytes is queued.max.request.bytes: request bytes read
+	// or being handled, outside the connections' read buffers, before
+	// connections stop being read; -1 = no bound. Default 104857600
+	// (Kafka: -1).
+	QueuedMaxRequestBytes int64
+	// FetchMaxWait is brokerlab.fetch.max.wait.ms: the longest a Fetch
+	// waits for min.bytes, whatever max.wait.ms it asks for. Default 30000.
+	FetchMaxWait time.Duration
 	// MetricsListen is brokerlab.metrics.listen: host:port serving
-	// /metrics and /debug/pprof; empty = off. Default empty.
+	// /metrics (and /debug/pprof with MetricsPprof); empty = off. Default
+	// empty; the sample server.properties uses 127.0.0.1:7071.
 	MetricsListen string
+	// MetricsPprof is brokerlab.metrics.pprof: also serve /debug/pprof/*
+	// on the metrics listener, which must then be a loopback address.
+	// Default false.
+	MetricsPprof bool
 	// PyroscopeServer is brokerlab.pyroscope.server: the pyroscope server
 	// URL for continuous profiling; empty = off. Default empty.
 	PyroscopeServer string
@@ -143,27 +199,39 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		ListenAddr:                    "127.0.0.1:9092",
-		RecoveryThreadsPerDataDir:     1,
+		RecoveryThreadsPerDataDir:     storage.DefaultRecoveryThreadsPerDir,
 		AutoCreateTopics:              true,
 		NumPartitions:                 1,
-		DefaultReplicationFactor:      1,
-		Retention:                     168 * time.Hour,
+		Retention:                     storage.DefaultRetention,
 		RetentionBytes:                -1,
-		RetentionCheckInterval:        5 * time.Minute,
-		SegmentBytes:                  1 << 30,
-		RollInterval:                  168 * time.Hour,
-		IndexIntervalBytes:            4096,
-		IndexSizeMaxBytes:             10 << 20,
-		MessageMaxBytes:               1048588,
+		RetentionCheckInterval:        storage.DefaultRetentionCheck,
+		SegmentBytes:                  storage.DefaultSegmentBytes,
+		RollInterval:                  storage.DefaultRollInterval,
+		IndexIntervalBytes:            storage.DefaultIndexIntervalBytes,
+		IndexSizeMaxBytes:             storage.DefaultMaxIndexBytes,
+		MessageMaxBytes:               storage.DefaultMessageMaxBytes,
 		FetchMode:                     FetchModeSendfile,
+		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
+		MessageMaxDecompressedBytes:   storage.DefaultMaxDecompressedBytes,
+		ProducerIDExpiration:          storage.DefaultProducerIDExpiration,
+		ProducerIDExpirationCheck:     storage.DefaultProducerIDCheck,
+		CreateTopicsMaxPartitions:     storage.DefaultMaxPartitions,
 		GroupMinSessionTimeout:        group.DefaultMinSessionTimeout,
 		GroupMaxSessionTimeout:        group.DefaultMaxSessionTimeout,
 		OffsetsRetention:              group.DefaultOffsetsRetention,
 		OffsetsRetentionCheckInterval: group.DefaultOffsetsRetentionCheckInterval,
 		OffsetMetadataMaxBytes:        group.DefaultMaxMetadataBytes,
+		GroupProtocolMetadataMaxBytes: group.DefaultMaxProtocolMetadataBytes,
+		GroupInitialRebalanceDelay:    3 * time.Second,
+		OffsetsTopicNumPartitions:     50,
 		SocketSendBufferBytes:         102400,
 		SocketReceiveBufferBytes:      102400,
 		SocketRequestMaxBytes:         104857600,
+		ConnectionsMaxIdle:            600 * time.Second,
+		MaxConnections:                4096,
+		MaxConnectionsPerIP:           1<<31 - 1,
+		QueuedMaxRequestBytes:         104857600,
+		FetchMaxWait:                  30 * time.Second,
 	}
 }
 
@@ -199,9 +267,6 @@ func (c Config) Validate() error {
 	}
 	if c.NumPartitions < 1 {
 		bad("num.partitions", c.NumPartitions, "must be 1 or more")
-	}
-	if c.DefaultReplicationFactor < 1 {
-		bad("default.replication.factor", c.DefaultReplicationFactor, "must be 1 (a single node)")
 	}
 	if c.RetentionBytes < -1 {
 		bad("log.retention.bytes", c.RetentionBytes, "must be -1 (no limit) or 0 or more")
@@ -242,8 +307,32 @@ func (c Config) Validate() error {
 	if c.OffsetsRetentionCheckInterval <= 0 {
 		bad("offsets.retention.check.interval.ms", c.OffsetsRetentionCheckInterval.Milliseconds(), "must be above 0; the default is 600000")
 	}
-	if c.OffsetMetadataMaxBytes < 1 {
-		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, "must be 1 or more; the default is 4096")
+	if c.GroupProtocolMetadataMaxBytes < 1 {
+		bad("brokerlab.group.protocol.metadata.max.bytes", c.GroupProtocolMetadataMaxBytes, "must be 1 or more; the default is 1048576")
+	}
+	if c.GroupInitialRebalanceDelay < 0 {
+		bad("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), "must be 0 or more; the default is 3000")
+	}
+	if c.OffsetsTopicNumPartitions < 1 {
+		bad("offsets.topic.num.partitions", c.OffsetsTopicNumPartitions, "must be 1 or more; the default is 50")
+	}
+	if c.OffsetMetadataMaxBytes < 1 || c.OffsetMetadataMaxBytes > group.MaxMetadataBytesLimit {
+		bad("offset.metadata.max.bytes", c.OffsetMetadataMaxBytes, fmt.Sprintf("must be 1 to %d (each committed offset is one record of the offsets log); the default is 4096", group.MaxMetadataBytesLimit))
+	}
+	if c.ProducerIDExpiration < time.Millisecond {
+		bad("producer.id.expiration.ms", c.ProducerIDExpiration.Milliseconds(), "must be 1 or more; the default is 86400000 (24 hours)")
+	}
+	if c.ProducerIDExpirationCheck < time.Millisecond {
+		bad("producer.id.expiration.check.interval.ms", c.ProducerIDExpirationCheck.Milliseconds(), "must be 1 or more; the default is 600000")
+	}
+	if c.MessageMaxDecompressedBytes < 1 {
+		bad("brokerlab.message.max.decompressed.bytes", c.MessageMaxDecompressedBytes, "must be 1 or more; the default is 16777216")
+	}
+	if c.MaxBrokerPartitions < 1 {
+		bad("max.broker.partitions", c.MaxBrokerPartitions, "must be 1 or more; the default is 10000")
+	}
+	if c.CreateTopicsMaxPartitions < 1 {
+		bad("brokerlab.create.topics.partitions.max", c.CreateTopicsMaxPartitions, "must be 1 or more; the default is 10000")
 	}
 	if c.FetchMode != FetchModeSendfile && c.FetchMode != FetchModeCopy {
 		bad("brokerlab.fetch.mode", c.FetchMode, "must be sendfile or copy")
@@ -257,9 +346,24 @@ func (c Config) Validate() error {
 	if c.SocketRequestMaxBytes < 1 {
 		bad("socket.request.max.bytes", c.SocketRequestMaxBytes, "must be above 0; the default is 104857600")
 	}
+	if c.MaxConnections < 1 {
+		bad("max.connections", c.MaxConnections, "must be 1 or more; the default is 4096")
+	}
+	if c.MaxConnectionsPerIP < 1 {
+		bad("max.connections.per.ip", c.MaxConnectionsPerIP, "must be 1 or more; the default is 2147483647")
+	}
+	if c.QueuedMaxRequestBytes == 0 || c.QueuedMaxRequestBytes < -1 {
+		bad("queued.max.request.bytes", c.QueuedMaxRequestBytes, "must be above 0, or -1 for no bound; the default is 104857600")
+	}
+	if c.FetchMaxWait <= 0 {
+		bad("brokerlab.fetch.max.wait.ms", c.FetchMaxWait.Milliseconds(), "must be above 0; the default is 30000")
+	}
 	if c.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+		host, _, err := net.SplitHostPort(c.MetricsListen)
+		if err != nil {
 			bad("brokerlab.metrics.listen", c.MetricsListen, "want host:port, e.g. 127.0.0.1:9100, or empty for off")
+		} else if c.MetricsPprof && !isLoopbackHost(host) {
+			bad("brokerlab.metrics.pprof", c.MetricsPprof, "profiles and the command line would be served beyond this host (brokerlab.metrics.listen="+c.MetricsListen+"); listen on 127.0.0.1 or set brokerlab.metrics.pprof=false")
 		}
 	}
 	if _, err := c.PyroscopeTagMap(); err != nil {
@@ -432,7 +536,6 @@ var keySpecs = []keySpec{
 	intKey("num.recovery.threads.per.data.dir", 32, func(c *Config, n int64) { c.RecoveryThreadsPerDataDir = int(n) }, func(c Config) int64 { return int64(c.RecoveryThreadsPerDataDir) }),
 	boolKey("auto.create.topics.enable", func(c *Config, b bool) { c.AutoCreateTopics = b }, func(c Config) bool { return c.AutoCreateTopics }),
 	intKey("num.partitions", 32, func(c *Config, n int64) { c.NumPartitions = int32(n) }, func(c Config) int64 { return int64(c.NumPartitions) }),
-	intKey("default.replication.factor", 16, func(c *Config, n int64) { c.DefaultReplicationFactor = int16(n) }, func(c Config) int64 { return int64(c.DefaultReplicationFactor) }),
 	durKey("log.retention.hours", time.Hour, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
 	durKey("log.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
 	durKey("log.retention.ms", time.Millisecond, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
@@ -471,12 +574,26 @@ var keySpecs = []keySpec{
 	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMaxSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMaxSessionTimeout }),
 	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
+	intKey("brokerlab.group.protocol.metadata.max.bytes", 32, func(c *Config, n int64) { c.GroupProtocolMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.GroupProtocolMetadataMaxBytes) }),
+	durKey("group.initial.rebalance.delay.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupInitialRebalanceDelay = d }, func(c Config) time.Duration { return c.GroupInitialRebalanceDelay }),
+	intKey("offsets.topic.num.partitions", 32, func(c *Config, n int64) { c.OffsetsTopicNumPartitions = int32(n) }, func(c Config) int64 { return int64(c.OffsetsTopicNumPartitions) }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
+	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpiration = d }, func(c Config) time.Duration { return c.ProducerIDExpiration }),
+	durKey("producer.id.expiration.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpirationCheck = d }, func(c Config) time.Duration { return c.ProducerIDExpirationCheck }),
+	intKey("brokerlab.message.max.decompressed.bytes", 32, func(c *Config, n int64) { c.MessageMaxDecompressedBytes = int(n) }, func(c Config) int64 { return int64(c.MessageMaxDecompressedBytes) }),
+	intKey("max.broker.partitions", 32, func(c *Config, n int64) { c.MaxBrokerPartitions = int(n) }, func(c Config) int64 { return int64(c.MaxBrokerPartitions) }),
+	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config, n int64) { c.CreateTopicsMaxPartitions = int(n) }, func(c Config) int64 { return int64(c.CreateTopicsMaxPartitions) }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
 	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
 	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),
 	intKey("socket.request.max.bytes", 32, func(c *Config, n int64) { c.SocketRequestMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.SocketRequestMaxBytes) }),
 	strKey("brokerlab.metrics.listen", func(c *Config, v string) { c.MetricsListen = v }, func(c Config) string { return c.MetricsListen }),
+	boolKey("brokerlab.metrics.pprof", func(c *Config, b bool) { c.MetricsPprof = b }, func(c Config) bool { return c.MetricsPprof }),
+	durKey("connections.max.idle.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ConnectionsMaxIdle = d }, func(c Config) time.Duration { return c.ConnectionsMaxIdle }),
+	intKey("max.connections", 32, func(c *Config, n int64) { c.MaxConnections = int(n) }, func(c Config) int64 { return int64(c.MaxConnections) }),
+	intKey("max.connections.per.ip", 32, func(c *Config, n int64) { c.MaxConnectionsPerIP = int(n) }, func(c Config) int64 { return int64(c.MaxConnectionsPerIP) }),
+	intKey("queued.max.request.bytes", 64, func(c *Config, n int64) { c.QueuedMaxRequestBytes = n }, func(c Config) int64 { return c.QueuedMaxRequestBytes }),
+	durKey("brokerlab.fetch.max.wait.ms", time.Millisecond, func(c *Config, d time.Duration) { c.FetchMaxWait = d }, func(c Config) time.Duration { return c.FetchMaxWait }),
 	strKey("brokerlab.pyroscope.server", func(c *Config, v string) { c.PyroscopeServer = v }, func(c Config) string { return c.PyroscopeServer }),
 	strKey("brokerlab.pyroscope.tags", func(c *Config, v string) { c.PyroscopeTags = v }, func(c Config) string { return c.PyroscopeTags }),
 	intKey("brokerlab.metrics.pprof.mutex.fraction", 32, func(c *Config, n int64) { c.PprofMutexFraction = int(n) }, func(c Config) int64 { return int64(c.PprofMutexFraction) }),
@@ -533,12 +650,12 @@ var unusedKafkaKeys = map[string]string{
 	"num.network.threads":                      "one goroutine per connection instead",
 	"num.io.threads":                           "one goroutine per connection instead",
 	"num.replica.fetchers":                     "no replication",
+	"default.replication.factor":               "single node: every topic has replication factor 1",
 	"offsets.topic.replication.factor":         "no replication",
 	"transaction.state.log.replication.factor": "no replication",
 	"transaction.state.log.min.isr":            "no replication",
 	"min.insync.replicas":                      "no replication",
 	"unclean.leader.election.enable":           "no replication",
-	"group.initial.rebalance.delay.ms":         "not used by this broker",
 	"log.cleaner.enable":                       "no log compaction",
 	"log.cleanup.policy":                       "only delete retention",
 	"delete.topic.enable":                      "topics can always be deleted",
@@ -550,7 +667,6 @@ var unusedKafkaKeys = map[string]string{
 	"replica.lag.time.max.ms":                  "no replication",
 	"log.preallocate":                          "not used by this broker",
 	"log.segment.delete.delay.ms":              "segments are deleted when their last reader releases them",
-	"connections.max.idle.ms":                  "not used by this broker",
 }
 
 // ConfigFromProperties builds a Config from DefaultConfig and the entries
@@ -607,10 +723,6 @@ func ConfigFromProperties(props []Property, overrides []string) (Config, []strin
 		if err := ks.set(&c, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%s (%s): %w", ks.name, v, where[ks.name], err))
 		}
-	}
-	if c.DefaultReplicationFactor > 1 {
-		warnings = append(warnings, fmt.Sprintf("default.replication.factor=%d: this is a single node, topics get replication factor 1", c.DefaultReplicationFactor))
-		c.DefaultReplicationFactor = 1
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -669,4 +781,15 @@ func (c Config) Properties() []string {
 		out = append(out, ks.name+"="+ks.get(c))
 	}
 	return out
+}
+
+// isLoopbackHost reports whether host (of a host:port) names only this
+// machine: a loopback IP or "localhost". An empty host or a wildcard
+// listens on every interface.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -80,8 +80,7 @@ brokerlab.fetch.mode=COPY
 	}
 	if c.NodeID != 3 || c.ListenAddr != "0.0.0.0:19092" || !cmp.Equal(c.LogDirs, []string{"/d1", "/d2"}) ||
 		c.Retention != 30*time.Minute || c.RollInterval != 2*time.Hour || c.NumPartitions != 4 || c.AutoCreateTopics ||
-		c.SegmentBytes != 1<<20 || !c.FlushSyncOnAck || c.FlushIntervalMessages != 0 || c.FetchMode != FetchModeCopy ||
-		c.DefaultReplicationFactor != 1 {
+		c.SegmentBytes != 1<<20 || !c.FlushSyncOnAck || c.FlushIntervalMessages != 0 || c.FetchMode != FetchModeCopy {
 		t.Errorf("unexpected config: %+v", c)
 	}
 	joined := strings.Join(warnings, "\n")

@@ -66,7 +66,7 @@ func (fx fetchFixture) responses(v int16) (*fetchResponse, *kmsg.FetchResponse) 
 		r.ErrorCode = 0
 		return r
 	}
-	ours, want := &fetchResponse{FetchResponse: mk(), mode: FetchModeCopy}, mk()
+	ours, want := &fetchResponse{FetchResponse: mk()}, mk()
 	for _, tp := range topics {
 		ot, wt := kmsg.NewFetchResponseTopic(), kmsg.NewFetchResponseTopic()
 		ot.Topic, wt.Topic = tp.name, tp.name
@@ -99,7 +99,7 @@ func TestFetchEncoderMatchesKmsg(t *testing.T) {
 	for v := int16(4); v <= 12; v++ {
 		ours, want := fx.responses(v)
 		wantBytes := appendResponse(nil, want, 42)
-		hdr, pieces := ours.encode(nil, 42)
+		hdr, pieces := ours.encode(nil, 42, nil)
 		var got []byte
 		prev := 0
 		for _, pc := range pieces {
@@ -137,9 +137,9 @@ func TestFetchSendfileAndCopySendSameBytes(t *testing.T) {
 	b := &Broker{cfg: DefaultConfig()}
 	b.metrics = newMetrics(b)
 	for _, mode := range []string{FetchModeSendfile, FetchModeCopy} {
+		b.cfg.FetchMode = mode
 		for _, v := range []int16{4, 11, 12} {
 			ours, want := fx.responses(v)
-			ours.mode = mode
 			wantBytes := appendResponse(nil, want, 9)
 			got := writeThroughTCP(t, b, ours, 9)
 			if !bytes.Equal(got, wantBytes) {
@@ -189,7 +189,7 @@ func writeThroughTCP(t *testing.T, b *Broker, r *fetchResponse, corr int32) []by
 	}
 	defer nc.Close()
 	cc := b.newConn(nc)
-	if _, err := r.WriteWire(cc, corr); err != nil {
+	if err := cc.writeFetch(r, corr); err != nil {
 		t.Fatal(err)
 	}
 	return <-got

@@ -67,9 +67,6 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(text, "brokerlab_broker_fetch_sendfile_bytes_total 0\n") {
 		t.Error("fetches sent no bytes with sendfile")
 	}
-	if !strings.Contains(get("/debug/pprof/"), "goroutine") {
-		t.Error("/debug/pprof/ does not list profiles")
-	}
 
 	promtool := testutil.RequireCommand(t, "promtool", "apt-get install prometheus")
 	cmd := exec.Command(promtool, "check", "metrics")
@@ -101,4 +98,37 @@ func TestPyroscope(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMetricsPprofSwitch checks that /debug/pprof is served only with
+// brokerlab.metrics.pprof=true, and that the switch is refused on a
+// listener reachable from other hosts.
+func TestMetricsPprofSwitch(t *testing.T) {
+	status := func(b *testBroker, path string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + b.MetricsAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	off := newTestBroker(t, func(c *Config) { c.MetricsListen = "127.0.0.1:0" })
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline"} {
+		if got := status(off, path); got != http.StatusNotFound {
+			t.Errorf("pprof off by default: GET %s = %d, want 404", path, got)
+		}
+	}
+	on := newTestBroker(t, func(c *Config) { c.MetricsListen = "127.0.0.1:0"; c.MetricsPprof = true })
+	if got := status(on, "/debug/pprof/"); got != http.StatusOK {
+		t.Errorf("brokerlab.metrics.pprof=true: GET /debug/pprof/ = %d, want 200", got)
+	}
+
+	cfg := DefaultConfig()
+	cfg.LogDirs = []string{t.TempDir()}
+	cfg.MetricsListen, cfg.MetricsPprof = "0.0.0.0:7071", true
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "brokerlab.metrics.pprof") {
+		t.Errorf("pprof on a wildcard listener: Validate() = %v, want an error naming brokerlab.metrics.pprof", err)
+	}
 }

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 
@@ -36,14 +35,13 @@ import (
 // What a handler gets:
 //   - ctx: cancelled when the broker shuts down; a handler that waits
 //     (JoinGroup, Fetch long polling) selects on it and answers at once.
-//     A connection's requests are read one at a time, so a client that
-//     goes away mid-wait is noticed only after the handler returns (as in
-//     Kafka, which mutes a connection while its request is in flight);
-//     use cc.OnClose for per-connection cleanup.
+//     A connection's requests are read one at a time (as in Kafka, which
+//     mutes a connection while its request is in flight); a handler that
+//     waits long uses cc.watchPeer to also end when the client goes away.
 //   - b: the Broker: b.Store() (the log, *storage.Store), b.Config(),
-//     b.Logger(), b.NodeID(), b.Service(name) (long-lived parts such as the
-//     group coordinator, see registerService).
-//   - cc: the connection: cc.ClientID(), cc.RemoteAddr(), cc.OnClose(fn).
+//     b.Logger(), b.NodeID(), and the group coordinator b.groups
+//     (*group.Coordinator).
+//   - cc: the connection: cc.ClientID(), cc.RemoteAddr().
 //   - kreq: the decoded request; its concrete type is the one
 //     kmsg.RequestForKey(key) returns (*kmsg.HeartbeatRequest, ...), with
 //     Version set. The version is already checked against the registered
@@ -57,10 +55,12 @@ import (
 //   - (_, err): the connection is closed (Kafka's answer to a request it
 //     cannot make sense of). Protocol errors are kerr codes inside resp,
 //     never a Go error.
-//   - For Fetch only: resp may also implement wireWriter (01_fetch.go's
-//     *fetchResponse, which embeds *kmsg.FetchResponse); the connection
-//     then calls WriteWire and the response writes itself to the socket
-//     (sendfile for the record bytes) instead of being encoded by kmsg.
+//   - For Fetch only: resp is a *fetchResponse (fetch_wire.go, embedding
+//     *kmsg.FetchResponse with record bytes as file ranges), which the
+//     connection encodes and sends itself (conn_write.go: sendfile or copy).
+//   - The request's bytes (and, for Produce and Fetch, its strings) may
+//     share the connection's buffer, reused once the response is written:
+//     conn_body.go says which APIs borrow and which get their own copy.
 //
 // Handlers of one connection run one at a time, in request order (Kafka's
 // own rule: a connection is muted while its request is in flight); handlers
@@ -120,61 +120,4 @@ func registeredAPIs() []api {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out
-}
-
-// wireWriter is implemented by a response that writes itself to the
-// connection (Fetch: header and fields encoded by hand, record bytes by
-// sendfile). WriteWire writes the complete frame, size prefix included,
-// and returns the number of bytes written.
-type wireWriter interface {
-	WriteWire(cc *Conn, correlationID int32) (int64, error)
-}
-
-// Service is a long-lived part of the broker that API handlers share, such
-// as the group coordinator. It is created in New after the storage is open,
-// run by the broker's Run until its context ends, and closed by Close in
-// reverse order of registration.
-type Service interface {
-	// Run does the service's background work and returns when ctx is done.
-	Run(ctx context.Context) error
-	io.Closer
-}
-
-// ServiceFactory creates a service for a broker; it may use b.Store(),
-// b.Config() and b.Logger().
-type ServiceFactory func(b *Broker) (Service, error)
-
-type serviceReg struct {
-	name string
-	make ServiceFactory
-}
-
-var services []serviceReg
-
-// registerService adds a service factory under name. Like register, it is
-// called from an init function (in one of the API files that uses the
-// service, e.g. 10_find_coordinator.go):
-//
-//	func init() {
-//		registerService("group", func(b *Broker) (Service, error) {
-//			return group.New(group.Config{Store: b.Store(), Logger: b.Logger()})
-//		})
-//	}
-//
-// and handlers fetch it with b.Service("group").(*group.Coordinator).
-func registerService(name string, f ServiceFactory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for _, s := range services {
-		if s.name == name {
-			panic(fmt.Sprintf("broker: service %q registered twice", name))
-		}
-	}
-	services = append(services, serviceReg{name: name, make: f})
-}
-
-func registeredServices() []serviceReg {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	return append([]serviceReg(nil), services...)
 }

@@ -19,6 +19,12 @@ const (
 	DefaultOffsetsRetention = 7 * 24 * time.Hour
 	// DefaultOffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
 	DefaultOffsetsRetentionCheckInterval = 10 * time.Minute
+	// DefaultMaxProtocolMetadataBytes bounds one JoinGroup's protocols
+	// (names and metadata). Kafka has no such bound beyond
+	// socket.request.max.bytes; 1 MiB is far above what consumers send (a
+	// subscription, owned partitions and user data: Kafka Streams' user
+	// data is the largest, tens of KiB for large applications).
+	DefaultMaxProtocolMetadataBytes = 1 << 20
 	// DefaultCompactBytes is the size of the offsets log above which a
 	// commit compacts it, if it also holds four times the live records.
 	DefaultCompactBytes = 16 << 20
@@ -48,6 +54,21 @@ type Config struct {
 	// MaxMetadataBytes is offset.metadata.max.bytes: a longer commit
 	// metadata string fails with OFFSET_METADATA_TOO_LARGE. Default 4096.
 	MaxMetadataBytes int
+
+	// MaxProtocolMetadataBytes bounds the bytes of a JoinGroup's protocols
+	// (names plus metadata), which a member keeps while it is in the
+	// group: a larger join fails with INVALID_REQUEST. Default 1 MiB
+	// (brokerlab.group.protocol.metadata.max.bytes).
+	MaxProtocolMetadataBytes int
+
+	// InitialRebalanceDelay is group.initial.rebalance.delay.ms: the first
+	// rebalance of an empty group waits this long before it completes,
+	// and waits again (up to the rebalance timeout in all) while new
+	// members keep joining, so members started together land in one
+	// generation (Kafka's InitialDelayedJoin). Unlike the other fields,
+	// zero means no delay, as in Kafka; the broker passes Kafka's default
+	// of 3s.
+	InitialRebalanceDelay time.Duration
 
 	// OffsetsRetention is offsets.retention.minutes: Run deletes the
 	// offsets of a group that has been empty this long (KIP-211); -1 keeps
@@ -89,8 +110,14 @@ func (c Config) Validate() error {
 	if c.MinSessionTimeout > 0 && c.MaxSessionTimeout > 0 && c.MinSessionTimeout > c.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("min session timeout %v exceeds max session timeout %v", c.MinSessionTimeout, c.MaxSessionTimeout))
 	}
-	if c.MaxMetadataBytes < 0 {
-		errs = append(errs, fmt.Errorf("max metadata bytes %d is negative", c.MaxMetadataBytes))
+	if c.MaxMetadataBytes < 0 || c.MaxMetadataBytes > MaxMetadataBytesLimit {
+		errs = append(errs, fmt.Errorf("max metadata bytes %d: want 0 (default) to %d", c.MaxMetadataBytes, MaxMetadataBytesLimit))
+	}
+	if c.MaxProtocolMetadataBytes < 0 {
+		errs = append(errs, fmt.Errorf("max protocol metadata bytes %d is negative", c.MaxProtocolMetadataBytes))
+	}
+	if c.InitialRebalanceDelay < 0 {
+		errs = append(errs, fmt.Errorf("initial rebalance delay %v is negative", c.InitialRebalanceDelay))
 	}
 	if c.OffsetsRetention < -1 {
 		errs = append(errs, fmt.Errorf("offsets retention %v: want -1 (forever), 0 (default) or positive", c.OffsetsRetention))
@@ -114,6 +141,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMetadataBytes == 0 {
 		c.MaxMetadataBytes = DefaultMaxMetadataBytes
+	}
+	if c.MaxProtocolMetadataBytes == 0 {
+		c.MaxProtocolMetadataBytes = DefaultMaxProtocolMetadataBytes
 	}
 	if c.OffsetsRetention == 0 {
 		c.OffsetsRetention = DefaultOffsetsRetention

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,6 +35,11 @@ type Coordinator struct {
 	timersMu sync.Mutex     // leaf lock: guards closed and wg.Add
 	closed   bool           // set by Close: timers no longer run
 	timers   sync.WaitGroup // timer callbacks running now
+
+	// offsetsTopic is set once the internal __consumer_offsets topic
+	// "exists" for Metadata: as Kafka creates it at the first
+	// FindCoordinator for a group, or when the log already holds offsets.
+	offsetsTopic atomic.Bool
 
 	done      chan struct{} // closed by Close: blocked joins and syncs return
 	closeOnce sync.Once
@@ -67,6 +75,8 @@ func New(cfg Config) (*Coordinator, error) {
 	for _, name := range l.groups() {
 		c.groups[name] = newGroup(c, name)
 	}
+	_, err = os.Stat(filepath.Join(cfg.Dir, offsetsTopicMarker))
+	c.offsetsTopic.Store(l.size > 0 || err == nil)
 	return c, nil
 }
 
@@ -175,12 +185,16 @@ func (c *Coordinator) lockGroup(name string, create bool) *group {
 }
 
 // expireOffsets deletes the offsets of groups empty for longer than the
-// retention, and the groups themselves (KIP-211).
+// retention, and the groups themselves (KIP-211); an empty group without
+// offsets is removed at once, as Kafka's cleanupGroupMetadata does (it
+// holds nothing worth keeping, and a client could otherwise make the
+// coordinator keep any number of them for the whole retention).
 func (c *Coordinator) expireOffsets() error {
 	now := c.cfg.Clock.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
+	removed := 0
 	for name, g := range c.groups {
 		g.mu.Lock()
 		if g.state == stateEmpty && len(g.pending) == 0 {
@@ -191,7 +205,13 @@ func (c *Coordinator) expireOffsets() error {
 					last = t
 				}
 			}
-			if now.Sub(last) >= c.cfg.OffsetsRetention {
+			switch {
+			case len(offsets) == 0:
+				g.state = stateDead
+				g.stopTimers()
+				delete(c.groups, name)
+				removed++
+			case now.Sub(last) >= c.cfg.OffsetsRetention:
 				var tombs []offsetRecord
 				for k := range offsets {
 					tombs = append(tombs, offsetRecord{group: name, tp: k, tombstone: true, value: offsetValue{commitMs: now.UnixMilli()}})
@@ -208,6 +228,9 @@ func (c *Coordinator) expireOffsets() error {
 		}
 		g.mu.Unlock()
 	}
+	if removed > 0 {
+		c.logger.Info("removed empty groups without offsets", "groups", removed)
+	}
 	return errors.Join(errs...)
 }
 
@@ -218,6 +241,7 @@ func (c *Coordinator) FindCoordinator(req *kmsg.FindCoordinatorRequest, self Nod
 	answer := func(key string) (int16, *string) {
 		switch req.CoordinatorType {
 		case 0: // group
+			c.MarkOffsetsTopic()
 			return 0, nil
 		case 1: // transaction
 			msg := "this broker has no transaction coordinator"
@@ -248,6 +272,33 @@ func (c *Coordinator) FindCoordinator(req *kmsg.FindCoordinatorRequest, self Nod
 		resp.NodeID, resp.Port = -1, -1
 	}
 	return resp
+}
+
+// OffsetsTopicExists reports whether Metadata lists the internal
+// __consumer_offsets topic: once a group coordinator was looked up, or
+// committed offsets exist (Kafka creates the topic at the first
+// FindCoordinator for a group). MarkOffsetsTopic makes it exist, for a
+// Metadata request that names it with auto-creation allowed, as Kafka
+// creates it then too.
+func (c *Coordinator) OffsetsTopicExists() bool { return c.offsetsTopic.Load() }
+
+// offsetsTopicMarker is the empty file in Config.Dir that keeps the offsets
+// topic listed across restarts once it exists, as Kafka's topic stays.
+const offsetsTopicMarker = "offsets.topic"
+
+// MarkOffsetsTopic makes OffsetsTopicExists true, from now on and after a
+// restart.
+func (c *Coordinator) MarkOffsetsTopic() {
+	if !c.offsetsTopic.CompareAndSwap(false, true) {
+		return
+	}
+	if err := writeFileSync(filepath.Join(c.cfg.Dir, offsetsTopicMarker), nil); err != nil {
+		c.logger.Warn("recording that the offsets topic exists", "err", err)
+		return
+	}
+	if err := syncDir(c.cfg.Dir); err != nil {
+		c.logger.Warn("recording that the offsets topic exists", "err", err)
+	}
 }
 
 // ListGroups answers ListGroups v0–v5 with every group, filtered by state
@@ -322,6 +373,16 @@ func (c *Coordinator) snapshotGroups() []*group {
 		return 0
 	})
 	return out
+}
+
+// checkGroupID answers INVALID_GROUP_ID for an empty group id, as Kafka,
+// and for one longer than maxGroupIDLen, which Kafka's offsets-topic record
+// cannot hold either.
+func checkGroupID(id string) *kerr.Error {
+	if id == "" || len(id) > maxGroupIDLen {
+		return kerr.InvalidGroupID
+	}
+	return nil
 }
 
 // newMemberID returns a member id as Kafka makes them: the client id (or the

@@ -58,6 +58,11 @@ type group struct {
 	protocols    map[string]int     // protocol name -> members that support it
 	nJoining     int                // members with a JoinGroup waiting
 	joinSeq      uint64             // order members joined in, for leader choice
+	// initialDelay is set while the first rebalance of an empty group
+	// waits out group.initial.rebalance.delay.ms: the join barrier does
+	// not complete early; newMemberAdded extends the wait.
+	initialDelay   bool
+	newMemberAdded bool
 
 	seq            uint64 // source of timer tokens
 	rebalanceTimer Timer
@@ -75,7 +80,12 @@ type member struct {
 	clientHost string
 	joinedAt   uint64
 
-	join             *kmsg.JoinGroupRequest // latest join
+	// From the latest join, only what the protocol needs: the member's
+	// protocols with their metadata (copied out of the request frame, so
+	// the frame is not kept), and its timeouts. A pending member
+	// (MEMBER_ID_REQUIRED, KIP-394) keeps no protocols at all.
+	protocolType     string
+	protocols        []protocol
 	sessionTimeout   time.Duration
 	rebalanceTimeout time.Duration
 
@@ -88,6 +98,13 @@ type member struct {
 
 	timer Timer // session timeout
 	tok   uint64
+}
+
+// protocol is one of a member's supported protocols, in its preference
+// order.
+type protocol struct {
+	name     string
+	metadata []byte
 }
 
 func newGroup(c *Coordinator, name string) *group {
@@ -108,8 +125,8 @@ func newGroup(c *Coordinator, name string) *group {
 func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.MemberID = req.MemberID
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
@@ -119,6 +136,10 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 	}
 	if req.ProtocolType == "" || len(req.Protocols) == 0 {
 		resp.ErrorCode = kerr.InconsistentGroupProtocol.Code
+		return resp
+	}
+	if protocolBytes(req) > c.cfg.MaxProtocolMetadataBytes {
+		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, true)
@@ -136,6 +157,16 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 		resp.ErrorCode = kerr.NotCoordinator.Code
 		return resp
 	}
+}
+
+// protocolBytes is what a member would keep of req: its protocols' names
+// and metadata.
+func protocolBytes(req *kmsg.JoinGroupRequest) int {
+	n := len(req.ProtocolType)
+	for _, p := range req.Protocols {
+		n += len(p.Name) + len(p.Metadata)
+	}
+	return n
 }
 
 // join handles a join under g.mu: it fills resp and returns nil, or returns
@@ -207,6 +238,9 @@ func (g *group) join(cl Client, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroup
 	}
 }
 
+// newMember makes a member for a join without a member id. It keeps the
+// join's timeouts but not its protocols: addMember (or replaceStatic)
+// records those once the member is really in the group.
 func (g *group) newMember(cl Client, req *kmsg.JoinGroupRequest) *member {
 	m := &member{
 		id:         newMemberID(cl.ID, req.InstanceID),
@@ -214,7 +248,7 @@ func (g *group) newMember(cl Client, req *kmsg.JoinGroupRequest) *member {
 		clientID:   cl.ID,
 		clientHost: cl.Host,
 	}
-	m.setJoin(req)
+	m.setTimeouts(req)
 	return m
 }
 
@@ -233,6 +267,9 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 	if g.leader == "" {
 		g.leader = m.id
 	}
+	if g.initialDelay {
+		g.newMemberAdded = true
+	}
 	w := g.wait(m, req.Version)
 	g.scheduleSession(m)
 	if g.state == statePreparingRebalance {
@@ -245,8 +282,8 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 
 // updateMember records a known member's new join and parks it.
 func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.JoinGroupResponse {
-	for _, p := range m.join.Protocols {
-		g.protocols[p.Name]--
+	for _, p := range m.protocols {
+		g.protocols[p.name]--
 	}
 	m.setJoin(req)
 	for _, p := range req.Protocols {
@@ -269,8 +306,17 @@ func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.J
 	return w
 }
 
+// setJoin records req's protocols (metadata copied) and timeouts.
 func (m *member) setJoin(req *kmsg.JoinGroupRequest) {
-	m.join = req
+	m.protocolType = req.ProtocolType
+	m.protocols = make([]protocol, len(req.Protocols))
+	for i, p := range req.Protocols {
+		m.protocols[i] = protocol{name: p.Name, metadata: bytes.Clone(p.Metadata)}
+	}
+	m.setTimeouts(req)
+}
+
+func (m *member) setTimeouts(req *kmsg.JoinGroupRequest) {
 	m.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
 	// JoinGroup v0 has no rebalance timeout: Kafka uses the session timeout.
 	m.rebalanceTimeout = time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
@@ -388,11 +434,11 @@ func (g *group) checkInstance(instanceID *string, memberID string) *kerr.Error {
 }
 
 func (m *member) sameJoin(req *kmsg.JoinGroupRequest) bool {
-	if m.join.ProtocolType != req.ProtocolType || len(m.join.Protocols) != len(req.Protocols) {
+	if m.protocolType != req.ProtocolType || len(m.protocols) != len(req.Protocols) {
 		return false
 	}
-	for i, p := range m.join.Protocols {
-		if p.Name != req.Protocols[i].Name || !bytes.Equal(p.Metadata, req.Protocols[i].Metadata) {
+	for i, p := range m.protocols {
+		if p.name != req.Protocols[i].Name || !bytes.Equal(p.metadata, req.Protocols[i].Metadata) {
 			return false
 		}
 	}
@@ -403,6 +449,7 @@ func (m *member) sameJoin(req *kmsg.JoinGroupRequest) bool {
 // CompletingRebalance are told REBALANCE_IN_PROGRESS, and the join barrier
 // waits for every member to rejoin, up to the longest rebalance timeout.
 func (g *group) prepareRebalance(reason string) {
+	wasEmpty := g.state == stateEmpty
 	if g.state == stateCompletingRebalance {
 		for _, m := range g.members {
 			m.assignment = nil
@@ -427,6 +474,12 @@ func (g *group) prepareRebalance(reason string) {
 	g.seq++
 	tok := g.seq
 	g.rebalanceTok = tok
+	if delay := g.c.cfg.InitialRebalanceDelay; wasEmpty && delay > 0 {
+		g.initialDelay, g.newMemberAdded = true, false
+		g.scheduleInitialJoin(tok, delay, max(timeout-delay, 0))
+		return
+	}
+	g.initialDelay = false
 	g.rebalanceTimer = g.after(timeout, func() {
 		if g.rebalanceTok == tok && g.state == statePreparingRebalance {
 			g.completeJoin()
@@ -435,10 +488,28 @@ func (g *group) prepareRebalance(reason string) {
 	g.maybeCompleteJoin()
 }
 
+// scheduleInitialJoin is Kafka's InitialDelayedJoin: after delay the join
+// completes, unless a new member joined meanwhile and remaining (of the
+// rebalance timeout) is not used up; then it waits again, for
+// min(group.initial.rebalance.delay.ms, remaining).
+func (g *group) scheduleInitialJoin(tok uint64, delay, remaining time.Duration) {
+	g.rebalanceTimer = g.after(delay, func() {
+		if g.rebalanceTok != tok || g.state != statePreparingRebalance {
+			return
+		}
+		if g.newMemberAdded && remaining > 0 {
+			g.newMemberAdded = false
+			g.scheduleInitialJoin(tok, min(g.c.cfg.InitialRebalanceDelay, remaining), max(remaining-delay, 0))
+			return
+		}
+		g.completeJoin()
+	})
+}
+
 // maybeCompleteJoin completes the join barrier once every member waits in
 // it.
 func (g *group) maybeCompleteJoin() {
-	if g.state == statePreparingRebalance && g.nJoining == len(g.members) {
+	if g.state == statePreparingRebalance && !g.initialDelay && g.nJoining == len(g.members) {
 		g.completeJoin()
 	}
 }
@@ -447,6 +518,7 @@ func (g *group) maybeCompleteJoin() {
 // removed, the generation advances, a protocol is chosen and every joined
 // member is answered; the leader gets the members' metadata.
 func (g *group) completeJoin() {
+	g.initialDelay, g.newMemberAdded = false, false
 	stop(g.rebalanceTimer)
 	g.rebalanceTimer = nil
 	g.rebalanceTok = 0
@@ -519,17 +591,17 @@ func (g *group) completeJoin() {
 func (g *group) selectProtocol() string {
 	votes := make(map[string]int)
 	for _, m := range g.members {
-		for _, p := range m.join.Protocols {
-			if g.protocols[p.Name] == len(g.members) {
-				votes[p.Name]++
+		for _, p := range m.protocols {
+			if g.protocols[p.name] == len(g.members) {
+				votes[p.name]++
 				break
 			}
 		}
 	}
 	best, bestVotes := "", -1
-	for _, p := range g.members[g.leader].join.Protocols {
-		if v, ok := votes[p.Name]; ok && v > bestVotes {
-			best, bestVotes = p.Name, v
+	for _, p := range g.members[g.leader].protocols {
+		if v, ok := votes[p.name]; ok && v > bestVotes {
+			best, bestVotes = p.name, v
 		}
 	}
 	return best
@@ -546,12 +618,12 @@ func (g *group) fillJoin(m *member, r *kmsg.JoinGroupResponse) {
 		return
 	}
 	for _, o := range g.sortedMembers() {
-		for _, p := range o.join.Protocols {
-			if p.Name == g.protocol {
+		for _, p := range o.protocols {
+			if p.name == g.protocol {
 				jm := kmsg.NewJoinGroupResponseMember()
 				jm.MemberID = o.id
 				jm.InstanceID = o.instanceID
-				jm.ProtocolMetadata = p.Metadata
+				jm.ProtocolMetadata = p.metadata
 				r.Members = append(r.Members, jm)
 				break
 			}
@@ -573,10 +645,10 @@ func (g *group) sortedMembers() []*member {
 // UNKNOWN_MEMBER_ID.
 func (g *group) dropMember(m *member) {
 	g.failWaiting(m, kerr.UnknownMemberID)
-	for _, p := range m.join.Protocols {
-		g.protocols[p.Name]--
-		if g.protocols[p.Name] <= 0 {
-			delete(g.protocols, p.Name)
+	for _, p := range m.protocols {
+		g.protocols[p.name]--
+		if g.protocols[p.name] <= 0 {
+			delete(g.protocols, p.name)
 		}
 	}
 	delete(g.members, m.id)
@@ -671,8 +743,8 @@ func stop(t Timer) {
 // sync brings the assignment (or a rebalance, ctx or Close ends the wait).
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, false)
@@ -751,7 +823,7 @@ func (g *group) completeSync(req *kmsg.SyncGroupRequest) {
 	}
 	for _, a := range req.GroupAssignment {
 		if m, ok := g.members[a.MemberID]; ok {
-			m.assignment = a.MemberAssignment
+			m.assignment = bytes.Clone(a.MemberAssignment) // not the leader's whole request frame
 		}
 	}
 	if g.protocolType == "consumer" {
@@ -790,8 +862,8 @@ func (g *group) fillSync(m *member, r *kmsg.SyncGroupResponse) {
 // tells it REBALANCE_IN_PROGRESS while the group prepares a rebalance.
 func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, false)
@@ -829,8 +901,8 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupRe
 	if req.Version < 3 {
 		members = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
 	}
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
+	if e := checkGroupID(req.Group); e != nil {
+		resp.ErrorCode = e.Code
 		return resp
 	}
 	g := c.lockGroup(req.Group, false)
@@ -896,9 +968,9 @@ func (g *group) describe(dg *kmsg.DescribeGroupsResponseGroup) {
 		dm.ClientID = m.clientID
 		dm.ClientHost = m.clientHost
 		if stable {
-			for _, p := range m.join.Protocols {
-				if p.Name == g.protocol {
-					dm.ProtocolMetadata = p.Metadata
+			for _, p := range m.protocols {
+				if p.name == g.protocol {
+					dm.ProtocolMetadata = p.metadata
 					break
 				}
 			}

@@ -115,13 +115,27 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) open() {
+func (h *harness) open(opts ...func(*Config)) {
 	h.t.Helper()
-	c, err := New(Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: time.Second})
+	cfg := Config{Dir: h.dir, Clock: h.clock, MinSessionTimeout: time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.c = c
+}
+
+// reopen closes the coordinator and opens one with opts applied to the
+// harness's config.
+func (h *harness) reopen(opts ...func(*Config)) {
+	h.t.Helper()
+	if err := h.c.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.open(opts...)
 }
 
 // restart closes the coordinator and opens a new one on the same dir.

@@ -24,25 +24,65 @@ const (
 //	length   uint32  bytes of body
 //	crc      uint32  CRC32C (Castagnoli, as Kafka's record batches) of body
 //	body:
-//	  version   uint8   0
+//	  version   uint8   1 (0: the first layout, read but no longer written)
 //	  kind      uint8   0 commit, 1 tombstone (offset deleted)
 //	  commitMs  int64   commit time, Unix milliseconds
 //	  partition int32
 //	  offset    int64
 //	  epoch     int32   leader epoch, -1 unknown
-//	  group     uint16 length + bytes
-//	  topic     uint16 length + bytes
+//	  group     uint32 length + bytes (version 0: uint16)
+//	  topic     uint32 length + bytes (version 0: uint16)
 //	  metadata  int32 length (-1 = null) + bytes
+//
+// Version 0 stored the group and topic lengths as uint16 and wrote
+// len&0xffff for longer strings: a group id of 65,549 bytes was framed as a
+// 13-byte one, and the rest of it, chosen by the client, decoded as another
+// commit. Version 1 lengths cover every string a request can carry, and
+// appendRecord refuses strings above maxGroupIDLen/maxTopicLen rather than
+// ever writing a length that does not match its bytes. Version 0 records
+// still load (a log written before version 1 needs no migration: each
+// record names its own version, and the next compaction rewrites the file in
+// version 1); a record whose envelope is sound (length in bounds, CRC
+// matches) but whose body does not decode is skipped, not taken for a torn
+// tail, so one bad record can never cut off the commits written after it.
 const (
 	recordHeaderLen = 8
-	recordFixedLen  = 1 + 1 + 8 + 4 + 8 + 4 + 2 + 2 + 4
-	recordVersion   = 0
+	recordFixedLen  = 1 + 1 + 8 + 4 + 8 + 4 + 4 + 4 + 4
+	recordV0Fixed   = 1 + 1 + 8 + 4 + 8 + 4 + 2 + 2 + 4
+	recordVersion   = 1
 	kindCommit      = 0
 	kindTombstone   = 1
 	// maxRecordLen bounds a length prefix read back from disk, so a torn
-	// or corrupted prefix cannot make load allocate gigabytes.
+	// or corrupted prefix cannot make load allocate gigabytes. Every
+	// record the coordinator accepts is smaller: see maxGroupIDLen,
+	// maxTopicLen and MaxMetadataBytesLimit.
 	maxRecordLen = 1 << 24
 )
+
+// Bounds on the strings a commit stores.
+const (
+	// maxGroupIDLen is the longest group id the coordinator accepts:
+	// Kafka's own offsets-topic record key stores the group as a STRING
+	// (int16 length, at most 32767 bytes; OffsetCommitKey.json), so a
+	// longer id can never be committed on Kafka either. Requests with a
+	// longer id get INVALID_GROUP_ID.
+	maxGroupIDLen = 1<<15 - 1
+	// maxTopicLen is Kafka's topic name limit (Topic.MAX_NAME_LENGTH,
+	// 249): no longer topic can exist, so a commit to one gets
+	// UNKNOWN_TOPIC_OR_PARTITION.
+	maxTopicLen = 249
+	// MaxMetadataBytesLimit is the largest offset.metadata.max.bytes
+	// accepted: it keeps every record below maxRecordLen with room for
+	// the longest group id and topic.
+	MaxMetadataBytesLimit = maxRecordLen - recordFixedLen - maxGroupIDLen - maxTopicLen
+)
+
+// errRecordTooLarge reports a record appendRecord refuses to encode.
+var errRecordTooLarge = errors.New("offsets record field too long")
+
+// errUnknownVersion reports a record of a version or kind this code does
+// not know (a newer broker's file): it is skipped, with a warning.
+var errUnknownVersion = errors.New("unknown offsets record layout")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -95,15 +135,24 @@ func openOffsetLog(dir string, compactBytes int64, logger *slog.Logger) (*offset
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading offsets log %s: %w", path, err)
 	}
-	records, valid := decodeRecords(data)
+	records, valid, skipped := decodeRecords(data)
 	for _, r := range records {
+		if len(r.group) > maxGroupIDLen || len(r.tp.topic) > maxTopicLen {
+			// Only a version 0 file can hold one (see the layout
+			// comment); it cannot be written back.
+			skipped++
+			continue
+		}
 		l.apply(r)
 	}
 	dropped := len(records) - l.liveCount()
 	if valid < len(data) {
 		logger.Warn("dropping torn or corrupt tail of offsets log", "path", path, "valid_bytes", valid, "dropped_bytes", len(data)-valid)
 	}
-	if valid < len(data) || dropped > 0 {
+	if skipped > 0 {
+		logger.Warn("skipping offsets log records that do not decode", "path", path, "records", skipped)
+	}
+	if valid < len(data) || dropped > 0 || skipped > 0 {
 		if err := l.rewrite(); err != nil {
 			return nil, err
 		}
@@ -162,7 +211,10 @@ func (l *offsetLog) append(records []offsetRecord) error {
 	}
 	var buf []byte
 	for _, r := range records {
-		buf = appendRecord(buf, r)
+		var err error
+		if buf, err = appendRecord(buf, r); err != nil {
+			return err
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -179,8 +231,11 @@ func (l *offsetLog) deleteTopic(topic string, nowMs int64) (int, error) {
 		for k := range ps {
 			if k.topic == topic {
 				r := offsetRecord{group: g, tp: k, tombstone: true, value: offsetValue{commitMs: nowMs}}
+				var err error
+				if buf, err = appendRecord(buf, r); err != nil {
+					return 0, err
+				}
 				tombs = append(tombs, r)
-				buf = appendRecord(buf, r)
 			}
 		}
 	}
@@ -240,7 +295,10 @@ func (l *offsetLog) rewrite() error {
 			return keys[i].partition < keys[j].partition
 		})
 		for _, k := range keys {
-			buf = appendRecord(buf, offsetRecord{group: g, tp: k, value: ps[k]})
+			var err error
+			if buf, err = appendRecord(buf, offsetRecord{group: g, tp: k, value: ps[k]}); err != nil {
+				return fmt.Errorf("compacting offsets log in %s: %w", l.dir, err)
+			}
 		}
 	}
 	tmp := filepath.Join(l.dir, offsetTmpName)
@@ -321,7 +379,13 @@ func encodedLen(group, topic string, metadata *string) int {
 	return n
 }
 
-func appendRecord(dst []byte, r offsetRecord) []byte {
+// appendRecord appends r's encoding to dst. It refuses a group id, topic or
+// metadata longer than the coordinator accepts (the handlers check first; this
+// is the last line of defence of the file's framing).
+func appendRecord(dst []byte, r offsetRecord) ([]byte, error) {
+	if len(r.group) > maxGroupIDLen || len(r.tp.topic) > maxTopicLen || (r.value.metadata != nil && len(*r.value.metadata) > MaxMetadataBytesLimit) {
+		return dst, fmt.Errorf("encoding offset of group (%d bytes) topic (%d bytes): %w", len(r.group), len(r.tp.topic), errRecordTooLarge)
+	}
 	start := len(dst)
 	dst = append(dst, make([]byte, recordHeaderLen)...)
 	body := len(dst)
@@ -334,9 +398,9 @@ func appendRecord(dst []byte, r offsetRecord) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.group)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.group)))
 	dst = append(dst, r.group...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.tp.topic)))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.tp.topic)))
 	dst = append(dst, r.tp.topic...)
 	if r.value.metadata == nil {
 		dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
@@ -346,38 +410,55 @@ func appendRecord(dst []byte, r offsetRecord) []byte {
 	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-body))
 	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[body:], castagnoli))
-	return dst
+	return dst, nil
 }
 
-// decodeRecords decodes data up to the first torn or corrupt record and
-// returns the records and the length of the valid prefix.
-func decodeRecords(data []byte) ([]offsetRecord, int) {
-	var out []offsetRecord
+// decodeRecords decodes data up to the first torn or corrupt envelope (a
+// length out of bounds or past the end, or a CRC mismatch) and returns the
+// records, the length of the valid prefix and how many sound envelopes held
+// a body that does not decode (skipped).
+func decodeRecords(data []byte) (out []offsetRecord, valid, skipped int) {
 	pos := 0
 	for len(data)-pos >= recordHeaderLen {
 		n := int(binary.BigEndian.Uint32(data[pos:]))
 		crc := binary.BigEndian.Uint32(data[pos+4:])
-		if n < recordFixedLen || n > maxRecordLen || n > len(data)-pos-recordHeaderLen {
+		if n < 2 || n > maxRecordLen || n > len(data)-pos-recordHeaderLen {
 			break
 		}
 		body := data[pos+recordHeaderLen : pos+recordHeaderLen+n]
 		if crc32.Checksum(body, castagnoli) != crc {
 			break
 		}
+		pos += recordHeaderLen + n
 		r, err := decodeBody(body)
 		if err != nil {
-			break
+			skipped++
+			continue
 		}
 		out = append(out, r)
-		pos += recordHeaderLen + n
 	}
-	return out, pos
+	return out, pos, skipped
 }
 
 func decodeBody(b []byte) (offsetRecord, error) {
 	var r offsetRecord
-	if b[0] != recordVersion {
-		return r, fmt.Errorf("offsets record version %d: %w", b[0], io.ErrUnexpectedEOF)
+	var lenSize int
+	switch b[0] {
+	case 0:
+		if len(b) < recordV0Fixed {
+			return r, io.ErrUnexpectedEOF
+		}
+		lenSize = 2
+	case recordVersion:
+		if len(b) < recordFixedLen {
+			return r, io.ErrUnexpectedEOF
+		}
+		lenSize = 4
+	default:
+		return r, fmt.Errorf("offsets record version %d: %w", b[0], errUnknownVersion)
+	}
+	if b[1] != kindCommit && b[1] != kindTombstone {
+		return r, fmt.Errorf("offsets record kind %d: %w", b[1], errUnknownVersion)
 	}
 	r.tombstone = b[1] == kindTombstone
 	r.value.commitMs = int64(binary.BigEndian.Uint64(b[2:]))
@@ -385,23 +466,28 @@ func decodeBody(b []byte) (offsetRecord, error) {
 	r.value.offset = int64(binary.BigEndian.Uint64(b[14:]))
 	r.value.leaderEpoch = int32(binary.BigEndian.Uint32(b[22:]))
 	rest := b[26:]
-	str := func() (string, bool) {
-		if len(rest) < 2 {
+	str := func(limit int) (string, bool) {
+		if len(rest) < lenSize {
 			return "", false
 		}
-		n := int(binary.BigEndian.Uint16(rest))
-		if len(rest) < 2+n {
+		var n int
+		if lenSize == 2 {
+			n = int(binary.BigEndian.Uint16(rest))
+		} else {
+			n = int(binary.BigEndian.Uint32(rest))
+		}
+		if n > limit || len(rest)-lenSize < n {
 			return "", false
 		}
-		s := string(rest[2 : 2+n])
-		rest = rest[2+n:]
+		s := string(rest[lenSize : lenSize+n])
+		rest = rest[lenSize+n:]
 		return s, true
 	}
 	var ok bool
-	if r.group, ok = str(); !ok {
+	if r.group, ok = str(maxGroupIDLen); !ok {
 		return r, io.ErrUnexpectedEOF
 	}
-	if r.tp.topic, ok = str(); !ok {
+	if r.tp.topic, ok = str(1<<16 - 1); !ok {
 		return r, io.ErrUnexpectedEOF
 	}
 	if len(rest) < 4 {

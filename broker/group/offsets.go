@@ -33,8 +33,8 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		}
 		return resp
 	}
-	if req.Group == "" {
-		return fillAll(kerr.InvalidGroupID.Code)
+	if e := checkGroupID(req.Group); e != nil {
+		return fillAll(e.Code)
 	}
 	generation, memberID := req.Generation, req.MemberID
 	if req.Version == 0 {
@@ -83,7 +83,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
 			switch {
-			case !known || p.Partition < 0 || (nparts >= 0 && p.Partition >= nparts):
+			case !known || len(t.Topic) > maxTopicLen || p.Partition < 0 || (nparts >= 0 && p.Partition >= nparts):
 				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
 				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code

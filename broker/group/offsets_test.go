@@ -2,7 +2,10 @@ package group
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -344,23 +347,81 @@ func TestOffsetLogCompactsWhileRunning(t *testing.T) {
 	}
 }
 
+// FuzzDecodeRecords: whatever decodes re-encodes (in the current layout)
+// to bytes that decode to the same records, with nothing skipped; the valid
+// prefix never runs past the input.
 func FuzzDecodeRecords(f *testing.F) {
 	md := "m"
-	f.Add(appendRecord(nil, offsetRecord{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: 5, metadata: &md}}))
+	rec, err := appendRecord(nil, offsetRecord{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: 5, metadata: &md}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rec)
+	f.Add(appendRecordV0(nil, offsetRecord{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: 5, metadata: &md}}))
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		records, valid := decodeRecords(data)
+		records, valid, _ := decodeRecords(data)
 		if valid > len(data) {
 			t.Fatalf("valid %d > len %d", valid, len(data))
 		}
 		var re []byte
+		var kept []offsetRecord
 		for _, r := range records {
-			re = appendRecord(re, r)
+			var err error
+			if re, err = appendRecord(re, r); err != nil {
+				continue // a version 0 topic above 249 bytes
+			}
+			kept = append(kept, r)
 		}
-		if string(re) != string(data[:valid]) {
-			t.Fatal("re-encoding the decoded records differs from the valid prefix")
+		again, valid2, skipped := decodeRecords(re)
+		if valid2 != len(re) || skipped != 0 || len(again) != len(kept) {
+			t.Fatalf("re-encoded %d records: decoded %d, valid %d of %d, skipped %d", len(kept), len(again), valid2, len(re), skipped)
+		}
+		for i := range kept {
+			if !sameRecord(kept[i], again[i]) {
+				t.Fatalf("record %d: %+v, re-decoded %+v", i, kept[i], again[i])
+			}
 		}
 	})
+}
+
+func sameRecord(a, b offsetRecord) bool {
+	am, bm := a.value.metadata, b.value.metadata
+	if (am == nil) != (bm == nil) || (am != nil && *am != *bm) {
+		return false
+	}
+	a.value.metadata, b.value.metadata = nil, nil
+	return a == b
+}
+
+// appendRecordV0 is the version 0 encoder (uint16 string lengths, truncated
+// silently), kept to write the files earlier brokers wrote.
+func appendRecordV0(dst []byte, r offsetRecord) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, recordHeaderLen)...)
+	body := len(dst)
+	kind := byte(kindCommit)
+	if r.tombstone {
+		kind = kindTombstone
+	}
+	dst = append(dst, 0, kind)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.group)))
+	dst = append(dst, r.group...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.tp.topic)))
+	dst = append(dst, r.tp.topic...)
+	if r.value.metadata == nil {
+		dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
+	} else {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(*r.value.metadata)))
+		dst = append(dst, *r.value.metadata...)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-body))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[body:], castagnoli))
+	return dst
 }
 
 func flip(b []byte, i int) []byte {
@@ -376,4 +437,64 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestOffsetLogLoadsVersion0AndSkipsBadRecords: a log written in the first
+// layout (uint16 string lengths) loads unchanged; a record whose envelope is
+// sound but whose body does not decode is skipped, and the records after it
+// survive; the file is rewritten in the current layout.
+func TestOffsetLogLoadsVersion0AndSkipsBadRecords(t *testing.T) {
+	dir := t.TempDir()
+	md := "md"
+	var data []byte
+	data = appendRecordV0(data, offsetRecord{group: "g1", tp: tp{"t", 0}, value: offsetValue{offset: 10, leaderEpoch: -1, metadata: &md, commitMs: 1}})
+	// A sound envelope around a body with a string length past its end
+	// (what a 70,000-byte group id left in the first layout).
+	bad := appendRecordV0(nil, offsetRecord{group: "g2", tp: tp{"t", 0}, value: offsetValue{offset: 99}})
+	binary.BigEndian.PutUint16(bad[recordHeaderLen+26:], 0xffff)
+	binary.BigEndian.PutUint32(bad[4:], crc32.Checksum(bad[recordHeaderLen:], castagnoli))
+	data = append(data, bad...)
+	data = appendRecordV0(data, offsetRecord{group: "g3", tp: tp{"t", 1}, value: offsetValue{offset: 30, leaderEpoch: 2, commitMs: 3}})
+	if err := os.WriteFile(filepath.Join(dir, offsetLogName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openOffsetLog(dir, DefaultCompactBytes, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := l.get("g1", tp{"t", 0}); !ok || v.offset != 10 || v.metadata == nil || *v.metadata != "md" {
+		t.Errorf("g1: %+v %v", v, ok)
+	}
+	if v, ok := l.get("g3", tp{"t", 1}); !ok || v.offset != 30 || v.leaderEpoch != 2 {
+		t.Errorf("g3 (after the bad record): %+v %v", v, ok)
+	}
+	if got := l.groups(); !cmp.Equal(got, []string{"g1", "g3"}) {
+		t.Errorf("groups %v", got)
+	}
+	l.close()
+	rewritten, err := os.ReadFile(filepath.Join(dir, offsetLogName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, valid, skipped := decodeRecords(rewritten)
+	if valid != len(rewritten) || skipped != 0 || len(records) != 2 {
+		t.Fatalf("rewritten log: %d records, valid %d of %d, skipped %d", len(records), valid, len(rewritten), skipped)
+	}
+	for i := 0; i < len(rewritten); {
+		if v := rewritten[i+recordHeaderLen]; v != recordVersion {
+			t.Fatalf("rewritten record at %d has version %d", i, v)
+		}
+		i += recordHeaderLen + int(binary.BigEndian.Uint32(rewritten[i:]))
+	}
+}
+
+func TestAppendRecordRefusesOverlongStrings(t *testing.T) {
+	for _, r := range []offsetRecord{
+		{group: strings.Repeat("g", maxGroupIDLen+1), tp: tp{"t", 0}},
+		{group: "g", tp: tp{strings.Repeat("t", maxTopicLen+1), 0}},
+	} {
+		if _, err := appendRecord(nil, r); !errors.Is(err, errRecordTooLarge) {
+			t.Errorf("group %d bytes, topic %d bytes: %v, want errRecordTooLarge", len(r.group), len(r.tp.topic), err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,8 +41,8 @@ func setConfigs(configs map[string]*string) map[string]string {
 //
 // Errors wrap kerr.UnknownTopicOrPartition for a missing topic and
 // kerr.KafkaStorageError when a file could not be written (the copies
-// already written are put back to the old configs, best effort, and the
-// live configs stay as they were).
+// already written are put back to the old configs and the live configs
+// stay as they were; a copy that cannot be put back is part of the error).
 func (s *Store) SetTopicConfigs(name string, configs map[string]*string) error {
 	set := setConfigs(configs)
 	tc, err := resolveTopicConfig(s.cfg, set)
@@ -72,10 +73,17 @@ func (s *Store) SetTopicConfigs(name string, configs map[string]*string) error {
 			// the new ones were written.
 			back := old
 			back.configVersion = next.configVersion + 1
+			var rerrs []error
 			for _, q := range t.parts[:i+1] {
 				if rerr := writeTopicMeta(q.dir, &back); rerr != nil {
 					s.log.Error("restoring topic configs after a failed write", "partition", q.String(), "err", rerr)
+					rerrs = append(rerrs, rerr)
 				}
+			}
+			if rerr := errors.Join(rerrs...); rerr != nil {
+				// The newest copy on disk may now hold the new configs
+				// while the live ones stay old: say so.
+				err = errors.Join(err, fmt.Errorf("rolling back (the next start may load the new configs): %w", rerr))
 			}
 			s.mu.Lock()
 			if s.topics[name] == t {

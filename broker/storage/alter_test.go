@@ -36,7 +36,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	if err := s.SetTopicConfigs("alt", map[string]*string{"max.message.bytes": ptr("1000"), "retention.bytes": ptr("0"), "segment.bytes": ptr("1000"), "flush.ms": nil}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Append(simple(t, "b", 1, 2000))
+	_, err = p.Append(simple(t, "b", 1, 2000), false)
 	wantKerr(t, err, kerr.MessageTooLarge)
 	ti, _ := s.Topic("alt")
 	if want := map[string]string{"max.message.bytes": "1000", "retention.bytes": "0", "segment.bytes": "1000"}; !equalMaps(ti.Configs, want) {
@@ -45,7 +45,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	// segment.bytes 1000 rolls at the next append; retention.bytes 0 then
 	// deletes the closed segment.
 	mustAppend(t, p, simple(t, "c", 1, 500))
-	if n := s.EnforceRetention(); n != 1 || p.LogStartOffset() != 1 {
+	if n := s.enforceRetention(); n != 1 || p.LogStartOffset() != 1 {
 		t.Fatalf("retention deleted %d segments, log start %d; want 1 and 1", n, p.LogStartOffset())
 	}
 
@@ -54,7 +54,7 @@ func TestSetTopicConfigs(t *testing.T) {
 	if err := s.SetTopicConfigs("alt", map[string]*string{"retention.ms": ptr("60000")}); err != nil {
 		t.Fatal(err)
 	}
-	p1dir := s.Partition("alt", 1).Dir()
+	p1dir := s.Partition("alt", 1).dir
 	s.Close()
 	stale, err := os.ReadFile(filepath.Join(p1dir, topicMetaFile))
 	if err != nil {
@@ -111,18 +111,18 @@ func TestTopicFlushMsInRun(t *testing.T) {
 		t.Fatalf("flush tick with flush.ms=30 %v, want 30ms", got)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for p.RecoveryPoint() != 4 {
+	for p.recoveryPoint() != 4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("recovery point %d 5s after flush.ms=30, want 4", p.RecoveryPoint())
+			t.Fatalf("recovery point %d 5s after flush.ms=30, want 4", p.recoveryPoint())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	// And the next append is flushed within a few ticks, not a second.
 	mustAppend(t, p, simple(t, "g", 1, 10))
 	start := time.Now()
-	for p.RecoveryPoint() != 5 {
+	for p.recoveryPoint() != 5 {
 		if time.Since(start) > 5*time.Second {
-			t.Fatalf("recovery point %d, want 5", p.RecoveryPoint())
+			t.Fatalf("recovery point %d, want 5", p.recoveryPoint())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -2,12 +2,12 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Record batch v2 layout (Kafka's DefaultRecordBatch):
@@ -51,12 +51,6 @@ const (
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// decompressor is franz-go's (gzip, snappy incl. xerial framing, lz4,
-// zstd), safe for concurrent use. It bounds output at 2 GiB only: a
-// hostile client can make validation allocate that much (Kafka streams
-// instead); this is a lab broker for trusted clients.
-var decompressor = kgo.DefaultDecompressor()
 
 // batchHeader is the decoded fixed part of one v2 batch.
 type batchHeader struct {
@@ -129,12 +123,16 @@ type validatedBatch struct {
 //   - a record count that disagrees with lastOffsetDelta, a control batch
 //     from a client, a negative sequence for an idempotent producer or
 //     records that do not decode (after decompression): InvalidRecord;
-//   - compressed records that do not decompress: CorruptMessage.
-func validateBatches(records []byte, maxBytes int32) ([]validatedBatch, error) {
+//   - compressed records that do not decompress: CorruptMessage;
+//   - compressed records that decompress to more than dec's bound
+//     (brokerlab.message.max.decompressed.bytes): MessageTooLarge, found
+//     after at most that many bytes were produced.
+//
+// The batches are appended to out (which may come from the caller's stack).
+func validateBatches(records []byte, maxBytes int32, dec *decompressor, out []validatedBatch) ([]validatedBatch, error) {
 	if len(records) == 0 {
 		return nil, fmt.Errorf("validating batch: no record batch in produce data: %w", kerr.InvalidRecord)
 	}
-	var out []validatedBatch
 	for pos := 0; pos < len(records); {
 		rest := records[pos:]
 		if len(rest) < logOverhead+5 { // up to and including magic
@@ -183,10 +181,16 @@ func validateBatches(records []byte, maxBytes int32) ([]validatedBatch, error) {
 		}
 		recs := b[batchHeaderSize:]
 		if codec := h.attributes & attrCompressionMask; codec != 0 {
-			// Kafka's LogValidator decompresses to check the records too.
+			// Kafka's LogValidator decompresses to check the records too
+			// (record by record, streaming); here the output is bounded.
 			var err error
-			if recs, err = decompressor.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
-				return nil, fmt.Errorf("validating batch at byte %d: decompressing codec %d: %w: %w", pos, codec, err, kerr.CorruptMessage)
+			if recs, err = dec.decompress(recs, codec); err != nil {
+				code := kerr.CorruptMessage
+				if errors.Is(err, errDecompressedTooLarge) {
+					code = kerr.MessageTooLarge
+					err = fmt.Errorf("%w: %d bytes (brokerlab.message.max.decompressed.bytes)", err, dec.max)
+				}
+				return nil, fmt.Errorf("validating batch at byte %d: decompressing codec %d: %w: %w", pos, codec, err, code)
 			}
 		}
 		if err := walkRecords(recs, h.recordCount); err != nil {

@@ -87,7 +87,7 @@ func TestValidateBatches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := validateBatches(tt.records, tt.max)
+			_, err := validateBatches(tt.records, tt.max, newDecompressor(DefaultMaxDecompressedBytes), nil)
 			wantKerr(t, err, tt.want)
 		})
 	}
@@ -100,9 +100,9 @@ func TestAppendRejectsInvalidBatchWithoutWriting(t *testing.T) {
 	mustAppend(t, p, simple(t, "ok", 1, 10))
 	bad := simple(t, "bad", 1, 10)
 	bad[len(bad)-1] ^= 1
-	_, err := p.Append(bad)
+	_, err := p.Append(bad, false)
 	wantKerr(t, err, kerr.CorruptMessage)
-	_, err = p.Append(simple(t, "big", 10, 50))
+	_, err = p.Append(simple(t, "big", 10, 50), false)
 	wantKerr(t, err, kerr.MessageTooLarge)
 	if hwm := p.HighWatermark(); hwm != 1 {
 		t.Fatalf("high watermark %d after rejected appends, want 1", hwm)

@@ -3,6 +3,9 @@ package storage
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -30,17 +33,40 @@ func BenchmarkAppend(b *testing.B) {
 	}{{1, false}, {16, false}, {16, true}} {
 		name := fmt.Sprintf("records=%d/sync=%v", tc.records, tc.syncOnAck)
 		b.Run(name, func(b *testing.B) {
-			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 64 << 20, Flush: FlushPolicy{SyncOnAck: tc.syncOnAck}})
+			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 64 << 20})
 			batch := simple(b, "bench", tc.records, 1024)
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()
+			w0 := writeSyscalls(b)
 			for b.Loop() {
-				if _, err := p.Append(batch); err != nil {
+				if _, err := p.Append(batch, tc.syncOnAck); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(writeSyscalls(b)-w0)/float64(b.N), "writes/op")
 		})
 	}
+}
+
+// writeSyscalls is the process's count of write(2)-family calls so far
+// (syscw in /proc/self/io: write, pwrite, writev; not fdatasync).
+func writeSyscalls(tb testing.TB) int64 {
+	tb.Helper()
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		tb.Skipf("no /proc/self/io to count write syscalls: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatal("no syscw in /proc/self/io")
+	return 0
 }
 
 // BenchmarkRead looks up random-ish offsets and copies the returned range
@@ -51,7 +77,7 @@ func BenchmarkRead(b *testing.B) {
 			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 16 << 20})
 			batch := simple(b, "bench", 16, 1024)
 			for range 2000 {
-				if _, err := p.Append(batch); err != nil {
+				if _, err := p.Append(batch, false); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -18,9 +18,22 @@ const (
 	DefaultRecoveryThreadsPerDir = 1                // num.recovery.threads.per.data.dir
 	DefaultRetention             = 168 * time.Hour  // log.retention.hours
 	DefaultRetentionCheck        = 5 * time.Minute  // log.retention.check.interval.ms
-	DefaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
-	minSegmentBytes              = 14               // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
-	maxSegmentBytes              = math.MaxInt32    // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
+	defaultCheckpointInterval    = 60 * time.Second // log.flush.offset.checkpoint.interval.ms
+	DefaultProducerIDExpiration  = 24 * time.Hour   // producer.id.expiration.ms (86400000)
+	DefaultProducerIDCheck       = 10 * time.Minute // producer.id.expiration.check.interval.ms (600000)
+	// DefaultMaxPartitions is max.broker.partitions, KIP-578's name (not
+	// in Apache Kafka, which has no per-broker limit). Each partition
+	// holds three fds (the active segment's log and two indexes) plus its
+	// idle segment cache; 10,000 is also the most records Kafka's KRaft
+	// controller lets one request create (QuorumController.MAX_RECORDS_PER_USER_OP).
+	DefaultMaxPartitions = 10000
+	// DefaultMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// 16 times Kafka's default message.max.bytes, room for well-compressed
+	// batches of clients that fill batches by compressed size (the Java
+	// producer estimates it) while a compression bomb stops there.
+	DefaultMaxDecompressedBytes = 16 << 20
+	minSegmentBytes             = 14            // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
+	maxSegmentBytes             = math.MaxInt32 // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
 )
 
 // Config configures a Store. Zero values mean the documented default.
@@ -53,6 +66,23 @@ type Config struct {
 	// Retention is the broker-wide retention; topics override it with
 	// retention.ms and retention.bytes.
 	Retention Retention
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition
+	// forgets an idempotent producer that has not appended for this long
+	// (default 24h).
+	ProducerIDExpiration time.Duration
+	// ProducerIDCheckInterval is producer.id.expiration.check.interval.ms:
+	// how often Run looks for expired producers (default 10m).
+	ProducerIDCheckInterval time.Duration
+	// MaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
+	// the most bytes one compressed batch's records may decompress to;
+	// beyond it Append fails with MessageTooLarge having produced at most
+	// this many bytes (default 16 MiB).
+	MaxDecompressedBytes int
+	// MaxPartitions is max.broker.partitions: the most partitions this
+	// store holds; CreateTopic beyond it fails with InvalidPartitions
+	// before making anything, and Open refuses a topic.json claiming more
+	// (default 10000).
+	MaxPartitions int
 	// CheckpointInterval is how often Run writes the recovery-point
 	// checkpoint files (log.flush.offset.checkpoint.interval.ms, default 60s).
 	CheckpointInterval time.Duration
@@ -71,10 +101,6 @@ type FlushPolicy struct {
 	// Interval is log.flush.interval.ms: Run flushes a partition whose
 	// oldest unflushed data is older than this. 0 means never.
 	Interval time.Duration
-	// SyncOnAck makes Append return only after an fdatasync that covers its
-	// write. Concurrent appends to one partition share one fdatasync
-	// (group commit).
-	SyncOnAck bool
 }
 
 // Retention is the broker-wide retention policy.
@@ -121,7 +147,19 @@ func (c Config) withDefaults() Config {
 		c.Retention.CheckInterval = DefaultRetentionCheck
 	}
 	if c.CheckpointInterval == 0 {
-		c.CheckpointInterval = DefaultCheckpointInterval
+		c.CheckpointInterval = defaultCheckpointInterval
+	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = DefaultProducerIDExpiration
+	}
+	if c.ProducerIDCheckInterval == 0 {
+		c.ProducerIDCheckInterval = DefaultProducerIDCheck
+	}
+	if c.MaxDecompressedBytes == 0 {
+		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
+	if c.MaxPartitions == 0 {
+		c.MaxPartitions = DefaultMaxPartitions
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -178,6 +216,18 @@ func (c Config) Validate() error {
 	}
 	if c.Retention.CheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("log.retention.check.interval.ms: %v is negative", c.Retention.CheckInterval))
+	}
+	if c.ProducerIDExpiration < 0 {
+		errs = append(errs, fmt.Errorf("producer.id.expiration.ms: %v is negative", c.ProducerIDExpiration))
+	}
+	if c.ProducerIDCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("producer.id.expiration.check.interval.ms: %v is negative", c.ProducerIDCheckInterval))
+	}
+	if c.MaxDecompressedBytes < 0 {
+		errs = append(errs, fmt.Errorf("brokerlab.message.max.decompressed.bytes: %d is negative", c.MaxDecompressedBytes))
+	}
+	if c.MaxPartitions < 0 {
+		errs = append(errs, fmt.Errorf("max.broker.partitions: %d is negative", c.MaxPartitions))
 	}
 	if c.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("log.flush.offset.checkpoint.interval.ms: %v is negative", c.CheckpointInterval))

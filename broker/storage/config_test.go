@@ -101,7 +101,7 @@ func TestMissingPartitionDirIsRecreatedEmpty(t *testing.T) {
 	mustCreate(t, s, "m", 2, nil)
 	mustAppend(t, s.Partition("m", 0), simple(t, "x", 3, 10))
 	mustAppend(t, s.Partition("m", 1), simple(t, "y", 2, 10))
-	lost := s.Partition("m", 1).Dir()
+	lost := s.Partition("m", 1).dir
 	s.Close()
 	if err := os.RemoveAll(lost); err != nil {
 		t.Fatal(err)
@@ -112,5 +112,25 @@ func TestMissingPartitionDirIsRecreatedEmpty(t *testing.T) {
 	}
 	if got := s.Partition("m", 0).HighWatermark(); got != 3 {
 		t.Fatalf("surviving partition at %d, want 3", got)
+	}
+}
+
+func TestTopicConfigSpecsAreSortedAndUnique(t *testing.T) {
+	specs := TopicConfigSpecs()
+	for i := 1; i < len(specs); i++ {
+		if specs[i-1].Name >= specs[i].Name {
+			t.Errorf("%s is listed before %s", specs[i-1].Name, specs[i].Name)
+		}
+	}
+	for _, spec := range specs {
+		if got, ok := LookupTopicConfig(spec.Name); !ok || got.Name != spec.Name {
+			t.Errorf("LookupTopicConfig(%s) = %v, %v", spec.Name, got.Name, ok)
+		}
+		if spec.Effective && spec.apply == nil {
+			t.Errorf("%s takes effect but has no parser", spec.Name)
+		}
+		if (spec.def == nil) != (spec.BrokerKey == "") {
+			t.Errorf("%s: a default needs a broker synonym and the reverse", spec.Name)
+		}
 	}
 }

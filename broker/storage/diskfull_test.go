@@ -75,7 +75,7 @@ func TestDiskFull(t *testing.T) {
 		if i > 1000 {
 			t.Fatal("16 MiB filesystem never filled up")
 		}
-		_, err := p.Append(simple(t, fmt.Sprint(i), 16, 4000))
+		_, err := p.Append(simple(t, fmt.Sprint(i), 16, 4000), false)
 		if err == nil {
 			appended++
 			continue
@@ -111,7 +111,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Append(simple(t, "again", 16, 4000))
+	res, err := p.Append(simple(t, "again", 16, 4000), false)
 	if err != nil {
 		t.Fatalf("append after freeing space: %v", err)
 	}

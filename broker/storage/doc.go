@@ -10,7 +10,7 @@
 //	go s.Run(ctx)                   // retention, time-based flushes, checkpoints
 //	err = s.CreateTopic("events", 3, nil)
 //	p := s.Partition("events", 0)
-//	res, err := p.Append(batch)     // errors wrap kerr codes for the Produce response
+//	res, err := p.Append(batch, false) // errors wrap kerr codes; true: fdatasync before returning
 //	sl, err := p.Read(res.BaseOffset, 1<<20)
 //	defer sl.Release()              // unix.Sendfile(conn, sl.File.Fd(), &sl.Pos, sl.Size)
 //
@@ -44,6 +44,8 @@
 //	                                   (offset - base uint32, file position uint32), one per
 //	                                   log.index.interval.bytes; preallocated (sparse) to
 //	                                   log.index.size.max.bytes while active, trimmed on roll/close.
+//	                                   Entries are kept in memory and written (one pwrite) when
+//	                                   the segment is flushed, rolls or closes, not per append.
 //	00000000000000000000.timeindex     12-byte entries (max timestamp so far int64, its offset -
 //	                                   base uint32), added with the offset index entries and once
 //	                                   more when the segment stops being active.
@@ -52,7 +54,10 @@
 //	                                   segment rolls and at Close; the newest three are kept.
 //	topic.json                         (ours) topic name, topic id, partition count and the
 //	                                   topic's configs, written atomically (temp file, fsync,
-//	                                   rename, fsync of the dir) when the topic is created and
+//	                                   rename, fsync of the dir) when the topic is created (last,
+//	                                   once every partition dir exists: a dir without it is an
+//	                                   unfinished creation, removed at load; a count above
+//	                                   max.broker.partitions is refused at load) and
 //	                                   by SetTopicConfigs, with a config_version counting the
 //	                                   changes. Every partition dir has a copy, so topics survive
 //	                                   restarts and the loss of a log dir (missing partitions come
@@ -66,19 +71,21 @@
 // LogValidator does: length, magic, CRC32C (Castagnoli), message.max.bytes or
 // the topic's max.message.bytes, record count against lastOffsetDelta, and the
 // records themselves (varint walk, after decompression for compressed
-// batches). Then, under the partition lock, it checks idempotent producers'
+// batches, decompressed to at most MaxDecompressedBytes, else
+// MessageTooLarge). Then, under the partition lock, it checks idempotent producers'
 // sequences (the last five batches per producer id; duplicates answer with
 // the original offsets and write nothing), assigns offsets by rewriting
 // baseOffset, rolls the segment if needed (log.segment.bytes / segment.bytes,
 // log.roll.ms / segment.ms counted from the segment's first append, a full
-// index), issues one write(2), adds index entries, advances the high
+// index), issues one write(2), adds index entries in memory, advances the high
 // watermark and closes the Wait channel. A failed write is truncated back, so
 // no partial batch is ever visible (a full disk returns KafkaStorageError
 // and appends work again once there is space). A failed fdatasync takes the
 // partition offline until restart: after it the page cache state is unknown.
 //
-// Flush policy: with FlushPolicy.SyncOnAck, Append returns after an
-// fdatasync that covers its write; appends waiting on one partition share
+// Flush policy: Append(records, true) returns after an fdatasync that
+// covers its write (the broker asks for it for acks=-1 with
+// log.flush.sync.on.ack); appends waiting on one partition share
 // one fdatasync (group commit through Partition.syncMu). flush.messages /
 // log.flush.interval.messages flush in the append path, flush.ms /
 // log.flush.interval.ms from Run. A rolled segment is always flushed in the
@@ -92,8 +99,14 @@
 // the batch holding the offset; it extends the range over whole batches up
 // to maxBytes (jumping to the last index entry that fits and preading
 // 12-byte headers from there) and always returns at least one batch
-// (KIP-74). The Slice holds a reference on the segment: its file stays open
+// (KIP-74). The Slice holds a use of the segment's log file: it stays open
 // until Release even if retention or DeleteTopic removes it.
+//
+// File descriptors: the active segment keeps its log and two index files
+// open; a sealed segment's index entries are served from memory and its log
+// is opened only while a read, flush or lookup uses it, so a partition holds
+// three descriptors plus one per read in flight, however small
+// segment.bytes is.
 //
 // # Recovery
 //
@@ -110,7 +123,7 @@
 //
 // # Retention
 //
-// Run calls EnforceRetention every Retention.CheckInterval: whole closed
+// Run calls enforceRetention every Retention.CheckInterval: whole closed
 // segments go, oldest first, while their largest timestamp is older than
 // retention.ms, then while the partition stays at or above retention.bytes
 // without them. The active segment is never deleted; the log start offset
@@ -122,10 +135,30 @@
 // is always 0. No log compaction (cleanup.policy=compact is refused), no
 // transactions (transactional batches are stored like idempotent ones, no
 // markers), no legacy message formats (magic 0/1 gets
-// UNSUPPORTED_FOR_MESSAGE_FORMAT), no producer id expiry.
+// UNSUPPORTED_FOR_MESSAGE_FORMAT). Idle producers expire after
+// producer.id.expiration.ms (ProducerIDExpiration), counted from the broker's
+// clock at their last append. A roll's producer snapshot is written in the
+// background, reading the state a chunk at a time (a snapshot may hold
+// batches after its offset; the replay skips them), at most one at a time
+// per partition. Compressed records are decompressed whole, up to
+// MaxDecompressedBytes, where Kafka streams them record by record.
+//
+// # Topics
+//
+// CreateTopic checks the count against max.broker.partitions, reserves the
+// name and places the partitions under Store.mu, makes every partition dir
+// and first segment without holding it, writes topic.json into each, and
+// publishes the topic under Store.mu; on failure it removes what it made
+// (topic.json first) and a failed removal is part of the error. DeleteTopic
+// renames every partition dir to Kafka's capped "-delete" name
+// (LocalLog.logDeleteDirName, at most 255 bytes) before dropping the topic
+// from memory; a failed rename puts the others back and keeps the topic.
 //
 // # Topic configs
 //
+// One table (TopicConfigSpecs) lists every topic config: its name, the
+// broker key it defaults to, its kind, its default and whether it takes
+// effect here; the broker's handlers use it and only map errors.
 // CreateTopic and SetTopicConfigs validate a topic's configs against the
 // broker defaults (every bad key named, kerr.InvalidConfig).
 // SetTopicConfigs replaces the whole set, writes it to every partition
@@ -140,22 +173,24 @@
 // they may be taken (never the reverse):
 //
 //	Store.cfgMu       one SetTopicConfigs at a time (held while writing topic.json)
-//	Store.mu          topics map, closed flag, per-dir partition counts, topic configs
+//	Store.mu          topics map, names being created, closed flag, per-dir partition
+//	                  counts, topic configs; never held across file I/O
 //	Partition.syncMu  one fdatasync at a time per partition (group commit)
 //	Partition.mu      segments list, segment fields, producer state, Wait channel,
 //	                  unflushed counters; RWMutex, Read only takes it to pick the
 //	                  segment and copy its size and index slice header
+//	segment.fmu       a segment's log file, its users and pin (a leaf, taken under
+//	                  Partition.mu or alone)
 //	Store.pidMu       producer id block (a leaf)
 //
-// No code takes Store.mu while holding a partition's lock; the other way
-// round happens only when CreateTopic cleans up after a failure. Append,
-// Read and the flushes never touch Store.mu. The high watermark,
-// log start offset, recovery point, segment reference counts and Stats
-// counters are atomics. Bytes below a segment's committed size never change,
+// No code takes Store.mu while holding a partition's lock. Append, Read and
+// the flushes never touch Store.mu. The high watermark, log start offset,
+// recovery point and Stats counters are atomics. Bytes below a segment's committed size never change,
 // so readers pread them without locks.
 //
 // Goroutines: Run's caller owns Run. A segment roll starts one short-lived
 // goroutine (fdatasync of the rolled segment, producer snapshot) tracked by
-// Store.bg, which Close waits for. Open's recovery workers (errgroup, labelled
+// Store.bg, which Close waits for; Close also waits for topic creations and
+// deletions working on files (Store.ops). Open's recovery workers (errgroup, labelled
 // storage=recovery) finish before Open returns.
 package storage

@@ -9,9 +9,9 @@ var (
 	// ErrClosed is returned by operations on a closed Store, or on a
 	// partition whose topic was deleted.
 	ErrClosed = errors.New("storage closed")
-	// ErrDirLocked is wrapped when a log dir's .lock is held by another
+	// errDirLocked is wrapped when a log dir's .lock is held by another
 	// process.
-	ErrDirLocked = errors.New("log dir locked")
+	errDirLocked = errors.New("log dir locked")
 	// ErrInconsistentClusterID is wrapped by ClusterIDMismatchError and
 	// NodeIDMismatchError: Kafka's InconsistentClusterIdException.
 	ErrInconsistentClusterID = errors.New("inconsistent cluster id")

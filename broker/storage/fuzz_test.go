@@ -16,7 +16,7 @@ func FuzzValidateBatches(f *testing.F) {
 	f.Add(append(simple(f, "a", 1, 5), simple(f, "b", 2, 5)...))
 	f.Add(encodeBatch(f, batchOpts{values: values("i", 2, 8), pid: 9, epoch: 1, seq: 4}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		batches, err := validateBatches(data, DefaultMessageMaxBytes)
+		batches, err := validateBatches(data, DefaultMessageMaxBytes, fuzzDec, nil)
 		if err != nil {
 			var ke *kerr.Error
 			if !errors.As(err, &ke) {
@@ -43,3 +43,5 @@ func FuzzValidateBatches(f *testing.F) {
 		}
 	})
 }
+
+var fuzzDec = newDecompressor(DefaultMaxDecompressedBytes)

@@ -151,7 +151,7 @@ func mustCreate(tb testing.TB, s *Store, topic string, partitions int32, configs
 
 func mustAppend(tb testing.TB, p *Partition, batch []byte) AppendResult {
 	tb.Helper()
-	res, err := p.Append(batch)
+	res, err := p.Append(batch, false)
 	if err != nil {
 		tb.Fatalf("Append to %s: %v", p, err)
 	}
@@ -169,7 +169,7 @@ func readAll(tb testing.TB, p *Partition, from int64) [][]byte {
 		if err != nil {
 			tb.Fatalf("Read(%d): %v", next, err)
 		}
-		data, err := sl.ReadAll()
+		data, err := sl.readAll()
 		sl.Release()
 		if err != nil {
 			tb.Fatal(err)

@@ -28,25 +28,55 @@ type timeEntry struct {
 
 // offsetIndex is a segment's sparse .index: one entry per
 // log.index.interval.bytes, mapping the last offset of a batch to the
-// batch's position. Entries live in memory for lookups and are written to the
-// file with pwrite(2) as they are added; the file is preallocated (sparse)
-// to the maximum size while the segment is active and trimmed to its entries
-// when the segment rolls or closes, like Kafka's AbstractIndex.
-// The owning partition's lock guards it.
+// batch's position. Entries live in memory, where lookups read them; the
+// ones not yet in the file are written with one pwrite(2) when the segment
+// is flushed (before its fdatasync), rolls or closes, so an append costs no
+// index syscall (Kafka memory-maps its indexes to the same end). The file
+// is preallocated (sparse) to the maximum size while the segment is active
+// and trimmed to its entries when the segment rolls or closes, like
+// Kafka's AbstractIndex. Only the active segment keeps the file open. After
+// a crash the file holds a valid prefix of the entries (recovery rebuilds
+// the rest from the log). The owning partition's lock guards it.
 type offsetIndex struct {
-	f       *os.File
+	f       *os.File // nil when closed
 	path    string
 	entries []offsetEntry
+	written int // entries[:written] are in the file
 	max     int // entries that fit in log.index.size.max.bytes
 }
 
 // timeIndex is a segment's .timeindex: entries whose timestamp grows
-// strictly, each the largest timestamp so far and the offset it was seen at.
+// strictly, each the largest timestamp so far and the offset it was seen
+// at; kept and written like offsetIndex.
 type timeIndex struct {
 	f       *os.File
 	path    string
 	entries []timeEntry
+	written int
 	max     int
+}
+
+// ensureOpen opens the index file for writing if it is closed.
+func ensureOpen(f **os.File, path string) error {
+	if *f != nil {
+		return nil
+	}
+	nf, err := openIndexFile(path)
+	if err != nil {
+		return err
+	}
+	*f = nf
+	return nil
+}
+
+// closeIndexFile closes an index file if it is open.
+func closeIndexFile(f **os.File) error {
+	if *f == nil {
+		return nil
+	}
+	err := (*f).Close()
+	*f = nil
+	return err
 }
 
 func openIndexFile(path string) (*os.File, error) {
@@ -108,7 +138,8 @@ func openOffsetIndex(path string, maxBytes int32, logSize int64) (*offsetIndex, 
 	if err != nil {
 		return nil, err
 	}
-	ix := &offsetIndex{f: f, path: path, max: int(maxBytes) / offsetEntrySize}
+	defer f.Close()
+	ix := &offsetIndex{path: path, max: int(maxBytes) / offsetEntrySize}
 	err = readEntries(f, offsetEntrySize, func(b []byte) bool {
 		e := offsetEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
 		if e.rel == 0 && e.pos == 0 {
@@ -124,30 +155,46 @@ func openOffsetIndex(path string, maxBytes int32, logSize int64) (*offsetIndex, 
 		return true
 	})
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
+	ix.written = len(ix.entries)
 	return ix, nil
 }
 
 func (ix *offsetIndex) full() bool { return len(ix.entries) >= ix.max }
 
-// add writes an entry. A write error (a full disk) drops the entry: the
-// index is sparse and lookups only get a longer scan.
-func (ix *offsetIndex) add(rel uint32, pos uint32) error {
+// add adds an entry in memory; flush writes it. It reports whether the
+// entry was added.
+func (ix *offsetIndex) add(rel uint32, pos uint32) bool {
 	if ix.full() {
-		return nil
+		return false
 	}
 	if n := len(ix.entries); n > 0 && rel <= ix.entries[n-1].rel {
-		return nil
-	}
-	var b [offsetEntrySize]byte
-	binary.BigEndian.PutUint32(b[0:], rel)
-	binary.BigEndian.PutUint32(b[4:], pos)
-	if _, err := ix.f.WriteAt(b[:], int64(len(ix.entries))*offsetEntrySize); err != nil {
-		return fmt.Errorf("writing index entry to %s: %w", ix.path, err)
+		return false
 	}
 	ix.entries = append(ix.entries, offsetEntry{rel: rel, pos: pos})
+	return true
+}
+
+// flush writes the entries not yet in the file with one pwrite(2). A
+// failed write (a full disk) leaves them for the next flush: the file
+// keeps a valid prefix and lookups use memory.
+func (ix *offsetIndex) flush() error {
+	if ix.written >= len(ix.entries) {
+		return nil
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
+	b := make([]byte, 0, (len(ix.entries)-ix.written)*offsetEntrySize)
+	for _, e := range ix.entries[ix.written:] {
+		b = binary.BigEndian.AppendUint32(b, e.rel)
+		b = binary.BigEndian.AppendUint32(b, e.pos)
+	}
+	if _, err := ix.f.WriteAt(b, int64(ix.written)*offsetEntrySize); err != nil {
+		return fmt.Errorf("writing index entries to %s: %w", ix.path, err)
+	}
+	ix.written = len(ix.entries)
 	return nil
 }
 
@@ -170,26 +217,30 @@ func (ix *offsetIndex) floorPos(pos uint32) uint32 {
 	return ix.entries[i-1].pos
 }
 
-// truncateTo drops entries at or after log position pos.
-func (ix *offsetIndex) truncateTo(pos int64) {
-	i := sort.Search(len(ix.entries), func(i int) bool { return int64(ix.entries[i].pos) >= pos })
-	ix.entries = ix.entries[:i]
-}
-
 // reset drops every entry (before a rebuild).
-func (ix *offsetIndex) reset() { ix.entries = ix.entries[:0] }
+func (ix *offsetIndex) reset() { ix.entries, ix.written = ix.entries[:0], 0 }
 
-// preallocate sizes the file to its maximum (sparse, like Kafka's
-// RandomAccessFile.setLength), for the active segment.
+// preallocate opens the file and sizes it to its maximum (sparse, like
+// Kafka's RandomAccessFile.setLength), for the active segment.
 func (ix *offsetIndex) preallocate() error {
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
 	if err := ix.f.Truncate(int64(ix.max) * offsetEntrySize); err != nil {
 		return fmt.Errorf("preallocating index %s: %w", ix.path, err)
 	}
 	return nil
 }
 
-// trim cuts the file to its entries (roll, close).
+// trim writes what is pending and cuts the file to its entries (roll,
+// close).
 func (ix *offsetIndex) trim() error {
+	if err := ix.flush(); err != nil {
+		return err
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
 	if err := ix.f.Truncate(int64(len(ix.entries)) * offsetEntrySize); err != nil {
 		return fmt.Errorf("trimming index %s: %w", ix.path, err)
 	}
@@ -203,12 +254,16 @@ func (ix *offsetIndex) rewrite() error {
 		binary.BigEndian.PutUint32(b[i*offsetEntrySize:], e.rel)
 		binary.BigEndian.PutUint32(b[i*offsetEntrySize+4:], e.pos)
 	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
 	if err := ix.f.Truncate(0); err != nil {
 		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
 	}
 	if _, err := ix.f.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
 	}
+	ix.written = len(ix.entries)
 	return nil
 }
 
@@ -219,7 +274,8 @@ func openTimeIndex(path string, maxBytes int32, maxRel uint32) (*timeIndex, erro
 	if err != nil {
 		return nil, err
 	}
-	ix := &timeIndex{f: f, path: path, max: int(maxBytes) / timeEntrySize}
+	defer f.Close()
+	ix := &timeIndex{path: path, max: int(maxBytes) / timeEntrySize}
 	err = readEntries(f, timeEntrySize, func(b []byte) bool {
 		e := timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
 		if e.ts == 0 && e.rel == 0 {
@@ -235,9 +291,9 @@ func openTimeIndex(path string, maxBytes int32, maxRel uint32) (*timeIndex, erro
 		return true
 	})
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
+	ix.written = len(ix.entries)
 	return ix, nil
 }
 
@@ -250,23 +306,36 @@ func (ix *timeIndex) last() (timeEntry, bool) {
 	return ix.entries[len(ix.entries)-1], true
 }
 
-// maybeAdd appends (ts, rel) if ts is larger than the last entry's
-// (Kafka's TimeIndex.maybeAppend). force ignores fullness (the final
-// entry written when the segment becomes inactive).
-func (ix *timeIndex) maybeAdd(ts int64, rel uint32, force bool) error {
+// maybeAdd adds (ts, rel) in memory if ts is larger than the last
+// entry's (Kafka's TimeIndex.maybeAppend). force ignores fullness (the
+// final entry added when the segment becomes inactive).
+func (ix *timeIndex) maybeAdd(ts int64, rel uint32, force bool) {
 	if ts < 0 || (!force && ix.full()) {
-		return nil
+		return
 	}
 	if n := len(ix.entries); n > 0 && (ts <= ix.entries[n-1].ts || rel < ix.entries[n-1].rel) {
-		return nil
-	}
-	var b [timeEntrySize]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(ts))
-	binary.BigEndian.PutUint32(b[8:], rel)
-	if _, err := ix.f.WriteAt(b[:], int64(len(ix.entries))*timeEntrySize); err != nil {
-		return fmt.Errorf("writing time index entry to %s: %w", ix.path, err)
+		return
 	}
 	ix.entries = append(ix.entries, timeEntry{ts: ts, rel: rel})
+}
+
+// flush writes the entries not yet in the file with one pwrite(2).
+func (ix *timeIndex) flush() error {
+	if ix.written >= len(ix.entries) {
+		return nil
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
+	b := make([]byte, 0, (len(ix.entries)-ix.written)*timeEntrySize)
+	for _, e := range ix.entries[ix.written:] {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.ts))
+		b = binary.BigEndian.AppendUint32(b, e.rel)
+	}
+	if _, err := ix.f.WriteAt(b, int64(ix.written)*timeEntrySize); err != nil {
+		return fmt.Errorf("writing time index entries to %s: %w", ix.path, err)
+	}
+	ix.written = len(ix.entries)
 	return nil
 }
 
@@ -280,14 +349,12 @@ func (ix *timeIndex) lookup(ts int64) uint32 {
 	return ix.entries[i-1].rel
 }
 
-func (ix *timeIndex) truncateToRel(rel uint32) {
-	i := sort.Search(len(ix.entries), func(i int) bool { return ix.entries[i].rel >= rel })
-	ix.entries = ix.entries[:i]
-}
-
-func (ix *timeIndex) reset() { ix.entries = ix.entries[:0] }
+func (ix *timeIndex) reset() { ix.entries, ix.written = ix.entries[:0], 0 }
 
 func (ix *timeIndex) preallocate() error {
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
 	if err := ix.f.Truncate(int64(ix.max) * timeEntrySize); err != nil {
 		return fmt.Errorf("preallocating time index %s: %w", ix.path, err)
 	}
@@ -295,6 +362,12 @@ func (ix *timeIndex) preallocate() error {
 }
 
 func (ix *timeIndex) trim() error {
+	if err := ix.flush(); err != nil {
+		return err
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
 	if err := ix.f.Truncate(int64(len(ix.entries)) * timeEntrySize); err != nil {
 		return fmt.Errorf("trimming time index %s: %w", ix.path, err)
 	}
@@ -307,11 +380,15 @@ func (ix *timeIndex) rewrite() error {
 		binary.BigEndian.PutUint64(b[i*timeEntrySize:], uint64(e.ts))
 		binary.BigEndian.PutUint32(b[i*timeEntrySize+8:], e.rel)
 	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
 	if err := ix.f.Truncate(0); err != nil {
 		return fmt.Errorf("rewriting time index %s: %w", ix.path, err)
 	}
 	if _, err := ix.f.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("rewriting time index %s: %w", ix.path, err)
 	}
+	ix.written = len(ix.entries)
 	return nil
 }

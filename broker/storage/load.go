@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,25 +25,26 @@ func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, seg
 	return p
 }
 
-// createPartition makes a new, empty partition directory with its topic
-// metadata and a first segment at offset 0.
+// createPartition makes a new, empty partition directory with a first
+// segment at offset 0, without topic.json (the caller writes it once every
+// partition exists). On error it removes what it made; a failed removal is
+// part of the error.
 func createPartition(s *Store, t *topicState, id int32, ld *logDir) (*Partition, error) {
 	dir := filepath.Join(ld.path, fmt.Sprintf("%s-%d", t.name, id))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating partition dir %s: %w", dir, err)
 	}
-	if err := writeTopicMeta(dir, t); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	seg, err := createSegment(dir, 0, t.cfg.maxIndexBytes, s.cfg.Now())
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+	if err == nil {
+		err = syncDir(ld.path)
+		if err != nil {
+			seg.closeFiles()
+		}
 	}
-	if err := syncDir(ld.path); err != nil {
-		seg.closeFiles()
-		os.RemoveAll(dir)
+	if err != nil {
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing %s: %w", dir, rerr))
+		}
 		return nil, err
 	}
 	return newPartition(s, t, id, dir, ld, []*segment{seg}), nil
@@ -150,9 +152,16 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 		closeAll()
 		return nil, err
 	}
+	if err := active.pin(); err != nil {
+		closeAll()
+		return nil, err
+	}
 	for _, sg := range segs[:len(segs)-1] {
 		if err := sg.seal(); err != nil {
 			log.Warn("trimming indexes", "segment", sg.logPath, "err", err)
+		}
+		if err := sg.closeIndexes(); err != nil {
+			log.Warn("closing indexes", "segment", sg.logPath, "err", err)
 		}
 	}
 	p := newPartition(s, t, id, dir, ld, segs)
@@ -225,7 +234,7 @@ func (p *Partition) rebuildProducers() error {
 			os.Remove(path) // from offsets a torn tail lost
 			continue
 		}
-		st, at, err := readSnapshot(path)
+		st, at, err := readSnapshot(path, p.store.cfg.Now().UnixMilli())
 		if err != nil || at != off {
 			p.store.log.Warn("ignoring producer snapshot", "partition", p.String(), "file", path, "err", err)
 			os.Remove(path)
@@ -235,6 +244,7 @@ func (p *Partition) rebuildProducers() error {
 		break
 	}
 	var buf [batchHeaderSize]byte
+	now := p.store.cfg.Now().UnixMilli()
 	replayed := 0
 	for _, sg := range p.segs {
 		if sg.next <= start || sg.size == 0 {
@@ -244,17 +254,22 @@ func (p *Partition) rebuildProducers() error {
 		if start > sg.base {
 			pos = int64(sg.index.lookup(uint32(start - sg.base)))
 		}
+		if _, err := sg.acquire(); err != nil {
+			return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
+		}
 		for pos < sg.size {
 			h, err := sg.readHeader(pos, &buf)
 			if err != nil {
+				sg.release()
 				return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
 			}
 			if h.baseOffset >= start && h.producerID >= 0 {
-				ps.apply(&h)
+				ps.apply(&h, min(h.maxTimestamp, now))
 				replayed++
 			}
 			pos += h.size()
 		}
+		sg.release()
 	}
 	p.producers = ps
 	if replayed > 0 {
@@ -319,7 +334,7 @@ func parsePartitionDir(name string) (string, int32, bool) {
 	if err != nil || n < 0 || strconv.FormatInt(n, 10) != name[i+1:] {
 		return "", 0, false
 	}
-	if validateTopicName(name[:i]) != nil {
+	if ValidateTopicName(name[:i]) != nil {
 		return "", 0, false
 	}
 	return name[:i], int32(n), true

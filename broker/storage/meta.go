@@ -180,7 +180,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("locking log dir %s: %s is held by another process: is another broker using this log dir? %w", dir, path, ErrDirLocked)
+			return nil, fmt.Errorf("locking log dir %s: %s is held by another process: is another broker using this log dir? %w", dir, path, errDirLocked)
 		}
 		return nil, fmt.Errorf("locking log dir %s: %w", dir, err)
 	}

@@ -6,12 +6,12 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Partition is one topic partition's log: a list of segments, the last
@@ -48,6 +48,9 @@ type Partition struct {
 	// recovery point: every offset below it is on disk.
 	syncMu  sync.Mutex
 	flushed atomic.Int64
+
+	// snapshotting is set while a roll's producer snapshot is written.
+	snapshotting atomic.Bool
 }
 
 // AppendResult is the outcome of an Append.
@@ -68,12 +71,6 @@ type AppendResult struct {
 // Topic returns the partition's topic name.
 func (p *Partition) Topic() string { return p.topic }
 
-// Index returns the partition number.
-func (p *Partition) Index() int32 { return p.id }
-
-// Dir returns the partition's directory.
-func (p *Partition) Dir() string { return p.dir }
-
 func (p *Partition) String() string { return fmt.Sprintf("%s-%d", p.topic, p.id) }
 
 // HighWatermark returns the offset the next appended record will get.
@@ -82,9 +79,9 @@ func (p *Partition) HighWatermark() int64 { return p.hwm.Load() }
 // LogStartOffset returns the first offset still in the log.
 func (p *Partition) LogStartOffset() int64 { return p.lso.Load() }
 
-// RecoveryPoint returns the offset below which every record has been
+// recoveryPoint returns the offset below which every record has been
 // fdatasync'ed.
-func (p *Partition) RecoveryPoint() int64 { return p.flushed.Load() }
+func (p *Partition) recoveryPoint() int64 { return p.flushed.Load() }
 
 // Wait returns a channel that is closed by the next append to the
 // partition (or when the partition closes): every waiter wakes at once.
@@ -156,10 +153,14 @@ func (p *Partition) unavailable() error {
 // rewrites, in records itself, each batch's baseOffset and
 // partitionLeaderEpoch (and maxTimestamp, the timestamp-type bit and the
 // CRC when the topic uses LogAppendTime). See the package documentation for
-// validation, idempotence and the flush policy. Errors wrap a kerr value.
-func (p *Partition) Append(records []byte) (AppendResult, error) {
+// validation, idempotence and the flush policy. With sync, Append returns
+// only after an fdatasync that covers its write; concurrent synced appends
+// to one partition share one fdatasync (group commit). Errors wrap a kerr
+// value.
+func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	st := &p.store.stats
-	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes)
+	var buf [4]validatedBatch // most produce requests carry one batch per partition
+	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
 	if err != nil {
 		st.rejected.Add(1)
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
@@ -207,8 +208,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		if e == nil {
 			e = &producerEntry{Epoch: h.producerEpoch}
 		}
-		tmp := producerState{h.producerID: e}
-		tmp.apply(h)
+		e.apply(h, now.UnixMilli())
 		pending[h.producerID] = e
 	}
 	seg := p.segs[len(p.segs)-1]
@@ -265,7 +265,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		p.unflushedSince = now
 	}
 	p.unflushed += records64
-	flush := p.store.cfg.Flush.SyncOnAck || (p.cfg.Load().flushMessages > 0 && p.unflushed >= p.cfg.Load().flushMessages)
+	flush := sync || (p.cfg.Load().flushMessages > 0 && p.unflushed >= p.cfg.Load().flushMessages)
 	p.wake(false)
 	lso := p.lso.Load()
 	p.mu.Unlock()
@@ -303,23 +303,45 @@ func (p *Partition) shouldRoll(seg *segment, n, lastOffset int64, now time.Time)
 // background, as Kafka's UnifiedLog.roll schedules flushUptoOffsetExclusive.
 func (p *Partition) roll(now time.Time) (*segment, error) {
 	old := p.segs[len(p.segs)-1]
-	if err := old.seal(); err != nil {
-		p.store.log.Warn("trimming indexes on roll", "partition", p.String(), "err", err)
-	}
 	seg, err := createSegment(p.dir, old.next, p.cfg.Load().maxIndexBytes, now)
 	if err != nil {
 		return nil, err
 	}
+	if err := old.seal(); err != nil {
+		p.store.log.Warn("trimming indexes on roll", "partition", p.String(), "err", err)
+	}
+	if err := old.closeIndexes(); err != nil {
+		p.store.log.Warn("closing indexes on roll", "partition", p.String(), "err", err)
+	}
+	// The background flush keeps the old log open until it has synced it
+	// (a writeback error is reported only to descriptors open at the time).
+	if _, err := old.acquire(); err != nil {
+		return nil, err
+	}
+	old.unpin()
 	p.segs = append(p.segs, seg)
 	p.store.stats.rolls.Add(1)
-	snap := p.producers.clone()
 	base := seg.base
+	// The producer state is not copied here: the background snapshot reads
+	// it in chunks. While one snapshot is being written, rolls skip theirs
+	// (recovery replays from an older one).
+	snapshot := p.snapshotting.CompareAndSwap(false, true)
 	p.store.bg.Go(func() {
+		defer old.release()
+		if snapshot {
+			defer p.snapshotting.Store(false)
+		}
+		if testHookRollBackground != nil {
+			testHookRollBackground()
+		}
 		if err := p.flushTo(base, true); err != nil {
 			p.store.log.Warn("flushing rolled segment", "partition", p.String(), "err", err)
 			return
 		}
-		if err := writeSnapshot(p.dir, base, snap); err != nil {
+		if !snapshot {
+			return
+		}
+		if err := writeSnapshotFile(p.dir, p.readProducers(base)); err != nil {
 			p.store.log.Warn("writing producer snapshot", "partition", p.String(), "err", err)
 			return
 		}
@@ -328,6 +350,53 @@ func (p *Partition) roll(now time.Time) (*segment, error) {
 		}
 	})
 	return seg, nil
+}
+
+// testHookRollBackground, when set by a test, runs as a roll's background
+// flush and snapshot start.
+var testHookRollBackground func()
+
+// snapshotChunk is how many producer entries readProducers copies per
+// hold of the partition's read lock.
+const snapshotChunk = 1024
+
+// readProducers returns the producer state for a snapshot at offset,
+// reading the entries a chunk at a time so that appends wait at most for
+// one chunk. Entries appended to after offset may already show those
+// batches; the replay after loading skips them (producerEntry.apply).
+func (p *Partition) readProducers(offset int64) snapshotFile {
+	sf := snapshotFile{Version: 1, Offset: offset, Producers: map[string]producerEntry{}}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for pid, e := range p.producers {
+		sf.Producers[strconv.FormatInt(pid, 10)] = *e
+		if n++; n%snapshotChunk == 0 {
+			// Entries are replaced, never changed in place, and the
+			// map may change between chunks: Go's range tolerates it.
+			p.mu.RUnlock()
+			p.mu.RLock()
+		}
+	}
+	return sf
+}
+
+// expireProducers forgets producers that have not appended for
+// producer.id.expiration.ms (Kafka's
+// ProducerStateManager.removeExpiredProducers); one that comes back may
+// start at any sequence (KIP-360). It returns how many were removed.
+func (p *Partition) expireProducers(now time.Time, after time.Duration) int {
+	cutoff := now.Add(-after).UnixMilli()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for pid, e := range p.producers {
+		if e.LastTimestamp <= cutoff {
+			delete(p.producers, pid)
+			n++
+		}
+	}
+	return n
 }
 
 // flushTo makes every offset below target durable with fdatasync. Callers
@@ -361,15 +430,21 @@ func (p *Partition) flushTo(target int64, exact bool) error {
 		p.unflushed = 0
 	}
 	var segs []*segment
+	var err error
 	for _, s := range p.segs {
 		if s.next > from && s.base < upTo && s.size > 0 {
-			s.acquire()
+			// Index entries go to the page cache before the log's sync.
+			if ierr := s.flushIndexes(); ierr != nil {
+				p.store.log.Warn("writing index entries", "segment", s.logPath, "err", ierr)
+			}
+			if _, err = s.acquire(); err != nil {
+				break
+			}
 			segs = append(segs, s)
 		}
 	}
 	p.mu.Unlock()
 
-	var err error
 	for _, s := range segs {
 		if err == nil {
 			start := time.Now()
@@ -431,9 +506,9 @@ func (s Slice) Release() {
 	}
 }
 
-// ReadAll copies the Slice's bytes into memory, for callers that cannot
+// readAll copies the Slice's bytes into memory, for callers that cannot
 // use sendfile (and for tests).
-func (s Slice) ReadAll() ([]byte, error) {
+func (s Slice) readAll() ([]byte, error) {
 	if s.Size == 0 {
 		return nil, nil
 	}
@@ -482,8 +557,12 @@ func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
 		p.mu.RUnlock()
 		return Slice{}, fmt.Errorf("reading %s at offset %d: no segment holds it: %w", p, offset, kerr.KafkaStorageError)
 	}
-	seg.acquire()
+	_, err := seg.acquire()
 	p.mu.RUnlock()
+	if err != nil {
+		p.store.stats.storageErrors.Add(1)
+		return Slice{}, fmt.Errorf("reading %s at offset %d: %w: %w", p, offset, err, kerr.KafkaStorageError)
+	}
 
 	sl, err := readSegment(seg, size, entries, offset, maxBytes)
 	if err != nil {
@@ -570,8 +649,12 @@ func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) {
 		return -1, -1, false
 	}
 	size, entries, ts, target := seg.size, seg.index.entries, seg.maxTS, seg.base+int64(seg.maxTSRel)
-	seg.acquire()
+	_, err := seg.acquire()
 	p.mu.RUnlock()
+	if err != nil {
+		p.store.log.Warn("finding the batch with the largest timestamp", "partition", p.String(), "err", err)
+		return -1, -1, false
+	}
 	defer seg.release()
 
 	pos, h, err := locateBatch(seg, size, entries, target)
@@ -599,7 +682,7 @@ func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts 
 	recs := b[batchHeaderSize:]
 	if codec := h.attributes & attrCompressionMask; codec != 0 {
 		var err error
-		if recs, err = decompressor.Decompress(recs, kgo.CompressionCodecType(codec)); err != nil {
+		if recs, err = p.store.dec.decompress(recs, codec); err != nil {
 			return 0, 0, false
 		}
 	}
@@ -630,8 +713,12 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 	rel := seg.tindex.lookup(ts)
 	pos := int64(seg.index.lookup(rel))
 	size := seg.size
-	seg.acquire()
+	_, err := seg.acquire()
 	p.mu.RUnlock()
+	if err != nil {
+		p.store.log.Warn("opening a segment for a timestamp lookup", "partition", p.String(), "err", err)
+		return 0, 0, false
+	}
 	defer seg.release()
 
 	var buf [batchHeaderSize]byte
@@ -784,9 +871,14 @@ func (p *Partition) close() (int64, error) {
 	from := p.flushed.Load()
 	for _, s := range p.segs {
 		if failed == nil && s.next > from && s.size > 0 {
+			if _, err := s.acquire(); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 			if err := s.sync(); err != nil {
 				errs = append(errs, err)
 			}
+			s.release()
 		}
 	}
 	if err := active.syncIndexes(); err != nil {

@@ -28,10 +28,18 @@ type producerBatch struct {
 	Last     int64 `json:"last"`
 }
 
-// producerEntry is the state of one producer id in one partition.
+// producerEntry is the state of one producer id in one partition. An
+// entry in a partition's producerState is never changed in place (Append
+// replaces it with a changed clone), so a snapshot may read it without
+// holding the partition lock for the whole walk.
 type producerEntry struct {
 	Epoch   int16           `json:"epoch"`
 	Batches []producerBatch `json:"batches"` // oldest first, at most producerBatchesKept
+	// LastTimestamp (ms) is when the producer last appended here: the
+	// broker's clock at append, or at replay the batch's maxTimestamp
+	// (no later than the load's clock). producer.id.expiration.ms counts
+	// from it, as Kafka's ProducerStateEntry.lastTimestamp.
+	LastTimestamp int64 `json:"last_timestamp"`
 }
 
 func (e *producerEntry) clone() *producerEntry {
@@ -91,12 +99,24 @@ func inSequence(last, next int32) bool {
 	return int64(next) == int64(last)+1 || (next == 0 && last == math.MaxInt32)
 }
 
-// apply records an appended batch (with its final base offset).
-func (ps producerState) apply(h *batchHeader) {
+// apply records an appended batch (with its final base offset) at ts
+// (ms), creating the producer's entry if needed.
+func (ps producerState) apply(h *batchHeader, ts int64) {
 	e := ps[h.producerID]
 	if e == nil {
 		e = &producerEntry{Epoch: h.producerEpoch}
 		ps[h.producerID] = e
+	}
+	e.apply(h, ts)
+}
+
+// apply records an appended batch in e. A batch at or below the last one
+// recorded is skipped: a snapshot written while appends went on may
+// already hold batches that the replay after it brings again.
+func (e *producerEntry) apply(h *batchHeader, ts int64) {
+	e.LastTimestamp = max(e.LastTimestamp, ts)
+	if n := len(e.Batches); n > 0 && e.Batches[n-1].Last >= h.baseOffset {
+		return
 	}
 	if h.producerEpoch != e.Epoch {
 		e.Epoch = h.producerEpoch
@@ -118,20 +138,27 @@ type snapshotFile struct {
 	Producers map[string]producerEntry `json:"producers"`
 }
 
+// writeSnapshot writes ps as the producer state at offset.
 func writeSnapshot(dir string, offset int64, ps producerState) error {
 	sf := snapshotFile{Version: 1, Offset: offset, Producers: make(map[string]producerEntry, len(ps))}
 	for pid, e := range ps {
 		sf.Producers[strconv.FormatInt(pid, 10)] = *e
 	}
+	return writeSnapshotFile(dir, sf)
+}
+
+func writeSnapshotFile(dir string, sf snapshotFile) error {
 	body, err := json.Marshal(sf)
 	if err != nil {
 		return fmt.Errorf("encoding producer snapshot: %w", err)
 	}
 	data := fmt.Appendf(nil, "%08x\n%s", crc32.Checksum(body, castagnoli), body)
-	return writeFileAtomic(filepath.Join(dir, segmentName(offset, snapshotSuffix)), data)
+	return writeFileAtomic(filepath.Join(dir, segmentName(sf.Offset, snapshotSuffix)), data)
 }
 
-func readSnapshot(path string) (producerState, int64, error) {
+// readSnapshot reads a snapshot; entries written before LastTimestamp
+// existed get now (ms).
+func readSnapshot(path string, now int64) (producerState, int64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading producer snapshot %s: %w", path, err)
@@ -154,7 +181,11 @@ func readSnapshot(path string) (producerState, int64, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("reading producer snapshot %s: producer id %q: %w", path, k, err)
 		}
-		ps[pid] = e.clone()
+		c := e.clone()
+		if c.LastTimestamp == 0 {
+			c.LastTimestamp = now
+		}
+		ps[pid] = c
 	}
 	return ps, sf.Offset, nil
 }

@@ -42,7 +42,7 @@ func TestIdempotentProducer(t *testing.T) {
 			mustCreate(t, s, "idem", 1, nil)
 			p := s.Partition("idem", 0)
 			for i, st := range tt.steps {
-				res, err := p.Append(idem(t, 1000, st.epoch, st.seq, st.n))
+				res, err := p.Append(idem(t, 1000, st.epoch, st.seq, st.n), false)
 				if st.want != nil {
 					wantKerr(t, err, st.want)
 					continue
@@ -89,13 +89,13 @@ func TestIdempotenceSurvivesRestart(t *testing.T) {
 			if p.HighWatermark() != hwm {
 				t.Fatalf("high watermark %d after restart, want %d", p.HighWatermark(), hwm)
 			}
-			res, err := p.Append(idem(t, 77, 3, seq-2, 2))
+			res, err := p.Append(idem(t, 77, 3, seq-2, 2), false)
 			if err != nil || !res.Duplicate || res.BaseOffset != hwm-3 {
 				t.Fatalf("retry of the last batch after restart: %+v, %v; want duplicate at %d", res, err, hwm-3)
 			}
-			_, err = p.Append(idem(t, 77, 3, seq+1, 1))
+			_, err = p.Append(idem(t, 77, 3, seq+1, 1), false)
 			wantKerr(t, err, kerr.OutOfOrderSequenceNumber)
-			_, err = p.Append(idem(t, 77, 2, 0, 1))
+			_, err = p.Append(idem(t, 77, 2, 0, 1), false)
 			wantKerr(t, err, kerr.InvalidProducerEpoch)
 			res = mustAppend(t, p, idem(t, 77, 3, seq, 1))
 			if res.Duplicate || res.BaseOffset != hwm {
@@ -138,7 +138,7 @@ func TestRetentionForgetsProducersWhoseBatchesAreGone(t *testing.T) {
 	mustAppend(t, p, idem(t, 1, 0, 0, 5))    // segment 0
 	mustAppend(t, p, idem(t, 2, 0, 0, 5))    // segment 5
 	mustAppend(t, p, simple(t, "x", 1, 300)) // segment 10, active
-	if n := s.EnforceRetention(); n != 2 {
+	if n := s.enforceRetention(); n != 2 {
 		t.Fatalf("retention deleted %d segments, want 2", n)
 	}
 	p.mu.RLock()

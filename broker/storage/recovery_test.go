@@ -325,7 +325,7 @@ func TestRecoveryStartsAtTheRecoveryPoint(t *testing.T) {
 	fill(t, p, "a", 40)
 	s.bg.Wait() // the background flushes of rolled segments advance the recovery point
 	segs := p.Segments()
-	rp := p.RecoveryPoint()
+	rp := p.recoveryPoint()
 	if rp != segs[len(segs)-1] {
 		t.Fatalf("recovery point %d, want the active segment's base %d", rp, segs[len(segs)-1])
 	}
@@ -358,7 +358,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				if _, err := p.Append(simple(t, fmt.Sprintf("w%d-%d", w, i), 1+i%4, 100)); err != nil {
+				if _, err := p.Append(simple(t, fmt.Sprintf("w%d-%d", w, i), 1+i%4, 100), false); err != nil {
 					t.Error(err)
 					return
 				}
@@ -396,7 +396,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				data, err := sl.ReadAll()
+				data, err := sl.readAll()
 				sl.Release()
 				if err != nil {
 					t.Error(err)
@@ -420,7 +420,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				s.EnforceRetention()
+				s.enforceRetention()
 				runtime.Gosched()
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -26,12 +26,20 @@ func segmentName(base int64, suffix string) string {
 }
 
 // segment is one <base>.log with its .index and .timeindex. Every field
-// except refs is guarded by the owning partition's mu; bytes below size
-// are immutable, so readers holding a reference pread them without a lock.
+// except the file fields (fmu) is guarded by the owning partition's mu;
+// bytes below size are immutable, so readers holding the file pread them
+// without a lock.
+//
+// File descriptors: the active segment keeps its log and both index files
+// open (pinned). Once a segment is sealed its indexes are served from
+// memory and their files closed, and its log file is open only while
+// someone holds it (acquire/release: a Fetch's Slice, a flush, a
+// timestamp lookup): a partition holds three descriptors plus one per
+// read in flight, however many segments it has (Kafka keeps every
+// segment open; tiny segments then exhaust the descriptor limit).
 type segment struct {
 	base    int64
 	logPath string
-	log     *os.File // O_APPEND: writes go through the page cache with write(2)
 	index   *offsetIndex
 	tindex  *timeIndex
 
@@ -41,19 +49,77 @@ type segment struct {
 	maxTSRel        uint32    // last offset (relative) of the batch holding maxTS
 	bytesSinceIndex int64     // bytes appended since the last index entry
 	created         time.Time // when the segment was created or loaded: log.roll.ms counts from here
-	closed          bool      // indexes closed (owner released)
+	closed          bool      // the owner let go (deleted, or the partition closed)
 
-	// refs counts the owner (the partition, until it deletes or closes
-	// the segment) plus every unreleased Slice; the log file is closed
-	// when it drops to zero.
-	refs atomic.Int32
+	// fmu guards log, users, pinned and gone. log is open while the
+	// segment is pinned (active) or used; holders of a use may read the
+	// log field without fmu.
+	fmu    sync.Mutex
+	log    *os.File // O_APPEND: writes go through the page cache with write(2)
+	users  int
+	pinned bool
+	gone   bool // deleted or its partition closed: never reopened
 }
 
-func (s *segment) acquire() { s.refs.Add(1) }
+// acquire returns the open log file, opening it if needed, and counts a
+// use; the caller must call release.
+func (s *segment) acquire() (*os.File, error) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.log == nil {
+		if s.gone {
+			return nil, fmt.Errorf("opening segment %s: %w", s.logPath, ErrClosed)
+		}
+		f, err := os.OpenFile(s.logPath, os.O_RDWR|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("opening segment %s: %w", s.logPath, err)
+		}
+		s.log = f
+		if testHookSegmentOpened != nil {
+			testHookSegmentOpened()
+		}
+	}
+	s.users++
+	return s.log, nil
+}
 
+// testHookSegmentOpened, when set by a test, runs each time a segment's
+// log file is reopened.
+var testHookSegmentOpened func()
+
+// release ends a use; the file closes when no one uses it and the segment
+// is not pinned.
 func (s *segment) release() {
-	if s.refs.Add(-1) == 0 {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.users--
+	s.closeIdle()
+}
+
+// pin keeps the log file open (the active segment) from now on.
+func (s *segment) pin() error {
+	if _, err := s.acquire(); err != nil {
+		return err
+	}
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.users--
+	s.pinned = true
+	return nil
+}
+
+// unpin lets the log file close once no one uses it.
+func (s *segment) unpin() {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.pinned = false
+	s.closeIdle()
+}
+
+func (s *segment) closeIdle() {
+	if s.users == 0 && !s.pinned && s.log != nil {
 		s.log.Close()
+		s.log = nil
 	}
 }
 
@@ -64,8 +130,7 @@ func createSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (
 	if err != nil {
 		return nil, fmt.Errorf("creating segment %s: %w", logPath, err)
 	}
-	s := &segment{base: base, logPath: logPath, log: f, next: base, maxTS: -1, created: now}
-	s.refs.Store(1)
+	s := &segment{base: base, logPath: logPath, log: f, pinned: true, next: base, maxTS: -1, created: now}
 	// Stale index files from an earlier life of this base offset are
 	// removed first so they cannot be mistaken for entries.
 	os.Remove(filepath.Join(dir, segmentName(base, indexSuffix)))
@@ -83,28 +148,24 @@ func createSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (
 	return s, nil
 }
 
-// openSegment opens an existing segment. It does not scan the log; call
-// loadTail (trusting the indexes) or recover (checking every batch).
+// openSegment reads an existing segment's size and index entries; its
+// files are closed (acquire opens the log, pin keeps it open). It does
+// not scan the log; call loadTail (trusting the indexes) or recover
+// (checking every batch).
 func openSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (*segment, error) {
 	logPath := filepath.Join(dir, segmentName(base, logSuffix))
-	f, err := os.OpenFile(logPath, os.O_RDWR|os.O_APPEND, 0o644)
+	fi, err := os.Stat(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("opening segment %s: %w", logPath, err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("opening segment %s: %w", logPath, err)
-	}
-	s := &segment{base: base, logPath: logPath, log: f, size: fi.Size(), next: base, maxTS: -1, created: now}
-	s.refs.Store(1)
+	s := &segment{base: base, logPath: logPath, size: fi.Size(), next: base, maxTS: -1, created: now}
 	if err := s.openIndexes(dir, maxIndexBytes); err != nil {
-		f.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// openIndexes reads both index files (and closes them).
 func (s *segment) openIndexes(dir string, maxIndexBytes int32) error {
 	ix, err := openOffsetIndex(filepath.Join(dir, segmentName(s.base, indexSuffix)), maxIndexBytes, s.size)
 	if err != nil {
@@ -112,13 +173,13 @@ func (s *segment) openIndexes(dir string, maxIndexBytes int32) error {
 	}
 	tix, err := openTimeIndex(filepath.Join(dir, segmentName(s.base, timeIndexSuffix)), maxIndexBytes, ^uint32(0))
 	if err != nil {
-		ix.f.Close()
 		return err
 	}
 	s.index, s.tindex = ix, tix
 	return nil
 }
 
+// preallocate opens both index files and sizes them for an active segment.
 func (s *segment) preallocate() error {
 	if err := s.index.preallocate(); err != nil {
 		return err
@@ -126,18 +187,27 @@ func (s *segment) preallocate() error {
 	return s.tindex.preallocate()
 }
 
-// closeFiles closes the indexes and drops the owner's reference to the log.
+// closeIndexes closes both index files (their entries stay in memory).
+func (s *segment) closeIndexes() error {
+	return errors.Join(closeIndexFile(&s.index.f), closeIndexFile(&s.tindex.f))
+}
+
+// closeFiles closes the indexes and lets go of the log: it closes when
+// its last user releases it, and is never reopened.
 func (s *segment) closeFiles() {
 	if s.closed {
 		return
 	}
 	s.closed = true
-	s.index.f.Close()
-	s.tindex.f.Close()
-	s.release()
+	s.closeIndexes()
+	s.fmu.Lock()
+	s.gone = true
+	s.fmu.Unlock()
+	s.unpin()
 }
 
-// readHeader preads the 61-byte batch header at pos.
+// readHeader preads the 61-byte batch header at pos (the caller holds a
+// use of the log file).
 func (s *segment) readHeader(pos int64, buf *[batchHeaderSize]byte) (batchHeader, error) {
 	if _, err := s.log.ReadAt(buf[:], pos); err != nil {
 		return batchHeader{}, fmt.Errorf("reading batch header at %d of %s: %w", pos, s.logPath, err)
@@ -167,6 +237,10 @@ func (s *segment) readLength(pos int64) (int64, error) {
 // are trusted (clean shutdown, or below the recovery point) by reading the
 // headers after the last index entry.
 func (s *segment) loadTail() error {
+	if _, err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
 	if e, ok := s.tindex.last(); ok {
 		s.maxTS, s.maxTSRel = e.ts, e.rel
 	}
@@ -199,11 +273,11 @@ func (s *segment) noteBatch(h *batchHeader) {
 
 // indexBatch adds index entries for a batch appended at pos, as Kafka's
 // LogSegment.append does: an entry once more than interval bytes were
-// appended since the last one. Index write errors only cost lookups speed.
+// appended since the last one, in memory (flushIndexes writes them).
 func (s *segment) indexBatch(h *batchHeader, pos int64, interval int32) {
 	if s.bytesSinceIndex > int64(interval) {
 		rel := uint32(h.lastOffset() - s.base)
-		if s.index.add(rel, uint32(pos)) == nil {
+		if s.index.add(rel, uint32(pos)) {
 			s.tindex.maybeAdd(s.maxTS, s.maxTSRel, false)
 		}
 		s.bytesSinceIndex = 0
@@ -219,6 +293,10 @@ var errTorn = errors.New("torn or corrupt batch")
 // LogSegment.recover). It returns the bytes cut; onBatch sees every valid
 // batch header in order.
 func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cut int64, reason error, err error) {
+	if _, err := s.acquire(); err != nil {
+		return 0, nil, err
+	}
+	defer s.release()
 	s.index.reset()
 	s.tindex.reset()
 	s.next, s.maxTS, s.maxTSRel, s.bytesSinceIndex = s.base, -1, 0, 0
@@ -273,11 +351,12 @@ func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cu
 	if err := s.tindex.rewrite(); err != nil {
 		return cut, reason, err
 	}
-	return cut, reason, nil
+	return cut, reason, s.closeIndexes()
 }
 
 // seal prepares a segment that stops being active: the final time index
-// entry (Kafka's onBecomeInactiveSegment) and trimmed indexes.
+// entry (Kafka's onBecomeInactiveSegment), every entry written and the
+// index files trimmed.
 func (s *segment) seal() error {
 	if s.maxTS >= 0 {
 		s.tindex.maybeAdd(s.maxTS, s.maxTSRel, true)
@@ -285,8 +364,15 @@ func (s *segment) seal() error {
 	return errors.Join(s.index.trim(), s.tindex.trim())
 }
 
-// sync fdatasyncs the log. Indexes are not synced here: recovery rebuilds
-// them after the recovery point and keeps only their valid prefix before it.
+// flushIndexes writes the index entries not yet in the files (partition
+// lock held), before the log is synced.
+func (s *segment) flushIndexes() error {
+	return errors.Join(s.index.flush(), s.tindex.flush())
+}
+
+// sync fdatasyncs the log (the caller holds a use of it). Indexes are not
+// synced here: recovery rebuilds them after the recovery point and keeps
+// only their valid prefix before it.
 func (s *segment) sync() error {
 	if err := fdatasync(s.log); err != nil {
 		return fmt.Errorf("syncing %s: %w", s.logPath, err)
@@ -294,14 +380,20 @@ func (s *segment) sync() error {
 	return nil
 }
 
-// syncIndexes fdatasyncs both indexes (on close).
+// syncIndexes fdatasyncs both index files of the active segment (on close).
 func (s *segment) syncIndexes() error {
-	return errors.Join(fdatasync(s.index.f), fdatasync(s.tindex.f))
+	var errs []error
+	for _, f := range []*os.File{s.index.f, s.tindex.f} {
+		if f != nil {
+			errs = append(errs, fdatasync(f))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // lastModified is the retention age fallback for segments without timestamps.
 func (s *segment) lastModified() time.Time {
-	fi, err := s.log.Stat()
+	fi, err := os.Stat(s.logPath)
 	if err != nil {
 		return time.Time{}
 	}

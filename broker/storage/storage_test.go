@@ -44,7 +44,7 @@ func TestAppendReadRoundTripAcrossRolls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := sl.ReadAll()
+		data, _ := sl.readAll()
 		sl.Release()
 		h := parseHeader(data)
 		if off < h.baseOffset || off > h.lastOffset() || int64(len(data)) != h.size() {

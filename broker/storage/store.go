@@ -26,10 +26,18 @@ type Store struct {
 	clusterID string
 	dirs      []*logDir
 
-	// mu guards topics, closed and every logDir's partition count.
-	mu     sync.RWMutex
-	topics map[string]*topicState
-	closed bool
+	// mu guards topics, creating, closed, every logDir's partition count
+	// and every topicState's deleting flag. It is never held across file
+	// I/O: CreateTopic and DeleteTopic reserve under it, work without it,
+	// and publish under it again.
+	mu       sync.RWMutex
+	topics   map[string]*topicState
+	creating map[string]bool // names of topics being created
+	closed   bool
+
+	// ops counts CreateTopic and DeleteTopic calls working on files
+	// without mu; Close waits for them.
+	ops sync.WaitGroup
 
 	// cfgMu serialises SetTopicConfigs (it writes topic.json files
 	// without holding mu); taken before mu.
@@ -42,6 +50,10 @@ type Store struct {
 	// bg owns the background flushes started by segment rolls; Close
 	// waits for them.
 	bg sync.WaitGroup
+
+	// dec decompresses batches for validation and timestamp lookups,
+	// bounded by MaxDecompressedBytes.
+	dec *decompressor
 
 	stats counters
 }
@@ -57,6 +69,7 @@ type logDir struct {
 // SetTopicConfigs, under Store.cfgMu and Store.mu; the other fields never
 // change after creation.
 type topicState struct {
+	deleting      bool // a DeleteTopic is renaming its dirs (Store.mu)
 	name          string
 	id            [16]byte
 	partitions    int32
@@ -84,7 +97,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("invalid storage config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "storage"), topics: map[string]*topicState{}}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "storage"), topics: map[string]*topicState{}, creating: map[string]bool{}, dec: newDecompressor(cfg.MaxDecompressedBytes)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -178,11 +191,26 @@ func (s *Store) loadDirs() error {
 				continue
 			}
 			m, err := readTopicMeta(dir)
+			if errors.Is(err, os.ErrNotExist) {
+				// topic.json is written last when a topic is created: a
+				// dir without it is a creation that never finished.
+				s.log.Warn("removing partition dir of a topic creation that did not finish", "dir", dir)
+				if err := os.RemoveAll(dir); err != nil {
+					return fmt.Errorf("removing unfinished partition dir %s: %w", dir, err)
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("loading partition dir %s: %w", dir, err)
 			}
 			if m.Topic != topic {
 				return fmt.Errorf("loading partition dir %s: %s names topic %q", dir, topicMetaFile, m.Topic)
+			}
+			// Never trust a stored count: it sizes allocations and may
+			// make the load create that many partitions.
+			if m.Partitions < 1 || int64(m.Partitions) > int64(s.cfg.MaxPartitions) {
+				return fmt.Errorf("loading partition dir %s: %s says topic %s has %d partitions, outside [1, %d] (max.broker.partitions): "+
+					"raise max.broker.partitions if the topic is real, or remove the topic's %s-* directories", dir, topicMetaFile, topic, m.Partitions, s.cfg.MaxPartitions, topic)
 			}
 			found = append(found, foundPartition{ld: ld, dir: dir, topic: topic, id: id, meta: m})
 		}
@@ -270,7 +298,16 @@ func (s *Store) loadDirs() error {
 		return err
 	}
 	// Partitions whose dir is gone (a log dir removed from log.dirs) are
-	// recreated empty, with a warning.
+	// recreated empty, with a warning, within max.broker.partitions.
+	total := 0
+	for _, t := range s.topics {
+		total += int(t.partitions)
+	}
+	if total > s.cfg.MaxPartitions {
+		s.closeAllPartitions()
+		return fmt.Errorf("loading log dirs: the topics in %s have %d partitions, more than max.broker.partitions=%d: "+
+			"raise max.broker.partitions, or delete topics' directories", strings.Join(s.cfg.Dirs, ","), total, s.cfg.MaxPartitions)
+	}
 	for _, t := range s.topics {
 		for i, p := range t.parts {
 			if p != nil && p.store != nil {
@@ -279,6 +316,11 @@ func (s *Store) loadDirs() error {
 			ld := s.leastLoadedDir()
 			s.log.Warn("partition dir missing, creating it empty", "partition", fmt.Sprintf("%s-%d", t.name, i), "dir", ld.path)
 			np, err := createPartition(s, t, int32(i), ld)
+			if err == nil {
+				if err = writeTopicMeta(np.dir, t); err != nil {
+					np.drop()
+				}
+			}
 			if err != nil {
 				s.closeAllPartitions()
 				return err
@@ -312,96 +354,225 @@ func (s *Store) ClusterID() string { return s.clusterID }
 
 // CreateTopic creates a topic with the given number of partitions, each in
 // the log dir holding the fewest partitions at that moment. configs are
-// Kafka topic configs (nil values mean the default). Errors wrap
+// Kafka topic configs (nil values mean the default). The topic appears
+// whole or not at all: every partition dir and first segment are made
+// first, topic.json is written into each of them last (a dir without one
+// is removed at load), and on failure everything made is removed again; a
+// removal that fails too is part of the returned error. Files are made
+// without Store.mu held, so other topics are served meanwhile. Errors wrap
 // kerr.TopicAlreadyExists, kerr.InvalidTopicException,
-// kerr.InvalidPartitions or kerr.InvalidConfig.
+// kerr.InvalidPartitions (also beyond max.broker.partitions),
+// kerr.InvalidConfig or kerr.KafkaStorageError.
 func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*string) error {
-	if err := validateTopicName(name); err != nil {
+	if err := ValidateTopicName(name); err != nil {
 		return fmt.Errorf("creating topic: %w", err)
 	}
 	if partitions < 1 {
 		return fmt.Errorf("creating topic %s: %d partitions: %w", name, partitions, kerr.InvalidPartitions)
 	}
-	set := map[string]string{}
-	for k, v := range configs {
-		if v != nil {
-			set[k] = *v
-		}
+	if int64(partitions) > int64(s.cfg.MaxPartitions) {
+		return fmt.Errorf("creating topic %s: %d partitions is more than max.broker.partitions=%d: %w", name, partitions, s.cfg.MaxPartitions, kerr.InvalidPartitions)
 	}
+	set := setConfigs(configs)
 	tc, err := resolveTopicConfig(s.cfg, set)
 	if err != nil {
 		return fmt.Errorf("creating topic %s: %w", name, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("creating topic %s: %w: %w", name, ErrClosed, kerr.KafkaStorageError)
+	t := &topicState{name: name, id: newUUID(), partitions: partitions, configs: set, cfg: &tc}
+	lds, err := s.reserveTopic(t)
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", name, err)
 	}
-	if _, ok := s.topics[name]; ok {
-		return fmt.Errorf("creating topic %s: %w", name, kerr.TopicAlreadyExists)
-	}
-	// Kafka refuses names that collide once '.' and '_' are the same
-	// (metric names): Topic.hasCollision.
-	norm := strings.ReplaceAll(name, ".", "_")
-	for other := range s.topics {
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return fmt.Errorf("creating topic %s: collides with topic %s ('.' and '_' are interchangeable in metric names): %w", name, other, kerr.InvalidTopicException)
-		}
-	}
-	t := &topicState{name: name, id: newUUID(), partitions: partitions, configs: set, cfg: &tc, parts: make([]*Partition, partitions)}
-	for i := range t.parts {
-		ld := s.leastLoadedDir()
-		p, err := createPartition(s, t, int32(i), ld)
-		if err != nil {
-			for _, done := range t.parts[:i] {
-				done.drop()
-				os.RemoveAll(done.dir)
-				done.ld.partitions--
+	defer s.ops.Done()
+
+	parts := make([]*Partition, 0, partitions)
+	err = func() error {
+		for i, ld := range lds {
+			p, err := createPartition(s, t, int32(i), ld)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("creating topic %s: %w: %w", name, err, kerr.KafkaStorageError)
+			parts = append(parts, p)
+			if testHookCreatedPartition != nil {
+				testHookCreatedPartition(int32(i))
+			}
 		}
-		t.parts[i] = p
-		ld.partitions++
+		for _, p := range parts {
+			if err := writeTopicMeta(p.dir, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+
+	s.mu.Lock()
+	delete(s.creating, name)
+	if err == nil && s.closed {
+		err = ErrClosed
 	}
+	if err != nil {
+		for _, ld := range lds {
+			ld.partitions--
+		}
+		s.mu.Unlock()
+		if rerr := removePartitions(parts); rerr != nil {
+			s.log.Error("removing the partitions of a failed topic creation", "topic", name, "err", rerr)
+			err = errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
+		}
+		return fmt.Errorf("creating topic %s: %w: %w", name, err, kerr.KafkaStorageError)
+	}
+	t.parts = parts
 	s.topics[name] = t
+	s.mu.Unlock()
 	s.log.Info("created topic", "topic", name, "partitions", partitions, "topic_id", uuidString(t.id))
 	return nil
 }
 
-// DeleteTopic closes a topic's partitions and removes their directories.
-// Unreleased Slices keep working until released. Errors wrap
-// kerr.UnknownTopicOrPartition when the topic does not exist.
+// testHookCreatedPartition, when set by a test, runs after each partition
+// of a CreateTopic is made.
+var testHookCreatedPartition func(partition int32)
+
+// reserveTopic claims t's name and places its partitions (counted in their
+// log dirs from now on), under s.mu. The caller must call s.ops.Done.
+func (s *Store) reserveTopic(t *topicState) ([]*logDir, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("%w: %w", ErrClosed, kerr.KafkaStorageError)
+	}
+	if _, ok := s.topics[t.name]; ok || s.creating[t.name] {
+		return nil, kerr.TopicAlreadyExists
+	}
+	// Kafka refuses names that collide once '.' and '_' are the same
+	// (metric names): Topic.hasCollision.
+	norm := strings.ReplaceAll(t.name, ".", "_")
+	for other := range s.topics {
+		if strings.ReplaceAll(other, ".", "_") == norm {
+			return nil, fmt.Errorf("collides with topic %s ('.' and '_' are interchangeable in metric names): %w", other, kerr.InvalidTopicException)
+		}
+	}
+	total := 0
+	for _, ld := range s.dirs {
+		total += ld.partitions
+	}
+	if total+int(t.partitions) > s.cfg.MaxPartitions {
+		return nil, fmt.Errorf("%d more partitions would make %d, more than max.broker.partitions=%d: %w", t.partitions, total+int(t.partitions), s.cfg.MaxPartitions, kerr.InvalidPartitions)
+	}
+	lds := make([]*logDir, t.partitions)
+	for i := range lds {
+		lds[i] = s.leastLoadedDir()
+		lds[i].partitions++
+	}
+	s.creating[t.name] = true
+	s.ops.Add(1)
+	return lds, nil
+}
+
+// removePartitions closes partitions that were never published and removes
+// their directories: topic.json first, so that a dir left behind by a
+// failed removal is dropped at the next load.
+func removePartitions(parts []*Partition) error {
+	var errs []error
+	for _, p := range parts {
+		p.drop()
+		if err := os.Remove(filepath.Join(p.dir, topicMetaFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range parts {
+		if err := os.RemoveAll(p.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteTopic renames every partition dir of a topic to a "-delete" name
+// (so a crash from then on never loads it), drops the topic and removes
+// the dirs. If a rename fails the renamed dirs are put back and the topic
+// stays as it was. Unreleased Slices keep working until released. Errors
+// wrap kerr.UnknownTopicOrPartition when the topic does not exist and
+// kerr.KafkaStorageError when it could not be deleted.
 func (s *Store) DeleteTopic(name string) error {
 	s.mu.Lock()
 	t, ok := s.topics[name]
-	if !ok || s.closed {
+	if !ok || s.closed || t.deleting {
 		s.mu.Unlock()
 		return fmt.Errorf("deleting topic %s: %w", name, kerr.UnknownTopicOrPartition)
 	}
+	t.deleting = true
+	s.ops.Add(1)
+	s.mu.Unlock()
+	defer s.ops.Done()
+
+	gone := make([]string, 0, len(t.parts))
+	var err error
+	for _, p := range t.parts {
+		g := filepath.Join(p.ld.path, deleteDirName(name, p.id))
+		if err = os.Rename(p.dir, g); err != nil {
+			err = fmt.Errorf("renaming %s: %w", p.dir, err)
+			break
+		}
+		gone = append(gone, g)
+	}
+	if err == nil {
+		err = syncDirs(t.parts)
+	}
+	if err != nil {
+		var errs []error
+		for i, g := range gone {
+			if rerr := os.Rename(g, t.parts[i].dir); rerr != nil {
+				errs = append(errs, fmt.Errorf("renaming %s back: %w", g, rerr))
+			}
+		}
+		if rerr := errors.Join(errs...); rerr != nil {
+			s.log.Error("putting back the dirs of a failed topic deletion", "topic", name, "err", rerr)
+			err = errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
+		}
+		s.mu.Lock()
+		t.deleting = false
+		s.mu.Unlock()
+		return fmt.Errorf("deleting topic %s: %w: %w", name, err, kerr.KafkaStorageError)
+	}
+
+	s.mu.Lock()
 	delete(s.topics, name)
 	for _, p := range t.parts {
 		p.ld.partitions--
 	}
 	s.mu.Unlock()
-
-	var errs []error
-	for _, p := range t.parts {
+	for i, p := range t.parts {
 		p.drop()
-		// Rename first, as Kafka does, so a crash mid-delete never leaves
-		// a half-deleted partition that loads.
-		gone := fmt.Sprintf("%s.%x-delete", p.dir, t.id)
-		if err := os.Rename(p.dir, gone); err != nil {
-			errs = append(errs, fmt.Errorf("deleting %s: %w", p.dir, err))
-			continue
-		}
-		syncDir(p.ld.path)
-		if err := os.RemoveAll(gone); err != nil {
-			errs = append(errs, fmt.Errorf("deleting %s: %w", gone, err))
+		// What is left is removed at the next load ("-delete" dirs).
+		if err := os.RemoveAll(gone[i]); err != nil {
+			s.log.Warn("removing deleted partition dir", "dir", gone[i], "err", err)
 		}
 	}
 	s.log.Info("deleted topic", "topic", name)
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("deleting topic %s: %w: %w", name, err, kerr.KafkaStorageError)
+	return nil
+}
+
+// deleteDirName is Kafka's name for a partition dir being deleted
+// (LocalLog.logDeleteDirName): "<topic>-<partition>.<uuid without
+// dashes>-delete", the topic cut so that the name fits in 255 bytes
+// (NAME_MAX), as logDirNameWithSuffixCappedLength does.
+func deleteDirName(topic string, partition int32) string {
+	u := newUUID()
+	suffix := fmt.Sprintf("-%d.%x-delete", partition, u[:])
+	return topic[:min(len(topic), 255-len(suffix))] + suffix
+}
+
+// syncDirs fsyncs the log dirs of parts, each once.
+func syncDirs(parts []*Partition) error {
+	done := map[*logDir]bool{}
+	for _, p := range parts {
+		if done[p.ld] {
+			continue
+		}
+		done[p.ld] = true
+		if err := syncDir(p.ld.path); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -507,7 +678,8 @@ func (s *Store) NextProducerID() (int64, error) {
 
 // Run does the background work until ctx ends: retention every
 // Retention.CheckInterval, time-based flushes (log.flush.interval.ms,
-// flush.ms) and the recovery-point checkpoints every CheckpointInterval.
+// flush.ms), the recovery-point checkpoints every CheckpointInterval and
+// producer expiry every ProducerIDCheckInterval.
 // It returns nil when ctx is done.
 func (s *Store) Run(ctx context.Context) error {
 	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("storage", "run")))
@@ -515,6 +687,8 @@ func (s *Store) Run(ctx context.Context) error {
 	defer retention.Stop()
 	checkpoint := time.NewTicker(s.cfg.CheckpointInterval)
 	defer checkpoint.Stop()
+	producers := time.NewTicker(s.cfg.ProducerIDCheckInterval)
+	defer producers.Stop()
 	flushEvery := s.flushTick()
 	flush := time.NewTicker(flushEvery)
 	defer flush.Stop()
@@ -523,7 +697,7 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-retention.C:
-			s.EnforceRetention()
+			s.enforceRetention()
 		case <-flush.C:
 			now := s.cfg.Now()
 			for _, p := range s.partitions() {
@@ -536,6 +710,8 @@ func (s *Store) Run(ctx context.Context) error {
 				flushEvery = d
 				flush.Reset(d)
 			}
+		case <-producers.C:
+			s.expireProducers()
 		case <-checkpoint.C:
 			if err := s.writeCheckpoints(); err != nil {
 				s.log.Warn("writing recovery checkpoints", "err", err)
@@ -562,14 +738,30 @@ func (s *Store) flushTick() time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
-// EnforceRetention applies the retention policy to every partition now
+// enforceRetention applies the retention policy to every partition now
 // and returns the number of segments deleted. Run calls it every
 // Retention.CheckInterval.
-func (s *Store) EnforceRetention() int {
+func (s *Store) enforceRetention() int {
 	now := s.cfg.Now()
 	n := 0
 	for _, p := range s.partitions() {
 		n += p.enforceRetention(now)
+	}
+	return n
+}
+
+// expireProducers forgets, in every partition, the idempotent producers
+// that have not appended for producer.id.expiration.ms, and returns how
+// many were forgotten. Run calls it every
+// producer.id.expiration.check.interval.ms.
+func (s *Store) expireProducers() int {
+	now := s.cfg.Now()
+	n := 0
+	for _, p := range s.partitions() {
+		n += p.expireProducers(now, s.cfg.ProducerIDExpiration)
+	}
+	if n > 0 {
+		s.log.Info("expired idempotent producers", "producers", n)
 	}
 	return n
 }
@@ -600,6 +792,8 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	// Topic creations and deletions in flight see closed and finish.
+	s.ops.Wait()
 
 	failed := map[*logDir]bool{}
 	var errs []error

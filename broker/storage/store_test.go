@@ -80,8 +80,8 @@ func TestMetaPropertiesMismatch(t *testing.T) {
 	t.Run("a log dir in use by another store is refused", func(t *testing.T) {
 		cfg := testConfig(t, 1)
 		openStore(t, cfg)
-		if _, err := Open(cfg); !errors.Is(err, ErrDirLocked) {
-			t.Fatalf("second Open: %v, want ErrDirLocked", err)
+		if _, err := Open(cfg); !errors.Is(err, errDirLocked) {
+			t.Fatalf("second Open: %v, want errDirLocked", err)
 		}
 	})
 }
@@ -107,7 +107,7 @@ func TestPlacementPicksDirWithFewestPartitions(t *testing.T) {
 		out := map[string]int{}
 		for _, topic := range []string{"a", "b"} {
 			for i := range s.topics[topic].partitions {
-				out[filepath.Dir(s.Partition(topic, i).Dir())]++
+				out[filepath.Dir(s.Partition(topic, i).dir)]++
 			}
 		}
 		return out
@@ -116,7 +116,7 @@ func TestPlacementPicksDirWithFewestPartitions(t *testing.T) {
 	if got := count(s); !equalCounts(got, want) {
 		t.Fatalf("placement %v, want %v", got, want)
 	}
-	if got := filepath.Dir(s.Partition("b", 0).Dir()); got != cfg.Dirs[2] {
+	if got := filepath.Dir(s.Partition("b", 0).dir); got != cfg.Dirs[2] {
 		t.Fatalf("b-0 in %s, want the emptiest dir %s", got, cfg.Dirs[2])
 	}
 	s.Close()
@@ -127,7 +127,7 @@ func TestPlacementPicksDirWithFewestPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreate(t, s, "c", 1, nil)
-	if got := filepath.Dir(s.Partition("c", 0).Dir()); got != cfg.Dirs[0] {
+	if got := filepath.Dir(s.Partition("c", 0).dir); got != cfg.Dirs[0] {
 		t.Fatalf("c-0 in %s, want %s", got, cfg.Dirs[0])
 	}
 }
@@ -191,14 +191,14 @@ func TestCreateAndDeleteTopicErrors(t *testing.T) {
 	if s.Partition("exists", 0) != nil {
 		t.Fatal("partition still there after DeleteTopic")
 	}
-	if _, err := os.Stat(p.Dir()); !os.IsNotExist(err) {
+	if _, err := os.Stat(p.dir); !os.IsNotExist(err) {
 		t.Fatalf("partition dir after DeleteTopic: %v", err)
 	}
-	if data, err := sl.ReadAll(); err != nil || len(data) == 0 {
+	if data, err := sl.readAll(); err != nil || len(data) == 0 {
 		t.Fatalf("a Slice taken before DeleteTopic no longer reads: %v", err)
 	}
 	sl.Release()
-	_, err = p.Append(simple(t, "x", 1, 10))
+	_, err = p.Append(simple(t, "x", 1, 10), false)
 	wantKerr(t, err, kerr.UnknownTopicOrPartition)
 	if got := len(s.Topics()); got != 2 {
 		t.Fatalf("%d topics, want 2", got)
@@ -370,7 +370,7 @@ func TestRetention(t *testing.T) {
 				t.Fatalf("segments %v before retention, want 6", got)
 			}
 			clock.Advance(tt.age)
-			s.EnforceRetention()
+			s.enforceRetention()
 			got := p.Segments()
 			if len(got) != len(tt.want) || got[0] != tt.want[0] {
 				t.Fatalf("segments %v after retention, want %v", got, tt.want)
@@ -385,7 +385,7 @@ func TestRetention(t *testing.T) {
 			if got := len(readAll(t, p, p.LogStartOffset())); got != 11-int(tt.want[0]) {
 				t.Fatalf("%d batches readable after retention, want %d", got, 11-tt.want[0])
 			}
-			if _, err := os.Stat(filepath.Join(p.Dir(), segmentName(0, logSuffix))); (tt.want[0] > 0) != os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(p.dir, segmentName(0, logSuffix))); (tt.want[0] > 0) != os.IsNotExist(err) {
 				t.Fatalf("segment 0 file after retention: %v", err)
 			}
 		})
@@ -404,10 +404,10 @@ func TestSliceOutlivesRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.EnforceRetention() == 0 {
+	if s.enforceRetention() == 0 {
 		t.Fatal("nothing deleted")
 	}
-	data, err := sl.ReadAll()
+	data, err := sl.readAll()
 	if err != nil {
 		t.Fatalf("reading a released segment's Slice: %v", err)
 	}
@@ -449,9 +449,8 @@ func TestRunEnforcesRetentionAndCheckpoints(t *testing.T) {
 }
 
 func TestFlushPolicy(t *testing.T) {
-	t.Run("SyncOnAck syncs before every ack and groups concurrent appends", func(t *testing.T) {
+	t.Run("a synced append syncs before every ack and groups concurrent appends", func(t *testing.T) {
 		cfg := testConfig(t, 1)
-		cfg.Flush.SyncOnAck = true
 		s := openStore(t, cfg)
 		mustCreate(t, s, "sync", 1, nil)
 		p := s.Partition("sync", 0)
@@ -460,13 +459,13 @@ func TestFlushPolicy(t *testing.T) {
 		for w := range writers {
 			wg.Go(func() {
 				for i := range each {
-					res, err := p.Append(simple(t, "s", 1, 100))
+					res, err := p.Append(simple(t, "s", 1, 100), true)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					if p.RecoveryPoint() <= res.BaseOffset {
-						t.Errorf("writer %d append %d acked at %d before the recovery point %d covered it", w, i, res.BaseOffset, p.RecoveryPoint())
+					if p.recoveryPoint() <= res.BaseOffset {
+						t.Errorf("writer %d append %d acked at %d before the recovery point %d covered it", w, i, res.BaseOffset, p.recoveryPoint())
 					}
 				}
 			})
@@ -487,7 +486,6 @@ func TestFlushPolicy(t *testing.T) {
 	})
 	t.Run("one fdatasync covers every append waiting for it", func(t *testing.T) {
 		cfg := testConfig(t, 1)
-		cfg.Flush.SyncOnAck = true
 		s := openStore(t, cfg)
 		mustCreate(t, s, "group", 1, nil)
 		p := s.Partition("group", 0)
@@ -498,7 +496,7 @@ func TestFlushPolicy(t *testing.T) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				if _, err := p.Append(simple(t, "g", 1, 10)); err != nil {
+				if _, err := p.Append(simple(t, "g", 1, 10), true); err != nil {
 					t.Error(err)
 				}
 			})
@@ -522,12 +520,12 @@ func TestFlushPolicy(t *testing.T) {
 		for range 9 {
 			mustAppend(t, p, simple(t, "n", 1, 10))
 		}
-		if s.Stats().Syncs != 0 || p.RecoveryPoint() != 0 {
+		if s.Stats().Syncs != 0 || p.recoveryPoint() != 0 {
 			t.Fatalf("synced before 10 messages: %d syncs", s.Stats().Syncs)
 		}
 		mustAppend(t, p, simple(t, "n", 1, 10))
-		if s.Stats().Syncs != 1 || p.RecoveryPoint() != 10 {
-			t.Fatalf("after 10 messages: %d syncs, recovery point %d; want 1 and 10", s.Stats().Syncs, p.RecoveryPoint())
+		if s.Stats().Syncs != 1 || p.recoveryPoint() != 10 {
+			t.Fatalf("after 10 messages: %d syncs, recovery point %d; want 1 and 10", s.Stats().Syncs, p.recoveryPoint())
 		}
 	})
 	t.Run("log.flush.interval.ms syncs old unflushed data", func(t *testing.T) {
@@ -539,12 +537,12 @@ func TestFlushPolicy(t *testing.T) {
 		mustCreate(t, s, "ms", 1, nil)
 		p := s.Partition("ms", 0)
 		mustAppend(t, p, simple(t, "m", 3, 10))
-		if err := p.maybeFlushByTime(clock.Now()); err != nil || p.RecoveryPoint() != 0 {
-			t.Fatalf("flushed too early: %v, recovery point %d", err, p.RecoveryPoint())
+		if err := p.maybeFlushByTime(clock.Now()); err != nil || p.recoveryPoint() != 0 {
+			t.Fatalf("flushed too early: %v, recovery point %d", err, p.recoveryPoint())
 		}
 		clock.Advance(time.Minute)
-		if err := p.maybeFlushByTime(clock.Now()); err != nil || p.RecoveryPoint() != 3 {
-			t.Fatalf("after the interval: %v, recovery point %d, want 3", err, p.RecoveryPoint())
+		if err := p.maybeFlushByTime(clock.Now()); err != nil || p.recoveryPoint() != 3 {
+			t.Fatalf("after the interval: %v, recovery point %d, want 3", err, p.recoveryPoint())
 		}
 	})
 }

@@ -3,8 +3,9 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,54 +13,209 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// topicConfigNames are the topic-level configs Kafka knows (LogConfig).
-// The ones marked true change how this store behaves; the others are
-// accepted and stored (so admin tools round-trip them) but have no effect.
-var topicConfigNames = map[string]bool{
-	"cleanup.policy":                          false,
-	"compression.type":                        false,
-	"delete.retention.ms":                     false,
-	"file.delete.delay.ms":                    false,
-	"flush.messages":                          true,
-	"flush.ms":                                true,
-	"follower.replication.throttled.replicas": false,
-	"index.interval.bytes":                    true,
-	"leader.replication.throttled.replicas":   false,
-	"local.retention.bytes":                   false,
-	"local.retention.ms":                      false,
-	"max.compaction.lag.ms":                   false,
-	"max.message.bytes":                       true,
-	"message.downconversion.enable":           false,
-	"message.format.version":                  false,
-	"message.timestamp.after.max.ms":          false,
-	"message.timestamp.before.max.ms":         false,
-	"message.timestamp.difference.max.ms":     false,
-	"message.timestamp.type":                  true,
-	"min.cleanable.dirty.ratio":               false,
-	"min.compaction.lag.ms":                   false,
-	"min.insync.replicas":                     false,
-	"preallocate":                             false,
-	"remote.log.copy.disable":                 false,
-	"remote.log.delete.on.disable":            false,
-	"remote.storage.enable":                   false,
-	"retention.bytes":                         true,
-	"retention.ms":                            true,
-	"segment.bytes":                           true,
-	"segment.index.bytes":                     true,
-	"segment.jitter.ms":                       false,
-	"segment.ms":                              true,
-	"unclean.leader.election.enable":          false,
+// ConfigKind is a topic config's value type (Kafka's ConfigDef.Type).
+type ConfigKind int8
+
+// The kinds of topic configs.
+const (
+	KindString ConfigKind = iota
+	KindInt
+	KindLong
+	KindDouble
+	KindBoolean
+	KindList // comma-separated; IncrementalAlterConfigs APPEND/SUBTRACT apply
+)
+
+// TopicConfigSpec describes one topic-level config Kafka knows (LogConfig).
+type TopicConfigSpec struct {
+	// Name is the topic config key, e.g. retention.ms.
+	Name string
+	// BrokerKey is the broker config whose value is the topic's default
+	// (Kafka's synonym, e.g. log.retention.ms); empty when this broker
+	// reports no default for it.
+	BrokerKey string
+	// Kind is the value's type.
+	Kind ConfigKind
+	// Effective says the config changes how the store behaves; the others
+	// are accepted and stored (so admin tools round-trip them) but have no
+	// effect.
+	Effective bool
+
+	// def is the default from the store's config (nil: none reported);
+	// apply parses a value into tc (nil: any value is stored as given).
+	def   func(c Config) string
+	apply func(tc *topicConfig, k, v string) error
 }
 
-// TopicConfigNames returns the topic config names CreateTopic accepts,
-// sorted.
-func TopicConfigNames() []string {
-	out := make([]string, 0, len(topicConfigNames))
-	for k := range topicConfigNames {
-		out = append(out, k)
+// neverMs is Kafka's Long.MAX_VALUE default of flush.messages and flush.ms
+// ("never").
+const neverMs = "9223372036854775807"
+
+// topicConfigSpecs is the one table of topic configs, sorted by name.
+var topicConfigSpecs = []TopicConfigSpec{
+	{Name: "cleanup.policy", BrokerKey: "log.cleanup.policy", Kind: KindList, def: func(Config) string { return "delete" },
+		apply: func(_ *topicConfig, k, v string) error {
+			if v != "delete" {
+				return fmt.Errorf("topic config %s=%q: only delete is supported (no log compaction): %w", k, v, kerr.InvalidConfig)
+			}
+			return nil
+		}},
+	{Name: "compression.type", Kind: KindString},
+	{Name: "delete.retention.ms", Kind: KindLong},
+	{Name: "file.delete.delay.ms", Kind: KindLong},
+	{Name: "flush.messages", BrokerKey: "log.flush.interval.messages", Kind: KindLong, Effective: true,
+		def: func(c Config) string {
+			if c.Flush.Messages == 0 {
+				return neverMs
+			}
+			return strconv.FormatInt(c.Flush.Messages, 10)
+		},
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, 1, math.MaxInt64)
+			if n == math.MaxInt64 {
+				n = 0
+			}
+			tc.flushMessages = n
+			return err
+		}},
+	{Name: "flush.ms", BrokerKey: "log.flush.interval.ms", Kind: KindLong, Effective: true,
+		def: func(c Config) string {
+			if c.Flush.Interval == 0 {
+				return neverMs
+			}
+			return strconv.FormatInt(c.Flush.Interval.Milliseconds(), 10)
+		},
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, 0, math.MaxInt64)
+			tc.flushInterval = 0
+			if n < math.MaxInt64/int64(time.Millisecond) {
+				tc.flushInterval = time.Duration(n) * time.Millisecond
+			}
+			return err
+		}},
+	{Name: "follower.replication.throttled.replicas", Kind: KindList},
+	{Name: "index.interval.bytes", BrokerKey: "log.index.interval.bytes", Kind: KindInt, Effective: true,
+		def: func(c Config) string { return strconv.Itoa(int(c.IndexIntervalBytes)) },
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, 0, math.MaxInt32)
+			tc.indexInterval = int32(n)
+			return err
+		}},
+	{Name: "leader.replication.throttled.replicas", Kind: KindList},
+	{Name: "local.retention.bytes", Kind: KindLong},
+	{Name: "local.retention.ms", Kind: KindLong},
+	{Name: "max.compaction.lag.ms", Kind: KindLong},
+	{Name: "max.message.bytes", BrokerKey: "message.max.bytes", Kind: KindInt, Effective: true,
+		def: func(c Config) string { return strconv.Itoa(int(c.MessageMaxBytes)) },
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, 0, math.MaxInt32)
+			tc.maxMessageBytes = int32(n)
+			return err
+		}},
+	{Name: "message.downconversion.enable", Kind: KindBoolean},
+	{Name: "message.format.version", Kind: KindString},
+	{Name: "message.timestamp.after.max.ms", Kind: KindLong},
+	{Name: "message.timestamp.before.max.ms", Kind: KindLong},
+	{Name: "message.timestamp.difference.max.ms", Kind: KindLong},
+	{Name: "message.timestamp.type", BrokerKey: "log.message.timestamp.type", Kind: KindString, Effective: true,
+		def: func(Config) string { return "CreateTime" },
+		apply: func(tc *topicConfig, k, v string) error {
+			switch v {
+			case "CreateTime":
+				tc.logAppendTime = false
+			case "LogAppendTime":
+				tc.logAppendTime = true
+			default:
+				return fmt.Errorf("topic config %s=%q: want CreateTime or LogAppendTime: %w", k, v, kerr.InvalidConfig)
+			}
+			return nil
+		}},
+	{Name: "min.cleanable.dirty.ratio", Kind: KindDouble},
+	{Name: "min.compaction.lag.ms", Kind: KindLong},
+	{Name: "min.insync.replicas", Kind: KindInt},
+	{Name: "preallocate", Kind: KindBoolean},
+	{Name: "remote.log.copy.disable", Kind: KindBoolean},
+	{Name: "remote.log.delete.on.disable", Kind: KindBoolean},
+	{Name: "remote.storage.enable", Kind: KindBoolean},
+	{Name: "retention.bytes", BrokerKey: "log.retention.bytes", Kind: KindLong, Effective: true,
+		def: func(c Config) string { return strconv.FormatInt(c.Retention.Bytes, 10) },
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, -1, math.MaxInt64)
+			tc.retentionBytes = n
+			return err
+		}},
+	{Name: "retention.ms", BrokerKey: "log.retention.ms", Kind: KindLong, Effective: true,
+		def: func(c Config) string {
+			if c.Retention.Duration < 0 {
+				return "-1"
+			}
+			return strconv.FormatInt(c.Retention.Duration.Milliseconds(), 10)
+		},
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, -1, math.MaxInt64/int64(time.Millisecond))
+			tc.retention = -1
+			if n >= 0 {
+				tc.retention = time.Duration(n) * time.Millisecond
+			}
+			return err
+		}},
+	{Name: "segment.bytes", BrokerKey: "log.segment.bytes", Kind: KindInt, Effective: true,
+		def: func(c Config) string { return strconv.FormatInt(c.SegmentBytes, 10) },
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, minSegmentBytes, maxSegmentBytes)
+			tc.segmentBytes = n
+			return err
+		}},
+	{Name: "segment.index.bytes", BrokerKey: "log.index.size.max.bytes", Kind: KindInt, Effective: true,
+		def: func(c Config) string { return strconv.Itoa(int(c.MaxIndexBytes)) },
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, 4*offsetEntrySize, math.MaxInt32)
+			tc.maxIndexBytes = int32(n)
+			return err
+		}},
+	{Name: "segment.jitter.ms", Kind: KindLong},
+	{Name: "segment.ms", BrokerKey: "log.roll.ms", Kind: KindLong, Effective: true,
+		def: func(c Config) string { return strconv.FormatInt(c.RollInterval.Milliseconds(), 10) },
+		apply: func(tc *topicConfig, k, v string) error {
+			n, err := num(k, v, 1, math.MaxInt64/int64(time.Millisecond))
+			tc.roll = time.Duration(n) * time.Millisecond
+			return err
+		}},
+	{Name: "unclean.leader.election.enable", Kind: KindBoolean},
+}
+
+// TopicConfigSpecs returns every topic config this store accepts, sorted
+// by name.
+func TopicConfigSpecs() []TopicConfigSpec { return slices.Clone(topicConfigSpecs) }
+
+// LookupTopicConfig returns the spec of the topic config name.
+func LookupTopicConfig(name string) (TopicConfigSpec, bool) {
+	i, ok := slices.BinarySearchFunc(topicConfigSpecs, name, func(s TopicConfigSpec, n string) int { return strings.Compare(s.Name, n) })
+	if !ok {
+		return TopicConfigSpec{}, false
 	}
-	sort.Strings(out)
-	return out
+	return topicConfigSpecs[i], true
+}
+
+// TopicConfigDefault returns the value a topic config takes when the
+// topic does not set it (from the broker's configuration, as Kafka prints
+// it), and false when this broker reports none for it.
+func (s *Store) TopicConfigDefault(name string) (string, bool) {
+	spec, ok := LookupTopicConfig(name)
+	if !ok || spec.def == nil {
+		return "", false
+	}
+	return spec.def(s.cfg), true
+}
+
+// num parses an integer topic config value in [lo, hi]; the error wraps
+// kerr.InvalidConfig.
+func num(k, v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < lo || n > hi {
+		return n, fmt.Errorf("topic config %s=%q: want an integer in [%d, %d]: %w", k, v, lo, hi, kerr.InvalidConfig)
+	}
+	return n, nil
 }
 
 // topicConfig is the effective configuration of one topic: the broker's
@@ -93,76 +249,25 @@ func resolveTopicConfig(cfg Config, configs map[string]string) (topicConfig, err
 		flushInterval:   cfg.Flush.Interval,
 	}
 	var errs []error
-	num := func(k, v string, lo, hi int64) int64 {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n < lo || n > hi {
-			errs = append(errs, fmt.Errorf("topic config %s=%q: want an integer in [%d, %d]: %w", k, v, lo, hi, kerr.InvalidConfig))
-		}
-		return n
-	}
-	keys := make([]string, 0, len(configs))
-	for k := range configs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := configs[k]
-		if _, ok := topicConfigNames[k]; !ok {
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		spec, ok := LookupTopicConfig(k)
+		if !ok {
 			errs = append(errs, fmt.Errorf("unknown topic config %q: %w", k, kerr.InvalidConfig))
 			continue
 		}
-		switch k {
-		case "segment.bytes":
-			tc.segmentBytes = num(k, v, minSegmentBytes, maxSegmentBytes)
-		case "segment.ms":
-			tc.roll = time.Duration(num(k, v, 1, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
-		case "retention.ms":
-			if n := num(k, v, -1, math.MaxInt64/int64(time.Millisecond)); n < 0 {
-				tc.retention = -1
-			} else {
-				tc.retention = time.Duration(n) * time.Millisecond
-			}
-		case "retention.bytes":
-			tc.retentionBytes = num(k, v, -1, math.MaxInt64)
-		case "max.message.bytes":
-			tc.maxMessageBytes = int32(num(k, v, 0, math.MaxInt32))
-		case "index.interval.bytes":
-			tc.indexInterval = int32(num(k, v, 0, math.MaxInt32))
-		case "segment.index.bytes":
-			tc.maxIndexBytes = int32(num(k, v, 4*offsetEntrySize, math.MaxInt32))
-		case "flush.messages":
-			if n := num(k, v, 1, math.MaxInt64); n != math.MaxInt64 {
-				tc.flushMessages = n
-			} else {
-				tc.flushMessages = 0
-			}
-		case "flush.ms":
-			if n := num(k, v, 0, math.MaxInt64); n < math.MaxInt64/int64(time.Millisecond) {
-				tc.flushInterval = time.Duration(n) * time.Millisecond
-			} else {
-				tc.flushInterval = 0
-			}
-		case "message.timestamp.type":
-			switch v {
-			case "CreateTime":
-				tc.logAppendTime = false
-			case "LogAppendTime":
-				tc.logAppendTime = true
-			default:
-				errs = append(errs, fmt.Errorf("topic config %s=%q: want CreateTime or LogAppendTime: %w", k, v, kerr.InvalidConfig))
-			}
-		case "cleanup.policy":
-			if v != "delete" {
-				errs = append(errs, fmt.Errorf("topic config %s=%q: only delete is supported (no log compaction): %w", k, v, kerr.InvalidConfig))
+		if spec.apply != nil {
+			if err := spec.apply(&tc, k, configs[k]); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
 	return tc, errors.Join(errs...)
 }
 
-// validateTopicName applies Kafka's Topic.validate: 1 to 249 characters
-// out of [a-zA-Z0-9._-], not "." or "..".
-func validateTopicName(name string) error {
+// ValidateTopicName applies Kafka's Topic.validate: 1 to 249 characters
+// out of [a-zA-Z0-9._-], not "." or "..". The error wraps
+// kerr.InvalidTopicException and says what is wrong.
+func ValidateTopicName(name string) error {
 	const maxLen = 249 // Kafka's Topic.MAX_NAME_LENGTH
 	switch {
 	case name == "":

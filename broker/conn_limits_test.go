@@ -1,0 +1,289 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	rmetrics "runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+)
+
+// These tests reproduce what a careless or hostile client did to the
+// broker before it had bounds (an abandoned long poll held its goroutine
+// and socket for 24 days; a 2-byte partial header stayed open forever;
+// connections were unbounded; a promised 100 MB frame was allocated at
+// once) and check that the bound now holds and others are still served.
+
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}
+
+func connErrorsValue(t *testing.T, b *testBroker, reason string) float64 {
+	t.Helper()
+	return counterValue(t, b.metrics.connErrors.WithLabelValues(reason))
+}
+
+// waitGauge waits until g reads want.
+func waitGauge(t *testing.T, g prometheus.Gauge, want float64, what string) {
+	t.Helper()
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if got := gaugeValue(t, g); got != want {
+			return fmt.Errorf("%s = %v, want %v", what, got, want)
+		}
+		return nil
+	})
+}
+
+// longPoll builds a Fetch v12 of partition 0 of topic at offset, asking to
+// wait up to maxWait for a byte.
+func longPoll(topic string, offset int64, maxWait int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.MaxWaitMillis = maxWait
+	req.MinBytes = 1
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset = offset
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// TestAbandonedLongPollIsFreed sends a Fetch asking to wait 2^31-1 ms and
+// closes the connection: the broker must notice and end the connection's
+// goroutine and close its socket, also with a request pipelined behind the
+// Fetch (clients do pipeline). The Fetch wait cap is set to an hour here so
+// that only the closed peer can end the wait.
+func TestAbandonedLongPollIsFreed(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.FetchMaxWait = time.Hour })
+	setup := dialRaw(t, b.addr)
+	createTopicRaw(t, setup, "poll", 1)
+	waitGauge(t, b.metrics.connections, 1, "connections")
+
+	for _, pipelined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipelined=%v", pipelined), func(t *testing.T) {
+			rc := dialRaw(t, b.addr)
+			waitGauge(t, b.metrics.connections, 2, "connections")
+			rc.send(longPoll("poll", 0, 1<<31-1))
+			if pipelined {
+				rc.send(kmsg.NewPtrApiVersionsRequest())
+			}
+			testutil.WaitFor(t, 20*time.Second, func() error {
+				if !fetchWaiting() {
+					return errors.New("no Fetch is waiting")
+				}
+				return nil
+			})
+			rc.nc.Close()
+			waitGauge(t, b.metrics.connections, 1, "connections after the client closed")
+		})
+	}
+	// The setup connection is still served.
+	setup.roundTrip(kmsg.NewPtrApiVersionsRequest())
+}
+
+// fetchWaiting reports whether a goroutine is inside handleFetch.
+func fetchWaiting() bool {
+	buf := make([]byte, 1<<20)
+	return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("broker.handleFetch("))
+}
+
+// TestLongPollAnswersPipelinedRequests checks that a request pipelined
+// behind a waiting Fetch is answered after it, in order, and that the
+// Fetch waits no longer than brokerlab.fetch.max.wait.ms.
+func TestLongPollAnswersPipelinedRequests(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.FetchMaxWait = 50 * time.Millisecond })
+	rc := dialRaw(t, b.addr)
+	createTopicRaw(t, rc, "poll", 1)
+	fc := rc.send(longPoll("poll", 0, 1<<31-1))
+	ac := rc.send(kmsg.NewPtrApiVersionsRequest())
+	for _, want := range []int32{fc, ac} {
+		body, err := rc.readFrame() // 10 s deadline: far above the 50 ms cap
+		if err != nil {
+			t.Fatalf("reading response %d: %v", want, err)
+		}
+		if got := int32(binary.BigEndian.Uint32(body)); got != want {
+			t.Fatalf("response correlation %d, want %d", got, want)
+		}
+	}
+}
+
+// TestIdleConnectionsClose checks connections.max.idle.ms: a connection
+// that sent nothing, and one that sent two bytes of a size prefix, are
+// closed; one that keeps sending requests for three idle times is not.
+func TestIdleConnectionsClose(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.ConnectionsMaxIdle = 300 * time.Millisecond })
+	silent := dialRaw(t, b.addr)
+	partial := dialRaw(t, b.addr)
+	if _, err := partial.nc.Write([]byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	silent.expectClosed()
+	partial.expectClosed()
+	if got := connErrorsValue(t, b, "idle"); got < 2 {
+		t.Errorf("connection_errors_total{reason=idle} = %v, want 2 or more", got)
+	}
+	// A connection in use stays open past the idle time.
+	active := dialRaw(t, b.addr)
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		active.roundTrip(kmsg.NewPtrApiVersionsRequest())
+	}
+}
+
+// TestConnectionLimits checks max.connections and max.connections.per.ip:
+// a connection over either is closed at once, those already open are
+// still served, and a freed slot is usable again.
+func TestConnectionLimits(t *testing.T) {
+	t.Run("max.connections", func(t *testing.T) {
+		b := newTestBroker(t, func(c *Config) { c.MaxConnections = 3 })
+		var open []*rawConn
+		for range 3 {
+			rc := dialRaw(t, b.addr)
+			rc.roundTrip(kmsg.NewPtrApiVersionsRequest())
+			open = append(open, rc)
+		}
+		over := dialRaw(t, b.addr)
+		over.expectClosed()
+		if got := connErrorsValue(t, b, "max_connections"); got != 1 {
+			t.Errorf("connection_errors_total{reason=max_connections} = %v, want 1", got)
+		}
+		for _, rc := range open {
+			rc.roundTrip(kmsg.NewPtrApiVersionsRequest())
+		}
+		open[0].nc.Close()
+		waitGauge(t, b.metrics.connections, 2, "connections")
+		dialRaw(t, b.addr).roundTrip(kmsg.NewPtrApiVersionsRequest())
+	})
+	t.Run("max.connections.per.ip", func(t *testing.T) {
+		b := newTestBroker(t, func(c *Config) { c.MaxConnectionsPerIP = 2 })
+		a, c := dialRaw(t, b.addr), dialRaw(t, b.addr)
+		over := dialRaw(t, b.addr)
+		over.expectClosed()
+		if got := connErrorsValue(t, b, "max_connections_per_ip"); got != 1 {
+			t.Errorf("connection_errors_total{reason=max_connections_per_ip} = %v, want 1", got)
+		}
+		a.roundTrip(kmsg.NewPtrApiVersionsRequest())
+		c.roundTrip(kmsg.NewPtrApiVersionsRequest())
+		// Another address of the loopback network is another client.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+		nc, err := d.Dial("tcp", b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		(&rawConn{tb: t, nc: nc}).roundTrip(kmsg.NewPtrApiVersionsRequest())
+	})
+}
+
+// heapObjectBytes returns the bytes of live and not yet swept heap objects
+// after a GC.
+func heapObjectBytes() uint64 {
+	runtime.GC()
+	s := []rmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rmetrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestPromisedFrameIsNotReserved sends four size prefixes promising 100 MB
+// each, and a few bytes of each body: the broker's heap must grow with what
+// was sent, not with what was promised (it grew by 400 MB).
+func TestPromisedFrameIsNotReserved(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.QueuedMaxRequestBytes = -1 })
+	base := heapObjectBytes()
+	const promised = 100_000_000
+	for range 4 {
+		rc := dialRaw(t, b.addr)
+		frame := binary.BigEndian.AppendUint32(nil, promised)
+		frame = append(frame, make([]byte, 1000)...)
+		if _, err := rc.nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGauge(t, b.metrics.queuedRequestBytes, 4*promised, "queued_request_bytes")
+	grown := int64(heapObjectBytes()) - int64(base)
+	if grown > 32<<20 {
+		t.Errorf("heap grew by %d MiB for 4 frames promising 100 MB with 1000 bytes sent", grown>>20)
+	}
+	t.Logf("heap grew by %.1f MiB", float64(grown)/(1<<20))
+}
+
+// TestQueuedMaxRequestBytes checks that once queued.max.request.bytes is
+// reserved by a large request still arriving, another large request waits
+// to be read, a small request is still served, and the waiting request is
+// served once the budget is freed.
+func TestQueuedMaxRequestBytes(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.QueuedMaxRequestBytes = 1 << 20 })
+	setup := dialRaw(t, b.addr)
+	createTopicRaw(t, setup, "queued", 1)
+
+	hog := dialRaw(t, b.addr)
+	if _, err := hog.nc.Write(binary.BigEndian.AppendUint32(nil, 2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	waitGauge(t, b.metrics.queuedRequestBytes, 2<<20, "queued_request_bytes")
+
+	waiter := dialRaw(t, b.addr)
+	batch := makeBatch(-1, -1, -1, time.Now().UnixMilli(), make([]byte, 100<<10))
+	corr := waiter.send(produceReq("queued", 0, -1, batch))
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if got := counterValue(t, b.metrics.requestBudgetWaits); got < 1 {
+			return fmt.Errorf("queued_request_bytes_waits_total = %v, want 1 (queued %v, in use %d)", got, gaugeValue(t, b.metrics.queuedRequestBytes), b.reqBudget.inUse())
+		}
+		return nil
+	})
+	// Small requests are read from the connection's own buffer: served.
+	setup.roundTrip(kmsg.NewPtrApiVersionsRequest())
+
+	hog.nc.Close() // frees its reservation
+	body, err := waiter.readFrame()
+	if err != nil {
+		t.Fatalf("the waiting produce was not answered after the budget was freed: %v", err)
+	}
+	resp, err := decodeResponse(produceReq("queued", 0, -1, nil), corr, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Errorf("produce error code %d", c)
+	}
+	waitGauge(t, b.metrics.queuedRequestBytes, 0, "queued_request_bytes")
+}
+
+// TestMalformedRequestClosesOnlyItsConnection sends an unknown API key on
+// one connection: that connection is closed, another one is not.
+func TestMalformedRequestClosesOnlyItsConnection(t *testing.T) {
+	b := newTestBroker(t)
+	good := dialRaw(t, b.addr)
+	good.roundTrip(kmsg.NewPtrApiVersionsRequest())
+	bad := dialRaw(t, b.addr)
+	frame := binary.BigEndian.AppendUint32(nil, 10)
+	frame = binary.BigEndian.AppendUint16(frame, 999) // no such API key
+	frame = append(frame, make([]byte, 8)...)
+	if _, err := bad.nc.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	bad.expectClosed()
+	good.roundTrip(kmsg.NewPtrApiVersionsRequest())
+	if got := connErrorsValue(t, b, "malformed"); got != 1 {
+		t.Errorf("connection_errors_total{reason=malformed} = %v, want 1", got)
+	}
+}

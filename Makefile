@@ -62,6 +62,11 @@ bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every ack
 	@echo ">> running the kill test (100 trials)"
 	@$(BIN)/lab kill -trials 100 -out $(RESULTS)
 
+.PHONY: bench-powercut
+bench-powercut: build ## cut the power 50 times per flush policy (25 per filesystem semantics) on the FUSE power-cut filesystem, 3 loop-device checks per policy (root; ~15 min)
+	@echo ">> running the power-cut lab (25 trials per policy and semantics, 3 ext4-on-loop trials per policy)"
+	@$(BIN)/lab powercut -trials 25 -loop-trials 3 -out $(RESULTS) $(POWERCUT_FLAGS)
+
 .PHONY: bench-loadgen
 bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_performance's, 5 interleaved pairs (kfake target)
 	@echo ">> comparing the load generator with rdkafka_performance"

@@ -137,6 +137,21 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 	if recovered > 0 {
 		log.Info("recovered partition", "segments", recovered, "from_offset", segs[first].base, "log_end_offset", segs[len(segs)-1].next)
 	}
+	// Empty last segments after a hole (their predecessor lost its tail or
+	// its data in a power cut) would put the log end above offsets that no
+	// longer exist, and no fetch could reach it: end the log at the data.
+	// A hole with data after it stays, as Kafka keeps one (fetches skip it).
+	for n := len(segs); n > 1 && segs[n-1].size == 0 && segs[n-2].next < segs[n-1].base; n-- {
+		last := segs[n-1]
+		log.Warn("removing an empty last segment after lost offsets", "segment", last.logPath,
+			"first_lost_offset", segs[n-2].next, "base_offset", last.base)
+		last.closeFiles()
+		if err := last.removeFiles(); err != nil {
+			closeAll()
+			return nil, err
+		}
+		segs = segs[:n-1]
+	}
 	// An empty segment before the last one (a roll interrupted by a crash)
 	// holds no offsets and would shadow its predecessor's: remove it.
 	for i := len(segs) - 2; i >= 0; i-- {

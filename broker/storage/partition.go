@@ -445,12 +445,27 @@ func (p *Partition) flushTo(target int64, exact bool) error {
 	}
 	p.mu.Unlock()
 
+	newEntries := false
 	for _, s := range segs {
 		if err == nil {
 			start := time.Now()
 			err = s.sync()
 			p.store.stats.observeSync(time.Since(start))
 		}
+		newEntries = newEntries || !s.entryDurable.Load()
+	}
+	// A segment created since the directory was last fsynced (a roll, a
+	// new partition) is lost with its synced data if its directory entry
+	// is not durable too: fsync the directory, as Kafka's LocalLog.flush
+	// does for segments above the recovery point.
+	if err == nil && newEntries {
+		if err = syncDir(p.dir); err == nil {
+			for _, s := range segs {
+				s.entryDurable.Store(true)
+			}
+		}
+	}
+	for _, s := range segs {
 		s.release()
 	}
 	if err != nil {

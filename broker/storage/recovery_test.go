@@ -182,6 +182,23 @@ func TestRecoveryTruncatesTornTail(t *testing.T) {
 			}
 			return kept + 1
 		}},
+		{"lost data in the last two segments ends the log at the data", func(tb testing.TB, dir string, segs, sizes []int64, batches [][]byte) int {
+			// A power cut with the page cache only: the last two segments'
+			// data never reached the disk, their files did.
+			n := len(segs)
+			for _, b := range segs[n-2:] {
+				if err := os.Truncate(filepath.Join(dir, segmentName(b, logSuffix)), 0); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			kept := 0
+			for _, b := range batches {
+				if parseHeader(b).baseOffset < segs[n-2] {
+					kept++
+				}
+			}
+			return kept
+		}},
 		{"garbage appended after the last batch is cut", func(tb testing.TB, dir string, segs, sizes []int64, batches [][]byte) int {
 			last := filepath.Join(dir, segmentName(segs[len(segs)-1], logSuffix))
 			f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
@@ -434,5 +451,66 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 	}
 	if got := readAll(t, p, p.LogStartOffset()); len(got) == 0 {
 		t.Fatal("nothing left to read")
+	}
+}
+
+// A power cut with the page cache only can keep every segment file of a
+// partition and none of their data: the log must end at 0, where a fetch
+// finds it, not at the last segment's base offset.
+func TestRecoveryWithEveryBatchLostEndsTheLogAtZero(t *testing.T) {
+	cfg := testConfig(t, 1)
+	cfg.SegmentBytes = 3000
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "lost", 1, nil)
+	p := s.Partition("lost", 0)
+	fill(t, p, "l", 20)
+	segs := p.Segments()
+	if len(segs) < 2 {
+		t.Fatalf("%d segments, want rolls", len(segs))
+	}
+	dir := p.dir
+	s.crash()
+	for _, b := range segs {
+		if err := os.Truncate(filepath.Join(dir, segmentName(b, logSuffix)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openStore(t, cfg)
+	p = s.Partition("lost", 0)
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after every batch was lost, want 0", hw)
+	}
+	if res := mustAppend(t, p, simple(t, "after", 2, 10)); res.BaseOffset != 0 {
+		t.Fatalf("append after recovery at %d, want 0", res.BaseOffset)
+	}
+	if got := readAll(t, p, 0); len(got) != 1 {
+		t.Fatalf("read after recovery: %d batches, want 1", len(got))
+	}
+}
+
+// A power cut between a new partition's mkdir and its topic.json leaves an
+// empty partition dir; the store must start (and drop it), not refuse to.
+func TestOpenDropsAPartitionDirWhoseCreationDidNotFinish(t *testing.T) {
+	cfg := testConfig(t, 1)
+	s := openStore(t, cfg)
+	mustCreate(t, s, "kept", 1, nil)
+	s.crash()
+	unfinished := filepath.Join(cfg.Dirs[0], "late-0")
+	if err := os.Mkdir(unfinished, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open after an unfinished partition creation: %v", err)
+	}
+	defer s2.Close()
+	if s2.Partition("kept", 0) == nil {
+		t.Error("the finished topic is gone")
+	}
+	if _, err := os.Stat(unfinished); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v; want it removed", unfinished, err)
 	}
 }

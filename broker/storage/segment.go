@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +51,11 @@ type segment struct {
 	bytesSinceIndex int64     // bytes appended since the last index entry
 	created         time.Time // when the segment was created or loaded: log.roll.ms counts from here
 	closed          bool      // the owner let go (deleted, or the partition closed)
+
+	// entryDurable says the segment's directory entry survives a power
+	// cut: it was found on disk at load, or the partition directory was
+	// fsynced after it was created (flushTo).
+	entryDurable atomic.Bool
 
 	// fmu guards log, users, pinned and gone. log is open while the
 	// segment is pinned (active) or used; holders of a use may read the
@@ -159,6 +165,7 @@ func openSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (*s
 		return nil, fmt.Errorf("opening segment %s: %w", logPath, err)
 	}
 	s := &segment{base: base, logPath: logPath, size: fi.Size(), next: base, maxTS: -1, created: now}
+	s.entryDurable.Store(true) // found on disk
 	if err := s.openIndexes(dir, maxIndexBytes); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func init() {
 
 func runRestore(_ context.Context, logger *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("lab restore", flag.ExitOnError)
-	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+")")
+	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root $XDG_STATE_HOME/brokerlab/journal or ~/.cache/brokerlab/journal)")
 	_ = fs.Parse(args)
 	cfg := host.Config{StateDir: *state, Logger: logger}
 	undone, err := host.Restore(cfg)

@@ -48,8 +48,8 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	planFile := fs.String("plan", defaultPlan, "plan file (see plans/)")
 	root := fs.String("root", ".", "repository root: workload and driver paths in the plan are relative to it")
 	out := fs.String("out", "results", "directory under which <plan>-<timestamp>/ is written")
-	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk); without root: $TMPDIR/brokerlab-<uid>/work")
-	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root: $TMPDIR/brokerlab-<uid>/journal)")
+	work := fs.String("work", tuning.DefaultWorkDir, "directory for loop files and mount points (on the root disk); without root: $XDG_STATE_HOME/brokerlab/work or ~/.cache/brokerlab/work")
+	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root: $XDG_STATE_HOME/brokerlab/journal or ~/.cache/brokerlab/journal)")
 	brokerBin := fs.String("broker", "", "broker binary (default: broker beside this lab binary)")
 	config := fs.String("config", "config/server.properties", "broker server.properties")
 	noProbes := fs.Bool("no-probes", false, "do not attach the eBPF probes (a plan's probes dimension is then left out)")
@@ -115,15 +115,17 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 			fmt.Fprintf(os.Stderr, ">> skipped: %s\n", s)
 		}
 	}
-	if !caps.Mount && os.Geteuid() != 0 {
-		// The defaults under /var/lib are root's.
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("brokerlab-%d", os.Getuid()))
-		if !set["work"] {
-			*work = filepath.Join(dir, "work")
+	if !caps.Mount && os.Geteuid() != 0 && !set["work"] {
+		// The defaults under /var/lib are root's; the journal's default
+		// moves to the same private base (host.Config).
+		dir, err := host.UserStateBase()
+		if err != nil {
+			return "", err
 		}
-		if *state == "" && os.Getenv(host.StateDirEnv) == "" {
-			*state = filepath.Join(dir, "journal")
+		if err := host.MakePrivateDir(dir); err != nil {
+			return "", err
 		}
+		*work = filepath.Join(dir, "work")
 	}
 	if plan.Invocation == nil {
 		plan.Invocation = &tuning.Invocation{}

@@ -62,7 +62,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 	if err := os.WriteFile(planFile, []byte(unprivilegedPlan), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	scratch := filepath.Join(tmp, "scratch") // $TMPDIR: the lab's work dir and journal
+	scratch := filepath.Join(tmp, "scratch") // $XDG_STATE_HOME: the lab's work dir and journal
 	out := filepath.Join(tmp, "results")
 	for _, d := range []string{scratch, out} {
 		if err := os.Mkdir(d, 0o777); err != nil {
@@ -74,7 +74,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 	}
 	cmd := exec.Command(filepath.Join(bin, "lab"), "sweep", "-plan", planFile, "-root", "../..", "-out", out,
 		"-config", "../../config/server.properties", "-repetitions", "1", "-warmup", "0s", "-measure", "1s")
-	cmd.Env = append(os.Environ(), "TMPDIR="+scratch, "LAB_STATE_DIR=")
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+scratch, "LAB_STATE_DIR=")
 	if os.Geteuid() == 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
@@ -123,8 +123,8 @@ func TestSweepWithoutRoot(t *testing.T) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(rec.Environment.Disk, "plain directory under "+filepath.Join(scratch, "brokerlab-")) {
-		t.Errorf("run's disk %q, want the plain directory under $TMPDIR", rec.Environment.Disk)
+	if !strings.HasPrefix(rec.Environment.Disk, "plain directory under "+filepath.Join(scratch, "brokerlab", "work")) {
+		t.Errorf("run's disk %q, want the plain directory under $XDG_STATE_HOME/brokerlab/work", rec.Environment.Disk)
 	}
 	if rec.Measurement.ThroughputMsgs <= 0 || rec.Measurement.FsyncP99 != nil {
 		t.Errorf("run measured %+v: want throughput and no probe readings", rec.Measurement)

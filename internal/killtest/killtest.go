@@ -83,10 +83,18 @@ type Trial struct {
 	// Unacked records were found in the log although their ack never came
 	// (written, then the kill took the response): allowed.
 	Unacked int64 `json:"unacked_present"`
+	// Corrupt counts partitions whose fetch failed the client's batch
+	// checks (CRC, length): recovery must never serve such a batch.
+	Corrupt int64 `json:"corrupt_served"`
+	// Expired acknowledged records are gone and old enough for retention
+	// to have deleted them (Verify's expired): not a loss.
+	Expired int64 `json:"expired,omitempty"`
 }
 
 // OK reports whether the trial kept the promise.
-func (t Trial) OK() bool { return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 }
+func (t Trial) OK() bool {
+	return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 && t.Corrupt == 0
+}
 
 // Report is the outcome of Run.
 type Report struct {
@@ -103,6 +111,8 @@ func (r *Report) Totals() Trial {
 		t.Duplicates += x.Duplicates
 		t.OutOfOrder += x.OutOfOrder
 		t.Unacked += x.Unacked
+		t.Corrupt += x.Corrupt
+		t.Expired += x.Expired
 	}
 	return t
 }
@@ -195,16 +205,11 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 	}
 	admin.Close()
 
-	var (
-		mu    sync.Mutex
-		acked = map[key]ack{}
-		wg    sync.WaitGroup
-	)
+	acks := NewAcks()
+	var wg sync.WaitGroup
 	pctx, stopProducing := context.WithCancel(ctx)
 	for i := range cfg.Producers {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
-			kgo.MaxBufferedRecords(1000), kgo.RecordDeliveryTimeout(5*time.Second))
+		cl, err := NewProducer(addr, topic)
 		if err != nil {
 			stopProducing()
 			p.Kill()
@@ -214,20 +219,7 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 		go func(producer int32, cl *kgo.Client) {
 			defer wg.Done()
 			defer cl.Close()
-			part := producer % int32(cfg.Partitions)
-			for seq := int64(0); pctx.Err() == nil; seq++ {
-				k := key{producer, seq}
-				r := &kgo.Record{Partition: part, Value: encode(producer, seq)}
-				cl.Produce(pctx, r, func(r *kgo.Record, err error) {
-					if err == nil {
-						mu.Lock()
-						acked[k] = ack{r.Partition, r.Offset}
-						mu.Unlock()
-					}
-				})
-			}
-			// Records still buffered or in flight when the broker died
-			// fail when the deferred Close runs: they were never acked.
+			Produce(pctx, cl, producer, producer%int32(cfg.Partitions), acks)
 		}(int32(i), cl)
 	}
 	select {
@@ -246,38 +238,12 @@ func trial(ctx context.Context, cfg Config, n int, run time.Duration) (Trial, er
 		return tr, fmt.Errorf("restarting after the kill: %w", err)
 	}
 	defer p.Stop(time.Minute)
-	found, err := readAll(ctx, addr, topic)
+	v, err := Verify(ctx, addr, topic, acks, nil)
 	if err != nil {
 		return tr, err
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	tr.Acked = int64(len(acked))
-	seen := map[key]int{}
-	last := map[int32]int64{}
-	for _, f := range found {
-		seen[f.key]++
-		if seen[f.key] == 2 {
-			tr.Duplicates++
-		}
-		if prev, ok := last[f.key.producer]; ok && f.key.seq <= prev {
-			tr.OutOfOrder++
-		}
-		last[f.key.producer] = f.key.seq
-		if _, ok := acked[f.key]; !ok && seen[f.key] == 1 {
-			tr.Unacked++
-		}
-	}
-	at := map[ack]key{}
-	for _, f := range found {
-		at[ack{f.partition, f.offset}] = f.key
-	}
-	for k, a := range acked {
-		if got, ok := at[a]; !ok || got != k {
-			tr.Lost++
-		}
-	}
-	return tr, p.Stop(time.Minute)
+	v.Trial, v.KilledAfter = tr.Trial, tr.KilledAfter
+	return v, p.Stop(time.Minute)
 }
 
 type record struct {
@@ -287,19 +253,20 @@ type record struct {
 }
 
 // readAll reads every partition of topic from the start to its end offset,
-// in log order (partition by partition).
-func readAll(ctx context.Context, addr, topic string) ([]record, error) {
+// in log order (partition by partition), and counts the partitions whose
+// fetch failed the client's batch checks (served corrupt).
+func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer cl.Close()
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
 	}
 	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
 	}
 	want := map[int32]int64{}
 	parts := map[string]map[int32]kgo.Offset{topic: {}}
@@ -310,12 +277,13 @@ func readAll(ctx context.Context, addr, topic string) ([]record, error) {
 		}
 	})
 	var out []record
+	corrupt := 0
 	if len(want) == 0 {
-		return out, nil
+		return out, corrupt, nil
 	}
 	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts))
 	if err != nil {
-		return nil, err
+		return nil, corrupt, err
 	}
 	defer cons.Close()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -324,13 +292,16 @@ func readAll(ctx context.Context, addr, topic string) ([]record, error) {
 	for len(want) > 0 {
 		fs := cons.PollFetches(rctx)
 		if err := rctx.Err(); err != nil {
-			return out, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
+			return out, corrupt, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
 		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("fetching partition %d: %w", p, err) })
-		if ferr != nil {
-			return out, ferr
-		}
+		// A batch that fails the client's checks (CRC, length) was served
+		// corrupt: count it and stop reading that partition.
+		fs.EachError(func(_ string, p int32, err error) {
+			if _, ok := want[p]; ok {
+				corrupt++
+				delete(want, p)
+			}
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			k, ok := decode(r.Value)
 			if !ok {
@@ -343,5 +314,5 @@ func readAll(ctx context.Context, addr, topic string) ([]record, error) {
 			}
 		})
 	}
-	return out, nil
+	return out, corrupt, nil
 }

@@ -49,10 +49,15 @@ func resolveMajMin(sysRoot, path, mm string) (blockDev, error) {
 	return d, nil
 }
 
-// diskNames returns the whole disks under d: its own disk, and through
-// slaves/ (device mapper, md RAID) the disks those are built on.
-func (d blockDev) diskNames() []string {
+// diskNames returns the whole disks under d: its own disk, through
+// slaves/ (device mapper, md RAID) the disks those are built on, and with
+// followLoops, through loop/backing_file the disk holding each loop
+// device's backing file (a loop of a loop of a disk leads to the disk).
+// The bool is false when a loop's backing file cannot be placed (deleted,
+// or on a filesystem without a block device that is also not the root's).
+func (d blockDev) diskNames(sysRoot string, followLoops bool, rootDev uint64) ([]string, bool) {
 	seen := map[string]bool{}
+	known := true
 	var walk func(dir string, depth int)
 	walk = func(dir string, depth int) {
 		if depth > 8 || seen[filepath.Base(dir)] {
@@ -70,6 +75,29 @@ func (d blockDev) diskNames() []string {
 			}
 			walk(p, depth+1)
 		}
+		if !followLoops {
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "loop", "backing_file"))
+		if err != nil {
+			return // not a loop device (or detached meanwhile)
+		}
+		file := strings.TrimRight(string(b), "\n")
+		var st unix.Stat_t
+		if strings.HasSuffix(file, " (deleted)") || unix.Stat(file, &st) != nil {
+			known = false
+			return
+		}
+		if st.Dev == rootDev {
+			seen[rootMarker] = true
+			return
+		}
+		mm := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+		under, err := resolveMajMin(sysRoot, file, mm)
+		if err != nil {
+			return // tmpfs, overlay and the like: no disk below
+		}
+		walk(under.disk, depth+1)
 	}
 	walk(d.disk, 0)
 	names := make([]string, 0, len(seen))
@@ -77,8 +105,12 @@ func (d blockDev) diskNames() []string {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	return names
+	return names, known
 }
+
+// rootMarker stands in diskNames for "a backing file on the root
+// filesystem" when that filesystem's st_dev names no block device (btrfs).
+const rootMarker = "(root filesystem)"
 
 // parts returns the device itself and, for a whole disk, its partitions,
 // as sysfs name -> "major:minor".
@@ -122,12 +154,26 @@ func (s *Session) checkDevice(dev string) error {
 		return refuse("the lab did not create it and it was not named explicitly; "+
 			"to use a spare disk, name it (lab -device %s) after checking it holds nothing you need", dev)
 	}
-	root, err := s.rootDevice()
+	root, rootDev, err := s.rootDevice()
 	if err != nil {
 		return refuse("cannot tell whether it is the root disk: %v", err)
 	}
-	for _, rd := range root.diskNames() {
-		if slices.Contains(d.diskNames(), rd) {
+	// A loop device the lab attached to its own file is the lab's even
+	// though the file lies on the root disk; a named one is followed down
+	// to the disk its backing file is on.
+	below, known := d.diskNames(s.cfg.SysRoot, !s.created[d.path], rootDev)
+	if !known {
+		return refuse("it is a loop device whose backing file cannot be found (deleted?), so the disk below it is unknown")
+	}
+	if slices.Contains(below, rootMarker) {
+		return refuse("it is a loop device backed by a file on the root filesystem (the disk that holds /); the lab never formats the root disk")
+	}
+	rootDisks, _ := root.diskNames(s.cfg.SysRoot, true, rootDev)
+	for _, rd := range rootDisks {
+		if slices.Contains(below, rd) {
+			if filepath.Base(d.disk) != rd {
+				return refuse("it is built on the root disk %s (through a loop device's backing file or a device-mapper/md parent); the lab never formats the root disk", rd)
+			}
 			return refuse("it is on the root disk %s (the disk that holds /); the lab never formats the root disk", rd)
 		}
 	}
@@ -167,25 +213,27 @@ func (s *Session) checkDevice(dev string) error {
 }
 
 // rootDevice resolves the block device that holds "/" (from its st_dev, or
-// from mountinfo's source when st_dev is anonymous, as on btrfs).
-func (s *Session) rootDevice() (blockDev, error) {
+// from mountinfo's source when st_dev is anonymous, as on btrfs), and
+// returns that st_dev too.
+func (s *Session) rootDevice() (blockDev, uint64, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(s.cfg.RootDir, &st); err != nil {
-		return blockDev{}, fmt.Errorf("stat %s: %w", s.cfg.RootDir, err)
+		return blockDev{}, 0, fmt.Errorf("stat %s: %w", s.cfg.RootDir, err)
 	}
 	mm := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
 	d, err := resolveMajMin(s.cfg.SysRoot, s.cfg.RootDir, mm)
 	if err == nil {
-		return d, nil
+		return d, st.Dev, nil
 	}
 	mounts, merr := readMounts(s.cfg.ProcRoot)
 	if merr != nil {
-		return blockDev{}, errors.Join(err, merr)
+		return blockDev{}, 0, errors.Join(err, merr)
 	}
 	for i := len(mounts) - 1; i >= 0; i-- {
 		if mounts[i].MountPoint == "/" && strings.HasPrefix(mounts[i].Source, "/dev/") {
-			return resolveBlock(s.cfg.SysRoot, mounts[i].Source)
+			d, err := resolveBlock(s.cfg.SysRoot, mounts[i].Source)
+			return d, st.Dev, err
 		}
 	}
-	return blockDev{}, err
+	return blockDev{}, 0, err
 }

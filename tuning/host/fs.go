@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,15 +29,19 @@ func (s *Session) CreateFile(path string, size int64, preallocate bool) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("creating file %s: it exists already; the lab only uses files it created", path)
 	}
-	if _, err := s.record(Entry{Kind: KindFile, Target: path, New: strconv.FormatInt(size, 10),
-		Undo: "remove " + path}); err != nil {
+	e, err := s.record(Entry{Kind: KindFile, Target: path, New: strconv.FormatInt(size, 10),
+		Undo: "remove " + path + " if it is still the file the lab made"})
+	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating file %s: %w", path, err)
 	}
 	defer f.Close()
+	if err := s.recordIdentity(&e); err != nil {
+		return err
+	}
 	if preallocate {
 		if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
 			return fmt.Errorf("allocating %d bytes for %s: %w", size, path, err)
@@ -70,13 +75,24 @@ func (s *Session) MakeDir(path string, removeAll bool) error {
 		attrs["remove_all"] = "true"
 		undo = "remove " + path + " and its contents (unless something is mounted in it)"
 	}
-	if _, err := s.record(Entry{Kind: KindDir, Target: path, Attrs: attrs, Undo: undo}); err != nil {
+	e, err := s.record(Entry{Kind: KindDir, Target: path, Attrs: attrs, Undo: undo})
+	if err != nil {
 		return err
 	}
 	if err := os.Mkdir(path, 0o755); err != nil {
 		return fmt.Errorf("creating directory %s: %w", path, err)
 	}
-	return nil
+	return s.recordIdentity(&e)
+}
+
+// recordIdentity journals the device and inode of the file or directory
+// change e just created, so a restore removes only that one.
+func (s *Session) recordIdentity(e *Entry) error {
+	id, err := identity(e.Target)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", e.Target, err)
+	}
+	return s.update(e, "", "", map[string]string{"identity": id})
 }
 
 // Filesystems the lab can make.

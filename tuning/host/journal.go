@@ -33,6 +33,7 @@ const (
 	KindScheduler Kind = "scheduler" // Target: queue/scheduler file; undo writes Old back
 	KindThrottle  Kind = "throttle"  // Target: blkio.throttle.* or io.max file; undo clears the device's limit
 	KindProcess   Kind = "process"   // Target: pid, Attrs["starttime"]; undo kills it if it is still that process
+	KindFuse      Kind = "fuse"      // Target: mount point, New: source; undo aborts the connection and detaches it
 )
 
 // Op is what a journal line records.
@@ -105,11 +106,11 @@ type journal struct {
 // openJournal creates dir if needed and takes its lock. It fails with
 // ErrLocked (naming the holder's pid) if a live process holds it.
 func openJournal(dir string) (*journal, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state directory %s: %w", dir, err)
+	if err := MakePrivateDir(dir); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	lp := filepath.Join(dir, lockName)
-	lf, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE, 0o600)
+	lf, err := os.OpenFile(lp, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening journal lock %s: %w", lp, err)
 	}
@@ -135,7 +136,7 @@ func (j *journal) path() string { return filepath.Join(j.dir, journalName) }
 // A torn last line (the process died mid-write) is ignored: its change was
 // not made yet, since every change is journaled and synced first.
 func (j *journal) load() ([]Entry, error) {
-	data, err := os.ReadFile(j.path())
+	data, err := readNoFollow(j.path())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -225,7 +226,7 @@ func pendingChanges(entries []Entry) []Entry {
 // directory) before returning, so the line survives a crash.
 func (j *journal) append(e Entry) (Entry, error) {
 	if j.f == nil {
-		f, err := os.OpenFile(j.path(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err := os.OpenFile(j.path(), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return e, fmt.Errorf("opening journal %s: %w", j.path(), err)
 		}
@@ -292,4 +293,14 @@ func syncDir(dir string) error {
 		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// readNoFollow reads a file of the state directory, refusing a symlink.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

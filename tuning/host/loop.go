@@ -11,6 +11,18 @@ import (
 // file this session created (CreateFile). It returns the device
 // ("/dev/loop3"), which then passes CheckDevice.
 func (s *Session) AttachLoop(file string) (string, error) {
+	return s.attachLoop(file, false)
+}
+
+// AttachLoopDirectIO is AttachLoop with the loop device's direct I/O on
+// (losetup --direct-io=on): its writes bypass the backing file's page
+// cache, so the file holds exactly what the device was sent, as a disk
+// would.
+func (s *Session) AttachLoopDirectIO(file string) (string, error) {
+	return s.attachLoop(file, true)
+}
+
+func (s *Session) attachLoop(file string, directIO bool) (string, error) {
 	file = filepath.Clean(file)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -22,7 +34,11 @@ func (s *Session) AttachLoop(file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dev, err := output("losetup", "--find", "--show", file)
+	args := []string{"--find", "--show", file}
+	if directIO {
+		args = append([]string{"--direct-io=on"}, args...)
+	}
+	dev, err := output("losetup", args...)
 	if err != nil {
 		return "", fmt.Errorf("attaching a loop device to %s: %w", file, err)
 	}

@@ -110,6 +110,18 @@ func isMounted(mounts []Mount, dir string) bool {
 	return false
 }
 
+// topMount returns the last (topmost) mount on dir.
+func topMount(mounts []Mount, dir string) Mount {
+	dir = filepath.Clean(dir)
+	var top Mount
+	for _, m := range mounts {
+		if m.MountPoint == dir {
+			top = m
+		}
+	}
+	return top
+}
+
 // Swap is one line of /proc/swaps.
 type Swap struct {
 	// Filename is the swap device or file.

@@ -12,14 +12,17 @@ import (
 // StateDirEnv overrides the default state directory.
 const StateDirEnv = "LAB_STATE_DIR"
 
-// DefaultStateDir holds the journal unless Config.StateDir or $LAB_STATE_DIR
-// says otherwise.
+// DefaultStateDir holds root's journal unless Config.StateDir or
+// $LAB_STATE_DIR says otherwise; other users' journals live under
+// UserStateBase.
 const DefaultStateDir = "/var/lib/brokerlab/journal"
 
 // Config configures a Session. The zero value is ready to use.
 type Config struct {
 	// StateDir holds the journal and its lock. Default: $LAB_STATE_DIR, or
-	// DefaultStateDir.
+	// DefaultStateDir for root and <UserStateBase>/journal for other users.
+	// It must be a directory of the effective user that nobody else can
+	// write (see MakePrivateDir).
 	StateDir string
 	// ProcRoot is where procfs is mounted. Default "/proc".
 	ProcRoot string
@@ -43,7 +46,7 @@ func (c Config) withDefaults() Config {
 		c.StateDir = os.Getenv(StateDirEnv)
 	}
 	if c.StateDir == "" {
-		c.StateDir = DefaultStateDir
+		c.StateDir = defaultStateDir()
 	}
 	if c.ProcRoot == "" {
 		c.ProcRoot = "/proc"
@@ -269,7 +272,10 @@ func (s *Session) undoFrom(from int) ([]Undone, error) {
 	var failed []Entry
 	for i := len(s.j.pending) - 1; i >= from; i-- {
 		e := s.j.pending[i]
-		action, detail, err := s.undo(e)
+		action, detail, err := "", "", s.allowed(e)
+		if err == nil {
+			action, detail, err = s.undo(e)
+		}
 		u := Undone{Entry: e, Action: action, Detail: detail, Err: err}
 		if err != nil {
 			u.Action = "failed"

@@ -38,6 +38,8 @@ func (s *Session) undo(e Entry) (action, detail string, err error) {
 		return undoCgroup(e)
 	case KindProcess:
 		return undoProcess(s.cfg.ProcRoot, e)
+	case KindFuse:
+		return s.undoFuse(e)
 	}
 	return "", "", fmt.Errorf("unknown change kind %q (journal written by a newer lab?)", e.Kind)
 }
@@ -75,10 +77,13 @@ func undoThrottle(e Entry) (string, string, error) {
 }
 
 func undoFile(e Entry) (string, string, error) {
-	err := os.Remove(e.Target)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(e.Target); errors.Is(err, os.ErrNotExist) {
 		return "skipped", e.Target + " does not exist", nil
 	}
+	if ok, why := sameIdentity(e); !ok {
+		return "skipped", e.Target + ": " + why, nil
+	}
+	err := os.Remove(e.Target)
 	if err != nil {
 		return "", "", fmt.Errorf("removing %s: %w", e.Target, err)
 	}
@@ -86,8 +91,11 @@ func undoFile(e Entry) (string, string, error) {
 }
 
 func (s *Session) undoDir(e Entry) (string, string, error) {
-	if _, err := os.Stat(e.Target); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(e.Target); errors.Is(err, os.ErrNotExist) {
 		return "skipped", e.Target + " does not exist", nil
+	}
+	if ok, why := sameIdentity(e); !ok {
+		return "skipped", e.Target + ": " + why, nil
 	}
 	if e.Attrs["remove_all"] == "true" {
 		mounts, err := readMounts(s.cfg.ProcRoot)
@@ -118,6 +126,9 @@ func (s *Session) undoMount(e Entry) (string, string, error) {
 	}
 	if !isMounted(mounts, e.Target) {
 		return "skipped", e.Target + " is not mounted", nil
+	}
+	if m := topMount(mounts, e.Target); e.New != "" && m.Source != e.New {
+		return "skipped", fmt.Sprintf("%s is mounted from %s, not from %s as the lab mounted it; left in place", e.Target, m.Source, e.New), nil
 	}
 	d, err := unmount(e.Target)
 	if err != nil {

@@ -254,3 +254,37 @@ func TestJournalChild(t *testing.T) {
 	fmt.Printf("READY loop=%s zram=%s sleeper=%d\n", dev, zdev, sleeper.Process.Pid)
 	time.Sleep(10 * time.Minute) // wait for SIGKILL
 }
+
+func TestRestoreOfDirtyBytesBringsBackTheRatio(t *testing.T) {
+	testutil.RequirePrivileged(t, "writing vm.dirty_bytes and vm.dirty_ratio")
+	ratio, err := ReadSysctl("/proc", "vm.dirty_ratio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes, _ := ReadSysctl("/proc", "vm.dirty_bytes"); !sameValue(bytes, "0") {
+		t.Skipf("this host runs with vm.dirty_bytes=%s set; the test starts from ratio mode", bytes)
+	}
+	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: "/proc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The kernel zeroes vm.dirty_ratio when vm.dirty_bytes is written and
+	// refuses to write 0 back to vm.dirty_bytes: the undo must write the
+	// ratio instead.
+	if err := s.SetSysctl("vm.dirty_bytes", "268435456"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ReadSysctl("/proc", "vm.dirty_ratio"); !sameValue(got, "0") {
+		t.Fatalf("vm.dirty_ratio = %s after setting vm.dirty_bytes; the kernel did not switch modes", got)
+	}
+	if _, err := s.Restore(); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got, _ := ReadSysctl("/proc", "vm.dirty_ratio"); !sameValue(got, ratio) {
+		t.Errorf("vm.dirty_ratio = %s after restore, want %s", got, ratio)
+	}
+	if got, _ := ReadSysctl("/proc", "vm.dirty_bytes"); !sameValue(got, "0") {
+		t.Errorf("vm.dirty_bytes = %s after restore, want 0", got)
+	}
+}

@@ -44,6 +44,16 @@ func (s *Session) Sysctl(key string) (string, error) {
 	return ReadSysctl(s.cfg.ProcRoot, key)
 }
 
+// exclusiveSysctls are pairs of which the kernel keeps one active: writing
+// one sets the other to 0 (Documentation/admin-guide/sysctl/vm.rst,
+// dirty_bytes: "only one of them may be specified at a time").
+var exclusiveSysctls = map[string]string{
+	"vm.dirty_bytes":            "vm.dirty_ratio",
+	"vm.dirty_ratio":            "vm.dirty_bytes",
+	"vm.dirty_background_bytes": "vm.dirty_background_ratio",
+	"vm.dirty_background_ratio": "vm.dirty_background_bytes",
+}
+
 // SetSysctl journals and sets a sysctl. Setting the value it already has
 // changes nothing and journals nothing.
 func (s *Session) SetSysctl(key, value string) error {
@@ -60,9 +70,29 @@ func (s *Session) SetSysctl(key, value string) error {
 	if sameValue(old, value) {
 		return nil
 	}
-	if _, err := s.record(Entry{Kind: KindSysctl, Target: p, Old: old, New: value,
+	e := Entry{Kind: KindSysctl, Target: p, Old: old, New: value,
 		Attrs: map[string]string{"key": key},
-		Undo:  fmt.Sprintf("write %q to %s", old, p)}); err != nil {
+		Undo:  fmt.Sprintf("write %q to %s", old, p)}
+	if partner, ok := exclusiveSysctls[key]; ok && sameValue(old, "0") {
+		// key is the inactive half of a pair: the kernel holds the
+		// setting in its partner, and writing "0" back to key would be
+		// refused (vm.dirty_bytes has a minimum) or would set the other
+		// half to 0. The undo restores the partner, which zeroes key.
+		pp, err := SysctlPath(s.cfg.ProcRoot, partner)
+		if err != nil {
+			return err
+		}
+		pold, err := readValue(pp)
+		if err != nil {
+			return fmt.Errorf("reading sysctl %s: %w", partner, err)
+		}
+		if !sameValue(pold, "0") {
+			e.Target, e.Old = pp, pold
+			e.Attrs["restores"] = partner
+			e.Undo = fmt.Sprintf("write %q to %s (setting %s zeroed it)", pold, pp, key)
+		}
+	}
+	if _, err := s.record(e); err != nil {
 		return err
 	}
 	if err := writeValue(p, value); err != nil {

@@ -17,8 +17,17 @@ build: ## build bin/broker, bin/lab and bin/kfake
 	@echo ">> building $(BIN)/broker $(BIN)/lab $(BIN)/kfake"
 	@$(GO) build -o $(BIN)/ ./cmd/...
 
+.PHONY: deps
+deps: ## install the missing system packages of tools/deps/packages.tsv (root) and kafkajs; a no-op when all is there
+	@tools/deps/install.sh $(DEPS_FLAGS)
+
 .PHONY: tools
-tools: $(BIN)/rdkafka_performance ## build the C client tools the tests and benches drive (rdkafka_performance)
+tools: ## build the C client tools the tests and benches drive (rdkafka_performance); skipped without librdkafka-dev
+	@if tools/rdkafka_performance/build.sh --check; then \
+		$(MAKE) --no-print-directory $(BIN)/rdkafka_performance; \
+	else \
+		echo ">> skipping $(BIN)/rdkafka_performance: librdkafka-dev is not installed (make deps as root installs it)"; \
+	fi
 
 $(BIN)/rdkafka_performance: tools/rdkafka_performance/build.sh tools/rdkafka_performance/compat/rd.h
 	@echo ">> building $@ from librdkafka-dev's example source"
@@ -35,12 +44,12 @@ check-generated: generate ## regenerate and fail if the committed eBPF objects d
 	@git diff --exit-code -- bpf/ || { echo "generated files differ: run make generate and commit"; exit 1; }
 
 .PHONY: test
-test: build tools ## run all tests (privileged ones skip without root; LAB_REQUIRE_PRIVILEGED=1 makes them fail)
+test: deps build tools ## run all tests (privileged ones skip without root; LAB_REQUIRE_PRIVILEGED=1 makes them fail)
 	@echo ">> running tests"
 	@$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: build tools ## the main job: ceilings, broker vs kfake, load generator, quick XFS/EXT4 plan -> results/<timestamp>/
+bench: deps build tools ## the main job: ceilings, broker vs kfake, load generator, quick XFS/EXT4 plan -> results/<timestamp>/
 	@echo ">> running the default bench (results under $(RESULTS)/)"
 	@$(BIN)/lab bench -out $(RESULTS) $(BENCH_FLAGS)
 
@@ -71,7 +80,7 @@ bench-powercut: build ## cut the power 50 times per flush policy (25 per filesys
 bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_performance's, 5 interleaved pairs (kfake target)
 	@echo ">> comparing the load generator with rdkafka_performance"
 	@LAB_BENCH_PAIRS=$${LAB_BENCH_PAIRS:-5} LAB_BENCH_SECONDS=$${LAB_BENCH_SECONDS:-10} \
-		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./loadgen/
+		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./bench/
 
 .PHONY: ab-fs
 ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags

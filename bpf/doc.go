@@ -14,11 +14,14 @@
 // Every program is a tracepoint, tp_btf or raw tracepoint: kprobes and fentry
 // are missing on the kernels the lab runs on (see PLATFORM.md). A family whose
 // events the kernel lacks fails alone with an error wrapping
-// ebpf.ErrNotSupported; the others still run. Every reading names the method
+// ebpf.ErrNotSupported; the others still run. Any other load failure (a
+// verifier rejection, say) is a plain error, never ErrNotSupported. Every reading names the method
 // (the program section, e.g. "tp_btf/mm_filemap_get_pages") that produced it.
 //
 // Scope (one process, one cgroup, or the whole system) is written into each
-// object's read-only data before load, so the verifier prunes the filter.
+// object's read-only data before load, so the verifier prunes the filter,
+// through the VariableSpecs bpf2go generates (rodata.go): a variable renamed
+// in C fails the build or the load, never silently.
 //
 // Example:
 //

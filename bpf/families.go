@@ -26,7 +26,11 @@ type histDef struct {
 // familyDef is everything the loader needs to know about one family. The
 // counter and histogram indexes come from the C enums through bpf2go's -type.
 type familyDef struct {
-	load     func() (*ebpf.CollectionSpec, error)
+	load func() (*ebpf.CollectionSpec, error)
+	// setVars writes the scope (and the family's own read-only
+	// variables) into the object's rodata through its generated
+	// VariableSpecs (rodata.go).
+	setVars  func(*ebpf.CollectionSpec, scope) error
 	counters []counterDef
 	hists    []histDef
 	ratios   func(Snapshot) []Ratio
@@ -58,7 +62,7 @@ const (
 
 var familyDefs = map[Family]familyDef{
 	FamilyFsync: {
-		load: loadFsync,
+		load: loadFsync, setVars: setFsyncVars,
 		counters: []counterDef{
 			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 0, "fsync_calls", UnitEvents, mSysFsync},
 			{uint32(fsyncFsyncCounterFSYNC_CNT_CALLS) + 1, "fdatasync_calls", UnitEvents, mSysFdatasync},
@@ -77,7 +81,7 @@ var familyDefs = map[Family]familyDef{
 		},
 	},
 	FamilyPageCache: {
-		load: loadPagecache,
+		load: loadPagecache, setVars: setPagecacheVars,
 		counters: []counterDef{
 			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_ACCESS_PAGES), "access_pages", UnitPages, mGetPages},
 			{uint32(pagecachePagecacheCounterPAGECACHE_CNT_ACCESS_READS), "access_reads", UnitEvents, mGetPages},
@@ -98,7 +102,7 @@ var familyDefs = map[Family]familyDef{
 		},
 	},
 	FamilySwap: {
-		load: loadSwap,
+		load: loadSwap, setVars: setSwapVars,
 		counters: []counterDef{
 			{uint32(swapSwapCounterSWAP_CNT_SWAPIN_PAGES), "swapin_pages", UnitPages, mPswpin},
 			{uint32(swapSwapCounterSWAP_CNT_SWAPIN_FAULTS), "swapin_faults", UnitEvents, mSwapinLat},
@@ -111,7 +115,7 @@ var familyDefs = map[Family]familyDef{
 		extra: readMemcgs,
 	},
 	FamilySockBuf: {
-		load: loadSockbuf,
+		load: loadSockbuf, setVars: setSockbufVars,
 		counters: []counterDef{
 			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SENDS), "sends", UnitEvents, mSend},
 			{uint32(sockbufSockbufCounterSOCKBUF_CNT_SEND_BYTES), "send_bytes", UnitBytes, mSend},
@@ -147,7 +151,7 @@ var familyDefs = map[Family]familyDef{
 		extra: readDropReasons,
 	},
 	FamilySendfile: {
-		load: loadSendfile,
+		load: loadSendfile, setVars: setSendfileVars,
 		counters: []counterDef{
 			{uint32(sendfileSendfileCounterSENDFILE_CNT_CALLS), "calls", UnitEvents, mSendfile},
 			{uint32(sendfileSendfileCounterSENDFILE_CNT_BYTES), "bytes", UnitBytes, mSendfile},

@@ -1,8 +1,11 @@
 package bpf
 
 import (
+	"errors"
 	"os"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
 )
@@ -26,8 +29,10 @@ func newTestProbes(t testing.TB, cfg Config) *Probes {
 		}
 	})
 	for _, f := range cfg.Families {
-		if err := p.Err(f); err != nil {
+		if err := p.Err(f); errors.Is(err, ebpf.ErrNotSupported) {
 			testutil.Unavailable(t, "probe family %s: %v", f, err)
+		} else if err != nil {
+			t.Fatalf("probe family %s failed to load (not a missing kernel feature): %v", f, err)
 		}
 	}
 	return p

@@ -177,8 +177,11 @@ type Probes struct {
 }
 
 // New loads and attaches the configured families. A family the kernel cannot
-// run is left out with an error (see Err; it wraps ebpf.ErrNotSupported when
-// an event or type is missing) while the others run. New fails only when the
+// run is left out with an error (see Err) while the others run; the error
+// wraps ebpf.ErrNotSupported only when the feature probe (ProbeFeatures) or
+// cilium/ebpf's own probes say the kernel lacks an event, type or program
+// type. Any other failure (a verifier rejection, an attach error) is an
+// error of its own, so a regression is never mistaken for an old kernel. New fails only when the
 // configuration is invalid or no family could be loaded. The caller must
 // Close the returned Probes.
 func New(cfg Config) (*Probes, error) {
@@ -226,11 +229,6 @@ func New(cfg Config) (*Probes, error) {
 		}
 		l, err := loadFamily(f, sc)
 		if err != nil {
-			// A family this kernel refuses to load or attach is unavailable
-			// here; keep the kernel's reason.
-			if !errors.Is(err, ebpf.ErrNotSupported) {
-				err = fmt.Errorf("%w: %w", ebpf.ErrNotSupported, err)
-			}
 			p.errs[f] = err
 			logger.Warn("probe family unavailable", "family", f, "err", err)
 			continue
@@ -257,25 +255,8 @@ func loadFamily(f Family, sc scope) (_ *loaded, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading %s object: %w", f, err)
 	}
-	set := func(name string, v any) error {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return nil
-		}
-		if err := vs.Set(v); err != nil {
-			return fmt.Errorf("setting %s in %s: %w", name, f, err)
-		}
-		return nil
-	}
-	if err := errors.Join(
-		set("filter_tgid", sc.tgid),
-		set("filter_cgroup_id", sc.cgroupID),
-		set("filter_cgroup_v1", boolByte(sc.cgroupV1)),
-		set("filter_dev", sc.dev),
-		set("page_shift", uint32(pageShift())),
-		set("kfree_skb_has_rx_sk", boolByte(tracepointArgs("kfree_skb") >= 4)),
-	); err != nil {
-		return nil, err
+	if err := def.setVars(spec, sc); err != nil {
+		return nil, fmt.Errorf("%s object: %w", f, err)
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {

@@ -82,7 +82,10 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		for _, w := range waits {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 		}
-		switch i, _, _ := reflect.Select(cases); i {
+		b.metrics.fetchWaiting.Inc()
+		i, _, _ := reflect.Select(cases)
+		b.metrics.fetchWaiting.Dec()
+		switch i {
 		case 0, 1:
 			expired = true
 		}

@@ -9,45 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-func TestParseProperties(t *testing.T) {
-	in := "# a comment\n" +
-		"! another comment\n" +
-		"\n" +
-		"   broker.id = 7\n" +
-		"log.dirs: /a,/b\n" +
-		"listeners PLAINTEXT://127.0.0.1:9093\n" +
-		"key\\ with\\=escapes=va\\tl\\u0041\n" +
-		"long.value=one, \\\n" +
-		"           two, \\\n" +
-		"           three\n" +
-		"empty=\n" +
-		"crlf=yes\r\n" +
-		"trailing.backslash=a\\\\\n"
-	got, err := ParseProperties(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Property{
-		{Key: "broker.id", Value: "7", Line: 4},
-		{Key: "log.dirs", Value: "/a,/b", Line: 5},
-		{Key: "listeners", Value: "PLAINTEXT://127.0.0.1:9093", Line: 6},
-		{Key: "key with=escapes", Value: "va\tlA", Line: 7},
-		{Key: "long.value", Value: "one, two, three", Line: 8},
-		{Key: "empty", Value: "", Line: 11},
-		{Key: "crlf", Value: "yes", Line: 12},
-		{Key: "trailing.backslash", Value: "a\\", Line: 13},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ParseProperties (-want +got):\n%s", diff)
-	}
-}
-
-func TestParsePropertiesBadEscape(t *testing.T) {
-	if _, err := ParseProperties(strings.NewReader("a=\\u12\n")); err == nil {
-		t.Fatal("malformed \\u escape accepted")
-	}
-}
-
 func props(t *testing.T, s string) []Property {
 	t.Helper()
 	p, err := ParseProperties(strings.NewReader(s))

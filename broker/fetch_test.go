@@ -2,11 +2,15 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 func fetchReq(version int16, topic string, partition int32, offset int64, maxWait, minBytes int32) *kmsg.FetchRequest {
@@ -92,7 +96,7 @@ func TestFetchLongPoll(t *testing.T) {
 		fc := dialRaw(t, b.addr)
 		start := time.Now()
 		fc.send(fetchReq(12, "poll", 0, 0, 20000, 1))
-		time.Sleep(200 * time.Millisecond) // let the fetch start waiting
+		waitFetchParked(t, b)
 		if p := produceRaw(t, rc, "poll", 0, makeBatch(-1, -1, -1, 1, []byte("wake"))); p.ErrorCode != 0 {
 			t.Fatal(kerr.ErrorForCode(p.ErrorCode))
 		}
@@ -100,8 +104,10 @@ func TestFetchLongPoll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("fetch returned after %v: not woken by the append", d)
+		// Before max.wait.ms (20 s), which is when a fetch the append did
+		// not wake would be answered: no timer fires early.
+		if d := time.Since(start); d >= 20*time.Second {
+			t.Errorf("fetch returned after %v, at max.wait.ms: not woken by the append", d)
 		}
 		resp, err := decodeResponse(fetchReq(12, "poll", 0, 0, 0, 0), fc.corr, f)
 		if err != nil {
@@ -124,17 +130,18 @@ func TestFetchLongPoll(t *testing.T) {
 	})
 
 	t.Run("errors answer at once", func(t *testing.T) {
+		// max.wait.ms 60 s: each answer must come before it.
 		start := time.Now()
-		resp := rc.roundTrip(fetchReq(12, "poll", 0, 99, 5000, 1)).(*kmsg.FetchResponse)
+		resp := rc.roundTrip(fetchReq(12, "poll", 0, 99, 60000, 1)).(*kmsg.FetchResponse)
 		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.OffsetOutOfRange.Code {
 			t.Errorf("offset 99: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(p.ErrorCode))
 		}
-		resp = rc.roundTrip(fetchReq(12, "nope", 0, 0, 5000, 1)).(*kmsg.FetchResponse)
+		resp = rc.roundTrip(fetchReq(12, "nope", 0, 0, 60000, 1)).(*kmsg.FetchResponse)
 		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 			t.Errorf("unknown topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", kerr.ErrorForCode(p.ErrorCode))
 		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("error fetches took %v", d)
+		if d := time.Since(start); d >= 60*time.Second {
+			t.Errorf("error fetches took %v: answered at max.wait.ms, not at once", d)
 		}
 	})
 
@@ -154,13 +161,13 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 	rc := dialRaw(t, b.addr)
 	createTopicRaw(t, rc, "shutdown", 1)
 	rc.send(fetchReq(12, "shutdown", 0, 0, 60000, 1))
-	time.Sleep(100 * time.Millisecond)
+	waitFetchParked(t, b)
 	start := time.Now()
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("shutdown took %v with a long poll in flight", d)
+	if d := time.Since(start); d >= 60*time.Second {
+		t.Errorf("shutdown took %v with a long poll in flight: it waited for max.wait.ms", d)
 	}
 	// The fetch was answered (empty) before the connection closed.
 	if f, err := rc.readFrame(); err != nil {
@@ -190,4 +197,19 @@ func TestCloseWhileRunning(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after Close")
 	}
+}
+
+// waitFetchParked waits until the broker holds one fetch in a long poll.
+func waitFetchParked(t *testing.T, b *testBroker) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		var m dto.Metric
+		if err := b.metrics.fetchWaiting.Write(&m); err != nil {
+			return err
+		}
+		if n := m.GetGauge().GetValue(); n != 1 {
+			return fmt.Errorf("%v fetches waiting, want 1", n)
+		}
+		return nil
+	})
 }

@@ -212,18 +212,24 @@ func TestGroupConsumersRebalanceWithoutLossOrDuplicates(t *testing.T) {
 		t.Errorf("records consumed by b: %d, by c: %d; want both after the rebalances", tl.count("b"), tl.count("c"))
 	}
 
-	// The committed offsets add up to everything produced.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := kadm.NewClient(newClient(t, b.addr)).FetchOffsets(ctx, group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum int64
-	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
-	if sum != 3*per {
-		t.Errorf("committed offsets add up to %d, want %d", sum, 3*per)
-	}
+	// The committed offsets add up to everything produced. A member
+	// commits after it has tallied a batch, so the last commits may still
+	// be on their way: wait for them.
+	adm := kadm.NewClient(newClient(t, b.addr))
+	testutil.WaitFor(t, 10*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return err
+		}
+		var sum int64
+		offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+		if sum != 3*per {
+			return fmt.Errorf("committed offsets add up to %d, want %d", sum, 3*per)
+		}
+		return nil
+	})
 }
 
 func TestCommittedOffsetsSurviveRestart(t *testing.T) {

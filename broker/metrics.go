@@ -24,6 +24,7 @@ type metrics struct {
 	producedRecords     prometheus.Counter
 	producedBatches     prometheus.Counter
 	fetchedBytes        prometheus.Counter
+	fetchWaiting        prometheus.Gauge
 	connections         prometheus.Gauge
 	connectionsAccepted prometheus.Counter
 	queuedRequestBytes  prometheus.Gauge
@@ -76,6 +77,8 @@ func newMetrics(b *Broker) *metrics {
 	m.producedRecords = counter("produced_records_total", "Records appended by Produce requests (duplicates not counted).")
 	m.producedBatches = counter("produced_batches_total", "Record batches appended by Produce requests (duplicates not counted).")
 	m.fetchedBytes = counter("fetched_record_bytes_total", "Record bytes returned by Fetch requests, whichever way they were sent.")
+	// Kafka's counterpart: DelayedOperationPurgatory PurgatorySize, delayedOperation=Fetch.
+	m.fetchWaiting = prometheus.NewGauge(prometheus.GaugeOpts(opts("fetch_waiting", "Fetch requests waiting now in a long poll for min.bytes or max.wait.ms.")))
 	m.connections = prometheus.NewGauge(prometheus.GaugeOpts(opts("connections", "Client connections open now.")))
 	m.connectionsAccepted = counter("connections_accepted_total", "Client connections accepted.")
 	m.queuedRequestBytes = prometheus.NewGauge(prometheus.GaugeOpts(opts("queued_request_bytes",
@@ -87,7 +90,7 @@ func newMetrics(b *Broker) *metrics {
 		m.apis[uint8(a.key)] = apiMetrics{requests: m.requests.WithLabelValues(name), duration: m.duration.WithLabelValues(name)}
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.connErrors, m.bytesIn, m.bytesOut, m.fetchSendfileBytes,
-		m.fetchCopyBytes, m.producedRecords, m.producedBatches, m.fetchedBytes, m.connections, m.connectionsAccepted,
+		m.fetchCopyBytes, m.producedRecords, m.producedBatches, m.fetchedBytes, m.fetchWaiting, m.connections, m.connectionsAccepted,
 		m.queuedRequestBytes, m.requestBudgetWaits,
 		// The runtime/metrics CPU classes give GC CPU time (assists,
 		// background workers, pauses), not only pause time.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/brokerlab/brokerlab/internal/killtest"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 // TestKillLosesNoAcknowledgedRecord SIGKILLs the broker (fsync before ack)
@@ -12,7 +12,7 @@ import (
 // every acknowledged record is at its acknowledged offset, once, in order.
 // `make bench-kill` runs the same with 100 trials.
 func TestKillLosesNoAcknowledgedRecord(t *testing.T) {
-	rep, err := killtest.Run(context.Background(), killtest.Config{
+	rep, err := bench.RunKill(context.Background(), bench.KillConfig{
 		BrokerPath: bin("broker"), WorkDir: t.TempDir(), Trials: 20,
 	})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // Ceilings are the machine's physical limits that a broker's numbers are
@@ -31,6 +33,9 @@ type Ceilings struct {
 	FsyncP99Us   int64   `json:"fsync_p99_us"`
 	SendfileMBps float64 `json:"sendfile_loopback_mb_s"`
 	TCPMBps      float64 `json:"tcp_loopback_mb_s"`
+	// Environment is the machine and dir's disk the ceilings were
+	// measured on.
+	Environment *procsample.Environment `json:"environment,omitempty"`
 }
 
 // CeilingOptions tune MeasureCeilings; zero values take the defaults.
@@ -82,9 +87,9 @@ func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilin
 		o.MaxFileBytes = 256 << 20
 	}
 	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds()}
-	if m, err := mountOf(dir); err == nil {
-		c.FSType, c.Device = m.FSType, m.Source
-	}
+	// What cannot be read is left empty; the measurement does not need it.
+	env, _ := procsample.ReadEnvironment(procsample.EnvConfig{Dir: dir})
+	c.Environment, c.FSType, c.Device = &env, env.FSType, env.Device
 	var err error
 	if c.WriteMBps, _, _, err = writeCeiling(ctx, dir, o, false); err != nil {
 		return nil, err

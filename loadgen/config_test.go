@@ -191,19 +191,3 @@ func TestCeilingsAreMeasured(t *testing.T) {
 		t.Errorf("left files behind: %v", left)
 	}
 }
-
-func TestMountInfoParses(t *testing.T) {
-	in := []byte(`22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro
-40 22 7:0 / /mnt/log\040dir rw,noatime shared:20 - xfs /dev/loop0 rw,attr2
-`)
-	want := []Mount{
-		{MajorMinor: "8:1", MountPoint: "/", Options: "rw,relatime", FSType: "ext4", Source: "/dev/sda1"},
-		{MajorMinor: "7:0", MountPoint: "/mnt/log dir", Options: "rw,noatime", FSType: "xfs", Source: "/dev/loop0"},
-	}
-	if diff := cmp.Diff(want, parseMountInfo(in)); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	if m, err := mountOf(t.TempDir()); err != nil || m.FSType == "" {
-		t.Errorf("mount of a temp dir: %+v, %v", m, err)
-	}
-}

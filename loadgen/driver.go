@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"github.com/brokerlab/brokerlab/internal/properties"
+
 	"errors"
 	"fmt"
 	"os"
@@ -387,27 +389,22 @@ func (d *Driver) consumerOpts() []kgo.Opt {
 	return opts
 }
 
-// parseProperties parses Java-properties text: key=value (or key: value)
-// lines, # and ! comments, blank lines.
+// parseProperties parses a driver's Java-properties text with the project's
+// one parser (internal/properties). A line with neither '=' nor ':' is
+// refused, though Java would read it as a key with an empty value: in a
+// client config it is always a typo.
 func parseProperties(s string) (map[string]string, error) {
-	m := map[string]string{}
 	var errs []error
 	for i, line := range strings.Split(s, "\n") {
 		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			k, v, ok = strings.Cut(line, ":")
-		}
-		if !ok {
+		if line != "" && line[0] != '#' && line[0] != '!' && !strings.ContainsAny(line, "=:") {
 			errs = append(errs, fmt.Errorf("line %d %q: want key=value", i+1, line))
-			continue
 		}
-		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
-	return m, errors.Join(errs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return properties.Map(strings.NewReader(s))
 }
 
 func sortedKeys(m map[string]string) []string {

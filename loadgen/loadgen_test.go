@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 func TestHistogramsMergeLikeOneCombined(t *testing.T) {
@@ -66,7 +68,7 @@ func sampleResult(label string, scale float64) *Result {
 		StartedAt:     time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC),
 		Label:         label, Workload: w, Driver: DefaultDriver(),
 		Target:        Target{Brokers: []string{"127.0.0.1:9092"}, Name: "broker", Version: "0.1", Config: map[string]string{"log.flush.interval.messages": "1"}},
-		Environment:   Environment{Hostname: "lab", Kernel: "6.18.0", Arch: "amd64", CPUModel: "Test CPU", CPUs: 2, MemTotalBytes: 24 << 30, GoVersion: "go1.26", LogDir: "/data", FSType: "xfs", Device: "/dev/loop0", MountPoint: "/data", MountOptions: "rw"},
+		Environment:   procsample.Environment{Hostname: "lab", Kernel: "6.18.0", Arch: "amd64", CPUModel: "Test CPU", CPUs: 2, MemTotalBytes: 24 << 30, GoVersion: "go1.26", LogDir: "/data", FSType: "xfs", Device: "/dev/loop0", MountPoint: "/data", MountOptions: "rw"},
 		Ceilings:      &Ceilings{Dir: "/data", FSType: "xfs", BlockBytes: 1 << 20, SecondsEach: 2, WriteMBps: 900, FsyncMBps: 300, FsyncP50Us: 800, FsyncP99Us: 3000, SendfileMBps: 4000, TCPMBps: 2500},
 		WindowSeconds: 1,
 		RateSearch:    &RateSearch{Method: "ramp", Steps: []SearchStep{{Rate: 1000, Achieved: 1000, OK: true}, {Rate: 2000, Achieved: 1500, PublishDelayUs: 90000, OK: false, Reason: "slow"}}, SettledRate: 900, MaxSustainable: 1000},

@@ -189,6 +189,9 @@ func verdict(res *Result, heldRatio float64, delayLimit time.Duration) Verdict {
 	if b := res.Backlog; b != nil && !b.Drained {
 		v.Reasons = append(v.Reasons, "note: backlog not drained: "+b.StopCondition)
 	}
+	if t := res.Totals; !t.Drained {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("note: %d acknowledged records not consumed by every subscription when the run ended (drain timed out or run cancelled)", t.Missing))
+	}
 	return v
 }
 

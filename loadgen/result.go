@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // SchemaVersion is the version of the Result JSON layout, documented in
@@ -17,11 +19,11 @@ type Result struct {
 	SchemaVersion int       `json:"schema_version"`
 	StartedAt     time.Time `json:"started_at"`
 	// Label names the run in reports (Options.Label, default the workload name).
-	Label       string      `json:"label"`
-	Workload    Workload    `json:"workload"`
-	Driver      Driver      `json:"driver"`
-	Target      Target      `json:"target"`
-	Environment Environment `json:"environment"`
+	Label       string                 `json:"label"`
+	Workload    Workload               `json:"workload"`
+	Driver      Driver                 `json:"driver"`
+	Target      Target                 `json:"target"`
+	Environment procsample.Environment `json:"environment"`
 	// Ceilings, when measured or loaded, are the machine's limits for "% of
 	// ceiling" comparisons.
 	Ceilings *Ceilings `json:"ceilings,omitempty"`
@@ -35,6 +37,8 @@ type Result struct {
 	Windows []Window `json:"windows"`
 	// Aggregate covers the measured phases (measure; build and drain).
 	Aggregate Aggregate `json:"aggregate"`
+	// Totals count the whole run, every phase: whether anything was lost.
+	Totals Totals `json:"totals"`
 	// Curves are the quantile curves of the measured phases.
 	Curves Curves `json:"curves"`
 	// Verdict says whether the run held its target rate, and why not.
@@ -115,6 +119,44 @@ type Aggregate struct {
 	PublishLatency Quantiles `json:"publish_latency"`
 	PublishDelay   Quantiles `json:"publish_delay"`
 	EndToEnd       Quantiles `json:"end_to_end"`
+}
+
+// Totals count the whole run, from the first record to the end of the
+// drain: search, warm-up, measured phases and tail. Unlike Aggregate, whose
+// received count is the measured phases' (the consumer lag at their start
+// minus the lag at their end off from the acked count), they add up:
+// Drained says every subscription received every acknowledged record.
+type Totals struct {
+	// Sent counts Produce calls, Acked acknowledged records, ProduceErrors
+	// failed records.
+	Sent          int64 `json:"sent"`
+	Acked         int64 `json:"acked"`
+	ProduceErrors int64 `json:"produce_errors"`
+	// Subscriptions: one entry per consumer group, in topic order.
+	Subscriptions []SubscriptionTotals `json:"subscriptions"`
+	// Duplicates and Missing sum the subscriptions'.
+	Duplicates int64 `json:"duplicates"`
+	Missing    int64 `json:"missing"`
+	// Drained is true when the run ended with nothing missing: every
+	// subscription received each acknowledged record of its topic. False
+	// when the drain timed out (Options.DrainTimeout), the run was
+	// cancelled, or in backlog mode when the drain phase ended early. True
+	// when the workload has no subscriptions.
+	Drained bool `json:"drained"`
+}
+
+// SubscriptionTotals is one consumer group's whole-run count.
+type SubscriptionTotals struct {
+	Topic string `json:"topic"`
+	Group string `json:"group"`
+	// Acked counts the records acknowledged to the topic; Received the
+	// records the group's consumers got, Duplicates those among them with
+	// an offset the group had already consumed (redelivered after a
+	// rebalance); Missing = Acked - (Received - Duplicates), at least 0.
+	Acked      int64 `json:"acked"`
+	Received   int64 `json:"received"`
+	Duplicates int64 `json:"duplicates"`
+	Missing    int64 `json:"missing"`
 }
 
 // Curves are latency-quantile curves.

@@ -16,6 +16,8 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // Options tune how Run executes a workload. The zero value of every field
@@ -158,6 +160,19 @@ type counters struct {
 	sent, acked, errs, received, receivedBytes atomic.Int64
 }
 
+// subscription is one consumer group on one topic: what it received over
+// the whole run, and which offsets it has seen, to tell a record delivered
+// again (after a rebalance, from the last committed offset) from a new one.
+type subscription struct {
+	topic      int // index into runner.topics
+	group      string
+	received   atomic.Int64
+	duplicates atomic.Int64
+
+	mu   sync.Mutex      // guards next; taken inside a recorder's mu
+	next map[int32]int64 // partition -> one past the highest offset consumed
+}
+
 // runner is one Run's state.
 type runner struct {
 	w      Workload
@@ -170,6 +185,10 @@ type runner struct {
 	sched  *schedule
 	pool   payloads
 	tot    counters
+	// topicAcked counts acknowledged records per topic (index as topics);
+	// subs are the subscriptions, whose consumers count into them.
+	topicAcked []atomic.Int64
+	subs       []*subscription
 
 	recMu sync.Mutex // guards recs (appended while goroutines start)
 	recs  []*recorder
@@ -189,6 +208,7 @@ type runner struct {
 type consumer struct {
 	cl       *kgo.Client
 	group    string
+	sub      *subscription
 	assigned atomic.Int64
 	rec      *recorder
 }
@@ -225,7 +245,7 @@ func Run(ctx context.Context, w Workload, d Driver, o Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	env, envErr := CaptureEnvironment(o.LogDir)
+	env, envErr := procsample.ReadEnvironment(procsample.EnvConfig{Dir: o.LogDir})
 	if envErr != nil {
 		o.Logger.Warn("environment incomplete", "err", envErr)
 	}
@@ -249,8 +269,10 @@ func Run(ctx context.Context, w Workload, d Driver, o Options) (*Result, error) 
 	for i := 0; i < w.Topics; i++ {
 		r.topics = append(r.topics, fmt.Sprintf("%s-%s-%d", o.TopicPrefix, runID, i))
 	}
+	r.topicAcked = make([]atomic.Int64, len(r.topics))
 	err = r.run(ctx, runID)
 	r.finish()
+	r.res.Environment.Interrupted = ctx.Err() != nil // stopped before its end: not a full measurement
 	return r.res, err
 }
 
@@ -373,10 +395,11 @@ func (r *runner) run(ctx context.Context, runID string) error {
 		return err
 	}
 	stopProducers()
-	// Let the consumers catch up with what was acked, bounded.
+	// Let the consumers catch up with what was acked, bounded. Records
+	// delivered twice do not count: every subscription must have each one.
 	if len(r.consumers) > 0 {
 		deadline := time.Now().Add(r.o.DrainTimeout)
-		for r.backlog() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		for r.missing() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
@@ -406,8 +429,10 @@ func (r *runner) startConsumers(ctx context.Context, wg *sync.WaitGroup, runID s
 	for ti, topic := range r.topics {
 		for s := 0; s < r.w.SubscriptionsPerTopic; s++ {
 			group := fmt.Sprintf("%s-%s-%d-sub%d", r.o.TopicPrefix, runID, ti, s)
+			sub := &subscription{topic: ti, group: group, next: map[int32]int64{}}
+			r.subs = append(r.subs, sub)
 			for i := 0; i < r.w.ConsumerPerSubscription; i++ {
-				c := &consumer{group: group, rec: r.newRecorder()}
+				c := &consumer{group: group, sub: sub, rec: r.newRecorder()}
 				opts := append([]kgo.Opt{
 					kgo.SeedBrokers(r.o.Brokers...),
 					kgo.ClientID(r.d.ClientID),
@@ -492,17 +517,32 @@ func (r *runner) consume(ctx context.Context, c *consumer) {
 		now := r.now()
 		rc.mu.Lock()
 		fs.EachError(func(string, int32, error) { rc.errs++ })
-		var n, bytes int64
-		fs.EachRecord(func(rec *kgo.Record) {
-			n++
-			bytes += int64(len(rec.Value))
-			if due, ok := readHeader(rec.Value, r.tag); ok {
-				recordUs(rc.e2e, now-due)
+		var n, bytes, dups int64
+		c.sub.mu.Lock()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			next, seen := c.sub.next[p.Partition]
+			for _, rec := range p.Records {
+				n++
+				bytes += int64(len(rec.Value))
+				if due, ok := readHeader(rec.Value, r.tag); ok {
+					recordUs(rc.e2e, now-due)
+				}
+				if seen && rec.Offset < next {
+					dups++
+				} else {
+					next, seen = rec.Offset+1, true
+				}
+			}
+			if seen {
+				c.sub.next[p.Partition] = next
 			}
 		})
+		c.sub.mu.Unlock()
 		rc.received += n
 		rc.receivedBytes += bytes
 		rc.mu.Unlock()
+		c.sub.received.Add(n)
+		c.sub.duplicates.Add(dups)
 		r.tot.received.Add(n)
 		r.tot.receivedBytes.Add(bytes)
 	}
@@ -527,7 +567,7 @@ func (r *runner) startProducers(ctx, sendCtx context.Context, wg *sync.WaitGroup
 			wg.Add(1)
 			go pprof.Do(ctx, pprof.Labels("loadgen", "producer", "topic", topic), func(ctx context.Context) {
 				defer wg.Done()
-				r.produce(ctx, sendCtx, cl, rc, kr)
+				r.produce(ctx, sendCtx, cl, rc, kr, &r.topicAcked[ti])
 			})
 		}
 	}
@@ -537,7 +577,7 @@ func (r *runner) startProducers(ctx, sendCtx context.Context, wg *sync.WaitGroup
 // produce is one producer's loop: take the next slot of the shared
 // schedule, sleep until it is due, send. Produce blocks when the client's
 // buffer is full; the time lost shows as the next slots' publish delay.
-func (r *runner) produce(ctx, sendCtx context.Context, cl *kgo.Client, rc *recorder, kr *keyer) {
+func (r *runner) produce(ctx, sendCtx context.Context, cl *kgo.Client, rc *recorder, kr *keyer, topicAcked *atomic.Int64) {
 	size := int64(r.w.MessageSize)
 	// Values are recycled once acknowledged: the client holds a value
 	// until its promise runs, and at 100k msg/s fresh buffers would make
@@ -573,6 +613,7 @@ func (r *runner) produce(ctx, sendCtx context.Context, cl *kgo.Client, rc *recor
 			if err != nil {
 				r.tot.errs.Add(1)
 			} else {
+				topicAcked.Add(1)
 				r.tot.acked.Add(1)
 			}
 		})
@@ -582,6 +623,16 @@ func (r *runner) produce(ctx, sendCtx context.Context, cl *kgo.Client, rc *recor
 // backlog is acked messages times subscriptions minus received messages.
 func (r *runner) backlog() int64 {
 	return r.tot.acked.Load()*int64(r.w.SubscriptionsPerTopic) - r.tot.received.Load()
+}
+
+// missing is how many acknowledged records the subscriptions have yet to
+// receive once each (duplicates do not count), summed over subscriptions.
+func (r *runner) missing() int64 {
+	var n int64
+	for _, s := range r.subs {
+		n += max(0, r.topicAcked[s.topic].Load()-(s.received.Load()-s.duplicates.Load()))
+	}
+	return n
 }
 
 // phase runs windows of the given phase for d, or until stop returns true
@@ -732,6 +783,28 @@ func (r *runner) finish() {
 	a.PublishDelay = quantilesOf(r.aggDelay)
 	a.EndToEnd = quantilesOf(r.aggE2E)
 	res.Aggregate = a
+	res.Totals = r.totals()
 	res.Curves = Curves{PublishLatency: curveOf(r.aggLat), PublishDelay: curveOf(r.aggDelay), EndToEnd: curveOf(r.aggE2E)}
 	res.Verdict = verdict(res, r.o.HeldRatio, r.o.DelayLimit)
+}
+
+// totals counts the whole run, every phase included. It runs after the
+// consumers have stopped, so the counts are final.
+func (r *runner) totals() Totals {
+	t := Totals{
+		Sent: r.tot.sent.Load(), Acked: r.tot.acked.Load(), ProduceErrors: r.tot.errs.Load(),
+		Subscriptions: []SubscriptionTotals{},
+	}
+	for _, s := range r.subs {
+		st := SubscriptionTotals{
+			Topic: r.topics[s.topic], Group: s.group, Acked: r.topicAcked[s.topic].Load(),
+			Received: s.received.Load(), Duplicates: s.duplicates.Load(),
+		}
+		st.Missing = max(0, st.Acked-(st.Received-st.Duplicates))
+		t.Duplicates += st.Duplicates
+		t.Missing += st.Missing
+		t.Subscriptions = append(t.Subscriptions, st)
+	}
+	t.Drained = t.Missing == 0
+	return t
 }

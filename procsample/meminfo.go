@@ -8,6 +8,8 @@ import (
 
 // MemInfo holds the /proc/meminfo gauges about the page cache, in bytes.
 type MemInfo struct {
+	// MemTotal is the machine's memory (recorded by ReadEnvironment).
+	MemTotal   uint64 `json:"mem_total_bytes,omitempty"`
 	Cached     uint64 `json:"cached_bytes"`
 	Dirty      uint64 `json:"dirty_bytes"`
 	Writeback  uint64 `json:"writeback_bytes"`
@@ -38,7 +40,8 @@ func memInfoFrom(m procfs.Meminfo) MemInfo {
 		return *p
 	}
 	return MemInfo{
-		Cached: v(m.CachedBytes), Dirty: v(m.DirtyBytes), Writeback: v(m.WritebackBytes),
+		MemTotal: v(m.MemTotalBytes),
+		Cached:   v(m.CachedBytes), Dirty: v(m.DirtyBytes), Writeback: v(m.WritebackBytes),
 		SwapCached: v(m.SwapCachedBytes), SwapTotal: v(m.SwapTotalBytes), SwapFree: v(m.SwapFreeBytes),
 	}
 }

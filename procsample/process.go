@@ -17,6 +17,9 @@ type Process struct {
 	MinFlt   uint64 `json:"minflt"`
 	MajFlt   uint64 `json:"majflt"` // faults that needed I/O, swap-ins among them
 	NumThrds int    `json:"threads"`
+	// CPUSeconds is user plus system time (utime+stime, in USER_HZ ticks
+	// converted by procfs), a counter.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 }
 
 // ReadProcess reads procRoot/<pid>/stat and status with procfs.
@@ -47,13 +50,14 @@ func processFrom(st procfs.ProcStat, status procfs.ProcStatus) Process {
 	}
 	return Process{
 		PID: st.PID, Comm: st.Comm, RSS: rss, VmSwap: status.VmSwap,
-		MinFlt: uint64(st.MinFlt), MajFlt: uint64(st.MajFlt), NumThrds: st.NumThreads,
+		MinFlt: uint64(st.MinFlt), MajFlt: uint64(st.MajFlt), NumThrds: st.NumThreads, CPUSeconds: st.CPUTime(),
 	}
 }
 
-// Delta subtracts prev's fault counters; RSS and VmSwap are gauges.
+// Delta subtracts prev's fault and CPU counters; RSS and VmSwap are gauges.
 func (p Process) Delta(prev Process) Process {
 	p.MinFlt = sub(p.MinFlt, prev.MinFlt)
 	p.MajFlt = sub(p.MajFlt, prev.MajFlt)
+	p.CPUSeconds -= prev.CPUSeconds
 	return p
 }

@@ -66,12 +66,12 @@ func TestSamplerReadsFixtures(t *testing.T) {
 	want := Sample{
 		Time:     got.Time,
 		VMStat:   VMStat{PgpgIn: 2116166, PgpgOut: 2604981, PswpIn: 17, PswpOut: 42, PgFault: 12961837, PgMajFault: 2705},
-		MemInfo:  MemInfo{Cached: 1209032 << 10, Dirty: 103004 << 10, Writeback: 0, SwapCached: got.MemInfo.SwapCached, SwapTotal: got.MemInfo.SwapTotal, SwapFree: got.MemInfo.SwapFree},
+		MemInfo:  MemInfo{MemTotal: 24683620 << 10, Cached: 1209032 << 10, Dirty: 103004 << 10, Writeback: 0, SwapCached: got.MemInfo.SwapCached, SwapTotal: got.MemInfo.SwapTotal, SwapFree: got.MemInfo.SwapFree},
 		SockStat: SockStat{SocketsUsed: 14, TCPInUse: 1, TCPAlloc: 1, TCPMemPages: 237},
 		SNMP:     SNMP{TCPInSegs: 46874, TCPOutSegs: 42989, TCPRetransSegs: 18, TCPOutRsts: 2},
 		Disk: &DiskStats{Device: "vda", ReadIOs: 81147, WriteIOs: 47673, ReadSectors: 4228202, WriteSectors: 4934120,
 			ReadTicks: 25982, WriteTicks: 18783, FlushIOs: 9160, IOTicks: 21416},
-		Process: &Process{PID: 4242, Comm: "broker", RSS: 2156 << 10, VmSwap: 1024 << 10, MinFlt: 128, NumThrds: 1},
+		Process: &Process{PID: 4242, Comm: "broker", RSS: 2156 << 10, VmSwap: 1024 << 10, MinFlt: 128, NumThrds: 1, CPUSeconds: 0.01},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sample of testdata (-want +got):\n%s", diff)

@@ -2,11 +2,8 @@ package procsample
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -22,11 +19,7 @@ type SNMP struct {
 
 // ReadSNMP reads procRoot/net/snmp (the calling process's network namespace).
 func ReadSNMP(procRoot string) (SNMP, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, "net", "snmp"))
-	if err != nil {
-		return SNMP{}, fmt.Errorf("reading net/snmp: %w", err)
-	}
-	return ParseSNMP(bytes.NewReader(b))
+	return readParse(procRoot, "net/snmp", ParseSNMP)
 }
 
 // ParseSNMP parses /proc/net/snmp: pairs of lines per protocol, a header

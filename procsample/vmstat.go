@@ -23,11 +23,18 @@ type VMStat struct {
 
 // ReadVMStat reads procRoot/vmstat.
 func ReadVMStat(procRoot string) (VMStat, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, "vmstat"))
+	return readParse(procRoot, "vmstat", ParseVMStat)
+}
+
+// readParse reads root/rel and hands it to parse: reading is kept apart
+// from parsing, so parsers are tested on bytes.
+func readParse[T any](root, rel string, parse func(io.Reader) (T, error)) (T, error) {
+	b, err := os.ReadFile(filepath.Join(root, rel))
 	if err != nil {
-		return VMStat{}, fmt.Errorf("reading vmstat: %w", err)
+		var zero T
+		return zero, fmt.Errorf("reading %s: %w", rel, err)
 	}
-	return ParseVMStat(bytes.NewReader(b))
+	return parse(bytes.NewReader(b))
 }
 
 // ParseVMStat parses the "name value" lines of /proc/vmstat; names it does

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/host"
 )
 
@@ -161,14 +162,22 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	}
 	started := time.Now().Add(p.Warmup)
 	lctx, profiles := r.profileHook(ctx, pprofBase, label)
+	sampler, _ := procsample.New(procsample.Config{PID: b.PID()}) // PID >= 0: cannot fail
+	before, beforeErr := sampler.Sample()
 	m, notes, err := r.cfg.Load.Run(lctx, b.Addr(), p.Warmup, p.Measure, label, filepath.Join(r.cfg.OutDir, loadFile))
-	profFiles, profErr := profiles.wait(err != nil)
+	profFiles, profErr := profiles.Wait(err != nil)
 	if err != nil {
 		return rec, fmt.Errorf("load for %s: %w", label, err)
 	}
 	if profErr != nil {
 		log.Warn("saving profiles", "err", profErr)
 		notes = append(notes, fmt.Sprintf("profiles missing: %v", profErr))
+	}
+	if after, afterErr := sampler.Sample(); beforeErr == nil && afterErr == nil {
+		w := after.Delta(before)
+		m.Proc = &w
+	} else {
+		log.Warn("reading /proc around the run", "err", errors.Join(beforeErr, afterErr))
 	}
 
 	// Collect.
@@ -184,6 +193,10 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 		notes = append(notes, st.ceilingErr)
 	}
 	env := r.cfg.Environment
+	env.Sysctls = procsample.ReadSysctls("/proc", procsample.KnownSysctls) // as this run had them
+	if eb, ok := r.cfg.Broker.(ExecBroker); ok {
+		env.BrokerConfig = eb.EffectiveConfig(cell.Settings.Broker)
+	}
 	env.Disk, env.Filesystem = describeStorage(cell.Settings)
 	if d := cell.Settings.Disk; d == nil || d.Kind == DiskDir {
 		env.Disk, env.Filesystem = "plain directory under "+r.cfg.WorkDir, host.FilesystemOf(r.cfg.WorkDir)

@@ -1,17 +1,17 @@
 package tuning
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // Capabilities say which host changes the lab can make on this host. A
@@ -55,16 +55,7 @@ func DetectCapabilities(procRoot, cgroupRoot string) Capabilities {
 	if cgroupRoot == "" {
 		cgroupRoot = "/sys/fs/cgroup"
 	}
-	var capEff uint64
-	if f, err := os.Open(filepath.Join(procRoot, "self", "status")); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
-				capEff, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			}
-		}
-		f.Close()
-	}
+	capEff, _ := procsample.ReadEffectiveCaps(procRoot) // unreadable: no capabilities
 	dir := cgroupRoot
 	if _, err := os.Stat(filepath.Join(cgroupRoot, "memory")); err == nil { // cgroup v1
 		dir = filepath.Join(cgroupRoot, "memory")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/profiling"
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // Measurement is what one run (one repetition of one cell) measured: the
@@ -45,18 +46,12 @@ type Measurement struct {
 	// CeilingBytes is the ceiling this run is measured against (the disk's
 	// or loopback's measured maximum, bytes per second); 0 = unknown.
 	CeilingBytes float64 `json:"ceiling_bytes_per_second,omitempty"`
-}
-
-// Environment is the machine and conditions a run was measured under.
-type Environment struct {
-	Kernel     string `json:"kernel"`
-	CPU        string `json:"cpu"`
-	CPUs       int    `json:"cpus"`
-	MemoryMiB  int64  `json:"memory_mib"`
-	Disk       string `json:"disk"`
-	Filesystem string `json:"filesystem"`
-	Workload   string `json:"workload"`
-	GoVersion  string `json:"go_version"`
+	// Proc is the /proc window over warm-up and measure (procsample):
+	// host swap-ins and page-cache figures (vmstat, meminfo) and the
+	// broker's faults and RSS. It is recorded with or without the probes,
+	// so a run without BPF still has swap and page-cache evidence, and a
+	// run with BPF has its cross-check.
+	Proc *procsample.Sample `json:"proc,omitempty"`
 }
 
 // Record is one run file: runs/<cell>-r<repetition>.json in a result dir.
@@ -77,7 +72,7 @@ type Record struct {
 	// Settings are the cell's effective settings.
 	Settings Settings `json:"settings"`
 	// Environment describes the machine.
-	Environment Environment `json:"environment"`
+	Environment procsample.Environment `json:"environment"`
 	// Measurement is what was measured.
 	Measurement Measurement `json:"measurement"`
 	// LoadgenResult names the load generator's own result file, if any.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/profiling"
@@ -71,54 +70,13 @@ func measureHook(ctx context.Context) func() {
 	return fn
 }
 
-// runProfiles is one run's profile taking. Its goroutine starts when the
-// load's measured window does; runOne waits for it.
-type runProfiles struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	once   sync.Once
-	done   chan struct{}
-	files  []profiling.File
-	err    error
-}
-
 // profileHook returns the load's context, carrying the hook that starts
 // taking the run's profiles, and the profiles to wait for (nil without
 // profiles: ctx is returned as it is).
-func (r *Runner) profileHook(ctx context.Context, base, label string) (context.Context, *runProfiles) {
+func (r *Runner) profileHook(ctx context.Context, base, label string) (context.Context, *profiling.Deferred) {
 	if base == "" {
 		return ctx, nil
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	rp := &runProfiles{ctx: pctx, cancel: cancel, done: make(chan struct{})}
-	start := func() {
-		rp.once.Do(func() {
-			go func() {
-				defer close(rp.done)
-				rp.files, rp.err = profiling.Window(pctx, base, r.cfg.OutDir, label, r.cfg.Profiles, r.cfg.Plan.Measure)
-			}()
-		})
-	}
-	return withMeasureHook(ctx, start), rp
-}
-
-// wait returns the saved profiles; abort stops taking them first (the
-// load failed, so the window they cover is not a measured one).
-func (rp *runProfiles) wait(abort bool) ([]profiling.File, error) {
-	if rp == nil {
-		return nil, nil
-	}
-	if abort {
-		rp.cancel()
-	}
-	started := true
-	rp.once.Do(func() { started = false }) // never started: nothing to wait for
-	if started {
-		<-rp.done
-	}
-	rp.cancel()
-	if !started && !abort {
-		return nil, fmt.Errorf("the load reported no measured window to profile")
-	}
-	return rp.files, rp.err
+	d := profiling.Defer(ctx, base, r.cfg.OutDir, label, r.cfg.Profiles, r.cfg.Plan.Measure)
+	return withMeasureHook(ctx, d.Start), d
 }

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/brokerlab/brokerlab/internal/profiling"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/host"
 )
 
@@ -106,7 +107,7 @@ type RunnerConfig struct {
 	Ceilings Ceilings
 	// Environment describes the machine; the runner adds the disk and
 	// filesystem of each cell.
-	Environment Environment
+	Environment procsample.Environment
 	// ProcRoot is where procfs is (for drop_caches). Default "/proc".
 	ProcRoot string
 	// CgroupName prefixes the broker's cgroups. Default "brokerlab".

@@ -1,7 +1,8 @@
 package storage
 
 import (
-	"bufio"
+	"github.com/brokerlab/brokerlab/internal/properties"
+
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
@@ -42,7 +43,10 @@ func readMetaProperties(path string) (metaProperties, bool, error) {
 	if err != nil {
 		return metaProperties{}, false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	props := parseProperties(data)
+	props, err := properties.Map(bytes.NewReader(data))
+	if err != nil {
+		return metaProperties{}, true, fmt.Errorf("reading %s: %w", path, err)
+	}
 	m := metaProperties{clusterID: props["cluster.id"]}
 	if v, ok := props["version"]; ok {
 		if m.version, err = strconv.Atoi(v); err != nil {
@@ -65,25 +69,6 @@ func readMetaProperties(path string) (metaProperties, bool, error) {
 		return m, true, fmt.Errorf("reading %s: cluster.id is not set", path)
 	}
 	return m, true, nil
-}
-
-// parseProperties reads the key=value lines of a Java properties file
-// (comments with # or !, no continuation lines: Kafka never writes them).
-func parseProperties(data []byte) map[string]string {
-	out := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			k, v, _ = strings.Cut(line, ":")
-		}
-		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return out
 }
 
 func writeMetaProperties(path string, m metaProperties, now time.Time) error {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -22,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/brokerlab/brokerlab/broker"
+	"github.com/brokerlab/brokerlab/internal/logging"
 )
 
 // overrides collects repeated --override key=value flags.
@@ -50,7 +50,9 @@ func run(args []string) int {
 	// Flags may follow the file name, as with Kafka's start script.
 	var files []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
+		if err := fs.Parse(rest); errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: the usage was asked for
+		} else if err != nil {
 			return 2
 		}
 		if fs.NArg() == 0 {
@@ -63,7 +65,7 @@ func run(args []string) int {
 		fs.Usage()
 		return 2
 	}
-	logger, err := newLogger(*logLevel, *logFormat)
+	logger, err := logging.New(os.Stderr, *logLevel, *logFormat)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)
 		return 2
@@ -105,19 +107,4 @@ func run(args []string) int {
 	}
 	logger.Info("broker stopped cleanly")
 	return 0
-}
-
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log.level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("-log.format %q: want text or json", format)
 }

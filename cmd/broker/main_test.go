@@ -151,3 +151,12 @@ func TestServeAndSignal(t *testing.T) {
 		t.Errorf("no clean stop in the log:\n%s", stderr.String())
 	}
 }
+
+func TestHelpExitsZero(t *testing.T) {
+	if code := run([]string{"-h"}); code != 0 {
+		t.Errorf("broker -h: exit status %d, want 0", code)
+	}
+	if code := run([]string{"-no-such-flag"}); code != 2 {
+		t.Errorf("broker -no-such-flag: exit status %d, want 2", code)
+	}
+}

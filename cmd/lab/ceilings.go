@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,19 +14,20 @@ import (
 
 func init() {
 	register("ceilings", command{
+		args:    "DIR",
 		summary: "measure the machine's limits: write, write+fsync on DIR, sendfile and TCP over loopback",
 		run:     runCeilings,
 	})
 }
 
 func runCeilings(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("ceilings", flag.ContinueOnError)
+	fs := newFlags("ceilings")
 	dur := fs.Duration("duration", 2*time.Second, "length of each of the four measurements")
 	block := fs.Int("block", 1<<20, "bytes per write and per send")
 	maxFile := fs.Int64("max-file", 256<<20, "largest test file in DIR (the write test wraps around)")
 	out := fs.String("out", "", "write the ceilings as JSON here (lab load -ceilings reads it)")
 	markdown := fs.Bool("markdown", false, "print a Markdown table")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}

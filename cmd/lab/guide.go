@@ -3,30 +3,35 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/sweep"
 )
 
 func init() {
 	register("guide", command{
+		args:    "RESULT_DIR",
 		summary: "re-render the tables and the tuning guideline of a sweep's result dir",
 		run:     runGuide,
 	})
 }
 
 func runGuide(_ context.Context, _ *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab guide", flag.ExitOnError)
-	_ = fs.Parse(args)
-	if fs.NArg() != 1 {
+	fs := newFlags("guide")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
 		return errors.New("usage: lab guide RESULT_DIR (a directory written by lab sweep or lab ab)")
 	}
-	dir := fs.Arg(0)
+	dir := pos[0]
 	plan, err := tuning.LoadPlan(filepath.Join(dir, "plan.yaml"))
 	if err != nil {
 		return err
 	}
-	return writeReports(dir, plan)
+	return sweep.WriteReports(dir, plan, os.Stdout, os.Stderr)
 }

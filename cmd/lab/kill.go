@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/killtest"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func init() {
@@ -21,13 +19,15 @@ func init() {
 }
 
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab kill", flag.ExitOnError)
+	fs := newFlags("kill")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-kill/ is written")
 	trials := fs.Int("trials", 100, "kill/restart cycles")
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 
 	bin, err := executableDir()
 	if err != nil {
@@ -38,7 +38,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	rep, runErr := killtest.Run(ctx, killtest.Config{
+	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
 		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
 		Logger: logger.With("component", "killtest"),
@@ -46,22 +46,14 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := newRunDir(*out, "-kill")
+	runDir, err := bench.NewRunDir(*out, "-kill")
 	if err != nil {
 		return err
 	}
-	if err := saveRun(runDir, "kill.json", rep); err != nil {
-		return err
-	}
-	t := rep.Totals()
-	fmt.Printf("%d trials: %d acknowledged records, %d lost, %d duplicates, %d out of order (%d unacknowledged but present)\n",
-		len(rep.Trials), t.Acked, t.Lost, t.Duplicates, t.OutOfOrder, t.Unacked)
+	lossErr := rep.Save(runDir, os.Stdout)
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
 	if runErr != nil {
 		return runErr
 	}
-	if !t.OK() {
-		return errors.New("the broker lost, duplicated or reordered acknowledged records")
-	}
-	return nil
+	return lossErr
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
+	"github.com/brokerlab/brokerlab/internal/properties"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
@@ -21,7 +24,7 @@ func init() {
 }
 
 func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs := newFlags("load")
 	workload := fs.String("workload", "", "workload YAML file (OpenMessaging Benchmark field names; see workloads/)")
 	driver := fs.String("driver", "", "driver YAML file with the client settings (default: built-in defaults; see workloads/driver-*.yaml)")
 	brokers := fs.String("brokers", "", "seed brokers host:port[,host:port] (default: the driver's bootstrap.servers)")
@@ -40,7 +43,7 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 	delayLimit := fs.Duration("delay-limit", 50*time.Millisecond, "publish delay p99 above which producers count as behind schedule")
 	profile := fs.String("profile", "", "save pprof profiles of the broker over the measured phase: cpu,heap,mutex,block, beside -out in profiles/ (needs -pprof)")
 	pprofAddr := fs.String("pprof", "", "the broker's pprof listener host:port (brokerlab.metrics.listen with brokerlab.metrics.pprof=true), for -profile")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *workload == "" {
@@ -68,7 +71,7 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		o.Brokers = strings.Split(*brokers, ",")
 	}
 	if *targetConfig != "" {
-		if o.Target.Config, err = readProperties(*targetConfig); err != nil {
+		if o.Target.Config, err = properties.ReadFile(*targetConfig); err != nil {
 			return err
 		}
 	}
@@ -77,13 +80,28 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	prof, err := startLoadProfiles(ctx, &o, *profile, *pprofAddr, *out, &w)
+	kinds, err := profiling.ParseKinds(*profile)
 	if err != nil {
 		return err
 	}
+	var prof *profiling.Deferred
+	if len(kinds) > 0 {
+		if *pprofAddr == "" {
+			return errors.New("-profile needs -pprof host:port: the broker's metrics listener, started with brokerlab.metrics.pprof=true")
+		}
+		name := cmp.Or(o.Label, w.Name)
+		prof = profiling.Defer(ctx, "http://"+*pprofAddr, filepath.Dir(*out), name, kinds, w.TestDuration())
+		o.OnMeasure = prof.Start
+	}
 	res, runErr := loadgen.Run(ctx, w, d, o)
+	files, profErr := prof.Wait(runErr != nil)
+	if profErr != nil {
+		logger.Warn("saving profiles", "err", profErr)
+	}
 	if res != nil {
-		res.Profiles = prof.wait(logger, runErr != nil)
+		for _, f := range files {
+			res.Profiles = append(res.Profiles, f.Path)
+		}
 	}
 	if res == nil || (runErr != nil && len(res.Windows) == 0) {
 		return runErr // nothing was measured: no summary to show
@@ -98,24 +116,4 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 		fmt.Fprintf(os.Stderr, "result written to %s\n", *out)
 	}
 	return runErr
-}
-
-// readProperties reads a key=value file (server.properties), skipping
-// comments and blank lines.
-func readProperties(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading target config: %w", err)
-	}
-	m := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, "="); ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m, nil
 }

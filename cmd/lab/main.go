@@ -5,18 +5,26 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/brokerlab/brokerlab/internal/logging"
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // command is one lab subcommand.
 type command struct {
 	summary string
+	// args is the synopsis after the flags in the usage header ("DIR",
+	// "RESULT.json...").
+	args string
 	// run parses args (the words after the subcommand) and runs it.
 	run func(ctx context.Context, logger *slog.Logger, args []string) error
 }
@@ -32,7 +40,7 @@ func register(name string, c command) {
 }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: lab [-log.level LEVEL] [-log.format text|json] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprintf(os.Stderr, "usage: lab [-log.level LEVEL] [-log.format text|json] [-version] COMMAND [ARGS]\n\ncommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -45,16 +53,23 @@ func usage() {
 }
 
 func main() {
-	fs := flag.NewFlagSet("lab", flag.ExitOnError)
+	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")
+	version := fs.Bool("version", false, "print the version (module, commit, Go) and exit")
 	fs.Usage = usage
-	_ = fs.Parse(os.Args[1:])
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(exitCode(usageError{err}))
+	}
+	if *version {
+		fmt.Println("lab", procsample.ReadBuild())
+		return
+	}
 	if fs.NArg() == 0 {
 		usage()
 		os.Exit(2)
 	}
-	logger, err := newLogger(*level, *format)
+	logger, err := logging.New(os.Stderr, *level, *format)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lab:", err)
 		os.Exit(2)
@@ -73,22 +88,68 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := c.run(ctx, logger, fs.Args()[1:]); err != nil {
+		if code := exitCode(err); code != 1 {
+			stop()
+			os.Exit(code)
+		}
 		fmt.Fprintf(os.Stderr, "lab %s: %v\n", name, err)
 		os.Exit(1)
 	}
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log.level %q: want debug, info, warn or error", level)
+// usageError is a flag the flag package refused; it has printed why and the
+// command's usage already.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode maps an error to lab's exit status: 0 for -h, 2 for a bad flag,
+// 1 for everything else.
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		return 2
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("-log.format %q: want text or json", format)
+	return 1
 }
+
+// newFlags returns the flag set of subcommand name. Every subcommand's -h
+// prints the same header: the synopsis, the one-line summary, the flags.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("lab "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		c := commands[name]
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n%s\n\nflags:\n", strings.TrimSpace("lab "+name+" [flags] "+c.args), c.summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args with fs, flags before, between or after the
+// positional arguments, and returns the positional arguments. A -h or a bad
+// flag comes back as an error main turns into exit status 0 or 2.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// stringList is a repeatable string flag (-override k=v -override k2=v2).
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

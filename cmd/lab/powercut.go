@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/powercutbench"
-	"github.com/brokerlab/brokerlab/loadgen"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/host"
 	"github.com/brokerlab/brokerlab/tuning/powercut"
 )
@@ -27,7 +26,7 @@ func init() {
 }
 
 func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab powercut", flag.ExitOnError)
+	fs := newFlags("powercut")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-powercut/ is written")
 	trials := fs.Int("trials", 50, "power cuts per flush policy and filesystem semantics")
 	policies := fs.String("policies", "", "comma-separated flush policies (default all: page-cache, every-1000-msgs, every-100ms, fsync-on-ack)")
@@ -42,7 +41,9 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
 	loopTrials := fs.Int("loop-trials", 0, "also run this many kill-and-copy trials per policy on ext4 over a loop device with writeback held off (the model's check against a real filesystem)")
 	state := fs.String("state", "", "journal directory (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+")")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("lab powercut mounts a FUSE filesystem: run it as root")
 	}
@@ -99,7 +100,7 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		}
 	}()
 	cfg.Session = session
-	env, _ := loadgen.CaptureEnvironment(work)
+	env := bench.Environment(work)
 	began := time.Now()
 	rep, runErr := &powercutbench.Report{}, error(nil)
 	if *trials > 0 {
@@ -119,11 +120,11 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		loop, runErr = powercutbench.RunLoop(ctx, lcfg)
 	}
 	took := time.Since(began)
-	runDir, err := newRunDir(*out, "-powercut")
+	runDir, err := bench.NewRunDir(*out, "-powercut")
 	if err != nil {
 		return err
 	}
-	if err := saveRun(runDir, "powercut.json", rep); err != nil {
+	if err := bench.SaveRun(runDir, "powercut.json", work, rep); err != nil {
 		return err
 	}
 	var table bytes.Buffer
@@ -141,7 +142,7 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		readme.WriteString("\n" + powercutNotes)
 	}
 	if len(loop) > 0 {
-		if err := saveRun(runDir, "loop.json", loop); err != nil {
+		if err := bench.SaveRun(runDir, "loop.json", work, loop); err != nil {
 			return err
 		}
 		readme.WriteString("\n## The model against ext4 on a loop device\n\n")
@@ -196,66 +197,18 @@ the loop's backing file at once (what reached the "disk"), runs e2fsck -f -y on 
 restarts the broker on it. The FUSE column is the model's data+metadata row for the same policy.
 `
 
-// buildCommit is the VCS revision the lab was built from, or, when the
-// binary carries no VCS stamp (GOFLAGS=-buildvcs=false), the HEAD of the
-// checkout it runs in, said so.
+// buildCommit says which commit the lab was built from (procsample.ReadBuild).
 func buildCommit() string {
-	if info, ok := debug.ReadBuildInfo(); ok {
-		rev, dirty := "", ""
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = " (with uncommitted changes)"
-				}
-			}
-		}
-		if rev != "" {
-			return rev + dirty
-		}
+	b := procsample.ReadBuild()
+	switch {
+	case b.Commit == "":
+		return "unknown"
+	case b.CommitFrom == "checkout":
+		return b.Commit + " (HEAD of the checkout at run time; the binary has no VCS stamp)"
+	case b.Modified:
+		return b.Commit + " (with uncommitted changes)"
 	}
-	if rev, err := checkoutHead("."); err == nil {
-		return rev + " (HEAD of the checkout at run time; the binary has no VCS stamp)"
-	}
-	return "unknown"
-}
-
-// checkoutHead reads the commit HEAD points at from dir's git metadata
-// (a worktree's .git file, loose and packed refs), without running git.
-func checkoutHead(dir string) (string, error) {
-	gitDir := filepath.Join(dir, ".git")
-	if b, err := os.ReadFile(gitDir); err == nil { // a worktree: "gitdir: <path>"
-		gitDir = strings.TrimSpace(strings.TrimPrefix(string(b), "gitdir:"))
-	}
-	head, err := os.ReadFile(filepath.Join(gitDir, "HEAD"))
-	if err != nil {
-		return "", err
-	}
-	ref, ok := strings.CutPrefix(strings.TrimSpace(string(head)), "ref: ")
-	if !ok {
-		return strings.TrimSpace(string(head)), nil // detached
-	}
-	common := gitDir
-	if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
-		common = filepath.Join(gitDir, strings.TrimSpace(string(b)))
-	}
-	for _, d := range []string{gitDir, common} {
-		if b, err := os.ReadFile(filepath.Join(d, ref)); err == nil {
-			return strings.TrimSpace(string(b)), nil
-		}
-	}
-	packed, err := os.ReadFile(filepath.Join(common, "packed-refs"))
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(packed), "\n") {
-		if h, r, ok := strings.Cut(l, " "); ok && r == ref {
-			return h, nil
-		}
-	}
-	return "", fmt.Errorf("ref %s not found", ref)
+	return b.Commit
 }
 
 func splitList(s string) []string {

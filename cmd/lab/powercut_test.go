@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 func TestCheckoutHeadReadsAWorktreesRef(t *testing.T) {
@@ -27,13 +29,13 @@ func TestCheckoutHeadReadsAWorktreesRef(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, err := checkoutHead(checkout); err != nil || got != "2222222222222222222222222222222222222222" {
+	if got, err := procsample.ReadCheckoutHead(checkout); err != nil || got != "2222222222222222222222222222222222222222" {
 		t.Errorf("packed ref: %q, %v", got, err)
 	}
 	if err := os.WriteFile(filepath.Join(common, "refs", "heads", "w"), []byte("3333333333333333333333333333333333333333\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := checkoutHead(checkout); err != nil || got != "3333333333333333333333333333333333333333" {
+	if got, err := procsample.ReadCheckoutHead(checkout); err != nil || got != "3333333333333333333333333333333333333333" {
 		t.Errorf("loose ref: %q, %v", got, err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/brokerlab/brokerlab/internal/recoverybench"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func init() {
@@ -21,7 +20,7 @@ func init() {
 }
 
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab recovery", flag.ExitOnError)
+	fs := newFlags("recovery")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-recovery/ is written")
 	work := fs.String("work-dir", "", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
 	gb := fs.Float64("gb", 3, "record value bytes to produce, in GB (10^9 bytes)")
@@ -30,8 +29,11 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	batch := fs.Int("batch-records", 16, "records sent to one partition at a time, and the most per batch")
 	segment := fs.Int64("segment-bytes", 0, "the topic's segment.bytes (0: the broker's default, 1 GiB)")
 	threads := fs.String("threads", "1,4", "num.recovery.threads.per.data.dir values to compare, the first is the baseline")
-	pairs := fs.Int("pairs", 3, "rounds; each starts every thread count once cold and once warm")
-	_ = fs.Parse(args)
+	pairs := fs.Int("repetitions", 3, "rounds; each starts every thread count once cold and once warm")
+	fs.IntVar(pairs, "pairs", 3, "deprecated spelling of -repetitions")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 
 	var ths []int
 	for _, s := range strings.Split(*threads, ",") {
@@ -52,7 +54,7 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 		}
 		defer os.RemoveAll(dir)
 	}
-	rep, runErr := recoverybench.Measure(ctx, recoverybench.Config{
+	rep, runErr := bench.RunRecovery(ctx, bench.RecoveryConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Partitions: *partitions, LogBytes: int64(*gb * 1e9),
 		RecordSize: *size, BatchRecords: *batch, SegmentBytes: *segment, Threads: ths, Pairs: *pairs,
 		Logger: logger.With("component", "recoverybench"),
@@ -60,29 +62,12 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := newRunDir(*out, "-recovery")
+	runDir, err := bench.NewRunDir(*out, "-recovery")
 	if err != nil {
 		return err
 	}
-	if err := saveRun(runDir, "recovery.json", rep); err != nil {
+	if err := rep.Save(runDir, dir, os.Stdout); err != nil {
 		return err
-	}
-	if len(rep.Runs) > 0 {
-		if err := rep.WriteTable(os.Stdout, false); err != nil {
-			return err
-		}
-		f, err := os.Create(filepath.Join(runDir, "recovery.md"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		d := rep.Data
-		fmt.Fprintf(f, "# Crash recovery: %d partitions, %.2f GB in %d segments, broker SIGKILLed after the fill\n\n", d.Partitions, float64(d.LogFileBytes)/1e9, d.SegmentFiles)
-		fmt.Fprintf(f, "Fill: %d records of %d bytes in %.1f s (%.1f MB/s). Cold starts first drop the log's pages (fdatasync + POSIX_FADV_DONTNEED per file); warm starts follow a cold one.\n\n",
-			d.Records, *size, d.FillSeconds, float64(d.ValueBytes)/1e6/d.FillSeconds)
-		if err := rep.WriteTable(f, true); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
 	return runErr

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,18 +14,19 @@ import (
 
 func init() {
 	register("report", command{
+		args:    "RESULT.json...",
 		summary: "render load results side by side (table, -markdown) and draw charts (-charts DIR)",
 		run:     runReport,
 	})
 }
 
 func runReport(_ context.Context, _ *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs := newFlags("report")
 	format := fs.String("format", "table", "table (terminal), markdown, or omb (OpenMessaging Benchmark's result JSON, which OMB's chart scripts read)")
 	markdown := fs.Bool("markdown", false, "same as -format markdown")
 	out := fs.String("out", "", "with -format omb: write one <name>.omb.json per result into this directory (default: stdout, one result)")
 	charts := fs.String("charts", "", "write latency-quantile and throughput charts (PNG and SVG) into this directory")
-	files, err := parseInterleaved(fs, args)
+	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -96,20 +96,4 @@ func writeOMB(files []string, results []*loadgen.Result, dir string) error {
 		fmt.Fprintf(os.Stderr, "wrote %s\n", path)
 	}
 	return nil
-}
-
-// parseInterleaved parses flags that may come before, between or after the
-// positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }

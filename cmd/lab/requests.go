@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/reqbench"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func init() {
@@ -21,27 +19,25 @@ func init() {
 }
 
 func runRequests(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("requests", flag.ContinueOnError)
+	fs := newFlags("requests")
 	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker")
 	rate := fs.Float64("rate", 50000, "producer rate, messages/s")
 	size := fs.Int("size", 1024, "message size, bytes")
 	duration := fs.Duration("duration", 20*time.Second, "measured phase of each pass")
 	warmup := fs.Duration("warmup", 5*time.Second, "warm-up of each pass at the rate")
-	rounds := fs.Int("rounds", 3, "passes per build, interleaved")
+	rounds := fs.Int("repetitions", 3, "passes per build, interleaved")
+	fs.IntVar(rounds, "rounds", 3, "deprecated spelling of -repetitions")
 	workDir := fs.String("work-dir", "", "directory for the passes' logs (default: a temp dir)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := reqbench.Config{Rate: *rate, Size: *size, Duration: *duration, Warmup: *warmup, Rounds: *rounds, WorkDir: *workDir, Logger: logger}
+	cfg := bench.RequestsConfig{Rate: *rate, Size: *size, Duration: *duration, Warmup: *warmup, Rounds: *rounds, WorkDir: *workDir, Logger: logger}
 	for _, b := range strings.Split(*builds, ",") {
 		label, path, ok := strings.Cut(b, "=")
 		if !ok {
 			return fmt.Errorf("-brokers: %q: want LABEL=PATH", b)
 		}
-		cfg.Builds = append(cfg.Builds, reqbench.Build{Label: label, Path: path})
+		cfg.Builds = append(cfg.Builds, bench.RequestsBuild{Label: label, Path: path})
 	}
 	if cfg.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "lab-requests-")
@@ -51,7 +47,7 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 		defer os.RemoveAll(dir)
 		cfg.WorkDir = dir
 	}
-	passes, err := reqbench.Run(ctx, cfg)
-	reqbench.WriteTable(os.Stdout, passes)
+	passes, err := bench.RunRequests(ctx, cfg)
+	bench.WriteRequestsTable(os.Stdout, passes)
 	return err
 }

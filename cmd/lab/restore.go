@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,9 +17,11 @@ func init() {
 }
 
 func runRestore(_ context.Context, logger *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("lab restore", flag.ExitOnError)
+	fs := newFlags("restore")
 	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root $XDG_STATE_HOME/brokerlab/journal or ~/.cache/brokerlab/journal)")
-	_ = fs.Parse(args)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	cfg := host.Config{StateDir: *state, Logger: logger}
 	undone, err := host.Restore(cfg)
 	for _, u := range undone {

@@ -61,7 +61,7 @@ func TestSweepRestoresTheHostOnSIGTERM(t *testing.T) {
 	}
 	state, work := filepath.Join(tmp, "state"), filepath.Join(tmp, "work")
 	cmd := exec.Command(filepath.Join(bin, "lab"), "sweep", "-plan", planFile, "-root", "../..",
-		"-out", filepath.Join(tmp, "results"), "-work", work, "-state", state, "-no-probes",
+		"-out", filepath.Join(tmp, "results"), "-work-dir", work, "-state", state, "-no-probes",
 		"-config", "../../config/server.properties")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -1,13 +1,18 @@
 // Package launch starts the lab's servers — the project's broker and the kfake
 // reference peer — as child processes, waits until they answer the Kafka
-// protocol, and stops them. The benches and the tuning runner use it so that
+// protocol (a real ApiVersions round trip through franz-go), and stops them:
+// SIGTERM, a grace period, then SIGKILL. The benches (package bench), the
+// tuning runner (tuning.ExecBroker) and the end-to-end tests use it, so that
 // every measured server runs as its own process, exactly as a user runs it.
+// StartBroker also writes the broker's server.properties on a free port and
+// keeps it and the broker's log under the run directory.
 package launch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -31,8 +36,10 @@ type Spec struct {
 	// Addr is the host:port the server listens on; Start waits until a
 	// Kafka ApiVersions request there succeeds.
 	Addr string
-	// LogFile receives the child's stdout and stderr; empty discards them.
+	// LogFile receives the child's stdout and stderr; when empty they go
+	// to Output (nil discards them).
 	LogFile string
+	Output  io.Writer
 	// StartTimeout bounds the wait for readiness; zero means 30s.
 	StartTimeout time.Duration
 	// SysProcAttr is passed to the child (cgroup placement, credentials).
@@ -69,6 +76,8 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		}
 		p.log = f
 		cmd.Stdout, cmd.Stderr = f, f
+	} else if spec.Output != nil {
+		cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
 	}
 	if err := cmd.Start(); err != nil {
 		p.closeLog()
@@ -88,6 +97,12 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 
 // Pid returns the process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Addr is the host:port the process serves Kafka on.
+func (p *Process) Addr() string { return p.spec.Addr }
+
+// LogFile is where the process's output goes ("" when not to a file).
+func (p *Process) LogFile() string { return p.spec.LogFile }
 
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
@@ -128,10 +143,21 @@ func ping(ctx context.Context, addr string) error {
 	return cl.Ping(pctx)
 }
 
+// ErrKilled is wrapped by Stop's error when the process outlived its grace
+// period and was killed.
+var ErrKilled = errors.New("did not stop after SIGTERM: killed")
+
 // Stop sends SIGTERM, waits up to grace for the process to exit, then kills
 // it. It returns the process's exit error unless the exit was the requested
 // one (status 0 or death by the signal Stop sent).
 func (p *Process) Stop(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return p.StopContext(ctx)
+}
+
+// StopContext is Stop with the grace period ending when ctx does.
+func (p *Process) StopContext(ctx context.Context) error {
 	select {
 	case <-p.done:
 		return p.exitErr()
@@ -141,13 +167,14 @@ func (p *Process) Stop(grace time.Duration) error {
 	select {
 	case <-p.done:
 		return p.exitErr()
-	case <-time.After(grace):
+	case <-ctx.Done():
 		p.kill()
-		return fmt.Errorf("%s did not stop within %v of SIGTERM: killed", p.spec.Name, grace)
+		return fmt.Errorf("%s pid %d: %w", p.spec.Name, p.Pid(), ErrKilled)
 	}
 }
 
 // Kill sends SIGKILL and waits for the exit, as a crash would end it.
+// Killing a process that has exited does nothing.
 func (p *Process) Kill() { p.kill() }
 
 func (p *Process) kill() {

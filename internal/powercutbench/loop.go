@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/killtest"
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
@@ -29,7 +29,7 @@ type LoopTrial struct {
 	Policy   string        `json:"policy"`
 	N        int           `json:"n"`
 	CutAfter time.Duration `json:"cut_after_ns"`
-	killtest.Trial
+	bench.KillTrial
 	Started    bool   `json:"started"`
 	StartError string `json:"start_error,omitempty"`
 	Fsck       string `json:"fsck"`
@@ -127,7 +127,7 @@ func loopTrial(ctx context.Context, cfg Config, pol Policy, n int, run time.Dura
 	if err := createTopic(ctx, addr, "first", cfg.Partitions, nil); err != nil {
 		return tr, err
 	}
-	acks := killtest.NewAcks()
+	acks := bench.NewAcks()
 	var wg sync.WaitGroup
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -174,7 +174,7 @@ func loopTrial(ctx context.Context, cfg Config, pol Policy, n int, run time.Dura
 	p2, addr2, err := startBroker(ctx, cfg, dir, "b", filepath.Join(mnt2, "logs"), nil)
 	if err != nil {
 		tr.StartError = err.Error()
-		v := killtest.VerifyMissing(acks, nil)
+		v := bench.VerifyMissing(acks, nil)
 		tr.Acked, tr.Lost = v.Acked, v.Lost
 		return tr, nil
 	}
@@ -185,14 +185,14 @@ func loopTrial(ctx context.Context, cfg Config, pol Policy, n int, run time.Dura
 	if err != nil {
 		return tr, err
 	}
-	v := killtest.VerifyMissing(acks, nil)
+	v := bench.VerifyMissing(acks, nil)
 	if exists {
-		if v, err = killtest.Verify(ctx, addr2, "first", acks, nil); err != nil {
+		if v, err = bench.Verify(ctx, addr2, "first", acks, nil); err != nil {
 			return tr, err
 		}
 	}
 	v.Trial, v.KilledAfter = n, run
-	tr.Trial = v
+	tr.KillTrial = v
 	return tr, p2.Stop(time.Minute)
 }
 

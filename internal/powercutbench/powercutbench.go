@@ -32,7 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/brokerlab/brokerlab/internal/killtest"
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/tuning/host"
 	"github.com/brokerlab/brokerlab/tuning/powercut"
@@ -152,7 +152,7 @@ type Trial struct {
 	// not come back.
 	LateTopicLost  bool `json:"late_topic_lost,omitempty"`
 	FirstTopicLost bool `json:"first_topic_lost,omitempty"`
-	killtest.Trial
+	bench.KillTrial
 	// Started says whether the broker started on what survived; StartError
 	// says why not.
 	Started bool `json:"started"`
@@ -278,12 +278,12 @@ func startBroker(ctx context.Context, cfg Config, dir, label, logDir string, ext
 // topicRun is one topic's producers.
 type topicRun struct {
 	name string
-	acks *killtest.Acks
+	acks *bench.Acks
 }
 
-func produce(ctx context.Context, wg *sync.WaitGroup, addr, topic string, first int32, cfg Config, acks *killtest.Acks) error {
+func produce(ctx context.Context, wg *sync.WaitGroup, addr, topic string, first int32, cfg Config, acks *bench.Acks) error {
 	for i := range cfg.Producers {
-		cl, err := killtest.NewProducer(addr, topic)
+		cl, err := bench.NewProducer(addr, topic)
 		if err != nil {
 			return err
 		}
@@ -291,7 +291,7 @@ func produce(ctx context.Context, wg *sync.WaitGroup, addr, topic string, first 
 		go func(producer int32) {
 			defer wg.Done()
 			defer cl.Close()
-			killtest.Produce(ctx, cl, producer, producer%int32(cfg.Partitions), acks)
+			bench.Produce(ctx, cl, producer, producer%int32(cfg.Partitions), acks)
 		}(first + int32(i))
 	}
 	return nil
@@ -351,8 +351,8 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 	if err := createTopic(ctx, addr, "first", cfg.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
 		return tr, fmt.Errorf("%w: creating topic first: %w", errSetup, err)
 	}
-	topics := []topicRun{{"first", killtest.NewAcks()}}
-	late := topicRun{"late", killtest.NewAcks()}
+	topics := []topicRun{{"first", bench.NewAcks()}}
+	late := topicRun{"late", bench.NewAcks()}
 	var wg sync.WaitGroup
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -408,7 +408,7 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 	if err != nil {
 		tr.StartError = err.Error() // with the tail of the broker's log
 		for _, t := range topics {
-			v := killtest.VerifyMissing(t.acks, expired)
+			v := bench.VerifyMissing(t.acks, expired)
 			tr.Acked += v.Acked
 			tr.Lost += v.Lost
 		}
@@ -421,11 +421,11 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 		if err != nil {
 			return tr, err
 		}
-		var v killtest.Trial
+		var v bench.KillTrial
 		if exists {
-			v, err = killtest.Verify(ctx, addr2, t.name, t.acks, expired)
+			v, err = bench.Verify(ctx, addr2, t.name, t.acks, expired)
 		} else {
-			v = killtest.VerifyMissing(t.acks, expired)
+			v = bench.VerifyMissing(t.acks, expired)
 			tr.LateTopicLost = tr.LateTopicLost || t.name == late.name
 			tr.FirstTopicLost = tr.FirstTopicLost || t.name == "first"
 		}

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brokerlab/brokerlab/internal/killtest"
+	"github.com/brokerlab/brokerlab/bench"
 )
 
 func TestRowsSummariseEachCell(t *testing.T) {
 	trial := func(p string, s Semantics, lost int64, started bool, rec time.Duration) Trial {
-		return Trial{Policy: p, Semantics: s, Trial: killtest.Trial{Acked: 100, Lost: lost}, Started: started, Recovery: rec}
+		return Trial{Policy: p, Semantics: s, KillTrial: bench.KillTrial{Acked: 100, Lost: lost}, Started: started, Recovery: rec}
 	}
 	r := &Report{
 		Policies:  Policies[:2],

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Kind is a profile kind.
@@ -75,12 +76,14 @@ const Dir = "profiles"
 // broker whose /debug/pprof is at base (http://127.0.0.1:PORT): it samples
 // CPU, mutex and block over measure while the load runs, and reads the heap
 // at the end. Call it as the measured window starts. Files are written to
-// runDir/profiles/<name>.<kind>.pprof; it returns those written, and an
-// error naming every kind it could not take.
+// runDir/profiles/<name>.<kind>.pprof (characters of name other than
+// letters, digits, '.', '_' and '-' become '_'); it returns those written,
+// and an error naming every kind it could not take.
 func Window(ctx context.Context, base, runDir, name string, kinds []Kind, measure time.Duration) ([]File, error) {
 	if len(kinds) == 0 {
 		return nil, nil
 	}
+	name = fileName(name)
 	if err := os.MkdirAll(filepath.Join(runDir, Dir), 0o755); err != nil {
 		return nil, fmt.Errorf("creating the profile directory: %w", err)
 	}
@@ -152,4 +155,14 @@ func fetch(ctx context.Context, url, path string) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// fileName keeps letters, digits, '.', '_' and '-' of s; others become '_'.
+func fileName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return '_'
+	}, s)
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -60,6 +61,10 @@ type Pass struct {
 	Props map[string]string
 	// Timeout bounds the pass; zero means 5 minutes.
 	Timeout time.Duration
+	// Duration, when set, runs a produce pass for that long instead of
+	// Count messages: the tool is stopped with SIGINT, which makes it
+	// print its final statistics row.
+	Duration time.Duration
 }
 
 // Result is what the tool reported at the end of a pass.
@@ -84,7 +89,10 @@ func Run(ctx context.Context, path string, p Pass) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	args := []string{"-b", p.Brokers, "-t", p.Topic, "-c", strconv.FormatInt(p.Count, 10), "-u"}
+	args := []string{"-b", p.Brokers, "-t", p.Topic, "-u"}
+	if p.Duration == 0 {
+		args = append(args, "-c", strconv.FormatInt(p.Count, 10))
+	}
 	switch p.Mode {
 	case Produce:
 		args = append(args, "-P", "-s", strconv.Itoa(p.Size))
@@ -99,9 +107,31 @@ func Run(ctx context.Context, path string, p Pass) (Result, error) {
 	for k, v := range p.Props {
 		args = append(args, "-X", k+"="+v)
 	}
+	if p.Duration > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, p.Duration)
+		defer stop()
+	}
 	cmd := exec.CommandContext(ctx, path, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	if p.Duration > 0 {
+		// At the end of Duration SIGINT stops the tool, which then prints
+		// its final statistics row; a tool that ignores it is killed
+		// WaitDelay later.
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+		cmd.WaitDelay = 30 * time.Second
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			return Result{}, fmt.Errorf("rdkafka_performance %s %s: %w\n%s", p.Mode, strings.Join(args, " "), err, tail(out.Bytes(), 15))
+		}
+		r, perr := Parse(p.Mode, out.Bytes())
+		if perr != nil {
+			return Result{}, fmt.Errorf("rdkafka_performance %s: %w\n%s", p.Mode, perr, tail(out.Bytes(), 15))
+		}
+		return r, nil
+	}
 	if err := cmd.Run(); err != nil {
 		return Result{}, fmt.Errorf("rdkafka_performance %s %s: %w\n%s", p.Mode, strings.Join(args, " "), err, tail(out.Bytes(), 15))
 	}

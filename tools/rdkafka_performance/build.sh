@@ -6,10 +6,15 @@
 # monotonic rd_clock() in microseconds).
 #
 # usage: tools/rdkafka_performance/build.sh OUT
+#        tools/rdkafka_performance/build.sh --check   # exit 0 when the source is there
 set -euo pipefail
+src=/usr/share/doc/librdkafka-dev/examples/rdkafka_performance.c
+if [ "${1:-}" = --check ]; then
+	[ -f "$src" ] || [ -f "$src.gz" ]
+	exit
+fi
 out=${1:?usage: build.sh OUT}
 here=$(cd "$(dirname "$0")" && pwd)
-src=/usr/share/doc/librdkafka-dev/examples/rdkafka_performance.c
 if [ ! -f "$src" ] && [ -f "$src.gz" ]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT

@@ -30,16 +30,3 @@ func FuzzParseJournal(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseMountinfo: the safety checks read mountinfo; odd lines must be
-// an error or a parse, never a panic.
-func FuzzParseMountinfo(f *testing.F) {
-	f.Add([]byte("26 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"))
-	f.Add([]byte(`36 35 98:0 /mnt1 /mnt/a\040b rw,noatime master:1 - xfs /dev/loop3 rw` + "\n"))
-	f.Add([]byte("1 2 3 4 5 6 -\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = parseMountinfo(data)
-		_ = parseSwaps(data)
-		_, _ = parseScheduler(string(data))
-	})
-}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // schedulerPath returns the queue/scheduler file of dev's whole disk.
@@ -19,14 +21,7 @@ func (s *Session) schedulerPath(dev string) (string, error) {
 // parseScheduler returns the active scheduler ("[mq-deadline]") and all
 // offered ones from the text of queue/scheduler.
 func parseScheduler(text string) (active string, offered []string) {
-	for _, f := range strings.Fields(text) {
-		if strings.HasPrefix(f, "[") && strings.HasSuffix(f, "]") {
-			f = strings.Trim(f, "[]")
-			active = f
-		}
-		offered = append(offered, f)
-	}
-	return active, offered
+	return procsample.ParseBracketed(text)
 }
 
 // Scheduler returns dev's active I/O scheduler and the offered ones.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
@@ -33,7 +34,7 @@ type Analysis struct {
 	Cells []*CellResult
 	// Env is the environment of the runs (fields that differ between runs
 	// read "varies: a, b").
-	Env tuning.Environment
+	Env procsample.Environment
 
 	byID map[string]*CellResult
 }
@@ -86,8 +87,8 @@ func Analyze(plan *tuning.Plan, records []tuning.Record) (*Analysis, error) {
 	return a, nil
 }
 
-func mergeEnv(records []tuning.Record) tuning.Environment {
-	pick := func(get func(tuning.Environment) string) string {
+func mergeEnv(records []tuning.Record) procsample.Environment {
+	pick := func(get func(procsample.Environment) string) string {
 		seen := map[string]bool{}
 		for _, r := range records {
 			seen[get(r.Environment)] = true
@@ -99,12 +100,12 @@ func mergeEnv(records []tuning.Record) tuning.Environment {
 		return "varies: " + strings.Join(vals, ", ")
 	}
 	e := records[0].Environment
-	e.Kernel = pick(func(e tuning.Environment) string { return e.Kernel })
-	e.CPU = pick(func(e tuning.Environment) string { return e.CPU })
-	e.Disk = pick(func(e tuning.Environment) string { return e.Disk })
-	e.Filesystem = pick(func(e tuning.Environment) string { return e.Filesystem })
-	e.Workload = pick(func(e tuning.Environment) string { return e.Workload })
-	e.GoVersion = pick(func(e tuning.Environment) string { return e.GoVersion })
+	e.Kernel = pick(func(e procsample.Environment) string { return e.Kernel })
+	e.CPUModel = pick(func(e procsample.Environment) string { return e.CPUModel })
+	e.Disk = pick(func(e procsample.Environment) string { return e.Disk })
+	e.Filesystem = pick(func(e procsample.Environment) string { return e.Filesystem })
+	e.Workload = pick(func(e procsample.Environment) string { return e.Workload })
+	e.GoVersion = pick(func(e procsample.Environment) string { return e.GoVersion })
 	return e
 }
 

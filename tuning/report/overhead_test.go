@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning"
 )
 
@@ -53,7 +54,7 @@ func overheadGuideOf(t *testing.T, thr, p99 float64, skew []float64, reps int) s
 		}
 		recs = append(recs, tuning.Record{
 			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels, Repetition: run.Round,
-			Environment: tuning.Environment{Kernel: "6.18.0", CPU: "test", CPUs: 2},
+			Environment: procsample.Environment{Kernel: "6.18.0", CPUModel: "test", CPUs: 2},
 			Measurement: tuning.Measurement{ThroughputBytes: 80e6 * ft * j, ThroughputMsgs: 80000 * ft * j,
 				PublishP50: 0.001 * fp * j, PublishP99: 0.008 * fp * j, PublishP999: 0.02 * fp * j, E2EP99: 0.01 * fp * j},
 			File: tuning.RunFileName(run.Cell.ID, run.Round),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning"
 )
 
@@ -74,7 +75,7 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 	}
 	jitter := []float64{-0.04, 0.01, 0.05, -0.015, 0.025, -0.03}
 	start := time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC)
-	env := tuning.Environment{Kernel: "6.18.0", CPU: "Intel Xeon (test)", CPUs: 2, MemoryMiB: 24576,
+	env := procsample.Environment{Kernel: "6.18.0", CPUModel: "Intel Xeon (test)", CPUs: 2, MemTotalBytes: 24576 << 20,
 		Disk: "loop on vda (virtio)", Filesystem: "per cell", Workload: "1 topic, 1 partition, 1 KiB", GoVersion: "go1.26.0"}
 	var recs []tuning.Record
 	order := 0
@@ -270,7 +271,7 @@ func TestGuideFullFactorial(t *testing.T) {
 		j := 1 + jitter[(run.Round+2*len(run.Cell.Name))%len(jitter)]
 		recs = append(recs, tuning.Record{
 			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels, Repetition: run.Round,
-			Environment: tuning.Environment{Kernel: "6.18.0", CPU: "test", CPUs: 2},
+			Environment: procsample.Environment{Kernel: "6.18.0", CPUModel: "test", CPUs: 2},
 			Measurement: tuning.Measurement{ThroughputBytes: 20e6 * j, ThroughputMsgs: 20000 * j,
 				PublishP50: pub[run.Cell.Name] / 5 * j, PublishP99: pub[run.Cell.Name] * j, PublishP999: 2 * pub[run.Cell.Name] * j, E2EP99: 1.5 * pub[run.Cell.Name] * j},
 			File: tuning.RunFileName(run.Cell.ID, run.Round),

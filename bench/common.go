@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// orDefault sets *v to def when *v is its zero value: the one way a Config's
+// setDefaults fills what the caller left out.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// seedAndLogger fills the two defaults every experiment shares: a
+// time-based seed and a logger that discards.
+func seedAndLogger(seed *uint64, logger **slog.Logger) {
+	orDefault(seed, uint64(time.Now().UnixNano()))
+	if *logger == nil {
+		*logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// rounds orders the arms of an interleaved comparison: each call of next
+// returns a fresh copy of arms in a random order drawn from seed, so a run
+// is reproducible from its recorded seed. stream separates experiments that
+// share a seed.
+type rounds[T any] struct {
+	rng  *rand.Rand
+	arms []T
+}
+
+func newRounds[T any](seed, stream uint64, arms []T) *rounds[T] {
+	return &rounds[T]{rng: rand.New(rand.NewPCG(seed, stream)), arms: arms}
+}
+
+func (r *rounds[T]) next() []T {
+	order := slices.Clone(r.arms)
+	r.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
+}
+
+// newTable returns a tablewriter table with its header as written, drawn as
+// Markdown when markdown is set and for a terminal otherwise.
+func newTable(w io.Writer, markdown bool) *tablewriter.Table {
+	opts := []tablewriter.Option{tablewriter.WithHeaderAutoFormat(tw.Off)}
+	if markdown {
+		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
+	}
+	return tablewriter.NewTable(w, opts...)
+}

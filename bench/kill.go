@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"io"
+	"strconv"
+
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/internal/launch"
+)
+
+// The kill experiment checks the broker's durability promise the hard way: the
+// broker runs with fsync before ack (log.flush.sync.on.ack=true), idempotent
+// franz-go producers send with acks=all, and the broker process is killed
+// with SIGKILL at a random moment. After a restart every acknowledged record
+// must be readable at the offset it was acknowledged with, each producer's
+// records must be in order, and no record may appear twice.
+
+// KillConfig describes a run. Zero values take the documented defaults.
+type KillConfig struct {
+	BrokerPath string
+	// WorkDir holds the broker's log dir, kept across trials so that every
+	// restart recovers a longer log.
+	WorkDir string
+	// Trials is the number of kill/restart cycles (default 20).
+	Trials int
+	// Producers per trial (default 4), each on its own client, writing to
+	// Partitions partitions (default 4).
+	Producers, Partitions int
+	// The kill comes at a uniformly random moment between MinRun and
+	// MaxRun after the producers start (defaults 50ms and 750ms).
+	MinRun, MaxRun time.Duration
+	// BrokerProps are extra server.properties lines.
+	BrokerProps []string
+	Seed        uint64
+	Logger      *slog.Logger
+}
+
+func (c *KillConfig) setDefaults() {
+	orDefault(&c.Trials, 20)
+	orDefault(&c.Producers, 4)
+	orDefault(&c.Partitions, 4)
+	orDefault(&c.MinRun, 50*time.Millisecond)
+	orDefault(&c.MaxRun, 750*time.Millisecond)
+	seedAndLogger(&c.Seed, &c.Logger)
+}
+
+// KillTrial is the outcome of one kill and restart.
+type KillTrial struct {
+	Trial       int           `json:"trial"`
+	KilledAfter time.Duration `json:"killed_after_ns"`
+	// Acked records were acknowledged to a producer before the kill.
+	Acked int64 `json:"acked"`
+	// Lost acknowledged records are missing, or at another offset, after the restart.
+	Lost int64 `json:"lost"`
+	// Duplicates are records found more than once in the log.
+	Duplicates int64 `json:"duplicates"`
+	// OutOfOrder counts records of one producer behind a later one of its own.
+	OutOfOrder int64 `json:"out_of_order"`
+	// Unacked records were found in the log although their ack never came
+	// (written, then the kill took the response): allowed.
+	Unacked int64 `json:"unacked_present"`
+	// Corrupt counts partitions whose fetch failed the client's batch
+	// checks (CRC, length): recovery must never serve such a batch.
+	Corrupt int64 `json:"corrupt_served"`
+	// Expired acknowledged records are gone and old enough for retention
+	// to have deleted them (Verify's expired): not a loss.
+	Expired int64 `json:"expired,omitempty"`
+}
+
+// OK reports whether the trial kept the promise.
+func (t KillTrial) OK() bool {
+	return t.Lost == 0 && t.Duplicates == 0 && t.OutOfOrder == 0 && t.Corrupt == 0
+}
+
+// KillReport is the outcome of RunKill.
+type KillReport struct {
+	Seed   uint64      `json:"seed"`
+	Trials []KillTrial `json:"trials"`
+}
+
+// Totals sums the trials.
+func (r *KillReport) Totals() KillTrial {
+	var t KillTrial
+	for _, x := range r.Trials {
+		t.Acked += x.Acked
+		t.Lost += x.Lost
+		t.Duplicates += x.Duplicates
+		t.OutOfOrder += x.OutOfOrder
+		t.Unacked += x.Unacked
+		t.Corrupt += x.Corrupt
+		t.Expired += x.Expired
+	}
+	return t
+}
+
+// RunKill runs the trials. It returns the trials done so far with any error; a
+// trial that loses data is not an error of Run: check KillTrial.OK.
+func RunKill(ctx context.Context, cfg KillConfig) (*KillReport, error) {
+	cfg.setDefaults()
+	if cfg.BrokerPath == "" || cfg.WorkDir == "" {
+		return nil, errors.New("kill test: broker path and work dir are required")
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
+	rep := &KillReport{Seed: cfg.Seed}
+	for i := 0; i < cfg.Trials; i++ {
+		run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
+		tr, err := trial(ctx, cfg, i, run)
+		if err != nil {
+			return rep, fmt.Errorf("trial %d: %w", i+1, err)
+		}
+		cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "acked", tr.Acked, "lost", tr.Lost,
+			"duplicates", tr.Duplicates, "out_of_order", tr.OutOfOrder)
+		rep.Trials = append(rep.Trials, tr)
+	}
+	return rep, nil
+}
+
+func startKillBroker(ctx context.Context, cfg KillConfig, label string) (*launch.Process, string, error) {
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label,
+		Props:        append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions), "log.flush.sync.on.ack=true"}, cfg.BrokerProps...),
+		StartTimeout: 2 * time.Minute})
+	if err != nil {
+		return nil, "", err
+	}
+	return p, p.Addr(), nil
+}
+
+// ack is one acknowledged record.
+type ack struct {
+	partition int32
+	offset    int64
+}
+
+// key identifies a record: producer and sequence number, carried in its value.
+type key struct {
+	producer int32
+	seq      int64
+}
+
+func encode(producer int32, seq int64) []byte {
+	b := make([]byte, 12)
+	binary.BigEndian.PutUint32(b, uint32(producer))
+	binary.BigEndian.PutUint64(b[4:], uint64(seq))
+	return b
+}
+
+func decode(b []byte) (key, bool) {
+	if len(b) != 12 {
+		return key{}, false
+	}
+	return key{int32(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint64(b[4:]))}, true
+}
+
+func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillTrial, error) {
+	tr := KillTrial{Trial: n, KilledAfter: run}
+	topic := fmt.Sprintf("kill-%d", n)
+	p, addr, err := startKillBroker(ctx, cfg, fmt.Sprintf("%d-a", n))
+	if err != nil {
+		return tr, err
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		p.Kill()
+		return tr, err
+	}
+	if _, err := kadm.NewClient(admin).CreateTopic(ctx, int32(cfg.Partitions), 1, nil, topic); err != nil {
+		admin.Close()
+		p.Kill()
+		return tr, fmt.Errorf("creating %s: %w", topic, err)
+	}
+	admin.Close()
+
+	acks := NewAcks()
+	var wg sync.WaitGroup
+	pctx, stopProducing := context.WithCancel(ctx)
+	for i := range cfg.Producers {
+		cl, err := NewProducer(addr, topic)
+		if err != nil {
+			stopProducing()
+			p.Kill()
+			return tr, err
+		}
+		wg.Add(1)
+		go func(producer int32, cl *kgo.Client) {
+			defer wg.Done()
+			defer cl.Close()
+			Produce(pctx, cl, producer, producer%int32(cfg.Partitions), acks)
+		}(int32(i), cl)
+	}
+	select {
+	case <-time.After(run):
+	case <-ctx.Done():
+	}
+	p.Kill()
+	stopProducing()
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return tr, err
+	}
+
+	p, addr, err = startKillBroker(ctx, cfg, fmt.Sprintf("%d-b", n))
+	if err != nil {
+		return tr, fmt.Errorf("restarting after the kill: %w", err)
+	}
+	defer p.Stop(time.Minute)
+	v, err := Verify(ctx, addr, topic, acks, nil)
+	if err != nil {
+		return tr, err
+	}
+	v.Trial, v.KilledAfter = tr.Trial, tr.KilledAfter
+	return v, p.Stop(time.Minute)
+}
+
+type record struct {
+	key
+	partition int32
+	offset    int64
+}
+
+// readAll reads every partition of topic from the start to its end offset,
+// in log order (partition by partition), and counts the partitions whose
+// fetch failed the client's batch checks (served corrupt).
+func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
+	}
+	want := map[int32]int64{}
+	parts := map[string]map[int32]kgo.Offset{topic: {}}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+			parts[topic][o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	var out []record
+	corrupt := 0
+	if len(want) == 0 {
+		return out, corrupt, nil
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts))
+	if err != nil {
+		return nil, corrupt, err
+	}
+	defer cons.Close()
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	next := map[int32]int64{}
+	for len(want) > 0 {
+		fs := cons.PollFetches(rctx)
+		if err := rctx.Err(); err != nil {
+			return out, corrupt, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
+		}
+		// A batch that fails the client's checks (CRC, length) was served
+		// corrupt: count it and stop reading that partition.
+		fs.EachError(func(_ string, p int32, err error) {
+			if _, ok := want[p]; ok {
+				corrupt++
+				delete(want, p)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			k, ok := decode(r.Value)
+			if !ok {
+				return
+			}
+			out = append(out, record{k, r.Partition, r.Offset})
+			next[r.Partition] = r.Offset + 1
+			if next[r.Partition] >= want[r.Partition] {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out, corrupt, nil
+}
+
+// Save writes dir/kill.json and prints the totals to stdout. It returns an
+// error when a trial lost, duplicated, reordered or served corrupt an
+// acknowledged record.
+func (r *KillReport) Save(dir string, stdout io.Writer) error {
+	if err := SaveRun(dir, "kill.json", "", r); err != nil {
+		return err
+	}
+	t := r.Totals()
+	fmt.Fprintf(stdout, "%d trials: %d acknowledged records, %d lost, %d duplicates, %d out of order (%d unacknowledged but present)\n",
+		len(r.Trials), t.Acked, t.Lost, t.Duplicates, t.OutOfOrder, t.Unacked)
+	if !t.OK() {
+		return errors.New("the broker lost, duplicated or reordered acknowledged records")
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestStartBrokerWritesConfigAnswersAndStops starts a freshly built broker
+// the way every experiment does and checks the pieces the launcher
+// promises: the server.properties and the log kept in the run dir, a real
+// Kafka answer on Addr, and a clean stop.
+func TestStartBrokerWritesConfigAnswersAndStops(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "broker")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/broker").CombinedOutput(); err != nil {
+		t.Fatalf("building the broker: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	p, err := StartBroker(context.Background(), Broker{Path: bin, Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := os.ReadFile(filepath.Join(dir, "server-t.properties"))
+	if err != nil || !strings.Contains(string(props), "listeners=PLAINTEXT://"+p.Addr()) || !strings.Contains(string(props), "num.partitions=3") {
+		t.Errorf("server-t.properties: %q, %v", props, err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		t.Errorf("ping %s: %v", p.Addr(), err)
+	}
+	cl.Close()
+	if err := p.Stop(time.Minute); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if fi, err := os.Stat(p.LogFile()); err != nil || fi.Size() == 0 {
+		t.Errorf("broker log %s kept: %v", p.LogFile(), err)
+	}
+}
+
+// The test binary doubles as the misbehaving child of the tests below.
+const childEnv = "LAUNCH_TEST_CHILD"
+
+func init() {
+	switch os.Getenv(childEnv) {
+	case "exit":
+		os.Exit(3)
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+		os.Stdout.WriteString("ignoring SIGTERM\n") // the parent waits for this
+		select {}
+	}
+}
+
+func TestStartReportsAnEarlyExit(t *testing.T) {
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(context.Background(), Spec{Name: "child", Path: os.Args[0], Env: []string{childEnv + "=exit"}, Addr: addr, LogFile: filepath.Join(t.TempDir(), "false.log")})
+	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
+		t.Fatalf("start of a child that exits: %v, want an early-exit error", err)
+	}
+}
+
+func TestStopContextKillsAfterGrace(t *testing.T) {
+	addr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A child that ignores SIGTERM and serves nothing cannot become ready;
+	// start it by hand to test the stop path alone.
+	p := &Process{spec: Spec{Name: "child", Addr: addr}, done: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0])
+	p.cmd.Env = append(os.Environ(), childEnv+"=ignore-term")
+	ready, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ready.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("waiting for the child to ignore SIGTERM: %v", err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace at all
+	if err := p.StopContext(ctx); !errors.Is(err, ErrKilled) {
+		t.Fatalf("stop of a process ignoring SIGTERM: %v, want ErrKilled", err)
+	}
+}

@@ -1,0 +1,261 @@
+package report
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/stats"
+)
+
+// The claims the guideline tests: the seed chapter's advice, each with the
+// dimension it is about and how to pick the contrasting levels.
+
+// pair is two cells compared: base (the reference or the advice's
+// contrast) and cell.
+type pair struct{ base, cell *CellResult }
+
+// comparisons holds every comparison the guide makes, Holm-corrected per
+// metric across all pairs (the family is "every comparison of this metric
+// in this guide").
+type comparisons struct {
+	pairs []pair
+	by    map[[2]string]map[string]*stats.Comparison
+}
+
+func (cs *comparisons) add(p pair) {
+	k := [2]string{p.base.Cell.ID, p.cell.Cell.ID}
+	if _, ok := cs.by[k]; ok {
+		return
+	}
+	cs.by[k] = map[string]*stats.Comparison{}
+	cs.pairs = append(cs.pairs, p)
+}
+
+func (cs *comparisons) compute() {
+	for _, m := range tuning.Metrics {
+		var family []*stats.Comparison
+		for _, p := range cs.pairs {
+			if c, ok := compare(p.base, p.cell, m.Key); ok {
+				cs.by[[2]string{p.base.Cell.ID, p.cell.Cell.ID}][m.Key] = &c
+				family = append(family, &c)
+			}
+		}
+		stats.Holm(family)
+	}
+}
+
+func (cs *comparisons) get(p pair, key string) *stats.Comparison {
+	return cs.by[[2]string{p.base.Cell.ID, p.cell.Cell.ID}][key]
+}
+
+// finding is one level of a dimension against the dimension's first level,
+// with the other dimensions at the levels of one context.
+type finding struct {
+	level tuning.Level
+	// ctx names the other dimensions' levels where they are not at their
+	// first ("durability=fsync-on-ack"); "" is the reference context.
+	ctx string
+	p   pair
+}
+
+// claim is a piece of the seed's (and Kafka's usual) advice and how to
+// test it with a dimension of the plan.
+type claim struct {
+	advice string
+	source string
+	// metric is the metric the advice is about; "" = the plan's objective.
+	metric string
+	// pick chooses, from a dimension's levels (effective settings), the
+	// level the advice prefers and the one it advises against.
+	pick func(levels []tuning.Settings) (prefer, against int, ok bool)
+	// anyLevel: the advice holds if any level beats the first (the advice
+	// is "tune it", not a direction).
+	anyLevel bool
+	// howTo says how to measure it when the plan does not.
+	howTo string
+}
+
+var claims = []claim{
+	{
+		advice: "Keep vm.swappiness low",
+		source: "seed §6 운영체제 조정하기: \"vm.swappiness를 낮게\"",
+		pick:   extremes(func(s tuning.Settings) (float64, bool) { return sysctlNum(s, "vm.swappiness") }, false),
+		howTo:  "a dimension with vm.swappiness levels (plans/tune.yaml: swappiness), with swap present (swap:) and memory pressure (memory_limit:)",
+	},
+	{
+		advice: "Let dirty pages reach 60-80% of memory before writeback (vm.dirty_ratio)",
+		source: "seed §6: \"더티 페이지의 비율을 60-80으로 유지\"",
+		pick:   pickDirty,
+		howTo:  "a dimension with vm.dirty_ratio levels including one from 60 to 80 (plans/tune.yaml: dirty)",
+	},
+	{
+		advice: "Use XFS rather than EXT4 for the log disk",
+		source: "seed §6: \"EXT4 vs. XFS(안전, 효율적)\"",
+		pick:   pickXFS,
+		howTo:  "a dimension with an ext4 and an xfs level (plans/ab-fs.yaml)",
+	},
+	{
+		advice: "Raise socket send/receive buffer defaults and maxima",
+		source: "seed §6: \"각 socket의 송수신 버퍼로 할당되는 기본과 최대 메모리량을 변경\"",
+		pick:   extremes(sockbuf, false),
+		howTo:  "a dimension varying net.core.wmem_max/rmem_max and socket.send/receive.buffer.bytes (plans/tune.yaml: sockbuf)",
+	},
+	{
+		advice: "Leave memory to the page cache: consumers read from it",
+		source: "seed §4 메모리: \"페이지 캐시로 사용되는 메모리가 더 많을수록 컨슈머 클라이언트의 성능이 좋아진다\"",
+		metric: "e2e_p99",
+		pick:   extremes(memory, false),
+		howTo:  "a dimension with memory_limit levels (plans/tune.yaml: memcg)",
+	},
+	{
+		advice: "The log disk's throughput dominates producer latency",
+		source: "seed §4 디스크 처리량: \"프로듀서의 클라이언트 성능에는 ... 디스크의 처리량이 가장 큰 영향을 준다\"",
+		metric: "publish_p99",
+		pick:   extremes(diskSpeed, false),
+		howTo:  "a dimension with disk throttle levels (disk: throttle: write_bps) or disk kinds",
+	},
+	{
+		advice: "Tune the garbage collector (GOGC/GOMEMLIMIT for a Go broker)",
+		source: "seed §7 가비지 컬렉션 옵션 (G1 MaxGCPauseMillis, InitiatingHeapOccupancyPercent)",
+		pick: func(levels []tuning.Settings) (int, int, bool) {
+			return 0, 0, differ(levels, func(s tuning.Settings) string {
+				if s.Runtime == nil {
+					return ""
+				}
+				return s.Runtime.GOGC + "/" + s.Runtime.GOMEMLIMIT
+			})
+		},
+		anyLevel: true,
+		howTo:    "a dimension with runtime: gogc/gomemlimit levels (plans/tune.yaml: gc)",
+	},
+}
+
+func differ(levels []tuning.Settings, key func(tuning.Settings) string) bool {
+	for _, l := range levels[1:] {
+		if key(l) != key(levels[0]) {
+			return true
+		}
+	}
+	return false
+}
+
+// extremes prefers the level with the lowest score (or highest with
+// high) and advises against the opposite extreme.
+func extremes(score func(tuning.Settings) (float64, bool), high bool) func([]tuning.Settings) (int, int, bool) {
+	return func(levels []tuning.Settings) (int, int, bool) {
+		lo, hi := -1, -1
+		for i, l := range levels {
+			v, ok := score(l)
+			if !ok {
+				continue
+			}
+			if lo < 0 || v < must(score(levels[lo])) {
+				lo = i
+			}
+			if hi < 0 || v > must(score(levels[hi])) {
+				hi = i
+			}
+		}
+		if lo < 0 || lo == hi || must(score(levels[lo])) == must(score(levels[hi])) {
+			return 0, 0, false
+		}
+		if high {
+			return hi, lo, true
+		}
+		return lo, hi, true
+	}
+}
+
+func must(v float64, _ bool) float64 { return v }
+
+func sysctlNum(s tuning.Settings, key string) (float64, bool) {
+	v, ok := s.Sysctl[key]
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.Fields(v + " x")[0], 64)
+	return f, err == nil
+}
+
+func pickDirty(levels []tuning.Settings) (int, int, bool) {
+	seed := -1
+	for i, l := range levels {
+		if v, ok := sysctlNum(l, "vm.dirty_ratio"); ok && v >= 60 && v <= 80 {
+			seed = i
+			break
+		}
+	}
+	if seed < 0 {
+		return 0, 0, false
+	}
+	against := 0
+	if seed == 0 {
+		_, against, _ = extremes(func(s tuning.Settings) (float64, bool) { return sysctlNum(s, "vm.dirty_ratio") }, false)(levels)
+		if against == seed {
+			return 0, 0, false
+		}
+	}
+	return seed, against, true
+}
+
+func pickXFS(levels []tuning.Settings) (int, int, bool) {
+	x, e := -1, -1
+	for i, l := range levels {
+		if l.Filesystem == nil {
+			continue
+		}
+		if l.Filesystem.Type == "xfs" && x < 0 {
+			x = i
+		}
+		if l.Filesystem.Type == "ext4" && e < 0 {
+			e = i
+		}
+	}
+	return x, e, x >= 0 && e >= 0
+}
+
+// sockbuf scores a level by its largest socket buffer setting (the sysctl
+// maxima and the broker's SO_SNDBUF/SO_RCVBUF); -1 (kernel autotuning)
+// counts as 0. Higher is "raised", so the advice prefers the negated score's
+// minimum.
+func sockbuf(s tuning.Settings) (float64, bool) {
+	best, any := 0.0, false
+	for _, k := range []string{"net.core.wmem_max", "net.core.rmem_max"} {
+		if v, ok := sysctlNum(s, k); ok {
+			best, any = math.Max(best, v), true
+		}
+	}
+	for _, k := range []string{"socket.send.buffer.bytes", "socket.receive.buffer.bytes"} {
+		if v, err := strconv.ParseFloat(s.Broker[k], 64); err == nil {
+			best, any = math.Max(best, v), true
+		}
+	}
+	return -best, any
+}
+
+// memory scores by the memory limit (none = infinite), negated: the advice
+// prefers more.
+func memory(s tuning.Settings) (float64, bool) {
+	if s.MemoryLimit == 0 {
+		return math.Inf(-1), true
+	}
+	return -float64(s.MemoryLimit), true
+}
+
+// diskSpeed scores a disk, negated so the advice prefers the lowest: RAM
+// disks (tmpfs-loop, zram) before unthrottled disks before throttled ones,
+// those by their write limit.
+func diskSpeed(s tuning.Settings) (float64, bool) {
+	if s.Disk == nil {
+		return 0, false
+	}
+	switch {
+	case s.Disk.Throttle != nil && s.Disk.Throttle.WriteBPS > 0:
+		return -float64(s.Disk.Throttle.WriteBPS), true
+	case s.Disk.Kind == tuning.DiskTmpfsLoop || s.Disk.Kind == tuning.DiskZram:
+		return -3e18, true
+	}
+	return -2e18, true
+}

@@ -113,6 +113,27 @@ restore: build ## undo every host change a killed lab run left behind (replays t
 	@echo ">> restoring the host from the lab's journal"
 	@$(BIN)/lab restore
 
+# The lab's Vagrant VM (Vagrantfile, tools/vm/provision.sh): README.md, "The Vagrant VM".
+VAGRANT_PROVIDER ?= libvirt
+
+.PHONY: vm-up
+vm-up: ## start and provision the lab's Vagrant VM (VAGRANT_PROVIDER=libvirt or virtualbox)
+	@echo ">> starting the VM with $(VAGRANT_PROVIDER)"
+	@VAGRANT_EXPERIMENTAL=disks vagrant up --provider=$(VAGRANT_PROVIDER)
+
+.PHONY: vm-bench
+vm-bench: ## rsync the checkout into the VM and run make bench there as root; then make vm-results
+	@echo ">> running make bench in the VM"
+	@VAGRANT_EXPERIMENTAL=disks vagrant rsync
+	@vagrant ssh -c 'sudo make -C /brokerlab bench BENCH_FLAGS="$(BENCH_FLAGS)"'
+
+.PHONY: vm-results
+vm-results: ## copy the VM's results/ into results/ (adds and updates files, never deletes any)
+	@echo ">> copying results/ out of the VM"
+	@mkdir -p .vagrant $(RESULTS)
+	@vagrant ssh-config >.vagrant/ssh-config
+	@rsync -a --info=name1 --rsync-path='sudo rsync' -e 'ssh -F .vagrant/ssh-config' default:/brokerlab/results/ $(RESULTS)/
+
 .PHONY: bench-go
 bench-go: ## go test -bench for the packages' micro-benchmarks
 	@echo ">> running go benchmarks"

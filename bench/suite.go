@@ -42,6 +42,10 @@ type SuiteConfig struct {
 	PlanFile string
 	PlanArgs []string
 	Plan     func(ctx context.Context, args []string) (string, error)
+	// Profile and Pyroscope are the plan's lab sweep -profile (pprof
+	// profiles of each run's broker: cpu,heap,mutex,block) and -pyroscope
+	// (a server for the brokers' continuous profiles); "" for none.
+	Profile, Pyroscope string
 	// Overrides are extra broker server.properties lines.
 	Overrides []string
 	// Stdout receives the tables, Progress the ">>" lines.
@@ -163,6 +167,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		fmt.Fprintf(cfg.Progress, ">> tuning plan %s\n", cfg.PlanFile)
 		args := []string{"-plan", filepath.Join(cfg.Root, cfg.PlanFile), "-root", cfg.Root, "-out", runDir,
 			"-config", filepath.Join(cfg.Root, "config", "server.properties")}
+		if cfg.Profile != "" {
+			args = append(args, "-profile", cfg.Profile)
+		}
+		if cfg.Pyroscope != "" {
+			args = append(args, "-pyroscope", cfg.Pyroscope)
+		}
 		args = append(args, cfg.PlanArgs...)
 		dir, err := cfg.Plan(ctx, args)
 		if dir != "" {

@@ -116,6 +116,7 @@ func New(cfg Config) (_ *Broker, err error) {
 			return nil, fmt.Errorf("listening for metrics on %s (brokerlab.metrics.listen): %w", cfg.MetricsListen, err)
 		}
 		undo = append(undo, func() { _ = b.metricsLn.Close() })
+		b.logger.Info("listening for metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics", "key", "brokerlab.metrics.listen")
 	}
 
 	b.groups, err = newGroupCoordinator(b)
@@ -250,7 +251,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		prof, err := pyroscope.Start(pyroscope.Config{
 			ApplicationName: "brokerlab.broker",
 			ServerAddress:   b.cfg.PyroscopeServer,
-			Tags:            map[string]string{"node_id": strconv.Itoa(int(b.cfg.NodeID))},
+			Tags:            b.cfg.pyroscopeTags(),
 			Logger:          pyroscopeLogger{b.logger.With("component", "pyroscope")},
 		})
 		if err != nil {

@@ -166,6 +166,20 @@ type Config struct {
 	// PyroscopeServer is brokerlab.pyroscope.server: the pyroscope server
 	// URL for continuous profiling; empty = off. Default empty.
 	PyroscopeServer string
+	// PyroscopeTags is brokerlab.pyroscope.tags: key=value pairs separated
+	// by commas, added to every profile sent to the pyroscope server (the
+	// lab tags each run with plan, cell and rep). Default empty.
+	PyroscopeTags string
+	// PprofMutexFraction is brokerlab.metrics.pprof.mutex.fraction: on
+	// average 1 in this many mutex contention events is recorded for
+	// /debug/pprof/mutex (runtime.SetMutexProfileFraction, set by
+	// cmd/broker); 0 = off. Default 0.
+	PprofMutexFraction int
+	// PprofBlockRate is brokerlab.metrics.pprof.block.rate: one blocking
+	// event is recorded per this many nanoseconds blocked, for
+	// /debug/pprof/block (runtime.SetBlockProfileRate, set by cmd/broker);
+	// 0 = off. Default 0.
+	PprofBlockRate int
 
 	// Listener, when set, is used instead of listening on ListenAddr (tests
 	// pass a 127.0.0.1:0 listener). The broker closes it.
@@ -351,6 +365,15 @@ func (c Config) Validate() error {
 		} else if c.MetricsPprof && !isLoopbackHost(host) {
 			bad("brokerlab.metrics.pprof", c.MetricsPprof, "profiles and the command line would be served beyond this host (brokerlab.metrics.listen="+c.MetricsListen+"); listen on 127.0.0.1 or set brokerlab.metrics.pprof=false")
 		}
+	}
+	if _, err := c.PyroscopeTagMap(); err != nil {
+		bad("brokerlab.pyroscope.tags", c.PyroscopeTags, err.Error())
+	}
+	if c.PprofMutexFraction < 0 {
+		bad("brokerlab.metrics.pprof.mutex.fraction", c.PprofMutexFraction, "must be 0 (off) or more; 1 records every contention event, 100 one in 100")
+	}
+	if c.PprofBlockRate < 0 {
+		bad("brokerlab.metrics.pprof.block.rate", c.PprofBlockRate, "must be 0 (off) or more nanoseconds; 1 records every blocking event")
 	}
 	if c.PyroscopeServer != "" {
 		if u, err := url.Parse(c.PyroscopeServer); err != nil || u.Scheme == "" || u.Host == "" {
@@ -572,6 +595,34 @@ var keySpecs = []keySpec{
 	intKey("queued.max.request.bytes", 64, func(c *Config, n int64) { c.QueuedMaxRequestBytes = n }, func(c Config) int64 { return c.QueuedMaxRequestBytes }),
 	durKey("brokerlab.fetch.max.wait.ms", time.Millisecond, func(c *Config, d time.Duration) { c.FetchMaxWait = d }, func(c Config) time.Duration { return c.FetchMaxWait }),
 	strKey("brokerlab.pyroscope.server", func(c *Config, v string) { c.PyroscopeServer = v }, func(c Config) string { return c.PyroscopeServer }),
+	strKey("brokerlab.pyroscope.tags", func(c *Config, v string) { c.PyroscopeTags = v }, func(c Config) string { return c.PyroscopeTags }),
+	intKey("brokerlab.metrics.pprof.mutex.fraction", 32, func(c *Config, n int64) { c.PprofMutexFraction = int(n) }, func(c Config) int64 { return int64(c.PprofMutexFraction) }),
+	intKey("brokerlab.metrics.pprof.block.rate", 32, func(c *Config, n int64) { c.PprofBlockRate = int(n) }, func(c Config) int64 { return int64(c.PprofBlockRate) }),
+}
+
+// PyroscopeTagMap parses brokerlab.pyroscope.tags: "plan=quick,cell=c01"
+// becomes {plan: quick, cell: c01}; "" is none.
+func (c Config) PyroscopeTagMap() (map[string]string, error) {
+	tags := map[string]string{}
+	if strings.TrimSpace(c.PyroscopeTags) == "" {
+		return tags, nil
+	}
+	for _, kv := range strings.Split(c.PyroscopeTags, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" || v == "" || strings.ContainsAny(k, " ={}") {
+			return nil, fmt.Errorf("want key=value pairs separated by commas, e.g. plan=quick,cell=c01,rep=2; %q is not one", kv)
+		}
+		tags[k] = v
+	}
+	return tags, nil
+}
+
+// pyroscopeTags are the tags of every profile the broker sends: node_id
+// and brokerlab.pyroscope.tags (checked by Validate).
+func (c Config) pyroscopeTags() map[string]string {
+	tags, _ := c.PyroscopeTagMap()
+	tags["node_id"] = strconv.Itoa(int(c.NodeID))
+	return tags
 }
 
 func splitDirs(v string) []string {

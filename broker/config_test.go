@@ -110,3 +110,25 @@ func TestSampleConfig(t *testing.T) {
 		t.Errorf("Properties round trip (-want +got):\n%s", diff)
 	}
 }
+
+func TestPyroscopeTagsAndProfileRates(t *testing.T) {
+	cfg, _, err := ConfigFromProperties([]Property{{Key: "log.dirs", Value: t.TempDir()}},
+		[]string{"brokerlab.pyroscope.tags=plan=quick, cell=c01,rep=2", "brokerlab.metrics.pprof.mutex.fraction=5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"plan": "quick", "cell": "c01", "rep": "2", "node_id": "0"}
+	if diff := cmp.Diff(want, cfg.pyroscopeTags()); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+	if cfg.PprofMutexFraction != 5 {
+		t.Errorf("mutex fraction %d, want 5", cfg.PprofMutexFraction)
+	}
+	for _, bad := range []string{"brokerlab.pyroscope.tags=plan", "brokerlab.pyroscope.tags==x", "brokerlab.metrics.pprof.block.rate=-1"} {
+		_, _, err := ConfigFromProperties([]Property{{Key: "log.dirs", Value: t.TempDir()}}, []string{bad})
+		key, _, _ := strings.Cut(bad, "=")
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: error %v, want one naming %s", bad, err, key)
+		}
+	}
+}

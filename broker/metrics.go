@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"regexp"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,6 +44,10 @@ type apiMetrics struct {
 func (m *metrics) forAPI(key int16) *apiMetrics {
 	return &m.apis[uint8(key)]
 }
+
+// goCPUClasses selects runtime/metrics' /cpu/classes/... (exported as
+// go_cpu_classes_*_cpu_seconds_total) for the dashboard's GC CPU share.
+var goCPUClasses = regexp.MustCompile(`^/cpu/classes/`)
 
 const (
 	namespace = "brokerlab"
@@ -86,7 +92,10 @@ func newMetrics(b *Broker) *metrics {
 	m.reg.MustRegister(m.requests, m.duration, m.connErrors, m.bytesIn, m.bytesOut, m.fetchSendfileBytes,
 		m.fetchCopyBytes, m.producedRecords, m.producedBatches, m.fetchedBytes, m.fetchWaiting, m.connections, m.connectionsAccepted,
 		m.queuedRequestBytes, m.requestBudgetWaits,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// The runtime/metrics CPU classes give GC CPU time (assists,
+		// background workers, pauses), not only pause time.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: goCPUClasses})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&storageCollector{b: b})
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 )
 
 // startBroker runs bin/broker on a fresh log dir with the given extra
-// server.properties lines and stops it when the test ends.
-func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr string) {
+// server.properties lines and stops it when the test ends. It returns the
+// process, the Kafka address and the broker's log file.
+func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr, logFile string) {
 	t.Helper()
 	addr, err := launch.FreeAddr()
 	if err != nil {
@@ -37,9 +39,9 @@ func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr string)
 	if err := os.WriteFile(path, []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	logFile = filepath.Join(dir, "broker.log")
 	p, err = launch.Start(context.Background(), launch.Spec{
-		Name: "broker", Path: bin("broker"), Args: []string{path}, Addr: addr,
-		LogFile: filepath.Join(dir, "broker.log"),
+		Name: "broker", Path: bin("broker"), Args: []string{path}, Addr: addr, LogFile: logFile,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -49,58 +51,159 @@ func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr string)
 			t.Errorf("stopping the broker: %v", err)
 		}
 	})
-	return p, addr
+	return p, addr, logFile
 }
 
-// TestPrometheusScrapesBrokerMetrics runs a real Prometheus against the
-// broker's /metrics endpoint and queries what it stored after real traffic.
-func TestPrometheusScrapesBrokerMetrics(t *testing.T) {
-	prom := testutil.RequireCommand(t, "prometheus", "apt-get install prometheus")
-	metricsAddr, err := launch.FreeAddr()
+// startDaemon runs a program (node-exporter, Prometheus) until the test
+// ends, its output in dir/name.log.
+func startDaemon(t *testing.T, dir, name, path string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, addr := startBroker(t, "brokerlab.metrics.listen="+metricsAddr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		// SIGTERM first: lab probe detaches its programs on the way out.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	})
+}
 
-	produceAndFetch(t, addr, "scraped", 100)
-
+// startPrometheus runs a real Prometheus on the shipped
+// dashboards/prometheus.yml with each job's target replaced by
+// targets[job] (jobs not in targets are dropped) and a 1s scrape interval,
+// and waits until every target is up. It returns Prometheus's address.
+func startPrometheus(t *testing.T, targets map[string]string) string {
+	t.Helper()
+	prom := testutil.RequireCommand(t, "prometheus", "apt-get install prometheus")
+	cfg := "global:\n  scrape_interval: 1s\nscrape_configs:\n"
+	for _, j := range readPrometheusConfig(t).ScrapeConfigs {
+		if addr, ok := targets[j.JobName]; ok {
+			cfg += fmt.Sprintf("  - job_name: %s\n    static_configs:\n      - targets: ['%s']\n", j.JobName, addr)
+		}
+	}
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	promAddr, err := launch.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: broker\n    static_configs:\n      - targets: ['%s']\n", metricsAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+	startDaemon(t, dir, "prometheus", prom, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr)
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	for job := range targets {
+		testutil.WaitFor(t, 60*time.Second, func() error { return promQuery(promAddr, `up{job="`+job+`"} == 1`, true) })
+	}
+	return promAddr
+}
+
+// requireEveryPanelHasData waits until every query of every panel of the
+// dashboard returns at least one series, with Grafana's variables filled
+// in from vars.
+func requireEveryPanelHasData(t *testing.T, promAddr string, d dashboard, vars map[string]string) {
+	t.Helper()
+	pairs := []string{"$__rate_interval", "1m"}
+	for k, v := range vars {
+		pairs = append(pairs, "$"+k, v)
+	}
+	fill := strings.NewReplacer(pairs...)
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			q := fill.Replace(tg.Expr)
+			testutil.WaitFor(t, 60*time.Second, func() error {
+				if err := promQuery(promAddr, q, true); err != nil {
+					return fmt.Errorf("%s panel %q: %w", d.File, p.Title, err)
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// TestDashboardPanelsShowData runs the broker and node-exporter under a
+// real Prometheus configured like dashboards/prometheus.yml, puts a short
+// produce and fetch load on the broker, and requires every panel of the
+// broker and host dashboards to return data: a panel that plots a metric
+// nobody exports, or a label nobody sets, fails here.
+func TestDashboardPanelsShowData(t *testing.T) {
+	ne := testutil.RequireCommand(t, "prometheus-node-exporter", "apt-get install prometheus-node-exporter")
+	metricsAddr, err := launch.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	// fsync on every acknowledged produce and 16 KiB segments, so the sync
+	// histogram and the roll counter move under a short load.
+	_, addr, logFile := startBroker(t, "brokerlab.metrics.listen="+metricsAddr, "log.flush.sync.on.ack=true", "log.segment.bytes=16384")
+	nodeAddr, err := launch.FreeAddr()
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startDaemon(t, t.TempDir(), "node-exporter", ne, "--web.listen-address="+nodeAddr)
+	promAddr := startPrometheus(t, map[string]string{"broker": metricsAddr, "node": nodeAddr})
 
+	produceAndFetch(t, addr, "scraped", 300)
+	sendGarbage(t, addr)
+	testutil.WaitFor(t, 60*time.Second, func() error {
+		return promQuery(promAddr, `brokerlab_broker_storage_segment_rolls_total > 0 and on() brokerlab_broker_storage_sync_duration_seconds_count > 0`, true)
+	})
+	requireEveryPanelHasData(t, promAddr, readDashboard(t, "broker.json"), map[string]string{"instance": metricsAddr})
+	requireEveryPanelHasData(t, promAddr, readDashboard(t, "host.json"), map[string]string{"instance": nodeAddr})
+
+	// The start-up log says where the metrics are.
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "http://" + metricsAddr + "/metrics"; !strings.Contains(string(b), want) {
+		t.Errorf("the broker's log does not name its metrics URL %s:\n%s", want, b)
+	}
+}
+
+// TestKernelViewPanelsShowData runs the broker, and lab probe -listen
+// scoped to the broker's pid, under a real Prometheus configured like
+// dashboards/prometheus.yml, puts a short load on the broker, and requires
+// every panel of the kernel view to return data and the probes to have
+// seen the broker's fdatasync, page-cache and sendfile work.
+func TestKernelViewPanelsShowData(t *testing.T) {
+	testutil.RequirePrivileged(t, "loading eBPF programs for lab probe")
+	metricsAddr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	br, addr, _ := startBroker(t, "brokerlab.metrics.listen="+metricsAddr, "log.flush.sync.on.ack=true")
+	probeAddr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A long interval: the exporter is what the test reads, not the tables.
+	startDaemon(t, t.TempDir(), "lab-probe", bin("lab"), "probe", "-listen", probeAddr, "-pid", strconv.Itoa(br.Pid()), "-interval", "1h")
+	promAddr := startPrometheus(t, map[string]string{"broker": metricsAddr, "probe": probeAddr})
+
+	produceAndFetch(t, addr, "kernel", 300)
 	for _, q := range []string{
-		`up{job="broker"} == 1`,
-		`sum(brokerlab_broker_requests_total) > 0`,
-		`sum(rate(brokerlab_broker_fetch_sendfile_bytes_total[1m])) >= 0`,
+		`brokerlab_probe_fsync_fdatasync_latency_seconds_count > 0`,
+		`brokerlab_probe_pagecache_access_pages_total > 0`,
+		`brokerlab_probe_sendfile_calls_total > 0`,
+		`brokerlab_probe_sockbuf_sends_total > 0`,
 	} {
 		testutil.WaitFor(t, 60*time.Second, func() error { return promQuery(promAddr, q, true) })
 	}
-	// Every expression of the broker dashboard is valid PromQL to this
-	// Prometheus, with Grafana's variables filled in.
-	for _, e := range dashboardExprs(t, "broker.json") {
-		q := strings.NewReplacer("$instance", metricsAddr, "$__rate_interval", "1m").Replace(e)
-		if err := promQuery(promAddr, q, false); err != nil {
-			t.Errorf("dashboard expression %s: %v", e, err)
-		}
-	}
+	requireEveryPanelHasData(t, promAddr, readDashboard(t, "kernel.json"), map[string]string{"instance": metricsAddr, "probe": probeAddr})
 }
 
 // produceAndFetch produces n records to topic with franz-go and reads them

@@ -43,6 +43,9 @@ type Result struct {
 	Curves Curves `json:"curves"`
 	// Verdict says whether the run held its target rate, and why not.
 	Verdict Verdict `json:"verdict"`
+	// Profiles are pprof files of the target taken over the measured
+	// phase (lab load -profile), relative to the result file's directory.
+	Profiles []string `json:"profiles,omitempty"`
 }
 
 // Target describes the system under test.

@@ -23,6 +23,9 @@ import (
 // Options tune how Run executes a workload. The zero value of every field
 // but Brokers is usable: Run fills the documented defaults.
 type Options struct {
+	// OnMeasure, when set, is called as the measured phase starts (the
+	// lab starts the broker's profiles then); it must not block.
+	OnMeasure func()
 	// Brokers are the seed brokers (host:port). Default: the driver's
 	// commonConfig bootstrap.servers. One of the two is required.
 	Brokers []string
@@ -384,6 +387,9 @@ func (r *runner) run(ctx context.Context, runID string) error {
 		stopProducers()
 		r.closeWindow(PhaseTail, true)
 		return err
+	}
+	if r.o.OnMeasure != nil {
+		r.o.OnMeasure()
 	}
 	if err := r.phase(ctx, PhaseMeasure, r.w.TestDuration(), nil); err != nil {
 		return err

@@ -102,7 +102,11 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	// Start the broker and put it in its cgroup.
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	b, err := r.cfg.Broker.Start(bctx, BrokerSpec{LogDir: st.logDir, Overrides: cell.Settings.Overrides(),
+	overrides, pprofBase, err := r.profileOverrides(cell, run, cell.Settings.Overrides())
+	if err != nil {
+		return rec, err
+	}
+	b, err := r.cfg.Broker.Start(bctx, BrokerSpec{LogDir: st.logDir, Overrides: overrides,
 		Env: cell.Settings.Runtime.Env(), Label: label})
 	if err != nil {
 		return rec, fmt.Errorf("starting the broker for %s: %w", label, err)
@@ -157,11 +161,17 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 		return rec, err
 	}
 	started := time.Now().Add(p.Warmup)
+	lctx, profiles := r.profileHook(ctx, pprofBase, label)
 	sampler, _ := procsample.New(procsample.Config{PID: b.PID()}) // PID >= 0: cannot fail
 	before, beforeErr := sampler.Sample()
-	m, notes, err := r.cfg.Load.Run(ctx, b.Addr(), p.Warmup, p.Measure, label, filepath.Join(r.cfg.OutDir, loadFile))
+	m, notes, err := r.cfg.Load.Run(lctx, b.Addr(), p.Warmup, p.Measure, label, filepath.Join(r.cfg.OutDir, loadFile))
+	profFiles, profErr := profiles.Wait(err != nil)
 	if err != nil {
 		return rec, fmt.Errorf("load for %s: %w", label, err)
+	}
+	if profErr != nil {
+		log.Warn("saving profiles", "err", profErr)
+		notes = append(notes, fmt.Sprintf("profiles missing: %v", profErr))
 	}
 	if after, afterErr := sampler.Sample(); beforeErr == nil && afterErr == nil {
 		w := after.Delta(before)
@@ -194,7 +204,7 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	rec = Record{
 		Plan: p.Name, Cell: cell.ID, CellName: cell.Name, Levels: cell.Levels, Repetition: run.Round,
 		Order: run.Order, Start: started.UTC(), Settings: cell.Settings, Environment: env, Measurement: m,
-		LoadgenResult: loadFile, Notes: notes,
+		LoadgenResult: loadFile, Profiles: profFiles, Notes: notes,
 	}
 	rec.File, err = WriteRecord(r.cfg.OutDir, rec)
 	if err != nil {

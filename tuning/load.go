@@ -28,6 +28,7 @@ func (l LoadgenLoad) Run(ctx context.Context, addr string, warmup, measure time.
 	w.TestDurationMinutes, w.TestDurationSeconds = 0, max(1, int(math.Ceil(measure.Seconds())))
 	res, err := loadgen.Run(ctx, w, l.Driver, loadgen.Options{
 		Brokers: []string{addr}, Label: label, Progress: l.Progress, Logger: l.Logger,
+		OnMeasure: measureHook(ctx),
 	})
 	if err != nil {
 		return Measurement{}, nil, err

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
 	"github.com/brokerlab/brokerlab/procsample"
 )
 
@@ -76,6 +77,9 @@ type Record struct {
 	Measurement Measurement `json:"measurement"`
 	// LoadgenResult names the load generator's own result file, if any.
 	LoadgenResult string `json:"loadgen_result,omitempty"`
+	// Profiles are the broker's pprof profiles of the measured window,
+	// relative to the result dir (RunnerConfig.Profiles).
+	Profiles []profiling.File `json:"profiles,omitempty"`
 	// Notes are warnings about the run (the load generator did not hold
 	// its target rate, errors).
 	Notes []string `json:"notes,omitempty"`

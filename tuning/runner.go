@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
 	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/host"
 )
@@ -121,6 +122,14 @@ type RunnerConfig struct {
 	NoCgroups bool
 	// StopTimeout bounds a broker's clean shutdown. Default 30s.
 	StopTimeout time.Duration
+	// Profiles are the pprof profiles saved of each run's broker over its
+	// measured window (profiles/<cell>-r<N>.<kind>.pprof, listed in the
+	// run's record). The runner gives the broker a pprof listener on a
+	// free loopback port of its own for it. None by default.
+	Profiles []profiling.Kind
+	// Pyroscope, when set, is a pyroscope server URL the broker sends
+	// continuous profiles to, tagged with the plan, cell and repetition.
+	Pyroscope string
 }
 
 // DefaultWorkDir is where the lab keeps its loop files and mount points.

@@ -51,7 +51,10 @@ type Config struct {
 	Interval time.Duration
 	Count    int
 	// JSON writes one JSON object per window instead of tables.
-	JSON   bool
+	JSON bool
+	// Listen, when set, also serves the readings as Prometheus metrics at
+	// http://Listen/metrics while Run runs (bpf.ServeMetrics).
+	Listen string
 	Logger *slog.Logger
 }
 
@@ -132,11 +135,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}()
 	}
 
-	probes, err := bpf.New(bpf.Config{Families: cfg.Families, PID: cfg.PID, Cgroup: cfg.Cgroup, Device: cfg.Device, Logger: cfg.Logger})
+	pcfg := bpf.Config{Families: cfg.Families, PID: cfg.PID, Cgroup: cfg.Cgroup, Device: cfg.Device, Logger: cfg.Logger}
+	probes, err := bpf.New(pcfg)
 	if err != nil {
 		return err
 	}
 	defer probes.Close()
+	if cfg.Listen != "" {
+		srv, err := bpf.ServeMetrics(cfg.Listen, probes, pcfg, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	for _, f := range cfg.Families {
 		if err := probes.Err(f); err != nil {
 			cfg.Logger.Warn("probe family not running", "family", f, "err", err)

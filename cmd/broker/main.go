@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -89,6 +90,9 @@ func run(args []string) int {
 		return 1
 	}
 	cfg.Logger = logger
+	// Process-wide profiling rates belong to main (0 leaves them off).
+	runtime.SetMutexProfileFraction(cfg.PprofMutexFraction)
+	runtime.SetBlockProfileRate(cfg.PprofBlockRate)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -35,6 +35,8 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	searchMax := fs.Duration("search-max", 30*time.Second, "load: time bound of the max-rate search")
 	plan := fs.String("plan", "plans/quick.yaml", "plan: the tuning plan run last (XFS vs EXT4 on loop devices by default)")
 	planArgs := fs.String("plan-args", "", "plan: extra lab sweep flags, space-separated (e.g. \"-repetitions 2 -measure 5s\")")
+	profile := fs.String("profile", "", "plan: save pprof profiles of each run's broker (cpu,heap,mutex,block), as lab sweep -profile")
+	pyroscope := fs.String("pyroscope", "", "plan: send the brokers' continuous profiles to this pyroscope server, as lab sweep -pyroscope")
 	var overrides stringList
 	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -50,6 +52,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		Repetitions: *pairs, Records: *records, Size: *size,
 		Workload: *loadWorkload, Driver: *loadDriver, Measure: *measure, SearchMax: *searchMax,
 		PlanFile: *plan, PlanArgs: strings.Fields(*planArgs), Overrides: overrides,
+		Profile: *profile, Pyroscope: *pyroscope,
 		Plan: func(ctx context.Context, args []string) (string, error) {
 			return runPlanArgs(ctx, logger, "lab bench", *plan, args)
 		},

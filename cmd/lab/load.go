@@ -1,16 +1,18 @@
 package main
 
 import (
-	"github.com/brokerlab/brokerlab/internal/properties"
-
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
+	"github.com/brokerlab/brokerlab/internal/properties"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
@@ -39,6 +41,8 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 	quiet := fs.Bool("quiet", false, "no per-window progress lines")
 	searchMax := fs.Duration("search-max", 30*time.Second, "producerRate 0: bound on the max-rate search")
 	delayLimit := fs.Duration("delay-limit", 50*time.Millisecond, "publish delay p99 above which producers count as behind schedule")
+	profile := fs.String("profile", "", "save pprof profiles of the broker over the measured phase: cpu,heap,mutex,block, beside -out in profiles/ (needs -pprof)")
+	pprofAddr := fs.String("pprof", "", "the broker's pprof listener host:port (brokerlab.metrics.listen with brokerlab.metrics.pprof=true), for -profile")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,7 +80,29 @@ func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 			return err
 		}
 	}
+	kinds, err := profiling.ParseKinds(*profile)
+	if err != nil {
+		return err
+	}
+	var prof *profiling.Deferred
+	if len(kinds) > 0 {
+		if *pprofAddr == "" {
+			return errors.New("-profile needs -pprof host:port: the broker's metrics listener, started with brokerlab.metrics.pprof=true")
+		}
+		name := cmp.Or(o.Label, w.Name)
+		prof = profiling.Defer(ctx, "http://"+*pprofAddr, filepath.Dir(*out), name, kinds, w.TestDuration())
+		o.OnMeasure = prof.Start
+	}
 	res, runErr := loadgen.Run(ctx, w, d, o)
+	files, profErr := prof.Wait(runErr != nil)
+	if profErr != nil {
+		logger.Warn("saving profiles", "err", profErr)
+	}
+	if res != nil {
+		for _, f := range files {
+			res.Profiles = append(res.Profiles, f.Path)
+		}
+	}
 	if res == nil || (runErr != nil && len(res.Windows) == 0) {
 		return runErr // nothing was measured: no summary to show
 	}

@@ -43,6 +43,7 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 	count := fs.Int("count", 0, "stop after this many windows (0: until interrupted or the command exits)")
 	asJSON := fs.Bool("json", false, "print one JSON object per window instead of tables")
 	features := fs.Bool("features", false, "print which events and types this kernel has, then exit")
+	listen := fs.String("listen", "", "also serve the readings as Prometheus metrics at http://ADDR/metrics (dashboards/prometheus.yml scrapes "+bpf.DefaultListenAddr+")")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -79,5 +80,5 @@ func probeTo(ctx context.Context, logger *slog.Logger, args []string, out io.Wri
 	}
 
 	return watch.Run(ctx, watch.Config{Families: families, PID: *pid, Cgroup: *cgroup, Command: command, Device: *device,
-		Interval: *interval, Count: *count, JSON: *asJSON, Logger: logger}, out)
+		Interval: *interval, Count: *count, JSON: *asJSON, Listen: *listen, Logger: logger}, out)
 }

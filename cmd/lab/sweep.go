@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/host"
 	"github.com/brokerlab/brokerlab/tuning/sweep"
@@ -48,6 +49,8 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	warmup := fs.Duration("warmup", 0, "override the plan's warm-up per run (such as 2s); recorded in the result dir")
 	measure := fs.Duration("measure", 0, "override the plan's measured window per run (such as 5s); recorded in the result dir")
 	seed := fs.Uint64("seed", 0, "override the plan's shuffle seed; recorded in the result dir")
+	profile := fs.String("profile", "", "save pprof profiles of each run's broker over its measured window: cpu,heap,mutex,block (profiles/<cell>-r<N>.<kind>.pprof)")
+	pyroscope := fs.String("pyroscope", "", "send the brokers' continuous profiles to this pyroscope server, tagged plan, cell and rep")
 	var devices stringList
 	fs.Var(&devices, "device", "a spare block device the lab may format (repeatable); the plan's disk kind device must be named here too")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -56,6 +59,10 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	kinds, err := profiling.ParseKinds(*profile)
+	if err != nil {
+		return "", err
+	}
 	var o tuning.Overrides
 	if set["repetitions"] {
 		o.Repetitions = repetitions
@@ -80,6 +87,7 @@ func runPlanArgs(ctx context.Context, logger *slog.Logger, name, defaultPlan str
 		PlanFile: *planFile, Root: *root, Out: *out, WorkDir: *work, WorkDirSet: set["work"] || set["work-dir"], StateDir: *state,
 		BrokerPath: *brokerBin, BrokerConfig: *config, BrokerUser: *brokerUser,
 		NoProbes: *noProbes, Unprivileged: *unprivileged, Check: *check, Overrides: o, Devices: devices,
+		Profiles: kinds, Pyroscope: *pyroscope,
 		Command: commandLine(), Stdout: os.Stdout, Progress: os.Stderr, Logger: logger,
 	})
 }

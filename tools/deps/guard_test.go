@@ -38,7 +38,7 @@ var allowed = map[string]string{
 	"mktemp": "coreutils", "mv": "coreutils", "nohup": "coreutils", "readlink": "coreutils",
 	"rm": "coreutils", "sha256sum": "coreutils", "sleep": "coreutils", "sort": "coreutils",
 	"sync": "coreutils", "tail": "coreutils", "tee": "coreutils", "timeout": "coreutils",
-	"touch": "coreutils", "tr": "coreutils", "uniq": "coreutils", "wc": "coreutils",
+	"touch": "coreutils", "tr": "coreutils", "uname": "coreutils", "uniq": "coreutils", "wc": "coreutils",
 	"grep": "essential", "sed": "essential", "gzip": "essential", "gunzip": "essential",
 	"tar": "essential", "find": "essential", "xargs": "essential", "diff": "essential",
 	"dpkg": "essential",
@@ -605,6 +605,11 @@ func shellCommands(line string) []string {
 			}
 			cur.WriteByte(0)
 			i = j
+		case c == '$' && strings.HasPrefix(line[i+1:], "(("):
+			// Arithmetic expansion, $((n + 1)): no command.
+			end := matchParen(line, i+1)
+			cur.WriteString("$A")
+			i = end
 		case c == '$' && i+1 < len(line) && line[i+1] == '(':
 			end := matchParen(line, i+1)
 			cmds = append(cmds, shellCommands(line[i+2:end])...)
@@ -702,7 +707,7 @@ func isRedirection(w string) bool {
 // variable, a quoted string, a glob, an option, a number or a relative path
 // (a file of the repository).
 func isName(w string) bool {
-	if w == "" || strings.ContainsAny(w, "\x00$*?=") || strings.HasPrefix(w, "-") {
+	if w == "" || strings.ContainsAny(w, "\x00$*?=[") || strings.HasPrefix(w, "-") {
 		return false
 	}
 	if _, err := strconv.Atoi(w); err == nil {

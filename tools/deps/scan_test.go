@@ -31,7 +31,8 @@ fi
 for x in a b c; do echo "$x $(uname -r)"; done
 case $1 in
 --x) mkfs.xfs -f "$dev" ;;
-*) /usr/sbin/losetup -d x ;;
+spare[12]) slot=${serial#spare} ;;
+*) /usr/sbin/losetup -d x; n=$((n + 1)) ;;
 esac
 VAR=1 timeout 5 iperf3 -c 127.0.0.1 \
 	--json

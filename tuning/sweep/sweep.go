@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/profiling"
 	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning"
@@ -48,6 +49,11 @@ type Config struct {
 	Overrides tuning.Overrides
 	// Devices are the spare block devices the user allows to be formatted.
 	Devices []string
+	// Profiles and Pyroscope are tuning.RunnerConfig's: pprof profiles
+	// saved of each run's broker, and a pyroscope server it sends
+	// continuous profiles to.
+	Profiles  []profiling.Kind
+	Pyroscope string
 	// Command is the command line, recorded in the result dir.
 	Command string
 	// Stdout receives the tables; Progress the ">>" lines.
@@ -181,6 +187,8 @@ func Run(ctx context.Context, cfg Config) (string, error) {
 		Ceilings:    tuning.LoadgenCeilings{},
 		Environment: env,
 		Logger:      cfg.Logger,
+		Profiles:    cfg.Profiles,
+		Pyroscope:   cfg.Pyroscope,
 		Progress: func(p tuning.Progress) {
 			if p.Run == nil {
 				fmt.Fprintf(cfg.Progress, ">> %d runs done in %s (%d failed)\n", p.Total, p.Elapsed.Round(time.Second), p.Failed)

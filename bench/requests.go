@@ -90,21 +90,11 @@ func (p RequestsPass) MicrosPerRequest() float64 { return p.CPUSeconds * 1e6 / p
 
 // RunRequests runs every round and returns the passes in the order they ran.
 func RunRequests(ctx context.Context, cfg RequestsConfig) ([]RequestsPass, error) {
-	if cfg.Rate == 0 {
-		cfg.Rate = 50000
-	}
-	if cfg.Size == 0 {
-		cfg.Size = 1024
-	}
-	if cfg.Duration == 0 {
-		cfg.Duration = 20 * time.Second
-	}
-	if cfg.Warmup == 0 {
-		cfg.Warmup = 5 * time.Second
-	}
-	if cfg.Rounds == 0 {
-		cfg.Rounds = 3
-	}
+	orDefault(&cfg.Rate, 50000)
+	orDefault(&cfg.Size, 1024)
+	orDefault(&cfg.Duration, 20*time.Second)
+	orDefault(&cfg.Warmup, 5*time.Second)
+	orDefault(&cfg.Rounds, 3)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -184,17 +184,11 @@ func (r *Result) OMB() OMBResult {
 		o.ConsumeRate = append(o.ConsumeRate, win.ConsumeRate)
 		o.Backlog = append(o.Backlog, win.Backlog)
 
-		pl := win.PublishLatency
-		o.PublishLatencyAvg = append(o.PublishLatencyAvg, pl.MeanUs/1000)
-		o.PublishLatency50pct = append(o.PublishLatency50pct, ms(pl.P50Us))
-		o.PublishLatency75pct = append(o.PublishLatency75pct, ms(pl.P75Us))
-		o.PublishLatency95pct = append(o.PublishLatency95pct, ms(pl.P95Us))
-		o.PublishLatency99pct = append(o.PublishLatency99pct, ms(pl.P99Us))
-		o.PublishLatency999pct = append(o.PublishLatency999pct, ms(pl.P999Us))
-		o.PublishLatency9999pct = append(o.PublishLatency9999pct, ms(pl.P9999Us))
 		// The lab does not keep p99.999 per window; OMB's own generator
-		// leaves this list empty too.
-		o.PublishLatencyMax = append(o.PublishLatencyMax, ms(pl.MaxUs))
+		// leaves that list empty too.
+		appendMillis(win.PublishLatency, &o.PublishLatencyAvg, &o.PublishLatency50pct, &o.PublishLatency75pct,
+			&o.PublishLatency95pct, &o.PublishLatency99pct, &o.PublishLatency999pct, &o.PublishLatency9999pct,
+			&o.PublishLatencyMax)
 
 		pd := win.PublishDelay
 		o.PublishDelayLatencyAvg = append(o.PublishDelayLatencyAvg, pd.MeanUs)
@@ -206,15 +200,9 @@ func (r *Result) OMB() OMBResult {
 		o.PublishDelayLatency9999pct = append(o.PublishDelayLatency9999pct, pd.P9999Us)
 		o.PublishDelayLatencyMax = append(o.PublishDelayLatencyMax, pd.MaxUs)
 
-		e := win.EndToEnd
-		o.EndToEndLatencyAvg = append(o.EndToEndLatencyAvg, e.MeanUs/1000)
-		o.EndToEndLatency50pct = append(o.EndToEndLatency50pct, ms(e.P50Us))
-		o.EndToEndLatency75pct = append(o.EndToEndLatency75pct, ms(e.P75Us))
-		o.EndToEndLatency95pct = append(o.EndToEndLatency95pct, ms(e.P95Us))
-		o.EndToEndLatency99pct = append(o.EndToEndLatency99pct, ms(e.P99Us))
-		o.EndToEndLatency999pct = append(o.EndToEndLatency999pct, ms(e.P999Us))
-		o.EndToEndLatency9999pct = append(o.EndToEndLatency9999pct, ms(e.P9999Us))
-		o.EndToEndLatencyMax = append(o.EndToEndLatencyMax, ms(e.MaxUs))
+		appendMillis(win.EndToEnd, &o.EndToEndLatencyAvg, &o.EndToEndLatency50pct, &o.EndToEndLatency75pct,
+			&o.EndToEndLatency95pct, &o.EndToEndLatency99pct, &o.EndToEndLatency999pct, &o.EndToEndLatency9999pct,
+			&o.EndToEndLatencyMax)
 	}
 
 	a := r.Aggregate
@@ -276,6 +264,19 @@ func (o *OMBResult) initLists() {
 	} {
 		*l = []int64{}
 	}
+}
+
+// appendMillis appends one window's quantiles, converted to OMB's
+// milliseconds, to the per-window lists of one latency.
+func appendMillis(q Quantiles, avg, p50, p75, p95, p99, p999, p9999, max *[]float64) {
+	*avg = append(*avg, q.MeanUs/1000)
+	*p50 = append(*p50, ms(q.P50Us))
+	*p75 = append(*p75, ms(q.P75Us))
+	*p95 = append(*p95, ms(q.P95Us))
+	*p99 = append(*p99, ms(q.P99Us))
+	*p999 = append(*p999, ms(q.P999Us))
+	*p9999 = append(*p9999, ms(q.P9999Us))
+	*max = append(*max, ms(q.MaxUs))
 }
 
 // ms converts microseconds to OMB's milliseconds.

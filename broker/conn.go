@@ -209,13 +209,27 @@ func (cc *Conn) readFrame() (frame, error) {
 // readLarge reads a frame body of n bytes that does not fit the read
 // buffer. Up to maxPooledBody the body comes from a pool; above, it starts
 // at maxPooledBody and doubles as bytes arrive, so memory follows what the
-// client sent, never what it promised.
+// client sent, never what it promised. The request budget is reserved the
+// same way: the bytes sent plus budgetWindow, as they arrive.
 func (cc *Conn) readLarge(n int) (frame, error) {
-	if !cc.b.reqBudget.acquire(int64(n)) {
+	var f frame
+	// reserve makes f hold at least upto bytes of the budget.
+	reserve := func(upto int) bool {
+		d := int64(upto) - f.reserved
+		if d <= 0 {
+			return true
+		}
+		if !cc.b.reqBudget.acquire(cc, d) {
+			return false
+		}
+		f.reserved += d
+		cc.b.metrics.queuedRequestBytes.Add(float64(d))
+		return true
+	}
+	k := min(cc.rend-cc.rpos, n)
+	if !reserve(min(n, k+budgetWindow)) {
 		return frame{}, errStopping
 	}
-	f := frame{reserved: int64(n)}
-	cc.b.metrics.queuedRequestBytes.Add(float64(n))
 	var body []byte
 	if n <= maxPooledBody {
 		c := bodyClass(n)
@@ -229,7 +243,6 @@ func (cc *Conn) readLarge(n int) (frame, error) {
 	} else {
 		body = make([]byte, 0, maxPooledBody)
 	}
-	k := min(cc.rend-cc.rpos, n)
 	body = append(body, cc.rbuf[cc.rpos:cc.rpos+k]...)
 	cc.rpos += k
 	for len(body) < n {
@@ -238,7 +251,12 @@ func (cc *Conn) readLarge(n int) (frame, error) {
 			copy(grown, body)
 			body = grown
 		}
-		m, err := cc.read(body[len(body):cap(body)])
+		if int64(len(body)) >= f.reserved && !reserve(min(n, len(body)+budgetWindow)) {
+			f.body = body
+			cc.releaseFrame(f)
+			return frame{}, errStopping
+		}
+		m, err := cc.read(body[len(body):min(cap(body), int(f.reserved))])
 		body = body[:len(body)+m]
 		if err != nil {
 			f.body = body
@@ -260,7 +278,7 @@ func (cc *Conn) releaseFrame(f frame) {
 		bodyPools[bodyClass(cap(*f.pooled))].Put(f.pooled)
 	}
 	if f.reserved > 0 {
-		cc.b.reqBudget.release(f.reserved)
+		cc.b.reqBudget.release(cc, f.reserved)
 		cc.b.metrics.queuedRequestBytes.Sub(float64(f.reserved))
 	}
 }

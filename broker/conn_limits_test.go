@@ -218,7 +218,13 @@ func TestPromisedFrameIsNotReserved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitGauge(t, b.metrics.queuedRequestBytes, 4*promised, "queued_request_bytes")
+	// Each frame reserves what it sent plus one window, not its promise.
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if got := gaugeValue(t, b.metrics.queuedRequestBytes); got < 4*budgetWindow || got > 4*(budgetWindow+1000) {
+			return fmt.Errorf("queued_request_bytes = %v, want 4 x (%d + at most 1000)", got, budgetWindow)
+		}
+		return nil
+	})
 	grown := int64(heapObjectBytes()) - int64(base)
 	if grown > 32<<20 {
 		t.Errorf("heap grew by %d MiB for 4 frames promising 100 MB with 1000 bytes sent", grown>>20)
@@ -227,26 +233,34 @@ func TestPromisedFrameIsNotReserved(t *testing.T) {
 }
 
 // TestQueuedMaxRequestBytes checks that once queued.max.request.bytes is
-// reserved by a large request still arriving, another large request waits
-// to be read, a small request is still served, and the waiting request is
-// served once the budget is freed.
+// held by a large request still arriving (its bytes sent, over the limit:
+// it holds the overdraft), another large request waits to be read, a
+// small request is still served, and the waiting request is served once
+// the budget is freed.
 func TestQueuedMaxRequestBytes(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.QueuedMaxRequestBytes = 1 << 20 })
 	setup := dialRaw(t, b.addr)
 	createTopicRaw(t, setup, "queued", 1)
 
 	hog := dialRaw(t, b.addr)
-	if _, err := hog.nc.Write(binary.BigEndian.AppendUint32(nil, 2<<20)); err != nil {
+	const sent = 1<<20 + 100<<10
+	if _, err := hog.nc.Write(append(binary.BigEndian.AppendUint32(nil, 4<<20), make([]byte, sent)...)); err != nil {
 		t.Fatal(err)
 	}
-	waitGauge(t, b.metrics.queuedRequestBytes, 2<<20, "queued_request_bytes")
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if got := b.reqBudget.inUse(); got < sent {
+			return fmt.Errorf("request budget in use %d, want at least the %d bytes sent", got, sent)
+		}
+		return nil
+	})
+	waits := counterValue(t, b.metrics.requestBudgetWaits)
 
 	waiter := dialRaw(t, b.addr)
 	batch := makeBatch(-1, -1, -1, time.Now().UnixMilli(), make([]byte, 100<<10))
 	corr := waiter.send(produceReq("queued", 0, -1, batch))
 	testutil.WaitFor(t, 20*time.Second, func() error {
-		if got := counterValue(t, b.metrics.requestBudgetWaits); got < 1 {
-			return fmt.Errorf("queued_request_bytes_waits_total = %v, want 1 (queued %v, in use %d)", got, gaugeValue(t, b.metrics.queuedRequestBytes), b.reqBudget.inUse())
+		if got := counterValue(t, b.metrics.requestBudgetWaits); got <= waits {
+			return fmt.Errorf("queued_request_bytes_waits_total = %v, want more than %v (queued %v, in use %d)", got, waits, gaugeValue(t, b.metrics.queuedRequestBytes), b.reqBudget.inUse())
 		}
 		return nil
 	})
@@ -266,6 +280,39 @@ func TestQueuedMaxRequestBytes(t *testing.T) {
 		t.Errorf("produce error code %d", c)
 	}
 	waitGauge(t, b.metrics.queuedRequestBytes, 0, "queued_request_bytes")
+}
+
+// TestTrickledPrefixesDoNotHoldTheBudget is the slowloris of the request
+// budget: connections that each promise a socket.request.max.bytes frame and
+// then send a byte now and then reserved the whole queued.max.request.bytes
+// between them, and every larger request of every client waited behind them
+// for as long as they trickled. Now each holds one window; another client's
+// 200 KiB produce is served while they stay open.
+func TestTrickledPrefixesDoNotHoldTheBudget(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.QueuedMaxRequestBytes = 1 << 20 })
+	setup := dialRaw(t, b.addr)
+	createTopicRaw(t, setup, "trickled", 1)
+	for range 4 {
+		slow := dialRaw(t, b.addr)
+		if _, err := slow.nc.Write(append(binary.BigEndian.AppendUint32(nil, uint32(b.cfg.SocketRequestMaxBytes)), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if got := b.reqBudget.inUse(); got < 4*budgetWindow {
+			return fmt.Errorf("request budget in use %d, want the 4 trickling frames' windows", got)
+		}
+		return nil
+	})
+	good := dialRaw(t, b.addr)
+	batch := makeBatch(-1, -1, -1, time.Now().UnixMilli(), make([]byte, 200<<10))
+	resp, err := good.tryRoundTrip(produceReq("trickled", 0, -1, batch))
+	if err != nil {
+		t.Fatalf("a 200 KiB produce beside 4 trickled 100 MB prefixes: %v", err)
+	}
+	if c := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; c != 0 {
+		t.Errorf("produce error code %d", c)
+	}
 }
 
 // TestMalformedRequestClosesOnlyItsConnection sends an unknown API key on

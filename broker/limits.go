@@ -3,6 +3,7 @@ package broker
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -14,23 +15,33 @@ import (
 // (connections.max.idle.ms, socket.request.max.bytes) live in conn.go.
 
 // requestBudget bounds the request bytes held outside the connections' own
-// read buffers, as Kafka's queued.max.request.bytes bounds its MemoryPool
-// (SimpleMemoryPool, non-strict): a frame is admitted while any budget is
-// left, so one frame larger than the whole budget still gets through alone
-// and the bytes held never exceed the limit plus one frame. A frame reserves
-// its promised size when its size prefix has been read (as Kafka allocates
-// it then), but its memory is allocated only as its bytes arrive. A
-// connection waiting for budget is not read from, like Kafka's muted
-// channels; small frames that fit the connection's read buffer never wait.
+// read buffers, as Kafka's queued.max.request.bytes bounds its MemoryPool.
+// A frame reserves the bytes it has sent plus one budgetWindow ahead, as
+// they arrive, not the size its prefix promised: a client that sends a
+// 100 MB size prefix and then a byte now and then holds budgetWindow, not
+// the whole budget (it did, and every larger request of every client
+// waited behind it for as long as it trickled). A reader that finds the
+// budget spent waits before reading more, like Kafka's muted channels;
+// small frames that fit the connection's read buffer never wait. So that
+// frames read in part cannot wait on each other for ever, the oldest
+// waiter may go over the limit, one frame at a time (the overdraft), until
+// its frame is read: the bytes held never exceed the limit plus one window
+// plus one frame, the bound Kafka's non-strict pool gives.
 type requestBudget struct {
 	limit  int64  // <= 0: no bound (Kafka's -1)
 	onWait func() // called when a reader starts to wait; may be nil
 
-	mu     sync.Mutex
-	cond   sync.Cond
-	used   int64
-	closed bool
+	mu        sync.Mutex
+	cond      sync.Cond
+	used      int64
+	closed    bool
+	waiting   []*Conn // readers waiting, oldest first
+	overdraft *Conn   // the reader allowed over the limit until its frame is read
 }
+
+// budgetWindow is how far a frame may reserve beyond the bytes it has sent:
+// the most a client holds by promising and not sending.
+const budgetWindow = 64 << 10
 
 func newRequestBudget(limit int64) *requestBudget {
 	rb := &requestBudget{limit: limit}
@@ -38,16 +49,26 @@ func newRequestBudget(limit int64) *requestBudget {
 	return rb
 }
 
-// acquire reserves n bytes, waiting while the budget is spent. It returns
-// false once the broker is closing.
-func (rb *requestBudget) acquire(n int64) bool {
+// acquire reserves n more bytes for cc's frame, waiting while the budget
+// is spent (unless cc holds the overdraft or is the oldest waiter and the
+// overdraft is free). It returns false once the broker is closing.
+func (rb *requestBudget) acquire(cc *Conn, n int64) bool {
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
-	if rb.limit > 0 && rb.used >= rb.limit && !rb.closed && rb.onWait != nil {
-		rb.onWait()
-	}
-	for rb.limit > 0 && rb.used >= rb.limit && !rb.closed {
-		rb.cond.Wait()
+	spent := func() bool { return rb.limit > 0 && rb.used >= rb.limit && rb.overdraft != cc && !rb.closed }
+	if spent() {
+		if rb.onWait != nil {
+			rb.onWait()
+		}
+		rb.waiting = append(rb.waiting, cc)
+		for spent() {
+			if rb.overdraft == nil && rb.waiting[0] == cc {
+				rb.overdraft = cc
+				break
+			}
+			rb.cond.Wait()
+		}
+		rb.waiting = slices.DeleteFunc(rb.waiting, func(w *Conn) bool { return w == cc })
 	}
 	if rb.closed {
 		return false
@@ -56,9 +77,14 @@ func (rb *requestBudget) acquire(n int64) bool {
 	return true
 }
 
-func (rb *requestBudget) release(n int64) {
+// release returns n bytes of cc's frame, which has been read and handled
+// (or failed): cc gives up the overdraft if it held it.
+func (rb *requestBudget) release(cc *Conn, n int64) {
 	rb.mu.Lock()
 	rb.used -= n
+	if rb.overdraft == cc {
+		rb.overdraft = nil
+	}
 	rb.mu.Unlock()
 	rb.cond.Broadcast()
 }

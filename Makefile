@@ -66,6 +66,11 @@ bench-requests: build ## broker CPU s/GB and us/request at 50k msg/s x 1 KiB: BA
 	(cd $$tmp/src && $(GO) build -o $$tmp/broker-base ./cmd/broker) && \
 	$(BIN)/lab requests -brokers base=$$tmp/broker-base,this=$(BIN)/broker -rounds $${ROUNDS:-3}
 
+.PHONY: bench-abuse
+bench-abuse: build ## soak: a producer and consumer beside misbehaving clients (slowloris, long polls, bombs, floods, group churn) for ABUSE_DURATION (10m); ratio, RSS, fds, goroutines, no acked record lost
+	@echo ">> running the abuse soak ($${ABUSE_DURATION:-10m} of misbehaving clients, solo phases besides)"
+	@$(BIN)/lab abuse -duration $${ABUSE_DURATION:-10m} -out $(RESULTS) $(ABUSE_FLAGS)
+
 .PHONY: bench-kill
 bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every acknowledged record must survive
 	@echo ">> running the kill test (100 trials)"

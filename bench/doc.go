@@ -17,6 +17,10 @@
 //     make bench-loadgen).
 //   - requests.go: broker builds' CPU per GB and per request at a held rate,
 //     with syscalls per request by kind (lab requests, make bench-requests).
+//   - abuse.go, abuse_mix.go: a soak, a well-behaved producer and group
+//     consumer alone and beside misbehaving raw-Kafka clients aimed at the
+//     broker's limits; throughput ratio, RSS, fds, goroutines, every acked
+//     record consumed (lab abuse, make bench-abuse).
 //
 // The shared pieces: every broker is started by internal/launch
 // (launch.StartBroker: server.properties on a free port, readiness by a real

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/brokerlab/brokerlab/bench"
+)
+
+func init() {
+	register("abuse", command{
+		summary: "soak: a well-behaved producer and consumer beside misbehaving clients; throughput ratio, broker RSS, fds, goroutines, no acked record lost",
+		run:     runAbuse,
+	})
+}
+
+func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := newFlags("abuse")
+	out := fs.String("out", "results", "directory under which results/<timestamp>-abuse/ is written")
+	duration := fs.Duration("duration", 10*time.Minute, "total time of the misbehaving mix, split over the rounds' abuse phases")
+	rounds := fs.Int("repetitions", 5, "rounds, each a solo and an abuse phase in a seeded order")
+	solo := fs.Duration("solo", 0, "each solo phase (default half an abuse phase)")
+	rate := fs.Float64("rate", 5000, "the well-behaved producer's held rate, records/s")
+	size := fs.Int("size", 256, "record size (key and value), bytes")
+	seed := fs.Uint64("seed", 0, "seed of the phase order and the mix (default: time)")
+	work := fs.String("work-dir", "", "where the broker's log lives (default a temp dir)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	bin, err := executableDir()
+	if err != nil {
+		return err
+	}
+	dir := *work
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "brokerlab-abuse-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	rep, runErr := bench.RunAbuse(ctx, bench.AbuseConfig{
+		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Duration: *duration, Rounds: *rounds,
+		Solo: *solo, Rate: *rate, Size: *size, Seed: *seed, Logger: logger.With("component", "abuse"),
+	})
+	if rep == nil {
+		return runErr
+	}
+	runDir, err := bench.NewRunDir(*out, "-abuse")
+	if err != nil {
+		return err
+	}
+	// Keep the broker's log and properties beside the results.
+	for _, f := range []string{"broker-abuse.log", "server-abuse.properties"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+			_ = os.WriteFile(filepath.Join(runDir, f), b, 0o644)
+		}
+	}
+	invErr := rep.Save(runDir, dir, os.Stdout)
+	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
+	if runErr != nil {
+		return runErr
+	}
+	return invErr
+}

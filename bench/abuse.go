@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -192,8 +193,17 @@ type AbusePhase struct {
 	Consumed       int64   `json:"consumed"`
 	AckedPerSec    float64 `json:"acked_per_sec"`
 	ConsumedPerSec float64 `json:"consumed_per_sec"`
+	// The pair's acknowledgement latency from each record's due time
+	// (the held rate's schedule), ms.
+	AckP50Ms float64 `json:"ack_p50_ms"`
+	AckP99Ms float64 `json:"ack_p99_ms"`
 	// Rebalances of the pair's consumer during the phase.
 	Rebalances int64 `json:"rebalances"`
+	// CPU seconds over the phase of the broker and of this process (the
+	// pair and the mix): on a machine of few CPUs the mix competes with the
+	// pair for them, not only with the broker.
+	BrokerCPU float64 `json:"broker_cpu_seconds"`
+	LabCPU    float64 `json:"lab_cpu_seconds"`
 	// Peaks of the broker over the phase.
 	PeakRSS         int64 `json:"peak_rss_bytes"`
 	PeakFDs         int64 `json:"peak_open_fds"`
@@ -301,6 +311,21 @@ type pair struct {
 	mu                        sync.Mutex
 	seen                      map[int32][]uint64 // bitset of consumed seqs by producer
 	unique                    int64
+	latMu                     sync.Mutex
+	lat                       *hdrhistogram.Histogram // µs from a record's due time to its ack, this phase
+}
+
+// takeLatency returns the phase's acknowledgement latency p50 and p99 in
+// ms and starts a new phase.
+func (pr *pair) takeLatency() (p50, p99 float64) {
+	pr.latMu.Lock()
+	h := pr.lat
+	pr.lat = hdrhistogram.New(1, 3600e6, 3)
+	pr.latMu.Unlock()
+	if h == nil || h.TotalCount() == 0 {
+		return 0, 0
+	}
+	return float64(h.ValueAtQuantile(50)) / 1e3, float64(h.ValueAtQuantile(99)) / 1e3
 }
 
 func (p *pair) markSeen(k key) {
@@ -335,29 +360,39 @@ func (p *pair) notConsumed() int64 {
 }
 
 // produce sends at cfg.Rate until ctx ends, producer p (= partition p)
-// round robin.
+// round robin. The rate is held against the clock, not per tick: record i
+// is due at i/rate, and records that fell behind (this process starved of
+// CPU, or Produce blocked on a full buffer) are sent as soon as it can, so a
+// shortfall of acknowledgements is the broker's or the client's, not
+// missed ticks.
 func (pr *pair) produce(ctx context.Context, cl *kgo.Client, cfg AbuseConfig) {
 	pad := make([]byte, max(0, cfg.Size-12))
 	seqs := make([]int64, cfg.Partitions)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	per, carry, next := cfg.Rate/100, 0.0, 0
+	start, sent := time.Now(), int64(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		for carry += per; carry >= 1 && ctx.Err() == nil; carry-- {
-			part := int32(next % cfg.Partitions)
-			next++
+		for due := int64(time.Since(start).Seconds() * cfg.Rate); sent < due && ctx.Err() == nil; sent++ {
+			part := int32(sent % int64(cfg.Partitions))
 			k := key{part, seqs[part]}
 			seqs[part]++
 			pr.produced.Add(1)
+			dueAt := start.Add(time.Duration(float64(sent) / cfg.Rate * 1e9))
 			cl.Produce(ctx, &kgo.Record{Partition: part, Key: pad, Value: encode(k.producer, k.seq)}, func(r *kgo.Record, err error) {
 				if err == nil {
 					pr.acks.add(k, r)
 					pr.acked.Add(1)
+					us := max(1, min(time.Since(dueAt).Microseconds(), 3600e6))
+					pr.latMu.Lock()
+					if pr.lat != nil {
+						_ = pr.lat.RecordValue(us)
+					}
+					pr.latMu.Unlock()
 				}
 			})
 		}
@@ -461,6 +496,12 @@ func (s *sampler) peaks(phase string, ph *AbusePhase) {
 	}
 }
 
+// cpuOf returns a process's CPU seconds, 0 if unreadable.
+func cpuOf(pid int) float64 {
+	c, _ := processCPU(pid)
+	return c
+}
+
 // RunAbuse runs the soak. It returns the report so far with the first
 // error; invariants that failed are not an error of RunAbuse: check
 // AbuseReport.Invariants.
@@ -557,6 +598,8 @@ func RunAbuse(ctx context.Context, cfg AbuseConfig) (*AbuseReport, error) {
 			ph := AbusePhase{Round: round + 1, Kind: kind}
 			smp.setPhase(label)
 			prod0, ack0, con0, reb0 := pr.produced.Load(), pr.acked.Load(), pr.consumed.Load(), pr.rebalances.Load()
+			bcpu0, lcpu0 := cpuOf(p.Pid()), cpuOf(os.Getpid())
+			pr.takeLatency()
 			t0 := time.Now()
 			if kind == "abuse" {
 				mctx, stop := context.WithTimeout(ctx, d)
@@ -570,6 +613,8 @@ func RunAbuse(ctx context.Context, cfg AbuseConfig) (*AbuseReport, error) {
 			ph.Acked = pr.acked.Load() - ack0
 			ph.Consumed = pr.consumed.Load() - con0
 			ph.Rebalances = pr.rebalances.Load() - reb0
+			ph.BrokerCPU, ph.LabCPU = cpuOf(p.Pid())-bcpu0, cpuOf(os.Getpid())-lcpu0
+			ph.AckP50Ms, ph.AckP99Ms = pr.takeLatency()
 			ph.AckedPerSec = float64(ph.Acked) / ph.Seconds
 			ph.ConsumedPerSec = float64(ph.Consumed) / ph.Seconds
 			smp.peaks(label, &ph)
@@ -762,7 +807,7 @@ func (r *AbuseReport) Save(dir, workDir string, w io.Writer) error {
 // WriteTable writes the phases, the summary and the bounds met.
 func (r *AbuseReport) WriteTable(w io.Writer, markdown bool) error {
 	t := newTable(w, markdown)
-	t.Header("round", "phase", "s", "acked/s", "consumed/s", "rebalances", "peak RSS MiB", "peak fds", "peak goroutines", "peak conns", "settled in s", "end fds", "end goroutines")
+	t.Header("round", "phase", "s", "acked/s", "consumed/s", "ack p50 ms", "ack p99 ms", "rebalances", "broker CPU s", "lab CPU s", "peak RSS MiB", "peak fds", "peak goroutines", "peak conns", "settled in s", "end fds", "end goroutines")
 	for _, p := range r.Phases {
 		settle := "-"
 		if p.Kind == "abuse" || p.SettleSeconds > 1 {
@@ -772,7 +817,8 @@ func (r *AbuseReport) WriteTable(w io.Writer, markdown bool) error {
 			}
 		}
 		if err := t.Append(strconv.Itoa(p.Round), p.Kind, fmt.Sprintf("%.0f", p.Seconds), fmt.Sprintf("%.0f", p.AckedPerSec),
-			fmt.Sprintf("%.0f", p.ConsumedPerSec), strconv.FormatInt(p.Rebalances, 10), strconv.FormatInt(p.PeakRSS>>20, 10),
+			fmt.Sprintf("%.0f", p.ConsumedPerSec), fmt.Sprintf("%.1f", p.AckP50Ms), fmt.Sprintf("%.1f", p.AckP99Ms), strconv.FormatInt(p.Rebalances, 10), fmt.Sprintf("%.1f", p.BrokerCPU),
+			fmt.Sprintf("%.1f", p.LabCPU), strconv.FormatInt(p.PeakRSS>>20, 10),
 			strconv.FormatInt(p.PeakFDs, 10), strconv.FormatInt(p.PeakGoroutines, 10), strconv.FormatInt(p.PeakConnections, 10),
 			settle, strconv.FormatInt(p.EndFDs, 10), strconv.FormatInt(p.EndGoroutines, 10)); err != nil {
 			return err

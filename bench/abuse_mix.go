@@ -280,32 +280,23 @@ func (h *held) closeAll() {
 	h.conns = nil
 }
 
-// slowSilent keeps SilentConns connections that sent two bytes of a size
-// prefix and nothing more; each must be closed by the broker after
-// connections.max.idle.ms (a partial header idles out like no request),
-// and is replaced.
-func slowSilent(ctx context.Context, l mixLimits, out *outcomes) {
+// keepConns runs n goroutines, each dialing from class's address and
+// handing the connection to hold, which returns when it is done with it;
+// until ctx ends.
+func keepConns(ctx context.Context, n int, class mixClass, l mixLimits, out *outcomes, hold func(c *rawConn)) {
 	var wg sync.WaitGroup
-	for range l.SilentConns {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				c, err := dialFrom(ctx, classSource[classSlowSilent], l.addr)
+				c, err := dialFrom(ctx, classSource[class], l.addr)
 				if err != nil {
-					out.add(classSlowSilent, outcomeDialFailed, 1)
+					out.add(class, outcomeDialFailed, 1)
 					sleep(ctx, time.Second)
 					continue
 				}
-				_, _ = c.nc.Write([]byte{0, 0})
-				done := make(chan bool, 1)
-				go func() { done <- c.closedByPeer(time.Time{}) }()
-				select {
-				case <-done:
-					out.add(classSlowSilent, outcomeIdleClosed, 1)
-				case <-ctx.Done():
-					out.add(classSlowSilent, outcomeHeld, 1)
-				}
+				hold(c)
 				c.Close()
 			}
 		}()
@@ -313,38 +304,46 @@ func slowSilent(ctx context.Context, l mixLimits, out *outcomes) {
 	wg.Wait()
 }
 
+// slowSilent keeps SilentConns connections that sent two bytes of a size
+// prefix and nothing more; each must be closed by the broker after
+// connections.max.idle.ms (a partial header idles out like no request),
+// and is replaced.
+func slowSilent(ctx context.Context, l mixLimits, out *outcomes) {
+	keepConns(ctx, l.SilentConns, classSlowSilent, l, out, func(c *rawConn) {
+		_, _ = c.nc.Write([]byte{0, 0})
+		done := make(chan bool, 1)
+		go func() { done <- c.closedByPeer(time.Time{}) }()
+		select {
+		case <-done:
+			out.add(classSlowSilent, outcomeIdleClosed, 1)
+		case <-ctx.Done():
+			out.add(classSlowSilent, outcomeHeld, 1)
+		}
+	})
+}
+
 // slowTrickle keeps TrickleConns connections that each promise a frame of
 // socket.request.max.bytes and send one byte every TrickleEvery (below
-// connections.max.idle.ms, so the idle timeout never fires): each holds
-// its frame's reservation of queued.max.request.bytes, or waits for one.
+// connections.max.idle.ms, so the idle timeout never fires): each may hold
+// budgetWindow (64 KiB) of queued.max.request.bytes, not the promise.
 func slowTrickle(ctx context.Context, l mixLimits, out *outcomes) {
-	var wg sync.WaitGroup
-	for range l.TrickleConns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := dialFrom(ctx, classSource[classSlowTrickle], l.addr)
-				if err != nil {
-					out.add(classSlowTrickle, outcomeDialFailed, 1)
-					sleep(ctx, time.Second)
-					continue
-				}
-				var p [4]byte
-				binary.BigEndian.PutUint32(p[:], uint32(l.RequestMaxBytes))
-				_, err = c.nc.Write(p[:])
-				out.add(classSlowTrickle, outcomeBudgetHeld, 1)
-				for err == nil && sleep(ctx, l.TrickleEvery) {
-					_, err = c.nc.Write([]byte{0})
-				}
-				if err != nil {
-					out.add(classSlowTrickle, outcomeClosed, 1)
-				}
-				c.Close()
-			}
-		}()
+	keepConns(ctx, l.TrickleConns, classSlowTrickle, l, out, func(c *rawConn) {
+		err := trickle(ctx, c, l, binary.BigEndian.AppendUint32(nil, uint32(l.RequestMaxBytes)), 0)
+		out.add(classSlowTrickle, outcomeBudgetHeld, 1)
+		if err != nil && ctx.Err() == nil {
+			out.add(classSlowTrickle, outcomeClosed, 1)
+		}
+	})
+}
+
+// trickle writes first, then a byte every TrickleEvery until ctx ends, a
+// write fails or, if set, hold has passed.
+func trickle(ctx context.Context, c *rawConn, l mixLimits, first []byte, hold time.Duration) error {
+	_, err := c.nc.Write(first)
+	for t0 := time.Now(); err == nil && (hold == 0 || time.Since(t0) < hold) && sleep(ctx, l.TrickleEvery); {
+		_, err = c.nc.Write([]byte{0})
 	}
-	wg.Wait()
+	return err
 }
 
 // budgetFill keeps queued.max.request.bytes spent with real bytes:
@@ -354,36 +353,20 @@ func slowTrickle(ctx context.Context, l mixLimits, out *outcomes) {
 // requests of every client wait to be read (one at a time goes over, the
 // overdraft); the broker's memory for them stays bounded.
 func budgetFill(ctx context.Context, l mixLimits, out *outcomes) {
-	var wg sync.WaitGroup
 	share := int(l.QueuedMaxBytes)/max(1, l.BudgetFillers) + 64<<10
-	for range l.BudgetFillers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := dialFrom(ctx, classSource[classBudgetFill], l.addr)
-				if err != nil {
-					out.add(classBudgetFill, outcomeDialFailed, 1)
-					sleep(ctx, time.Second)
-					continue
-				}
-				frame := binary.BigEndian.AppendUint32(nil, uint32(l.RequestMaxBytes))
-				frame = append(frame, make([]byte, share)...)
-				if _, err = c.nc.Write(frame); err == nil {
-					out.add(classBudgetFill, "sent_share_then_held", 1)
-				}
-				for t0 := time.Now(); err == nil && time.Since(t0) < l.FillHold && sleep(ctx, l.TrickleEvery); {
-					_, err = c.nc.Write([]byte{0})
-				}
-				if err != nil && ctx.Err() == nil {
-					out.add(classBudgetFill, outcomeClosed, 1)
-				}
-				c.Close()
-				sleep(ctx, l.FillHold)
-			}
-		}()
-	}
-	wg.Wait()
+	keepConns(ctx, l.BudgetFillers, classBudgetFill, l, out, func(c *rawConn) {
+		frame := binary.BigEndian.AppendUint32(nil, uint32(l.RequestMaxBytes))
+		frame = append(frame, make([]byte, share)...)
+		err := trickle(ctx, c, l, frame, l.FillHold)
+		switch {
+		case err == nil:
+			out.add(classBudgetFill, "sent_share_then_held", 1)
+		case ctx.Err() == nil:
+			out.add(classBudgetFill, outcomeClosed, 1)
+		}
+		c.Close()
+		sleep(ctx, l.FillHold)
+	})
 }
 
 // longPolls sends Fetches that wait as long as a client may ask

@@ -3,11 +3,14 @@ package launch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,12 +23,8 @@ import (
 // promises: the server.properties and the log kept in the run dir, a real
 // Kafka answer on Addr, and a clean stop.
 func TestStartBrokerWritesConfigAnswersAndStops(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("building the broker: %v\n%s", err, out)
-	}
 	dir := t.TempDir()
-	p, err := StartBroker(context.Background(), Broker{Path: bin, Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
+	p, err := StartBroker(context.Background(), Broker{Path: brokerBin(t), Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +48,69 @@ func TestStartBrokerWritesConfigAnswersAndStops(t *testing.T) {
 	if fi, err := os.Stat(p.LogFile()); err != nil || fi.Size() == 0 {
 		t.Errorf("broker log %s kept: %v", p.LogFile(), err)
 	}
+}
+
+// TestStartBrokerMovesOffATakenPort hands StartBroker a port another
+// process holds, as happens when something binds it between FreeAddr and
+// the broker's start: the broker fails to bind, and StartBroker starts it
+// again on the next free port.
+func TestStartBrokerMovesOffATakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	calls := 0
+	freeAddr = func() (string, error) {
+		calls++
+		if calls == 1 {
+			return taken.Addr().String(), nil
+		}
+		return FreeAddr()
+	}
+	t.Cleanup(func() { freeAddr = FreeAddr })
+	p, err := StartBroker(context.Background(), Broker{Path: brokerBin(t), Dir: t.TempDir(), Label: "t"})
+	if err != nil {
+		t.Fatalf("start with the first port taken: %v", err)
+	}
+	defer p.Stop(time.Minute)
+	if calls != 2 || p.Addr() == taken.Addr().String() {
+		t.Errorf("broker on %s after %d ports; want the second port, not the taken %s", p.Addr(), calls, taken.Addr())
+	}
+}
+
+// brokerBin builds cmd/broker once for the package's tests.
+func brokerBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "launch-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBroker = filepath.Join(dir, "broker")
+		if out, err := exec.Command("go", "build", "-o", builtBroker, "../../cmd/broker").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the broker: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBroker
+}
+
+var (
+	buildOnce   sync.Once
+	builtBroker string
+	buildErr    error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBroker != "" {
+		os.RemoveAll(filepath.Dir(builtBroker))
+	}
+	os.Exit(code)
 }
 
 // The test binary doubles as the misbehaving child of the tests below.

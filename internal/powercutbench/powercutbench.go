@@ -238,41 +238,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func writeProps(path, addr, logDir string, cfg Config, extra []string) error {
-	lines := []string{
-		"node.id=1",
-		"listeners=PLAINTEXT://" + addr,
-		"log.dirs=" + logDir,
+// startBroker starts a broker for a trial through the lab's launcher, on a
+// free port, its server.properties and log kept in the trial's dir.
+func startBroker(ctx context.Context, cfg Config, dir, label, logDir string, extra []string) (*launch.Process, string, error) {
+	props := append([]string{
 		fmt.Sprintf("num.partitions=%d", cfg.Partitions),
 		"auto.create.topics.enable=false",
 		fmt.Sprintf("log.segment.bytes=%d", cfg.SegmentBytes),
 		"brokerlab.metrics.listen=",
+	}, extra...)
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: label, LogDir: logDir,
+		Props: props, StartTimeout: time.Minute})
+	if err != nil {
+		return nil, "", err
 	}
-	return os.WriteFile(path, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o644)
-}
-
-// startBroker starts a broker on a free port. A port taken between
-// choosing and binding it (other processes on a shared machine) is retried
-// with another, so a failed start always means the broker's own failure.
-func startBroker(ctx context.Context, cfg Config, dir, label, logDir string, extra []string) (*launch.Process, string, error) {
-	for attempt := 0; ; attempt++ {
-		addr, err := launch.FreeAddr()
-		if err != nil {
-			return nil, "", err
-		}
-		props := filepath.Join(dir, "server-"+label+".properties")
-		if err := writeProps(props, addr, logDir, cfg, extra); err != nil {
-			return nil, "", err
-		}
-		p, err := launch.Start(ctx, launch.Spec{
-			Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
-			LogFile: filepath.Join(dir, "broker-"+label+".log"), StartTimeout: time.Minute,
-		})
-		if err != nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
-			continue
-		}
-		return p, addr, err
-	}
+	return p, p.Addr(), nil
 }
 
 // topicRun is one topic's producers.
@@ -463,13 +443,6 @@ func topicExists(ctx context.Context, addr, topic string) (bool, error) {
 	}
 	d, ok := td[topic]
 	return ok && d.Err == nil, nil
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // Row is one cell of the table.

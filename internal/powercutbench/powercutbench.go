@@ -420,13 +420,7 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 			cfg.Logger.Error("checking a trial", "err", tr.CheckError)
 			continue
 		}
-		tr.Acked += v.Acked
-		tr.Lost += v.Lost
-		tr.Unacked += v.Unacked
-		tr.Duplicates += v.Duplicates
-		tr.OutOfOrder += v.OutOfOrder
-		tr.Corrupt += v.Corrupt
-		tr.Expired += v.Expired
+		tr.KillTrial.Add(v)
 	}
 	return tr, p2.Stop(time.Minute)
 }

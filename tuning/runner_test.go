@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,12 +62,7 @@ testDurationSeconds: 2
 // buildBroker builds cmd/broker into the test's temp dir.
 func buildBroker(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "broker")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/broker")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the broker: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
 }
 
 func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {

@@ -3,19 +3,19 @@ package launch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestStartBrokerWritesConfigAnswersAndStops starts a freshly built broker
@@ -79,38 +79,10 @@ func TestStartBrokerMovesOffATakenPort(t *testing.T) {
 	}
 }
 
-// brokerBin builds cmd/broker once for the package's tests.
+// brokerBin builds cmd/broker for a test.
 func brokerBin(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "launch-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBroker = filepath.Join(dir, "broker")
-		if out, err := exec.Command("go", "build", "-o", builtBroker, "../../cmd/broker").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building the broker: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBroker
-}
-
-var (
-	buildOnce   sync.Once
-	builtBroker string
-	buildErr    error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if builtBroker != "" {
-		os.RemoveAll(filepath.Dir(builtBroker))
-	}
-	os.Exit(code)
+	return filepath.Join(testutil.GoBuild(t, t.TempDir(), "../../cmd/broker"), "broker")
 }
 
 // The test binary doubles as the misbehaving child of the tests below.

@@ -59,6 +59,25 @@ producerRate: 2000
 testDurationSeconds: 2
 `
 
+// runnerInputs parses a test plan and the runner tests' workload, with the
+// default driver.
+func runnerInputs(t *testing.T, planYAML string) (*Plan, loadgen.Workload, loadgen.Driver) {
+	t.Helper()
+	plan, err := ParsePlan([]byte(planYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, w, d
+}
+
 // buildBroker builds cmd/broker into the test's temp dir.
 func buildBroker(t *testing.T) string {
 	t.Helper()
@@ -79,18 +98,7 @@ func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 			os.WriteFile(p, []byte(orig), 0o644)
 		}
 	})
-	plan, err := ParsePlan([]byte(runnerPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan, w, d := runnerInputs(t, runnerPlan)
 	state, work, out := t.TempDir(), t.TempDir(), t.TempDir()
 	s, _, err := host.Open(host.Config{StateDir: state})
 	if err != nil {
@@ -226,18 +234,7 @@ matrix:
 func TestRunnerTurnsProbesOnAndOffPerCell(t *testing.T) {
 	testutil.RequirePrivileged(t, "eBPF probes on the broker")
 	testutil.RequireCommand(t, "go", "install Go")
-	plan, err := ParsePlan([]byte(probesPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan, w, d := runnerInputs(t, probesPlan)
 	brokerBin := buildBroker(t)
 	run := func(probes Probes) ([]Record, error) {
 		s, _, err := host.Open(host.Config{StateDir: t.TempDir()})

@@ -60,15 +60,7 @@ func overheadGuideOf(t *testing.T, thr, p99 float64, skew []float64, reps int) s
 			File: tuning.RunFileName(run.Cell.ID, run.Round),
 		})
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
+	return guideOf(t, p, recs)
 }
 
 func TestGuideProbeOverhead(t *testing.T) {

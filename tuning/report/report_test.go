@@ -117,6 +117,20 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 	return p, recs
 }
 
+// guideOf analyses recs of plan p and returns the guide written from it.
+func guideOf(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
+	t.Helper()
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 func testAnalysis(t *testing.T) *Analysis {
 	t.Helper()
 	p, recs := testRecords(t)
@@ -173,18 +187,11 @@ func TestGuideWarnsAboutTooFewRuns(t *testing.T) {
 			few = append(few, r)
 		}
 	}
-	a, err := Analyze(p, few)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.String(), "Too few runs for firm conclusions:** some cells have only 3 runs") {
+	guide := guideOf(t, p, few)
+	if !strings.Contains(guide, "Too few runs for firm conclusions:** some cells have only 3 runs") {
 		t.Error("no warning about 3 runs per cell")
 	}
-	if strings.Contains(b.String(), "**Recommended: fs = xfs**") {
+	if strings.Contains(guide, "**Recommended: fs = xfs**") {
 		t.Error("a recommendation from 3 runs per cell: the U test cannot be significant there")
 	}
 }

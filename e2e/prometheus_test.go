@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,32 +36,20 @@ func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr, logFil
 	return p, p.Addr(), p.LogFile()
 }
 
-// startDaemon runs a program (node-exporter, Prometheus) until the test
-// ends, its output in dir/name.log.
+// startDaemon runs a program (node-exporter, Prometheus, lab probe) through
+// the lab's launcher until the test ends, its output in dir/name.log, and
+// stops it with SIGTERM first (lab probe detaches its programs on the way
+// out).
 func startDaemon(t *testing.T, dir, name, path string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(path, args...)
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	p, err := launch.Start(context.Background(), launch.Spec{Name: name, Path: path, Args: args, LogFile: filepath.Join(dir, name+".log")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("starting %s: %v", name, err)
-	}
 	t.Cleanup(func() {
-		// SIGTERM first: lab probe detaches its programs on the way out.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Errorf("stopping %s: %v", name, err)
 		}
-		logf.Close()
 	})
 }
 

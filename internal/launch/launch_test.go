@@ -110,6 +110,19 @@ func TestStartReportsAnEarlyExit(t *testing.T) {
 	}
 }
 
+// TestStartWithoutAddrSkipsReadiness starts a process that serves no Kafka
+// (Addr empty): Start returns once it runs, and Stop reports its own exit.
+func TestStartWithoutAddrSkipsReadiness(t *testing.T) {
+	p, err := Start(context.Background(), Spec{Name: "child", Path: os.Args[0], Env: []string{childEnv + "=exit"}, LogFile: filepath.Join(t.TempDir(), "child.log")})
+	if err != nil {
+		t.Fatalf("start without an address: %v", err)
+	}
+	<-p.Done()
+	if err := p.Stop(time.Second); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("stop of a child that exited 3: %v, want its exit status", err)
+	}
+}
+
 func TestStopContextKillsAfterGrace(t *testing.T) {
 	addr, err := FreeAddr()
 	if err != nil {

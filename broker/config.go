@@ -106,8 +106,9 @@ type Config struct {
 	// most partitions this broker holds. Default 10000.
 	MaxBrokerPartitions int
 	// CreateTopicsMaxPartitions is brokerlab.create.topics.partitions.max:
-	// the most partitions one CreateTopics request may create, all its
-	// topics together; above it every topic of the request fails with
+	// the most partitions one CreateTopics request may create, or one
+	// CreatePartitions request may add, all its topics together; above it
+	// every topic of the request fails with
 	// INVALID_PARTITIONS and nothing is created. Default 10000, the most
 	// records Kafka's KRaft controller lets one request write
 	// (QuorumController.MAX_RECORDS_PER_USER_OP).

@@ -70,6 +70,7 @@ type logDir struct {
 // change after creation.
 type topicState struct {
 	deleting      bool // a DeleteTopic is renaming its dirs (Store.mu)
+	growing       bool // an AddPartitions is making its new partitions (Store.mu)
 	name          string
 	id            [16]byte
 	partitions    int32
@@ -237,8 +238,12 @@ func (s *Store) loadDirs() error {
 			if err != nil {
 				return fmt.Errorf("loading partition dir %s: %w", f.dir, err)
 			}
-			t = &topicState{name: f.topic, id: id, partitions: f.meta.Partitions, configs: f.meta.Configs, configVersion: f.meta.ConfigVersion, cfg: &tc,
-				parts: make([]*Partition, f.meta.Partitions)}
+			// The newest copy gives the partition count too:
+			// AddPartitions rewrites topic.json with a new count and
+			// version (see grow.go).
+			n := newest[f.topic].Partitions
+			t = &topicState{name: f.topic, id: id, partitions: n, configs: f.meta.Configs, configVersion: f.meta.ConfigVersion, cfg: &tc,
+				parts: make([]*Partition, n)}
 			s.topics[f.topic] = t
 		}
 		if uuidString(t.id) != f.meta.TopicID {
@@ -499,6 +504,10 @@ func (s *Store) DeleteTopic(name string) error {
 	if !ok || s.closed || t.deleting {
 		s.mu.Unlock()
 		return fmt.Errorf("deleting topic %s: %w", name, kerr.UnknownTopicOrPartition)
+	}
+	if t.growing {
+		s.mu.Unlock()
+		return fmt.Errorf("deleting topic %s: partitions are being added to it: %w", name, kerr.ReassignmentInProgress)
 	}
 	t.deleting = true
 	s.ops.Add(1)

@@ -164,3 +164,106 @@ func strOrNil(s *string) string {
 	}
 	return *s
 }
+
+// TestDeleteRecords deletes the head of a partition through kadm and
+// checks what Fetch, ListOffsets and a franz-go consumer see, before and
+// after a restart, and the errors of bad requests.
+func TestDeleteRecords(t *testing.T) {
+	b := newTestBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, b.addr))
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": kmsg.StringPtr("200")}, "head"); err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, b.addr, kgo.DefaultProduceTopic("head"), kgo.MaxBufferedRecords(1))
+	for i := range 30 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("x", 40) + string(rune('a'+i%26)))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segsBefore := len(b.Store().Partition("head", 0).Segments())
+	os := kadm.Offsets{}
+	os.Add(kadm.Offset{Topic: "head", Partition: 0, At: 17})
+	dr, err := adm.DeleteRecords(ctx, os)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := dr.Lookup("head", 0); r.Err != nil || r.LowWatermark != 17 {
+		t.Fatalf("DeleteRecords: %+v", r)
+	}
+	if n := len(b.Store().Partition("head", 0).Segments()); n >= segsBefore {
+		t.Errorf("%d segments after DeleteRecords, had %d: the whole ones below 17 must go", n, segsBefore)
+	}
+
+	check := func(b *testBroker) {
+		t.Helper()
+		adm := kadm.NewClient(newClient(t, b.addr))
+		so, err := adm.ListStartOffsets(ctx, "head")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := so.Lookup("head", 0); o.Offset != 17 {
+			t.Errorf("ListOffsets earliest %d, want 17", o.Offset)
+		}
+		rc := dialRaw(t, b.addr)
+		freq := kmsg.NewPtrFetchRequest()
+		freq.Version, freq.MaxBytes = 12, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "head"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset = 16, 1<<20, -1
+		ft.Partitions = append(ft.Partitions, fp)
+		freq.Topics = append(freq.Topics, ft)
+		fr := rc.roundTrip(freq).(*kmsg.FetchResponse)
+		if sp := fr.Topics[0].Partitions[0]; sp.ErrorCode != kerr.OffsetOutOfRange.Code || sp.LogStartOffset != 17 {
+			t.Errorf("Fetch below the start: %v, log start %d; want OFFSET_OUT_OF_RANGE and 17", kerr.ErrorForCode(sp.ErrorCode), sp.LogStartOffset)
+		}
+		// A consumer from the start gets offsets 17..29.
+		cons := newClient(t, b.addr, kgo.ConsumeTopics("head"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		var got []int64
+		for len(got) < 13 {
+			fs := cons.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Offset) })
+		}
+		if got[0] != 17 || got[len(got)-1] != 29 || len(got) != 13 {
+			t.Errorf("consumed offsets %v, want 17..29", got)
+		}
+	}
+	check(b)
+	b = b.restart(t)
+	check(b)
+
+	t.Run("bad requests get Kafka's errors", func(t *testing.T) {
+		rc := dialRaw(t, b.addr)
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		req.Version = 2
+		add := func(topic string, partition int32, offset int64) {
+			rt := kmsg.NewDeleteRecordsRequestTopic()
+			rt.Topic = topic
+			rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+			rp.Partition, rp.Offset = partition, offset
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		add("head", 0, -2)
+		add("head", 0, 31)
+		add("head", 1, 20)
+		add("missing", 0, 1)
+		add("head", 0, 3) // below the start: unchanged
+		resp := rc.roundTrip(req).(*kmsg.DeleteRecordsResponse)
+		want := []struct {
+			code int16
+			lw   int64
+		}{{kerr.OffsetOutOfRange.Code, -1}, {kerr.OffsetOutOfRange.Code, -1}, {kerr.UnknownTopicOrPartition.Code, -1}, {kerr.UnknownTopicOrPartition.Code, -1}, {0, 17}}
+		for i, rt := range resp.Topics {
+			sp := rt.Partitions[0]
+			if sp.ErrorCode != want[i].code || sp.LowWatermark != want[i].lw {
+				t.Errorf("%s-%d: %v low watermark %d, want %v %d", rt.Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode), sp.LowWatermark, kerr.ErrorForCode(want[i].code), want[i].lw)
+			}
+		}
+	})
+}

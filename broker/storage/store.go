@@ -43,6 +43,11 @@ type Store struct {
 	// without holding mu); taken before mu.
 	cfgMu sync.Mutex
 
+	// startMu serialises log start offset moves by DeleteRecords and the
+	// writes of log-start-offset-checkpoint (held across them); taken
+	// before mu.
+	startMu sync.Mutex
+
 	// pidMu guards the producer id block.
 	pidMu            sync.Mutex
 	pidNext, pidLast int64
@@ -123,6 +128,10 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if err := s.loadDirs(); err != nil {
+		return nil, err
+	}
+	if err := s.writeStartCheckpoints(); err != nil {
+		s.closeAllPartitions()
 		return nil, err
 	}
 	// The markers go only after every partition loaded: a crash from now
@@ -268,6 +277,7 @@ func (s *Store) loadDirs() error {
 			s.log.Warn("ignoring unreadable recovery checkpoint, recovering every segment", "dir", ld.path, "err", err)
 			cp = map[string]map[int32]int64{}
 		}
+		starts := s.readStartCheckpoint(ld)
 		var mine []foundPartition
 		for _, f := range found {
 			if f.ld == ld {
@@ -287,6 +297,7 @@ func (s *Store) loadDirs() error {
 						var p *Partition
 						p, err = loadPartition(s, t, f.id, f.dir, ld, clean, cp[f.topic][f.id])
 						if err == nil {
+							p.applyStartCheckpoint(starts[f.topic][f.id])
 							mu.Lock()
 							t.parts[f.id] = p
 							mu.Unlock()
@@ -556,6 +567,10 @@ func (s *Store) DeleteTopic(name string) error {
 		if err := os.RemoveAll(gone[i]); err != nil {
 			s.log.Warn("removing deleted partition dir", "dir", gone[i], "err", err)
 		}
+	}
+	// A new topic of the same name must not inherit a start.
+	if err := s.writeStartCheckpoints(); err != nil {
+		s.log.Warn("writing log start offset checkpoints after a topic deletion", "topic", name, "err", err)
 	}
 	s.log.Info("deleted topic", "topic", name)
 	return nil

@@ -43,8 +43,11 @@
 //	00000000000000000000.log           record batches (magic v2) exactly as the client sent them,
 //	                                   except baseOffset and partitionLeaderEpoch (outside the CRC)
 //	                                   and, for LogAppendTime topics, maxTimestamp and the
-//	                                   timestamp-type bit (the CRC32C is recomputed then). The name
-//	                                   is the segment's base offset, 20 digits.
+//	                                   timestamp-type bit (the CRC32C is recomputed then), and for
+//	                                   topics whose compression.type is not producer, the codec:
+//	                                   such a batch is rebuilt with the topic's codec (same header
+//	                                   and records, new length and CRC32C), as Kafka's LogValidator
+//	                                   does. The name is the segment's base offset, 20 digits.
 //	00000000000000000000.index         sparse offset index: 8-byte big-endian entries
 //	                                   (offset - base uint32, file position uint32), one per
 //	                                   log.index.interval.bytes; preallocated (sparse) to

@@ -152,7 +152,9 @@ func (p *Partition) unavailable() error {
 // Append validates every record batch in records and appends them. It
 // rewrites, in records itself, each batch's baseOffset and
 // partitionLeaderEpoch (and maxTimestamp, the timestamp-type bit and the
-// CRC when the topic uses LogAppendTime). See the package documentation for
+// CRC when the topic uses LogAppendTime); batches whose codec is not the
+// topic's compression.type (unless producer) are rebuilt in a new buffer
+// with that codec first (compress.go). See the package documentation for
 // validation, idempotence and the flush policy. With sync, Append returns
 // only after an fdatasync that covers its write; concurrent synced appends
 // to one partition share one fdatasync (group commit). Errors wrap a kerr
@@ -161,6 +163,18 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	st := &p.store.stats
 	var buf [4]validatedBatch // most produce requests carry one batch per partition
 	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
+	if err == nil {
+		if target := p.cfg.Load().compression; target != codecProducer {
+			// compression.type: batches of another codec are rebuilt into
+			// a new buffer, checked again (the size bound applies to what
+			// is stored, as in Kafka's LogValidator).
+			var rebuilt []byte
+			if rebuilt, err = p.store.recompress(records, batches, target); err == nil && &rebuilt[0] != &records[0] {
+				records = rebuilt
+				batches, err = validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
+			}
+		}
+	}
 	if err != nil {
 		st.rejected.Add(1)
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)

@@ -59,6 +59,8 @@ type Store struct {
 	// dec decompresses batches for validation and timestamp lookups,
 	// bounded by MaxDecompressedBytes.
 	dec *decompressor
+	// comp compresses batches anew for a topic's compression.type.
+	comp compressor
 
 	stats counters
 }

@@ -102,3 +102,38 @@ func TestTopicCompressionType(t *testing.T) {
 		}
 	})
 }
+
+// TestBrokerCompressionType: the broker's compression.type is the default
+// of topics that set none, and a bad value is refused naming the key.
+func TestBrokerCompressionType(t *testing.T) {
+	_, _, err := ConfigFromProperties(props(t, "log.dirs=/tmp/x\ncompression.type=brotli\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "compression.type") || !strings.Contains(err.Error(), "brotli") {
+		t.Fatalf("compression.type=brotli: %v, want an error naming the key and value", err)
+	}
+	b := newTestBroker(t, func(c *Config) { c.CompressionType = "lz4" })
+	rc := dialRaw(t, b.addr)
+	createTopicRaw(t, rc, "default-lz4", 1)
+	if p := produceRaw(t, rc, "default-lz4", 0, makeBatch(-1, -1, -1, 1, []byte("v"))); p.ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(p.ErrorCode))
+	}
+	sl, err := b.Store().Partition("default-lz4", 0).Read(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Release()
+	var hdr [23]byte
+	if _, err := sl.File.ReadAt(hdr[:], sl.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if codec := binary.BigEndian.Uint16(hdr[21:]) & 7; codec != 3 {
+		t.Errorf("stored codec %d on a topic of a compression.type=lz4 broker, want 3", codec)
+	}
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, "default-lz4", []string{"compression.type"}
+	dc.Resources = append(dc.Resources, rr)
+	resp := rc.roundTrip(dc).(*kmsg.DescribeConfigsResponse)
+	if c := resp.Resources[0].Configs; len(c) != 1 || c[0].Value == nil || *c[0].Value != "lz4" {
+		t.Errorf("DescribeConfigs compression.type: %+v", c)
+	}
+}

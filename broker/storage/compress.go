@@ -30,6 +30,12 @@ var compressionCodecs = map[string]int16{
 	"zstd":         codecZstd,
 }
 
+// ValidCompressionType reports whether v is a value of compression.type.
+func ValidCompressionType(v string) bool {
+	_, ok := compressionCodecs[v]
+	return ok
+}
+
 // xerialBlockSize is the uncompressed size of one block of the xerial
 // snappy framing, snappy-java's SnappyOutputStream default (32 KiB), which
 // Kafka's SnappyFactory uses when the broker recompresses.

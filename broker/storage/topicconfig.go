@@ -61,7 +61,7 @@ var topicConfigSpecs = []TopicConfigSpec{
 			return nil
 		}},
 	{Name: "compression.type", BrokerKey: "compression.type", Kind: KindString, Effective: true,
-		def: func(Config) string { return "producer" },
+		def: func(c Config) string { return c.CompressionType },
 		apply: func(tc *topicConfig, k, v string) error {
 			codec, ok := compressionCodecs[v]
 			if !ok {
@@ -258,6 +258,9 @@ func resolveTopicConfig(cfg Config, configs map[string]string) (topicConfig, err
 		flushMessages:   cfg.Flush.Messages,
 		flushInterval:   cfg.Flush.Interval,
 		compression:     codecProducer,
+	}
+	if codec, ok := compressionCodecs[cfg.CompressionType]; ok {
+		tc.compression = codec
 	}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(configs)) {

@@ -121,7 +121,15 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 // bit) and the same records, compressed anew, with the length and CRC32C
 // recomputed. batches are records' validated batches. When no batch needs
 // it, records itself is returned. Errors wrap a kerr value.
-func (s *Store) recompress(records []byte, batches []validatedBatch, target int16) ([]byte, error) {
+//
+// Memory is bounded as the rest of the append path is: every rebuilt batch
+// must fit maxBytes (max.message.bytes, else kerr.MessageTooLarge, as
+// Kafka's LogValidator refuses it), and the records of all the batches
+// rebuilt in one call may decompress to at most
+// brokerlab.message.max.decompressed.bytes together (Kafka rebuilds only
+// one batch per partition and request: it refuses a second with
+// InvalidRecordException).
+func (s *Store) recompress(records []byte, batches []validatedBatch, target int16, maxBytes int32) ([]byte, error) {
 	need := false
 	for i := range batches {
 		if batches[i].attributes&attrCompressionMask != target {
@@ -133,6 +141,7 @@ func (s *Store) recompress(records []byte, batches []validatedBatch, target int1
 		return records, nil
 	}
 	out := make([]byte, 0, len(records))
+	decompressed := 0
 	for i := range batches {
 		b := &batches[i]
 		raw := records[b.pos : int64(b.pos)+b.size()]
@@ -149,6 +158,9 @@ func (s *Store) recompress(records []byte, batches []validatedBatch, target int1
 				return nil, fmt.Errorf("recompressing batch at byte %d: %w: %w", b.pos, err, kerr.CorruptMessage)
 			}
 		}
+		if decompressed += len(recs); decompressed > s.dec.max {
+			return nil, fmt.Errorf("recompressing batch at byte %d: the rebuilt batches' records exceed %d bytes (brokerlab.message.max.decompressed.bytes): %w", b.pos, s.dec.max, kerr.MessageTooLarge)
+		}
 		start := len(out)
 		out = append(out, raw[:batchHeaderSize]...)
 		var err error
@@ -156,6 +168,9 @@ func (s *Store) recompress(records []byte, batches []validatedBatch, target int1
 			return nil, fmt.Errorf("recompressing batch at byte %d with codec %d: %w: %w", b.pos, target, err, kerr.KafkaStorageError)
 		}
 		nb := out[start:]
+		if int64(len(nb)) > int64(maxBytes) {
+			return nil, fmt.Errorf("recompressing batch at byte %d: rebuilt with codec %d it has %d bytes, more than the maximum of %d (message.max.bytes / max.message.bytes): %w", b.pos, target, len(nb), maxBytes, kerr.MessageTooLarge)
+		}
 		attrs := b.attributes&^attrCompressionMask | target
 		binary.BigEndian.PutUint16(nb[offAttributes:], uint16(attrs))
 		binary.BigEndian.PutUint32(nb[offLength:], uint32(len(nb)-logOverhead))

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -133,4 +134,27 @@ func TestCompressionTypeBadValuesAndLiveChange(t *testing.T) {
 		t.Fatalf("test batch of %d bytes is not small compressed", len(big))
 	}
 	wantKerr(t, appendErr(s.Partition("small", 0), big), kerr.MessageTooLarge)
+}
+
+// The batches one append rebuilds may decompress to at most
+// MaxDecompressedBytes together, so a request of many small compressed
+// batches cannot make the broker hold their expanded size.
+func TestRecompressionIsBounded(t *testing.T) {
+	cfg := testConfig(t, 1)
+	cfg.MaxDecompressedBytes = 64 << 10
+	s := openStore(t, cfg)
+	mustCreate(t, s, "u", 1, map[string]*string{"compression.type": ptr("uncompressed")})
+	p := s.Partition("u", 0)
+	one := func() []byte {
+		return encodeBatch(t, batchOpts{values: [][]byte{bytes.Repeat([]byte("y"), 30<<10)}, timestamp: 1, codec: kgo.GzipCompression()})
+	}
+	mustAppend(t, p, append(one(), one()...)) // 60 KiB: within
+	err := appendErr(p, append(append(one(), one()...), one()...))
+	wantKerr(t, err, kerr.MessageTooLarge)
+	if !strings.Contains(err.Error(), "brokerlab.message.max.decompressed.bytes") {
+		t.Errorf("error %q does not name the bound", err)
+	}
+	if p.HighWatermark() != 2 {
+		t.Errorf("high watermark %d after a refused append, want 2", p.HighWatermark())
+	}
 }

@@ -169,7 +169,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 			// a new buffer, checked again (the size bound applies to what
 			// is stored, as in Kafka's LogValidator).
 			var rebuilt []byte
-			if rebuilt, err = p.store.recompress(records, batches, target); err == nil && &rebuilt[0] != &records[0] {
+			if rebuilt, err = p.store.recompress(records, batches, target, p.cfg.Load().maxMessageBytes); err == nil && &rebuilt[0] != &records[0] {
 				records = rebuilt
 				batches, err = validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
 			}

@@ -17,6 +17,10 @@
 //     make bench-loadgen).
 //   - requests.go: broker builds' CPU per GB and per request at a held rate,
 //     with syscalls per request by kind (lab requests, make bench-requests).
+//   - powercut.go, powercut_loop.go: power cuts on the FUSE power-cut
+//     filesystem under acks=all load, per flush policy and filesystem
+//     semantics, and the same policies on ext4 over a loop device as the
+//     model's check (lab powercut, make bench-powercut).
 //   - abuse.go, abuse_mix.go: a soak, a well-behaved producer and group
 //     consumer alone and beside misbehaving raw-Kafka clients aimed at the
 //     broker's limits; throughput ratio, RSS, fds, goroutines, every acked

@@ -24,8 +24,9 @@ import (
 //
 //	socket --read(2)--> rbuf (16 KiB, one per connection)
 //	  frame fits rbuf:  body = a sub-slice of rbuf, valid until the next read
-//	  larger frame:     queued.max.request.bytes reserved, body from a pool
-//	                    (<= 1 MiB) or grown as its bytes arrive (> 1 MiB)
+//	  larger frame:     queued.max.request.bytes reserved as bytes arrive,
+//	                    body from a pool (<= 1 MiB) or read into pooled 1 MiB
+//	                    chunks, joined once complete (> 1 MiB)
 //	body --decode--> kmsg request (how depends on the API: bodyUse)
 //	handler --> response --> one write(2) (Fetch: sendmsg MSG_MORE + sendfile + write)
 //	then the body is released: rbuf is read over, a pooled body goes back.
@@ -207,10 +208,10 @@ func (cc *Conn) readFrame() (frame, error) {
 }
 
 // readLarge reads a frame body of n bytes that does not fit the read
-// buffer. Up to maxPooledBody the body comes from a pool; above, it starts
-// at maxPooledBody and doubles as bytes arrive, so memory follows what the
-// client sent, never what it promised. The request budget is reserved the
-// same way: the bytes sent plus budgetWindow, as they arrive.
+// buffer. Up to maxPooledBody the body comes from a pool; above, it is read
+// in pooled chunks (readChunked), so memory follows what the client sent,
+// never what it promised. The request budget is reserved the same way: the
+// bytes sent plus budgetWindow, as they arrive.
 func (cc *Conn) readLarge(n int) (frame, error) {
 	var f frame
 	// reserve makes f hold at least upto bytes of the budget.
@@ -230,27 +231,14 @@ func (cc *Conn) readLarge(n int) (frame, error) {
 	if !reserve(min(n, k+budgetWindow)) {
 		return frame{}, errStopping
 	}
-	var body []byte
-	if n <= maxPooledBody {
-		c := bodyClass(n)
-		if p, _ := bodyPools[c].Get().(*[]byte); p != nil {
-			f.pooled = p
-		} else {
-			b := make([]byte, minPooledBody<<c)
-			f.pooled = &b
-		}
-		body = (*f.pooled)[:0:n]
-	} else {
-		body = make([]byte, 0, maxPooledBody)
+	if n > maxPooledBody {
+		return cc.readChunked(&f, n, k, reserve)
 	}
+	f.pooled = getBody(bodyClass(n))
+	body := (*f.pooled)[:0:n]
 	body = append(body, cc.rbuf[cc.rpos:cc.rpos+k]...)
 	cc.rpos += k
 	for len(body) < n {
-		if len(body) == cap(body) {
-			grown := make([]byte, len(body), min(2*cap(body), n))
-			copy(grown, body)
-			body = grown
-		}
 		if int64(len(body)) >= f.reserved && !reserve(min(n, len(body)+budgetWindow)) {
 			f.body = body
 			cc.releaseFrame(f)
@@ -266,6 +254,61 @@ func (cc *Conn) readLarge(n int) (frame, error) {
 	}
 	f.body = body
 	return f, nil
+}
+
+// getBody returns a pooled body buffer of class c.
+func getBody(c int) *[]byte {
+	if p, _ := bodyPools[c].Get().(*[]byte); p != nil {
+		return p
+	}
+	b := make([]byte, minPooledBody<<c)
+	return &b
+}
+
+// readChunked reads a body of n > maxPooledBody bytes into pooled chunks of
+// maxPooledBody as its bytes arrive, and joins them into one buffer of n
+// bytes once the last has come. A frame read in part holds what its client
+// sent (rounded up to a chunk) and nothing more; growing one buffer by
+// doubling held up to twice that, and left as much again as garbage, for
+// every frame being read (a soak holding queued.max.request.bytes in two
+// frames took the broker past 512 MiB RSS). reserve grows f's reservation
+// (readLarge's closure over f).
+func (cc *Conn) readChunked(f *frame, n, k int, reserve func(int) bool) (frame, error) {
+	class := bodyClass(maxPooledBody)
+	var chunks []*[]byte
+	defer func() {
+		for _, c := range chunks {
+			bodyPools[class].Put(c)
+		}
+	}()
+	got := 0
+	for got < n {
+		if got == len(chunks)*maxPooledBody {
+			chunks = append(chunks, getBody(class))
+		}
+		chunk, off := *chunks[len(chunks)-1], got%maxPooledBody
+		if k > 0 { // what the read buffer already holds (k < maxPooledBody)
+			got += copy(chunk[off:], cc.rbuf[cc.rpos:cc.rpos+k])
+			cc.rpos += k
+			k = 0
+			continue
+		}
+		if int64(got) >= f.reserved && !reserve(min(n, got+budgetWindow)) {
+			cc.releaseFrame(*f)
+			return frame{}, errStopping
+		}
+		m, err := cc.read(chunk[off:min(maxPooledBody, off+int(f.reserved)-got)])
+		got += m
+		if err != nil {
+			cc.releaseFrame(*f)
+			return frame{}, err
+		}
+	}
+	f.body = make([]byte, n)
+	for i, c := range chunks {
+		copy(f.body[i*maxPooledBody:], *c)
+	}
+	return *f, nil
 }
 
 // releaseFrame gives a frame's memory back: budget, pool. A body in rbuf

@@ -232,6 +232,32 @@ func TestPromisedFrameIsNotReserved(t *testing.T) {
 	t.Logf("heap grew by %.1f MiB", float64(grown)/(1<<20))
 }
 
+// TestPartFrameHoldsWhatWasSent sends 40 MiB of a frame promising 100 MB:
+// the broker's live heap must grow by about what was sent. Growing one
+// buffer by doubling held a 64 MiB buffer for it (and 63 MiB of garbage
+// until the next GC), which took a soak holding queued.max.request.bytes
+// past 512 MiB RSS.
+func TestPartFrameHoldsWhatWasSent(t *testing.T) {
+	b := newTestBroker(t, func(c *Config) { c.QueuedMaxRequestBytes = -1 })
+	base := heapObjectBytes()
+	const sent = 40 << 20
+	rc := dialRaw(t, b.addr)
+	if _, err := rc.nc.Write(append(binary.BigEndian.AppendUint32(nil, 100_000_000), make([]byte, sent)...)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, func() error {
+		if got := b.reqBudget.inUse(); got < sent {
+			return fmt.Errorf("request budget in use %d, want the %d bytes sent", got, sent)
+		}
+		return nil
+	})
+	grown := int64(heapObjectBytes()) - int64(base)
+	if grown > sent+sent/5 {
+		t.Errorf("live heap grew by %d MiB for 40 MiB sent of a 100 MB frame", grown>>20)
+	}
+	t.Logf("live heap grew by %.1f MiB for 40 MiB sent", float64(grown)/(1<<20))
+}
+
 // TestQueuedMaxRequestBytes checks that once queued.max.request.bytes is
 // held by a large request still arriving (its bytes sent, over the limit:
 // it holds the overdraft), another large request waits to be read, a

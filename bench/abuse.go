@@ -160,10 +160,12 @@ type AbuseConfig struct {
 	SampleEvery time.Duration
 	// RSSBound is the broker's RSS bound (default 512 MiB).
 	RSSBound int64
-	Limits   AbuseLimits
-	Mix      AbuseMix
-	Seed     uint64
-	Logger   *slog.Logger
+	// BrokerProps are extra server.properties lines, after the limits.
+	BrokerProps []string
+	Limits      AbuseLimits
+	Mix         AbuseMix
+	Seed        uint64
+	Logger      *slog.Logger
 }
 
 func (c *AbuseConfig) setDefaults() {
@@ -518,7 +520,7 @@ func RunAbuse(ctx context.Context, cfg AbuseConfig) (*AbuseReport, error) {
 	}
 	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: "abuse",
 		Props: append([]string{"num.partitions=1", "auto.create.topics.enable=false",
-			"brokerlab.metrics.listen=" + metricsAddr}, cfg.Limits.props()...)})
+			"brokerlab.metrics.listen=" + metricsAddr}, append(cfg.Limits.props(), cfg.BrokerProps...)...)})
 	if err != nil {
 		return nil, err
 	}

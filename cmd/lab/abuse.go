@@ -28,6 +28,8 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	size := fs.Int("size", 256, "record size (key and value), bytes")
 	seed := fs.Uint64("seed", 0, "seed of the phase order and the mix (default: time)")
 	work := fs.String("work-dir", "", "where the broker's log lives (default a temp dir)")
+	var props stringList
+	fs.Var(&props, "broker-prop", "extra server.properties line key=value for the broker (repeatable), e.g. brokerlab.metrics.pprof=true")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +46,7 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	}
 	rep, runErr := bench.RunAbuse(ctx, bench.AbuseConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Duration: *duration, Rounds: *rounds,
-		Solo: *solo, Rate: *rate, Size: *size, Seed: *seed, Logger: logger.With("component", "abuse"),
+		Solo: *solo, Rate: *rate, Size: *size, Seed: *seed, BrokerProps: props, Logger: logger.With("component", "abuse"),
 	})
 	if rep == nil {
 		return runErr

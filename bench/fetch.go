@@ -63,6 +63,9 @@ type FetchPass struct {
 	Read  rdkperf.Result `json:"read"`
 	// RSS samples of the broker during the read, in bytes.
 	RSS []int64 `json:"rss_bytes"`
+	// Server is the broker's CPU (user and system) and peak RSS over the
+	// read.
+	Server ServerUse `json:"server"`
 }
 
 // FetchReport is the outcome of RunFetch.
@@ -139,6 +142,12 @@ func readPass(ctx context.Context, cfg FetchConfig, dataDir, mode string, round 
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan []int64)
 	go func() { sampled <- sampleRSS(sctx, p.Pid(), cfg.SampleEvery) }()
+	m, err := startMeter(p.Pid())
+	if err != nil {
+		stopSampling()
+		<-sampled
+		return pass, err
+	}
 	pass.Read, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
 		Mode: rdkperf.Consume, Brokers: addr, Topic: fetchTopic, Partition: 0, Count: records,
 		Props:   map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576"},
@@ -147,6 +156,9 @@ func readPass(ctx context.Context, cfg FetchConfig, dataDir, mode string, round 
 	stopSampling()
 	pass.RSS = <-sampled
 	if err != nil {
+		return pass, err
+	}
+	if pass.Server, err = m.stop(pass.Read.Bytes, pass.Read.Messages); err != nil {
 		return pass, err
 	}
 	if want := records * int64(cfg.Size); pass.Read.Bytes != want {

@@ -3,8 +3,9 @@ package bench
 // The versus experiment measures the project's broker against franz-go's kfake on
 // the same machine, with the same client (librdkafka's rdkafka_performance),
 // in interleaved pairs: each round starts both servers on fresh data
-// directories in a random order, produces N records, consumes them back from
-// the beginning, and stops the server. Around each pass it reads the
+// directories in a random order, creates the topic (timed on its own),
+// produces N records, consumes them back from the beginning, and stops the
+// server. Around each pass it reads the
 // server's CPU (user and system, /proc/PID/stat) and its peak resident set
 // (VmHWM, reset as the pass starts), so the report gives CPU seconds per GB
 // and per million records beside MB/s: a server that keeps up with the
@@ -30,6 +31,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
@@ -156,6 +160,9 @@ type VersusSample struct {
 	Partitions int            `json:"partitions,omitempty"`
 	Produce    rdkperf.Result `json:"produce"`
 	Consume    rdkperf.Result `json:"consume"`
+	// CreateSeconds is how long creating the topic took (CreateTopics,
+	// before the produce pass).
+	CreateSeconds float64 `json:"create_seconds,omitempty"`
 	// ProduceUse and ConsumeUse are the server's CPU and peak RSS over
 	// each pass.
 	ProduceUse ServerUse `json:"produce_server"`
@@ -254,6 +261,13 @@ func runOne(ctx context.Context, cfg VersusConfig, target string, round int, cel
 			consume.Partitions = append(consume.Partitions, int32(i))
 		}
 	}
+	// The topic is created before the produce pass, so that the pass
+	// measures producing, and the creation is timed on its own.
+	start := time.Now()
+	if err := createTopic(ctx, addr, topic, cell.Partitions); err != nil {
+		return s, err
+	}
+	s.CreateSeconds = time.Since(start).Seconds()
 	m, err := startMeter(p.Pid())
 	if err != nil {
 		return s, err
@@ -294,6 +308,7 @@ var versusMetrics = []struct {
 	name string
 	f    func(VersusSample) float64
 }{
+	{"topic creation s", func(s VersusSample) float64 { return s.CreateSeconds }},
 	{"produce MB/s", func(s VersusSample) float64 { return s.Produce.MBps() }},
 	{"produce records/s", func(s VersusSample) float64 { return s.Produce.MsgsPerSec() }},
 	{"produce server CPU s/GB", func(s VersusSample) float64 { return s.ProduceUse.CPUPerGB() }},
@@ -386,6 +401,76 @@ func (r *VersusReport) Summary(cell VersusCell, metric string) (VersusSummary, b
 	return VersusSummary{}, false
 }
 
+// ScalingSummary compares one target at Partitions partitions with the same
+// target at 1 partition, same record size, round by round (both cells run
+// in every round).
+type ScalingSummary struct {
+	Target     string
+	Size       int
+	Partitions int
+	Metric     string
+	Ratio      stats.PairedRatio
+}
+
+// Scaling returns, for every target, size and partition count above 1, the
+// produce and consume MB/s and server CPU s/GB against 1 partition.
+func (r *VersusReport) Scaling() []ScalingSummary {
+	var out []ScalingSummary
+	for _, target := range []string{TargetBroker, TargetKfake} {
+		for _, cell := range r.cells() {
+			if cell.Partitions == 1 {
+				continue
+			}
+			one := VersusCell{Size: cell.Size, Partitions: 1}
+			for _, m := range versusMetrics {
+				if m.name != "produce MB/s" && m.name != "produce server CPU s/GB" && m.name != "consume MB/s" && m.name != "consume server CPU s/GB" {
+					continue
+				}
+				base, many := map[int]float64{}, map[int]float64{}
+				for _, s := range r.Samples {
+					if s.Target != target {
+						continue
+					}
+					switch r.cellOf(s) {
+					case one:
+						base[s.Round] = m.f(s)
+					case cell:
+						many[s.Round] = m.f(s)
+					}
+				}
+				var b, n []float64
+				for _, round := range slices.Sorted(maps.Keys(base)) {
+					if v, ok := many[round]; ok {
+						b, n = append(b, base[round]), append(n, v)
+					}
+				}
+				if len(b) > 0 {
+					out = append(out, ScalingSummary{Target: target, Size: cell.Size, Partitions: cell.Partitions, Metric: m.name, Ratio: stats.Paired(b, n)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// WriteScalingTable renders Scaling; it writes nothing without a cell of
+// more than 1 partition beside one of 1.
+func (r *VersusReport) WriteScalingTable(w io.Writer, markdown bool) error {
+	sc := r.Scaling()
+	if len(sc) == 0 {
+		return nil
+	}
+	t := newTable(w, markdown)
+	t.Header("target", "record size", "partitions", "metric", "N partitions / 1 partition (median of pairs)", "95% CI (bootstrap over pairs)", "range of pairs")
+	for _, s := range sc {
+		if err := t.Append(s.Target, sizeName(s.Size), strconv.Itoa(s.Partitions), s.Metric, ratioText(s.Ratio.Ratio),
+			ciText(s.Ratio.Lo, s.Ratio.Hi, s.Ratio.N), fmt.Sprintf("%s .. %s", ratioText(s.Ratio.Min), ratioText(s.Ratio.Max))); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
 // WriteTable renders the summaries with tablewriter, as Markdown when
 // markdown is set and as a terminal table otherwise.
 func (r *VersusReport) WriteTable(w io.Writer, markdown bool) error {
@@ -439,10 +524,37 @@ func (r *VersusReport) Save(dir, workDir string, stdout io.Writer) error {
 	if err := r.WriteTable(stdout, false); err != nil {
 		return err
 	}
+	if err := r.WriteScalingTable(stdout, false); err != nil {
+		return err
+	}
 	return writeMarkdown(dir, "versus.md", func(f *os.File) error {
 		fmt.Fprintf(f, "# Broker vs kfake (rdkafka_performance, %d interleaved pairs per cell)\n\n", r.Pairs)
 		fmt.Fprintf(f, "Server CPU is utime+stime of the server process over each pass (/proc/PID/stat); peak RSS is its VmHWM, reset as the pass starts. "+
 			"Ratios are broker/kfake per round; the interval is a 95%% bootstrap over rounds. The machine may have been shared: read ratios, not absolute rates.\n\n")
-		return r.WriteTable(f, true)
+		if err := r.WriteTable(f, true); err != nil {
+			return err
+		}
+		if len(r.Scaling()) == 0 {
+			return nil
+		}
+		fmt.Fprintf(f, "\n## Many partitions against one (same target, same round)\n\n")
+		return r.WriteScalingTable(f, true)
 	})
+}
+
+// createTopic creates topic with partitions on the server at addr (kadm).
+func createTopic(ctx context.Context, addr, topic string, partitions int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("creating topic %s with %d partitions: %w", topic, partitions, err)
+	}
+	return nil
 }

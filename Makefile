@@ -97,6 +97,11 @@ bench-probes: build ## what the eBPF probes cost the broker: max-rate throughput
 	@echo ">> measuring probe overhead (plans/overhead.yaml)"
 	@$(BIN)/lab sweep -plan plans/overhead.yaml -out $(RESULTS) $(SWEEP_FLAGS)
 
+.PHONY: bench-probe-cost
+bench-probe-cost: build ## what the eBPF probes cost at a fixed 20k msg/s: broker CPU/GB and publish p99, all probes vs none, 10 interleaved pairs (root; ~10 min)
+	@echo ">> measuring the probes' cost at a fixed rate (10 interleaved pairs)"
+	@$(BIN)/lab probe-cost -out $(RESULTS) $(PROBE_COST_FLAGS)
+
 .PHONY: bench-flush
 bench-flush: build ## produce throughput and p99 ack latency per flush policy on ext4 and XFS loop filesystems (root)
 	@echo ">> measuring the flush policies (plans/flush.yaml)"

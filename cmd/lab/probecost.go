@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -43,23 +42,15 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 		}
 		cfg.Workload = &w
 	}
-	if cfg.WorkDir == "" {
-		if cfg.WorkDir, err = os.MkdirTemp("", "brokerlab-probecost-"); err != nil {
-			return err
-		}
+	if cfg.WorkDir, err = workDirOrTemp(*work, "brokerlab-probecost-"); err != nil {
+		return err
+	}
+	if *work == "" {
 		defer os.RemoveAll(cfg.WorkDir)
 	}
 	rep, runErr := bench.RunProbeCost(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-probe-cost")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(runDir, cfg.WorkDir, os.Stdout); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
+	return saveReport(*out, "-probe-cost", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
 }

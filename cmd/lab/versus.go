@@ -56,22 +56,38 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	cfg.BrokerPath, cfg.KfakePath = filepath.Join(bin, "broker"), filepath.Join(bin, "kfake")
-	cfg.WorkDir = *work
-	if cfg.WorkDir == "" {
-		if cfg.WorkDir, err = os.MkdirTemp("", "brokerlab-versus-"); err != nil {
-			return err
-		}
+	cfg.WorkDir, err = workDirOrTemp(*work, "brokerlab-versus-")
+	if err != nil {
+		return err
+	}
+	if *work == "" {
 		defer os.RemoveAll(cfg.WorkDir)
 	}
 	rep, runErr := bench.RunVersus(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-versus")
+	return saveReport(*out, "-versus", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+}
+
+// workDirOrTemp returns dir, or a new temporary directory (the caller
+// removes it) when dir is "".
+func workDirOrTemp(dir, prefix string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return os.MkdirTemp("", prefix)
+}
+
+// saveReport makes out/<timestamp><suffix>/, has save write the report
+// there, says where, and returns runErr (the run's own error) when saving
+// worked.
+func saveReport(out, suffix string, runErr error, save func(dir string) error) error {
+	runDir, err := bench.NewRunDir(out, suffix)
 	if err != nil {
 		return err
 	}
-	if err := rep.Save(runDir, cfg.WorkDir, os.Stdout); err != nil {
+	if err := save(runDir); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)

@@ -264,3 +264,20 @@ func TestDeleteRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateTopicsV7TopicID: v7 answers the created topic's id, the one
+// Metadata reports.
+func TestCreateTopicsV7TopicID(t *testing.T) {
+	b := newTestBroker(t)
+	rc := dialRaw(t, b.addr)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 7
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "with-id", 2, 1
+	req.Topics = append(req.Topics, rt)
+	resp := rc.roundTrip(req).(*kmsg.CreateTopicsResponse)
+	ti, ok := b.Store().Topic("with-id")
+	if !ok || resp.Topics[0].ErrorCode != 0 || resp.Topics[0].TopicID != ti.ID || ti.ID == ([16]byte{}) {
+		t.Fatalf("v7 answer %+v, topic %+v", resp.Topics[0], ti)
+	}
+}

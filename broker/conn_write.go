@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,11 +38,49 @@ type rawWrite struct {
 	err  error
 }
 
-// writeResponse encodes resp into the connection's buffer and writes it.
+// maxHeldResponses bounds the response bytes a connection holds back
+// while pipelined Produce requests are handled (holdResponse).
+const maxHeldResponses = 64 << 10
+
+// writeResponse encodes resp after the responses held back, if any, and
+// writes them all with one write(2), or holds them back too when the next
+// request is a Produce already read (holdResponse).
 func (cc *Conn) writeResponse(resp kmsg.Response, correlation int32) error {
-	cc.wbuf = appendResponse(cc.wbuf[:0], resp, correlation)
+	cc.wbuf = appendResponse(cc.wbuf, resp, correlation)
+	if cc.holdResponse() {
+		return nil
+	}
+	return cc.flush()
+}
+
+// holdResponse says whether the responses in wbuf may wait for the next
+// request's: it is a Produce, whole in the read buffer (pipelined by the
+// client: franz-go keeps up to five in flight), so it is handled at once
+// and both responses leave with one write(2) instead of two. The flush
+// comes before the connection reads from the socket again, before any
+// other request is handled (a Fetch may wait, a JoinGroup blocks), and
+// when the connection closes. Not with log.flush.sync.on.ack, where the
+// next Produce may wait for an fdatasync.
+func (cc *Conn) holdResponse() bool {
+	if len(cc.wbuf) >= maxHeldResponses || cc.b.cfg.FlushSyncOnAck {
+		return false
+	}
+	buf := cc.rbuf[cc.rpos:cc.rend]
+	if len(buf) < 6 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(buf))
+	return 4+n <= len(buf) && n >= 8 && int16(binary.BigEndian.Uint16(buf[4:])) == kmsg.Produce.Int16()
+}
+
+// flush writes the responses held in wbuf, if any.
+func (cc *Conn) flush() error {
+	if len(cc.wbuf) == 0 {
+		return nil
+	}
 	n, err := cc.nc.Write(cc.wbuf)
 	cc.b.metrics.bytesOut.Add(float64(n))
+	cc.wbuf = cc.wbuf[:0]
 	if cap(cc.wbuf) > maxPooledWrite {
 		cc.wbuf = nil
 	}
@@ -51,6 +90,9 @@ func (cc *Conn) writeResponse(resp kmsg.Response, correlation int32) error {
 // writeFetch writes a Fetch response and releases its file slices.
 func (cc *Conn) writeFetch(fr *fetchResponse, correlation int32) error {
 	defer fr.release()
+	if err := cc.flush(); err != nil {
+		return err
+	}
 	hdr, pieces := fr.encode(cc.wbuf[:0], correlation, cc.pieces[:0])
 	cc.pieces = pieces[:0]
 	var (

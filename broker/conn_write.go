@@ -12,7 +12,8 @@ import (
 )
 
 // The write path. Every response but Fetch is encoded into the
-// connection's reused buffer and leaves in one write(2). A Fetch response
+// connection's reused buffer and leaves in one write(2), or with the next
+// Produce's when that request is already read (holdResponse). A Fetch response
 // with records (fetch_wire.go encodes everything but the record bytes)
 // leaves, per partition with records, as the field run before it sent with
 // sendmsg(MSG_MORE) and the records with sendfile(2); then the trailing
@@ -21,8 +22,10 @@ import (
 // pair around the writes did for two more syscalls; measured with
 // BenchmarkFetchRoundTrip (5 interleaved runs, shared 2-vCPU VM), MSG_MORE
 // took 32.3 µs of broker CPU per Fetch against 35.9 µs with TCP_CORK, and
-// 7.8 syscalls against 9.8 (3 of them storage's preads). In copy mode the records are read with pread(2) into the
-// frame buffer and the whole response leaves in one write(2).
+// 7.8 syscalls against 9.8 per round trip (3 of them storage's preads of
+// batch headers, since gone: a tail read is found in memory). In copy mode
+// the records are read with pread(2) into the frame buffer and the whole
+// response leaves in one write(2).
 
 // maxPooledWrite is the largest response buffer a connection keeps between
 // requests; a bigger one is dropped so that an idle connection pins little.

@@ -371,12 +371,16 @@ func decodeBody(h *requestHeader, src []byte, reuse kmsg.Request, unsafe bool) (
 	}
 	req.SetVersion(h.version)
 	if req.IsFlexible() {
-		r := kbin.Reader{Src: src}
-		kmsg.SkipTags(&r)
-		if !r.Ok() {
-			return nil, fmt.Errorf("%w: bad header tags", errBadFrame)
+		if len(src) > 0 && src[0] == 0 {
+			src = src[1:] // no header tags, what clients send (no Reader to allocate)
+		} else {
+			r := kbin.Reader{Src: src}
+			kmsg.SkipTags(&r)
+			if !r.Ok() {
+				return nil, fmt.Errorf("%w: bad header tags", errBadFrame)
+			}
+			src = r.Src
 		}
-		src = r.Src
 	}
 	var err error
 	if ur, ok := req.(kmsg.UnsafeReadFrom); ok && unsafe {

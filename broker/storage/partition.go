@@ -269,6 +269,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		b := &batches[i]
 		seg.noteBatch(&b.batchHeader)
 		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), p.cfg.Load().indexInterval)
+		seg.recent.add(uint32(b.baseOffset-seg.base), uint32(b.lastOffset()-seg.base), uint32(pos+int64(b.pos)))
 	}
 	seg.size += int64(len(records))
 	for pid, e := range pending {
@@ -586,6 +587,9 @@ func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
 		p.mu.RUnlock()
 		return Slice{}, fmt.Errorf("reading %s at offset %d: no segment holds it: %w", p, offset, kerr.KafkaStorageError)
 	}
+	// A read of the tail (a consumer that keeps up) is found in memory;
+	// an older offset is looked up in the index and the log's headers.
+	start, end, inTail := seg.recent.span(uint32(offset-seg.base), size, maxBytes)
 	_, err := seg.acquire()
 	p.mu.RUnlock()
 	if err != nil {
@@ -593,7 +597,12 @@ func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
 		return Slice{}, fmt.Errorf("reading %s at offset %d: %w: %w", p, offset, err, kerr.KafkaStorageError)
 	}
 
-	sl, err := readSegment(seg, size, entries, offset, maxBytes)
+	var sl Slice
+	if inTail {
+		sl = Slice{File: seg.log, Pos: start, Size: end - start, ref: &sliceRef{seg: seg}}
+	} else {
+		sl, err = readSegment(seg, size, entries, offset, maxBytes)
+	}
 	if err != nil {
 		seg.release()
 		p.store.stats.storageErrors.Add(1)

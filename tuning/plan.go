@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"bytes"
+	"maps"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,10 @@ type Plan struct {
 	Objective string `yaml:"objective,omitempty"`
 	// Design is full (default) or one-at-a-time.
 	Design string `yaml:"design,omitempty"`
+	// Thresholds set the practical threshold of a metric by key (a
+	// fraction: 0.1 = 10%): smaller changes are "no practical difference"
+	// even when significant. Unset metrics keep Metric.Threshold.
+	Thresholds map[string]float64 `yaml:"thresholds,omitempty"`
 	// Base are the settings every cell starts from.
 	Base Settings `yaml:"base,omitempty"`
 	// Matrix lists the dimensions swept.
@@ -269,6 +274,13 @@ func (p *Plan) Validate() error {
 	}
 	if p.Design != DesignFull && p.Design != DesignOneAtATime {
 		bad("design", fmt.Sprintf("%q", p.Design), "want %s or %s", DesignFull, DesignOneAtATime)
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Thresholds)) {
+		if _, err := MetricByKey(k); err != nil {
+			bad("thresholds."+k, p.Thresholds[k], "no metric has this key; use one of the table's keys, such as publish_p99")
+		} else if v := p.Thresholds[k]; !(v > 0 && v <= 10) {
+			bad("thresholds."+k, v, "want a fraction above 0 and at most 10, such as 0.05 for 5%%")
+		}
 	}
 	baseErrs := p.Base.validate("base")
 	errs = append(errs, baseErrs...)

@@ -215,6 +215,11 @@ func (g *guide) write(w *bufio.Writer) {
 		"\"~\" means not significant. Cells ran interleaved in an order shuffled every round (seed %d), %d repetitions, "+
 		"%s warm-up and %s measured per run.\n\n",
 		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, p.Repetitions, p.Warmup, p.Measure)
+	fmt.Fprintf(w, "A change is a **finding** only when it is significant after Holm and larger than the metric's practical threshold "+
+		"(%s for %s; %s). A significant change below it, or one whose interval lies within it, is **no practical difference**; "+
+		"anything else is **inconclusive**, stated with its minimal detectable effect (MDE): the farther end of the change's 95%% interval, "+
+		"the largest difference the run could have missed. Only a finding for the better is ever recommended.\n\n",
+		pct(g.threshold(g.obj)), g.obj.Title, g.thresholdNote())
 	fmt.Fprintf(w, "A recommendation weighs %s only. Where a knob trades something the numbers do not price — durability "+
 		"(the flush policy), memory left to other services (memory limits), headroom — decide that part yourself; "+
 		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title)
@@ -253,8 +258,9 @@ func (g *guide) write(w *bufio.Writer) {
 	}
 
 	fmt.Fprintf(w, "## The seed's advice, checked\n\n")
-	fmt.Fprintf(w, "Verdicts: **holds** (the advised setting is significantly better), **does not hold** (significantly worse), "+
-		"**not significant** (no difference detected at this many runs), **too few runs to tell** (fewer than %d runs per cell: "+
+	fmt.Fprintf(w, "Verdicts: **holds** (the advised setting is better, as a finding), **does not hold** (worse, as a finding), "+
+		"**no practical difference** (any change is within the practical threshold), **inconclusive** (no finding, and the interval "+
+		"still allows a practical change: the MDE says how large), **too few runs to tell** (fewer than %d runs per cell: "+
 		"no difference can be significant, whatever the numbers), **not measured** (the plan has no dimension for it).\n\n", MinTestableRuns)
 	var rows [][]string
 	for _, ch := range g.checks {
@@ -264,14 +270,15 @@ func (g *guide) write(w *bufio.Writer) {
 	g.table(w, []string{"advice", "source", "verdict", "evidence"}, rows)
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "## Not significant\n\n")
+	fmt.Fprintf(w, "## Not findings\n\n")
 	if len(notSig) == 0 {
-		fmt.Fprintf(w, "Every level compared changed %s significantly.\n\n", g.obj.Title)
+		fmt.Fprintf(w, "Every level compared changed %s as a finding.\n\n", g.obj.Title)
 	} else {
 		if g.minRuns() < MinTestableRuns {
 			fmt.Fprintf(w, "With %d runs per cell no level can change %s significantly, so these are numbers, not findings:\n\n", g.minRuns(), g.obj.Title)
 		} else {
-			fmt.Fprintf(w, "These levels did not change %s detectably; that is not proof of no effect, only that any effect is smaller than this many runs can resolve:\n\n", g.obj.Title)
+			fmt.Fprintf(w, "These levels did not change %s as a finding; each line says whether the change was within the practical "+
+				"threshold or how large a change the run could have missed (the MDE):\n\n", g.obj.Title)
 		}
 		for _, s := range notSig {
 			fmt.Fprintf(w, "- %s\n", s)
@@ -368,4 +375,22 @@ func (g *guide) table(w io.Writer, header []string, rows [][]string) {
 		_ = t.Append(er)
 	}
 	_ = t.Render()
+}
+
+// thresholdNote names the thresholds that differ from the default.
+func (g *guide) thresholdNote() string {
+	var parts []string
+	for _, m := range tuning.Metrics {
+		if t := g.threshold(m); t != stats.DefaultPracticalThreshold {
+			why := "set by the plan"
+			if _, ok := g.a.Plan.Thresholds[m.Key]; !ok && m.Threshold > 0 {
+				why = "a log2 histogram cannot resolve less than one bucket"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", m.Title, pct(t), why))
+		}
+	}
+	if len(parts) == 0 {
+		return "every metric uses the default " + pct(stats.DefaultPracticalThreshold)
+	}
+	return "default " + pct(stats.DefaultPracticalThreshold) + "; " + strings.Join(parts, ", ")
 }

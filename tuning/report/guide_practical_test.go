@@ -1,0 +1,84 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/brokerlab/brokerlab/tuning"
+)
+
+// The guide reports as findings only changes that are significant and
+// practical: a page-cache hit rate of 99.98% against 100.0% is significant
+// on tight samples and means nothing, and an fsync p50 that moved by
+// exactly one log2 bucket is the histogram's resolution.
+func TestGuideDoesNotFlagTrivialOrBucketChanges(t *testing.T) {
+	p, recs := testRecords(t)
+	for i := range recs {
+		r := &recs[i]
+		j := float64(r.Repetition) * 1e-6
+		hit, fsync := 0.9998+j, 0.002
+		if r.CellName == "fs=xfs" {
+			hit, fsync = 1.0-j, 0.001 // one bucket down: 2 ms -> 1 ms
+		}
+		r.Measurement.PageCacheHitRate = &hit
+		f50 := fsync * (1 + j)
+		r.Measurement.FsyncP50 = &f50
+	}
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := newGuide(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range g.findings["fs"] {
+		for _, key := range []string{"page_cache_hit", "fsync_p50"} {
+			m, _ := tuning.MetricByKey(key)
+			c := g.cs.get(f.p, key)
+			if !c.Significant {
+				t.Fatalf("%s: the test wants a significant change (p=%.3f), or it tests nothing", key, c.AdjustedP)
+			}
+			if v := g.verdictOf(m, c); v == "better" || v == "worse" {
+				t.Errorf("%s %v -> %v: verdict %q, want no finding", key, c.Base.Center, c.New.Center, v)
+			}
+		}
+		if ev := g.evidence(f.p); strings.Contains(ev, "page-cache hits 99.98") || strings.Contains(ev, "fsync p50 2") {
+			t.Errorf("evidence flags a trivial change: %s", ev)
+		}
+	}
+}
+
+// Without a finding the guide never writes "Recommended", and every
+// comparison that found nothing states its MDE with the sample sizes.
+func TestGuideRecommendsOnlyFindings(t *testing.T) {
+	p, recs := testRecords(t)
+	// Make fs=xfs's publish p99 noisy around the baseline: no finding.
+	noise := []float64{0.6, 1.5, 0.8, 1.35, 0.95, 1.6}
+	for i := range recs {
+		if r := &recs[i]; r.CellName == "fs=xfs" {
+			r.Measurement.PublishP99 = 0.010 * noise[r.Repetition-1]
+		}
+	}
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	if strings.Contains(got, "Recommended: fs") || strings.Contains(got, "Recommended: keep") {
+		t.Errorf("a recommendation without a finding:\n%s", got)
+	}
+	for _, want := range []string{
+		"**Inconclusive — keep what you have (fs = ext4)**: no level changed publish p99 as a finding; no difference larger than ±",
+		"was detectable at n=6+6",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+}

@@ -2,10 +2,10 @@ package tuning
 
 import (
 	"bytes"
-	"maps"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"

@@ -66,9 +66,9 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 		t.Fatal(err)
 	}
 	effects := map[string]effect{
-		"baseline":           {1, 1, 1, 1, 1, 1},
-		"swappiness=1":       {0.99, 1.0, 1.0, 1, 1, 0.2},
-		"fs=xfs":             {0.8, 0.9, 1.05, 0.4, 1, 1}, // fsync beyond one log2 bucket: a finding
+		"baseline":     {1, 1, 1, 1, 1, 1},
+		"swappiness=1": {0.99, 1.0, 1.0, 1, 1, 0.2},
+		"fs=xfs":       {0.8, 0.9, 1.05, 0.4, 1, 1}, // fsync beyond one log2 bucket: a finding
 
 		"sockbuf=large-4m":   {1.01, 1.0, 1.0, 1, 1, 1},
 		"memcg=256m":         {1.3, 1.8, 0.9, 1.1, 0.55, 12},

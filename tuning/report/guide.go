@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -214,7 +215,7 @@ func (g *guide) write(w *bufio.Writer) {
 		"p-values Holm-corrected across every comparison of the same metric in this guide (%d pairs of cells); "+
 		"\"~\" means not significant. Cells ran interleaved in an order shuffled every round (seed %d), %d repetitions, "+
 		"%s warm-up and %s measured per run.\n\n",
-		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, p.Repetitions, p.Warmup, p.Measure)
+		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, g.rounds(), p.Warmup, p.Measure)
 	fmt.Fprintf(w, "A change is a **finding** only when it is significant after Holm and larger than the metric's practical threshold "+
 		"(%s for %s; %s). A significant change below it, or one whose interval lies within it, is **no practical difference**; "+
 		"anything else is **inconclusive**, stated with its minimal detectable effect (MDE): the farther end of the change's 95%% interval, "+
@@ -225,7 +226,9 @@ func (g *guide) write(w *bufio.Writer) {
 		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title)
 	if minRuns := g.minRuns(); minRuns < 6 {
 		raise := "raise repetitions: in the plan"
-		if p.Invocation != nil && p.Invocation.Reduced {
+		if inv := p.Invocation; inv != nil && inv.Stop != nil && inv.Stop.Reason == tuning.StopBudget {
+			raise = "the sequential rule's time budget stopped the run; raise sequential.budget: in the plan, or run on a quieter machine"
+		} else if p.Invocation != nil && p.Invocation.Reduced {
 			raise = "run the plan without the command line's -repetitions override"
 		}
 		fmt.Fprintf(w, "**Too few runs for firm conclusions:** some cells have only %d runs. The Mann-Whitney U test cannot reach p < %.2f "+
@@ -239,6 +242,9 @@ func (g *guide) write(w *bufio.Writer) {
 	e := a.Env
 	g.table(w, []string{"kernel", "CPU", "memory", "disk", "filesystem", "workload", "Go"},
 		[][]string{{e.Kernel, fmt.Sprintf("%s (%d CPUs)", e.CPUModel, e.CPUs), fmt.Sprintf("%d MiB", e.MemTotalBytes>>20), e.Disk, e.Filesystem, e.Workload, e.GoVersion}})
+	if a.Pinning != "" {
+		fmt.Fprintf(w, "\nCPU pinning: %s.\n", a.Pinning)
+	}
 	fmt.Fprintf(w, "\nThe recommendations hold for this machine and this workload (`%s`, driver `%s`); re-run the plan on the production hardware before applying them there.\n\n", p.Workload, p.Driver)
 
 	g.writeOverhead(w)
@@ -331,6 +337,55 @@ func (g *guide) writeInvocation(w *bufio.Writer) {
 	if inv.Command != "" {
 		fmt.Fprintf(w, "Command: `%s`\n\n", inv.Command)
 	}
+	if inv.Interrupted {
+		fmt.Fprintf(w, "**Interrupted:** the run was stopped by a signal before its end; the cells have the runs that finished.\n\n")
+	}
+	g.writeStop(w)
+}
+
+// writeStop reports a sequential plan's stopping rule: why it stopped
+// and the precision each targeted comparison reached.
+func (g *guide) writeStop(w *bufio.Writer) {
+	p := g.a.Plan
+	q := p.Sequential
+	if q == nil {
+		return
+	}
+	stop := p.Invocation.Stop
+	if stop == nil {
+		fmt.Fprintf(w, "**Sequential rule:** the plan stops between rounds once its targets are met or its budget (%s) would be exceeded; "+
+			"this run did not record how it stopped.\n\n", q.Budget)
+		return
+	}
+	var why string
+	switch stop.Reason {
+	case tuning.StopTargetsMet:
+		why = "every targeted comparison reached its precision"
+	case tuning.StopBudget:
+		why = fmt.Sprintf("the time budget (%s) would not fit another round; the targets below marked \"no\" were not reached, "+
+			"so read their comparisons by their MDE", q.Budget)
+	default:
+		why = fmt.Sprintf("it ran all %d repetitions the plan allows", p.Repetitions)
+	}
+	fmt.Fprintf(w, "**Sequential rule:** interleaved rounds (every cell once per round, at least %d) until each targeted comparison's 95%% interval "+
+		"of the ratio of medians has a half-width below its target, or the budget of %s. This run stopped after **%d rounds** in %s: %s.\n\n",
+		q.MinRepetitions, q.Budget, stop.Rounds, stop.Elapsed, why)
+	if len(stop.HalfWidths) > 0 {
+		var rows [][]string
+		for _, h := range stop.HalfWidths {
+			met := "yes"
+			if !(h.Value <= h.Target) {
+				met = "no"
+			}
+			v := "∞"
+			if !math.IsInf(h.Value, 0) && !math.IsNaN(h.Value) {
+				v = fmt.Sprintf("±%.1f%%", 100*h.Value)
+			}
+			rows = append(rows, []string{h.Metric, h.Base, h.Cell, v, fmt.Sprintf("±%.0f%%", 100*h.Target), met})
+		}
+		g.table(w, []string{"metric", "base", "vs", "95% CI half-width", "target", "met"}, rows)
+		fmt.Fprintln(w)
+	}
 }
 
 // minRuns is the fewest runs any cell has.
@@ -393,4 +448,13 @@ func (g *guide) thresholdNote() string {
 		return "every metric uses the default " + pct(stats.DefaultPracticalThreshold)
 	}
 	return "default " + pct(stats.DefaultPracticalThreshold) + "; " + strings.Join(parts, ", ")
+}
+
+// rounds is how many repetitions ran: the plan's, or where a sequential
+// rule stopped.
+func (g *guide) rounds() int {
+	if inv := g.a.Plan.Invocation; inv != nil && inv.Stop != nil {
+		return inv.Stop.Rounds
+	}
+	return g.a.Plan.Repetitions
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brokerlab/brokerlab/tuning"
 )
@@ -78,6 +79,37 @@ func TestGuideRecommendsOnlyFindings(t *testing.T) {
 		"was detectable at n=6+6",
 	} {
 		if !strings.Contains(got, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+}
+
+// A sequential plan's guide says why it stopped and how precise each
+// targeted comparison got, and where the broker and load generator ran.
+func TestGuideReportsTheStoppingRule(t *testing.T) {
+	p, recs := testRecords(t)
+	p.Sequential = &tuning.Sequential{MinRepetitions: 6, Budget: 40 * time.Minute,
+		Targets: []tuning.Target{{Metric: "publish_p99", HalfWidth: 0.15}}}
+	p.Invocation = &tuning.Invocation{Stop: &tuning.StopReport{Rounds: 6, Reason: tuning.StopBudget, Elapsed: 39 * time.Minute,
+		HalfWidths: []tuning.HalfWidth{{Metric: "publish_p99", Base: "c01 baseline", Cell: "c03 fs=xfs", Value: 0.213, Target: 0.15}}}}
+	for i := range recs {
+		recs[i].Pinning = &tuning.Pinning{Broker: []int{1}, Load: []int{0}, Method: "sched_setaffinity"}
+	}
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"This run stopped after **6 rounds** in 39m0s: the time budget (40m0s) would not fit another round",
+		"| publish_p99 | c01 baseline | c03 fs=xfs | ±21.3%            | ±15%   | no  |",
+		"CPU pinning: broker on CPU [1], load generator (the lab) on CPU [0] (sched_setaffinity).",
+		"6 repetitions",
+	} {
+		if !strings.Contains(b.String(), want) {
 			t.Errorf("guide lacks %q", want)
 		}
 	}

@@ -143,11 +143,17 @@ func (c Comparison) Undetectable() string {
 
 // HalfWidth is the 95% bootstrap interval of the ratio of medians, as a
 // half-width relative to the ratio ((hi-lo)/2/ratio; +Inf without an
-// interval). The lab's sequential rule stops once every comparison's
-// HalfWidth is below its target.
+// interval, or with fewer than 6 values a side: a bootstrap of one or two
+// values has a zero-width interval that says nothing). The lab's
+// sequential rule stops once every comparison's HalfWidth is below its
+// target.
 func (c Comparison) HalfWidth() float64 {
-	if math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi) || math.IsNaN(c.Ratio) || c.Ratio == 0 {
+	if c.Base.N < minInterval || c.New.N < minInterval || math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi) || math.IsNaN(c.Ratio) || c.Ratio == 0 {
 		return math.Inf(1)
 	}
 	return (c.RatioHi - c.RatioLo) / 2 / c.Ratio
 }
+
+// minInterval is the fewest values with which benchmath gives a 95%
+// interval of a median (Summary.Lo/Hi are infinite below it).
+const minInterval = 6

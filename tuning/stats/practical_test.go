@@ -87,7 +87,11 @@ func TestUndetectableStatesTheMDEAndN(t *testing.T) {
 	if got, want := c.Undetectable(), "no difference larger than ±17% was detectable at n=6+7"; got != want {
 		t.Errorf("Undetectable = %q, want %q", got, want)
 	}
-	if got := (Comparison{Ratio: 1, RatioLo: 0.9, RatioHi: 1.2}).HalfWidth(); math.Abs(got-0.15) > 1e-9 {
+	six := Summary{N: 6}
+	if got := (Comparison{Base: six, New: six, Ratio: 1, RatioLo: 0.9, RatioHi: 1.2}).HalfWidth(); math.Abs(got-0.15) > 1e-9 {
 		t.Errorf("HalfWidth = %v, want 0.15", got)
+	}
+	if got := (Comparison{Base: Summary{N: 1}, New: Summary{N: 1}, Ratio: 1, RatioLo: 1, RatioHi: 1}).HalfWidth(); !math.IsInf(got, 1) {
+		t.Errorf("HalfWidth of one run a side = %v, want +Inf: a bootstrap of one value has no spread", got)
 	}
 }

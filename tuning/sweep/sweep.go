@@ -261,8 +261,13 @@ func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) err
 
 // PrintPlan prints a plan's cells and schedule (lab sweep -check).
 func PrintPlan(w io.Writer, p *tuning.Plan) error {
-	fmt.Fprintf(w, "plan %s: %d cells, %d repetitions, design %s, about %s\n", p.Name, len(p.Cells()), p.Repetitions, p.Design,
-		(p.RunDuration() * time.Duration(len(p.Schedule()))).Round(time.Minute))
+	if q := p.Sequential; q != nil {
+		fmt.Fprintf(w, "plan %s: %d cells, %d to %d repetitions (sequential: stops when its targets are met or within its budget of %s), design %s\n",
+			p.Name, len(p.Cells()), q.MinRepetitions, p.Repetitions, q.Budget, p.Design)
+	} else {
+		fmt.Fprintf(w, "plan %s: %d cells, %d repetitions, design %s, about %s\n", p.Name, len(p.Cells()), p.Repetitions, p.Design,
+			(p.RunDuration() * time.Duration(len(p.Schedule()))).Round(time.Minute))
+	}
 	for _, c := range p.Cells() {
 		fmt.Fprintf(w, "  %s %s\n", c.ID, c.Name)
 	}

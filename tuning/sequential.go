@@ -106,4 +106,3 @@ func cellID(s string) string {
 	}
 	return s
 }
-

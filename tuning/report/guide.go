@@ -306,6 +306,8 @@ func (g *guide) write(w *bufio.Writer) {
 			strings.Join(warn, "\n"))
 	}
 
+	g.writeApply(w)
+
 	fmt.Fprintf(w, "## Run files\n\n")
 	var frows [][]string
 	for _, c := range a.Cells {

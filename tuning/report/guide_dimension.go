@@ -96,52 +96,7 @@ func (g *guide) writeDimension(w *bufio.Writer, d tuning.Dimension, notSig *[]st
 		fmt.Fprintf(w, "Not measured: the runs of the cells needed to compare the levels of %s with %s are missing.\n\n", d.Name, ref)
 		return
 	}
-	// The recommendation: a level that is significantly better in at
-	// least one context and significantly worse in none; among several,
-	// the one better in the most contexts, then the largest improvement.
-	type cand struct {
-		level  string
-		better []finding
-		worse  bool
-	}
-	var order []string
-	cands := map[string]*cand{}
-	for _, f := range fs {
-		c := cands[f.level.Name]
-		if c == nil {
-			c = &cand{level: f.level.Name}
-			cands[f.level.Name] = c
-			order = append(order, f.level.Name)
-		}
-		switch g.verdictOf(g.obj, g.cs.get(f.p, g.obj.Key)) {
-		case "better":
-			c.better = append(c.better, f)
-		case "worse":
-			c.worse = true
-		}
-	}
-	gain := func(f finding) float64 { // improvement as a positive ratio
-		c := g.cs.get(f.p, g.obj.Key)
-		if g.obj.Direction == tuning.LowerIsBetter {
-			return c.Base.Center / c.New.Center
-		}
-		return c.New.Center / c.Base.Center
-	}
-	var best *cand
-	var worse []string
-	for _, name := range order {
-		c := cands[name]
-		if c.worse {
-			worse = append(worse, name)
-		}
-		if c.worse || len(c.better) == 0 {
-			continue
-		}
-		if best == nil || len(c.better) > len(best.better) ||
-			len(c.better) == len(best.better) && gain(c.better[0]) > gain(best.better[0]) {
-			best = c
-		}
-	}
+	best, worse := g.recommendation(fs)
 	if best != nil {
 		var where []string
 		for _, f := range best.better {
@@ -426,4 +381,55 @@ func (g *guide) writeKeep(w *bufio.Writer, d tuning.Dimension, fs []finding, wor
 		fmt.Fprintf(w, "**No practical difference: keep %s = %s** — no level changed %s by more than ±%s (n=%s runs per cell).\n\n",
 			d.Name, ref, g.obj.Title, pct(g.threshold(g.obj)), n)
 	}
+}
+
+// cand is a level of a dimension as a candidate for the recommendation.
+type cand struct {
+	level  string
+	better []finding
+	worse  bool
+}
+
+// recommendation picks a dimension's recommended level: one that is a
+// finding for the better in at least one context and worse (as a finding)
+// in none; among several, the one better in the most contexts, then the
+// largest improvement. worse lists the levels that were worse somewhere.
+func (g *guide) recommendation(fs []finding) (best *cand, worse []string) {
+	var order []string
+	cands := map[string]*cand{}
+	for _, f := range fs {
+		c := cands[f.level.Name]
+		if c == nil {
+			c = &cand{level: f.level.Name}
+			cands[f.level.Name] = c
+			order = append(order, f.level.Name)
+		}
+		switch g.verdictOf(g.obj, g.cs.get(f.p, g.obj.Key)) {
+		case "better":
+			c.better = append(c.better, f)
+		case "worse":
+			c.worse = true
+		}
+	}
+	gain := func(f finding) float64 { // improvement as a positive ratio
+		c := g.cs.get(f.p, g.obj.Key)
+		if g.obj.Direction == tuning.LowerIsBetter {
+			return c.Base.Center / c.New.Center
+		}
+		return c.New.Center / c.Base.Center
+	}
+	for _, name := range order {
+		c := cands[name]
+		if c.worse {
+			worse = append(worse, name)
+		}
+		if c.worse || len(c.better) == 0 {
+			continue
+		}
+		if best == nil || len(c.better) > len(best.better) ||
+			len(c.better) == len(best.better) && gain(c.better[0]) > gain(best.better[0]) {
+			best = c
+		}
+	}
+	return best, worse
 }

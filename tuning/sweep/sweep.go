@@ -254,6 +254,13 @@ func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) err
 	if err != nil {
 		return err
 	}
+	applied, err := report.WriteApply(dir, a)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		fmt.Fprintf(progress, ">> the findings as files to apply: %s\n", strings.Join(applied, ", "))
+	}
 	fmt.Fprintf(progress, ">> wrote %s, %s and %d charts under %s\n", filepath.Join(dir, "tables.md"), filepath.Join(dir, "guide.md"),
 		len(charts), filepath.Join(dir, "charts"))
 	return nil

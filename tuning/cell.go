@@ -214,7 +214,7 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	rec = Record{
 		Plan: p.Name, Cell: cell.ID, CellName: cell.Name, Levels: cell.Levels, Repetition: run.Round,
 		Order: run.Order, Start: started.UTC(), Settings: cell.Settings, Environment: env, Measurement: m,
-		LoadgenResult: loadFile, Profiles: profFiles, Notes: notes, Pinning: pinning,
+		LoadgenResult: loadFile, Profiles: profFiles, Notes: notes, Pinning: pinning, Broker: r.cfg.BrokerName,
 	}
 	rec.File, err = WriteRecord(r.cfg.OutDir, rec)
 	if err != nil {

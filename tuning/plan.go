@@ -71,6 +71,9 @@ type Plan struct {
 	// (sched_setaffinity), where the host allows it; each run records
 	// what it got.
 	Affinity *Affinity `yaml:"affinity,omitempty"`
+	// Target, when set, is the broker under test instead of bin/broker:
+	// any Kafka-protocol broker started by command line (External).
+	Target *External `yaml:"target,omitempty"`
 	// Thresholds set the practical threshold of a metric by key (a
 	// fraction: 0.1 = 10%): smaller changes are "no practical difference"
 	// even when significant. Unset metrics keep Metric.Threshold.
@@ -375,6 +378,17 @@ func (p *Plan) Validate() error {
 			}
 		}
 	}
+	if t := p.Target; t != nil {
+		errs = append(errs, t.validate("target")...)
+		if t.Config == "" && p.cellCount() <= MaxCells {
+			for _, c := range p.Cells() {
+				if len(c.Settings.Broker) > 0 {
+					bad("target.config", `""`, "cell %s sets broker keys, which need a config template to reach %s", c.Name, t.Name)
+					break
+				}
+			}
+		}
+	}
 	if a := p.Affinity; a != nil {
 		if len(a.Broker) == 0 || len(a.Load) == 0 {
 			bad("affinity", fmt.Sprintf("%v/%v", a.Broker, a.Load), "name CPUs for both broker: and load:, such as broker: [1], load: [0]")
@@ -579,7 +593,11 @@ func (p *Plan) Comparisons() [][2]Cell {
 // repository root); Validate checks only their form.
 func (p *Plan) CheckFiles(root string) error {
 	var errs []error
-	for key, v := range map[string]string{"workload": p.Workload, "driver": p.Driver} {
+	files := map[string]string{"workload": p.Workload, "driver": p.Driver}
+	if p.Target != nil && p.Target.Config != "" {
+		files["target.config"] = p.Target.Config
+	}
+	for key, v := range files {
 		if _, err := os.Stat(filepath.Join(root, v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q: %w; create it or point the plan at an existing file under workloads/", key, v, err))
 		}

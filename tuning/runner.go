@@ -101,10 +101,13 @@ type RunnerConfig struct {
 	Host *host.Session
 	// Broker, Load: the system under test and the load. Probes and
 	// Ceilings are optional.
-	Broker   Broker
-	Load     Load
-	Probes   Probes
-	Ceilings Ceilings
+	Broker Broker
+	// BrokerName describes Broker in each run file ("bin/broker", "kfake
+	// (bin/kfake -listen 127.0.0.1:9192)").
+	BrokerName string
+	Load       Load
+	Probes     Probes
+	Ceilings   Ceilings
 	// Environment describes the machine; the runner adds the disk and
 	// filesystem of each cell.
 	Environment procsample.Environment

@@ -180,9 +180,17 @@ func Run(ctx context.Context, cfg Config) (string, error) {
 		return "", err
 	}
 	broker.LogDir = filepath.Join(dir, "broker-logs")
+	var sut tuning.Broker = broker
+	brokerName := "bin/broker"
+	if t := plan.Target; t != nil {
+		sut = tuning.ExternalBroker{Spec: *t, Root: cfg.Root, RunDir: broker.LogDir, Logger: cfg.Logger}
+		brokerName = t.Name + " (" + strings.Join(t.Command, " ") + ")"
+		fmt.Fprintf(cfg.Progress, ">> the broker under test is %s\n", brokerName)
+	}
 	rc := tuning.RunnerConfig{
 		Plan: plan, OutDir: dir, WorkDir: cfg.WorkDir, Host: session, NoCgroups: !caps.Cgroups,
-		Broker:      broker,
+		Broker:      sut,
+		BrokerName:  brokerName,
 		Load:        tuning.LoadgenLoad{Workload: w, Driver: d, Logger: cfg.Logger},
 		Ceilings:    tuning.LoadgenCeilings{},
 		Environment: env,

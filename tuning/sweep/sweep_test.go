@@ -1,0 +1,110 @@
+package sweep_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/sweep"
+)
+
+// A plan can tune any Kafka-protocol broker: this sweep's broker under
+// test is bin/kfake (franz-go's fake cluster) on its fixed port, started,
+// loaded, measured and stopped by the runner as bin/broker is.
+func TestSweepWithKfakeAsTheTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds kfake and runs a sweep")
+	}
+	root := t.TempDir()
+	for _, d := range []string{"bin", "workloads", "plans"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "kfake"), "../../cmd/kfake").CombinedOutput(); err != nil {
+		t.Fatalf("building kfake: %v\n%s", err, out)
+	}
+	driver, err := os.ReadFile("../../workloads/driver-default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"workloads/driver-default.yaml": string(driver),
+		"workloads/tiny.yaml": `name: tiny
+topics: 1
+partitionsPerTopic: 1
+messageSize: 100
+keyDistributor: NO_KEY
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+producersPerTopic: 1
+producerRate: 500
+consumerBacklogSizeGB: 0
+warmupDurationSeconds: 1
+testDurationSeconds: 2
+`,
+		"plans/kfake.yaml": `name: kfake-target
+workload: workloads/tiny.yaml
+driver: workloads/driver-default.yaml
+repetitions: 1
+seed: 1
+warmup: 1s
+measure: 2s
+target:
+  name: kfake
+  command: [bin/kfake, -listen, "{{.Addr}}", -data-dir, "{{.LogDir}}"]
+  addr: 127.0.0.1:9192
+matrix:
+  - name: gc
+    levels:
+      - {name: gogc-100, runtime: {gogc: "100"}}
+      - {name: gogc-400, runtime: {gogc: "400"}}
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var progress strings.Builder
+	dir, err := sweep.Run(context.Background(), sweep.Config{
+		PlanFile: filepath.Join(root, "plans/kfake.yaml"), Root: root, Out: filepath.Join(root, "results"),
+		WorkDir: filepath.Join(root, "work"), WorkDirSet: true, StateDir: filepath.Join(root, "state"),
+		Unprivileged: true, NoProbes: true, Command: "go test", Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("sweep: %v\n%s", err, progress.String())
+	}
+	recs, err := tuning.ReadRecords(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d run files, want 2 (gc=gogc-100, gc=gogc-400)\n%s", len(recs), progress.String())
+	}
+	for _, r := range recs {
+		if !strings.HasPrefix(r.Broker, "kfake (bin/kfake -listen") {
+			t.Errorf("%s: broker %q, want kfake", r.File, r.Broker)
+		}
+		if r.Measurement.ThroughputMsgs <= 0 || r.Measurement.PublishP99 <= 0 {
+			t.Errorf("%s: nothing measured: %+v", r.File, r.Measurement)
+		}
+		// kfake wrote its log where the runner said, so it was kfake that
+		// served the run.
+		if _, err := os.Stat(filepath.Join(dir, "broker-logs", r.Cell+"-r1.log")); err != nil {
+			t.Errorf("%s: kfake's output: %v", r.File, err)
+		}
+	}
+	for _, f := range []string{"guide.md", "tables.md", "plan.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(progress.String(), ">> the broker under test is kfake") {
+		t.Errorf("progress does not name the target:\n%s", progress.String())
+	}
+}

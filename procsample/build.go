@@ -36,8 +36,10 @@ func ReadBuild() Build {
 	}
 	if b.Commit == "" {
 		// Test binaries and go run carry no VCS stamp: read the checkout's
-		// HEAD from its git metadata, without running git.
-		if rev, err := ReadCheckoutHead("."); err == nil {
+		// HEAD from its git metadata, without running git. A test runs in
+		// its package's directory: the checkout is the nearest parent
+		// with a .git.
+		if rev, err := ReadCheckoutHead(checkoutOf(".")); err == nil {
 			b.Commit, b.CommitFrom = rev, "checkout"
 		}
 	}
@@ -69,6 +71,23 @@ func (b Build) String() string {
 		v = "(devel)"
 	}
 	return fmt.Sprintf("%s %s, %s, %s", b.Module, v, commit, b.GoVersion)
+}
+
+// checkoutOf returns the nearest directory from dir upwards that has a
+// .git (dir itself when none has).
+func checkoutOf(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 // ReadCheckoutHead reads the commit HEAD points at from dir's git metadata

@@ -2,6 +2,8 @@ package sweep_test
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,5 +108,56 @@ matrix:
 	}
 	if !strings.Contains(progress.String(), ">> the broker under test is kfake") {
 		t.Errorf("progress does not name the target:\n%s", progress.String())
+	}
+	t.Run("every JSON carries the environment with the commit", func(t *testing.T) {
+		requireProvenance(t, dir)
+	})
+}
+
+// requireProvenance fails unless every JSON file under a result dir has an
+// environment record whose build names the git commit, the Go version and
+// the kernel: a result that cannot say what code and machine made it is
+// not one.
+func requireProvenance(t *testing.T, dir string) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
+			return err
+		}
+		n++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var doc struct {
+			Environment *struct {
+				Build struct {
+					Commit    string `json:"commit"`
+					GoVersion string `json:"go_version"`
+				} `json:"build"`
+				Kernel string `json:"kernel"`
+			} `json:"environment"`
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Errorf("%s: %v", rel, err)
+			return nil
+		}
+		switch e := doc.Environment; {
+		case e == nil:
+			t.Errorf("%s: no environment record", rel)
+		case len(e.Build.Commit) != 40:
+			t.Errorf("%s: environment.build.commit = %q, want the 40-hex git commit", rel, e.Build.Commit)
+		case e.Build.GoVersion == "" || e.Kernel == "":
+			t.Errorf("%s: environment without Go version or kernel: %+v", rel, *e)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatalf("no JSON under %s: the check would pass on nothing", dir)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 )
 
 // Build says which code produced a result: the module version, the git
@@ -24,8 +25,16 @@ type Build struct {
 	CommitFrom string `json:"commit_from,omitempty"`
 }
 
-// ReadBuild reads the running binary's build information.
-func ReadBuild() Build {
+// ReadBuild returns the running binary's build information, read once per
+// process: a binary without a VCS stamp (go test, go run, a build with
+// -buildvcs=false) reads the checkout's HEAD at its first call, so every
+// result a process writes names the same commit even when the checkout
+// moves on while it runs.
+func ReadBuild() Build { return readBuild() }
+
+var readBuild = sync.OnceValue(readBuildInfo)
+
+func readBuildInfo() Build {
 	b := Build{GoVersion: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		b.Module, b.Version = bi.Main.Path, bi.Main.Version

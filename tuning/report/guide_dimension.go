@@ -63,6 +63,8 @@ func (g *guide) explain(m tuning.Metric, c *stats.Comparison) string {
 		return fmt.Sprintf("inconclusive: %s", c.Undetectable())
 	case noPractical:
 		return fmt.Sprintf("%s (within ±%s)", v, pct(g.threshold(m)))
+	case tooFew:
+		return fmt.Sprintf("%s (n=%d+%d; the U test needs %d a side)", v, c.Base.N, c.New.N, MinTestableRuns)
 	}
 	return v
 }

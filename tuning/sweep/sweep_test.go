@@ -3,6 +3,7 @@ package sweep_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -52,10 +53,15 @@ testDurationSeconds: 2
 		"plans/kfake.yaml": `name: kfake-target
 workload: workloads/tiny.yaml
 driver: workloads/driver-default.yaml
-repetitions: 1
+repetitions: 30
 seed: 1
 warmup: 1s
 measure: 2s
+sequential:
+  min_repetitions: 6
+  budget: 1m
+  targets:
+    - {metric: publish_p99, half_width: 0.15}
 target:
   name: kfake
   command: [bin/kfake, -listen, "{{.Addr}}", -data-dir, "{{.LogDir}}"]
@@ -85,8 +91,21 @@ matrix:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 {
-		t.Fatalf("%d run files, want 2 (gc=gogc-100, gc=gogc-400)\n%s", len(recs), progress.String())
+	// The sequential rule ended the sweep between rounds: at its targets,
+	// or within its one-minute budget, which 30 rounds cannot fit.
+	plan, err := tuning.LoadPlan(filepath.Join(dir, "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := plan.Invocation.Stop
+	if stop == nil || (stop.Reason != tuning.StopBudget && stop.Reason != tuning.StopTargetsMet) || stop.Rounds < 1 || stop.Rounds >= 30 {
+		t.Fatalf("stop report %+v, want the budget or the targets after 1 to 29 rounds", stop)
+	}
+	if len(recs) != 2*stop.Rounds {
+		t.Fatalf("%d run files after %d rounds, want 2 per round (gc=gogc-100, gc=gogc-400)\n%s", len(recs), stop.Rounds, progress.String())
+	}
+	if len(stop.HalfWidths) != 1 || stop.HalfWidths[0].Target != 0.15 {
+		t.Errorf("half-widths %+v, want the one comparison's", stop.HalfWidths)
 	}
 	for _, r := range recs {
 		if !strings.HasPrefix(r.Broker, "kfake (bin/kfake -listen") {
@@ -97,7 +116,7 @@ matrix:
 		}
 		// kfake wrote its log where the runner said, so it was kfake that
 		// served the run.
-		if _, err := os.Stat(filepath.Join(dir, "broker-logs", r.Cell+"-r1.log")); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, "broker-logs", fmt.Sprintf("%s-r%d.log", r.Cell, r.Repetition))); err != nil {
 			t.Errorf("%s: kfake's output: %v", r.File, err)
 		}
 	}

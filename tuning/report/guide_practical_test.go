@@ -62,15 +62,8 @@ func TestGuideRecommendsOnlyFindings(t *testing.T) {
 			r.Measurement.PublishP99 = 0.010 * noise[r.Repetition-1]
 		}
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
+	guide := guideText(t, p, recs)
+	got := guide
 	if strings.Contains(got, "Recommended: fs") || strings.Contains(got, "Recommended: keep") {
 		t.Errorf("a recommendation without a finding:\n%s", got)
 	}
@@ -95,6 +88,22 @@ func TestGuideReportsTheStoppingRule(t *testing.T) {
 	for i := range recs {
 		recs[i].Pinning = &tuning.Pinning{Broker: []int{1}, Load: []int{0}, Method: "sched_setaffinity"}
 	}
+	guide := guideText(t, p, recs)
+	for _, want := range []string{
+		"This run stopped after **6 rounds** in 39m0s: the time budget (40m0s) would not fit another round",
+		"| publish_p99 | c01 baseline | c03 fs=xfs | ±21.3%            | ±15%   | no  |",
+		"CPU pinning: broker on CPU [1], load generator (the lab) on CPU [0] (sched_setaffinity).",
+		"6 repetitions",
+	} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+}
+
+// guideText is the guide of records of plan p.
+func guideText(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
+	t.Helper()
 	a, err := Analyze(p, recs)
 	if err != nil {
 		t.Fatal(err)
@@ -103,14 +112,5 @@ func TestGuideReportsTheStoppingRule(t *testing.T) {
 	if err := WriteGuide(&b, a); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"This run stopped after **6 rounds** in 39m0s: the time budget (40m0s) would not fit another round",
-		"| publish_p99 | c01 baseline | c03 fs=xfs | ±21.3%            | ±15%   | no  |",
-		"CPU pinning: broker on CPU [1], load generator (the lab) on CPU [0] (sched_setaffinity).",
-		"6 repetitions",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("guide lacks %q", want)
-		}
-	}
+	return b.String()
 }

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +61,7 @@ func TestGuideRecommendsOnlyFindings(t *testing.T) {
 			r.Measurement.PublishP99 = 0.010 * noise[r.Repetition-1]
 		}
 	}
-	guide := guideText(t, p, recs)
+	guide := guideText(t, analysisOf(t, p, recs))
 	got := guide
 	if strings.Contains(got, "Recommended: fs") || strings.Contains(got, "Recommended: keep") {
 		t.Errorf("a recommendation without a finding:\n%s", got)
@@ -88,7 +87,7 @@ func TestGuideReportsTheStoppingRule(t *testing.T) {
 	for i := range recs {
 		recs[i].Pinning = &tuning.Pinning{Broker: []int{1}, Load: []int{0}, Method: "sched_setaffinity"}
 	}
-	guide := guideText(t, p, recs)
+	guide := guideText(t, analysisOf(t, p, recs))
 	for _, want := range []string{
 		"This run stopped after **6 rounds** in 39m0s: the time budget (40m0s) would not fit another round",
 		"| publish_p99 | c01 baseline | c03 fs=xfs | ±21.3%            | ±15%   | no  |",
@@ -99,18 +98,4 @@ func TestGuideReportsTheStoppingRule(t *testing.T) {
 			t.Errorf("guide lacks %q", want)
 		}
 	}
-}
-
-// guideText is the guide of records of plan p.
-func guideText(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
-	t.Helper()
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

@@ -71,6 +71,11 @@ bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every ack
 	@echo ">> running the kill test (100 trials)"
 	@$(BIN)/lab kill -trials 100 -out $(RESULTS)
 
+.PHONY: bench-kill-txn
+bench-kill-txn: build ## SIGKILL the broker 20 times during a stream of transactions; read_committed must see each committed one exactly once
+	@echo ">> running the transactions kill test (20 trials)"
+	@$(BIN)/lab kill -txn -trials 20 -out $(RESULTS)
+
 .PHONY: bench-powercut
 bench-powercut: build ## cut the power 50 times per flush policy (25 per filesystem semantics) on the FUSE power-cut filesystem, 3 loop-device checks per policy (root; ~15 min)
 	@echo ">> running the power-cut lab (25 trials per policy and semantics, 3 ext4-on-loop trials per policy)"

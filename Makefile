@@ -76,6 +76,11 @@ bench-kill-txn: build ## SIGKILL the broker 20 times during a stream of transact
 	@echo ">> running the transactions kill test (20 trials)"
 	@$(BIN)/lab kill -txn -trials 20 -out $(RESULTS)
 
+.PHONY: test-kgo
+test-kgo: ## franz-go's pkg/kgo integration suite against the broker (all but KIP-848 and share groups; ~30 min)
+	@echo ">> running franz-go's kgo integration suite against the broker"
+	@BROKERLAB_KGO_RUN=. $(GO) test -count=1 -timeout 120m -run TestKgoSuite -v ./e2e
+
 .PHONY: bench-powercut
 bench-powercut: build ## cut the power 50 times per flush policy (25 per filesystem semantics) on the FUSE power-cut filesystem, 3 loop-device checks per policy (root; ~15 min)
 	@echo ">> running the power-cut lab (25 trials per policy and semantics, 3 ext4-on-loop trials per policy)"

@@ -221,7 +221,9 @@ func txnTrial(ctx context.Context, cfg KillTxnConfig, n int, run time.Duration, 
 		ids[i] = fmt.Sprintf("%s-p%d", topic, i)
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(ids[i]), kgo.DefaultProduceTopic(topic),
 			kgo.TransactionTimeout(10*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.RecordRetries(3), kgo.RequestRetries(3), kgo.RetryTimeout(5*time.Second))
+			// After the kill nothing answers: records and requests give up
+			// within seconds, so that the producers end.
+			kgo.RecordDeliveryTimeout(5*time.Second), kgo.RequestRetries(3), kgo.RetryTimeout(5*time.Second))
 		if err != nil {
 			stop()
 			p.Kill()

@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -168,15 +170,24 @@ type txnKey struct {
 
 // txnLedger is what the producers saw, shared by them.
 type txnLedger struct {
-	mu    sync.Mutex
-	state map[txnKey]int
-	size  map[txnKey]int // records produced in the transaction
+	mu     sync.Mutex
+	frozen bool // set at the kill: what the producers saw before it
+	state  map[txnKey]int
+	size   map[txnKey]int // records produced in the transaction
 }
 
 func (l *txnLedger) set(k txnKey, state, size int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.state[k], l.size[k] = state, size
+	if !l.frozen {
+		l.state[k], l.size[k] = state, size
+	}
+}
+
+func (l *txnLedger) freeze() {
+	l.mu.Lock()
+	l.frozen = true
+	l.mu.Unlock()
 }
 
 // txnValue is a record's value: producer, transaction, record index.
@@ -215,24 +226,36 @@ func txnTrial(ctx context.Context, cfg KillTxnConfig, n int, run time.Duration, 
 
 	ledger := &txnLedger{state: map[txnKey]int{}, size: map[txnKey]int{}}
 	ids := make([]string, cfg.Producers)
+	clients := make([]*kgo.Client, cfg.Producers)
+	// After the kill the producers dial nothing: the restarted broker may
+	// get the same port, and they must not reach it.
+	var killed atomic.Bool
+	dial := func(ctx context.Context, network, host string) (net.Conn, error) {
+		if killed.Load() {
+			return nil, errors.New("the broker was killed")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, host)
+	}
 	var wg sync.WaitGroup
 	pctx, stop := context.WithCancel(ctx)
 	for i := range cfg.Producers {
 		ids[i] = fmt.Sprintf("%s-p%d", topic, i)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(ids[i]), kgo.DefaultProduceTopic(topic),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(ids[i]), kgo.DefaultProduceTopic(topic), kgo.Dialer(dial),
 			kgo.TransactionTimeout(10*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			// After the kill nothing answers: records and requests give up
-			// within seconds, so that the producers end.
-			kgo.RecordDeliveryTimeout(5*time.Second), kgo.RequestRetries(3), kgo.RetryTimeout(5*time.Second))
+			kgo.RequestRetries(3), kgo.RetryTimeout(5*time.Second))
 		if err != nil {
 			stop()
 			p.Kill()
+			for _, c := range clients[:i] {
+				c.Close()
+			}
 			return tr, err
 		}
+		clients[i] = cl
 		wg.Add(1)
 		go func(producer int32, cl *kgo.Client, rng *rand.Rand) {
 			defer wg.Done()
-			defer cl.Close()
 			produceTxns(pctx, cl, producer, cfg, rng, ledger)
 		}(int32(i), cl, rand.New(rand.NewPCG(seed, uint64(i))))
 	}
@@ -241,7 +264,14 @@ func txnTrial(ctx context.Context, cfg KillTxnConfig, n int, run time.Duration, 
 	case <-ctx.Done():
 	}
 	p.Kill()
+	killed.Store(true)
+	ledger.freeze()
 	stop()
+	// Closing fails what the producers still wait for (an idempotent
+	// producer never gives up on a batch that may have been written).
+	for _, cl := range clients {
+		go cl.Close()
+	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return tr, err

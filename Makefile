@@ -81,6 +81,11 @@ test-kgo: ## franz-go's pkg/kgo integration suite against the broker (all but KI
 	@echo ">> running franz-go's kgo integration suite against the broker"
 	@BROKERLAB_KGO_RUN=. $(GO) test -count=1 -timeout 120m -run TestKgoSuite -v ./e2e
 
+.PHONY: bench-fetch-isolation
+bench-fetch-isolation: build tools ## 1 GB of transactions read back at read_uncommitted and read_committed, broker CPU s/GB (5 interleaved rounds)
+	@echo ">> running the fetch isolation bench"
+	@$(BIN)/lab fetch-isolation -out $(RESULTS)
+
 .PHONY: bench-powercut
 bench-powercut: build ## cut the power 50 times per flush policy (25 per filesystem semantics) on the FUSE power-cut filesystem, 3 loop-device checks per policy (root; ~15 min)
 	@echo ">> running the power-cut lab (25 trials per policy and semantics, 3 ext4-on-loop trials per policy)"

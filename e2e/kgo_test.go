@@ -36,6 +36,14 @@ func TestKgoSuite(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building franz-go's kgo tests: %v\n%s", err, out)
 	}
+	// The tests run in their package's source directory, as go test runs
+	// them (one parses config.go).
+	list := exec.Command("go", "list", "-f", "{{.Dir}}", "github.com/twmb/franz-go/pkg/kgo")
+	list.Dir = repoRoot(t)
+	pkgDir, err := list.Output()
+	if err != nil {
+		t.Fatalf("finding franz-go's kgo source: %v", err)
+	}
 	ctx := context.Background()
 	p, err := launch.StartBroker(ctx, launch.Broker{Path: bin("broker"), Dir: dir, Label: "kgo", StartTimeout: time.Minute})
 	if err != nil {
@@ -68,7 +76,7 @@ func TestKgoSuite(t *testing.T) {
 			args = append(args, "-test.skip", ps.skip)
 		}
 		cmd := exec.CommandContext(ctx, suite, args...)
-		cmd.Dir = dir
+		cmd.Dir = strings.TrimSpace(string(pkgDir))
 		cmd.Env = append(os.Environ(), "KGO_SEEDS="+p.Addr(), "KGO_TEST_RF=1", "KGO_LOG_LEVEL=none")
 		if records != "" {
 			cmd.Env = append(cmd.Env, "KGO_TEST_RECORDS="+records)

@@ -495,6 +495,25 @@ func (c *Coordinator) begin(t *txnMeta) {
 	c.dropPending(t)
 }
 
+// lockActive returns id's state locked for a transactional request of pid
+// at epoch, or the error to answer (nothing locked then): an unknown id or
+// another producer id, another epoch, or a transaction being completed.
+func (c *Coordinator) lockActive(id string, pid int64, epoch int16) (*txnMeta, *kerr.Error) {
+	t := c.lock(id)
+	if t == nil {
+		return nil, kerr.InvalidProducerIDMapping
+	}
+	e := checkProducer(t, pid, epoch)
+	if e == nil && (t.state == statePrepareCommit || t.state == statePrepareAbort) {
+		e = kerr.ConcurrentTransactions
+	}
+	if e != nil {
+		t.mu.Unlock()
+		return nil, e
+	}
+	return t, nil
+}
+
 // AddPartitions answers AddPartitionsToTxn: the error of each partition.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []TopicPartition) []*kerr.Error {
 	out := make([]*kerr.Error, len(tps))
@@ -504,17 +523,11 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []Top
 		}
 		return out
 	}
-	t := c.lock(id)
-	if t == nil {
-		return fill(kerr.InvalidProducerIDMapping)
-	}
-	defer t.mu.Unlock()
-	if e := checkProducer(t, pid, epoch); e != nil {
+	t, e := c.lockActive(id, pid, epoch)
+	if e != nil {
 		return fill(e)
 	}
-	if t.state == statePrepareCommit || t.state == statePrepareAbort {
-		return fill(kerr.ConcurrentTransactions)
-	}
+	defer t.mu.Unlock()
 	unknown := false
 	for i, tp := range tps {
 		if !c.cfg.PartitionExists(tp) {
@@ -571,17 +584,11 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []Top
 // AddOffsets answers AddOffsetsToTxn: the group's offsets join the
 // transaction.
 func (c *Coordinator) AddOffsets(id string, pid int64, epoch int16, group string) *kerr.Error {
-	t := c.lock(id)
-	if t == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer t.mu.Unlock()
-	if e := checkProducer(t, pid, epoch); e != nil {
+	t, e := c.lockActive(id, pid, epoch)
+	if e != nil {
 		return e
 	}
-	if t.state == statePrepareCommit || t.state == statePrepareAbort {
-		return kerr.ConcurrentTransactions
-	}
+	defer t.mu.Unlock()
 	if _, ok := t.groups[group]; ok && t.state == stateOngoing {
 		return nil
 	}
@@ -604,17 +611,11 @@ func (c *Coordinator) AddOffsets(id string, pid int64, epoch int16, group string
 // member: the offsets wait in the transaction until it ends. The group
 // must have been added with AddOffsets.
 func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets []PendingOffset) *kerr.Error {
-	t := c.lock(id)
-	if t == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer t.mu.Unlock()
-	if e := checkProducer(t, pid, epoch); e != nil {
+	t, e := c.lockActive(id, pid, epoch)
+	if e != nil {
 		return e
 	}
-	if t.state == statePrepareCommit || t.state == statePrepareAbort {
-		return kerr.ConcurrentTransactions
-	}
+	defer t.mu.Unlock()
 	if _, ok := t.groups[group]; !ok || t.state != stateOngoing {
 		return kerr.InvalidTxnState
 	}

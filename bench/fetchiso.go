@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -68,6 +70,10 @@ type FetchIsoPass struct {
 	Read  rdkperf.Result `json:"read"`
 	// CPUSeconds is the broker's user+system time over the read.
 	CPUSeconds float64 `json:"broker_cpu_seconds"`
+	// ReadCalls is the broker's read system calls over the read
+	// (/proc/<pid>/io syscr): about one per request, so a level that
+	// makes the client send more, smaller fetches shows here.
+	ReadCalls int64 `json:"broker_read_syscalls"`
 }
 
 // FetchIsoReport is the outcome of RunFetchIsolation.
@@ -207,6 +213,10 @@ func readIsoPass(ctx context.Context, cfg FetchIsoConfig, dataDir, level string,
 	if err != nil {
 		return pass, err
 	}
+	syscr0, err := readSyscalls(p.Pid())
+	if err != nil {
+		return pass, err
+	}
 	pass.Read, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
 		Mode: rdkperf.Consume, Brokers: p.Addr(), Topic: fetchIsoTopic, Partition: 0, Count: count,
 		Props:   map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576", "isolation.level": level},
@@ -220,10 +230,29 @@ func readIsoPass(ctx context.Context, cfg FetchIsoConfig, dataDir, level string,
 		return pass, err
 	}
 	pass.CPUSeconds = after.CPUSeconds - before.CPUSeconds
+	syscr1, err := readSyscalls(p.Pid())
+	if err != nil {
+		return pass, err
+	}
+	pass.ReadCalls = syscr1 - syscr0
 	if pass.Read.Messages != count {
 		return pass, fmt.Errorf("read %d records, want %d", pass.Read.Messages, count)
 	}
 	return pass, p.Stop(time.Minute)
+}
+
+// readSyscalls reads syscr from /proc/<pid>/io.
+func readSyscalls(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the broker's I/O counters: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no syscr in /proc/%d/io", pid)
 }
 
 // FetchIsoSummary aggregates one level's passes.
@@ -232,6 +261,7 @@ type FetchIsoSummary struct {
 	MedianCPUPerGB   float64 // broker CPU seconds per GB (10^9 bytes) of log read
 	MinCPU, MaxCPU   float64
 	MedianMBps       float64 // log bytes read per second
+	MedianReadCalls  float64 // broker read(2) calls per pass
 	RatioMedian      float64 // per-round CPU/GB ratio to the first level
 	RatioLo, RatioHi float64
 	Passes           int
@@ -249,13 +279,14 @@ func (r *FetchIsoReport) Summaries() []FetchIsoSummary {
 	}
 	for _, level := range IsolationLevels {
 		s := FetchIsoSummary{Level: level}
-		var cpu, mbps, ratios []float64
+		var cpu, mbps, ratios, calls []float64
 		for _, p := range r.Passes {
 			if p.Level != level {
 				continue
 			}
 			s.Passes++
 			cpu = append(cpu, p.CPUSeconds/gb)
+			calls = append(calls, float64(p.ReadCalls))
 			mbps = append(mbps, float64(r.LogFileBytes)/1e6/p.Read.Elapsed.Seconds())
 			if base, ok := ref[p.Round]; ok && base > 0 {
 				ratios = append(ratios, p.CPUSeconds/gb/base)
@@ -263,7 +294,7 @@ func (r *FetchIsoReport) Summaries() []FetchIsoSummary {
 		}
 		if len(cpu) > 0 {
 			s.MedianCPUPerGB, s.MinCPU, s.MaxCPU = stats.Median(cpu), slices.Min(cpu), slices.Max(cpu)
-			s.MedianMBps = stats.Median(mbps)
+			s.MedianMBps, s.MedianReadCalls = stats.Median(mbps), stats.Median(calls)
 		}
 		if len(ratios) > 0 {
 			s.RatioMedian, s.RatioLo, s.RatioHi = stats.Median(ratios), slices.Min(ratios), slices.Max(ratios)
@@ -281,10 +312,10 @@ func (r *FetchIsoReport) Save(dir string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "log: %.2f GB in %d transactions (%d aborted), %d records, %d committed\n",
 		float64(r.LogFileBytes)/1e9, r.Transactions, r.Aborted, r.Records, r.Committed)
 	t := newTable(stdout, false)
-	t.Header("isolation", "passes", "broker CPU s/GB (median)", "min", "max", "MB/s (median)", "CPU/GB ratio to read_uncommitted (median, range)")
+	t.Header("isolation", "passes", "broker CPU s/GB (median)", "min", "max", "MB/s (median)", "broker read(2) calls", "CPU/GB ratio to read_uncommitted (median, range)")
 	for _, s := range r.Summaries() {
 		t.Append(s.Level, fmt.Sprint(s.Passes), fmt.Sprintf("%.3f", s.MedianCPUPerGB), fmt.Sprintf("%.3f", s.MinCPU), fmt.Sprintf("%.3f", s.MaxCPU),
-			fmt.Sprintf("%.0f", s.MedianMBps), fmt.Sprintf("%.3f (%.3f-%.3f)", s.RatioMedian, s.RatioLo, s.RatioHi))
+			fmt.Sprintf("%.0f", s.MedianMBps), fmt.Sprintf("%.0f", s.MedianReadCalls), fmt.Sprintf("%.3f (%.3f-%.3f)", s.RatioMedian, s.RatioLo, s.RatioHi))
 	}
 	return t.Render()
 }

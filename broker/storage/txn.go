@@ -399,22 +399,7 @@ func (p *Partition) ReadCommitted(offset int64, maxBytes int32, aborted []Aborte
 		p.mu.RUnlock()
 		return Slice{}, aborted, lso, fmt.Errorf("reading %s at offset %d: no segment holds it: %w", p, offset, kerr.KafkaStorageError)
 	}
-	// Aborted transactions whose marker is at or after offset and that
-	// started below the LSO; trimmed to the bytes read below.
 	n0 := len(aborted)
-	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= seg.base })
-collect:
-	for _, s := range p.segs[i:] {
-		j := sort.Search(len(s.aborted), func(j int) bool { return s.aborted[j].LastOffset >= offset })
-		for _, a := range s.aborted[j:] {
-			if a.FirstOffset < lso {
-				aborted = append(aborted, a)
-			}
-			if a.LastStable >= lso {
-				break collect
-			}
-		}
-	}
 	segNext := seg.next
 	_, err := seg.acquire()
 	p.mu.RUnlock()
@@ -448,15 +433,33 @@ collect:
 			upper = seg.base + int64(entries[k].rel) + 1
 		}
 	}
-	kept := aborted[:n0]
-	for _, a := range aborted[n0:] {
-		if a.FirstOffset < upper {
-			kept = append(kept, a)
-		}
-	}
+	p.mu.RLock()
+	aborted = p.collectAborted(aborted, seg.base, offset, upper)
+	p.mu.RUnlock()
 	p.store.stats.reads.Add(1)
 	p.store.stats.readBytes.Add(uint64(sl.Size))
-	return sl, kept, lso, nil
+	return sl, aborted, lso, nil
+}
+
+// collectAborted appends the aborted transactions that overlap [offset,
+// upper): marker at or after offset, first record below upper, looking in
+// the segments from base on. As Kafka's TransactionIndex.collectAbortedTxns
+// it stops at an entry whose LSO reaches upper: every later transaction
+// started at or after it (p.mu held).
+func (p *Partition) collectAborted(aborted []AbortedTxn, base, offset, upper int64) []AbortedTxn {
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base >= base })
+	for _, s := range p.segs[i:] {
+		j := sort.Search(len(s.aborted), func(j int) bool { return s.aborted[j].LastOffset >= offset })
+		for _, a := range s.aborted[j:] {
+			if a.FirstOffset < upper {
+				aborted = append(aborted, a)
+			}
+			if a.LastStable >= upper {
+				return aborted
+			}
+		}
+	}
+	return aborted
 }
 
 // loadTxnIndexes loads the segments' transaction indexes (the partition

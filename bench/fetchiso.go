@@ -24,7 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
@@ -134,13 +133,7 @@ func startFetchIsoBroker(ctx context.Context, cfg FetchIsoConfig, dataDir, label
 
 // fillTxns writes LogBytes of records in transactions; the last one commits.
 func fillTxns(ctx context.Context, cfg FetchIsoConfig, addr string, rep *FetchIsoReport) error {
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return err
-	}
-	_, err = kadm.NewClient(adm).CreateTopic(ctx, 1, 1, nil, fetchIsoTopic)
-	adm.Close()
-	if err != nil {
+	if err := createCutTopic(ctx, addr, fetchIsoTopic, 1, nil); err != nil {
 		return fmt.Errorf("creating %s: %w", fetchIsoTopic, err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("fetchiso-fill"), kgo.DefaultProduceTopic(fetchIsoTopic),

@@ -212,17 +212,10 @@ func txnTrial(ctx context.Context, cfg KillTxnConfig, n int, run time.Duration, 
 		return tr, err
 	}
 	addr := p.Addr()
-	admin, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		p.Kill()
-		return tr, err
-	}
-	if _, err := kadm.NewClient(admin).CreateTopic(ctx, int32(cfg.Partitions), 1, nil, topic); err != nil {
-		admin.Close()
+	if err := createCutTopic(ctx, addr, topic, cfg.Partitions, nil); err != nil {
 		p.Kill()
 		return tr, fmt.Errorf("creating %s: %w", topic, err)
 	}
-	admin.Close()
 
 	ledger := &txnLedger{state: map[txnKey]int{}, size: map[txnKey]int{}}
 	ids := make([]string, cfg.Producers)

@@ -137,8 +137,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 				if ceilings != nil && ceilings.SendfileMBps > 0 {
 					for _, s := range rep.Summaries() {
 						if s.Metric == "consume MB/s" {
-							line := fmt.Sprintf("Broker fetch: %.1f MB/s = %.0f%% of this machine's sendfile-over-loopback ceiling (%.1f MB/s).",
-								s.Broker, 100*s.Broker/ceilings.SendfileMBps, ceilings.SendfileMBps)
+							line := fmt.Sprintf("Broker fetch: %.1f MB/s: %s (this machine's sendfile-over-loopback ceiling, %.1f MB/s).",
+								s.Broker, ceilings.ShareText("sendfile", s.Broker), ceilings.SendfileMBps)
 							fmt.Println(line)
 							fmt.Fprintf(md, "\n%s\n", line)
 						}

@@ -24,8 +24,12 @@ package broker
 //     (Produce never creates topics, as in Kafka). The internal
 //     __consumer_offsets topic: INVALID_TOPIC_EXCEPTION, as in Kafka.
 //
-// Not implemented: transactions (a transactional id gets
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), quotas (throttle 0), v13 topic ids.
+//   - Transactional produce (a transactional id): verified against the
+//     transaction coordinator as Kafka does since KIP-890 part 1
+//     (txn_produce.go); the transaction stays locked until the appends
+//     are done, so that no EndTxn can slip between check and append.
+//
+// Not implemented: quotas (throttle 0), v13 topic ids.
 
 import (
 	"context"
@@ -72,8 +76,6 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
 			switch {
-			case req.TransactionID != nil:
-				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case rt.Topic == offsetsTopicName:
@@ -82,6 +84,9 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 			}
 		}
 		st.Partitions = parts
+	}
+	if req.TransactionID != nil {
+		defer b.verifyTxnProduce(req, resp)()
 	}
 	// Jobs point into the partitions' arrays, complete from here on.
 	for ti, rt := range req.Topics {

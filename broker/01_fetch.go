@@ -24,8 +24,12 @@ package broker
 //   - Fetch sessions (KIP-227): answered with session id 0, which tells the
 //     client to send full fetches; a request naming a session id gets
 //     FETCH_SESSION_ID_NOT_FOUND.
-//   - Last stable offset = high watermark (no transactions), no aborted
-//     transactions, preferred read replica -1.
+//   - Isolation level: read_uncommitted reads up to the high watermark;
+//     read_committed (1) only up to the last stable offset (the first
+//     offset of the oldest ongoing transaction), with the aborted
+//     transactions overlapping the records sent beside them, as Kafka
+//     does; the record bytes still go by sendfile. Every answer carries
+//     the partition's last stable offset; preferred read replica -1.
 //
 // Not implemented: incremental fetch sessions, forgotten topics (only
 // meaningful with sessions), rack-aware replica selection, v13+ topic ids.
@@ -163,7 +167,13 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse, waits []<-
 				limit = left
 			}
 			if total == 0 || limit > 0 {
-				sl, err := p.Read(rp.FetchOffset, int32(max(limit, 0)))
+				var sl storage.Slice
+				var err error
+				if req.IsolationLevel == 1 {
+					sl, sp.AbortedTransactions, err = b.readCommitted(p, rp.FetchOffset, int32(max(limit, 0)))
+				} else {
+					sl, err = p.Read(rp.FetchOffset, int32(max(limit, 0)))
+				}
 				switch {
 				case err != nil:
 					sp.ErrorCode = kafkaErrorCode(err)
@@ -183,14 +193,37 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse, waits []<-
 			}
 			// After the read, so the high watermark covers what was read.
 			sp.HighWatermark = p.HighWatermark()
-			sp.LastStableOffset = sp.HighWatermark
+			sp.LastStableOffset = min(p.LastStableOffset(), sp.HighWatermark)
 			sp.LogStartOffset = p.LogStartOffset()
+			if req.IsolationLevel == 1 && sp.AbortedTransactions == nil {
+				sp.AbortedTransactions = noAborted // an empty list, not null, as Kafka answers read_committed
+			}
 			st.Partitions = append(st.Partitions, sp)
 			recs = append(recs, rec)
 		}
 		*recsp = recs
 	}
 	return waits, total, answerNow
+}
+
+// noAborted is the empty aborted-transactions list of a read_committed
+// answer; encoders only read it.
+var noAborted = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+
+// readCommitted reads p up to its last stable offset and converts the
+// aborted transactions overlapping the records for the response.
+func (b *Broker) readCommitted(p *storage.Partition, offset int64, maxBytes int32) (storage.Slice, []kmsg.FetchResponseTopicPartitionAbortedTransaction, error) {
+	var buf [4]storage.AbortedTxn
+	sl, aborted, _, err := p.ReadCommitted(offset, maxBytes, buf[:0])
+	if len(aborted) == 0 {
+		return sl, noAborted, err
+	}
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(aborted))
+	for i, a := range aborted {
+		out[i] = kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		out[i].ProducerID, out[i].FirstOffset = a.ProducerID, a.FirstOffset
+	}
+	return sl, out, err
 }
 
 // extend lengthens s by one element and returns it. Within capacity the

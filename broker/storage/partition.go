@@ -35,6 +35,9 @@ type Partition struct {
 	unflushedSince time.Time // when the first of them was appended
 	failed         error     // a write or sync error the log cannot recover from without a restart
 	closed         bool
+	// ongoing maps producers with an ongoing transaction here to its
+	// first offset (txn.go).
+	ongoing map[int64]int64
 
 	// waitCh is the channel the next append closes; nil until someone
 	// waits, so appends with no waiting fetch allocate nothing. After
@@ -43,6 +46,10 @@ type Partition struct {
 
 	hwm atomic.Int64 // next offset to assign (high watermark = log end offset on a single node)
 	lso atomic.Int64 // log start offset: base of the first segment
+	// stable is the first offset of the oldest ongoing transaction, -1
+	// when there is none (the last stable offset is then the high
+	// watermark); written under mu.
+	stable atomic.Int64
 
 	// syncMu serialises fdatasync calls (group commit); flushed is the
 	// recovery point: every offset below it is on disk.
@@ -275,6 +282,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	for pid, e := range pending {
 		p.producers[pid] = e
 	}
+	p.noteTxns(pending)
 	p.hwm.Store(next)
 	if p.unflushed == 0 {
 		p.unflushedSince = now
@@ -406,7 +414,7 @@ func (p *Partition) expireProducers(now time.Time, after time.Duration) int {
 	defer p.mu.Unlock()
 	n := 0
 	for pid, e := range p.producers {
-		if e.LastTimestamp <= cutoff {
+		if e.LastTimestamp <= cutoff && !e.InTxn { // Kafka keeps producers with an ongoing transaction
 			delete(p.producers, pid)
 			n++
 		}
@@ -897,7 +905,7 @@ func (p *Partition) dropOldest(n int) []*segment {
 // offset (p.mu held).
 func (p *Partition) forgetProducersBelow(offset int64) {
 	for pid, e := range p.producers {
-		if n := len(e.Batches); n == 0 || e.Batches[n-1].Last < offset {
+		if n := len(e.Batches); !e.InTxn && (n == 0 || e.Batches[n-1].Last < offset) { // Kafka keeps producers with an ongoing transaction
 			delete(p.producers, pid)
 		}
 	}

@@ -81,6 +81,21 @@ bench-kill: build ## SIGKILL the broker 100 times under acks=all load; every ack
 	@echo ">> running the kill test (100 trials)"
 	@$(BIN)/lab kill -trials 100 -out $(RESULTS)
 
+.PHONY: bench-kill-txn
+bench-kill-txn: build ## SIGKILL the broker 20 times during a stream of transactions; read_committed must see each committed one exactly once
+	@echo ">> running the transactions kill test (20 trials)"
+	@$(BIN)/lab kill -txn -trials 20 -out $(RESULTS)
+
+.PHONY: test-kgo
+test-kgo: ## franz-go's pkg/kgo integration suite against the broker (all but KIP-848 and share groups; ~30 min)
+	@echo ">> running franz-go's kgo integration suite against the broker"
+	@BROKERLAB_KGO_RUN=. $(GO) test -count=1 -timeout 120m -run TestKgoSuite -v ./e2e
+
+.PHONY: bench-fetch-isolation
+bench-fetch-isolation: build tools ## 1 GB of transactions read back at read_uncommitted and read_committed, broker CPU s/GB (5 interleaved rounds)
+	@echo ">> running the fetch isolation bench"
+	@$(BIN)/lab fetch-isolation -out $(RESULTS)
+
 .PHONY: bench-powercut
 bench-powercut: build ## cut the power 50 times per flush policy (25 per filesystem semantics) on the FUSE power-cut filesystem, 3 loop-device checks per policy (root; ~15 min)
 	@echo ">> running the power-cut lab (25 trials per policy and semantics, 3 ext4-on-loop trials per policy)"
@@ -93,7 +108,7 @@ bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_perfo
 		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./bench/
 
 .PHONY: ab-fs
-ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags
+ab-fs: build ## the XFS vs EXT4 A/B test on loop devices, sequential, at most 45 min (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags
 	@echo ">> running the XFS vs EXT4 A/B test"
 	@$(BIN)/lab ab -plan plans/ab-fs.yaml -out $(RESULTS) $(AB_FLAGS)
 

@@ -24,8 +24,12 @@ package broker
 //     (Produce never creates topics, as in Kafka). The internal
 //     __consumer_offsets topic: INVALID_TOPIC_EXCEPTION, as in Kafka.
 //
-// Not implemented: transactions (a transactional id gets
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), quotas (throttle 0), v13 topic ids.
+//   - Transactional produce (a transactional id): verified against the
+//     transaction coordinator as Kafka does since KIP-890 part 1
+//     (txn_produce.go); the transaction stays locked until the appends
+//     are done, so that no EndTxn can slip between check and append.
+//
+// Not implemented: quotas (throttle 0), v13 topic ids.
 
 import (
 	"context"
@@ -72,8 +76,6 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
 			switch {
-			case req.TransactionID != nil:
-				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case rt.Topic == offsetsTopicName:
@@ -82,6 +84,9 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 			}
 		}
 		st.Partitions = parts
+	}
+	if req.TransactionID != nil {
+		defer b.verifyTxnProduce(req, resp)()
 	}
 	// Jobs point into the partitions' arrays, complete from here on.
 	for ti, rt := range req.Topics {
@@ -94,12 +99,7 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 	cc.produceJobs = jobs[:0]
 	syncAck := b.cfg.FlushSyncOnAck && req.Acks == -1
 	if syncAck && len(jobs) > 1 {
-		var wg sync.WaitGroup
-		for i := range jobs {
-			wg.Add(1)
-			go func() { defer wg.Done(); b.produceOne(&jobs[i], syncAck) }()
-		}
-		wg.Wait()
+		b.produceParallel(jobs)
 	} else {
 		for i := range jobs {
 			b.produceOne(&jobs[i], syncAck)
@@ -116,6 +116,18 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// produceParallel appends the jobs' records at once, each waiting for its
+// fdatasync. It is a function of its own so that jobs, captured by the
+// goroutines, escapes only on this path.
+func (b *Broker) produceParallel(jobs []produceJob) {
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.produceOne(&jobs[i], true) }()
+	}
+	wg.Wait()
 }
 
 // produceOne appends one partition's records and fills its response;

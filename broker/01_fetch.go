@@ -12,9 +12,10 @@ package broker
 //   - Long polling: when fewer than min.bytes are available the request
 //     waits, up to max.wait.ms capped by brokerlab.fetch.max.wait.ms, on
 //     the partitions' Wait() channels (woken by the next append, no
-//     polling), and returns at once on shutdown or when the client closes
-//     its end of the connection (Conn.watchPeer), which then frees the
-//     connection's goroutine and descriptor.
+//     polling), and returns at once on shutdown or, once it has waited
+//     100 ms, when the client closes its end of the connection
+//     (Conn.watchPeer), which then frees the connection's goroutine and
+//     descriptor.
 //   - Per partition: OFFSET_OUT_OF_RANGE for an offset outside
 //     [log start, high watermark], UNKNOWN_TOPIC_OR_PARTITION for a topic or
 //     partition that does not exist; any error answers at once. The
@@ -23,8 +24,12 @@ package broker
 //   - Fetch sessions (KIP-227): answered with session id 0, which tells the
 //     client to send full fetches; a request naming a session id gets
 //     FETCH_SESSION_ID_NOT_FOUND.
-//   - Last stable offset = high watermark (no transactions), no aborted
-//     transactions, preferred read replica -1.
+//   - Isolation level: read_uncommitted reads up to the high watermark;
+//     read_committed (1) only up to the last stable offset (the first
+//     offset of the oldest ongoing transaction), with the aborted
+//     transactions overlapping the records sent beside them, as Kafka
+//     does; the record bytes still go by sendfile. Every answer carries
+//     the partition's last stable offset; preferred read replica -1.
 //
 // Not implemented: incremental fetch sessions, forgotten topics (only
 // meaningful with sessions), rack-aware replica selection, v13+ topic ids.
@@ -42,6 +47,11 @@ import (
 
 func init() { register(1, 4, 12, handleFetch) }
 
+// peerWatchDelay is how long a Fetch waits before it also watches for the
+// client closing its end (Conn.watchPeer), so a client that leaves during
+// a long poll frees its connection within this delay.
+const peerWatchDelay = 100 * time.Millisecond
+
 func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	fr := cc.fetchResponse(req.Version)
@@ -55,7 +65,9 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 	var (
 		expired  = maxWait <= 0
 		deadline *time.Timer
-		waitCtx  context.Context
+		until    time.Time
+		waitCtx  = ctx
+		stop     func()
 		cases    []reflect.SelectCase
 	)
 	for {
@@ -67,13 +79,19 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		}
 		fr.release()
 		if deadline == nil {
-			// The first wait: only now start the timer and the watch on
-			// the client, so that a Fetch answered at once costs neither.
-			deadline = time.NewTimer(maxWait)
+			// The first wait: only now start the timer, so that a Fetch
+			// answered at once costs none. The watch on the client (a
+			// goroutine and a poll(2)) starts only if the wait outlasts
+			// peerWatchDelay: a consumer that keeps up is woken by the
+			// next append long before.
+			until = time.Now().Add(maxWait)
+			deadline = time.NewTimer(min(maxWait, peerWatchDelay))
 			defer deadline.Stop()
-			var stop func()
-			waitCtx, stop = cc.watchPeer(ctx)
-			defer stop()
+			defer func() {
+				if stop != nil {
+					stop()
+				}
+			}()
 		}
 		// Wait for an append to any of the partitions, the deadline,
 		// shutdown or the client's end of the connection closing; then
@@ -88,8 +106,15 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		i, _, _ := reflect.Select(cases)
 		b.metrics.fetchWaiting.Dec()
 		switch i {
-		case 0, 1:
+		case 0:
 			expired = true
+		case 1:
+			if left := time.Until(until); stop == nil && left > 0 {
+				waitCtx, stop = cc.watchPeer(ctx)
+				deadline.Reset(left)
+			} else {
+				expired = true
+			}
 		}
 	}
 }
@@ -142,7 +167,13 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse, waits []<-
 				limit = left
 			}
 			if total == 0 || limit > 0 {
-				sl, err := p.Read(rp.FetchOffset, int32(max(limit, 0)))
+				var sl storage.Slice
+				var err error
+				if req.IsolationLevel == 1 {
+					sl, sp.AbortedTransactions, err = b.readCommitted(p, rp.FetchOffset, int32(max(limit, 0)))
+				} else {
+					sl, err = p.Read(rp.FetchOffset, int32(max(limit, 0)))
+				}
 				switch {
 				case err != nil:
 					sp.ErrorCode = kafkaErrorCode(err)
@@ -162,14 +193,37 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse, waits []<-
 			}
 			// After the read, so the high watermark covers what was read.
 			sp.HighWatermark = p.HighWatermark()
-			sp.LastStableOffset = sp.HighWatermark
+			sp.LastStableOffset = min(p.LastStableOffset(), sp.HighWatermark)
 			sp.LogStartOffset = p.LogStartOffset()
+			if req.IsolationLevel == 1 && sp.AbortedTransactions == nil {
+				sp.AbortedTransactions = noAborted // an empty list, not null, as Kafka answers read_committed
+			}
 			st.Partitions = append(st.Partitions, sp)
 			recs = append(recs, rec)
 		}
 		*recsp = recs
 	}
 	return waits, total, answerNow
+}
+
+// noAborted is the empty aborted-transactions list of a read_committed
+// answer; encoders only read it.
+var noAborted = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+
+// readCommitted reads p up to its last stable offset and converts the
+// aborted transactions overlapping the records for the response.
+func (b *Broker) readCommitted(p *storage.Partition, offset int64, maxBytes int32) (storage.Slice, []kmsg.FetchResponseTopicPartitionAbortedTransaction, error) {
+	var buf [4]storage.AbortedTxn
+	sl, aborted, _, err := p.ReadCommitted(offset, maxBytes, buf[:0])
+	if len(aborted) == 0 {
+		return sl, noAborted, err
+	}
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(aborted))
+	for i, a := range aborted {
+		out[i] = kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		out[i].ProducerID, out[i].FirstOffset = a.ProducerID, a.FirstOffset
+	}
+	return sl, out, err
 }
 
 // extend lengthens s by one element and returns it. Within capacity the

@@ -49,6 +49,8 @@ func handleListOffsets(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request)
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Timestamp == -2:
 				sp.Offset = p.LogStartOffset()
+			case rp.Timestamp == -1 && req.IsolationLevel == 1:
+				sp.Offset = p.LastStableOffset() // read_committed: the last stable offset, as Kafka
 			case rp.Timestamp == -1:
 				sp.Offset = p.HighWatermark()
 			case rp.Timestamp == -3:

@@ -11,17 +11,44 @@ package broker
 // groups, and every group here is a classic one (Kafka's
 // ClassicGroup.validateOffsetFetch ignores them too).
 //
-// Not implemented: RequireStable (v7+) waits for nothing: offsets committed
-// inside a transaction are not pending here. v10 (topic ids, Kafka 4.1).
+// With require_stable (v7+), a partition whose offset waits in an
+// unfinished transaction (TxnOffsetCommit) gets UNSTABLE_OFFSET_COMMIT
+// (KIP-447), which clients retry.
+//
+// Not implemented: v10 (topic ids, Kafka 4.1).
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() { register(9, 0, 9, handleOffsetFetch) }
 
 func handleOffsetFetch(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
-	return b.groups.OffsetFetch(kreq.(*kmsg.OffsetFetchRequest)), nil
+	req := kreq.(*kmsg.OffsetFetchRequest)
+	resp := b.groups.OffsetFetch(req)
+	if req.RequireStable {
+		for i := range resp.Topics {
+			t := &resp.Topics[i]
+			for j := range t.Partitions {
+				if p := &t.Partitions[j]; p.ErrorCode == 0 && b.txns.PendingOffset(req.Group, t.Topic, p.Partition) {
+					p.ErrorCode, p.Offset = kerr.UnstableOffsetCommit.Code, -1
+				}
+			}
+		}
+		for i := range resp.Groups { // v8+
+			g := &resp.Groups[i]
+			for j := range g.Topics {
+				t := &g.Topics[j]
+				for k := range t.Partitions {
+					if p := &t.Partitions[k]; p.ErrorCode == 0 && b.txns.PendingOffset(g.Group, t.Topic, p.Partition) {
+						p.ErrorCode, p.Offset = kerr.UnstableOffsetCommit.Code, -1
+					}
+				}
+			}
+		}
+	}
+	return resp, nil
 }

@@ -97,7 +97,7 @@ func TestAdminRaw(t *testing.T) {
 		}
 	})
 
-	t.Run("InitProducerId gives distinct ids and refuses transactions", func(t *testing.T) {
+	t.Run("InitProducerId gives distinct ids and bumps a transactional id's epoch", func(t *testing.T) {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.Version = 4
 		a := rc.roundTrip(req).(*kmsg.InitProducerIDResponse)
@@ -107,8 +107,16 @@ func TestAdminRaw(t *testing.T) {
 		}
 		txn := "txn"
 		req.TransactionalID = &txn
-		if r := rc.roundTrip(req).(*kmsg.InitProducerIDResponse); r.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
-			t.Errorf("transactional: %v", kerr.ErrorForCode(r.ErrorCode))
+		req.TransactionTimeoutMillis = 0
+		if r := rc.roundTrip(req).(*kmsg.InitProducerIDResponse); r.ErrorCode != kerr.InvalidTransactionTimeout.Code {
+			t.Errorf("transaction timeout 0: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		req.TransactionTimeoutMillis = 60000
+		first := rc.roundTrip(req).(*kmsg.InitProducerIDResponse)
+		again := rc.roundTrip(req).(*kmsg.InitProducerIDResponse)
+		if first.ErrorCode != 0 || again.ErrorCode != 0 || first.ProducerID != again.ProducerID || first.ProducerEpoch != 0 || again.ProducerEpoch != 1 {
+			t.Errorf("transactional id: first %d/%d (%v), again %d/%d (%v); want one producer id, epochs 0 then 1",
+				first.ProducerID, first.ProducerEpoch, kerr.ErrorForCode(first.ErrorCode), again.ProducerID, again.ProducerEpoch, kerr.ErrorForCode(again.ErrorCode))
 		}
 	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/broker/group"
 	"github.com/brokerlab/brokerlab/broker/storage"
+	"github.com/brokerlab/brokerlab/broker/txn"
 )
 
 // drainTimeout bounds how long shutdown waits for in-flight requests
@@ -45,6 +46,9 @@ type Broker struct {
 	// groups is the group coordinator the group APIs share (built by
 	// newGroupCoordinator, 10_find_coordinator.go).
 	groups *group.Coordinator
+	// txns is the transaction coordinator the transactional APIs share
+	// (built by newTxnCoordinator, 10_find_coordinator.go).
+	txns *txn.Coordinator
 
 	// reqCtx is the parent of every handler's context; cancelled when
 	// shutdown starts so that long polls return at once.
@@ -124,6 +128,17 @@ func New(cfg Config) (_ *Broker, err error) {
 		return nil, fmt.Errorf("starting group coordinator: %w", err)
 	}
 	undo = append(undo, func() { _ = b.groups.Close() })
+
+	b.txns, err = newTxnCoordinator(b)
+	if err != nil {
+		return nil, fmt.Errorf("starting transaction coordinator: %w", err)
+	}
+	undo = append(undo, func() { _ = b.txns.Close() })
+	// Transactions a crash left prepared are completed before any client
+	// is served; one that cannot be is retried by the coordinator's Run.
+	if err := b.txns.Recover(); err != nil {
+		b.logger.Warn("completing prepared transactions", "err", err)
+	}
 	return b, nil
 }
 
@@ -234,6 +249,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	start("acceptor", func() { fail(b.accept(runCtx)) })
 	start("storage", func() { fail(b.store.Run(runCtx)) })
 	start("groups", func() { fail(b.groups.Run(runCtx)) })
+	start("txns", func() { fail(b.txns.Run(runCtx)) })
 	if b.metricsLn != nil {
 		srv := b.metricsServer()
 		start("metrics", func() {
@@ -394,6 +410,9 @@ func (b *Broker) Close() error {
 			}
 			b.mu.Unlock()
 			<-done
+		}
+		if err := b.txns.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing transaction coordinator: %w", err))
 		}
 		if err := b.groups.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing group coordinator: %w", err))

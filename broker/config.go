@@ -14,6 +14,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/broker/group"
 	"github.com/brokerlab/brokerlab/broker/storage"
+	"github.com/brokerlab/brokerlab/broker/txn"
 )
 
 // Fetch modes (brokerlab.fetch.mode).
@@ -130,6 +131,27 @@ type Config struct {
 	// partitions Metadata reports for the internal __consumer_offsets
 	// topic. Default 50.
 	OffsetsTopicNumPartitions int32
+	// TransactionMaxTimeout is transaction.max.timeout.ms: the longest
+	// transaction timeout a transactional producer may ask for. Default
+	// 900000 (Kafka's).
+	TransactionMaxTimeout time.Duration
+	// TransactionalIDExpiration is transactional.id.expiration.ms: a
+	// transactional id without a transaction for this long is forgotten.
+	// Default 604800000 (Kafka's, 7 days).
+	TransactionalIDExpiration time.Duration
+	// TransactionCheckInterval is
+	// transaction.abort.timed.out.transaction.cleanup.interval.ms: how
+	// often timed-out transactions are aborted (and expired ids removed).
+	// Default 10000 (Kafka's).
+	TransactionCheckInterval time.Duration
+	// TransactionalIDsMax is brokerlab.transactional.ids.max: the
+	// transactional ids the coordinator holds; a new one beyond it gets
+	// POLICY_VIOLATION. Default 100000.
+	TransactionalIDsMax int
+	// TransactionPartitionsMax is brokerlab.transaction.partitions.max:
+	// partitions, groups and pending offsets in one transaction. Default
+	// 10000.
+	TransactionPartitionsMax int
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
@@ -230,6 +252,11 @@ func DefaultConfig() Config {
 		GroupProtocolMetadataMaxBytes: group.DefaultMaxProtocolMetadataBytes,
 		GroupInitialRebalanceDelay:    3 * time.Second,
 		OffsetsTopicNumPartitions:     50,
+		TransactionMaxTimeout:         txn.DefaultMaxTimeout,
+		TransactionalIDExpiration:     txn.DefaultIDExpiration,
+		TransactionCheckInterval:      txn.DefaultCheckInterval,
+		TransactionalIDsMax:           txn.DefaultMaxIDs,
+		TransactionPartitionsMax:      txn.DefaultMaxPartitions,
 		SocketSendBufferBytes:         102400,
 		SocketReceiveBufferBytes:      102400,
 		SocketRequestMaxBytes:         104857600,
@@ -321,6 +348,21 @@ func (c Config) Validate() error {
 	}
 	if c.GroupInitialRebalanceDelay < 0 {
 		bad("group.initial.rebalance.delay.ms", c.GroupInitialRebalanceDelay.Milliseconds(), "must be 0 or more; the default is 3000")
+	}
+	if c.TransactionMaxTimeout < time.Millisecond {
+		bad("transaction.max.timeout.ms", c.TransactionMaxTimeout.Milliseconds(), "must be 1 or more; the default is 900000")
+	}
+	if c.TransactionalIDExpiration < time.Millisecond {
+		bad("transactional.id.expiration.ms", c.TransactionalIDExpiration.Milliseconds(), "must be 1 or more; the default is 604800000")
+	}
+	if c.TransactionCheckInterval < time.Millisecond {
+		bad("transaction.abort.timed.out.transaction.cleanup.interval.ms", c.TransactionCheckInterval.Milliseconds(), "must be 1 or more; the default is 10000")
+	}
+	if c.TransactionalIDsMax < 1 {
+		bad("brokerlab.transactional.ids.max", c.TransactionalIDsMax, "must be 1 or more; the default is 100000")
+	}
+	if c.TransactionPartitionsMax < 1 || c.TransactionPartitionsMax > txn.MaxPartitionsLimit {
+		bad("brokerlab.transaction.partitions.max", c.TransactionPartitionsMax, fmt.Sprintf("must be 1 to %d (one transaction is one record of the transaction log); the default is 10000", txn.MaxPartitionsLimit))
 	}
 	if c.OffsetsTopicNumPartitions < 1 {
 		bad("offsets.topic.num.partitions", c.OffsetsTopicNumPartitions, "must be 1 or more; the default is 50")
@@ -586,6 +628,11 @@ var keySpecs = []keySpec{
 	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
 	intKey("brokerlab.group.protocol.metadata.max.bytes", 32, func(c *Config, n int64) { c.GroupProtocolMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.GroupProtocolMetadataMaxBytes) }),
 	durKey("group.initial.rebalance.delay.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupInitialRebalanceDelay = d }, func(c Config) time.Duration { return c.GroupInitialRebalanceDelay }),
+	durKey("transaction.max.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.TransactionMaxTimeout = d }, func(c Config) time.Duration { return c.TransactionMaxTimeout }),
+	durKey("transactional.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.TransactionalIDExpiration = d }, func(c Config) time.Duration { return c.TransactionalIDExpiration }),
+	durKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.TransactionCheckInterval = d }, func(c Config) time.Duration { return c.TransactionCheckInterval }),
+	intKey("brokerlab.transactional.ids.max", 32, func(c *Config, n int64) { c.TransactionalIDsMax = int(n) }, func(c Config) int64 { return int64(c.TransactionalIDsMax) }),
+	intKey("brokerlab.transaction.partitions.max", 32, func(c *Config, n int64) { c.TransactionPartitionsMax = int(n) }, func(c Config) int64 { return int64(c.TransactionPartitionsMax) }),
 	intKey("offsets.topic.num.partitions", 32, func(c *Config, n int64) { c.OffsetsTopicNumPartitions = int32(n) }, func(c Config) int64 { return int64(c.OffsetsTopicNumPartitions) }),
 	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
 	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpiration = d }, func(c Config) time.Duration { return c.ProducerIDExpiration }),

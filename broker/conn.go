@@ -28,7 +28,8 @@ import (
 //	                    body from a pool (<= 1 MiB) or read into pooled 1 MiB
 //	                    chunks, joined once complete (> 1 MiB)
 //	body --decode--> kmsg request (how depends on the API: bodyUse)
-//	handler --> response --> one write(2) (Fetch: sendmsg MSG_MORE + sendfile + write)
+//	handler --> response --> one write(2) (Fetch: sendmsg MSG_MORE + sendfile + write);
+//	                         pipelined Produce responses share one write(2)
 //	then the body is released: rbuf is read over, a pooled body goes back.
 //
 // One read usually brings a request's size, its body and often the next
@@ -156,6 +157,7 @@ func (cc *Conn) serve() {
 	ctx, cancel := context.WithCancel(cc.b.reqCtx)
 	defer func() {
 		cancel()
+		_ = cc.flush() // responses held back for a request that closed the connection
 		_ = cc.nc.Close()
 		cc.rbuf, cc.wbuf = nil, nil
 	}()
@@ -213,6 +215,11 @@ func (cc *Conn) readFrame() (frame, error) {
 // never what it promised. The request budget is reserved the same way: the
 // bytes sent plus budgetWindow, as they arrive.
 func (cc *Conn) readLarge(n int) (frame, error) {
+	// Responses held for pipelining go out before the budget may make
+	// this connection wait.
+	if err := cc.flush(); err != nil {
+		return frame{}, err
+	}
 	var f frame
 	// reserve makes f hold at least upto bytes of the budget.
 	reserve := func(upto int) bool {
@@ -377,6 +384,9 @@ func (cc *Conn) read(p []byte) (int, error) {
 			}
 		}
 	}
+	if err := cc.flush(); err != nil {
+		return 0, err
+	}
 	n, err := cc.nc.Read(p)
 	if n > 0 {
 		err = nil // the bytes count; the error comes back on the next read
@@ -427,12 +437,16 @@ func decodeBody(h *requestHeader, src []byte, reuse kmsg.Request, unsafe bool) (
 	}
 	req.SetVersion(h.version)
 	if req.IsFlexible() {
-		r := kbin.Reader{Src: src}
-		kmsg.SkipTags(&r)
-		if !r.Ok() {
-			return nil, fmt.Errorf("%w: bad header tags", errBadFrame)
+		if len(src) > 0 && src[0] == 0 {
+			src = src[1:] // no header tags, what clients send (no Reader to allocate)
+		} else {
+			r := kbin.Reader{Src: src}
+			kmsg.SkipTags(&r)
+			if !r.Ok() {
+				return nil, fmt.Errorf("%w: bad header tags", errBadFrame)
+			}
+			src = r.Src
 		}
-		src = r.Src
 	}
 	var err error
 	if ur, ok := req.(kmsg.UnsafeReadFrom); ok && unsafe {
@@ -508,6 +522,12 @@ func (cc *Conn) handle(ctx context.Context, body []byte) error {
 		return err
 	}
 	am := cc.b.metrics.forAPI(h.key)
+	if h.key != kmsg.Produce.Int16() {
+		// Only a Produce lets held responses wait (holdResponse).
+		if err := cc.flush(); err != nil {
+			return fmt.Errorf("writing responses before %s: %w", kmsg.NameForKey(h.key), err)
+		}
+	}
 	var resp kmsg.Response
 	if req == nil { // ApiVersions above our range: v0 answer with UNSUPPORTED_VERSION
 		resp = unsupportedApiVersions()

@@ -83,11 +83,22 @@ func (r *fetchResponse) encode(dst []byte, correlation int32, pieces []wirePiece
 			if v >= 5 {
 				dst = binary.BigEndian.AppendUint64(dst, uint64(p.LogStartOffset))
 			}
-			// Aborted transactions: always null (no transactions).
-			if flex {
+			// Aborted transactions: null for read_uncommitted, a list
+			// (maybe empty) for read_committed.
+			switch {
+			case p.AbortedTransactions == nil && flex:
 				dst = append(dst, 0)
-			} else {
+			case p.AbortedTransactions == nil:
 				dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
+			default:
+				dst = appendArrayLen(dst, len(p.AbortedTransactions), flex)
+				for _, a := range p.AbortedTransactions {
+					dst = binary.BigEndian.AppendUint64(dst, uint64(a.ProducerID))
+					dst = binary.BigEndian.AppendUint64(dst, uint64(a.FirstOffset))
+					if flex {
+						dst = append(dst, 0) // tagged fields
+					}
+				}
 			}
 			if v >= 11 {
 				dst = binary.BigEndian.AppendUint32(dst, uint32(p.PreferredReadReplica))

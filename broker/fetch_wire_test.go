@@ -75,6 +75,12 @@ func (fx fetchFixture) responses(v int16) (*fetchResponse, *kmsg.FetchResponse) 
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition, sp.ErrorCode, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.p, p.code, p.hw, p.hw, p.lsta
 			sp.PreferredReadReplica = -1
+			switch p.p { // read_committed answers: a list of aborted transactions, or an empty one
+			case 1:
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{{ProducerID: 5, FirstOffset: 2}, {ProducerID: 1 << 40, FirstOffset: 3}}
+			case 7:
+				sp.AbortedTransactions = noAborted
+			}
 			ot.Partitions = append(ot.Partitions, sp)
 			sp.RecordBatches = append([]byte{}, fx.data[p.pos:p.pos+p.n]...) // non-nil: Kafka never sends null records
 			wt.Partitions = append(wt.Partitions, sp)

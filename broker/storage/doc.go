@@ -57,6 +57,10 @@
 //	00000000000000000000.timeindex     12-byte entries (max timestamp so far int64, its offset -
 //	                                   base uint32), added with the offset index entries and once
 //	                                   more when the segment stops being active.
+//	00000000000000000000.txnindex      Kafka's aborted-transaction index: 34-byte entries (version,
+//	                                   producer id, first offset, marker offset, LSO) for each
+//	                                   transaction aborted by a marker in this segment; written and
+//	                                   fsynced before the marker, rebuilt from the log at recovery.
 //	<offset>.snapshot                  producer state as of <offset> (Kafka's name, our content:
 //	                                   8 hex digits of CRC32C, a newline, JSON), written when a
 //	                                   segment rolls and at Close; the newest three are kept.

@@ -17,8 +17,9 @@ import (
 func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, segs []*segment) *Partition {
 	p := &Partition{
 		store: s, topic: t.name, id: id, dir: dir, ld: ld,
-		segs: segs, producers: producerState{},
+		segs: segs, producers: producerState{}, ongoing: map[int64]int64{},
 	}
+	p.stable.Store(-1)
 	p.cfg.Store(t.cfg)
 	p.hwm.Store(segs[len(segs)-1].next)
 	p.lso.Store(segs[0].base)
@@ -223,12 +224,12 @@ func listSegments(dir string) ([]int64, error) {
 			if b, err := strconv.ParseInt(strings.TrimSuffix(name, logSuffix), 10, 64); err == nil && b >= 0 {
 				logs[b] = true
 			}
-		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
+		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix) || strings.HasSuffix(name, txnIndexSuffix):
 			indexes = append(indexes, name)
 		}
 	}
 	for _, name := range indexes {
-		stem := strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix)
+		stem := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix), txnIndexSuffix)
 		if b, err := strconv.ParseInt(stem, 10, 64); err != nil || !logs[b] {
 			os.Remove(filepath.Join(dir, name))
 		}
@@ -266,6 +267,15 @@ func (p *Partition) rebuildProducers() error {
 		ps, start = st, max(off, start)
 		break
 	}
+	if err := p.loadTxnIndexes(); err != nil {
+		return err
+	}
+	ongoing := map[int64]int64{}
+	for pid, e := range ps {
+		if e.InTxn {
+			ongoing[pid] = e.TxnFirst
+		}
+	}
 	var buf [batchHeaderSize]byte
 	now := p.store.cfg.Now().UnixMilli()
 	replayed := 0
@@ -286,8 +296,21 @@ func (p *Partition) rebuildProducers() error {
 				sg.release()
 				return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
 			}
-			if h.baseOffset >= start && h.producerID >= 0 {
+			switch {
+			case h.baseOffset < start || h.producerID < 0:
+			case h.attributes&attrControl != 0:
+				if err := p.replayMarker(ps, ongoing, sg, pos, &h, min(h.maxTimestamp, now)); err != nil {
+					sg.release()
+					return fmt.Errorf("rebuilding producer state of %s: %w", p, err)
+				}
+				replayed++
+			default:
 				ps.apply(&h, min(h.maxTimestamp, now))
+				if e := ps[h.producerID]; e.InTxn {
+					if _, ok := ongoing[h.producerID]; !ok {
+						ongoing[h.producerID] = e.TxnFirst
+					}
+				}
 				replayed++
 			}
 			pos += h.size()
@@ -295,6 +318,8 @@ func (p *Partition) rebuildProducers() error {
 		sg.release()
 	}
 	p.producers = ps
+	p.ongoing = ongoing
+	p.stable.Store(oldestOngoing(ongoing))
 	if replayed > 0 {
 		p.store.log.Debug("rebuilt producer state", "partition", p.String(), "from_offset", start, "batches", replayed, "producers", len(ps))
 	}

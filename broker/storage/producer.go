@@ -40,6 +40,14 @@ type producerEntry struct {
 	// (no later than the load's clock). producer.id.expiration.ms counts
 	// from it, as Kafka's ProducerStateEntry.lastTimestamp.
 	LastTimestamp int64 `json:"last_timestamp"`
+	// InTxn says the producer has an ongoing transaction here, which
+	// started at offset TxnFirst (Kafka's currentTxnFirstOffset).
+	InTxn    bool  `json:"in_txn,omitempty"`
+	TxnFirst int64 `json:"txn_first,omitempty"`
+	// MarkerEnd is one past the offset of the last transaction marker
+	// applied: batches below it are already in this state (a snapshot
+	// read while appends went on may hold later markers than its offset).
+	MarkerEnd int64 `json:"marker_end,omitempty"`
 }
 
 func (e *producerEntry) clone() *producerEntry {
@@ -115,8 +123,14 @@ func (ps producerState) apply(h *batchHeader, ts int64) {
 // already hold batches that the replay after it brings again.
 func (e *producerEntry) apply(h *batchHeader, ts int64) {
 	e.LastTimestamp = max(e.LastTimestamp, ts)
+	if h.baseOffset < e.MarkerEnd {
+		return
+	}
 	if n := len(e.Batches); n > 0 && e.Batches[n-1].Last >= h.baseOffset {
 		return
+	}
+	if h.attributes&attrTransactional != 0 && !e.InTxn {
+		e.InTxn, e.TxnFirst = true, h.baseOffset
 	}
 	if h.producerEpoch != e.Epoch {
 		e.Epoch = h.producerEpoch

@@ -43,6 +43,7 @@ type segment struct {
 	logPath string
 	index   *offsetIndex
 	tindex  *timeIndex
+	recent  recentBatches // the active segment's latest batches, for tail reads
 
 	size            int64     // committed bytes
 	next            int64     // offset after the last batch
@@ -51,6 +52,9 @@ type segment struct {
 	bytesSinceIndex int64     // bytes appended since the last index entry
 	created         time.Time // when the segment was created or loaded: log.roll.ms counts from here
 	closed          bool      // the owner let go (deleted, or the partition closed)
+	// aborted holds the entries of the segment's .txnindex: transactions
+	// aborted by a marker in this segment, by marker offset (txn.go).
+	aborted []AbortedTxn
 
 	// entryDurable says the segment's directory entry survives a power
 	// cut: it was found on disk at load, or the partition directory was
@@ -141,6 +145,7 @@ func createSegment(dir string, base int64, maxIndexBytes int32, now time.Time) (
 	// removed first so they cannot be mistaken for entries.
 	os.Remove(filepath.Join(dir, segmentName(base, indexSuffix)))
 	os.Remove(filepath.Join(dir, segmentName(base, timeIndexSuffix)))
+	os.Remove(filepath.Join(dir, segmentName(base, txnIndexSuffix)))
 	if err := s.openIndexes(dir, maxIndexBytes); err != nil {
 		f.Close()
 		os.Remove(logPath)
@@ -365,6 +370,7 @@ func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cu
 // entry (Kafka's onBecomeInactiveSegment), every entry written and the
 // index files trimmed.
 func (s *segment) seal() error {
+	s.recent.reset()
 	if s.maxTS >= 0 {
 		s.tindex.maybeAdd(s.maxTS, s.maxTSRel, true)
 	}
@@ -410,7 +416,7 @@ func (s *segment) lastModified() time.Time {
 // removeFiles unlinks the segment's files; open descriptors stay valid.
 func (s *segment) removeFiles() error {
 	var errs []error
-	for _, p := range []string{s.logPath, s.index.path, s.tindex.path} {
+	for _, p := range []string{s.logPath, s.index.path, s.tindex.path, s.txnIndexPath()} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +26,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
+	txns := fs.Bool("txn", false, "transactional producers instead: a read_committed consumer must see every committed transaction exactly once and nothing of the others")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,6 +40,23 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	if *txns {
+		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{
+			BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
+			Producers: *producers, Partitions: *partitions, MaxRun: 2 * *maxRun,
+			Logger: logger.With("component", "killtest"),
+		})
+		if rep == nil {
+			return runErr
+		}
+		runDir, err := bench.NewRunDir(*out, "-kill-txn")
+		if err != nil {
+			return err
+		}
+		lossErr := rep.Save(runDir, os.Stdout)
+		fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
+		return errors.Join(runErr, lossErr)
+	}
 	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
 		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,

@@ -1,0 +1,94 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+)
+
+// TestKcatTransactions drives transactions with kcat (librdkafka 2.0's
+// transactional producer and read_committed consumer): two kcat
+// transactions commit around a franz-go transaction that aborts, and a
+// franz-go transaction is left open at the end; read_committed must see
+// only kcat's records (and stop at the open transaction), read_uncommitted
+// everything.
+func TestKcatTransactions(t *testing.T) {
+	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	b := newTestBroker(t)
+	rc := dialRaw(t, b.addr)
+	createTopicRaw(t, rc, "kcat-txn", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, kcat, append([]string{"-b", b.addr, "-t", "kcat-txn", "-q"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kcat %v: %v\n%s%s", args, err, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	lines := func(s string) []string {
+		out := strings.Fields(s)
+		slices.Sort(out)
+		return out
+	}
+	run("k1\nk2\nk3\n", "-P", "-X", "transactional.id=kcat-a")
+	cl := newClient(t, b.addr, kgo.TransactionalID("kcat-franz"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	abort := kgo.TryAbort
+	produceTxn(t, cl, "kcat-txn", "aborted", 3, &abort)
+	run("k4\nk5\n", "-P", "-X", "transactional.id=kcat-b")
+	produceTxn(t, cl, "kcat-txn", "open", 2, nil)
+
+	committed := run("", "-C", "-o", "beginning", "-e", "-X", "isolation.level=read_committed")
+	if got, want := lines(committed), []string{"k1", "k2", "k3", "k4", "k5"}; !slices.Equal(got, want) {
+		t.Errorf("kcat read_committed: %v, want %v", got, want)
+	}
+	all := run("", "-C", "-o", "beginning", "-e", "-X", "isolation.level=read_uncommitted")
+	want := []string{"aborted-0", "aborted-1", "aborted-2", "k1", "k2", "k3", "k4", "k5", "open-0", "open-1"}
+	if got := lines(all); !slices.Equal(got, want) {
+		t.Errorf("kcat read_uncommitted: %v, want %v", got, want)
+	}
+}
+
+// TestKafkajsTransactions runs tests/kafkajs/transactions.js: kafkajs
+// 2.2.4's transactional producer (commit, abort, sendOffsets) and its
+// read_committed and read_uncommitted consumers.
+func TestKafkajsTransactions(t *testing.T) {
+	node := testutil.RequireCommand(t, "node", "apt-get install nodejs npm")
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "tests", "kafkajs")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
+		testutil.Unavailable(t, "kafkajs not installed: run npm ci in %s (.ci/run does)", dir)
+	}
+	b := newTestBroker(t)
+	rc := dialRaw(t, b.addr)
+	createTopicRaw(t, rc, "kafkajs-txn", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "transactions.js"), b.addr, "kafkajs-txn", "200")
+	cmd.Env = append(os.Environ(), "KAFKAJS_NO_PARTITIONER_WARNING=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running node: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("transactions.js failed: %v\n%s", err, out)
+	}
+	t.Logf("transactions.js: %s", bytes.TrimSpace(out))
+}

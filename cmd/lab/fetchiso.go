@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/brokerlab/brokerlab/bench"
+	"github.com/brokerlab/brokerlab/internal/rdkperf"
+)
+
+func init() {
+	register("fetch-isolation", command{
+		summary: "fill one partition with transactions and read it back at read_uncommitted and read_committed, broker CPU per GB",
+		run:     runFetchIsolation,
+	})
+}
+
+func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := newFlags("fetch-isolation")
+	out := fs.String("out", "results", "directory under which results/<timestamp>-fetch-isolation/ is written")
+	gb := fs.Float64("gb", 1, "record data in GB (10^9 bytes) to write in transactions and read back")
+	rounds := fs.Int("repetitions", 5, "interleaved rounds; each reads the whole log once per isolation level")
+	txn := fs.Int("txn-records", 1000, "records per transaction")
+	abortEvery := fs.Int("abort-every", 10, "abort one transaction in this many")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	bin, err := executableDir()
+	if err != nil {
+		return err
+	}
+	rdk, err := rdkperf.Find(filepath.Dir(bin))
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "brokerlab-fetchiso-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	rep, runErr := bench.RunFetchIsolation(ctx, bench.FetchIsoConfig{
+		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
+		LogBytes: int64(*gb * 1e9), Rounds: *rounds, TxnRecords: *txn, AbortEvery: *abortEvery,
+		Logger: logger.With("component", "fetchiso"),
+	})
+	if rep == nil {
+		return runErr
+	}
+	runDir, err := bench.NewRunDir(*out, "-fetch-isolation")
+	if err != nil {
+		return err
+	}
+	if err := rep.Save(runDir, os.Stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
+	return runErr
+}

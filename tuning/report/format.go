@@ -2,8 +2,13 @@ package report
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"strconv"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/stats"
@@ -56,3 +61,26 @@ func better(m tuning.Metric, c stats.Comparison) bool {
 	}
 	return false
 }
+
+// DefaultWidth is the width terminal output is fitted to when it does not
+// go to a terminal (a pipe, a file, make bench > summary.txt): the common
+// line limit of code review tools and of an 80-column terminal's 1.5x.
+const DefaultWidth = 120
+
+// Width is the width of the terminal w writes to, or DefaultWidth when w is
+// not a terminal (or its size cannot be read).
+func Width(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return DefaultWidth
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return DefaultWidth
+	}
+	return int(ws.Col)
+}
+
+// displayWidth is the number of terminal columns s takes (the tables and
+// summaries hold no wide characters, so runes).
+func displayWidth(s string) int { return utf8.RuneCountInString(s) }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/procsample"
@@ -211,7 +210,7 @@ func (s *Summary) Render(w io.Writer, width int) error {
 
 	var out []string
 	for _, l := range lines {
-		out = append(out, wrap(l, width)...)
+		out = append(out, report.Wrap(l, width)...)
 	}
 	if len(out) > SummaryMaxLines {
 		out = append(out[:SummaryMaxLines-1], fmt.Sprintf("(%d more lines: see %s)", len(out)-SummaryMaxLines+1, filepath.Join(s.RunDir, "README.md")))
@@ -330,29 +329,4 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// wrap breaks l at spaces into lines of at most width columns; the
-// continuation lines are indented by four spaces.
-func wrap(l string, width int) []string {
-	if width < 20 {
-		width = 20
-	}
-	var out []string
-	for utf8.RuneCountInString(l) > width {
-		r := []rune(l)
-		cut := -1
-		for i := width; i > 4; i-- {
-			if r[i] == ' ' {
-				cut = i
-				break
-			}
-		}
-		if cut < 0 {
-			cut = width
-		}
-		out = append(out, strings.TrimRight(string(r[:cut]), " "))
-		l = "    " + strings.TrimLeft(string(r[cut:]), " ")
-	}
-	return append(out, l)
 }

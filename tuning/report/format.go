@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -84,3 +85,29 @@ func Width(w io.Writer) int {
 // displayWidth is the number of terminal columns s takes (the tables and
 // summaries hold no wide characters, so runes).
 func displayWidth(s string) int { return utf8.RuneCountInString(s) }
+
+// Wrap breaks l at spaces into lines of at most width columns (a word
+// longer than a line is cut); the continuation lines are indented by four
+// spaces.
+func Wrap(l string, width int) []string {
+	if width < 20 {
+		width = 20
+	}
+	var out []string
+	for displayWidth(l) > width {
+		r := []rune(l)
+		cut := -1
+		for i := width; i > 4; i-- {
+			if r[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			cut = width
+		}
+		out = append(out, strings.TrimRight(string(r[:cut]), " "))
+		l = "    " + strings.TrimLeft(string(r[cut:]), " ")
+	}
+	return append(out, l)
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
@@ -103,7 +104,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig, runDir string, stdout, md io.W
 	if files, err := loadgen.WriteCharts(runDir, results); err == nil {
 		fmt.Fprintln(md)
 		for _, f := range files {
-			fmt.Fprintf(md, "![%s](%s)\n", filepath.Base(f), filepath.Base(f))
+			fmt.Fprintf(md, "![%s](%s)\n", strings.TrimSuffix(filepath.Base(f), ".png"), filepath.Base(f))
 		}
 	}
 	fmt.Fprintln(md)

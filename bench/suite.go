@@ -197,6 +197,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (err error) {
 		dir, err := cfg.Plan(ctx, args)
 		if dir != "" {
 			fmt.Fprintf(md, "## Tuning plan %s\n\nTables, guideline, charts and run files: [%s](%s/).\n\n", cfg.PlanFile, filepath.Base(dir), filepath.Base(dir))
+			charts, _ := filepath.Glob(filepath.Join(dir, "charts", "*.png"))
+			for _, c := range charts {
+				rel := filepath.Join(filepath.Base(dir), "charts", filepath.Base(c))
+				fmt.Fprintf(md, "![%s](%s)\n", strings.TrimSuffix(filepath.Base(c), ".png"), rel)
+			}
+			fmt.Fprintln(md)
 			if out, perr := ReadPlanOutcome(dir); perr != nil {
 				sk.fail("plan", fmt.Errorf("reading the plan's runs: %w", perr))
 			} else {

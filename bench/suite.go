@@ -54,6 +54,9 @@ type SuiteConfig struct {
 	// CeilingRuns is how many times the ceilings are measured (default
 	// 3), so that a share of a ceiling comes with the ceiling's spread.
 	CeilingRuns int
+	// Command is the command line, recorded in the README (default
+	// os.Args joined).
+	Command string
 	// Note is a remark on the conditions (a shared machine, ...), put in
 	// the summary and the README.
 	Note string
@@ -97,7 +100,10 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (err error) {
 		return err
 	}
 	defer os.RemoveAll(work)
-	sum := &Summary{RunDir: runDir, Env: Environment(work), Note: cfg.Note}
+	if cfg.Command == "" {
+		cfg.Command = strings.Join(os.Args, " ")
+	}
+	sum := &Summary{RunDir: runDir, Env: Environment(work), Note: cfg.Note, Command: cfg.Command}
 	// The README is written last, with the summary on top; md collects the
 	// stages' sections meanwhile.
 	md := &bytes.Buffer{}
@@ -230,7 +236,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (err error) {
 // DefaultWidth, in a text block), then the stages' sections.
 func writeReadme(runDir string, sum *Summary, body *bytes.Buffer) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# lab bench %s\n\nCommand: `%s`\n\n", filepath.Base(runDir), strings.Join(os.Args, " "))
+	fmt.Fprintf(&b, "# lab bench %s\n\nCommand: `%s`\n\n", filepath.Base(runDir), sum.Command)
 	if sum.Note != "" {
 		fmt.Fprintf(&b, "**Conditions:** %s\n\n", sum.Note)
 	}

@@ -28,8 +28,9 @@ type Summary struct {
 	RunDir string
 	// Env is the machine.
 	Env procsample.Environment
-	// Note is the user's remark on the conditions (lab bench -note).
-	Note string
+	// Command is the command line; Note the user's remark on the
+	// conditions (lab bench -note).
+	Command, Note string
 	// Ceilings are every measurement of the machine's ceilings, in order.
 	Ceilings []*loadgen.Ceilings
 	Versus   *VersusReport
@@ -120,9 +121,10 @@ func (s *Summary) Render(w io.Writer, width int) error {
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 
 	add("== lab bench %s: summary (every table and chart: %s)", filepath.Base(s.RunDir), filepath.Join(s.RunDir, "README.md"))
-	e := s.Env
-	add("Machine: %s, %d CPUs, %.1f GiB, kernel %s, %s, host %s", orUnknown(e.CPUModel), e.CPUs,
-		float64(e.MemTotalBytes)/(1<<30), orUnknown(e.Kernel), orUnknown(e.GoVersion), orUnknown(e.Hostname))
+	if e := s.Env; e.Kernel != "" {
+		add("Machine: %s, %d CPUs, %.1f GiB, kernel %s, %s, host %s", orUnknown(e.CPUModel), e.CPUs,
+			float64(e.MemTotalBytes)/(1<<30), e.Kernel, orUnknown(e.GoVersion), orUnknown(e.Hostname))
+	}
 	if s.Note != "" {
 		add("Note: %s", s.Note)
 	}
@@ -135,7 +137,7 @@ func (s *Summary) Render(w io.Writer, width int) error {
 		fs := s.Ceilings[0]
 		add("Ceilings of this machine (MB/s, median [min-max] of %d runs; disk: %s on %s):",
 			len(s.Ceilings), orUnknown(fs.FSType), orUnknown(fs.Device))
-		add("  sendfile over loopback %s, TCP copy %s, write %s, write+fdatasync %s", send, tcp, write, fsync)
+		add("  loopback: sendfile %s, TCP copy %s; disk: write %s, write+fdatasync %s", send, tcp, write, fsync)
 	}
 
 	if v := s.Versus; v != nil && len(v.Samples) >= 2 {
@@ -228,9 +230,9 @@ type spread struct{ median, lo, hi float64 }
 
 func (s spread) String() string {
 	if s.lo == s.hi {
-		return num(s.median)
+		return fmt.Sprintf("%.0f", s.median)
 	}
-	return fmt.Sprintf("%s [%s-%s]", num(s.median), num(s.lo), num(s.hi))
+	return fmt.Sprintf("%.0f [%.0f-%.0f]", s.median, s.lo, s.hi)
 }
 
 func ceilingSpread(cs []*loadgen.Ceilings, f func(*loadgen.Ceilings) float64) spread {
@@ -300,8 +302,9 @@ func medianCI(m tuning.Metric, s stats.Summary) string {
 	if m.Unit != "" {
 		v += " " + m.Unit
 	}
+	// PctRange, as tables.md shows it, when the interval is bounded.
 	if hw := s.HalfWidth(); !math.IsInf(hw, 0) && !math.IsNaN(hw) {
-		return fmt.Sprintf("%s ±%.0f%%", v, 100*hw)
+		return v + " ±" + s.PctRange()
 	}
 	return fmt.Sprintf("%s (n=%d: an interval needs 6 runs)", v, s.N)
 }

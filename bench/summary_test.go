@@ -91,7 +91,7 @@ func TestSummarySaysWhatEachStageFound(t *testing.T) {
 		"Machine: AMD EPYC",
 		"Note: machine shared with other builds",
 		// The two ceilings runs: 2016 and 1787 MB/s of sendfile.
-		"sendfile over loopback 1902 [1787-2016]",
+		"loopback: sendfile 1902 [1787-2016]",
 		// Versus: medians and the median of the pairs' ratios with their range.
 		"produce  broker 464.6 MB/s, kfake 482.6 MB/s: 0.95x [0.81x-1.15x]",
 		"consume  broker 1418 MB/s, kfake 509.5 MB/s: 2.79x [2.08x-4.28x]",
@@ -112,5 +112,29 @@ func TestSummarySaysWhatEachStageFound(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestSummaryOfAPlanWithIntervals(t *testing.T) {
+	// A real quick plan of 6 runs per cell (lab bench -plan-args
+	// "-repetitions 6 -measure 3s -warmup 1s" on a busy machine): every
+	// median has a bounded interval, and the verdict gives the MDE.
+	p, err := ReadPlanOutcome("testdata/suite/quick6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Summary{RunDir: "results/x", Plan: p}
+	var buf bytes.Buffer
+	if err := s.Render(&buf, 120); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"6 runs per cell", "fs=ext4 123.1 ms ±", "fs=xfs 431.9 ms ±", "fs=xfs vs fs=ext4: inconclusive", "was detectable"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "n=6") || strings.Contains(out, "∞") {
+		t.Errorf("an interval of 6 runs is bounded:\n%s", out)
 	}
 }

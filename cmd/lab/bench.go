@@ -59,7 +59,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		Plan: func(ctx context.Context, args []string) (string, error) {
 			return runPlanArgs(ctx, logger, "lab bench", *plan, args)
 		},
-		CeilingRuns: *ceilingRuns, Note: *note,
+		CeilingRuns: *ceilingRuns, Note: *note, Command: commandLine(),
 		Stdout: os.Stdout, Progress: os.Stderr, Width: report.Width(os.Stdout), Logger: logger,
 	})
 }

@@ -232,6 +232,8 @@ func boxChart(a *Analysis, m tuning.Metric, target float64) (*plot.Plot, bool, e
 		}
 	}
 	p.NominalX(names...)
+	// Half a slot of margin each side, so the outer boxes are not cut.
+	p.X.Min, p.X.Max = -0.5, float64(len(a.Cells))-0.5
 	p.X.Label.Text = "cell"
 	p.Add(plotter.NewGrid())
 	return p, true, nil

@@ -442,12 +442,18 @@ func addLine(p *plot.Plot, pts plotter.XYs, label string, c color.Color, width f
 
 var targetColor = color.Gray{Y: 80}
 
-func throughputPlot(results []*Result) (*plot.Plot, error) {
+// ratePlot is an empty chart of messages/s over time.
+func ratePlot(title, xLabel string) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = "Throughput at the target rate (warm-up and measured windows)"
-	p.X.Label.Text = "time since the target rate was set (s)"
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
 	p.Y.Label.Text = "messages/s"
 	p.Legend.Top = true
+	return p
+}
+
+func throughputPlot(results []*Result) (*plot.Plot, error) {
+	p := ratePlot("Throughput at the target rate (warm-up and measured windows)", "time since the target rate was set (s)")
 	for i, r := range results {
 		pub, cons, target := heldSeries(r)
 		c := Palette[i%len(Palette)]
@@ -471,11 +477,7 @@ func throughputPlot(results []*Result) (*plot.Plot, error) {
 // searchPlot draws the max-rate search's ramp: the rate asked for at each
 // step and the rate achieved; nil when no result searched.
 func searchPlot(results []*Result) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "Max-rate search: rate asked for and achieved per window"
-	p.X.Label.Text = "time since start (s)"
-	p.Y.Label.Text = "messages/s"
-	p.Legend.Top = true
+	p := ratePlot("Max-rate search: rate asked for and achieved per window", "time since start (s)")
 	p.Legend.Left = true
 	any := false
 	for i, r := range results {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -186,7 +187,7 @@ func boxChart(a *Analysis, m tuning.Metric, target float64) (*plot.Plot, bool, e
 	p.Y.Label.Text = m.Title + unit
 	if logScale {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = labelledLogTicks{}
 		p.Y.Label.Text += ", log scale"
 	}
 	var names []string
@@ -237,4 +238,25 @@ func boxChart(a *Analysis, m tuning.Metric, target float64) (*plot.Plot, bool, e
 	p.X.Label.Text = "cell"
 	p.Add(plotter.NewGrid())
 	return p, true, nil
+}
+
+// labelledLogTicks labels a log axis at 1, 2 and 5 times each power of ten,
+// so that an axis spanning 10x to 100x has more than one number on it
+// (plot.LogTicks labels the powers of ten only).
+type labelledLogTicks struct{}
+
+func (labelledLogTicks) Ticks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return nil
+	}
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, e)
+			if v >= lo && v <= hi {
+				ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return ticks
 }

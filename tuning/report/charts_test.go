@@ -118,3 +118,13 @@ func TestChartInputsFromTheLoadGenerator(t *testing.T) {
 		t.Errorf("the second cell's runs drawn in colour %d, want 1", series[len(series)-1].Color)
 	}
 }
+
+func TestLogAxisIsLabelledBetweenPowersOfTen(t *testing.T) {
+	var labels []string
+	for _, tk := range (labelledLogTicks{}).Ticks(18, 230) {
+		labels = append(labels, tk.Label)
+	}
+	if got := strings.Join(labels, " "); got != "20 50 100 200" {
+		t.Errorf("ticks of 18..230: %q, want \"20 50 100 200\"", got)
+	}
+}

@@ -17,6 +17,10 @@
 //     make bench-loadgen).
 //   - requests.go: broker builds' CPU per GB and per request at a held rate,
 //     with syscalls per request by kind (lab requests, make bench-requests).
+//   - powercut.go, powercut_loop.go: power cuts on the FUSE power-cut
+//     filesystem under acks=all load, per flush policy and filesystem
+//     semantics, and the same policies on ext4 over a loop device as the
+//     model's check (lab powercut, make bench-powercut).
 //
 // The shared pieces: every broker is started by internal/launch
 // (launch.StartBroker: server.properties on a free port, readiness by a real

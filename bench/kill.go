@@ -89,17 +89,22 @@ type KillReport struct {
 	Trials []KillTrial `json:"trials"`
 }
 
+// Add adds x's counts to t's (its trial number and kill moment stay).
+func (t *KillTrial) Add(x KillTrial) {
+	t.Acked += x.Acked
+	t.Lost += x.Lost
+	t.Duplicates += x.Duplicates
+	t.OutOfOrder += x.OutOfOrder
+	t.Unacked += x.Unacked
+	t.Corrupt += x.Corrupt
+	t.Expired += x.Expired
+}
+
 // Totals sums the trials.
 func (r *KillReport) Totals() KillTrial {
 	var t KillTrial
 	for _, x := range r.Trials {
-		t.Acked += x.Acked
-		t.Lost += x.Lost
-		t.Duplicates += x.Duplicates
-		t.OutOfOrder += x.OutOfOrder
-		t.Unacked += x.Unacked
-		t.Corrupt += x.Corrupt
-		t.Expired += x.Expired
+		t.Add(x)
 	}
 	return t
 }

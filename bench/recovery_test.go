@@ -5,11 +5,12 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestMeasureSmall runs the whole benchmark in miniature against a freshly
@@ -18,10 +19,7 @@ func TestMeasureSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and starts the broker 9 times")
 	}
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("building the broker: %v\n%s", err, out)
-	}
+	bin := filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -2,8 +2,14 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
 
@@ -45,4 +51,36 @@ func snapshot(t testing.TB, p *Probes) Snapshot {
 		t.Fatalf("snapshot: %v", err)
 	}
 	return s
+}
+
+// tempCgroup makes a cgroup directory under root, whose marker file says
+// the hierarchy (or controller) is there, and removes it at cleanup once
+// its tasks are gone.
+func tempCgroup(t *testing.T, root, marker string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(root, marker)); err != nil {
+		testutil.Unavailable(t, "no cgroup hierarchy with %s at %s: %v", marker, root, err)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("brokerlab-bpf-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("creating cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		testutil.WaitFor(t, 10*time.Second, func() error {
+			if err := unix.Rmdir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("removing cgroup %s: %w", dir, err)
+			}
+			return nil
+		})
+	})
+	return dir
+}
+
+// joinCgroup moves the calling process into cgroup (the tests' children
+// call it first thing).
+func joinCgroup(cgroup string) error {
+	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("joining cgroup %s: %w", cgroup, err)
+	}
+	return nil
 }

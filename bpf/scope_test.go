@@ -1,17 +1,12 @@
 package bpf
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -21,8 +16,8 @@ const (
 
 // fsyncChild joins the cgroup and does fsyncChildFsyncs fsyncs.
 func fsyncChild(cgroup string) int {
-	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "joining cgroup:", err)
+	if err := joinCgroup(cgroup); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	f, err := os.CreateTemp("", "fsync-child")
@@ -41,27 +36,6 @@ func fsyncChild(cgroup string) int {
 	return 0
 }
 
-// tempCgroup makes a cgroup directory under root and removes it at cleanup.
-func tempCgroup(t *testing.T, root string) string {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
-		testutil.Unavailable(t, "no cgroup hierarchy at %s: %v", root, err)
-	}
-	dir := filepath.Join(root, fmt.Sprintf("brokerlab-bpf-scope-%d-%d", os.Getpid(), time.Now().UnixNano()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatalf("creating cgroup: %v", err)
-	}
-	t.Cleanup(func() {
-		testutil.WaitFor(t, 10*time.Second, func() error {
-			if err := unix.Rmdir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("removing cgroup %s: %w", dir, err)
-			}
-			return nil
-		})
-	})
-	return dir
-}
-
 func TestCgroupScope(t *testing.T) {
 	testutil.RequirePrivileged(t, "loading eBPF programs and creating cgroups")
 	for _, tc := range []struct {
@@ -72,7 +46,7 @@ func TestCgroupScope(t *testing.T) {
 		{"a cgroup v1 memory directory matches the task's memcg", "/sys/fs/cgroup/memory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cg := tempCgroup(t, tc.root)
+			cg := tempCgroup(t, tc.root, "cgroup.procs")
 			p := newTestProbes(t, Config{Families: []Family{FamilyFsync}, Cgroup: cg})
 			before := snapshot(t, p)
 			// Our own fsyncs are outside the cgroup and must not count.

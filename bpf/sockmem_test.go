@@ -24,8 +24,8 @@ const tcpMemLimit = 32 << 10
 // tcpMemChild joins the memcg and writes to a loopback TCP socket nobody
 // reads, until the memcg's TCP memory limit refuses more.
 func tcpMemChild(cgroup string) int {
-	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "joining cgroup:", err)
+	if err := joinCgroup(cgroup); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")

@@ -1,7 +1,6 @@
 package bpf
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,8 +25,8 @@ const (
 // swapChild joins the cgroup, touches more anonymous memory than the limit
 // allows (pushing pages to swap), then reads it all again (swapping back in).
 func swapChild(cgroup string) int {
-	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "joining cgroup:", err)
+	if err := joinCgroup(cgroup); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	mem, err := unix.Mmap(-1, 0, swapTouch, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -106,28 +105,7 @@ func zramSwap(t *testing.T) string {
 // cleanup (once its tasks are gone).
 func memcgV1(t *testing.T, limit int) string {
 	t.Helper()
-	root := "/sys/fs/cgroup/memory"
-	if _, err := os.Stat(filepath.Join(root, "memory.limit_in_bytes")); err != nil {
-		testutil.Unavailable(t, "no cgroup v1 memory controller at %s: %v", root, err)
-	}
-	dir := filepath.Join(root, fmt.Sprintf("brokerlab-bpf-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatalf("creating memcg: %v", err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			err := unix.Rmdir(dir)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("removing memcg %s: %v", dir, err)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
+	dir := tempCgroup(t, "/sys/fs/cgroup/memory", "memory.limit_in_bytes")
 	writeFile(t, filepath.Join(dir, "memory.limit_in_bytes"), strconv.Itoa(limit))
 	writeFile(t, filepath.Join(dir, "memory.swappiness"), "100")
 	return dir

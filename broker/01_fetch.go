@@ -17,7 +17,9 @@ package broker
 //     connection's goroutine and descriptor.
 //   - Per partition: OFFSET_OUT_OF_RANGE for an offset outside
 //     [log start, high watermark], UNKNOWN_TOPIC_OR_PARTITION for a topic or
-//     partition that does not exist; any error answers at once.
+//     partition that does not exist; any error answers at once. The
+//     internal __consumer_offsets is answered as an empty log
+//     (offsets_topic.go).
 //   - Fetch sessions (KIP-227): answered with session id 0, which tells the
 //     client to send full fetches; a request naming a session id gets
 //     FETCH_SESSION_ID_NOT_FOUND.
@@ -116,6 +118,17 @@ func (b *Broker) readFetch(req *kmsg.FetchRequest, fr *fetchResponse, waits []<-
 			sp.PreferredReadReplica = -1
 			var rec storage.Slice
 			p := b.store.Partition(rt.Topic, rp.Partition)
+			if p == nil && b.isOffsetsTopicPartition(rt.Topic, rp.Partition) {
+				// An empty log (offsets_topic.go).
+				var now bool
+				sp.HighWatermark, sp.LogStartOffset, sp.ErrorCode, now = offsetsTopicFetch(rp.FetchOffset)
+				sp.LastStableOffset = sp.HighWatermark
+				answerNow = answerNow || now
+				waits = append(waits, neverWakes)
+				st.Partitions = append(st.Partitions, sp)
+				recs = append(recs, rec)
+				continue
+			}
 			if p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				answerNow = true

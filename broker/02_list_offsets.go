@@ -11,6 +11,9 @@ package broker
 //   - Timestamp -3 (max timestamp, v7, KIP-734): the offset and timestamp
 //     of the record with the largest timestamp; -1, -1 for an empty log.
 //   - UNKNOWN_TOPIC_OR_PARTITION per partition.
+//   - The internal __consumer_offsets (once Metadata lists it): an empty
+//     log, earliest and latest 0, by time and max timestamp -1
+//     (offsets_topic.go).
 //
 // Not implemented: leader epochs (answered 0), -4/-5 (tiered storage, v8+).
 
@@ -35,6 +38,13 @@ func handleListOffsets(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request)
 			sp.Offset, sp.Timestamp = -1, -1
 			p := b.store.Partition(rt.Topic, rp.Partition)
 			switch {
+			case p == nil && b.isOffsetsTopicPartition(rt.Topic, rp.Partition):
+				switch {
+				case rp.Timestamp == -1 || rp.Timestamp == -2:
+					sp.Offset = 0
+				case rp.Timestamp < -3:
+					sp.ErrorCode = kerr.UnsupportedVersion.Code
+				}
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Timestamp == -2:

@@ -18,8 +18,9 @@ package broker
 //     allowed creates it, as in Kafka). Regex consumers skip it by that
 //     flag. It is not a log: Produce to it gets INVALID_TOPIC_EXCEPTION
 //     (Kafka's "Cannot append to internal topic"), CreateTopics
-//     TOPIC_ALREADY_EXISTS, and Fetch/ListOffsets UNKNOWN_TOPIC_OR_PARTITION
-//     (the offsets live in the coordinator's own log, see package group).
+//     TOPIC_ALREADY_EXISTS, and Fetch/ListOffsets answer it as an empty log
+//     (the offsets live in the coordinator's own log, see package group and
+//     offsets_topic.go).
 //
 // Not implemented: authorized operations (answered as not requested),
 // offline replicas, racks.

@@ -33,17 +33,13 @@ func init() { register(33, 0, 2, handleAlterConfigs) }
 func handleAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	seen := map[kmsg.ConfigResourceType]map[string]int{}
-	for _, rr := range req.Resources {
-		if seen[rr.ResourceType] == nil {
-			seen[rr.ResourceType] = map[string]int{}
-		}
-		seen[rr.ResourceType][rr.ResourceName]++
-	}
+	twice := namedTwice(req.Resources, func(rr kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return rr.ResourceType, rr.ResourceName
+	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		code, msg := alterResource(b, rr.ResourceType, rr.ResourceName, seen[rr.ResourceType][rr.ResourceName] > 1, req.ValidateOnly,
+		sr.ErrorCode, sr.ErrorMessage = alterResource(b, rr.ResourceType, rr.ResourceName, twice(rr), req.ValidateOnly,
 			func(map[string]string) (map[string]*string, *kerr.Error, string) {
 				set := map[string]*string{}
 				for _, c := range rr.Configs {
@@ -54,20 +50,43 @@ func handleAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 				}
 				return set, nil, ""
 			})
-		sr.ErrorCode = code
-		if msg != "" {
-			sr.ErrorMessage = &msg
-		}
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
 }
 
+// namedTwice says which of a request's resources it names more than once
+// (alterResource answers each such resource INVALID_REQUEST).
+func namedTwice[R any](rs []R, key func(R) (kmsg.ConfigResourceType, string)) func(R) bool {
+	type name struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	seen := map[name]int{}
+	for _, r := range rs {
+		t, n := key(r)
+		seen[name{t, n}]++
+	}
+	return func(r R) bool {
+		t, n := key(r)
+		return seen[name{t, n}] > 1
+	}
+}
+
 // alterResource applies one AlterConfigs or IncrementalAlterConfigs
 // resource. next computes the topic's new complete config set from its
 // current one (or a protocol error). It returns the error code and
-// message for the response (0 and "" on success).
+// message for the response (0 and nil on success).
 func alterResource(b *Broker, typ kmsg.ConfigResourceType, name string, duplicate, validateOnly bool,
+	next func(current map[string]string) (map[string]*string, *kerr.Error, string)) (int16, *string) {
+	code, msg := alterResourceCode(b, typ, name, duplicate, validateOnly, next)
+	if msg == "" {
+		return code, nil
+	}
+	return code, &msg
+}
+
+func alterResourceCode(b *Broker, typ kmsg.ConfigResourceType, name string, duplicate, validateOnly bool,
 	next func(current map[string]string) (map[string]*string, *kerr.Error, string)) (int16, string) {
 	switch {
 	case duplicate:

@@ -50,24 +50,16 @@ func listTopicConfigs() []string {
 func handleIncrementalAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	seen := map[kmsg.ConfigResourceType]map[string]int{}
-	for _, rr := range req.Resources {
-		if seen[rr.ResourceType] == nil {
-			seen[rr.ResourceType] = map[string]int{}
-		}
-		seen[rr.ResourceType][rr.ResourceName]++
-	}
+	twice := namedTwice(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+		return rr.ResourceType, rr.ResourceName
+	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		code, msg := alterResource(b, rr.ResourceType, rr.ResourceName, seen[rr.ResourceType][rr.ResourceName] > 1, req.ValidateOnly,
+		sr.ErrorCode, sr.ErrorMessage = alterResource(b, rr.ResourceType, rr.ResourceName, twice(rr), req.ValidateOnly,
 			func(current map[string]string) (map[string]*string, *kerr.Error, string) {
 				return applyConfigOps(current, rr.Configs)
 			})
-		sr.ErrorCode = code
-		if msg != "" {
-			sr.ErrorMessage = &msg
-		}
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil

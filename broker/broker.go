@@ -138,6 +138,7 @@ func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 		IndexIntervalBytes:      c.IndexIntervalBytes,
 		MaxIndexBytes:           c.IndexSizeMaxBytes,
 		MessageMaxBytes:         c.MessageMaxBytes,
+		CompressionType:         c.CompressionType,
 		RecoveryThreadsPerDir:   c.RecoveryThreadsPerDataDir,
 		MaxPartitions:           c.MaxBrokerPartitions,
 		MaxDecompressedBytes:    c.MessageMaxDecompressedBytes,

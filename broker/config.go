@@ -62,6 +62,10 @@ type Config struct {
 	IndexIntervalBytes int32
 	// IndexSizeMaxBytes is log.index.size.max.bytes. Default 10 MiB.
 	IndexSizeMaxBytes int32
+	// CompressionType is compression.type: the codec batches are stored
+	// with on topics that set none (producer: as the client sent them;
+	// uncompressed, gzip, snappy, lz4, zstd). Default producer.
+	CompressionType string
 	// MessageMaxBytes is message.max.bytes: the largest record batch.
 	// Default 1048588 (Kafka's).
 	MessageMaxBytes int32
@@ -106,8 +110,9 @@ type Config struct {
 	// most partitions this broker holds. Default 10000.
 	MaxBrokerPartitions int
 	// CreateTopicsMaxPartitions is brokerlab.create.topics.partitions.max:
-	// the most partitions one CreateTopics request may create, all its
-	// topics together; above it every topic of the request fails with
+	// the most partitions one CreateTopics request may create, or one
+	// CreatePartitions request may add, all its topics together; above it
+	// every topic of the request fails with
 	// INVALID_PARTITIONS and nothing is created. Default 10000, the most
 	// records Kafka's KRaft controller lets one request write
 	// (QuorumController.MAX_RECORDS_PER_USER_OP).
@@ -210,6 +215,7 @@ func DefaultConfig() Config {
 		IndexIntervalBytes:            storage.DefaultIndexIntervalBytes,
 		IndexSizeMaxBytes:             storage.DefaultMaxIndexBytes,
 		MessageMaxBytes:               storage.DefaultMessageMaxBytes,
+		CompressionType:               "producer",
 		FetchMode:                     FetchModeSendfile,
 		MaxBrokerPartitions:           storage.DefaultMaxPartitions,
 		MessageMaxDecompressedBytes:   storage.DefaultMaxDecompressedBytes,
@@ -285,6 +291,9 @@ func (c Config) Validate() error {
 	}
 	if c.IndexSizeMaxBytes < 32 {
 		bad("log.index.size.max.bytes", c.IndexSizeMaxBytes, "must be at least 32 (four index entries); the default is 10485760")
+	}
+	if !storage.ValidCompressionType(c.CompressionType) {
+		bad("compression.type", c.CompressionType, "must be one of uncompressed, zstd, lz4, snappy, gzip, producer (the default)")
 	}
 	if c.MessageMaxBytes < 0 {
 		bad("message.max.bytes", c.MessageMaxBytes, "must be 0 or more")
@@ -546,6 +555,7 @@ var keySpecs = []keySpec{
 	durKey("log.roll.ms", time.Millisecond, func(c *Config, d time.Duration) { c.RollInterval = d }, func(c Config) time.Duration { return c.RollInterval }),
 	intKey("log.index.interval.bytes", 32, func(c *Config, n int64) { c.IndexIntervalBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexIntervalBytes) }),
 	intKey("log.index.size.max.bytes", 32, func(c *Config, n int64) { c.IndexSizeMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexSizeMaxBytes) }),
+	strKey("compression.type", func(c *Config, v string) { c.CompressionType = v }, func(c Config) string { return c.CompressionType }),
 	intKey("message.max.bytes", 32, func(c *Config, n int64) { c.MessageMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.MessageMaxBytes) }),
 	{name: "log.flush.interval.messages", set: func(c *Config, v string) error {
 		n, err := parseInt(v, 64)
@@ -659,7 +669,6 @@ var unusedKafkaKeys = map[string]string{
 	"log.cleaner.enable":                       "no log compaction",
 	"log.cleanup.policy":                       "only delete retention",
 	"delete.topic.enable":                      "topics can always be deleted",
-	"compression.type":                         "batches are stored as the producer sent them",
 	"log.message.format.version":               "only record batch v2",
 	"inter.broker.protocol.version":            "no inter-broker traffic",
 	"auto.leader.rebalance.enable":             "single node",

@@ -32,7 +32,7 @@ import (
 // Waits a client chooses are clamped so that an input never waits long by
 // design: JoinGroup session and rebalance timeouts to fuzzMaxWaitMillis
 // (the broker's group.max.session.timeout.ms is set to it), Fetch MaxWait
-// likewise. CreateTopics partition counts are clamped to 8: the unbounded
+// likewise. CreateTopics and CreatePartitions partition counts are clamped to 8: the unbounded
 // count is hardening issue item 2, fixed in storage, and a 2³¹-partition
 // topic would only measure the fuzzing machine's memory. A MemberID of "@"
 // is replaced by the member id (and the generation by the generation) of
@@ -189,6 +189,13 @@ func sanitizeFuzzRequest(req kmsg.Request, member string, gen int32) {
 		sub(&r.MemberID, &r.Generation)
 	case *kmsg.FetchRequest:
 		clamp(&r.MaxWaitMillis)
+	case *kmsg.CreatePartitionsRequest:
+		for i := range r.Topics {
+			r.Topics[i].Count = min(r.Topics[i].Count, 8)
+			if len(r.Topics[i].Assignment) > 8 {
+				r.Topics[i].Assignment = r.Topics[i].Assignment[:8]
+			}
+		}
 	case *kmsg.CreateTopicsRequest:
 		for i := range r.Topics {
 			r.Topics[i].NumPartitions = min(r.Topics[i].NumPartitions, 8)
@@ -353,6 +360,19 @@ func seedRequestFor(key int16) kmsg.Request {
 		return r
 	case kmsg.DeleteGroups.Int16():
 		return &kmsg.DeleteGroupsRequest{Groups: []string{group}}
+	case kmsg.CreatePartitions.Int16():
+		r := kmsg.NewPtrCreatePartitionsRequest()
+		r.Topics = []kmsg.CreatePartitionsRequestTopic{{Topic: topic, Count: 3}}
+		return r
+	case kmsg.DeleteRecords.Int16():
+		r := kmsg.NewPtrDeleteRecordsRequest()
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topic
+		rt.Partitions = []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}
+		r.Topics = append(r.Topics, rt)
+		return r
+	case kmsg.DescribeLogDirs.Int16():
+		return kmsg.NewPtrDescribeLogDirsRequest()
 	case kmsg.OffsetDelete.Int16():
 		r := kmsg.NewPtrOffsetDeleteRequest()
 		r.Group = group

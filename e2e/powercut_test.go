@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/brokerlab/brokerlab/internal/powercutbench"
+	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/tuning/host"
 )
@@ -31,9 +31,9 @@ func TestPowerCutFsyncOnAckLosesNothing(t *testing.T) {
 			t.Errorf("restoring the host: %v", err)
 		}
 	}()
-	rep, err := powercutbench.Run(context.Background(), powercutbench.Config{
+	rep, err := bench.RunPowercut(context.Background(), bench.PowercutConfig{
 		BrokerPath: bin("broker"), WorkDir: t.TempDir(), Session: session, Trials: 5,
-		Policies: []powercutbench.Policy{powercutbench.Policies[3]}, // fsync-on-ack
+		Policies: []bench.FlushPolicy{bench.FlushPolicies[3]}, // fsync-on-ack
 	})
 	if err != nil {
 		t.Fatal(err)

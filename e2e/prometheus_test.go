@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,28 +19,12 @@ import (
 	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
-// startBroker runs bin/broker on a fresh log dir with the given extra
-// server.properties lines and stops it when the test ends. It returns the
-// process, the Kafka address and the broker's log file.
+// startBroker runs bin/broker through the lab's launcher on a fresh log dir
+// with the given extra server.properties lines and stops it when the test
+// ends. It returns the process, the Kafka address and the broker's log file.
 func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr, logFile string) {
 	t.Helper()
-	addr, err := launch.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	props := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\n", addr, filepath.Join(dir, "data"))
-	for _, l := range extra {
-		props += l + "\n"
-	}
-	path := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(path, []byte(props), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logFile = filepath.Join(dir, "broker.log")
-	p, err = launch.Start(context.Background(), launch.Spec{
-		Name: "broker", Path: bin("broker"), Args: []string{path}, Addr: addr, LogFile: logFile,
-	})
+	p, err := launch.StartBroker(context.Background(), launch.Broker{Path: bin("broker"), Dir: t.TempDir(), Label: "e2e", Props: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,35 +33,23 @@ func startBroker(t *testing.T, extra ...string) (p *launch.Process, addr, logFil
 			t.Errorf("stopping the broker: %v", err)
 		}
 	})
-	return p, addr, logFile
+	return p, p.Addr(), p.LogFile()
 }
 
-// startDaemon runs a program (node-exporter, Prometheus) until the test
-// ends, its output in dir/name.log.
+// startDaemon runs a program (node-exporter, Prometheus, lab probe) through
+// the lab's launcher until the test ends, its output in dir/name.log, and
+// stops it with SIGTERM first (lab probe detaches its programs on the way
+// out).
 func startDaemon(t *testing.T, dir, name, path string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(path, args...)
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	p, err := launch.Start(context.Background(), launch.Spec{Name: name, Path: path, Args: args, LogFile: filepath.Join(dir, name+".log")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("starting %s: %v", name, err)
-	}
 	t.Cleanup(func() {
-		// SIGTERM first: lab probe detaches its programs on the way out.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Errorf("stopping %s: %v", name, err)
 		}
-		logf.Close()
 	})
 }
 

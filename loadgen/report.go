@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
@@ -541,13 +540,9 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 
 // ReadCeilings reads a ceilings JSON file written by `lab ceilings -out`.
 func ReadCeilings(path string) (*Ceilings, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading ceilings: %w", err)
-	}
 	var c Ceilings
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("decoding ceilings %s: %w", path, err)
+	if err := readJSON(path, "ceilings", &c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

@@ -229,16 +229,25 @@ func (r *Result) WriteFile(path string) error {
 
 // ReadResult reads a result file and checks its schema version.
 func ReadResult(path string) (*Result, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading result: %w", err)
-	}
 	var r Result
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("decoding result %s: %w", path, err)
+	if err := readJSON(path, "result", &r); err != nil {
+		return nil, err
 	}
 	if r.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("result %s: schema_version %d, this lab reads %d: rerun the load or use a matching lab", path, r.SchemaVersion, SchemaVersion)
 	}
 	return &r, nil
+}
+
+// readJSON decodes the JSON file at path into v; what names the file's kind
+// in errors ("result", "ceilings").
+func readJSON(path, what string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decoding %s %s: %w", what, path, err)
+	}
+	return nil
 }

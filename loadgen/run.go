@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,33 +89,15 @@ func (o *Options) setDefaults(d *Driver) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.HeldRatio == 0 {
-		o.HeldRatio = 0.99
-	}
-	if o.DelayLimit == 0 {
-		o.DelayLimit = 50 * time.Millisecond
-	}
-	if o.SearchStartRate == 0 {
-		o.SearchStartRate = 1000
-	}
-	if o.SearchStepWindows == 0 {
-		o.SearchStepWindows = 2
-	}
-	if o.SearchMaxDuration == 0 {
-		o.SearchMaxDuration = 30 * time.Second
-	}
-	if o.SettleRatio == 0 {
-		o.SettleRatio = 0.9
-	}
-	if o.DrainTimeout == 0 {
-		o.DrainTimeout = 10 * time.Second
-	}
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 30 * time.Second
-	}
-	if o.TopicPrefix == "" {
-		o.TopicPrefix = "lab"
-	}
+	o.HeldRatio = cmp.Or(o.HeldRatio, 0.99)
+	o.DelayLimit = cmp.Or(o.DelayLimit, 50*time.Millisecond)
+	o.SearchStartRate = cmp.Or(o.SearchStartRate, 1000)
+	o.SearchStepWindows = cmp.Or(o.SearchStepWindows, 2)
+	o.SearchMaxDuration = cmp.Or(o.SearchMaxDuration, 30*time.Second)
+	o.SettleRatio = cmp.Or(o.SettleRatio, 0.9)
+	o.DrainTimeout = cmp.Or(o.DrainTimeout, 10*time.Second)
+	o.ReadyTimeout = cmp.Or(o.ReadyTimeout, 30*time.Second)
+	o.TopicPrefix = cmp.Or(o.TopicPrefix, "lab")
 }
 
 // Validate reports every problem with the options at once.

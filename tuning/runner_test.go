@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,15 +59,29 @@ producerRate: 2000
 testDurationSeconds: 2
 `
 
+// runnerInputs parses a test plan and the runner tests' workload, with the
+// default driver.
+func runnerInputs(t *testing.T, planYAML string) (*Plan, loadgen.Workload, loadgen.Driver) {
+	t.Helper()
+	plan, err := ParsePlan([]byte(planYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan, w, d
+}
+
 // buildBroker builds cmd/broker into the test's temp dir.
 func buildBroker(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "broker")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/broker")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the broker: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
 }
 
 func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
@@ -85,18 +98,7 @@ func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 			os.WriteFile(p, []byte(orig), 0o644)
 		}
 	})
-	plan, err := ParsePlan([]byte(runnerPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan, w, d := runnerInputs(t, runnerPlan)
 	state, work, out := t.TempDir(), t.TempDir(), t.TempDir()
 	s, _, err := host.Open(host.Config{StateDir: state})
 	if err != nil {
@@ -232,18 +234,7 @@ matrix:
 func TestRunnerTurnsProbesOnAndOffPerCell(t *testing.T) {
 	testutil.RequirePrivileged(t, "eBPF probes on the broker")
 	testutil.RequireCommand(t, "go", "install Go")
-	plan, err := ParsePlan([]byte(probesPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := loadgen.LoadDriver("../workloads/driver-default.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan, w, d := runnerInputs(t, probesPlan)
 	brokerBin := buildBroker(t)
 	run := func(probes Probes) ([]Record, error) {
 		s, _, err := host.Open(host.Config{StateDir: t.TempDir()})

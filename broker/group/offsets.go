@@ -126,15 +126,24 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 	return resp
 }
 
-// OffsetFetch answers OffsetFetch v0–v8: the committed offset of each
+// OffsetFetch answers OffsetFetch v0–v9: the committed offset of each
 // requested partition, -1 where there is none; with no topics (v2+), every
-// committed partition of the group. v8 fetches several groups at once.
+// committed partition of the group. v8+ fetches several groups at once,
+// each with its own error (INVALID_GROUP_ID for an empty or too long id).
 func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group = rg.Group
+			if e := checkGroupID(rg.Group); e != nil {
+				sg.ErrorCode = e.Code
+				resp.Groups = append(resp.Groups, sg)
+				continue
+			}
+			// v9's member id and epoch (KIP-848) are checked only for
+			// consumer-protocol groups; a classic group accepts any,
+			// as Kafka's ClassicGroup.validateOffsetFetch does.
 			var topics []fetchTopic
 			if rg.Topics != nil {
 				topics = make([]fetchTopic, 0, len(rg.Topics))

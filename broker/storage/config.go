@@ -56,6 +56,9 @@ type Config struct {
 	IndexIntervalBytes int32
 	// MaxIndexBytes is log.index.size.max.bytes (default 10 MiB).
 	MaxIndexBytes int32
+	// CompressionType is compression.type, the codec of topics that set
+	// none (default producer: the client's).
+	CompressionType string
 	// MessageMaxBytes is message.max.bytes (default 1048588).
 	MessageMaxBytes int32
 	// RecoveryThreadsPerDir is num.recovery.threads.per.data.dir (default 1).
@@ -134,6 +137,9 @@ func (c Config) withDefaults() Config {
 	if c.MessageMaxBytes == 0 {
 		c.MessageMaxBytes = DefaultMessageMaxBytes
 	}
+	if c.CompressionType == "" {
+		c.CompressionType = "producer"
+	}
 	if c.RecoveryThreadsPerDir == 0 {
 		c.RecoveryThreadsPerDir = DefaultRecoveryThreadsPerDir
 	}
@@ -204,6 +210,9 @@ func (c Config) Validate() error {
 	}
 	if c.MessageMaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("message.max.bytes: %d is negative", c.MessageMaxBytes))
+	}
+	if c.CompressionType != "" && !ValidCompressionType(c.CompressionType) {
+		errs = append(errs, fmt.Errorf("compression.type: %q is not one of uncompressed, zstd, lz4, snappy, gzip, producer", c.CompressionType))
 	}
 	if c.RecoveryThreadsPerDir < 0 {
 		errs = append(errs, fmt.Errorf("num.recovery.threads.per.data.dir: %d is negative", c.RecoveryThreadsPerDir))

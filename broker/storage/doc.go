@@ -27,6 +27,11 @@
 //	recovery-point-offset-checkpoint   Kafka's OffsetCheckpointFile: "0", a count, then
 //	                                   "topic partition offset" lines; written by Close and every
 //	                                   CheckpointInterval by Run.
+//	log-start-offset-checkpoint        the same format: each partition's log start offset, written
+//	                                   (fsync'd) by DeleteRecords before its new start takes
+//	                                   effect, and at Open and after a topic deletion (dropping
+//	                                   entries of deleted topics); at load a partition's start is
+//	                                   the larger of its first segment's base and this entry.
 //	brokerlab-producer-id-block        (ours) the last producer id reserved; NextProducerID hands
 //	                                   out ids in blocks of 1000 after writing this file in every
 //	                                   dir, so ids stay unique across restarts and crashes.
@@ -38,8 +43,11 @@
 //	00000000000000000000.log           record batches (magic v2) exactly as the client sent them,
 //	                                   except baseOffset and partitionLeaderEpoch (outside the CRC)
 //	                                   and, for LogAppendTime topics, maxTimestamp and the
-//	                                   timestamp-type bit (the CRC32C is recomputed then). The name
-//	                                   is the segment's base offset, 20 digits.
+//	                                   timestamp-type bit (the CRC32C is recomputed then), and for
+//	                                   topics whose compression.type is not producer, the codec:
+//	                                   such a batch is rebuilt with the topic's codec (same header
+//	                                   and records, new length and CRC32C), as Kafka's LogValidator
+//	                                   does. The name is the segment's base offset, 20 digits.
 //	00000000000000000000.index         sparse offset index: 8-byte big-endian entries
 //	                                   (offset - base uint32, file position uint32), one per
 //	                                   log.index.interval.bytes; preallocated (sparse) to
@@ -127,7 +135,10 @@
 // segments go, oldest first, while their largest timestamp is older than
 // retention.ms, then while the partition stays at or above retention.bytes
 // without them. The active segment is never deleted; the log start offset
-// moves to the first remaining segment.
+// moves to the first remaining segment (if it was below). DeleteRecords
+// (Partition.DeleteRecords) moves the log start offset to any offset up to
+// the high watermark, checkpointed first, and deletes the segments wholly
+// below it at once.
 //
 // # Differences from Kafka
 //

@@ -152,7 +152,9 @@ func (p *Partition) unavailable() error {
 // Append validates every record batch in records and appends them. It
 // rewrites, in records itself, each batch's baseOffset and
 // partitionLeaderEpoch (and maxTimestamp, the timestamp-type bit and the
-// CRC when the topic uses LogAppendTime). See the package documentation for
+// CRC when the topic uses LogAppendTime); batches whose codec is not the
+// topic's compression.type (unless producer) are rebuilt in a new buffer
+// with that codec first (compress.go). See the package documentation for
 // validation, idempotence and the flush policy. With sync, Append returns
 // only after an fdatasync that covers its write; concurrent synced appends
 // to one partition share one fdatasync (group commit). Errors wrap a kerr
@@ -161,6 +163,18 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	st := &p.store.stats
 	var buf [4]validatedBatch // most produce requests carry one batch per partition
 	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
+	if err == nil {
+		if target := p.cfg.Load().compression; target != codecProducer {
+			// compression.type: batches of another codec are rebuilt into
+			// a new buffer, checked again (the size bound applies to what
+			// is stored, as in Kafka's LogValidator).
+			var rebuilt []byte
+			if rebuilt, err = p.store.recompress(records, batches, target, p.cfg.Load().maxMessageBytes); err == nil && &rebuilt[0] != &records[0] {
+				records = rebuilt
+				batches, err = validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
+			}
+		}
+	}
 	if err != nil {
 		st.rejected.Add(1)
 		return AppendResult{}, fmt.Errorf("appending to %s: %w", p, err)
@@ -677,18 +691,18 @@ func (p *Partition) MaxTimestamp() (offset, timestamp int64, ok bool) {
 		p.store.log.Warn("finding the batch with the largest timestamp", "partition", p.String(), "err", err)
 		return -1, -1, false
 	}
-	if off, rts, found := p.recordAtOrAfter(seg, pos, &h, ts); found {
+	if off, rts, found := p.recordAtOrAfter(seg, pos, &h, ts, 0); found {
 		return off, rts, true
 	}
 	return h.baseOffset, ts, true
 }
 
-// recordAtOrAfter reads the batch at pos and returns the first record whose
-// timestamp is at least ts (all of a LogAppendTime batch's records carry its
-// maxTimestamp).
-func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts int64) (int64, int64, bool) {
+// recordAtOrAfter reads the batch at pos and returns the first record at or
+// after offset from whose timestamp is at least ts (all of a LogAppendTime
+// batch's records carry its maxTimestamp).
+func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts, from int64) (int64, int64, bool) {
 	if h.attributes&attrLogAppendTime != 0 {
-		return h.baseOffset, h.maxTimestamp, h.maxTimestamp >= ts
+		return max(h.baseOffset, from), h.maxTimestamp, h.maxTimestamp >= ts
 	}
 	b := make([]byte, h.size())
 	if _, err := seg.log.ReadAt(b, pos); err != nil {
@@ -701,22 +715,24 @@ func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts 
 			return 0, 0, false
 		}
 	}
-	return firstRecordAtOrAfter(recs, h, ts)
+	return firstRecordAtOrAfter(recs, h, ts, from)
 }
 
-// OffsetForTimestamp returns the earliest offset whose record timestamp is
-// at least ts, and that timestamp (ListOffsets by time). ok is false when
-// no record is that new. Only the one batch that holds the answer is read
-// (and decompressed).
+// OffsetForTimestamp returns the earliest offset at or above the log start
+// offset whose record timestamp is at least ts, and that timestamp
+// (ListOffsets by time; Kafka's fetchOffsetByTimestamp searches from the
+// log start offset too). ok is false when no record is that new. Only the
+// batches that may hold the answer are read (and decompressed).
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
 		return 0, 0, false
 	}
+	from := p.lso.Load()
 	var seg *segment
 	for _, s := range p.segs {
-		if s.maxTS >= ts && s.size > 0 {
+		if s.maxTS >= ts && s.size > 0 && s.next > from {
 			seg = s
 			break
 		}
@@ -743,11 +759,13 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 			p.store.log.Warn("reading batch header for a timestamp lookup", "partition", p.String(), "err", err)
 			return 0, 0, false
 		}
-		if h.maxTimestamp >= ts {
-			if off, rts, found := p.recordAtOrAfter(seg, pos, &h, ts); found {
+		if h.maxTimestamp >= ts && h.lastOffset() >= from {
+			if off, rts, found := p.recordAtOrAfter(seg, pos, &h, ts, from); found {
 				return off, rts, true
 			}
-			return h.baseOffset, h.maxTimestamp, true
+			if h.baseOffset >= from {
+				return h.baseOffset, h.maxTimestamp, true
+			}
 		}
 		pos += h.size()
 	}
@@ -755,8 +773,8 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 }
 
 // firstRecordAtOrAfter walks a batch's (decompressed) records for the
-// first record whose timestamp is at least ts.
-func firstRecordAtOrAfter(b []byte, h *batchHeader, ts int64) (int64, int64, bool) {
+// first record at or after offset from whose timestamp is at least ts.
+func firstRecordAtOrAfter(b []byte, h *batchHeader, ts, from int64) (int64, int64, bool) {
 	for i := int32(0); i < h.recordCount && len(b) > 0; i++ {
 		n, used, err := varint(b)
 		if err != nil || n < 0 || int64(len(b)-used) < n {
@@ -775,7 +793,7 @@ func firstRecordAtOrAfter(b []byte, h *batchHeader, ts int64) (int64, int64, boo
 		if err != nil {
 			return 0, 0, false
 		}
-		if rts := h.baseTimestamp + tsd; rts >= ts {
+		if rts := h.baseTimestamp + tsd; rts >= ts && h.baseOffset+od >= from {
 			return h.baseOffset + od, rts, true
 		}
 	}
@@ -825,33 +843,54 @@ func (p *Partition) enforceRetention(now time.Time) int {
 		p.mu.Unlock()
 		return 0
 	}
+	del := p.dropOldest(n)
+	p.mu.Unlock()
+	p.removeSegments(del, "retention")
+	return n
+}
+
+// dropOldest takes the n oldest segments (never the active one) out of the
+// log, closes their files, moves the log start offset up to the first
+// remaining segment if it is below, and forgets producers whose batches
+// are all below it, as Kafka's ProducerStateManager.truncateHead does (if
+// one comes back it may start at any sequence, KIP-360). p.mu is held; the
+// caller removes the returned segments' files with removeSegments once it
+// is released.
+func (p *Partition) dropOldest(n int) []*segment {
+	n = min(n, len(p.segs)-1)
 	del := append([]*segment(nil), p.segs[:n]...)
 	p.segs = append([]*segment(nil), p.segs[n:]...)
-	lso := p.segs[0].base
+	lso := max(p.lso.Load(), p.segs[0].base)
 	p.lso.Store(lso)
 	for _, s := range del {
 		s.closeFiles()
 	}
-	// Producers whose batches are all gone are forgotten, as Kafka's
-	// ProducerStateManager.truncateHead does; if one comes back it may
-	// start at any sequence (KIP-360).
+	p.forgetProducersBelow(lso)
+	return del
+}
+
+// forgetProducersBelow forgets the producers whose last batch ends below
+// offset (p.mu held).
+func (p *Partition) forgetProducersBelow(offset int64) {
 	for pid, e := range p.producers {
-		if n := len(e.Batches); n == 0 || e.Batches[n-1].Last < lso {
+		if n := len(e.Batches); n == 0 || e.Batches[n-1].Last < offset {
 			delete(p.producers, pid)
 		}
 	}
-	p.mu.Unlock()
+}
 
+// removeSegments unlinks the files of segments dropOldest took out, and
+// counts and logs them; why is "retention" or "log start offset".
+func (p *Partition) removeSegments(del []*segment, why string) {
 	for _, s := range del {
 		if err := s.removeFiles(); err != nil {
 			p.store.log.Warn("deleting segment", "partition", p.String(), "err", err)
 		}
 		p.store.stats.segmentsDeleted.Add(1)
 		p.store.stats.bytesDeleted.Add(uint64(s.size))
-		p.store.log.Info("deleted segment by retention", "partition", p.String(), "base_offset", s.base,
+		p.store.log.Info("deleted segment", "reason", why, "partition", p.String(), "base_offset", s.base,
 			"next_offset", s.next, "bytes", s.size, "log_start_offset", p.lso.Load())
 	}
-	return n
 }
 
 // close marks the partition closed, wakes waiters, flushes and seals the

@@ -43,6 +43,11 @@ type Store struct {
 	// without holding mu); taken before mu.
 	cfgMu sync.Mutex
 
+	// startMu serialises log start offset moves by DeleteRecords and the
+	// writes of log-start-offset-checkpoint (held across them); taken
+	// before mu.
+	startMu sync.Mutex
+
 	// pidMu guards the producer id block.
 	pidMu            sync.Mutex
 	pidNext, pidLast int64
@@ -54,6 +59,8 @@ type Store struct {
 	// dec decompresses batches for validation and timestamp lookups,
 	// bounded by MaxDecompressedBytes.
 	dec *decompressor
+	// comp compresses batches anew for a topic's compression.type.
+	comp compressor
 
 	stats counters
 }
@@ -70,6 +77,7 @@ type logDir struct {
 // change after creation.
 type topicState struct {
 	deleting      bool // a DeleteTopic is renaming its dirs (Store.mu)
+	growing       bool // an AddPartitions is making its new partitions (Store.mu)
 	name          string
 	id            [16]byte
 	partitions    int32
@@ -122,6 +130,10 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if err := s.loadDirs(); err != nil {
+		return nil, err
+	}
+	if err := s.writeStartCheckpoints(); err != nil {
+		s.closeAllPartitions()
 		return nil, err
 	}
 	// The markers go only after every partition loaded: a crash from now
@@ -237,8 +249,12 @@ func (s *Store) loadDirs() error {
 			if err != nil {
 				return fmt.Errorf("loading partition dir %s: %w", f.dir, err)
 			}
-			t = &topicState{name: f.topic, id: id, partitions: f.meta.Partitions, configs: f.meta.Configs, configVersion: f.meta.ConfigVersion, cfg: &tc,
-				parts: make([]*Partition, f.meta.Partitions)}
+			// The newest copy gives the partition count too:
+			// AddPartitions rewrites topic.json with a new count and
+			// version (see grow.go).
+			n := newest[f.topic].Partitions
+			t = &topicState{name: f.topic, id: id, partitions: n, configs: f.meta.Configs, configVersion: f.meta.ConfigVersion, cfg: &tc,
+				parts: make([]*Partition, n)}
 			s.topics[f.topic] = t
 		}
 		if uuidString(t.id) != f.meta.TopicID {
@@ -263,6 +279,7 @@ func (s *Store) loadDirs() error {
 			s.log.Warn("ignoring unreadable recovery checkpoint, recovering every segment", "dir", ld.path, "err", err)
 			cp = map[string]map[int32]int64{}
 		}
+		starts := s.readStartCheckpoint(ld)
 		var mine []foundPartition
 		for _, f := range found {
 			if f.ld == ld {
@@ -282,6 +299,7 @@ func (s *Store) loadDirs() error {
 						var p *Partition
 						p, err = loadPartition(s, t, f.id, f.dir, ld, clean, cp[f.topic][f.id])
 						if err == nil {
+							p.applyStartCheckpoint(starts[f.topic][f.id])
 							mu.Lock()
 							t.parts[f.id] = p
 							mu.Unlock()
@@ -500,6 +518,10 @@ func (s *Store) DeleteTopic(name string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("deleting topic %s: %w", name, kerr.UnknownTopicOrPartition)
 	}
+	if t.growing {
+		s.mu.Unlock()
+		return fmt.Errorf("deleting topic %s: partitions are being added to it: %w", name, kerr.ReassignmentInProgress)
+	}
 	t.deleting = true
 	s.ops.Add(1)
 	s.mu.Unlock()
@@ -547,6 +569,10 @@ func (s *Store) DeleteTopic(name string) error {
 		if err := os.RemoveAll(gone[i]); err != nil {
 			s.log.Warn("removing deleted partition dir", "dir", gone[i], "err", err)
 		}
+	}
+	// A new topic of the same name must not inherit a start.
+	if err := s.writeStartCheckpoints(); err != nil {
+		s.log.Warn("writing log start offset checkpoints after a topic deletion", "topic", name, "err", err)
 	}
 	s.log.Info("deleted topic", "topic", name)
 	return nil

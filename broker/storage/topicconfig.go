@@ -60,7 +60,16 @@ var topicConfigSpecs = []TopicConfigSpec{
 			}
 			return nil
 		}},
-	{Name: "compression.type", Kind: KindString},
+	{Name: "compression.type", BrokerKey: "compression.type", Kind: KindString, Effective: true,
+		def: func(c Config) string { return c.CompressionType },
+		apply: func(tc *topicConfig, k, v string) error {
+			codec, ok := compressionCodecs[v]
+			if !ok {
+				return fmt.Errorf("topic config %s=%q: want one of uncompressed, zstd, lz4, snappy, gzip, producer: %w", k, v, kerr.InvalidConfig)
+			}
+			tc.compression = codec
+			return nil
+		}},
 	{Name: "delete.retention.ms", Kind: KindLong},
 	{Name: "file.delete.delay.ms", Kind: KindLong},
 	{Name: "flush.messages", BrokerKey: "log.flush.interval.messages", Kind: KindLong, Effective: true,
@@ -231,6 +240,7 @@ type topicConfig struct {
 	maxIndexBytes   int32
 	flushMessages   int64         // 0: never
 	flushInterval   time.Duration // 0: never
+	compression     int16         // the codec batches are stored with; codecProducer: the client's
 }
 
 // resolveTopicConfig applies a topic's configs over the broker defaults in
@@ -247,6 +257,10 @@ func resolveTopicConfig(cfg Config, configs map[string]string) (topicConfig, err
 		maxIndexBytes:   cfg.MaxIndexBytes,
 		flushMessages:   cfg.Flush.Messages,
 		flushInterval:   cfg.Flush.Interval,
+		compression:     codecProducer,
+	}
+	if codec, ok := compressionCodecs[cfg.CompressionType]; ok {
+		tc.compression = codec
 	}
 	var errs []error
 	for _, k := range slices.Sorted(maps.Keys(configs)) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -44,20 +43,11 @@ func apiVersions(t *testing.T, c net.Conn) bool {
 // freed slot is usable again.
 func TestConnectionsCappedByOpenFileLimit(t *testing.T) {
 	testutil.RequireCommand(t, "go", "install Go")
-	bin := buildBroker(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	// prlimit sets soft and hard limit: a Go program raises its soft
 	// limit to the hard one at startup, so lowering the soft one alone
 	// would not reach the broker.
 	prlimit := testutil.RequireCommand(t, "prlimit", "apt-get install util-linux")
-	cmd := exec.Command(prlimit, "--nofile=64:64", bin, "../../config/server.properties",
-		"--override", "log.dirs="+t.TempDir(), "--override", "listeners=PLAINTEXT://"+addr,
-		"--override", "brokerlab.metrics.listen=", "-log.format", "json")
+	cmd, addr := brokerCommand(t, t.TempDir(), prlimit, "--nofile=64:64")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
@@ -86,22 +87,30 @@ func TestCheck(t *testing.T) {
 	})
 }
 
+// brokerCommand returns the command that runs the built broker, after
+// wrapper and its arguments when given (prlimit ...), like Kafka's start
+// script on the shipped config with log.dirs=logDir, a free loopback port
+// and no metrics listener, logging JSON; and the Kafka address.
+func brokerCommand(t *testing.T, logDir string, wrapper ...string) (*exec.Cmd, string) {
+	t.Helper()
+	bin := buildBroker(t)
+	addr, err := launch.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append(wrapper, bin, "../../config/server.properties",
+		"--override", "log.dirs="+logDir, "--override", "listeners=PLAINTEXT://"+addr,
+		"--override", "brokerlab.metrics.listen=", "-log.format", "json")
+	return exec.Command(args[0], args[1:]...), addr
+}
+
 // TestServeAndSignal runs the command like Kafka's start script, produces
 // to it, sends SIGTERM and checks the clean exit and the clean-shutdown
 // marker.
 func TestServeAndSignal(t *testing.T) {
 	testutil.RequireCommand(t, "go", "install Go")
-	bin := buildBroker(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "../../config/server.properties",
-		"--override", "log.dirs="+dir, "--override", "listeners=PLAINTEXT://"+addr,
-		"--override", "brokerlab.metrics.listen=", "-log.format", "json")
+	cmd, addr := brokerCommand(t, dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -18,10 +18,7 @@ import (
 func TestBenchSkipsAStageItCannotRun(t *testing.T) {
 	testutil.RequireCommand(t, "go", "install Go")
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "bin")
-	if out, err := exec.Command("go", "build", "-o", bin+"/", "./").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testutil.GoBuild(t, filepath.Join(tmp, "bin"), "./")
 	out := filepath.Join(tmp, "results")
 	cmd := exec.Command(filepath.Join(bin, "lab"), "bench", "-stages", "versus", "-out", out, "-root", "../..")
 	// No rdkafka_performance on PATH or beside the binary.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/bench"
-	"github.com/brokerlab/brokerlab/internal/powercutbench"
 	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/host"
 	"github.com/brokerlab/brokerlab/tuning/powercut"
@@ -48,13 +47,13 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		return errors.New("lab powercut mounts a FUSE filesystem: run it as root")
 	}
 
-	cfg := powercutbench.Config{
+	cfg := bench.PowercutConfig{
 		Trials: *trials, Producers: *producers, Partitions: *partitions, MinRun: *minRun, MaxRun: *maxRun, SegmentBytes: *segment, Retention: *retention,
 		Torn: *torn, Seed: *seed, Progress: os.Stderr, Logger: logger.With("component", "powercut"),
 	}
 	for _, name := range splitList(*policies) {
 		i := -1
-		for j, p := range powercutbench.Policies {
+		for j, p := range bench.FlushPolicies {
 			if p.Name == name {
 				i = j
 			}
@@ -62,13 +61,13 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 		if i < 0 {
 			return fmt.Errorf("-policies %s: unknown policy; want page-cache, every-1000-msgs, every-100ms or fsync-on-ack", name)
 		}
-		cfg.Policies = append(cfg.Policies, powercutbench.Policies[i])
+		cfg.Policies = append(cfg.Policies, bench.FlushPolicies[i])
 	}
 	for _, s := range splitList(*semantics) {
-		if s != string(powercutbench.DataOnly) && s != string(powercutbench.DataAndMetadata) {
+		if s != string(bench.CutDataOnly) && s != string(bench.CutDataAndMetadata) {
 			return fmt.Errorf("-semantics %s: want data or data+metadata", s)
 		}
-		cfg.Semantics = append(cfg.Semantics, powercutbench.Semantics(s))
+		cfg.Semantics = append(cfg.Semantics, bench.CutSemantics(s))
 	}
 	bin, err := executableDir()
 	if err != nil {
@@ -102,22 +101,22 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 	cfg.Session = session
 	env := bench.Environment(work)
 	began := time.Now()
-	rep, runErr := &powercutbench.Report{}, error(nil)
+	rep, runErr := &bench.PowercutReport{}, error(nil)
 	if *trials > 0 {
-		rep, runErr = powercutbench.Run(ctx, cfg)
+		rep, runErr = bench.RunPowercut(ctx, cfg)
 	}
 	keepWork = runErr != nil // the failing trial's directory, for a look
 	if rep == nil {
 		return runErr
 	}
-	var loop []powercutbench.LoopTrial
+	var loop []bench.PowercutLoopTrial
 	if runErr == nil && *loopTrials > 0 {
 		lcfg := cfg
 		lcfg.Trials = *loopTrials
 		if len(lcfg.Policies) == 0 {
-			lcfg.Policies = powercutbench.Policies
+			lcfg.Policies = bench.FlushPolicies
 		}
-		loop, runErr = powercutbench.RunLoop(ctx, lcfg)
+		loop, runErr = bench.RunPowercutLoop(ctx, lcfg)
 	}
 	took := time.Since(began)
 	runDir, err := bench.NewRunDir(*out, "-powercut")
@@ -146,7 +145,7 @@ func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error 
 			return err
 		}
 		readme.WriteString("\n## The model against ext4 on a loop device\n\n")
-		powercutbench.LoopMarkdown(&readme, loop, rep)
+		bench.PowercutLoopMarkdown(&readme, loop, rep)
 		readme.WriteString("\n" + loopNotes)
 	}
 	if len(rep.SetupRetries) > 0 {

@@ -49,12 +49,7 @@ func TestSweepRestoresTheHostOnSIGTERM(t *testing.T) {
 		}
 	})
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "bin")
-	for _, pkg := range []string{"./", "../broker"} {
-		if out, err := exec.Command("go", "build", "-o", bin+"/", pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	bin := testutil.GoBuild(t, filepath.Join(tmp, "bin"), "./", "../broker")
 	planFile := filepath.Join(tmp, "plan.yaml")
 	if err := os.WriteFile(planFile, []byte(sweepTestPlan), 0o644); err != nil {
 		t.Fatal(err)

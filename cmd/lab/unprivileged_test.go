@@ -52,12 +52,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := filepath.Join(tmp, "bin")
-	for _, pkg := range []string{"./", "../broker"} {
-		if out, err := exec.Command("go", "build", "-o", bin+"/", pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	bin := testutil.GoBuild(t, filepath.Join(tmp, "bin"), "./", "../broker")
 	planFile := filepath.Join(tmp, "plan.yaml")
 	if err := os.WriteFile(planFile, []byte(unprivilegedPlan), 0o644); err != nil {
 		t.Fatal(err)

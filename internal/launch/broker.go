@@ -39,26 +39,58 @@ func (b Broker) PropsFile() string { return filepath.Join(b.Dir, "server-"+b.Lab
 // LogFile is where the broker's stdout and stderr go.
 func (b Broker) LogFile() string { return filepath.Join(b.Dir, "broker-"+b.Label+".log") }
 
+// portAttempts bounds StartBroker's tries: a port another process takes
+// between FreeAddr and the broker's bind is retried with another one.
+const portAttempts = 4
+
+// freeAddr is FreeAddr; tests replace it to hand out a taken port.
+var freeAddr = FreeAddr
+
 // StartBroker writes b's server.properties on a free loopback port, starts
 // the broker on it and returns once a Kafka ApiVersions request is answered
-// there (Process.Addr).
+// there (Process.Addr). When another process took the port between choosing
+// and binding it (a shared machine), it starts again on another port, so a
+// failed start is the broker's own failure.
 func StartBroker(ctx context.Context, b Broker) (*Process, error) {
-	addr, err := FreeAddr()
-	if err != nil {
-		return nil, err
-	}
 	if b.LogDir == "" {
 		b.LogDir = filepath.Join(b.Dir, "data")
 	}
-	lines := append([]string{"node.id=1", "listeners=PLAINTEXT://" + addr, "log.dirs=" + b.LogDir}, b.Props...)
 	if err := os.MkdirAll(b.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating run dir %s: %w", b.Dir, err)
 	}
-	if err := os.WriteFile(b.PropsFile(), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", b.PropsFile(), err)
+	for attempt := 1; ; attempt++ {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		lines := append([]string{"node.id=1", "listeners=PLAINTEXT://" + addr, "log.dirs=" + b.LogDir}, b.Props...)
+		if err := os.WriteFile(b.PropsFile(), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", b.PropsFile(), err)
+		}
+		p, err := Start(ctx, Spec{
+			Name: "broker", Path: b.Path, Args: []string{b.PropsFile()}, Env: b.Env, Addr: addr,
+			LogFile: b.LogFile(), StartTimeout: b.StartTimeout, SysProcAttr: b.SysProcAttr,
+		})
+		if err != nil && attempt < portAttempts && portTaken(b.LogFile(), addr) {
+			continue
+		}
+		return p, err
 	}
-	return Start(ctx, Spec{
-		Name: "broker", Path: b.Path, Args: []string{b.PropsFile()}, Env: b.Env, Addr: addr,
-		LogFile: b.LogFile(), StartTimeout: b.StartTimeout, SysProcAttr: b.SysProcAttr,
-	})
+}
+
+// portTaken says whether the broker's log reports that it could not bind
+// addr because another process holds it. The bind happened in the child,
+// so its log line is all there is to read: the broker writes the listener
+// address and the error's text (EADDRINUSE's message) on one line.
+func portTaken(logFile, addr string) bool {
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, addr) && strings.Contains(line, syscall.EADDRINUSE.Error()) {
+			return true
+		}
+	}
+	return false
 }

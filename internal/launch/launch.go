@@ -34,7 +34,9 @@ type Spec struct {
 	// Env is added to the parent's environment (GOGC=..., GOMEMLIMIT=...).
 	Env []string
 	// Addr is the host:port the server listens on; Start waits until a
-	// Kafka ApiVersions request there succeeds.
+	// Kafka ApiVersions request there succeeds. Empty for a process that
+	// does not speak Kafka (Prometheus, node-exporter): Start then returns
+	// once it has started, and the caller waits on what it serves.
 	Addr string
 	// LogFile receives the child's stdout and stderr; when empty they go
 	// to Output (nil discards them).
@@ -88,6 +90,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		p.closeLog()
 		close(p.done)
 	}()
+	if spec.Addr == "" {
+		return p, nil
+	}
 	if err := p.waitReady(ctx); err != nil {
 		p.kill()
 		return nil, err

@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestStartBrokerWritesConfigAnswersAndStops starts a freshly built broker
@@ -20,12 +23,8 @@ import (
 // promises: the server.properties and the log kept in the run dir, a real
 // Kafka answer on Addr, and a clean stop.
 func TestStartBrokerWritesConfigAnswersAndStops(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("building the broker: %v\n%s", err, out)
-	}
 	dir := t.TempDir()
-	p, err := StartBroker(context.Background(), Broker{Path: bin, Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
+	p, err := StartBroker(context.Background(), Broker{Path: brokerBin(t), Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +50,41 @@ func TestStartBrokerWritesConfigAnswersAndStops(t *testing.T) {
 	}
 }
 
+// TestStartBrokerMovesOffATakenPort hands StartBroker a port another
+// process holds, as happens when something binds it between FreeAddr and
+// the broker's start: the broker fails to bind, and StartBroker starts it
+// again on the next free port.
+func TestStartBrokerMovesOffATakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	calls := 0
+	freeAddr = func() (string, error) {
+		calls++
+		if calls == 1 {
+			return taken.Addr().String(), nil
+		}
+		return FreeAddr()
+	}
+	t.Cleanup(func() { freeAddr = FreeAddr })
+	p, err := StartBroker(context.Background(), Broker{Path: brokerBin(t), Dir: t.TempDir(), Label: "t"})
+	if err != nil {
+		t.Fatalf("start with the first port taken: %v", err)
+	}
+	defer p.Stop(time.Minute)
+	if calls != 2 || p.Addr() == taken.Addr().String() {
+		t.Errorf("broker on %s after %d ports; want the second port, not the taken %s", p.Addr(), calls, taken.Addr())
+	}
+}
+
+// brokerBin builds cmd/broker for a test.
+func brokerBin(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(testutil.GoBuild(t, t.TempDir(), "../../cmd/broker"), "broker")
+}
+
 // The test binary doubles as the misbehaving child of the tests below.
 const childEnv = "LAUNCH_TEST_CHILD"
 
@@ -73,6 +107,19 @@ func TestStartReportsAnEarlyExit(t *testing.T) {
 	_, err = Start(context.Background(), Spec{Name: "child", Path: os.Args[0], Env: []string{childEnv + "=exit"}, Addr: addr, LogFile: filepath.Join(t.TempDir(), "false.log")})
 	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
 		t.Fatalf("start of a child that exits: %v, want an early-exit error", err)
+	}
+}
+
+// TestStartWithoutAddrSkipsReadiness starts a process that serves no Kafka
+// (Addr empty): Start returns once it runs, and Stop reports its own exit.
+func TestStartWithoutAddrSkipsReadiness(t *testing.T) {
+	p, err := Start(context.Background(), Spec{Name: "child", Path: os.Args[0], Env: []string{childEnv + "=exit"}, LogFile: filepath.Join(t.TempDir(), "child.log")})
+	if err != nil {
+		t.Fatalf("start without an address: %v", err)
+	}
+	<-p.Done()
+	if err := p.Stop(time.Second); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("stop of a child that exited 3: %v, want its exit status", err)
 	}
 }
 

@@ -1,10 +1,12 @@
 // Package testutil holds the helpers every package's tests share: gating
-// privileged tests, polling for a condition, and golden files.
+// privileged tests, polling for a condition, golden files, and building
+// the project's commands.
 package testutil
 
 import (
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,6 +51,20 @@ func RequireCommand(tb testing.TB, name, install string) string {
 		Unavailable(tb, "%s not found on PATH; install it with: %s", name, install)
 	}
 	return p
+}
+
+// GoBuild builds the main packages pkgs (as go build names them, relative
+// to the test's package directory) into outDir, created if need be, and
+// returns outDir; the binaries carry their packages' names (broker, lab).
+// It skips the test, like RequireCommand, where there is no Go toolchain.
+func GoBuild(tb testing.TB, outDir string, pkgs ...string) string {
+	tb.Helper()
+	goCmd := RequireCommand(tb, "go", "install Go")
+	args := append([]string{"build", "-o", outDir + string(filepath.Separator)}, pkgs...)
+	if out, err := exec.Command(goCmd, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
+	}
+	return outDir
 }
 
 func lookPath(name string) (string, error) {

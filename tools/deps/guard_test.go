@@ -33,7 +33,7 @@ var allowed = map[string]string{
 	// grep, sed, gzip, tar, findutils, diffutils, dpkg.
 	"bash": "essential", "sh": "essential", "basename": "coreutils", "cat": "coreutils",
 	"chmod": "coreutils", "cp": "coreutils", "cut": "coreutils", "date": "coreutils",
-	"dd": "coreutils", "dirname": "coreutils", "env": "coreutils", "head": "coreutils",
+	"dd": "coreutils", "df": "coreutils", "dirname": "coreutils", "env": "coreutils", "head": "coreutils",
 	"id": "coreutils", "ln": "coreutils", "ls": "coreutils", "mkdir": "coreutils",
 	"mktemp": "coreutils", "mv": "coreutils", "nohup": "coreutils", "readlink": "coreutils",
 	"rm": "coreutils", "sha256sum": "coreutils", "sleep": "coreutils", "sort": "coreutils",

@@ -135,46 +135,35 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	done, errno := n.pc.enter()
-	if errno != 0 {
-		return errno
-	}
-	defer done()
-	errno = n.LoopbackNode.Unlink(ctx, name)
-	if errno == 0 {
-		n.changed(n)
-	}
-	return errno
+	return n.dirOp(func() syscall.Errno { return n.LoopbackNode.Unlink(ctx, name) }, n)
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	done, errno := n.pc.enter()
-	if errno != 0 {
-		return errno
-	}
-	defer done()
-	errno = n.LoopbackNode.Rmdir(ctx, name)
-	if errno == 0 {
-		n.changed(n)
-	}
-	return errno
+	return n.dirOp(func() syscall.Errno { return n.LoopbackNode.Rmdir(ctx, name) }, n)
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	dirs := []*node{n}
+	if np, ok := newParent.(*node); ok && np != n {
+		dirs = append(dirs, np)
+	}
+	return n.dirOp(func() syscall.Errno { return n.LoopbackNode.Rename(ctx, name, newParent, newName, flags) }, dirs...)
+}
+
+// dirOp runs a change to directory entries that creates no inode (unlink,
+// rmdir, rename) while the filesystem is up, and records the changed
+// directories when it succeeds.
+func (n *node) dirOp(op func() syscall.Errno, dirs ...*node) syscall.Errno {
 	done, errno := n.pc.enter()
 	if errno != 0 {
 		return errno
 	}
 	defer done()
-	errno = n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
-	if errno == 0 {
-		if np, ok := newParent.(*node); ok && np != n {
-			n.changed(n, np)
-		} else {
-			n.changed(n)
-		}
+	if errno := op(); errno != 0 {
+		return errno
 	}
-	return errno
+	n.changed(dirs...)
+	return 0
 }
 
 // Tmpfile is refused: an O_TMPFILE file has no name to make durable.

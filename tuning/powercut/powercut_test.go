@@ -122,6 +122,20 @@ func syncDir(t *testing.T, dir string) {
 	}
 }
 
+// replaceFile is the atomic-replace idiom up to, not including, the
+// directory fsync: content into path.tmp, fsync it, rename it over path.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := create(t, path+".tmp")
+	write(t, tmp, []byte(content), 0)
+	if err := tmp.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func create(t *testing.T, path string) *os.File {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -271,14 +285,7 @@ func TestRenameAndUnlinkSurviveOnlyWithTheirDirectories(t *testing.T) {
 
 	// The atomic-replace idiom without the final directory fsync: the old
 	// content survives.
-	tmp := create(t, l.path("config.tmp"))
-	write(t, tmp, []byte("new"), 0)
-	if err := tmp.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(l.path("config.tmp"), l.path("config")); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, l.path("config"), "new")
 	if err := os.Remove(l.path("victim")); err != nil {
 		t.Fatal(err)
 	}
@@ -314,14 +321,7 @@ func TestRenameWithTheDirectorySyncedReplaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	tmp := create(t, l.path("config.tmp"))
-	write(t, tmp, []byte("new"), 0)
-	if err := tmp.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(l.path("config.tmp"), l.path("config")); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, l.path("config"), "new")
 	syncDir(t, l.mnt)
 	l.cut()
 	if got, err := l.after("config"); err != nil || string(got) != "new" {

@@ -60,15 +60,7 @@ func overheadGuideOf(t *testing.T, thr, p99 float64, skew []float64, reps int) s
 			File: tuning.RunFileName(run.Cell.ID, run.Round),
 		})
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
+	return guideOf(t, p, recs)
 }
 
 func TestGuideProbeOverhead(t *testing.T) {
@@ -103,12 +95,8 @@ func TestTablesShowProbeOverhead(t *testing.T) {
 		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
 			Repetition: run.Round, Measurement: tuning.Measurement{ThroughputBytes: thr, PublishP99: 0.008}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var b bytes.Buffer
-	if err := WriteTables(&b, a, Terminal); err != nil {
+	if err := WriteTables(&b, analysisOf(t, p, recs), Terminal); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Probe overhead (all vs none; target: at most 2% of throughput)", "throughput ratio (95% CI)", "0.970 (0.96", "over target: cost at least"} {
@@ -155,15 +143,8 @@ func TestGuideLabelsAReducedUnprivilegedRun(t *testing.T) {
 		Skipped:   []string{"drop_caches: the page cache is not emptied before each run (writing /proc/sys/vm/drop_caches needs root)"},
 		LeftOut:   []string{"disk"},
 	}
-	a, err := Analyze(p, few)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
+	a := analysisOf(t, p, few)
+	got := guideText(t, a)
 	for _, want := range []string{
 		"**Reduced run:** the command line shortened the plan (repetitions: 6 -> 2; measure: 20s -> 5s). Read this as a smoke test",
 		"**Skipped on this host**",
@@ -181,7 +162,7 @@ func TestGuideLabelsAReducedUnprivilegedRun(t *testing.T) {
 	if strings.Contains(got, "| not significant |") {
 		t.Error("a verdict of not significant from 2 runs per cell: it cannot be anything else, so it says nothing")
 	}
-	b.Reset()
+	var b bytes.Buffer
 	if err := WriteTables(&b, a, Terminal); err != nil {
 		t.Fatal(err)
 	}

@@ -117,14 +117,36 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 	return p, recs
 }
 
-func testAnalysis(t *testing.T) *Analysis {
+// analysisOf analyses recs of plan p.
+func analysisOf(t *testing.T, p *tuning.Plan, recs []tuning.Record) *Analysis {
 	t.Helper()
-	p, recs := testRecords(t)
 	a, err := Analyze(p, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// guideText writes a's guide.
+func guideText(t *testing.T, a *Analysis) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteGuide(&b, a); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// guideOf analyses recs of plan p and returns the guide written from it.
+func guideOf(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
+	t.Helper()
+	return guideText(t, analysisOf(t, p, recs))
+}
+
+func testAnalysis(t *testing.T) *Analysis {
+	t.Helper()
+	p, recs := testRecords(t)
+	return analysisOf(t, p, recs)
 }
 
 func TestTablesTerminal(t *testing.T) {
@@ -144,11 +166,7 @@ func TestTablesMarkdown(t *testing.T) {
 }
 
 func TestGuide(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteGuide(&b, testAnalysis(t)); err != nil {
-		t.Fatal(err)
-	}
-	got := b.String()
+	got := guideText(t, testAnalysis(t))
 	for _, want := range []string{
 		"**Recommended: fs = xfs**",
 		"**Recommended: keep flush = page-cache**",
@@ -162,7 +180,7 @@ func TestGuide(t *testing.T) {
 			t.Errorf("guide lacks %q", want)
 		}
 	}
-	testutil.Golden(t, b.Bytes())
+	testutil.Golden(t, []byte(got))
 }
 
 func TestGuideWarnsAboutTooFewRuns(t *testing.T) {
@@ -173,18 +191,11 @@ func TestGuideWarnsAboutTooFewRuns(t *testing.T) {
 			few = append(few, r)
 		}
 	}
-	a, err := Analyze(p, few)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.String(), "Too few runs for firm conclusions:** some cells have only 3 runs") {
+	guide := guideOf(t, p, few)
+	if !strings.Contains(guide, "Too few runs for firm conclusions:** some cells have only 3 runs") {
 		t.Error("no warning about 3 runs per cell")
 	}
-	if strings.Contains(b.String(), "**Recommended: fs = xfs**") {
+	if strings.Contains(guide, "**Recommended: fs = xfs**") {
 		t.Error("a recommendation from 3 runs per cell: the U test cannot be significant there")
 	}
 }
@@ -277,20 +288,14 @@ func TestGuideFullFactorial(t *testing.T) {
 			File: tuning.RunFileName(run.Cell.ID, run.Round),
 		})
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	if err := WriteGuide(&b, a); err != nil {
-		t.Fatal(err)
-	}
+	a := analysisOf(t, p, recs)
+	guide := guideText(t, a)
 	for _, want := range []string{
 		"**Recommended: fs = xfs** — publish p99 39.90 ms → 24.94 ms with durability=fsync-on-ack",
 		"It depends on the other knobs: xfs is better with durability=fsync-on-ack (not significant at the reference levels)",
 		"| Use XFS rather than EXT4 for the log disk ",
 	} {
-		if !strings.Contains(b.String(), want) {
+		if !strings.Contains(guide, want) {
 			t.Errorf("guide lacks %q", want)
 		}
 	}
@@ -302,7 +307,7 @@ func TestGuideFullFactorial(t *testing.T) {
 			}
 		}
 	}
-	testutil.Golden(t, b.Bytes())
+	testutil.Golden(t, []byte(guide))
 }
 
 func TestWriteChartsWritesPNGs(t *testing.T) {

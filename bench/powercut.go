@@ -1,4 +1,6 @@
-// Package powercutbench measures what each flush policy loses when the
+package bench
+
+// The power-cut experiment measures what each flush policy loses when the
 // power goes: the broker runs with its log dir on the power-cut filesystem
 // (tuning/powercut), idempotent acks=all producers write to it (the kill
 // test's producers and checker), the power is cut at a random moment, and
@@ -10,7 +12,6 @@
 // random moment of the run, and retention deletes (a short retention.ms on
 // the first topic); an acknowledged record missing after the cut counts as
 // lost unless its timestamp is older than the retention at the cut.
-package powercutbench
 
 import (
 	"context"
@@ -32,42 +33,41 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/tuning/host"
 	"github.com/brokerlab/brokerlab/tuning/powercut"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
-// Policy is a flush policy: its name and broker properties.
-type Policy struct {
+// FlushPolicy is a flush policy: its name and broker properties.
+type FlushPolicy struct {
 	Name  string   `json:"name"`
 	Props []string `json:"props"`
 }
 
-// Policies are the flush policies of plans/flush.yaml, so the guide can
+// FlushPolicies are the flush policies of plans/flush.yaml, so the guide can
 // set their power-cut price beside their latency price.
-var Policies = []Policy{
+var FlushPolicies = []FlushPolicy{
 	{"page-cache", []string{"log.flush.sync.on.ack=false"}},
 	{"every-1000-msgs", []string{"log.flush.sync.on.ack=false", "log.flush.interval.messages=1000"}},
 	{"every-100ms", []string{"log.flush.sync.on.ack=false", "log.flush.interval.ms=100"}},
 	{"fsync-on-ack", []string{"log.flush.sync.on.ack=true"}},
 }
 
-// Semantics says what a cut may lose: "data" (directory changes are
+// CutSemantics says what a cut may lose: "data" (directory changes are
 // durable at once: only unsynced file data is lost) or "data+metadata"
 // (directory changes survive only once the directory was fsynced).
-type Semantics string
+type CutSemantics string
 
 // The two filesystem semantics.
 const (
-	DataOnly         Semantics = "data"
-	DataAndMetadata  Semantics = "data+metadata"
-	defaultRetention           = 1500 * time.Millisecond
+	CutDataOnly         CutSemantics = "data"
+	CutDataAndMetadata  CutSemantics = "data+metadata"
+	defaultCutRetention              = 1500 * time.Millisecond
 )
 
-// Config describes a run.
-type Config struct {
+// PowercutConfig describes a power-cut run.
+type PowercutConfig struct {
 	// BrokerPath is the broker binary.
 	BrokerPath string
 	// WorkDir holds each trial's directories (on a real disk).
@@ -77,8 +77,8 @@ type Config struct {
 	// Trials per policy and semantics (default 50).
 	Trials int
 	// Policies and Semantics to run (default all of each).
-	Policies  []Policy
-	Semantics []Semantics
+	Policies  []FlushPolicy
+	Semantics []CutSemantics
 	// Producers per topic (default 2), Partitions per topic (default 2).
 	Producers, Partitions int
 	// The cut comes at a uniformly random moment between MinRun and MaxRun
@@ -96,52 +96,31 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-func (c *Config) setDefaults() {
-	if c.Trials == 0 {
-		c.Trials = 50
-	}
+func (c *PowercutConfig) setDefaults() {
+	orDefault(&c.Trials, 50)
 	if len(c.Policies) == 0 {
-		c.Policies = Policies
+		c.Policies = FlushPolicies
 	}
 	if len(c.Semantics) == 0 {
-		c.Semantics = []Semantics{DataOnly, DataAndMetadata}
+		c.Semantics = []CutSemantics{CutDataOnly, CutDataAndMetadata}
 	}
-	if c.Producers == 0 {
-		c.Producers = 2
-	}
-	if c.Partitions == 0 {
-		c.Partitions = 2
-	}
-	if c.MinRun == 0 {
-		c.MinRun = 300 * time.Millisecond
-	}
-	if c.MaxRun == 0 {
-		c.MaxRun = 1500 * time.Millisecond
-	}
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = 16 << 10
-	}
-	if c.Retention == 0 {
-		c.Retention = defaultRetention
-	}
-	if c.Torn == 0 {
-		c.Torn = powercut.TornSector
-	}
+	orDefault(&c.Producers, 2)
+	orDefault(&c.Partitions, 2)
+	orDefault(&c.MinRun, 300*time.Millisecond)
+	orDefault(&c.MaxRun, 1500*time.Millisecond)
+	orDefault(&c.SegmentBytes, 16<<10)
+	orDefault(&c.Retention, defaultCutRetention)
+	orDefault(&c.Torn, powercut.TornSector)
 	if c.Torn < 0 {
 		c.Torn = 0
 	}
-	if c.Seed == 0 {
-		c.Seed = uint64(time.Now().UnixNano())
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	seedAndLogger(&c.Seed, &c.Logger)
 }
 
-// Trial is one power cut and restart.
-type Trial struct {
+// PowercutTrial is one power cut and restart.
+type PowercutTrial struct {
 	Policy    string        `json:"policy"`
-	Semantics Semantics     `json:"semantics"`
+	Semantics CutSemantics  `json:"semantics"`
 	N         int           `json:"n"`
 	CutAfter  time.Duration `json:"cut_after_ns"`
 	// LateTopic says whether the topic created mid-run was created (its
@@ -152,7 +131,7 @@ type Trial struct {
 	// not come back.
 	LateTopicLost  bool `json:"late_topic_lost,omitempty"`
 	FirstTopicLost bool `json:"first_topic_lost,omitempty"`
-	bench.KillTrial
+	KillTrial
 	// Started says whether the broker started on what survived; StartError
 	// says why not.
 	Started bool `json:"started"`
@@ -166,42 +145,42 @@ type Trial struct {
 	FS  powercut.Stats     `json:"fs"`
 }
 
-// Report is a run's outcome.
-type Report struct {
-	Seed         uint64        `json:"seed"`
-	Trials       []Trial       `json:"trials"`
-	SegmentBytes int           `json:"segment_bytes"`
-	Retention    time.Duration `json:"retention_ns"`
-	Torn         int64         `json:"torn_unit"`
-	Producers    int           `json:"producers_per_topic"`
-	Partitions   int           `json:"partitions_per_topic"`
-	MinRun       time.Duration `json:"min_run_ns"`
-	MaxRun       time.Duration `json:"max_run_ns"`
-	Policies     []Policy      `json:"policies"`
-	Semantics    []Semantics   `json:"semantics"`
+// PowercutReport is a power-cut run's outcome.
+type PowercutReport struct {
+	Seed         uint64          `json:"seed"`
+	Trials       []PowercutTrial `json:"trials"`
+	SegmentBytes int             `json:"segment_bytes"`
+	Retention    time.Duration   `json:"retention_ns"`
+	Torn         int64           `json:"torn_unit"`
+	Producers    int             `json:"producers_per_topic"`
+	Partitions   int             `json:"partitions_per_topic"`
+	MinRun       time.Duration   `json:"min_run_ns"`
+	MaxRun       time.Duration   `json:"max_run_ns"`
+	Policies     []FlushPolicy   `json:"policies"`
+	Semantics    []CutSemantics  `json:"semantics"`
 	// SetupRetries lists trials run again because their setup (broker
 	// start, first topic, producers) failed before the cut.
 	SetupRetries []string `json:"setup_retries,omitempty"`
 }
 
-// errSetup marks a failure before the cut: nothing was measured yet.
-var errSetup = errors.New("setup before the cut failed")
+// errCutSetup marks a failure before the cut: nothing was measured yet.
+var errCutSetup = errors.New("setup before the cut failed")
 
-// Run runs cfg.Trials trials of every policy and semantics, interleaved
+// RunPowercut runs cfg.Trials trials of every policy and semantics, interleaved
 // (each round runs every cell once, in a shuffled order). A trial that
 // loses records is a result, not an error.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
+func RunPowercut(ctx context.Context, cfg PowercutConfig) (*PowercutReport, error) {
 	cfg.setDefaults()
 	if cfg.BrokerPath == "" || cfg.WorkDir == "" || cfg.Session == nil {
 		return nil, errors.New("powercut bench: broker path, work dir and host session are required")
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 15))
-	rep := &Report{Seed: cfg.Seed, SegmentBytes: cfg.SegmentBytes, Retention: cfg.Retention, Torn: cfg.Torn,
+	rep := &PowercutReport{Seed: cfg.Seed, SegmentBytes: cfg.SegmentBytes, Retention: cfg.Retention, Torn: cfg.Torn,
 		Producers: cfg.Producers, Partitions: cfg.Partitions, MinRun: cfg.MinRun, MaxRun: cfg.MaxRun,
 		Policies: cfg.Policies, Semantics: cfg.Semantics}
 	type cell struct {
-		p Policy
-		s Semantics
+		p FlushPolicy
+		s CutSemantics
 	}
 	var cells []cell
 	for _, p := range cfg.Policies {
@@ -215,13 +194,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
 			lateAt := time.Duration(rng.Int64N(int64(run)))
 			seed := rng.Uint64()
-			tr, err := trial(ctx, cfg, c.p, c.s, n, run, lateAt, seed)
-			for retry := 0; errors.Is(err, errSetup) && retry < 2; retry++ {
+			tr, err := cutTrial(ctx, cfg, c.p, c.s, n, run, lateAt, seed)
+			for retry := 0; errors.Is(err, errCutSetup) && retry < 2; retry++ {
 				// Before the cut nothing was measured yet: on a busy machine
 				// a start can fail for reasons of its own; run it again.
 				rep.SetupRetries = append(rep.SetupRetries, fmt.Sprintf("%s/%s trial %d: %v", c.p.Name, c.s, n+1, err))
 				cfg.Logger.Warn("retrying a trial whose setup failed", "err", err)
-				tr, err = trial(ctx, cfg, c.p, c.s, n, run, lateAt, seed)
+				tr, err = cutTrial(ctx, cfg, c.p, c.s, n, run, lateAt, seed)
 			}
 			if err != nil {
 				return rep, fmt.Errorf("%s/%s trial %d: %w", c.p.Name, c.s, n+1, err)
@@ -238,52 +217,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-func writeProps(path, addr, logDir string, cfg Config, extra []string) error {
-	lines := []string{
-		"node.id=1",
-		"listeners=PLAINTEXT://" + addr,
-		"log.dirs=" + logDir,
+// startCutBroker starts a broker for a trial through the lab's launcher, on a
+// free port, its server.properties and log kept in the trial's dir.
+func startCutBroker(ctx context.Context, cfg PowercutConfig, dir, label, logDir string, extra []string) (*launch.Process, string, error) {
+	props := append([]string{
 		fmt.Sprintf("num.partitions=%d", cfg.Partitions),
 		"auto.create.topics.enable=false",
 		fmt.Sprintf("log.segment.bytes=%d", cfg.SegmentBytes),
 		"brokerlab.metrics.listen=",
+	}, extra...)
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: label, LogDir: logDir,
+		Props: props, StartTimeout: time.Minute})
+	if err != nil {
+		return nil, "", err
 	}
-	return os.WriteFile(path, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o644)
+	return p, p.Addr(), nil
 }
 
-// startBroker starts a broker on a free port. A port taken between
-// choosing and binding it (other processes on a shared machine) is retried
-// with another, so a failed start always means the broker's own failure.
-func startBroker(ctx context.Context, cfg Config, dir, label, logDir string, extra []string) (*launch.Process, string, error) {
-	for attempt := 0; ; attempt++ {
-		addr, err := launch.FreeAddr()
-		if err != nil {
-			return nil, "", err
-		}
-		props := filepath.Join(dir, "server-"+label+".properties")
-		if err := writeProps(props, addr, logDir, cfg, extra); err != nil {
-			return nil, "", err
-		}
-		p, err := launch.Start(ctx, launch.Spec{
-			Name: "broker", Path: cfg.BrokerPath, Args: []string{props}, Addr: addr,
-			LogFile: filepath.Join(dir, "broker-"+label+".log"), StartTimeout: time.Minute,
-		})
-		if err != nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
-			continue
-		}
-		return p, addr, err
-	}
-}
-
-// topicRun is one topic's producers.
-type topicRun struct {
+// cutTopic is one topic's producers.
+type cutTopic struct {
 	name string
-	acks *bench.Acks
+	acks *Acks
 }
 
-func produce(ctx context.Context, wg *sync.WaitGroup, addr, topic string, first int32, cfg Config, acks *bench.Acks) error {
+func produceCut(ctx context.Context, wg *sync.WaitGroup, addr, topic string, first int32, cfg PowercutConfig, acks *Acks) error {
 	for i := range cfg.Producers {
-		cl, err := bench.NewProducer(addr, topic)
+		cl, err := NewProducer(addr, topic)
 		if err != nil {
 			return err
 		}
@@ -291,13 +250,13 @@ func produce(ctx context.Context, wg *sync.WaitGroup, addr, topic string, first 
 		go func(producer int32) {
 			defer wg.Done()
 			defer cl.Close()
-			bench.Produce(ctx, cl, producer, producer%int32(cfg.Partitions), acks)
+			Produce(ctx, cl, producer, producer%int32(cfg.Partitions), acks)
 		}(first + int32(i))
 	}
 	return nil
 }
 
-func createTopic(ctx context.Context, addr, topic string, partitions int, configs map[string]*string) error {
+func createCutTopic(ctx context.Context, addr, topic string, partitions int, configs map[string]*string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		return err
@@ -310,8 +269,8 @@ func createTopic(ctx context.Context, addr, topic string, partitions int, config
 	return err
 }
 
-func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, run, lateAt time.Duration, seed uint64) (Trial, error) {
-	tr := Trial{Policy: pol.Name, Semantics: sem, N: n, CutAfter: run}
+func cutTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, sem CutSemantics, n int, run, lateAt time.Duration, seed uint64) (PowercutTrial, error) {
+	tr := PowercutTrial{Policy: pol.Name, Semantics: sem, N: n, CutAfter: run}
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("%03d-%s-%s", n, pol.Name, strings.ReplaceAll(string(sem), "+", "-")))
 	disk, mnt := filepath.Join(dir, "disk"), filepath.Join(dir, "mnt")
 	for _, d := range []string{filepath.Join(disk, "logs"), mnt} {
@@ -327,7 +286,7 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 	}()
 	fsys, err := powercut.Mount(cfg.Session, powercut.Options{
 		Dir: disk, Mountpoint: mnt, StateDir: filepath.Join(dir, "durable"),
-		EagerMetadata: sem == DataOnly, Torn: cfg.Torn, Seed: seed, Logger: cfg.Logger,
+		EagerMetadata: sem == CutDataOnly, Torn: cfg.Torn, Seed: seed, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return tr, err
@@ -342,21 +301,21 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 
 	// Before the cut: the broker on the power-cut filesystem, with the
 	// policy and retention running every 100 ms.
-	p, addr, err := startBroker(ctx, cfg, dir, "a", filepath.Join(mnt, "logs"), append(slices.Clone(pol.Props), "log.retention.check.interval.ms=100"))
+	p, addr, err := startCutBroker(ctx, cfg, dir, "a", filepath.Join(mnt, "logs"), append(slices.Clone(pol.Props), "log.retention.check.interval.ms=100"))
 	if err != nil {
-		return tr, fmt.Errorf("%w: %w", errSetup, err)
+		return tr, fmt.Errorf("%w: %w", errCutSetup, err)
 	}
 	defer p.Kill()
 	retention := fmt.Sprint(cfg.Retention.Milliseconds())
-	if err := createTopic(ctx, addr, "first", cfg.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
-		return tr, fmt.Errorf("%w: creating topic first: %w", errSetup, err)
+	if err := createCutTopic(ctx, addr, "first", cfg.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
+		return tr, fmt.Errorf("%w: creating topic first: %w", errCutSetup, err)
 	}
-	topics := []topicRun{{"first", bench.NewAcks()}}
-	late := topicRun{"late", bench.NewAcks()}
+	topics := []cutTopic{{"first", NewAcks()}}
+	late := cutTopic{"late", NewAcks()}
 	var wg sync.WaitGroup
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
-	if err := produce(pctx, &wg, addr, "first", 0, cfg, topics[0].acks); err != nil {
+	if err := produceCut(pctx, &wg, addr, "first", 0, cfg, topics[0].acks); err != nil {
 		return tr, err
 	}
 	lateDone := make(chan bool, 1)
@@ -367,11 +326,11 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 			lateDone <- false
 			return
 		}
-		if createTopic(pctx, addr, late.name, cfg.Partitions, nil) != nil {
+		if createCutTopic(pctx, addr, late.name, cfg.Partitions, nil) != nil {
 			lateDone <- false
 			return
 		}
-		if err := produce(pctx, &wg, addr, late.name, 1000, cfg, late.acks); err != nil {
+		if err := produceCut(pctx, &wg, addr, late.name, 1000, cfg, late.acks); err != nil {
 			cfg.Logger.Warn("producing to the late topic", "err", err)
 		}
 		lateDone <- true // created: its acks count even if no producer started
@@ -402,13 +361,13 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 	// After the power came back: the broker on what survived, without
 	// retention (nothing may be deleted while it is checked).
 	start := time.Now()
-	p2, addr2, err := startBroker(ctx, cfg, dir, "b", filepath.Join(disk, "logs"), []string{"log.retention.check.interval.ms=3600000"})
+	p2, addr2, err := startCutBroker(ctx, cfg, dir, "b", filepath.Join(disk, "logs"), []string{"log.retention.check.interval.ms=3600000"})
 	tr.Recovery = time.Since(start)
 	expired := func(ts time.Time) bool { return ts.Before(cutAt.Add(-cfg.Retention)) }
 	if err != nil {
 		tr.StartError = err.Error() // with the tail of the broker's log
 		for _, t := range topics {
-			v := bench.VerifyMissing(t.acks, expired)
+			v := VerifyMissing(t.acks, expired)
 			tr.Acked += v.Acked
 			tr.Lost += v.Lost
 		}
@@ -421,11 +380,11 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 		if err != nil {
 			return tr, err
 		}
-		var v bench.KillTrial
+		var v KillTrial
 		if exists {
-			v, err = bench.Verify(ctx, addr2, t.name, t.acks, expired)
+			v, err = Verify(ctx, addr2, t.name, t.acks, expired)
 		} else {
-			v = bench.VerifyMissing(t.acks, expired)
+			v = VerifyMissing(t.acks, expired)
 			tr.LateTopicLost = tr.LateTopicLost || t.name == late.name
 			tr.FirstTopicLost = tr.FirstTopicLost || t.name == "first"
 		}
@@ -440,13 +399,7 @@ func trial(ctx context.Context, cfg Config, pol Policy, sem Semantics, n int, ru
 			cfg.Logger.Error("checking a trial", "err", tr.CheckError)
 			continue
 		}
-		tr.Acked += v.Acked
-		tr.Lost += v.Lost
-		tr.Unacked += v.Unacked
-		tr.Duplicates += v.Duplicates
-		tr.OutOfOrder += v.OutOfOrder
-		tr.Corrupt += v.Corrupt
-		tr.Expired += v.Expired
+		tr.KillTrial.Add(v)
 	}
 	return tr, p2.Stop(time.Minute)
 }
@@ -465,17 +418,10 @@ func topicExists(ctx context.Context, addr, topic string) (bool, error) {
 	return ok && d.Err == nil, nil
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// Row is one cell of the table.
-type Row struct {
+// PowercutRow is one cell of the table.
+type PowercutRow struct {
 	Policy           string
-	Semantics        Semantics
+	Semantics        CutSemantics
 	Trials           int
 	Acked            int64
 	LostMedian       float64
@@ -493,11 +439,11 @@ type Row struct {
 
 // Rows summarises the trials per policy and semantics, in the order of
 // the report's policies and semantics.
-func (r *Report) Rows() []Row {
-	var rows []Row
+func (r *PowercutReport) Rows() []PowercutRow {
+	var rows []PowercutRow
 	for _, p := range r.Policies {
 		for _, s := range r.Semantics {
-			row := Row{Policy: p.Name, Semantics: s}
+			row := PowercutRow{Policy: p.Name, Semantics: s}
 			var lost, rec, unsynced []float64
 			for _, t := range r.Trials {
 				if t.Policy != p.Name || t.Semantics != s {
@@ -541,7 +487,7 @@ func (r *Report) Rows() []Row {
 }
 
 // Markdown renders the table.
-func (r *Report) Markdown(w io.Writer) {
+func (r *PowercutReport) Markdown(w io.Writer) {
 	t := tablewriter.NewTable(w, tablewriter.WithRenderer(renderer.NewMarkdown()),
 		tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithHeaderAlignment(tw.AlignLeft),
 		tablewriter.WithRowAlignment(tw.AlignRight))

@@ -1,4 +1,4 @@
-package powercutbench
+package bench
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
@@ -24,12 +23,12 @@ import (
 // broker restarts on it. What it loses is what a power cut at the kill
 // would have lost on ext4 (data=ordered), as far as writeback was held off.
 
-// LoopTrial is one kill-and-copy trial on a loop device.
-type LoopTrial struct {
+// PowercutLoopTrial is one kill-and-copy trial on a loop device.
+type PowercutLoopTrial struct {
 	Policy   string        `json:"policy"`
 	N        int           `json:"n"`
 	CutAfter time.Duration `json:"cut_after_ns"`
-	bench.KillTrial
+	KillTrial
 	Started    bool   `json:"started"`
 	StartError string `json:"start_error,omitempty"`
 	Fsck       string `json:"fsck"`
@@ -50,12 +49,12 @@ var writeback = [][2]string{
 	{"vm.dirty_ratio", "80"},
 }
 
-// RunLoop runs trials kill-and-copy trials of each policy on ext4 over a
+// RunPowercutLoop runs trials kill-and-copy trials of each policy on ext4 over a
 // loop device, interleaved. It needs root, losetup, mkfs.ext4 and e2fsck.
-func RunLoop(ctx context.Context, cfg Config) ([]LoopTrial, error) {
+func RunPowercutLoop(ctx context.Context, cfg PowercutConfig) ([]PowercutLoopTrial, error) {
 	cfg.setDefaults()
 	s := cfg.Session
-	var out []LoopTrial
+	var out []PowercutLoopTrial
 	mark := s.Mark()
 	defer s.RestoreTo(mark)
 	for _, kv := range writeback {
@@ -66,7 +65,7 @@ func RunLoop(ctx context.Context, cfg Config) ([]LoopTrial, error) {
 	for n := range cfg.Trials {
 		for _, pol := range cfg.Policies {
 			run := cfg.MinRun + time.Duration(int64(n)*int64(cfg.MaxRun-cfg.MinRun)/int64(max(cfg.Trials-1, 1)))
-			tr, err := loopTrial(ctx, cfg, pol, n, run)
+			tr, err := cutLoopTrial(ctx, cfg, pol, n, run)
 			if err != nil {
 				return out, fmt.Errorf("%s loop trial %d: %w", pol.Name, n+1, err)
 			}
@@ -80,9 +79,9 @@ func RunLoop(ctx context.Context, cfg Config) ([]LoopTrial, error) {
 	return out, nil
 }
 
-func loopTrial(ctx context.Context, cfg Config, pol Policy, n int, run time.Duration) (LoopTrial, error) {
+func cutLoopTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, n int, run time.Duration) (PowercutLoopTrial, error) {
 	s := cfg.Session
-	tr := LoopTrial{Policy: pol.Name, N: n, CutAfter: run}
+	tr := PowercutLoopTrial{Policy: pol.Name, N: n, CutAfter: run}
 	mark := s.Mark()
 	defer s.RestoreTo(mark)
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("loop-%03d-%s", n, pol.Name))
@@ -119,19 +118,19 @@ func loopTrial(ctx context.Context, cfg Config, pol Policy, n int, run time.Dura
 		return tr, err
 	}
 
-	p, addr, err := startBroker(ctx, cfg, dir, "a", filepath.Join(mnt, "logs"), slices.Clone(pol.Props))
+	p, addr, err := startCutBroker(ctx, cfg, dir, "a", filepath.Join(mnt, "logs"), slices.Clone(pol.Props))
 	if err != nil {
 		return tr, err
 	}
 	defer p.Kill()
-	if err := createTopic(ctx, addr, "first", cfg.Partitions, nil); err != nil {
+	if err := createCutTopic(ctx, addr, "first", cfg.Partitions, nil); err != nil {
 		return tr, err
 	}
-	acks := bench.NewAcks()
+	acks := NewAcks()
 	var wg sync.WaitGroup
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
-	if err := produce(pctx, &wg, addr, "first", 0, cfg, acks); err != nil {
+	if err := produceCut(pctx, &wg, addr, "first", 0, cfg, acks); err != nil {
 		return tr, err
 	}
 	select {
@@ -171,23 +170,23 @@ func loopTrial(ctx context.Context, cfg Config, pol Policy, n int, run time.Dura
 	if err := s.Mount(dev2, mnt2, "ext4", []string{"noatime"}); err != nil {
 		return tr, err
 	}
-	p2, addr2, err := startBroker(ctx, cfg, dir, "b", filepath.Join(mnt2, "logs"), nil)
+	p2, addr2, err := startCutBroker(ctx, cfg, dir, "b", filepath.Join(mnt2, "logs"), nil)
 	if err != nil {
 		tr.StartError = err.Error()
-		v := bench.VerifyMissing(acks, nil)
+		v := VerifyMissing(acks, nil)
 		tr.Acked, tr.Lost = v.Acked, v.Lost
 		return tr, nil
 	}
 	defer p2.Stop(time.Minute)
 	tr.Started = true
-	tr.Recovery = warnings(filepath.Join(dir, "broker-b.log"), 20)
+	tr.Recovery = loopWarnings(filepath.Join(dir, "broker-b.log"), 20)
 	exists, err := topicExists(ctx, addr2, "first")
 	if err != nil {
 		return tr, err
 	}
-	v := bench.VerifyMissing(acks, nil)
+	v := VerifyMissing(acks, nil)
 	if exists {
-		if v, err = bench.Verify(ctx, addr2, "first", acks, nil); err != nil {
+		if v, err = Verify(ctx, addr2, "first", acks, nil); err != nil {
 			return tr, err
 		}
 	}
@@ -223,12 +222,12 @@ func copyInto(dst, src string) error {
 	return out.Close()
 }
 
-// LoopMarkdown renders the loop trials beside the FUSE model's rows for the
+// PowercutLoopMarkdown renders the loop trials beside the FUSE model's rows for the
 // same policies (data+metadata semantics: ext4 loses both).
-func LoopMarkdown(w io.Writer, loop []LoopTrial, model *Report) {
+func PowercutLoopMarkdown(w io.Writer, loop []PowercutLoopTrial, model *PowercutReport) {
 	fmt.Fprintln(w, "| flush policy | loop trials | acked | acked lost (median) | acked lost (max) | broker did not start | fsck repaired | FUSE model (data+metadata): lost median / max |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-	var rows []Row
+	var rows []PowercutRow
 	if model != nil {
 		rows = model.Rows()
 	}
@@ -258,7 +257,7 @@ func LoopMarkdown(w io.Writer, loop []LoopTrial, model *Report) {
 		}
 		m := "not run"
 		for _, r := range rows {
-			if r.Policy == t.Policy && r.Semantics == DataAndMetadata {
+			if r.Policy == t.Policy && r.Semantics == CutDataAndMetadata {
 				m = fmt.Sprintf("%.0f / %d", r.LostMedian, r.LostMax)
 			}
 		}
@@ -267,7 +266,7 @@ func LoopMarkdown(w io.Writer, loop []LoopTrial, model *Report) {
 }
 
 // warnings returns up to n WARN lines of a broker log.
-func warnings(path string, n int) []string {
+func loopWarnings(path string, n int) []string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil

@@ -1,25 +1,23 @@
-package powercutbench
+package bench
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/brokerlab/brokerlab/bench"
 )
 
 func TestRowsSummariseEachCell(t *testing.T) {
-	trial := func(p string, s Semantics, lost int64, started bool, rec time.Duration) Trial {
-		return Trial{Policy: p, Semantics: s, KillTrial: bench.KillTrial{Acked: 100, Lost: lost}, Started: started, Recovery: rec}
+	cutTrial := func(p string, s CutSemantics, lost int64, started bool, rec time.Duration) PowercutTrial {
+		return PowercutTrial{Policy: p, Semantics: s, KillTrial: KillTrial{Acked: 100, Lost: lost}, Started: started, Recovery: rec}
 	}
-	r := &Report{
-		Policies:  Policies[:2],
-		Semantics: []Semantics{DataOnly},
-		Trials: []Trial{
-			trial("page-cache", DataOnly, 10, true, time.Second),
-			trial("page-cache", DataOnly, 30, true, 3*time.Second),
-			trial("page-cache", DataOnly, 20, false, 0),
-			trial("every-1000-msgs", DataOnly, 0, true, time.Second),
+	r := &PowercutReport{
+		Policies:  FlushPolicies[:2],
+		Semantics: []CutSemantics{CutDataOnly},
+		Trials: []PowercutTrial{
+			cutTrial("page-cache", CutDataOnly, 10, true, time.Second),
+			cutTrial("page-cache", CutDataOnly, 30, true, 3*time.Second),
+			cutTrial("page-cache", CutDataOnly, 20, false, 0),
+			cutTrial("every-1000-msgs", CutDataOnly, 0, true, time.Second),
 		},
 	}
 	rows := r.Rows()

@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+)
+
+// TestOffsetsTopicReadsAsEmpty: once Metadata lists __consumer_offsets,
+// Fetch and ListOffsets answer its partitions as an empty log, so a
+// consumer subscribed to it beside a user topic consumes the user topic
+// without errors, and kcat reads it to its end and exits.
+func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
+	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newClient(t, b.addr))
+	createGroupTopic(t, b.addr, "user", 1)
+	produceValues(t, b.addr, "user", "u", 0, 5)
+
+	rc := dialRaw(t, b.addr)
+	listOffsets := func(ts int64, partition int32) kmsg.ListOffsetsResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version = 7
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = offsetsTopicName
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = partition, ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return rc.roundTrip(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+	}
+	// Not listed yet: unknown, as in Metadata.
+	if p := listOffsets(-1, 0); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("ListOffsets before the topic is listed: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if _, err := adm.FetchOffsets(ctx, "some-group"); err != nil { // FindCoordinator
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ts, offset int64
+		partition  int32
+		code       int16
+	}{{-2, 0, 0, 0}, {-1, 0, 49, 0}, {-3, -1, 3, 0}, {1000, -1, 3, 0}, {-1, -1, 50, kerr.UnknownTopicOrPartition.Code}} {
+		if p := listOffsets(c.ts, c.partition); p.Offset != c.offset || p.ErrorCode != c.code {
+			t.Errorf("ListOffsets %s-%d at %d: offset %d %v, want %d %v", offsetsTopicName, c.partition, c.ts, p.Offset, kerr.ErrorForCode(p.ErrorCode), c.offset, kerr.ErrorForCode(c.code))
+		}
+	}
+	fetch := func(offset int64) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.MaxBytes, req.MaxWaitMillis, req.MinBytes = 12, 1<<20, 10, 1
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = offsetsTopicName
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset = 7, offset, 1<<20, -1
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		return rc.roundTrip(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	}
+	if p := fetch(0); p.ErrorCode != 0 || p.HighWatermark != 0 || p.LogStartOffset != 0 || len(p.RecordBatches) != 0 {
+		t.Errorf("Fetch at 0: %v hwm %d start %d %d bytes", kerr.ErrorForCode(p.ErrorCode), p.HighWatermark, p.LogStartOffset, len(p.RecordBatches))
+	}
+	if p := fetch(5); p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Errorf("Fetch at 5: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(p.ErrorCode))
+	}
+
+	// A consumer of both topics gets the user topic's records and no error.
+	cl := newClient(t, b.addr, kgo.ConsumeTopics("user", offsetsTopicName), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	got := 0
+	for got < 5 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 5: %v", got, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic != "user" {
+				t.Errorf("record from %s", r.Topic)
+			}
+			got++
+		})
+	}
+
+	// kcat reads every partition to its end and exits.
+	out, err := exec.CommandContext(ctx, kcat, "-b", b.addr, "-t", offsetsTopicName, "-C", "-o", "beginning", "-e", "-q").CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("kcat -C -t %s -e: %v %q", offsetsTopicName, err, out)
+	}
+}

@@ -57,9 +57,14 @@ bench: ## the main job: ceilings, broker vs kfake, load generator, quick XFS/EXT
 	@$(BIN)/lab bench -out $(RESULTS) $(BENCH_FLAGS)
 
 .PHONY: bench-fetch
-bench-fetch: build tools ## fill a 10 GB partition, read it back in sendfile and copy modes, sample broker RSS
+bench-fetch: build tools ## fill a 10 GB partition, read it back in sendfile and copy modes (rdkafka_performance and the null consumer): MB/s, broker CPU/GB verdict, RSS, share of the sendfile ceiling
 	@echo ">> running the fetch-path bench (needs ~10 GB free under $${TMPDIR:-/tmp})"
 	@$(BIN)/lab fetch -out $(RESULTS)
+
+.PHONY: bench-versus
+bench-versus: build tools ## broker vs kfake over the full grid: 100 B, 1 KiB, 64 KiB records x 1, 100, 1000 partitions (MB/s, server CPU/GB, peak RSS; ~30 min)
+	@echo ">> running broker vs kfake over record sizes and partitions"
+	@$(BIN)/lab versus -grid -out $(RESULTS) $(VERSUS_FLAGS)
 
 .PHONY: bench-requests
 bench-requests: build ## broker CPU s/GB and us/request at 50k msg/s x 1 KiB: BASE (default main) vs this tree, interleaved
@@ -94,6 +99,11 @@ ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml;
 bench-probes: build ## what the eBPF probes cost the broker: max-rate throughput and p99 with all probes vs none (root)
 	@echo ">> measuring probe overhead (plans/overhead.yaml)"
 	@$(BIN)/lab sweep -plan plans/overhead.yaml -out $(RESULTS) $(SWEEP_FLAGS)
+
+.PHONY: bench-probe-cost
+bench-probe-cost: build ## what the eBPF probes cost at a fixed 20k msg/s: broker CPU/GB and publish p99, all probes vs none, 10 interleaved pairs (root; ~10 min)
+	@echo ">> measuring the probes' cost at a fixed rate (10 interleaved pairs)"
+	@$(BIN)/lab probe-cost -out $(RESULTS) $(PROBE_COST_FLAGS)
 
 .PHONY: bench-flush
 bench-flush: build ## produce throughput and p99 ack latency per flush policy on ext4 and XFS loop filesystems (root)

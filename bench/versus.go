@@ -3,10 +3,20 @@ package bench
 // The versus experiment measures the project's broker against franz-go's kfake on
 // the same machine, with the same client (librdkafka's rdkafka_performance),
 // in interleaved pairs: each round starts both servers on fresh data
-// directories in a random order, produces N records, consumes them back from
-// the beginning, and stops the server. The report gives each side's median
-// MB/s and records/s and the median of the per-round ratios, so that a noisy
-// machine affects both sides of a pair alike.
+// directories in a random order, creates the topic (timed on its own),
+// produces N records, consumes them back from the beginning, and stops the
+// server. Around each pass it reads the
+// server's CPU (user and system, /proc/PID/stat) and its peak resident set
+// (VmHWM, reset as the pass starts), so the report gives CPU seconds per GB
+// and per million records beside MB/s: a server that keeps up with the
+// client at a fraction of the CPU shows it there, not in MB/s.
+//
+// A comparison is a grid of cells, record size x partitions of the topic;
+// every round runs every cell in a fresh random order, both targets per
+// cell in a fresh random order. The report gives each side's medians and,
+// per metric, the median of the per-round ratios broker/kfake with its 95%
+// bootstrap interval over rounds (tuning/stats.Paired) and their range, so
+// a noisy machine affects both sides of a pair alike.
 
 import (
 	"context"
@@ -14,11 +24,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
@@ -35,22 +50,52 @@ type VersusConfig struct {
 	WorkDir string
 	// Pairs is the number of interleaved rounds (default 5).
 	Pairs int
-	// Records per pass (default 500,000) of Size bytes (default 1024).
-	Records int64
-	Size    int
+	// Sizes are the record sizes compared (default 1024 bytes). Size, when
+	// set, is a one-size shorthand used when Sizes is empty.
+	Sizes []int
+	Size  int
+	// Partitions are the topic's partition counts compared (default 1). With
+	// more than one the producer spreads records with librdkafka's
+	// partitioner and the consumer reads every partition.
+	Partitions []int
+	// Records per pass for every size; when 0, each size moves PassBytes
+	// (default 512,000,000: 500,000 records of 1 KiB).
+	Records   int64
+	PassBytes int64
 	// BrokerOverrides are extra server.properties lines for the broker
 	// (key=value), e.g. brokerlab.fetch.mode=copy.
 	BrokerOverrides []string
-	// Seed orders the servers within each round (default: time-based).
+	// Seed orders the cells and servers within each round (default: time-based).
 	Seed   uint64
 	Logger *slog.Logger
 }
 
+// VersusSizes and VersusPartitions are the full grid (lab versus -grid):
+// per-record against per-byte cost, and one partition against many.
+var (
+	VersusSizes      = []int{100, 1024, 64 << 10}
+	VersusPartitions = []int{1, 100, 1000}
+)
+
 func (c *VersusConfig) setDefaults() {
 	orDefault(&c.Pairs, 5)
-	orDefault(&c.Records, 500_000)
-	orDefault(&c.Size, 1024)
+	if len(c.Sizes) == 0 {
+		orDefault(&c.Size, 1024)
+		c.Sizes = []int{c.Size}
+	}
+	if len(c.Partitions) == 0 {
+		c.Partitions = []int{1}
+	}
+	orDefault(&c.PassBytes, 512_000_000)
 	seedAndLogger(&c.Seed, &c.Logger)
+}
+
+// records is how many records of size one pass moves.
+func (c VersusConfig) records(size int) int64 {
+	if c.Records > 0 {
+		return c.Records
+	}
+	return max(1, c.PassBytes/int64(size))
 }
 
 // Validate reports every problem with the config at once.
@@ -64,8 +109,19 @@ func (c VersusConfig) Validate() error {
 	if c.WorkDir == "" {
 		errs = append(errs, errors.New("work dir is empty"))
 	}
-	if c.Pairs < 1 || c.Records < 1 || c.Size < 1 {
-		errs = append(errs, fmt.Errorf("pairs=%d records=%d size=%d: all must be at least 1", c.Pairs, c.Records, c.Size))
+	if c.Pairs < 1 || c.Records < 0 || c.PassBytes < 0 {
+		errs = append(errs, fmt.Errorf("pairs=%d records=%d pass bytes=%d: pairs must be at least 1, records and bytes not negative", c.Pairs, c.Records, c.PassBytes))
+	}
+	for _, s := range c.Sizes {
+		if s < 1 {
+			errs = append(errs, fmt.Errorf("record size %d: must be at least 1", s))
+		}
+	}
+	for _, p := range c.Partitions {
+		// The broker's own bound on one CreateTopics (and on auto-creation).
+		if p < 1 || p > 10000 {
+			errs = append(errs, fmt.Errorf("partitions %d: want 1 to 10000 (brokerlab.create.topics.partitions.max)", p))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -76,19 +132,50 @@ const (
 	TargetKfake  = "kfake"
 )
 
+// VersusCell is one point of the grid.
+type VersusCell struct {
+	Size       int `json:"size"`
+	Partitions int `json:"partitions"`
+}
+
+func (c VersusCell) String() string {
+	return fmt.Sprintf("%s x %d partition%s", sizeName(c.Size), c.Partitions, map[bool]string{true: "", false: "s"}[c.Partitions == 1])
+}
+
+func sizeName(b int) string {
+	if b >= 1024 && b%1024 == 0 {
+		return fmt.Sprintf("%d KiB", b/1024)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
 // VersusSample is one target's produce and consume pass in one round.
 type VersusSample struct {
-	Target  string         `json:"target"`
-	Round   int            `json:"round"`
-	Order   int            `json:"order"` // 0: ran first in its round
-	Produce rdkperf.Result `json:"produce"`
-	Consume rdkperf.Result `json:"consume"`
+	Target string `json:"target"`
+	Round  int    `json:"round"`
+	Order  int    `json:"order"` // 0: ran first in its round and cell
+	// Size and Partitions are the cell (0 in files written before cells:
+	// read as the report's size and 1 partition).
+	Size       int            `json:"size,omitempty"`
+	Partitions int            `json:"partitions,omitempty"`
+	Produce    rdkperf.Result `json:"produce"`
+	Consume    rdkperf.Result `json:"consume"`
+	// CreateSeconds is how long creating the topic took (CreateTopics,
+	// before the produce pass).
+	CreateSeconds float64 `json:"create_seconds,omitempty"`
+	// ProduceUse and ConsumeUse are the server's CPU and peak RSS over
+	// each pass.
+	ProduceUse ServerUse `json:"produce_server"`
+	ConsumeUse ServerUse `json:"consume_server"`
 }
 
 // VersusReport is the outcome of RunVersus.
 type VersusReport struct {
+	// Records and Size describe a one-cell run (Records is 0 when the
+	// records per pass differ by size).
 	Records int64          `json:"records"`
 	Size    int            `json:"size"`
+	Cells   []VersusCell   `json:"cells,omitempty"`
 	Pairs   int            `json:"pairs"`
 	Seed    uint64         `json:"seed"`
 	Samples []VersusSample `json:"samples"`
@@ -101,40 +188,54 @@ func RunVersus(ctx context.Context, cfg VersusConfig) (*VersusReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	var cells []VersusCell
+	for _, s := range cfg.Sizes {
+		for _, p := range cfg.Partitions {
+			cells = append(cells, VersusCell{Size: s, Partitions: p})
+		}
+	}
+	cellOrder := newRounds(cfg.Seed, 2, cells)
 	order := newRounds(cfg.Seed, 0, []string{TargetBroker, TargetKfake})
-	rep := &VersusReport{Records: cfg.Records, Size: cfg.Size, Pairs: cfg.Pairs, Seed: cfg.Seed}
+	rep := &VersusReport{Records: cfg.Records, Size: cfg.Sizes[0], Cells: cells, Pairs: cfg.Pairs, Seed: cfg.Seed}
+	if len(cfg.Sizes) == 1 {
+		rep.Records = cfg.records(cfg.Sizes[0])
+	}
 	for round := 0; round < cfg.Pairs; round++ {
-		for i, target := range order.next() {
-			cfg.Logger.Info("pass", "round", round+1, "of", cfg.Pairs, "target", target)
-			s, err := runOne(ctx, cfg, target, round)
-			if err != nil {
-				return rep, fmt.Errorf("round %d, %s: %w", round+1, target, err)
+		for _, cell := range cellOrder.next() {
+			for i, target := range order.next() {
+				cfg.Logger.Info("pass", "round", round+1, "of", cfg.Pairs, "cell", cell.String(), "target", target)
+				s, err := runOne(ctx, cfg, target, round, cell)
+				if err != nil {
+					return rep, fmt.Errorf("round %d, %s, %s: %w", round+1, cell, target, err)
+				}
+				s.Order = i
+				rep.Samples = append(rep.Samples, s)
 			}
-			s.Order = i
-			rep.Samples = append(rep.Samples, s)
 		}
 	}
 	return rep, nil
 }
 
-func runOne(ctx context.Context, cfg VersusConfig, target string, round int) (VersusSample, error) {
-	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("%s-%d", target, round))
+func runOne(ctx context.Context, cfg VersusConfig, target string, round int, cell VersusCell) (VersusSample, error) {
+	label := fmt.Sprintf("%d-%d-%d", round, cell.Size, cell.Partitions)
+	dir := filepath.Join(cfg.WorkDir, target+"-"+label)
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	var (
 		p   *launch.Process
 		err error
 	)
+	parts := strconv.Itoa(cell.Partitions)
 	switch target {
 	case TargetBroker:
-		p, err = launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: strconv.Itoa(round),
-			Props: append([]string{"num.partitions=1"}, cfg.BrokerOverrides...)})
+		p, err = launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: label,
+			Props: append([]string{"num.partitions=" + parts}, cfg.BrokerOverrides...)})
 	case TargetKfake:
 		var addr string
 		if addr, err = launch.FreeAddr(); err != nil {
 			return VersusSample{}, err
 		}
 		p, err = launch.Start(ctx, launch.Spec{Name: target, Path: cfg.KfakePath, Addr: addr,
-			Args: []string{"-listen", addr, "-data-dir", filepath.Join(dir, "data")}, LogFile: filepath.Join(dir, target+".log")})
+			Args: []string{"-listen", addr, "-data-dir", filepath.Join(dir, "data"), "-partitions", parts}, LogFile: filepath.Join(dir, target+".log")})
 	}
 	if err != nil {
 		return VersusSample{}, err
@@ -142,94 +243,318 @@ func runOne(ctx context.Context, cfg VersusConfig, target string, round int) (Ve
 	defer p.Stop(30 * time.Second)
 	addr := p.Addr()
 
-	s := VersusSample{Target: target, Round: round}
-	topic := "versus-" + strconv.Itoa(round)
+	s := VersusSample{Target: target, Round: round, Size: cell.Size, Partitions: cell.Partitions}
+	topic := "versus-" + label
+	records := cfg.records(cell.Size)
 	props := map[string]string{
 		// Real-world producer settings: batches of up to 1 MB, 5 ms linger.
 		"linger.ms":  "5",
 		"batch.size": "1000000",
 		"acks":       "1",
 	}
-	if s.Produce, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
-		Mode: rdkperf.Produce, Brokers: addr, Topic: topic, Partition: 0,
-		Count: cfg.Records, Size: cfg.Size, Props: props,
-	}); err != nil {
+	produce := rdkperf.Pass{Mode: rdkperf.Produce, Brokers: addr, Topic: topic, Partition: 0, Count: records, Size: cell.Size, Props: props}
+	consume := rdkperf.Pass{Mode: rdkperf.Consume, Brokers: addr, Topic: topic, Partition: 0, Count: records,
+		Props: map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576"}}
+	if cell.Partitions > 1 {
+		produce.Partition = -1 // librdkafka's partitioner spreads them
+		for i := range cell.Partitions {
+			consume.Partitions = append(consume.Partitions, int32(i))
+		}
+	}
+	// The topic is created before the produce pass, so that the pass
+	// measures producing, and the creation is timed on its own.
+	start := time.Now()
+	if err := createTopic(ctx, addr, topic, cell.Partitions); err != nil {
 		return s, err
 	}
-	if s.Consume, err = rdkperf.Run(ctx, cfg.RdkPerfPath, rdkperf.Pass{
-		Mode: rdkperf.Consume, Brokers: addr, Topic: topic, Partition: 0, Count: cfg.Records,
-		Props: map[string]string{"fetch.max.bytes": "52428800", "fetch.message.max.bytes": "1048576"},
-	}); err != nil {
+	s.CreateSeconds = time.Since(start).Seconds()
+	m, err := startMeter(p.Pid())
+	if err != nil {
+		return s, err
+	}
+	if s.Produce, err = rdkperf.Run(ctx, cfg.RdkPerfPath, produce); err != nil {
+		return s, err
+	}
+	if s.ProduceUse, err = m.stop(s.Produce.Bytes, s.Produce.Messages); err != nil {
+		return s, err
+	}
+	if m, err = startMeter(p.Pid()); err != nil {
+		return s, err
+	}
+	if s.Consume, err = rdkperf.Run(ctx, cfg.RdkPerfPath, consume); err != nil {
+		return s, err
+	}
+	if s.ConsumeUse, err = m.stop(s.Consume.Bytes, s.Consume.Messages); err != nil {
 		return s, err
 	}
 	return s, p.Stop(30 * time.Second)
 }
 
-// VersusSummary is one metric's medians on both sides and the median of the
-// per-round ratios broker/kfake, with its range.
+// VersusSummary is one metric of one cell: medians on both sides and the
+// per-round ratios broker/kfake (median, 95% bootstrap interval, range).
 type VersusSummary struct {
-	Metric                  string
-	Broker, Kfake           float64
-	Ratio, RatioLo, RatioHi float64
+	Cell          VersusCell
+	Metric        string
+	Broker, Kfake float64
+	// Ratio is the median of the per-round ratios; CILo and CIHi its 95%
+	// bootstrap interval; RatioLo and RatioHi their range.
+	Ratio, CILo, CIHi float64
+	RatioLo, RatioHi  float64
+	Pairs             int
 }
 
-// Summaries computes the per-metric medians and paired ratios.
-func (r *VersusReport) Summaries() []VersusSummary {
-	metrics := []struct {
-		name string
-		f    func(VersusSample) float64
-	}{
-		{"produce MB/s", func(s VersusSample) float64 { return s.Produce.MBps() }},
-		{"produce records/s", func(s VersusSample) float64 { return s.Produce.MsgsPerSec() }},
-		{"consume MB/s", func(s VersusSample) float64 { return s.Consume.MBps() }},
-		{"consume records/s", func(s VersusSample) float64 { return s.Consume.MsgsPerSec() }},
+// versusMetrics are the report's rows, per cell.
+var versusMetrics = []struct {
+	name string
+	f    func(VersusSample) float64
+}{
+	{"topic creation s", func(s VersusSample) float64 { return s.CreateSeconds }},
+	{"produce MB/s", func(s VersusSample) float64 { return s.Produce.MBps() }},
+	{"produce records/s", func(s VersusSample) float64 { return s.Produce.MsgsPerSec() }},
+	{"produce server CPU s/GB", func(s VersusSample) float64 { return s.ProduceUse.CPUPerGB() }},
+	{"produce server user s/GB", func(s VersusSample) float64 { return s.ProduceUse.UserPerGB() }},
+	{"produce server system s/GB", func(s VersusSample) float64 { return s.ProduceUse.SystemPerGB() }},
+	{"produce server CPU s/M records", func(s VersusSample) float64 { return s.ProduceUse.CPUPerMRecords() }},
+	{"produce server peak RSS MiB", func(s VersusSample) float64 { return float64(s.ProduceUse.PeakRSS) / (1 << 20) }},
+	{"consume MB/s", func(s VersusSample) float64 { return s.Consume.MBps() }},
+	{"consume records/s", func(s VersusSample) float64 { return s.Consume.MsgsPerSec() }},
+	{"consume server CPU s/GB", func(s VersusSample) float64 { return s.ConsumeUse.CPUPerGB() }},
+	{"consume server user s/GB", func(s VersusSample) float64 { return s.ConsumeUse.UserPerGB() }},
+	{"consume server system s/GB", func(s VersusSample) float64 { return s.ConsumeUse.SystemPerGB() }},
+	{"consume server CPU s/M records", func(s VersusSample) float64 { return s.ConsumeUse.CPUPerMRecords() }},
+	{"consume server peak RSS MiB", func(s VersusSample) float64 { return float64(s.ConsumeUse.PeakRSS) / (1 << 20) }},
+}
+
+// cellOf reads a sample's cell, files from before cells included.
+func (r *VersusReport) cellOf(s VersusSample) VersusCell {
+	c := VersusCell{Size: s.Size, Partitions: s.Partitions}
+	if c.Size == 0 {
+		c.Size = r.Size
 	}
-	var out []VersusSummary
-	for _, m := range metrics {
-		byRound := map[int][2]float64{}
-		var b, k []float64
-		for _, s := range r.Samples {
-			v := m.f(s)
-			pair := byRound[s.Round]
-			if s.Target == TargetBroker {
-				b, pair[0] = append(b, v), v
-			} else {
-				k, pair[1] = append(k, v), v
-			}
-			byRound[s.Round] = pair
+	if c.Partitions == 0 {
+		c.Partitions = 1
+	}
+	return c
+}
+
+// cells lists the report's cells in the order they were configured (or
+// first seen).
+func (r *VersusReport) cells() []VersusCell {
+	seen := map[VersusCell]bool{}
+	var out []VersusCell
+	for _, c := range r.Cells {
+		if !seen[c] {
+			seen[c], out = true, append(out, c)
 		}
-		var ratios []float64
-		for _, p := range byRound {
-			if p[0] > 0 && p[1] > 0 {
-				ratios = append(ratios, p[0]/p[1])
-			}
+	}
+	for _, s := range r.Samples {
+		if c := r.cellOf(s); !seen[c] {
+			seen[c], out = true, append(out, c)
 		}
-		sm := VersusSummary{Metric: m.name, Broker: stats.Median(b), Kfake: stats.Median(k), Ratio: stats.Median(ratios)}
-		if len(ratios) > 0 {
-			sm.RatioLo, sm.RatioHi = slices.Min(ratios), slices.Max(ratios)
-		}
-		out = append(out, sm)
 	}
 	return out
 }
 
-// WriteTable renders the summaries with tablewriter, as Markdown when
-// markdown is set and as a terminal table otherwise.
-func (r *VersusReport) WriteTable(w io.Writer, markdown bool) error {
-	t := newTable(w, markdown)
-	t.Header("metric", "broker (median)", "kfake (median)", "broker/kfake (median of pairs)", "range of pairs")
+// Summaries computes the per-cell, per-metric medians and paired ratios.
+func (r *VersusReport) Summaries() []VersusSummary {
+	var out []VersusSummary
+	for _, cell := range r.cells() {
+		for _, m := range versusMetrics {
+			byRound := map[int][2]float64{}
+			var b, k, kfakeByRound, brokerByRound []float64
+			for _, s := range r.Samples {
+				if r.cellOf(s) != cell {
+					continue
+				}
+				v := m.f(s)
+				pair, ok := byRound[s.Round]
+				if !ok {
+					pair = [2]float64{math.NaN(), math.NaN()}
+				}
+				if s.Target == TargetBroker {
+					b, pair[0] = append(b, v), v
+				} else {
+					k, pair[1] = append(k, v), v
+				}
+				byRound[s.Round] = pair
+			}
+			for _, round := range slices.Sorted(maps.Keys(byRound)) {
+				if p := byRound[round]; !math.IsNaN(p[0]) && !math.IsNaN(p[1]) {
+					brokerByRound, kfakeByRound = append(brokerByRound, p[0]), append(kfakeByRound, p[1])
+				}
+			}
+			pr := stats.Paired(kfakeByRound, brokerByRound)
+			out = append(out, VersusSummary{Cell: cell, Metric: m.name, Broker: stats.Median(b), Kfake: stats.Median(k),
+				Ratio: pr.Ratio, CILo: pr.Lo, CIHi: pr.Hi, RatioLo: pr.Min, RatioHi: pr.Max, Pairs: pr.N})
+		}
+	}
+	return out
+}
+
+// Summary returns one cell's summary of metric, if measured.
+func (r *VersusReport) Summary(cell VersusCell, metric string) (VersusSummary, bool) {
 	for _, s := range r.Summaries() {
-		if err := t.Append(s.Metric, num(s.Broker), num(s.Kfake),
-			fmt.Sprintf("%.2fx", s.Ratio), fmt.Sprintf("%.2fx .. %.2fx", s.RatioLo, s.RatioHi)); err != nil {
+		if s.Cell == cell && s.Metric == metric {
+			return s, true
+		}
+	}
+	return VersusSummary{}, false
+}
+
+// ScalingSummary compares one target at Partitions partitions with the same
+// target at 1 partition, same record size, round by round (both cells run
+// in every round).
+type ScalingSummary struct {
+	Target     string
+	Size       int
+	Partitions int
+	Metric     string
+	Ratio      stats.PairedRatio
+}
+
+// Scaling returns, for every target, size and partition count above 1, the
+// produce and consume MB/s and server CPU s/GB against 1 partition.
+func (r *VersusReport) Scaling() []ScalingSummary {
+	var out []ScalingSummary
+	for _, target := range []string{TargetBroker, TargetKfake} {
+		for _, cell := range r.cells() {
+			if cell.Partitions == 1 {
+				continue
+			}
+			one := VersusCell{Size: cell.Size, Partitions: 1}
+			for _, m := range versusMetrics {
+				if m.name != "produce MB/s" && m.name != "produce server CPU s/GB" && m.name != "consume MB/s" && m.name != "consume server CPU s/GB" {
+					continue
+				}
+				base, many := map[int]float64{}, map[int]float64{}
+				for _, s := range r.Samples {
+					if s.Target != target {
+						continue
+					}
+					switch r.cellOf(s) {
+					case one:
+						base[s.Round] = m.f(s)
+					case cell:
+						many[s.Round] = m.f(s)
+					}
+				}
+				var b, n []float64
+				for _, round := range slices.Sorted(maps.Keys(base)) {
+					if v, ok := many[round]; ok {
+						b, n = append(b, base[round]), append(n, v)
+					}
+				}
+				if len(b) > 0 {
+					out = append(out, ScalingSummary{Target: target, Size: cell.Size, Partitions: cell.Partitions, Metric: m.name, Ratio: stats.Paired(b, n)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// WriteScalingTable renders Scaling; it writes nothing without a cell of
+// more than 1 partition beside one of 1.
+func (r *VersusReport) WriteScalingTable(w io.Writer, markdown bool) error {
+	sc := r.Scaling()
+	if len(sc) == 0 {
+		return nil
+	}
+	t := newTable(w, markdown)
+	t.Header("target", "record size", "partitions", "metric", "N partitions / 1 partition (median of pairs)", "95% CI (bootstrap over pairs)", "range of pairs")
+	for _, s := range sc {
+		if err := t.Append(s.Target, sizeName(s.Size), strconv.Itoa(s.Partitions), s.Metric, ratioText(s.Ratio.Ratio),
+			ciText(s.Ratio.Lo, s.Ratio.Hi, s.Ratio.N), fmt.Sprintf("%s .. %s", ratioText(s.Ratio.Min), ratioText(s.Ratio.Max))); err != nil {
 			return err
 		}
 	}
 	return t.Render()
 }
 
-func num(v float64) string {
-	if v >= 1000 {
-		return strconv.FormatFloat(v, 'f', 0, 64)
+// WriteTable renders the summaries with tablewriter, as Markdown when
+// markdown is set and as a terminal table otherwise.
+func (r *VersusReport) WriteTable(w io.Writer, markdown bool) error {
+	t := newTable(w, markdown)
+	t.Header("cell", "metric", "broker (median)", "kfake (median)", "broker/kfake (median of pairs)", "95% CI (bootstrap over pairs)", "range of pairs")
+	for _, s := range r.Summaries() {
+		if err := t.Append(s.Cell.String(), s.Metric, num(s.Broker), num(s.Kfake),
+			ratioText(s.Ratio), ciText(s.CILo, s.CIHi, s.Pairs), fmt.Sprintf("%s .. %s", ratioText(s.RatioLo), ratioText(s.RatioHi))); err != nil {
+			return err
+		}
 	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
+	return t.Render()
+}
+
+func ratioText(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", v)
+}
+
+// ciText prints an interval, or why there is none: with fewer than 5
+// pairs a percentile bootstrap of a median only repeats the data's range.
+func ciText(lo, hi float64, pairs int) string {
+	if pairs < 5 || math.IsNaN(lo) {
+		return fmt.Sprintf("too few pairs (%d)", pairs)
+	}
+	return fmt.Sprintf("%.2fx .. %.2fx", lo, hi)
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+}
+
+// Save writes dir/versus.json and, with at least one pair, dir/versus.md and
+// the table to stdout.
+func (r *VersusReport) Save(dir, workDir string, stdout io.Writer) error {
+	if err := SaveRun(dir, "versus.json", workDir, r); err != nil {
+		return err
+	}
+	if len(r.Samples) < 2 {
+		return nil
+	}
+	if err := r.WriteTable(stdout, false); err != nil {
+		return err
+	}
+	if err := r.WriteScalingTable(stdout, false); err != nil {
+		return err
+	}
+	return writeMarkdown(dir, "versus.md", func(f *os.File) error {
+		fmt.Fprintf(f, "# Broker vs kfake (rdkafka_performance, %d interleaved pairs per cell)\n\n", r.Pairs)
+		fmt.Fprintf(f, "Server CPU is utime+stime of the server process over each pass (/proc/PID/stat); peak RSS is its VmHWM, reset as the pass starts. "+
+			"Ratios are broker/kfake per round; the interval is a 95%% bootstrap over rounds. The machine may have been shared: read ratios, not absolute rates.\n\n")
+		if err := r.WriteTable(f, true); err != nil {
+			return err
+		}
+		if len(r.Scaling()) == 0 {
+			return nil
+		}
+		fmt.Fprintf(f, "\n## Many partitions against one (same target, same round)\n\n")
+		return r.WriteScalingTable(f, true)
+	})
+}
+
+// createTopic creates topic with partitions on the server at addr (kadm).
+func createTopic(ctx context.Context, addr, topic string, partitions int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("creating topic %s with %d partitions: %w", topic, partitions, err)
+	}
+	return nil
 }

@@ -186,8 +186,38 @@ func TestCeilingsAreMeasured(t *testing.T) {
 	if p := c.Percent("tcp", c.TCPMBps/2); p < 49.9 || p > 50.1 {
 		t.Errorf("half the tcp ceiling is %v%%", p)
 	}
+	if c.SendfileStreams == 0 || c.TCPStreams == 0 || c.LoopbackRuns != 3 {
+		t.Errorf("loopback ceilings from %d/%d streams over %d rounds; want the best trial's streams over 3 rounds", c.SendfileStreams, c.TCPStreams, c.LoopbackRuns)
+	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".lab-ceiling-*"))
 	if len(left) != 0 {
 		t.Errorf("left files behind: %v", left)
+	}
+}
+
+func TestResultsAboveACeilingAreFlagged(t *testing.T) {
+	c := &Ceilings{SendfileMBps: 2000, TCPMBps: 1500}
+	for _, tt := range []struct {
+		kind  string
+		mbps  float64
+		want  string
+		above bool
+	}{
+		{"sendfile", 1660, "83.0% of sendfile", false},
+		{"sendfile", 2000, "100.0% of sendfile", false},
+		{"sendfile", 3400, "above the sendfile ceiling (2000 MB/s): ceiling too low", true},
+		{"tcp", 1501, "above the tcp ceiling (1500 MB/s): ceiling too low", true},
+		{"write", 100, "", false}, // not measured
+	} {
+		if got := c.ShareText(tt.kind, tt.mbps); got != tt.want {
+			t.Errorf("ShareText(%s, %v) = %q, want %q", tt.kind, tt.mbps, got, tt.want)
+		}
+		if got := c.Above(tt.kind, tt.mbps); got != tt.above {
+			t.Errorf("Above(%s, %v) = %v, want %v", tt.kind, tt.mbps, got, tt.above)
+		}
+	}
+	var none *Ceilings
+	if got := none.ShareText("sendfile", 1); got != "" || none.Above("sendfile", 1) {
+		t.Errorf("no ceilings: ShareText = %q, want nothing flagged", got)
 	}
 }

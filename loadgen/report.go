@@ -123,8 +123,8 @@ func tableRows(results []*Result) [][]string {
 	add("publish rate", func(r *Result) string { return fmt.Sprintf("%.0f msg/s", r.Aggregate.PublishRate) })
 	add("publish MB/s", func(r *Result) string {
 		s := fmt.Sprintf("%.2f", r.Aggregate.PublishMBps)
-		if p := r.Ceilings.Percent("tcp", r.Aggregate.PublishMBps); p > 0 {
-			s += " (" + fmtPercent(p) + " of tcp)"
+		if t := r.Ceilings.ShareText("tcp", r.Aggregate.PublishMBps); t != "" {
+			s += " (" + t + ")"
 		}
 		return s
 	})
@@ -139,8 +139,8 @@ func tableRows(results []*Result) [][]string {
 			return ""
 		}
 		s := fmt.Sprintf("%.2f", r.Aggregate.ConsumeMBps)
-		if p := r.Ceilings.Percent("sendfile", r.Aggregate.ConsumeMBps); p > 0 {
-			s += " (" + fmtPercent(p) + " of sendfile)"
+		if t := r.Ceilings.ShareText("sendfile", r.Aggregate.ConsumeMBps); t != "" {
+			s += " (" + t + ")"
 		}
 		return s
 	})
@@ -523,8 +523,8 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 		{"sequential write + one fsync", fmt.Sprintf("%.0f MB/s", c.WriteMBps)},
 		{"write + fdatasync per block", fmt.Sprintf("%.0f MB/s", c.FsyncMBps)},
 		{"fdatasync p50 / p99", fmtUs(c.FsyncP50Us) + " / " + fmtUs(c.FsyncP99Us)},
-		{"sendfile, cached file, loopback", fmt.Sprintf("%.0f MB/s", c.SendfileMBps)},
-		{"TCP copy, loopback", fmt.Sprintf("%.0f MB/s", c.TCPMBps)},
+		{"sendfile, cached file, loopback", fmt.Sprintf("%.0f MB/s", c.SendfileMBps) + streamsText(c.SendfileStreams, c)},
+		{"TCP copy, loopback", fmt.Sprintf("%.0f MB/s", c.TCPMBps) + streamsText(c.TCPStreams, c)},
 		{"block / seconds each", fmt.Sprintf("%d B / %.1f s", c.BlockBytes, c.SecondsEach)},
 	}
 	for _, r := range rows {
@@ -536,6 +536,14 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 		return fmt.Errorf("rendering ceilings: %w", err)
 	}
 	return nil
+}
+
+// streamsText says how a loopback ceiling was reached.
+func streamsText(streams int, c *Ceilings) string {
+	if streams == 0 {
+		return " (one stream: may be below a fast client)"
+	}
+	return fmt.Sprintf(" (best of %d rounds; %d stream(s), %d KiB reads)", c.LoopbackRuns, streams, c.ReadBytes>>10)
 }
 
 // ReadCeilings reads a ceilings JSON file written by `lab ceilings -out`.

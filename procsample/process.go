@@ -3,6 +3,8 @@ package procsample
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/prometheus/procfs"
 )
@@ -18,8 +20,14 @@ type Process struct {
 	MajFlt   uint64 `json:"majflt"` // faults that needed I/O, swap-ins among them
 	NumThrds int    `json:"threads"`
 	// CPUSeconds is user plus system time (utime+stime, in USER_HZ ticks
-	// converted by procfs), a counter.
-	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	// converted by procfs), a counter; UserSeconds and SystemSeconds are
+	// its two parts.
+	CPUSeconds    float64 `json:"cpu_seconds,omitempty"`
+	UserSeconds   float64 `json:"user_seconds,omitempty"`
+	SystemSeconds float64 `json:"system_seconds,omitempty"`
+	// PeakRSS is the resident set's high-water mark (VmHWM), a gauge that
+	// only grows until it is reset (ResetPeakRSS).
+	PeakRSS uint64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // ReadProcess reads procRoot/<pid>/stat and status with procfs.
@@ -48,16 +56,39 @@ func processFrom(st procfs.ProcStat, status procfs.ProcStatus) Process {
 	if rss == 0 && st.RSS > 0 {
 		rss = uint64(st.RSS) * uint64(os.Getpagesize())
 	}
-	return Process{
-		PID: st.PID, Comm: st.Comm, RSS: rss, VmSwap: status.VmSwap,
+	p := Process{
+		PID: st.PID, Comm: st.Comm, RSS: rss, VmSwap: status.VmSwap, PeakRSS: status.VmHWM,
 		MinFlt: uint64(st.MinFlt), MajFlt: uint64(st.MajFlt), NumThrds: st.NumThreads, CPUSeconds: st.CPUTime(),
 	}
+	// procfs converts the sum of ticks; split it in their proportion rather
+	// than repeat its USER_HZ.
+	if ticks := st.UTime + st.STime; ticks > 0 {
+		p.UserSeconds = p.CPUSeconds * float64(st.UTime) / float64(ticks)
+		p.SystemSeconds = p.CPUSeconds - p.UserSeconds
+	}
+	return p
 }
 
-// Delta subtracts prev's fault and CPU counters; RSS and VmSwap are gauges.
+// ResetPeakRSS sets the process's resident-set high-water mark (VmHWM) to
+// its current RSS by writing 5 to procRoot/<pid>/clear_refs
+// (Documentation/filesystems/proc.rst, "clear_refs"), so that PeakRSS read
+// later covers only what happened since. It needs the right to write the
+// process's files (the same user, or root).
+func ResetPeakRSS(procRoot string, pid int) error {
+	path := filepath.Join(procRoot, strconv.Itoa(pid), "clear_refs")
+	if err := os.WriteFile(path, []byte("5"), 0); err != nil {
+		return fmt.Errorf("resetting peak RSS of process %d: %w", pid, err)
+	}
+	return nil
+}
+
+// Delta subtracts prev's fault and CPU counters; RSS, VmSwap and PeakRSS
+// are gauges.
 func (p Process) Delta(prev Process) Process {
 	p.MinFlt = sub(p.MinFlt, prev.MinFlt)
 	p.MajFlt = sub(p.MajFlt, prev.MajFlt)
 	p.CPUSeconds -= prev.CPUSeconds
+	p.UserSeconds -= prev.UserSeconds
+	p.SystemSeconds -= prev.SystemSeconds
 	return p
 }

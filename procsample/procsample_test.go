@@ -71,7 +71,7 @@ func TestSamplerReadsFixtures(t *testing.T) {
 		SNMP:     SNMP{TCPInSegs: 46874, TCPOutSegs: 42989, TCPRetransSegs: 18, TCPOutRsts: 2},
 		Disk: &DiskStats{Device: "vda", ReadIOs: 81147, WriteIOs: 47673, ReadSectors: 4228202, WriteSectors: 4934120,
 			ReadTicks: 25982, WriteTicks: 18783, FlushIOs: 9160, IOTicks: 21416},
-		Process: &Process{PID: 4242, Comm: "broker", RSS: 2156 << 10, VmSwap: 1024 << 10, MinFlt: 128, NumThrds: 1, CPUSeconds: 0.01},
+		Process: &Process{PID: 4242, Comm: "broker", RSS: 2156 << 10, VmSwap: 1024 << 10, MinFlt: 128, NumThrds: 1, CPUSeconds: 0.01, SystemSeconds: 0.01, PeakRSS: 2156 << 10},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sample of testdata (-want +got):\n%s", diff)

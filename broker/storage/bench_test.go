@@ -100,3 +100,63 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCreateTopic creates a topic of 1 and of 1,000 partitions: dirs,
+// segments, and topic.json and partition.metadata, all fsync'd.
+func BenchmarkCreateTopic(b *testing.B) {
+	for _, parts := range []int32{1, 1000} {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			cfg := Config{NodeID: 1, Dirs: []string{b.TempDir()}, Logger: slog.New(slog.DiscardHandler)}
+			s, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			i := 0
+			for b.Loop() {
+				if err := s.CreateTopic(fmt.Sprintf("bench-%d", i), parts, nil); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := s.DeleteTopic(fmt.Sprintf("bench-%d", i)); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkAppendPartitions appends 16-record batches of 1 KiB records
+// round-robin over 1 and over 1,000 partitions of one topic: what many
+// partitions cost the write path per batch.
+func BenchmarkAppendPartitions(b *testing.B) {
+	for _, parts := range []int32{1, 1000} {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			cfg := Config{NodeID: 1, Dirs: []string{b.TempDir()}, Logger: slog.New(slog.DiscardHandler), SegmentBytes: 64 << 20}
+			s, err := Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			if err := s.CreateTopic("bench", parts, nil); err != nil {
+				b.Fatal(err)
+			}
+			ps := make([]*Partition, parts)
+			for i := range ps {
+				ps[i] = s.Partition("bench", int32(i))
+			}
+			batch := simple(b, "bench", 16, 1024)
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := ps[i%len(ps)].Append(batch, false); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}

@@ -30,17 +30,25 @@ func newPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, seg
 // partition exists). On error it removes what it made; a failed removal is
 // part of the error.
 func createPartition(s *Store, t *topicState, id int32, ld *logDir) (*Partition, error) {
+	p, err := createPartitionUnsynced(s, t, id, ld)
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(ld.path); err != nil {
+		p.drop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// createPartitionUnsynced is createPartition without the log dir's fsync:
+// a caller making many partitions syncs each log dir once after them all.
+func createPartitionUnsynced(s *Store, t *topicState, id int32, ld *logDir) (*Partition, error) {
 	dir := filepath.Join(ld.path, fmt.Sprintf("%s-%d", t.name, id))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating partition dir %s: %w", dir, err)
 	}
 	seg, err := createSegment(dir, 0, t.cfg.maxIndexBytes, s.cfg.Now())
-	if err == nil {
-		err = syncDir(ld.path)
-		if err != nil {
-			seg.closeFiles()
-		}
-	}
 	if err != nil {
 		if rerr := os.RemoveAll(dir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("removing %s: %w", dir, rerr))
@@ -312,15 +320,45 @@ const topicMetaFile = "topic.json"
 const partitionMetadataFile = "partition.metadata"
 
 func writeTopicMeta(dir string, t *topicState) error {
-	m := topicMeta{Version: 1, Topic: t.name, TopicID: uuidString(t.id), Partitions: t.partitions, Configs: t.configs, ConfigVersion: t.configVersion}
-	data, err := json.MarshalIndent(m, "", "  ")
+	data, err := topicMetaBytes(t)
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", topicMetaFile, err)
+		return err
 	}
 	if err := writeFileAtomic(filepath.Join(dir, topicMetaFile), data); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, partitionMetadataFile), fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", uuidString(t.id)))
+	return writeFileAtomic(filepath.Join(dir, partitionMetadataFile), partitionMetadataBytes(t))
+}
+
+// writeTopicMetas is writeTopicMeta for every dir in dirs, with their fsyncs
+// batched (writeFilesAtomic): a topic of 1,000 partitions took 5,000
+// sequential fsyncs before.
+func writeTopicMetas(dirs []string, t *topicState) error {
+	meta, err := topicMetaBytes(t)
+	if err != nil {
+		return err
+	}
+	pm := partitionMetadataBytes(t)
+	var paths []string
+	var data [][]byte
+	for _, dir := range dirs {
+		paths = append(paths, filepath.Join(dir, topicMetaFile), filepath.Join(dir, partitionMetadataFile))
+		data = append(data, meta, pm)
+	}
+	return writeFilesAtomic(paths, data)
+}
+
+func topicMetaBytes(t *topicState) ([]byte, error) {
+	m := topicMeta{Version: 1, Topic: t.name, TopicID: uuidString(t.id), Partitions: t.partitions, Configs: t.configs, ConfigVersion: t.configVersion}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", topicMetaFile, err)
+	}
+	return data, nil
+}
+
+func partitionMetadataBytes(t *topicState) []byte {
+	return fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", uuidString(t.id))
 }
 
 func readTopicMeta(dir string) (topicMeta, error) {

@@ -405,22 +405,25 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 
 	parts := make([]*Partition, 0, partitions)
 	err = func() error {
+		// The partitions' dirs and segments first, then every topic.json
+		// (written last: a dir without one is not a partition) with the
+		// fsyncs batched, then each log dir's entries made durable once.
+		dirs := make([]string, 0, partitions)
 		for i, ld := range lds {
-			p, err := createPartition(s, t, int32(i), ld)
+			p, err := createPartitionUnsynced(s, t, int32(i), ld)
 			if err != nil {
 				return err
 			}
 			parts = append(parts, p)
+			dirs = append(dirs, p.dir)
 			if testHookCreatedPartition != nil {
 				testHookCreatedPartition(int32(i))
 			}
 		}
-		for _, p := range parts {
-			if err := writeTopicMeta(p.dir, t); err != nil {
-				return err
-			}
+		if err := writeTopicMetas(dirs, t); err != nil {
+			return err
 		}
-		return nil
+		return syncDirs(parts)
 	}()
 
 	s.mu.Lock()

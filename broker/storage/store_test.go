@@ -598,3 +598,41 @@ func TestOffsetForTimestamp(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateTopicWritesEveryPartitionsMetadataAndReloads(t *testing.T) {
+	cfg := testConfig(t, 2)
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTopic("many", 60, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range cfg.Dirs {
+		left, _ := filepath.Glob(filepath.Join(dir, "*", "*.tmp"))
+		if len(left) != 0 {
+			t.Errorf("temporary files left in %s: %v", dir, left)
+		}
+	}
+	for i := range int32(60) {
+		dir := s.Partition("many", i).dir
+		for _, f := range []string{topicMetaFile, partitionMetadataFile} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("partition %d: %v", i, err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, cfg)
+	info, ok := s.Topic("many")
+	if !ok || info.Partitions != 60 {
+		t.Fatalf("after reopening: topic %+v (found %v), want 60 partitions", info, ok)
+	}
+	for i := range int32(60) {
+		if s.Partition("many", i) == nil {
+			t.Errorf("partition %d missing after reopening", i)
+		}
+	}
+}

@@ -10,11 +10,12 @@ import (
 
 	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/loadgen"
 )
 
 func init() {
 	register("fetch", command{
-		summary: "fill one partition and read it back in sendfile and copy fetch modes, sampling broker RSS",
+		summary: "fill one partition and read it back in sendfile and copy fetch modes with rdkafka_performance and the null consumer: MB/s, broker CPU/GB, RSS, share of the sendfile ceiling",
 		run:     runFetch,
 	})
 }
@@ -28,6 +29,9 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	rounds := fs.Int("repetitions", 3, "interleaved rounds; each reads the whole log once per mode")
 	fs.IntVar(rounds, "rounds", 3, "deprecated spelling of -repetitions")
 	modes := fs.String("modes", "sendfile,copy", "fetch modes to compare (brokerlab.fetch.mode values)")
+	readers := fs.String("readers", "rdkafka_performance,null", "who reads the log in each mode: rdkafka_performance (a real client) and null (raw Fetch, framing checked, no record decoded)")
+	nullStreams := fs.Int("null-streams", 4, "the null consumer's connections")
+	ceilingsFile := fs.String("ceilings", "", "the machine's ceilings from lab ceilings -out (default: measured first in the work dir)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +54,13 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	cfg := bench.FetchConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),
+		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams,
 		Logger: logger.With("component", "fetchbench"),
+	}
+	if *ceilingsFile != "" {
+		if cfg.Ceilings, err = loadgen.ReadCeilings(*ceilingsFile); err != nil {
+			return err
+		}
 	}
 	rep, runErr := bench.RunFetch(ctx, cfg)
 	if rep == nil {

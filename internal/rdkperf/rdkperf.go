@@ -55,8 +55,11 @@ type Pass struct {
 	Brokers   string
 	Topic     string
 	Partition int32 // consume: the partition read; produce: -1 = partitioner
-	Count     int64 // messages to send or read
-	Size      int   // message size in bytes (produce)
+	// Partitions, when set, are the partitions a consume pass reads
+	// instead of Partition (the tool's -p, repeated).
+	Partitions []int32
+	Count      int64 // messages to send or read
+	Size       int   // message size in bytes (produce)
 	// Props are extra librdkafka properties (-X key=value), e.g. linger.ms.
 	Props map[string]string
 	// Timeout bounds the pass; zero means 5 minutes.
@@ -100,7 +103,14 @@ func Run(ctx context.Context, path string, p Pass) (Result, error) {
 			args = append(args, "-p", strconv.Itoa(int(p.Partition)))
 		}
 	case Consume:
-		args = append(args, "-C", "-o", "beginning", "-e", "-p", strconv.Itoa(int(p.Partition)))
+		args = append(args, "-C", "-o", "beginning", "-e")
+		parts := p.Partitions
+		if len(parts) == 0 {
+			parts = []int32{p.Partition}
+		}
+		for _, part := range parts {
+			args = append(args, "-p", strconv.Itoa(int(part)))
+		}
 	default:
 		return Result{}, fmt.Errorf("rdkafka_performance: unknown mode %q", p.Mode)
 	}

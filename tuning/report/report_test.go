@@ -143,6 +143,16 @@ func guideOf(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
 	return guideText(t, analysisOf(t, p, recs))
 }
 
+// guideHas fails the test for each of wants the guide lacks.
+func guideHas(t *testing.T, guide string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(guide, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+}
+
 func testAnalysis(t *testing.T) *Analysis {
 	t.Helper()
 	p, recs := testRecords(t)
@@ -167,7 +177,7 @@ func TestTablesMarkdown(t *testing.T) {
 
 func TestGuide(t *testing.T) {
 	got := guideText(t, testAnalysis(t))
-	for _, want := range []string{
+	guideHas(t, got,
 		"**Recommended: fs = xfs**",
 		"**Recommended: keep flush = page-cache**",
 		"| Use XFS rather than EXT4 for the log disk ",
@@ -175,11 +185,7 @@ func TestGuide(t *testing.T) {
 		"runs/c03-r1.json",
 		"## Run warnings",
 		"- runs/c06-r2.json (c06 flush=fsync-on-ack): target rate not held",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("guide lacks %q", want)
-		}
-	}
+	)
 	testutil.Golden(t, []byte(got))
 }
 
@@ -290,15 +296,11 @@ func TestGuideFullFactorial(t *testing.T) {
 	}
 	a := analysisOf(t, p, recs)
 	guide := guideText(t, a)
-	for _, want := range []string{
+	guideHas(t, guide,
 		"**Recommended: fs = xfs** — publish p99 39.90 ms → 24.94 ms with durability=fsync-on-ack",
 		"It depends on the other knobs: xfs is better with durability=fsync-on-ack (not significant at the reference levels)",
 		"| Use XFS rather than EXT4 for the log disk ",
-	} {
-		if !strings.Contains(guide, want) {
-			t.Errorf("guide lacks %q", want)
-		}
-	}
+	)
 	g, _ := newGuide(a)
 	for _, ch := range g.checks {
 		if strings.HasPrefix(ch.claim.advice, "Use XFS") {

@@ -1,0 +1,78 @@
+package bench
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/internal/rdkperf"
+)
+
+// versusSample is a pass that moved mb MB in one second each way with
+// cpu seconds of server CPU per pass.
+func versusSample(target string, round, partitions int, mb, cpu float64) VersusSample {
+	res := rdkperf.Result{Messages: int64(mb * 1e6 / 1024), Bytes: int64(mb * 1e6), Elapsed: time.Second}
+	use := ServerUse{UserSeconds: cpu / 2, SystemSeconds: cpu / 2, Bytes: res.Bytes, Records: res.Messages}
+	return VersusSample{Target: target, Round: round, Size: 1024, Partitions: partitions, Produce: res, Consume: res, ProduceUse: use, ConsumeUse: use}
+}
+
+func TestVersusSummariesPairRounds(t *testing.T) {
+	rep := &VersusReport{Size: 1024, Pairs: 6}
+	for round := range 6 {
+		drift := 1 + float64(round%3) // the machine's load changes between rounds
+		rep.Samples = append(rep.Samples,
+			versusSample(TargetBroker, round, 1, 500/drift, 0.5),
+			versusSample(TargetKfake, round, 1, 400/drift, 1.0),
+			versusSample(TargetBroker, round, 1000, 450/drift, 0.5),
+			versusSample(TargetKfake, round, 1000, 300/drift, 1.0))
+	}
+	s, ok := rep.Summary(VersusCell{Size: 1024, Partitions: 1}, "produce MB/s")
+	if !ok {
+		t.Fatal("no produce MB/s summary for 1 KiB x 1 partition")
+	}
+	if math.Abs(s.Ratio-1.25) > 1e-6 || math.Abs(s.CILo-1.25) > 1e-6 || math.Abs(s.CIHi-1.25) > 1e-6 || s.Pairs != 6 {
+		t.Errorf("broker/kfake produce MB/s = %+v, want exactly 1.25 in every pair despite the drift", s)
+	}
+	// CPU per GB: 0.5 s over 500/drift MB against 1.0 s over 400/drift MB.
+	s, _ = rep.Summary(VersusCell{Size: 1024, Partitions: 1}, "produce server CPU s/GB")
+	if want := (0.5 / 500) / (1.0 / 400); math.Abs(s.Ratio-want) > 1e-6 {
+		t.Errorf("broker/kfake CPU s/GB = %v, want %v", s.Ratio, want)
+	}
+	var found bool
+	for _, sc := range rep.Scaling() {
+		if sc.Target == TargetBroker && sc.Partitions == 1000 && sc.Metric == "produce MB/s" {
+			found = true
+			if math.Abs(sc.Ratio.Ratio-0.9) > 1e-6 || sc.Ratio.N != 6 {
+				t.Errorf("broker 1000 partitions / 1 partition produce MB/s = %+v, want 0.9 over 6 pairs", sc.Ratio)
+			}
+		}
+	}
+	if !found {
+		t.Error("no scaling row for the broker's produce MB/s at 1000 partitions")
+	}
+	var out bytes.Buffer
+	if err := rep.WriteTable(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteScalingTable(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 KiB x 1000 partitions", "produce server CPU s/GB", "1.25x .. 1.25x", "0.90x"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("tables lack %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestVersusReadsFilesWrittenBeforeCells(t *testing.T) {
+	rep := &VersusReport{Size: 1024, Pairs: 1, Samples: []VersusSample{
+		{Target: TargetBroker, Produce: rdkperf.Result{Bytes: 2e6, Elapsed: time.Second}},
+		{Target: TargetKfake, Produce: rdkperf.Result{Bytes: 1e6, Elapsed: time.Second}},
+	}}
+	s, ok := rep.Summary(VersusCell{Size: 1024, Partitions: 1}, "produce MB/s")
+	if !ok || s.Ratio != 2 || s.Broker != 2 {
+		t.Errorf("an old file's samples read as %+v (found %v), want the 1 KiB x 1 partition cell with ratio 2", s, ok)
+	}
+}

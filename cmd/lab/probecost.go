@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/brokerlab/brokerlab/bench"
+	"github.com/brokerlab/brokerlab/loadgen"
+)
+
+func init() {
+	register("probe-cost", command{
+		summary: "what the eBPF probes cost the broker at a fixed rate: server CPU/GB and publish p99, all probes vs none, interleaved pairs (root)",
+		run:     runProbeCost,
+	})
+}
+
+func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := newFlags("probe-cost")
+	out := fs.String("out", "results", "directory under which results/<timestamp>-probe-cost/ is written")
+	work := fs.String("work-dir", "", "where the brokers' logs live (default a temp dir)")
+	pairs := fs.Int("repetitions", 10, "interleaved pairs (one pass with every probe, one without)")
+	warmup := fs.Duration("warmup", 5*time.Second, "warm-up of each pass")
+	measure := fs.Duration("measure", 20*time.Second, "measured phase of each pass")
+	workload := fs.String("workload", "", "the fixed-rate workload file (default 1 topic x 16 partitions, 1 KiB at 20k/s)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	bin, err := executableDir()
+	if err != nil {
+		return err
+	}
+	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: *work, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
+		Logger: logger.With("component", "probecost")}
+	if *workload != "" {
+		w, err := loadgen.LoadWorkload(*workload)
+		if err != nil {
+			return err
+		}
+		cfg.Workload = &w
+	}
+	if cfg.WorkDir, err = workDirOrTemp(*work, "brokerlab-probecost-"); err != nil {
+		return err
+	}
+	if *work == "" {
+		defer os.RemoveAll(cfg.WorkDir)
+	}
+	rep, runErr := bench.RunProbeCost(ctx, cfg)
+	if rep == nil {
+		return runErr
+	}
+	return saveReport(*out, "-probe-cost", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+}

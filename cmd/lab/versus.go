@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/brokerlab/brokerlab/bench"
+	"github.com/brokerlab/brokerlab/internal/rdkperf"
+)
+
+func init() {
+	register("versus", command{
+		summary: "broker vs kfake with rdkafka_performance by record size and partitions: MB/s, server CPU/GB and peak RSS, interleaved pairs",
+		run:     runVersus,
+	})
+}
+
+func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := newFlags("versus")
+	out := fs.String("out", "results", "directory under which results/<timestamp>-versus/ is written")
+	work := fs.String("work-dir", "", "where the servers' data lives (default a temp dir)")
+	pairs := fs.Int("repetitions", 5, "interleaved broker/kfake rounds per cell")
+	sizes := fs.String("sizes", "1024", "record sizes in bytes, comma-separated")
+	partitions := fs.String("partitions", "1", "partitions of the topic, comma-separated")
+	grid := fs.Bool("grid", false, "the full grid: -sizes 100,1024,65536 -partitions 1,100,1000")
+	passBytes := fs.Int64("bytes", 512_000_000, "bytes per produce and consume pass (records = bytes / size)")
+	records := fs.Int64("records", 0, "records per pass for every size (overrides -bytes)")
+	var overrides stringList
+	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg := bench.VersusConfig{Pairs: *pairs, PassBytes: *passBytes, Records: *records, BrokerOverrides: overrides,
+		Logger: logger.With("component", "versus")}
+	var err error
+	if *grid {
+		cfg.Sizes, cfg.Partitions = bench.VersusSizes, bench.VersusPartitions
+	} else {
+		if cfg.Sizes, err = intList("-sizes", *sizes); err != nil {
+			return err
+		}
+		if cfg.Partitions, err = intList("-partitions", *partitions); err != nil {
+			return err
+		}
+	}
+	bin, err := executableDir()
+	if err != nil {
+		return err
+	}
+	if cfg.RdkPerfPath, err = rdkperf.Find(filepath.Dir(bin)); err != nil {
+		return err
+	}
+	cfg.BrokerPath, cfg.KfakePath = filepath.Join(bin, "broker"), filepath.Join(bin, "kfake")
+	cfg.WorkDir, err = workDirOrTemp(*work, "brokerlab-versus-")
+	if err != nil {
+		return err
+	}
+	if *work == "" {
+		defer os.RemoveAll(cfg.WorkDir)
+	}
+	rep, runErr := bench.RunVersus(ctx, cfg)
+	if rep == nil {
+		return runErr
+	}
+	return saveReport(*out, "-versus", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+}
+
+// workDirOrTemp returns dir, or a new temporary directory (the caller
+// removes it) when dir is "".
+func workDirOrTemp(dir, prefix string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return os.MkdirTemp("", prefix)
+}
+
+// saveReport makes out/<timestamp><suffix>/, has save write the report
+// there, says where, and returns runErr (the run's own error) when saving
+// worked.
+func saveReport(out, suffix string, runErr error, save func(dir string) error) error {
+	runDir, err := bench.NewRunDir(out, suffix)
+	if err != nil {
+		return err
+	}
+	if err := save(runDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
+	return runErr
+}
+
+// intList parses "1,100,1000".
+func intList(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %q is not a number", flag, s, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

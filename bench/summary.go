@@ -135,21 +135,32 @@ func (s *Summary) Render(w io.Writer, width int) error {
 		fsync := ceilingSpread(s.Ceilings, func(c *loadgen.Ceilings) float64 { return c.FsyncMBps })
 		write := ceilingSpread(s.Ceilings, func(c *loadgen.Ceilings) float64 { return c.WriteMBps })
 		fs := s.Ceilings[0]
-		add("Ceilings of this machine (MB/s, median [min-max] of %d runs; disk: %s on %s):",
-			len(s.Ceilings), orUnknown(fs.FSType), orUnknown(fs.Device))
-		add("  loopback: sendfile %s, TCP copy %s; disk: write %s, write+fdatasync %s", send, tcp, write, fsync)
+		add("Ceilings (MB/s, median [min-max] of %d runs): loopback sendfile %s, TCP copy %s", len(s.Ceilings), send, tcp)
+		add("  disk (%s on %s): write %s, write+fdatasync %s", orUnknown(fs.FSType), orUnknown(fs.Device), write, fsync)
 	}
 
 	if v := s.Versus; v != nil && len(v.Samples) >= 2 {
+		// The first cell (make bench runs one: 1 KiB records, 1 partition).
 		sums := map[string]VersusSummary{}
+		var cell *VersusCell
 		for _, x := range v.Summaries() {
-			sums[x.Metric] = x
+			if cell == nil {
+				cell = &x.Cell
+			}
+			if x.Cell == *cell {
+				sums[x.Metric] = x
+			}
 		}
-		add("Broker vs kfake (rdkafka_performance, %d interleaved pairs of %d x %d B; ratio: median of pairs [min-max]):",
-			pairsOf(v), v.Records, v.Size)
+		add("Broker vs kfake (rdkafka_performance, %d interleaved pairs of %d x %d B, %d partition(s);",
+			pairsOf(v), v.Records, cell.Size, cell.Partitions)
+		add("  broker/kfake: median of the pairs' ratios, 95%% bootstrap CI, [min-max of the pairs]):")
 		for _, k := range []string{"produce", "consume"} {
 			x := sums[k+" MB/s"]
-			add("  %-8s broker %s MB/s, kfake %s MB/s: %.2fx [%.2fx-%.2fx]", k, num(x.Broker), num(x.Kfake), x.Ratio, x.RatioLo, x.RatioHi)
+			line := fmt.Sprintf("  %-8s %s vs %s MB/s: %s", k, num(x.Broker), num(x.Kfake), ratioCI(x))
+			if c, ok := sums[k+" server CPU s/GB"]; ok && c.Broker > 0 && c.Kfake > 0 {
+				line += fmt.Sprintf("; server CPU %.2f vs %.2f s/GB: %s", c.Broker, c.Kfake, ratioCI(c))
+			}
+			add("%s", line)
 		}
 		if cons := sums["consume MB/s"]; len(s.Ceilings) > 0 && send.median > 0 {
 			add("  fetch    %s", fetchShare(cons.Broker, send))
@@ -246,6 +257,16 @@ func ceilingSpread(cs []*loadgen.Ceilings, f func(*loadgen.Ceilings) float64) sp
 		return spread{}
 	}
 	return spread{stats.Median(xs), slices.Min(xs), slices.Max(xs)}
+}
+
+// ratioCI is "1.79x (1.50-2.10) [1.44-3.16]": the median ratio, its
+// bootstrap interval when there is one, and the pairs' range.
+func ratioCI(x VersusSummary) string {
+	out := fmt.Sprintf("%.2fx", x.Ratio)
+	if x.CILo > 0 && x.CIHi > 0 && !math.IsInf(x.CIHi, 0) && !math.IsNaN(x.CILo) && !math.IsNaN(x.CIHi) {
+		out += fmt.Sprintf(" (%.2f-%.2f)", x.CILo, x.CIHi)
+	}
+	return out + fmt.Sprintf(" [%.2f-%.2f]", x.RatioLo, x.RatioHi)
 }
 
 // fetchShare is the broker's fetch rate as a share of the sendfile

@@ -91,10 +91,11 @@ func TestSummarySaysWhatEachStageFound(t *testing.T) {
 		"Machine: AMD EPYC",
 		"Note: machine shared with other builds",
 		// The two ceilings runs: 2016 and 1787 MB/s of sendfile.
-		"loopback: sendfile 1902 [1787-2016]",
+		"loopback sendfile 1902 [1787-2016]",
+		"disk (ext4 on /dev/vda): write 11507 [11166-11849], write+fdatasync 896 [799-993]",
 		// Versus: medians and the median of the pairs' ratios with their range.
-		"produce  broker 464.6 MB/s, kfake 482.6 MB/s: 0.95x [0.81x-1.15x]",
-		"consume  broker 1418 MB/s, kfake 509.5 MB/s: 2.79x [2.08x-4.28x]",
+		"produce  464.6 vs 482.6 MB/s: 0.95x (0.81-1.15) [0.81-1.15]",
+		"consume  1418 vs 509.5 MB/s: 2.79x (2.08-4.28) [2.08-4.28]",
 		// 1418 / 1902 = 75%; over the ceiling's runs 70% .. 79%.
 		"fetch    1418 MB/s = 75% of the sendfile ceiling's median (70%-79% of its runs)",
 		"max sustainable rate 112000 msg/s",

@@ -91,7 +91,7 @@ bench-loadgen: build tools ## lab load's max produce throughput vs rdkafka_perfo
 		$(GO) test -count=1 -run '^$$' -bench MaxThroughputVsRdkafka -benchtime 1x ./bench/
 
 .PHONY: ab-fs
-ab-fs: build ## the full XFS vs EXT4 A/B test on loop devices (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags
+ab-fs: build ## the XFS vs EXT4 A/B test on loop devices, sequential, at most 45 min (plans/ab-fs.yaml; root); AB_FLAGS adds lab ab flags
 	@echo ">> running the XFS vs EXT4 A/B test"
 	@$(BIN)/lab ab -plan plans/ab-fs.yaml -out $(RESULTS) $(AB_FLAGS)
 

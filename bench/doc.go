@@ -21,11 +21,17 @@
 //     filesystem under acks=all load, per flush policy and filesystem
 //     semantics, and the same policies on ext4 over a loop device as the
 //     model's check (lab powercut, make bench-powercut).
+//   - probecost.go: what the eBPF probes cost, the broker's CPU per GB and
+//     publish p99 at a fixed rate, every probe vs none (lab probe-cost,
+//     make bench-probe-cost); serveruse.go measures a server's CPU per GB and
+//     peak RSS over a pass for it and the others.
+//   - suite.go: lab bench, the stages above that make bench runs, in order.
 //
 // The shared pieces: every broker is started by internal/launch
 // (launch.StartBroker: server.properties on a free port, readiness by a real
 // ApiVersions round trip, logs kept under the run directory, stop with grace
-// then kill); rounds are ordered by one seeded shuffle (shuffled); tables
+// then kill); rounds are ordered by one seeded shuffle (newRounds); defaults are filled
+// by orDefault and seedAndLogger; tables
 // are drawn by one tablewriter set-up (newTable); results go to one run
 // directory (RunDir) whose JSON files carry the command and the
 // environment (procsample.Environment).

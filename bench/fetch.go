@@ -59,6 +59,9 @@ type FetchConfig struct {
 	Readers     []string
 	NullStreams int
 	// Ceilings are the machine's; nil measures them in WorkDir first.
+	// Besides, every round measures the sendfile ceiling again (a shared
+	// machine's ceiling moves), and the null consumer's rate is compared
+	// with its own round's.
 	Ceilings *loadgen.Ceilings
 	// SampleEvery is the RSS sampling period (default 100ms).
 	SampleEvery time.Duration
@@ -119,7 +122,9 @@ type FetchReport struct {
 	Seed     uint64            `json:"seed"`
 	Fill     rdkperf.Result    `json:"fill"`
 	Ceilings *loadgen.Ceilings `json:"ceilings,omitempty"`
-	Passes   []FetchPass       `json:"passes"`
+	// RoundSendfileMBps is the sendfile ceiling measured in each round.
+	RoundSendfileMBps []float64   `json:"round_sendfile_ceiling_mb_s,omitempty"`
+	Passes            []FetchPass `json:"passes"`
 }
 
 const fetchTopic = "fetchbench"
@@ -179,6 +184,11 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchReport, error) {
 	}
 	order := newRounds(cfg.Seed, 1, arms)
 	for round := 0; round < cfg.Rounds; round++ {
+		ceil, _, err := loadgen.SendfileCeiling(ctx, cfg.WorkDir, loadgen.CeilingOptions{})
+		if err != nil {
+			return rep, fmt.Errorf("round %d: sendfile ceiling: %w", round+1, err)
+		}
+		rep.RoundSendfileMBps = append(rep.RoundSendfileMBps, ceil)
 		for _, arm := range order.next() {
 			cfg.Logger.Info("reading the log", "round", round+1, "of", cfg.Rounds, "mode", arm.mode, "reader", arm.reader)
 			pass, err := readPass(ctx, cfg, dataDir, arm, round, records)
@@ -281,6 +291,10 @@ type FetchModeSummary struct {
 	// same reader, round by round (median ratio, 95% bootstrap interval,
 	// range).
 	VsFirstMBps, VsFirstCPU stats.PairedRatio
+	// OfRoundCeiling is MB/s over the sendfile ceiling of the same round;
+	// AboveRoundCeiling counts passes faster than their round's ceiling.
+	OfRoundCeiling    stats.PairedRatio
+	AboveRoundCeiling int
 }
 
 // Summaries aggregates the passes per mode and reader, in modes order.
@@ -297,12 +311,18 @@ func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
 			s := FetchModeSummary{Mode: mode, Reader: reader}
 			var mbps, cpu, user, sys, perRec []float64
 			var rss []int64
-			var baseMBps, newMBps, baseCPU, newCPU []float64
+			var baseMBps, newMBps, baseCPU, newCPU, ceil, got []float64
 			for _, p := range r.Passes {
 				if p.Mode != mode || p.reader() != reader {
 					continue
 				}
 				s.Passes++
+				if p.Round < len(r.RoundSendfileMBps) {
+					ceil, got = append(ceil, r.RoundSendfileMBps[p.Round]), append(got, p.MBps())
+					if p.MBps() > r.RoundSendfileMBps[p.Round] {
+						s.AboveRoundCeiling++
+					}
+				}
 				mbps = append(mbps, p.MBps())
 				cpu, user, sys = append(cpu, p.Server.CPUPerGB()), append(user, p.Server.UserPerGB()), append(sys, p.Server.SystemPerGB())
 				perRec = append(perRec, p.Server.CPUPerMRecords())
@@ -329,6 +349,7 @@ func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
 				s.MedianRSS = rss[len(rss)/2]
 			}
 			s.VsFirstMBps, s.VsFirstCPU = stats.Paired(baseMBps, newMBps), stats.Paired(baseCPU, newCPU)
+			s.OfRoundCeiling = stats.Paired(ceil, got)
 			out = append(out, s)
 		}
 	}
@@ -346,13 +367,13 @@ func pairedText(p stats.PairedRatio) string {
 // WriteTable renders the per-mode summary with tablewriter.
 func (r *FetchReport) WriteTable(w io.Writer, modes []string, markdown bool) error {
 	t := newTable(w, markdown)
-	t.Header("reader", "fetch mode", "passes", "read MB/s (median)", "min .. max", "share of sendfile ceiling",
+	t.Header("reader", "fetch mode", "passes", "read MB/s (median)", "min .. max", "share of sendfile ceiling", "of the same round's sendfile ceiling (paired)",
 		"broker CPU s/GB (user + system)", "broker CPU s/M records",
 		"MB/s vs "+modes[0]+" (paired)", "CPU/GB vs "+modes[0]+" (paired)",
 		"broker RSS median", "RSS max", "RSS growth after 10% of a pass")
 	for _, s := range r.Summaries(modes) {
 		if err := t.Append(s.Reader, s.Mode, fmt.Sprint(s.Passes), fmt.Sprintf("%.1f", s.MedianMBps),
-			fmt.Sprintf("%.1f .. %.1f", s.MinMBps, s.MaxMBps), r.Ceilings.ShareText("sendfile", s.MedianMBps),
+			fmt.Sprintf("%.1f .. %.1f", s.MinMBps, s.MaxMBps), r.Ceilings.ShareText("sendfile", s.MedianMBps), roundCeilingText(s),
 			fmt.Sprintf("%.3f (%.3f + %.3f)", s.CPUPerGB, s.UserPerGB, s.SystemPerGB), fmt.Sprintf("%.3f", s.CPUPerMRecords),
 			pairedText(s.VsFirstMBps), pairedText(s.VsFirstCPU),
 			mib(s.MedianRSS), mib(s.MaxRSS), mib(s.RSSGrowthAfterWarmup)); err != nil {
@@ -377,11 +398,40 @@ func (r *FetchReport) Verdicts(modes []string) []string {
 		}
 		if s.Reader == ReaderNull && s.Mode == "sendfile" {
 			if t := r.Ceilings.ShareText("sendfile", s.MedianMBps); t != "" {
-				out = append(out, fmt.Sprintf("The null consumer read the broker in sendfile mode at %.1f MB/s (median of %d passes): %s.", s.MedianMBps, s.Passes, t))
+				out = append(out, fmt.Sprintf("The null consumer read the broker in sendfile mode at %.1f MB/s (median of %d passes): %s measured before the rounds.", s.MedianMBps, s.Passes, t))
+			}
+			if c := s.OfRoundCeiling; c.N > 0 {
+				line := fmt.Sprintf("Against the sendfile ceiling measured in the same round, the null consumer reached %.1f%% (median of %d rounds, 95%% CI %s, range %.1f%% .. %.1f%%).",
+					100*c.Ratio, c.N, pctOf(c), 100*c.Min, 100*c.Max)
+				if s.AboveRoundCeiling > 0 {
+					line += fmt.Sprintf(" %d of %d passes were faster than their round's ceiling: ceiling too low.", s.AboveRoundCeiling, s.Passes)
+				}
+				out = append(out, line)
 			}
 		}
 	}
 	return out
+}
+
+// roundCeilingText is a summary's rate against each round's ceiling.
+func roundCeilingText(s FetchModeSummary) string {
+	c := s.OfRoundCeiling
+	if c.N == 0 {
+		return "-"
+	}
+	t := fmt.Sprintf("%.1f%% (CI %s)", 100*c.Ratio, pctOf(c))
+	if s.AboveRoundCeiling > 0 {
+		t += fmt.Sprintf("; %d above it: ceiling too low", s.AboveRoundCeiling)
+	}
+	return t
+}
+
+// pctOf prints a share's interval in percent.
+func pctOf(p stats.PairedRatio) string {
+	if p.N < 5 {
+		return fmt.Sprintf("too few rounds (%d)", p.N)
+	}
+	return fmt.Sprintf("%.1f%% .. %.1f%%", 100*p.Lo, 100*p.Hi)
 }
 
 // invertedCI is the interval of 1/ratio.

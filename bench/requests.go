@@ -88,6 +88,11 @@ func (p RequestsPass) CPUPerGB() float64 { return p.CPUSeconds / (p.AppendedByte
 // MicrosPerRequest returns µs of CPU per request.
 func (p RequestsPass) MicrosPerRequest() float64 { return p.CPUSeconds * 1e6 / p.TotalRequests }
 
+// BytesPerProduce returns the bytes appended per Produce request: the
+// client batches more records per request when the broker answers later,
+// so CPU per request is only comparable between passes at a similar size.
+func (p RequestsPass) BytesPerProduce() float64 { return p.AppendedBytes / p.Requests["Produce"] }
+
 // RunRequests runs every round and returns the passes in the order they ran.
 func RunRequests(ctx context.Context, cfg RequestsConfig) ([]RequestsPass, error) {
 	orDefault(&cfg.Rate, 50000)
@@ -250,9 +255,9 @@ func scrape(ctx context.Context, addr string) (map[string]float64, error) {
 // WriteRequestsTable writes every pass, then the medians and spread per build, and
 // the syscalls per request by kind (median over the passes).
 func WriteRequestsTable(w io.Writer, passes []RequestsPass) {
-	fmt.Fprintf(w, "%-8s %5s %9s %9s %9s %9s %10s %11s\n", "build", "round", "cpu_s", "requests", "cpu_s/GB", "us/req", "publish/s", "pub_p99_us")
+	fmt.Fprintf(w, "%-8s %5s %9s %9s %9s %9s %10s %10s %11s\n", "build", "round", "cpu_s", "requests", "cpu_s/GB", "us/req", "B/produce", "publish/s", "pub_p99_us")
 	for _, p := range passes {
-		fmt.Fprintf(w, "%-8s %5d %9.2f %9.0f %9.2f %9.1f %10.0f %11d\n", p.Label, p.Round+1, p.CPUSeconds, p.TotalRequests, p.CPUPerGB(), p.MicrosPerRequest(), p.PublishRate, p.PublishP99Us)
+		fmt.Fprintf(w, "%-8s %5d %9.2f %9.0f %9.2f %9.1f %10.0f %10.0f %11d\n", p.Label, p.Round+1, p.CPUSeconds, p.TotalRequests, p.CPUPerGB(), p.MicrosPerRequest(), p.BytesPerProduce(), p.PublishRate, p.PublishP99Us)
 	}
 	byLabel := map[string][]RequestsPass{}
 	var labels []string
@@ -276,6 +281,9 @@ func WriteRequestsTable(w io.Writer, passes []RequestsPass) {
 		for _, api := range reqs {
 			fmt.Fprintf(w, "         %s requests per pass %.0f\n", api, passMedian(ps, func(p RequestsPass) float64 { return p.Requests[api] }))
 		}
+	}
+	if len(labels) == 2 {
+		writeRatios(w, labels, passes)
 	}
 	fmt.Fprintf(w, "\nbroker syscalls per request by kind (median over passes; root only)\n")
 	kinds := map[string]bool{}
@@ -315,12 +323,17 @@ func WriteRequestsTable(w io.Writer, passes []RequestsPass) {
 
 func passMedian(ps []RequestsPass, f func(RequestsPass) float64) float64 { return passSpread(ps, f)[0] }
 
-// spread returns the median, min and max of f over ps.
+// passSpread returns the median, min and max of f over ps.
 func passSpread(ps []RequestsPass, f func(RequestsPass) float64) [3]float64 {
 	vs := make([]float64, len(ps))
 	for i, p := range ps {
 		vs[i] = f(p)
 	}
+	return spread(vs)
+}
+
+// spread returns the median, min and max of vs (sorted in place).
+func spread(vs []float64) [3]float64 {
 	sort.Float64s(vs)
 	n := len(vs)
 	med := vs[n/2]
@@ -328,4 +341,40 @@ func passSpread(ps []RequestsPass, f func(RequestsPass) float64) [3]float64 {
 		med = (vs[n/2-1] + vs[n/2]) / 2
 	}
 	return [3]float64{med, vs[0], vs[n-1]}
+}
+
+// writeRatios writes, for two builds, the ratio second/first of each
+// round's figures (the passes of a round ran back to back, so they shared
+// the machine's load): median and spread over the rounds. On a shared
+// machine the ratio holds better than either absolute figure.
+func writeRatios(w io.Writer, labels []string, passes []RequestsPass) {
+	byRound := map[int]map[string]RequestsPass{}
+	for _, p := range passes {
+		if byRound[p.Round] == nil {
+			byRound[p.Round] = map[string]RequestsPass{}
+		}
+		byRound[p.Round][p.Label] = p
+	}
+	var pairs [][2]RequestsPass
+	for r := range len(byRound) {
+		a, okA := byRound[r][labels[0]]
+		b, okB := byRound[r][labels[1]]
+		if okA && okB {
+			pairs = append(pairs, [2]RequestsPass{a, b})
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	ratio := func(f func(RequestsPass) float64) [3]float64 {
+		rs := make([]float64, len(pairs))
+		for i, pr := range pairs {
+			rs[i] = f(pr[1]) / f(pr[0])
+		}
+		return spread(rs)
+	}
+	gb, us := ratio(RequestsPass.CPUPerGB), ratio(RequestsPass.MicrosPerRequest)
+	p99 := ratio(func(p RequestsPass) float64 { return float64(p.PublishP99Us) })
+	fmt.Fprintf(w, "\nratio %s/%s over %d rounds: cpu_s/GB %.2f [%.2f-%.2f]  us/req %.2f [%.2f-%.2f]  publish_p99 %.2f [%.2f-%.2f]\n",
+		labels[1], labels[0], len(pairs), gb[0], gb[1], gb[2], us[0], us[1], us[2], p99[0], p99[1], p99[2])
 }

@@ -236,17 +236,17 @@ func (s *Summary) Render(w io.Writer, width int) error {
 	return nil
 }
 
-// spread is a median with the range it came from.
-type spread struct{ median, lo, hi float64 }
+// medianRange is a median with the range it came from.
+type medianRange struct{ median, lo, hi float64 }
 
-func (s spread) String() string {
+func (s medianRange) String() string {
 	if s.lo == s.hi {
 		return fmt.Sprintf("%.0f", s.median)
 	}
 	return fmt.Sprintf("%.0f [%.0f-%.0f]", s.median, s.lo, s.hi)
 }
 
-func ceilingSpread(cs []*loadgen.Ceilings, f func(*loadgen.Ceilings) float64) spread {
+func ceilingSpread(cs []*loadgen.Ceilings, f func(*loadgen.Ceilings) float64) medianRange {
 	var xs []float64
 	for _, c := range cs {
 		if v := f(c); v > 0 {
@@ -254,9 +254,9 @@ func ceilingSpread(cs []*loadgen.Ceilings, f func(*loadgen.Ceilings) float64) sp
 		}
 	}
 	if len(xs) == 0 {
-		return spread{}
+		return medianRange{}
 	}
-	return spread{stats.Median(xs), slices.Min(xs), slices.Max(xs)}
+	return medianRange{stats.Median(xs), slices.Min(xs), slices.Max(xs)}
 }
 
 // ratioCI is "1.79x (1.50-2.10) [1.44-3.16]": the median ratio, its
@@ -271,7 +271,7 @@ func ratioCI(x VersusSummary) string {
 
 // fetchShare is the broker's fetch rate as a share of the sendfile
 // ceiling, with the range the ceiling's own runs give it.
-func fetchShare(broker float64, ceiling spread) string {
+func fetchShare(broker float64, ceiling medianRange) string {
 	share := func(c float64) float64 { return 100 * broker / c }
 	s := fmt.Sprintf("%s MB/s = %.0f%% of the sendfile ceiling's median (%.0f%%-%.0f%% of its runs)",
 		num(broker), share(ceiling.median), share(ceiling.hi), share(ceiling.lo))

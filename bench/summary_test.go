@@ -143,11 +143,11 @@ func TestSummaryOfAPlanWithIntervals(t *testing.T) {
 func TestFetchShareSaysWhenACeilingRunIsBelowTheBroker(t *testing.T) {
 	// make bench of 2026-12-03 on the shared machine: broker fetch 543.5
 	// MB/s; sendfile ceiling runs 476, 741 and 926 MB/s.
-	got := fetchShare(543.5, spread{741, 476, 926})
+	got := fetchShare(543.5, medianRange{741, 476, 926})
 	if want := "543.5 MB/s = 73% of the sendfile ceiling's median (59%-114% of its runs); over 100%"; !strings.HasPrefix(got, want) {
 		t.Errorf("fetchShare = %q, want it to start %q", got, want)
 	}
-	if got := fetchShare(1418, spread{1902, 1787, 2016}); strings.Contains(got, "over 100%") {
+	if got := fetchShare(1418, medianRange{1902, 1787, 2016}); strings.Contains(got, "over 100%") {
 		t.Errorf("fetchShare below every ceiling run = %q", got)
 	}
 }

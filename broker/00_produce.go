@@ -94,12 +94,7 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 	cc.produceJobs = jobs[:0]
 	syncAck := b.cfg.FlushSyncOnAck && req.Acks == -1
 	if syncAck && len(jobs) > 1 {
-		var wg sync.WaitGroup
-		for i := range jobs {
-			wg.Add(1)
-			go func() { defer wg.Done(); b.produceOne(&jobs[i], syncAck) }()
-		}
-		wg.Wait()
+		b.produceParallel(jobs)
 	} else {
 		for i := range jobs {
 			b.produceOne(&jobs[i], syncAck)
@@ -116,6 +111,18 @@ func handleProduce(_ context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// produceParallel appends the jobs' records at once, each waiting for its
+// fdatasync. It is a function of its own so that jobs, captured by the
+// goroutines, escapes only on this path.
+func (b *Broker) produceParallel(jobs []produceJob) {
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.produceOne(&jobs[i], true) }()
+	}
+	wg.Wait()
 }
 
 // produceOne appends one partition's records and fills its response;

@@ -12,9 +12,10 @@ package broker
 //   - Long polling: when fewer than min.bytes are available the request
 //     waits, up to max.wait.ms capped by brokerlab.fetch.max.wait.ms, on
 //     the partitions' Wait() channels (woken by the next append, no
-//     polling), and returns at once on shutdown or when the client closes
-//     its end of the connection (Conn.watchPeer), which then frees the
-//     connection's goroutine and descriptor.
+//     polling), and returns at once on shutdown or, once it has waited
+//     100 ms, when the client closes its end of the connection
+//     (Conn.watchPeer), which then frees the connection's goroutine and
+//     descriptor.
 //   - Per partition: OFFSET_OUT_OF_RANGE for an offset outside
 //     [log start, high watermark], UNKNOWN_TOPIC_OR_PARTITION for a topic or
 //     partition that does not exist; any error answers at once. The
@@ -42,6 +43,11 @@ import (
 
 func init() { register(1, 4, 12, handleFetch) }
 
+// peerWatchDelay is how long a Fetch waits before it also watches for the
+// client closing its end (Conn.watchPeer), so a client that leaves during
+// a long poll frees its connection within this delay.
+const peerWatchDelay = 100 * time.Millisecond
+
 func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FetchRequest)
 	fr := cc.fetchResponse(req.Version)
@@ -55,7 +61,9 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 	var (
 		expired  = maxWait <= 0
 		deadline *time.Timer
-		waitCtx  context.Context
+		until    time.Time
+		waitCtx  = ctx
+		stop     func()
 		cases    []reflect.SelectCase
 	)
 	for {
@@ -67,13 +75,19 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		}
 		fr.release()
 		if deadline == nil {
-			// The first wait: only now start the timer and the watch on
-			// the client, so that a Fetch answered at once costs neither.
-			deadline = time.NewTimer(maxWait)
+			// The first wait: only now start the timer, so that a Fetch
+			// answered at once costs none. The watch on the client (a
+			// goroutine and a poll(2)) starts only if the wait outlasts
+			// peerWatchDelay: a consumer that keeps up is woken by the
+			// next append long before.
+			until = time.Now().Add(maxWait)
+			deadline = time.NewTimer(min(maxWait, peerWatchDelay))
 			defer deadline.Stop()
-			var stop func()
-			waitCtx, stop = cc.watchPeer(ctx)
-			defer stop()
+			defer func() {
+				if stop != nil {
+					stop()
+				}
+			}()
 		}
 		// Wait for an append to any of the partitions, the deadline,
 		// shutdown or the client's end of the connection closing; then
@@ -88,8 +102,15 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		i, _, _ := reflect.Select(cases)
 		b.metrics.fetchWaiting.Dec()
 		switch i {
-		case 0, 1:
+		case 0:
 			expired = true
+		case 1:
+			if left := time.Until(until); stop == nil && left > 0 {
+				waitCtx, stop = cc.watchPeer(ctx)
+				deadline.Reset(left)
+			} else {
+				expired = true
+			}
 		}
 	}
 }

@@ -22,8 +22,11 @@ package broker
 //     INVALID_PARTITIONS, INVALID_CONFIG, INVALID_REQUEST (a topic named
 //     twice), with an error message (v1+).
 //   - v5: the created topic's partitions, replication factor and configs.
+//   - v6 is v5 that may answer THROTTLING_QUOTA_EXCEEDED (KIP-599; there
+//     are no quotas here, so it never does); v7 adds the created topic's id
+//     (KIP-516).
 //
-// Not implemented: topic ids in the response (v7+).
+// Not implemented: controller mutation quotas (KIP-599).
 
 import (
 	"context"
@@ -36,7 +39,7 @@ import (
 	"github.com/brokerlab/brokerlab/broker/storage"
 )
 
-func init() { register(19, 0, 5, handleCreateTopics) }
+func init() { register(19, 0, 7, handleCreateTopics) }
 
 func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)

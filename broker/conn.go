@@ -27,7 +27,8 @@ import (
 //	  larger frame:     queued.max.request.bytes reserved, body from a pool
 //	                    (<= 1 MiB) or grown as its bytes arrive (> 1 MiB)
 //	body --decode--> kmsg request (how depends on the API: bodyUse)
-//	handler --> response --> one write(2) (Fetch: sendmsg MSG_MORE + sendfile + write)
+//	handler --> response --> one write(2) (Fetch: sendmsg MSG_MORE + sendfile + write);
+//	                         pipelined Produce responses share one write(2)
 //	then the body is released: rbuf is read over, a pooled body goes back.
 //
 // One read usually brings a request's size, its body and often the next
@@ -155,6 +156,7 @@ func (cc *Conn) serve() {
 	ctx, cancel := context.WithCancel(cc.b.reqCtx)
 	defer func() {
 		cancel()
+		_ = cc.flush() // responses held back for a request that closed the connection
 		_ = cc.nc.Close()
 		cc.rbuf, cc.wbuf = nil, nil
 	}()
@@ -316,6 +318,9 @@ func (cc *Conn) read(p []byte) (int, error) {
 			}
 		}
 	}
+	if err := cc.flush(); err != nil {
+		return 0, err
+	}
 	n, err := cc.nc.Read(p)
 	if n > 0 {
 		err = nil // the bytes count; the error comes back on the next read
@@ -366,12 +371,16 @@ func decodeBody(h *requestHeader, src []byte, reuse kmsg.Request, unsafe bool) (
 	}
 	req.SetVersion(h.version)
 	if req.IsFlexible() {
-		r := kbin.Reader{Src: src}
-		kmsg.SkipTags(&r)
-		if !r.Ok() {
-			return nil, fmt.Errorf("%w: bad header tags", errBadFrame)
+		if len(src) > 0 && src[0] == 0 {
+			src = src[1:] // no header tags, what clients send (no Reader to allocate)
+		} else {
+			r := kbin.Reader{Src: src}
+			kmsg.SkipTags(&r)
+			if !r.Ok() {
+				return nil, fmt.Errorf("%w: bad header tags", errBadFrame)
+			}
+			src = r.Src
 		}
-		src = r.Src
 	}
 	var err error
 	if ur, ok := req.(kmsg.UnsafeReadFrom); ok && unsafe {
@@ -447,6 +456,12 @@ func (cc *Conn) handle(ctx context.Context, body []byte) error {
 		return err
 	}
 	am := cc.b.metrics.forAPI(h.key)
+	if h.key != kmsg.Produce.Int16() {
+		// Only a Produce lets held responses wait (holdResponse).
+		if err := cc.flush(); err != nil {
+			return fmt.Errorf("writing responses before %s: %w", kmsg.NameForKey(h.key), err)
+		}
+	}
 	var resp kmsg.Response
 	if req == nil { // ApiVersions above our range: v0 answer with UNSUPPORTED_VERSION
 		resp = unsupportedApiVersions()

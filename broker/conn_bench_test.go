@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,6 +136,12 @@ func runRoundTrips(b *testing.B, c *benchClient, frame []byte, depth int) {
 		}
 	}
 	b.StopTimer()
+	reportBroker(b, counter, before, cpu0)
+}
+
+// reportBroker reports the broker's CPU and, with a counter, its syscalls
+// per op since cpu0 and before.
+func reportBroker(b *testing.B, counter *bpf.SyscallCounter, before bpf.SyscallCounts, cpu0 int64) {
 	b.ReportMetric(float64(brokerCPU()-cpu0)/float64(b.N), "broker-cpu-ns/op")
 	if counter == nil {
 		return
@@ -192,4 +199,63 @@ func BenchmarkFetchRoundTrip(b *testing.B) {
 			runRoundTrips(b, dialBench(b, tb.addr), frame, 1)
 		})
 	}
+}
+
+// BenchmarkTailRoundTrip is a consumer that keeps up with a producer: each
+// op sends a Fetch for the next offset (it finds nothing and long-polls,
+// unless the broker reads the Produce first), then a Produce of three
+// 1 KiB records on a second connection, and reads both answers, the Fetch
+// with the new batch. The counts are per op: one Produce and one Fetch.
+func BenchmarkTailRoundTrip(b *testing.B) {
+	tb := newTestBroker(b)
+	setup := dialRaw(b, tb.addr)
+	createTopicRaw(b, setup, "bench", 1)
+	v := make([]byte, 1024)
+	req := produceReq("bench", 0, 1, makeBatch(-1, -1, -1, time.Now().UnixMilli(), v, v, v))
+	req.Version = 9
+	produce := kmsg.NewRequestFormatter(kmsg.FormatterClientID("bench")).AppendRequest(nil, req, 1)
+	// The Fetch frame with a marker offset, patched in place per op.
+	const marker = 0x7ead_beef_cafe_1234
+	fetch := kmsg.NewRequestFormatter(kmsg.FormatterClientID("bench")).AppendRequest(nil, longPoll("bench", marker, 10_000), 2)
+	at := bytes.Index(fetch, binary.BigEndian.AppendUint64(nil, marker))
+	if at < 0 {
+		b.Fatal("no fetch offset in the frame")
+	}
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	consumer, producer := dialBench(b, tb.addr), dialBench(b, tb.addr)
+	next := int64(0)
+	op := func() {
+		binary.BigEndian.PutUint64(fetch[at:], uint64(next))
+		for _, w := range []struct {
+			c     *benchClient
+			frame []byte
+		}{{consumer, fetch}, {producer, produce}} {
+			if _, err := unix.Write(w.c.fd, w.frame); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := producer.roundTrip(nil, 1); err != nil {
+			b.Fatal(err)
+		}
+		if err := consumer.roundTrip(nil, 1); err != nil {
+			b.Fatal(err)
+		}
+		next += 3
+	}
+	op() // warm: buffers, pools
+	counter := countSyscalls(b)
+	var before bpf.SyscallCounts
+	if counter != nil {
+		before, _ = counter.Counts()
+	}
+	cpu0 := brokerCPU()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		op()
+	}
+	b.StopTimer()
+	reportBroker(b, counter, before, cpu0)
 }

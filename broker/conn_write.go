@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,8 @@ import (
 )
 
 // The write path. Every response but Fetch is encoded into the
-// connection's reused buffer and leaves in one write(2). A Fetch response
+// connection's reused buffer and leaves in one write(2), or with the next
+// Produce's when that request is already read (holdResponse). A Fetch response
 // with records (fetch_wire.go encodes everything but the record bytes)
 // leaves, per partition with records, as the field run before it sent with
 // sendmsg(MSG_MORE) and the records with sendfile(2); then the trailing
@@ -20,8 +22,10 @@ import (
 // pair around the writes did for two more syscalls; measured with
 // BenchmarkFetchRoundTrip (5 interleaved runs, shared 2-vCPU VM), MSG_MORE
 // took 32.3 µs of broker CPU per Fetch against 35.9 µs with TCP_CORK, and
-// 7.8 syscalls against 9.8 (3 of them storage's preads). In copy mode the records are read with pread(2) into the
-// frame buffer and the whole response leaves in one write(2).
+// 7.8 syscalls against 9.8 per round trip (3 of them storage's preads of
+// batch headers, since gone: a tail read is found in memory). In copy mode
+// the records are read with pread(2) into the frame buffer and the whole
+// response leaves in one write(2).
 
 // maxPooledWrite is the largest response buffer a connection keeps between
 // requests; a bigger one is dropped so that an idle connection pins little.
@@ -37,11 +41,49 @@ type rawWrite struct {
 	err  error
 }
 
-// writeResponse encodes resp into the connection's buffer and writes it.
+// maxHeldResponses bounds the response bytes a connection holds back
+// while pipelined Produce requests are handled (holdResponse).
+const maxHeldResponses = 64 << 10
+
+// writeResponse encodes resp after the responses held back, if any, and
+// writes them all with one write(2), or holds them back too when the next
+// request is a Produce already read (holdResponse).
 func (cc *Conn) writeResponse(resp kmsg.Response, correlation int32) error {
-	cc.wbuf = appendResponse(cc.wbuf[:0], resp, correlation)
+	cc.wbuf = appendResponse(cc.wbuf, resp, correlation)
+	if cc.holdResponse() {
+		return nil
+	}
+	return cc.flush()
+}
+
+// holdResponse says whether the responses in wbuf may wait for the next
+// request's: it is a Produce, whole in the read buffer (pipelined by the
+// client: franz-go keeps up to five in flight), so it is handled at once
+// and both responses leave with one write(2) instead of two. The flush
+// comes before the connection reads from the socket again, before any
+// other request is handled (a Fetch may wait, a JoinGroup blocks), and
+// when the connection closes. Not with log.flush.sync.on.ack, where the
+// next Produce may wait for an fdatasync.
+func (cc *Conn) holdResponse() bool {
+	if len(cc.wbuf) >= maxHeldResponses || cc.b.cfg.FlushSyncOnAck {
+		return false
+	}
+	buf := cc.rbuf[cc.rpos:cc.rend]
+	if len(buf) < 6 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(buf))
+	return 4+n <= len(buf) && n >= 8 && int16(binary.BigEndian.Uint16(buf[4:])) == kmsg.Produce.Int16()
+}
+
+// flush writes the responses held in wbuf, if any.
+func (cc *Conn) flush() error {
+	if len(cc.wbuf) == 0 {
+		return nil
+	}
 	n, err := cc.nc.Write(cc.wbuf)
 	cc.b.metrics.bytesOut.Add(float64(n))
+	cc.wbuf = cc.wbuf[:0]
 	if cap(cc.wbuf) > maxPooledWrite {
 		cc.wbuf = nil
 	}
@@ -51,6 +93,9 @@ func (cc *Conn) writeResponse(resp kmsg.Response, correlation int32) error {
 // writeFetch writes a Fetch response and releases its file slices.
 func (cc *Conn) writeFetch(fr *fetchResponse, correlation int32) error {
 	defer fr.release()
+	if err := cc.flush(); err != nil {
+		return err
+	}
 	hdr, pieces := fr.encode(cc.wbuf[:0], correlation, cc.pieces[:0])
 	cc.pieces = pieces[:0]
 	var (

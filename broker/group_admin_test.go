@@ -171,20 +171,7 @@ func TestOffsetsTopicInMetadata(t *testing.T) {
 	// A regex consumer matching everything consumes the user topic only.
 	cl := newClient(t, b.addr, kgo.ConsumeRegex(), kgo.ConsumeTopics(".*"), kgo.ConsumerGroup("regex"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
-	got := 0
-	for got < 5 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of 5: %v", got, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Topic != "regex-user" {
-				t.Errorf("regex consumer got a record of %s", r.Topic)
-			}
-			got++
-		})
-	}
+	consumeOnly(ctx, t, cl, "regex-user", 5)
 	if topics := cl.GetConsumeTopics(); len(topics) != 1 || topics[0] != "regex-user" {
 		t.Errorf("regex consumer consumes %v, want [regex-user]", topics)
 	}

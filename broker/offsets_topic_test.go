@@ -18,6 +18,26 @@ import (
 // Fetch and ListOffsets answer its partitions as an empty log, so a
 // consumer subscribed to it beside a user topic consumes the user topic
 // without errors, and kcat reads it to its end and exits.
+// consumeOnly polls cl until it has n records, failing on a fetch error or
+// a record of a topic other than topic.
+func consumeOnly(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, n int) {
+	t.Helper()
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", got, n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic != topic {
+				t.Errorf("consumer got a record of %s, want only %s", r.Topic, topic)
+			}
+			got++
+		})
+	}
+}
+
 func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
 	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
 	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
@@ -78,20 +98,7 @@ func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
 	// A consumer of both topics gets the user topic's records and no error.
 	cl := newClient(t, b.addr, kgo.ConsumeTopics("user", offsetsTopicName), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond))
-	got := 0
-	for got < 5 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of 5: %v", got, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Topic != "user" {
-				t.Errorf("record from %s", r.Topic)
-			}
-			got++
-		})
-	}
+	consumeOnly(ctx, t, cl, "user", 5)
 
 	// kcat reads every partition to its end and exits.
 	out, err := exec.CommandContext(ctx, kcat, "-b", b.addr, "-t", offsetsTopicName, "-C", "-o", "beginning", "-e", "-q").CombinedOutput()

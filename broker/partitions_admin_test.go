@@ -83,14 +83,7 @@ func TestCreatePartitions(t *testing.T) {
 		req := kmsg.NewPtrCreatePartitionsRequest()
 		req.Version = 3
 		add := func(topic string, count int32, assign ...[]int32) {
-			rt := kmsg.NewCreatePartitionsRequestTopic()
-			rt.Topic, rt.Count = topic, count
-			for _, a := range assign {
-				ra := kmsg.NewCreatePartitionsRequestTopicAssignment()
-				ra.Replicas = a
-				rt.Assignment = append(rt.Assignment, ra)
-			}
-			req.Topics = append(req.Topics, rt)
+			req.Topics = append(req.Topics, growTopic(topic, count, assign...))
 		}
 		add("grow", 5)
 		add("grow", 4)
@@ -115,15 +108,7 @@ func TestCreatePartitions(t *testing.T) {
 			t.Helper()
 			req := kmsg.NewPtrCreatePartitionsRequest()
 			req.Version, req.ValidateOnly = 3, validate
-			req.Topics = nil
-			rt := kmsg.NewCreatePartitionsRequestTopic()
-			rt.Topic, rt.Count = topic, count
-			for _, a := range assign {
-				ra := kmsg.NewCreatePartitionsRequestTopicAssignment()
-				ra.Replicas = a
-				rt.Assignment = append(rt.Assignment, ra)
-			}
-			req.Topics = append(req.Topics, rt)
+			req.Topics = []kmsg.CreatePartitionsRequestTopic{growTopic(topic, count, assign...)}
 			return rc.roundTrip(req).(*kmsg.CreatePartitionsResponse).Topics[0]
 		}
 		for _, c := range []struct {
@@ -156,6 +141,18 @@ func TestCreatePartitions(t *testing.T) {
 			t.Errorf("growth with a valid assignment: %v", strOrNil(got.ErrorMessage))
 		}
 	})
+}
+
+// growTopic is one topic of a CreatePartitions request.
+func growTopic(topic string, count int32, assign ...[]int32) kmsg.CreatePartitionsRequestTopic {
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, count
+	for _, a := range assign {
+		ra := kmsg.NewCreatePartitionsRequestTopicAssignment()
+		ra.Replicas = a
+		rt.Assignment = append(rt.Assignment, ra)
+	}
+	return rt
 }
 
 func strOrNil(s *string) string {
@@ -266,4 +263,21 @@ func TestDeleteRecords(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCreateTopicsV7TopicID: v7 answers the created topic's id, the one
+// Metadata reports.
+func TestCreateTopicsV7TopicID(t *testing.T) {
+	b := newTestBroker(t)
+	rc := dialRaw(t, b.addr)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version = 7
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "with-id", 2, 1
+	req.Topics = append(req.Topics, rt)
+	resp := rc.roundTrip(req).(*kmsg.CreateTopicsResponse)
+	ti, ok := b.Store().Topic("with-id")
+	if !ok || resp.Topics[0].ErrorCode != 0 || resp.Topics[0].TopicID != ti.ID || ti.ID == ([16]byte{}) {
+		t.Fatalf("v7 answer %+v, topic %+v", resp.Topics[0], ti)
+	}
 }

@@ -70,6 +70,36 @@ type CeilingOptions struct {
 	Runs      int
 }
 
+func (o CeilingOptions) withLoopbackDefaults() CeilingOptions {
+	if o.Duration <= 0 {
+		o.Duration = 2 * time.Second
+	}
+	if o.BlockBytes <= 0 {
+		o.BlockBytes = 1 << 20
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = 256 << 20
+	}
+	if len(o.Streams) == 0 {
+		o.Streams = []int{1, 2, 4}
+	}
+	if o.ReadBytes <= 0 {
+		o.ReadBytes = 4 << 20
+	}
+	if o.Runs <= 0 {
+		o.Runs = 3
+	}
+	return o
+}
+
+// SendfileCeiling measures only the sendfile-over-loopback ceiling, as
+// MeasureCeilings does, with a cached file in dir: a bench that compares a
+// fetch rate with the ceiling round by round measures it in every round, so
+// that a busy machine lowers both sides of the ratio alike.
+func SendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (mbps float64, streams int, err error) {
+	return sendfileCeiling(ctx, dir, o.withLoopbackDefaults())
+}
+
 // trial is one loopback trial's length.
 func (o CeilingOptions) trial() time.Duration { return max(o.Duration/4, 250*time.Millisecond) }
 
@@ -137,15 +167,7 @@ func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilin
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = 256 << 20
 	}
-	if len(o.Streams) == 0 {
-		o.Streams = []int{1, 2, 4}
-	}
-	if o.ReadBytes <= 0 {
-		o.ReadBytes = 4 << 20
-	}
-	if o.Runs <= 0 {
-		o.Runs = 3
-	}
+	o = o.withLoopbackDefaults()
 	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds(), LoopbackRuns: o.Runs, ReadBytes: o.ReadBytes}
 	// What cannot be read is left empty; the measurement does not need it.
 	env, _ := procsample.ReadEnvironment(procsample.EnvConfig{Dir: dir})

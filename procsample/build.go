@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 )
 
 // Build says which code produced a result: the module version, the git
@@ -24,8 +25,16 @@ type Build struct {
 	CommitFrom string `json:"commit_from,omitempty"`
 }
 
-// ReadBuild reads the running binary's build information.
-func ReadBuild() Build {
+// ReadBuild returns the running binary's build information, read once per
+// process: a binary without a VCS stamp (go test, go run, a build with
+// -buildvcs=false) reads the checkout's HEAD at its first call, so every
+// result a process writes names the same commit even when the checkout
+// moves on while it runs.
+func ReadBuild() Build { return readBuild() }
+
+var readBuild = sync.OnceValue(readBuildInfo)
+
+func readBuildInfo() Build {
 	b := Build{GoVersion: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		b.Module, b.Version = bi.Main.Path, bi.Main.Version
@@ -36,8 +45,10 @@ func ReadBuild() Build {
 	}
 	if b.Commit == "" {
 		// Test binaries and go run carry no VCS stamp: read the checkout's
-		// HEAD from its git metadata, without running git.
-		if rev, err := ReadCheckoutHead("."); err == nil {
+		// HEAD from its git metadata, without running git. A test runs in
+		// its package's directory: the checkout is the nearest parent
+		// with a .git.
+		if rev, err := ReadCheckoutHead(checkoutOf(".")); err == nil {
 			b.Commit, b.CommitFrom = rev, "checkout"
 		}
 	}
@@ -69,6 +80,23 @@ func (b Build) String() string {
 		v = "(devel)"
 	}
 	return fmt.Sprintf("%s %s, %s, %s", b.Module, v, commit, b.GoVersion)
+}
+
+// checkoutOf returns the nearest directory from dir upwards that has a
+// .git (dir itself when none has).
+func checkoutOf(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 // ReadCheckoutHead reads the commit HEAD points at from dir's git metadata

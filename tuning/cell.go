@@ -26,6 +26,9 @@ type runState struct {
 	dev      string
 	n        int                // storage preparations so far (names files)
 	ceilings map[string]float64 // storageKey -> measured ceiling, bytes/s
+	// pinning is the plan's CPU affinity as this host allowed it (nil
+	// without one).
+	pinning *Pinning
 	// ceilingErr says why the current storage's ceiling is missing.
 	ceilingErr string
 }
@@ -121,6 +124,13 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	if err := h.TrackProcess(b.PID()); err != nil {
 		return rec, &hostError{err}
 	}
+	pinning := st.pinning
+	if pinning != nil && pinning.NotPinned == "" {
+		if err := pinTasks(b.PID(), pinning.Broker); err != nil {
+			log.Warn("pinning the broker", "err", err)
+			pinning = &Pinning{NotPinned: err.Error()}
+		}
+	}
 	cgDir := ""
 	if cg != nil {
 		if err := cg.AddProcess(b.PID()); err != nil {
@@ -204,7 +214,7 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	rec = Record{
 		Plan: p.Name, Cell: cell.ID, CellName: cell.Name, Levels: cell.Levels, Repetition: run.Round,
 		Order: run.Order, Start: started.UTC(), Settings: cell.Settings, Environment: env, Measurement: m,
-		LoadgenResult: loadFile, Profiles: profFiles, Notes: notes,
+		LoadgenResult: loadFile, Profiles: profFiles, Notes: notes, Pinning: pinning, Broker: r.cfg.BrokerName,
 	}
 	rec.File, err = WriteRecord(r.cfg.OutDir, rec)
 	if err != nil {

@@ -80,6 +80,11 @@ type Record struct {
 	// Profiles are the broker's pprof profiles of the measured window,
 	// relative to the result dir (RunnerConfig.Profiles).
 	Profiles []profiling.File `json:"profiles,omitempty"`
+	// Broker names the broker under test (RunnerConfig.BrokerName).
+	Broker string `json:"broker,omitempty"`
+	// Pinning says which CPUs the broker and the load generator were held
+	// to (a plan's affinity:), or why not.
+	Pinning *Pinning `json:"pinning,omitempty"`
 	// Notes are warnings about the run (the load generator did not hold
 	// its target rate, errors).
 	Notes []string `json:"notes,omitempty"`

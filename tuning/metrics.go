@@ -1,6 +1,10 @@
 package tuning
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/brokerlab/brokerlab/tuning/stats"
+)
 
 // Direction says which way a metric improves.
 type Direction int
@@ -28,9 +32,17 @@ type Metric struct {
 	Evidence bool
 	// Scale converts the stored base unit to the shown unit.
 	Scale float64
+	// Threshold is the smallest relative change of the median reported as
+	// a finding (stats.Practical); 0 = stats.DefaultPracticalThreshold. A
+	// plan's thresholds: replace it.
+	Threshold float64
 	// Get returns the value in base units, false when not measured.
 	Get func(m Measurement) (float64, bool)
 }
+
+// log2Bucket is the width of a log2 histogram bucket as a relative
+// change: a factor of 2.
+const log2Bucket = 1.0
 
 func opt(p *float64) (float64, bool) {
 	if p == nil {
@@ -60,9 +72,12 @@ var Metrics = []Metric{
 			}
 			return m.ThroughputBytes / m.CeilingBytes, true
 		}},
-	{Key: "fsync_p50", Title: "fsync p50", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3,
+	// The fsync probe keeps a log2 histogram: within a bucket its quantile
+	// estimate is an interpolation, so a median that moved by one bucket (a
+	// factor of 2) is resolution, not a finding (bpf.Histogram.Estimate).
+	{Key: "fsync_p50", Title: "fsync p50", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3, Threshold: log2Bucket,
 		Get: func(m Measurement) (float64, bool) { return opt(m.FsyncP50) }},
-	{Key: "fsync_p99", Title: "fsync p99", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3,
+	{Key: "fsync_p99", Title: "fsync p99", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3, Threshold: log2Bucket,
 		Get: func(m Measurement) (float64, bool) { return opt(m.FsyncP99) }},
 	{Key: "page_cache_hit", Title: "page-cache hits", Unit: "%", Direction: Neutral, Evidence: true, Scale: 100,
 		Get: func(m Measurement) (float64, bool) { return opt(m.PageCacheHitRate) }},
@@ -86,3 +101,17 @@ func MetricByKey(key string) (Metric, error) {
 
 // objectiveKeys are the metrics a plan may optimise for.
 var objectiveKeys = []string{"throughput", "publish_p50", "publish_p99", "publish_p999", "e2e_p99"}
+
+// ThresholdOf is the practical threshold of metric m in plan p: the plan's
+// thresholds: entry, else m.Threshold, else the stats default (5%).
+func (p *Plan) ThresholdOf(m Metric) float64 {
+	if p != nil {
+		if v, ok := p.Thresholds[m.Key]; ok {
+			return v
+		}
+	}
+	if m.Threshold > 0 {
+		return m.Threshold
+	}
+	return stats.DefaultPracticalThreshold
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -62,6 +63,21 @@ type Plan struct {
 	Objective string `yaml:"objective,omitempty"`
 	// Design is full (default) or one-at-a-time.
 	Design string `yaml:"design,omitempty"`
+	// Sequential, when set, makes Repetitions a maximum: the runner stops
+	// after a complete round once every target's comparison is precise
+	// enough, or before a round that would not fit in the time budget.
+	Sequential *Sequential `yaml:"sequential,omitempty"`
+	// Affinity pins the broker and the load generator to separate CPUs
+	// (sched_setaffinity), where the host allows it; each run records
+	// what it got.
+	Affinity *Affinity `yaml:"affinity,omitempty"`
+	// Target, when set, is the broker under test instead of bin/broker:
+	// any Kafka-protocol broker started by command line (External).
+	Target *External `yaml:"target,omitempty"`
+	// Thresholds set the practical threshold of a metric by key (a
+	// fraction: 0.1 = 10%): smaller changes are "no practical difference"
+	// even when significant. Unset metrics keep Metric.Threshold.
+	Thresholds map[string]float64 `yaml:"thresholds,omitempty"`
 	// Base are the settings every cell starts from.
 	Base Settings `yaml:"base,omitempty"`
 	// Matrix lists the dimensions swept.
@@ -70,6 +86,38 @@ type Plan struct {
 	// a result dir (plan.yaml): the command line, what it overrode and what
 	// it skipped. Plan files under plans/ leave it out.
 	Invocation *Invocation `yaml:"invocation,omitempty"`
+}
+
+// Sequential is a stopping rule: interleaved rounds continue until the
+// 95% bootstrap interval of every targeted comparison is narrow enough,
+// or the time budget runs out. Stopping only between complete rounds keeps
+// every cell's sample the same size and the interleaving balanced.
+type Sequential struct {
+	// MinRepetitions is the fewest rounds before the rule may stop (at
+	// least 6: a 95% interval of a median needs 6 values).
+	MinRepetitions int `yaml:"min_repetitions"`
+	// Budget bounds the runs' wall time: a round that, at the pace of the
+	// rounds so far, would end after it is not started.
+	Budget time.Duration `yaml:"budget"`
+	// Targets are the precision goals.
+	Targets []Target `yaml:"targets"`
+}
+
+// Target asks that each comparison of Metric (every level against its
+// dimension's first, as the guide compares them) whose cells both have the
+// Where levels reach a 95% interval of the ratio of medians whose
+// half-width, relative to the ratio, is at most HalfWidth.
+type Target struct {
+	Metric    string            `yaml:"metric"`
+	HalfWidth float64           `yaml:"half_width"`
+	Where     map[string]string `yaml:"where,omitempty"`
+}
+
+// Affinity names the CPUs of the broker and of the lab's own process (the
+// load generator runs in it).
+type Affinity struct {
+	Broker []int `yaml:"broker"`
+	Load   []int `yaml:"load"`
 }
 
 // Invocation records how a result dir's plan was run, so that a reduced
@@ -88,6 +136,32 @@ type Invocation struct {
 	Skipped []string `yaml:"skipped,omitempty"`
 	// LeftOut names the plan's dimensions Degrade removed.
 	LeftOut []string `yaml:"left_out,omitempty"`
+	// Stop says how a sequential plan ended (the runner fills it in).
+	Stop *StopReport `yaml:"stop,omitempty"`
+	// Interrupted marks a run stopped by a signal before its end.
+	Interrupted bool `yaml:"interrupted,omitempty"`
+}
+
+// StopReport is the outcome of a plan's sequential rule.
+type StopReport struct {
+	// Rounds completed, of the plan's Repetitions at most.
+	Rounds int `yaml:"rounds"`
+	// Reason: "targets met", "time budget", "max repetitions".
+	Reason string `yaml:"reason"`
+	// Elapsed is the runs' wall time.
+	Elapsed time.Duration `yaml:"elapsed"`
+	// HalfWidths are the targeted comparisons' precision at the stop.
+	HalfWidths []HalfWidth `yaml:"half_widths,omitempty"`
+}
+
+// HalfWidth is one targeted comparison's 95% interval half-width at the
+// stop, relative to the ratio of medians (+Inf is written as .inf).
+type HalfWidth struct {
+	Metric string  `yaml:"metric"`
+	Base   string  `yaml:"base"`
+	Cell   string  `yaml:"cell"`
+	Value  float64 `yaml:"value"`
+	Target float64 `yaml:"target"`
 }
 
 // Overrides replace a plan's run lengths and seed for a shorter or longer
@@ -270,6 +344,61 @@ func (p *Plan) Validate() error {
 	if p.Design != DesignFull && p.Design != DesignOneAtATime {
 		bad("design", fmt.Sprintf("%q", p.Design), "want %s or %s", DesignFull, DesignOneAtATime)
 	}
+	for _, k := range slices.Sorted(maps.Keys(p.Thresholds)) {
+		if _, err := MetricByKey(k); err != nil {
+			bad("thresholds."+k, p.Thresholds[k], "no metric has this key; use one of the table's keys, such as publish_p99")
+		} else if v := p.Thresholds[k]; !(v > 0 && v <= 10) {
+			bad("thresholds."+k, v, "want a fraction above 0 and at most 10, such as 0.05 for 5%%")
+		}
+	}
+	if q := p.Sequential; q != nil {
+		if q.MinRepetitions < 6 || q.MinRepetitions > p.Repetitions {
+			bad("sequential.min_repetitions", q.MinRepetitions, "want 6 (a 95%% interval of a median needs 6 values) up to repetitions (%d)", p.Repetitions)
+		}
+		if q.Budget < time.Minute {
+			bad("sequential.budget", q.Budget, "want a wall-time budget of at least 1m, such as 40m")
+		}
+		if len(q.Targets) == 0 {
+			bad("sequential.targets", "[]", "name at least one target, such as {metric: publish_p99, half_width: 0.15}")
+		}
+		for i, t := range q.Targets {
+			at := fmt.Sprintf("sequential.targets[%d]", i)
+			if _, err := MetricByKey(t.Metric); err != nil {
+				bad(at+".metric", fmt.Sprintf("%q", t.Metric), "no metric has this key; use one such as publish_p99")
+			}
+			if !(t.HalfWidth > 0 && t.HalfWidth < 10) {
+				bad(at+".half_width", t.HalfWidth, "want a fraction above 0, such as 0.15 for ±15%%")
+			}
+			for _, k := range slices.Sorted(maps.Keys(t.Where)) {
+				if !slices.ContainsFunc(p.Matrix, func(d Dimension) bool {
+					return d.Name == k && slices.ContainsFunc(d.Levels, func(l Level) bool { return l.Name == t.Where[k] })
+				}) {
+					bad(at+".where."+k, t.Where[k], "no dimension %s with this level in the matrix", k)
+				}
+			}
+		}
+	}
+	if t := p.Target; t != nil {
+		errs = append(errs, t.validate("target")...)
+		if t.Config == "" && p.cellCount() <= MaxCells {
+			for _, c := range p.Cells() {
+				if len(c.Settings.Broker) > 0 {
+					bad("target.config", `""`, "cell %s sets broker keys, which need a config template to reach %s", c.Name, t.Name)
+					break
+				}
+			}
+		}
+	}
+	if a := p.Affinity; a != nil {
+		if len(a.Broker) == 0 || len(a.Load) == 0 {
+			bad("affinity", fmt.Sprintf("%v/%v", a.Broker, a.Load), "name CPUs for both broker: and load:, such as broker: [1], load: [0]")
+		}
+		for _, c := range a.Broker {
+			if slices.Contains(a.Load, c) || c < 0 {
+				bad("affinity.broker", c, "want CPUs (from 0) that load: does not also name")
+			}
+		}
+	}
 	baseErrs := p.Base.validate("base")
 	errs = append(errs, baseErrs...)
 
@@ -435,11 +564,40 @@ func (p *Plan) RunDuration() time.Duration {
 	return p.Warmup + p.Measure + setup
 }
 
+// Comparisons are the pairs of cells the guide compares: for every
+// dimension, each cell not at the dimension's first level against the cell
+// that differs from it only there (the baseline, in a one-at-a-time plan).
+func (p *Plan) Comparisons() [][2]Cell {
+	cells := p.Cells()
+	var out [][2]Cell
+	for _, d := range p.Matrix {
+		ref := d.Levels[0].Name
+		for _, c := range cells {
+			if c.Levels[d.Name] == ref {
+				continue
+			}
+			want := maps.Clone(c.Levels)
+			want[d.Name] = ref
+			for _, b := range cells {
+				if maps.Equal(b.Levels, want) {
+					out = append(out, [2]Cell{b, c})
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
 // CheckFiles reports workload and driver files missing under root (the
 // repository root); Validate checks only their form.
 func (p *Plan) CheckFiles(root string) error {
 	var errs []error
-	for key, v := range map[string]string{"workload": p.Workload, "driver": p.Driver} {
+	files := map[string]string{"workload": p.Workload, "driver": p.Driver}
+	if p.Target != nil && p.Target.Config != "" {
+		files["target.config"] = p.Target.Config
+	}
+	for key, v := range files {
 		if _, err := os.Stat(filepath.Join(root, v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q: %w; create it or point the plan at an existing file under workloads/", key, v, err))
 		}

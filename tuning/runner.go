@@ -101,10 +101,13 @@ type RunnerConfig struct {
 	Host *host.Session
 	// Broker, Load: the system under test and the load. Probes and
 	// Ceilings are optional.
-	Broker   Broker
-	Load     Load
-	Probes   Probes
-	Ceilings Ceilings
+	Broker Broker
+	// BrokerName describes Broker in each run file ("bin/broker", "kfake
+	// (bin/kfake -listen 127.0.0.1:9192)").
+	BrokerName string
+	Load       Load
+	Probes     Probes
+	Ceilings   Ceilings
 	// Environment describes the machine; the runner adds the disk and
 	// filesystem of each cell.
 	Environment procsample.Environment
@@ -214,13 +217,60 @@ func (r *Runner) Run(ctx context.Context) (records []Record, err error) {
 			err = errors.Join(err, fmt.Errorf("restoring the host after the sweep: %w", rerr))
 		}
 	}()
+	if a := p.Affinity; a != nil {
+		st.pinning = &Pinning{NotPinned: checkAffinity(a)}
+		if st.pinning.NotPinned == "" {
+			prev, err := allowedCPUs()
+			if err == nil {
+				err = pinTasks(os.Getpid(), a.Load)
+			}
+			if err != nil {
+				st.pinning.NotPinned = err.Error()
+			} else {
+				st.pinning.Broker, st.pinning.Load, st.pinning.Method = a.Broker, a.Load, "sched_setaffinity"
+				defer func() {
+					if err := pinTasks(os.Getpid(), prev); err != nil {
+						r.log.Warn("restoring the lab's CPU affinity", "err", err)
+					}
+				}()
+			}
+		}
+		if st.pinning.NotPinned != "" {
+			r.log.Warn("running without CPU pinning", "reason", st.pinning.NotPinned)
+		}
+	}
 	schedule := p.Schedule()
 	start := time.Now()
 	failed := 0
+	roundStart, slowest := start, time.Duration(0)
+	stopAt := func(round int, reason string, hw []HalfWidth) error {
+		inv := p.invocation()
+		inv.Stop = &StopReport{Rounds: round, Reason: reason, Elapsed: time.Since(start).Round(time.Second), HalfWidths: hw}
+		return writePlan(filepath.Join(r.cfg.OutDir, "plan.yaml"), p)
+	}
 	for i, run := range schedule {
+		if i > 0 && run.Round != schedule[i-1].Round {
+			slowest = max(slowest, time.Since(roundStart))
+			roundStart = time.Now()
+			reason, hw := sequentialStop(p, records, run.Round, time.Since(start), slowest)
+			if len(hw) > 0 {
+				r.log.Info("precision", "rounds", run.Round-1, "half_widths", describeHalfWidths(hw))
+			}
+			if reason != "" {
+				r.log.Info("sequential rule stops the plan", "reason", reason, "rounds", run.Round-1)
+				if err := stopAt(run.Round-1, reason, hw); err != nil {
+					return records, err
+				}
+				schedule = schedule[:i]
+				break
+			}
+		}
 		r.progress(Progress{Done: i, Total: len(schedule), Run: &schedule[i], Elapsed: time.Since(start),
 			Left: estimateLeft(p, time.Since(start), i, len(schedule)), Failed: failed})
 		if ctx.Err() != nil {
+			inv := p.invocation()
+			inv.Interrupted = true
+			_ = writePlan(filepath.Join(r.cfg.OutDir, "plan.yaml"), p)
 			return records, fmt.Errorf("sweep stopped after %d of %d runs: %w", i, len(schedule), context.Cause(ctx))
 		}
 		rec, err := r.runOne(ctx, st, run)
@@ -234,6 +284,11 @@ func (r *Runner) Run(ctx context.Context) (records []Record, err error) {
 			continue
 		}
 		records = append(records, rec)
+	}
+	if p.Sequential != nil && (p.Invocation == nil || p.Invocation.Stop == nil) && ctx.Err() == nil {
+		if err := stopAt(p.Repetitions, StopMaxRepetitions, precision(p, records)); err != nil {
+			return records, err
+		}
 	}
 	r.progress(Progress{Done: len(schedule), Total: len(schedule), Elapsed: time.Since(start), Failed: failed})
 	if failed > 0 {
@@ -249,7 +304,11 @@ func estimateLeft(p *Plan, elapsed time.Duration, done, total int) time.Duration
 	if done > 0 {
 		per = elapsed / time.Duration(done)
 	}
-	return per * time.Duration(total-done)
+	left := per * time.Duration(total-done)
+	if q := p.Sequential; q != nil {
+		left = max(0, min(left, q.Budget-elapsed))
+	}
+	return left
 }
 
 func (r *Runner) progress(pr Progress) {

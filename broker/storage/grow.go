@@ -16,13 +16,14 @@ import (
 // segments are made first, without topic.json (a dir without one is an
 // unfinished creation, removed at load). Then topic.json, with the new
 // count and a config version one above the old one, is written into the new
-// dirs and then into the old ones: the first of those writes is the commit
-// point, because at load the copy with the highest config version gives the
-// topic's partition count and a missing partition dir is recreated empty.
-// On a failure before the commit point the new dirs are removed; after it,
-// the copies already written are put back to the old count (above the new
-// version) and the new dirs removed; a rollback that fails too is part of
-// the returned error. Files are made without Store.mu held (Store.cfgMu,
+// dirs and then into the old ones (each set with its fsyncs batched, as
+// CreateTopic writes them): the first of those writes to become durable is
+// the commit point, because at load the copy with the highest config
+// version gives the topic's partition count and a missing partition dir is
+// recreated empty. On a failure the new dirs are removed (topic.json first)
+// and, once the old copies were being rewritten, all of them are written
+// again with the old count above the new version; a rollback that fails too
+// is part of the returned error. Files are made without Store.mu held (Store.cfgMu,
 // which serialises topic.json writers, is held throughout).
 //
 // Errors wrap kerr.UnknownTopicOrPartition (no such topic),
@@ -47,35 +48,39 @@ func (s *Store) AddPartitions(name string, count int32, validateOnly bool) error
 	next := old
 	next.partitions, next.configVersion = count, old.configVersion+1
 	parts := make([]*Partition, 0, len(lds))
-	var rewritten []*Partition // old partitions whose topic.json says count
+	rewriting := false // the old partitions' topic.json copies may say count
 	err = func() error {
+		// As CreateTopic: the dirs and segments, then their topic.json
+		// copies with the fsyncs batched, then each log dir synced once.
+		dirs := make([]string, 0, len(lds))
 		for i, ld := range lds {
-			p, err := createPartition(s, &next, old.partitions+int32(i), ld)
+			p, err := createPartitionUnsynced(s, &next, old.partitions+int32(i), ld)
 			if err != nil {
 				return err
 			}
 			parts = append(parts, p)
+			dirs = append(dirs, p.dir)
 			if testHookCreatedPartition != nil {
 				testHookCreatedPartition(p.id)
 			}
 		}
-		for _, p := range parts {
-			if err := writeTopicMeta(p.dir, &next); err != nil {
-				return err
-			}
+		if err := writeTopicMetas(dirs, &next); err != nil {
+			return err
 		}
+		if err := syncDirs(parts); err != nil {
+			return err
+		}
+		rewriting = true
+		olds := make([]string, 0, len(t.parts))
 		for _, p := range t.parts {
 			if testHookGrowRewrite != nil {
 				if err := testHookGrowRewrite(p.id); err != nil {
 					return err
 				}
 			}
-			if err := writeTopicMeta(p.dir, &next); err != nil {
-				return err
-			}
-			rewritten = append(rewritten, p)
+			olds = append(olds, p.dir)
 		}
-		return nil
+		return writeTopicMetas(olds, &next)
 	}()
 
 	s.mu.Lock()
@@ -95,14 +100,18 @@ func (s *Store) AddPartitions(name string, count int32, validateOnly bool) error
 		if rerr := removePartitions(parts); rerr != nil {
 			rerrs = append(rerrs, rerr)
 		}
-		back := old
-		back.configVersion = next.configVersion + 1
-		for _, p := range rewritten {
-			if rerr := writeTopicMeta(p.dir, &back); rerr != nil {
+		if rewriting {
+			// Every old copy back to the old count, above the new
+			// version (a batched write may have renamed any of them).
+			back := old
+			back.configVersion = next.configVersion + 1
+			olds := make([]string, 0, len(t.parts))
+			for _, p := range t.parts {
+				olds = append(olds, p.dir)
+			}
+			if rerr := writeTopicMetas(olds, &back); rerr != nil {
 				rerrs = append(rerrs, rerr)
 			}
-		}
-		if len(rewritten) > 0 {
 			s.mu.Lock()
 			t.configVersion = back.configVersion
 			s.mu.Unlock()

@@ -269,6 +269,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		b := &batches[i]
 		seg.noteBatch(&b.batchHeader)
 		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), p.cfg.Load().indexInterval)
+		seg.recent.add(uint32(b.baseOffset-seg.base), uint32(b.lastOffset()-seg.base), uint32(pos+int64(b.pos)))
 	}
 	seg.size += int64(len(records))
 	for pid, e := range pending {
@@ -586,6 +587,9 @@ func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
 		p.mu.RUnlock()
 		return Slice{}, fmt.Errorf("reading %s at offset %d: no segment holds it: %w", p, offset, kerr.KafkaStorageError)
 	}
+	// A read of the tail (a consumer that keeps up) is found in memory;
+	// an older offset is looked up in the index and the log's headers.
+	start, end, inTail := seg.recent.span(uint32(offset-seg.base), size, maxBytes)
 	_, err := seg.acquire()
 	p.mu.RUnlock()
 	if err != nil {
@@ -593,7 +597,12 @@ func (p *Partition) Read(offset int64, maxBytes int32) (Slice, error) {
 		return Slice{}, fmt.Errorf("reading %s at offset %d: %w: %w", p, offset, err, kerr.KafkaStorageError)
 	}
 
-	sl, err := readSegment(seg, size, entries, offset, maxBytes)
+	var sl Slice
+	if inTail {
+		sl = Slice{File: seg.log, Pos: start, Size: end - start, ref: &sliceRef{seg: seg}}
+	} else {
+		sl, err = readSegment(seg, size, entries, offset, maxBytes)
+	}
 	if err != nil {
 		seg.release()
 		p.store.stats.storageErrors.Add(1)
@@ -724,34 +733,49 @@ func (p *Partition) recordAtOrAfter(seg *segment, pos int64, h *batchHeader, ts,
 // log start offset too). ok is false when no record is that new. Only the
 // batches that may hold the answer are read (and decompressed).
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bool) {
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		return 0, 0, false
-	}
-	from := p.lso.Load()
-	var seg *segment
-	for _, s := range p.segs {
-		if s.maxTS >= ts && s.size > 0 && s.next > from {
-			seg = s
-			break
+	// Segments are searched oldest first; one whose timestamps reach ts
+	// may hold no answer at or above the log start offset (records out of
+	// timestamp order), and then the next one is searched.
+	last := int64(-1) // base offset of the segment searched last
+	for {
+		p.mu.RLock()
+		if p.closed {
+			p.mu.RUnlock()
+			return 0, 0, false
 		}
-	}
-	if seg == nil {
+		from := p.lso.Load()
+		var seg *segment
+		for _, s := range p.segs {
+			if s.base > last && s.maxTS >= ts && s.size > 0 && s.next > from {
+				seg = s
+				break
+			}
+		}
+		if seg == nil {
+			p.mu.RUnlock()
+			return 0, 0, false
+		}
+		rel := seg.tindex.lookup(ts)
+		pos := int64(seg.index.lookup(rel))
+		size := seg.size
+		_, err := seg.acquire()
 		p.mu.RUnlock()
-		return 0, 0, false
+		if err != nil {
+			p.store.log.Warn("opening a segment for a timestamp lookup", "partition", p.String(), "err", err)
+			return 0, 0, false
+		}
+		offset, timestamp, ok = p.searchSegment(seg, pos, size, ts, from)
+		seg.release()
+		if ok {
+			return offset, timestamp, true
+		}
+		last = seg.base
 	}
-	rel := seg.tindex.lookup(ts)
-	pos := int64(seg.index.lookup(rel))
-	size := seg.size
-	_, err := seg.acquire()
-	p.mu.RUnlock()
-	if err != nil {
-		p.store.log.Warn("opening a segment for a timestamp lookup", "partition", p.String(), "err", err)
-		return 0, 0, false
-	}
-	defer seg.release()
+}
 
+// searchSegment walks seg's batch headers from pos for the first record at
+// or after offset from whose timestamp is at least ts.
+func (p *Partition) searchSegment(seg *segment, pos, size, ts, from int64) (int64, int64, bool) {
 	var buf [batchHeaderSize]byte
 	for pos < size {
 		h, err := seg.readHeader(pos, &buf)

@@ -43,6 +43,7 @@ type segment struct {
 	logPath string
 	index   *offsetIndex
 	tindex  *timeIndex
+	recent  recentBatches // the active segment's latest batches, for tail reads
 
 	size            int64     // committed bytes
 	next            int64     // offset after the last batch
@@ -365,6 +366,7 @@ func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cu
 // entry (Kafka's onBecomeInactiveSegment), every entry written and the
 // index files trimmed.
 func (s *segment) seal() error {
+	s.recent.reset()
 	if s.maxTS >= 0 {
 		s.tindex.maybeAdd(s.maxTS, s.maxTSRel, true)
 	}

@@ -116,3 +116,26 @@ func TestDeletedTopicDoesNotLeaveItsStartToANewOne(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+// A segment whose timestamps reach the one asked for, but only below the
+// log start offset, is passed over for the next one.
+func TestOffsetForTimestampSkipsRecordsBelowTheStart(t *testing.T) {
+	s := openStore(t, testConfig(t, 1))
+	mustCreate(t, s, "ts", 1, map[string]*string{"segment.bytes": ptr("700")})
+	p := s.Partition("ts", 0)
+	// One segment with offsets 0-2 at time 5000 (out of order) and 3-5 at
+	// 1000, then a new segment with 6-8 at 6000.
+	mustAppend(t, p, encodeBatch(t, batchOpts{values: values("a", 3, 50), timestamp: 5000}))
+	mustAppend(t, p, encodeBatch(t, batchOpts{values: values("b", 3, 50), timestamp: 1000}))
+	mustAppend(t, p, encodeBatch(t, batchOpts{values: values("c", 3, 50), timestamp: 6000}))
+	if segs := p.Segments(); len(segs) != 2 || segs[1] != 6 {
+		t.Fatalf("segments %v, want [0 6]", segs)
+	}
+	if _, err := p.DeleteRecords(3); err != nil {
+		t.Fatal(err)
+	}
+	off, ts, ok := p.OffsetForTimestamp(4000)
+	if !ok || off != 6 || ts != 6000 {
+		t.Fatalf("OffsetForTimestamp(4000) = %d at %d (%v), want 6 at 6000 (offsets 0-2 at 5000 are below the start 3)", off, ts, ok)
+	}
+}

@@ -35,6 +35,9 @@ type Analysis struct {
 	// Env is the environment of the runs (fields that differ between runs
 	// read "varies: a, b").
 	Env procsample.Environment
+	// Pinning says where the broker and the load generator ran (the
+	// runs' pinning records; "" when no run had any).
+	Pinning string
 
 	byID map[string]*CellResult
 }
@@ -84,6 +87,7 @@ func Analyze(plan *tuning.Plan, records []tuning.Record) (*Analysis, error) {
 		}
 	}
 	a.Env = mergeEnv(records)
+	a.Pinning = mergePinning(records)
 	return a, nil
 }
 
@@ -132,4 +136,30 @@ func compare(base, b *CellResult, key string) (stats.Comparison, bool) {
 		return stats.Comparison{}, false
 	}
 	return stats.Compare(base.Values[key], b.Values[key]), true
+}
+
+// mergePinning describes the runs' CPU pinning: one phrase when every
+// run had the same, else each with its count of runs.
+func mergePinning(records []tuning.Record) string {
+	count := map[string]int{}
+	for _, r := range records {
+		p := r.Pinning
+		switch {
+		case p == nil:
+			continue
+		case p.NotPinned != "":
+			count["not pinned: "+p.NotPinned]++
+		default:
+			count[fmt.Sprintf("broker on CPU %v, load generator (the lab) on CPU %v (%s)", p.Broker, p.Load, p.Method)]++
+		}
+	}
+	keys := slices.Sorted(maps.Keys(count))
+	if len(keys) == 1 && count[keys[0]] == len(records) {
+		return keys[0]
+	}
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s in %d of %d runs", k, count[k], len(records)))
+	}
+	return strings.Join(parts, "; ")
 }

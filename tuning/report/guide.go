@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -214,13 +215,20 @@ func (g *guide) write(w *bufio.Writer) {
 		"p-values Holm-corrected across every comparison of the same metric in this guide (%d pairs of cells); "+
 		"\"~\" means not significant. Cells ran interleaved in an order shuffled every round (seed %d), %d repetitions, "+
 		"%s warm-up and %s measured per run.\n\n",
-		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, p.Repetitions, p.Warmup, p.Measure)
+		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, g.rounds(), p.Warmup, p.Measure)
+	fmt.Fprintf(w, "A change is a **finding** only when it is significant after Holm and larger than the metric's practical threshold "+
+		"(%s for %s; %s). A significant change below it, or one whose interval lies within it, is **no practical difference**; "+
+		"anything else is **inconclusive**, stated with its minimal detectable effect (MDE): the farther end of the change's 95%% interval, "+
+		"the largest difference the run could have missed. Only a finding for the better is ever recommended.\n\n",
+		pct(g.threshold(g.obj)), g.obj.Title, g.thresholdNote())
 	fmt.Fprintf(w, "A recommendation weighs %s only. Where a knob trades something the numbers do not price — durability "+
 		"(the flush policy), memory left to other services (memory limits), headroom — decide that part yourself; "+
 		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title)
 	if minRuns := g.minRuns(); minRuns < 6 {
 		raise := "raise repetitions: in the plan"
-		if p.Invocation != nil && p.Invocation.Reduced {
+		if inv := p.Invocation; inv != nil && inv.Stop != nil && inv.Stop.Reason == tuning.StopBudget {
+			raise = "the sequential rule's time budget stopped the run; raise sequential.budget: in the plan, or run on a quieter machine"
+		} else if p.Invocation != nil && p.Invocation.Reduced {
 			raise = "run the plan without the command line's -repetitions override"
 		}
 		fmt.Fprintf(w, "**Too few runs for firm conclusions:** some cells have only %d runs. The Mann-Whitney U test cannot reach p < %.2f "+
@@ -234,6 +242,9 @@ func (g *guide) write(w *bufio.Writer) {
 	e := a.Env
 	g.table(w, []string{"kernel", "CPU", "memory", "disk", "filesystem", "workload", "Go"},
 		[][]string{{e.Kernel, fmt.Sprintf("%s (%d CPUs)", e.CPUModel, e.CPUs), fmt.Sprintf("%d MiB", e.MemTotalBytes>>20), e.Disk, e.Filesystem, e.Workload, e.GoVersion}})
+	if a.Pinning != "" {
+		fmt.Fprintf(w, "\nCPU pinning: %s.\n", a.Pinning)
+	}
 	fmt.Fprintf(w, "\nThe recommendations hold for this machine and this workload (`%s`, driver `%s`); re-run the plan on the production hardware before applying them there.\n\n", p.Workload, p.Driver)
 
 	g.writeOverhead(w)
@@ -253,8 +264,9 @@ func (g *guide) write(w *bufio.Writer) {
 	}
 
 	fmt.Fprintf(w, "## The seed's advice, checked\n\n")
-	fmt.Fprintf(w, "Verdicts: **holds** (the advised setting is significantly better), **does not hold** (significantly worse), "+
-		"**not significant** (no difference detected at this many runs), **too few runs to tell** (fewer than %d runs per cell: "+
+	fmt.Fprintf(w, "Verdicts: **holds** (the advised setting is better, as a finding), **does not hold** (worse, as a finding), "+
+		"**no practical difference** (any change is within the practical threshold), **inconclusive** (no finding, and the interval "+
+		"still allows a practical change: the MDE says how large), **too few runs to tell** (fewer than %d runs per cell: "+
 		"no difference can be significant, whatever the numbers), **not measured** (the plan has no dimension for it).\n\n", MinTestableRuns)
 	var rows [][]string
 	for _, ch := range g.checks {
@@ -264,14 +276,15 @@ func (g *guide) write(w *bufio.Writer) {
 	g.table(w, []string{"advice", "source", "verdict", "evidence"}, rows)
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "## Not significant\n\n")
+	fmt.Fprintf(w, "## Not findings\n\n")
 	if len(notSig) == 0 {
-		fmt.Fprintf(w, "Every level compared changed %s significantly.\n\n", g.obj.Title)
+		fmt.Fprintf(w, "Every level compared changed %s as a finding.\n\n", g.obj.Title)
 	} else {
 		if g.minRuns() < MinTestableRuns {
 			fmt.Fprintf(w, "With %d runs per cell no level can change %s significantly, so these are numbers, not findings:\n\n", g.minRuns(), g.obj.Title)
 		} else {
-			fmt.Fprintf(w, "These levels did not change %s detectably; that is not proof of no effect, only that any effect is smaller than this many runs can resolve:\n\n", g.obj.Title)
+			fmt.Fprintf(w, "These levels did not change %s as a finding; each line says whether the change was within the practical "+
+				"threshold or how large a change the run could have missed (the MDE):\n\n", g.obj.Title)
 		}
 		for _, s := range notSig {
 			fmt.Fprintf(w, "- %s\n", s)
@@ -292,6 +305,8 @@ func (g *guide) write(w *bufio.Writer) {
 			"but read the cells they belong to with care (a broker that cannot hold the rate measures its backlog, not its latency):\n\n%s\n\n",
 			strings.Join(warn, "\n"))
 	}
+
+	g.writeApply(w)
 
 	fmt.Fprintf(w, "## Run files\n\n")
 	var frows [][]string
@@ -323,6 +338,55 @@ func (g *guide) writeInvocation(w *bufio.Writer) {
 	}
 	if inv.Command != "" {
 		fmt.Fprintf(w, "Command: `%s`\n\n", inv.Command)
+	}
+	if inv.Interrupted {
+		fmt.Fprintf(w, "**Interrupted:** the run was stopped by a signal before its end; the cells have the runs that finished.\n\n")
+	}
+	g.writeStop(w)
+}
+
+// writeStop reports a sequential plan's stopping rule: why it stopped
+// and the precision each targeted comparison reached.
+func (g *guide) writeStop(w *bufio.Writer) {
+	p := g.a.Plan
+	q := p.Sequential
+	if q == nil {
+		return
+	}
+	stop := p.Invocation.Stop
+	if stop == nil {
+		fmt.Fprintf(w, "**Sequential rule:** the plan stops between rounds once its targets are met or its budget (%s) would be exceeded; "+
+			"this run did not record how it stopped.\n\n", q.Budget)
+		return
+	}
+	var why string
+	switch stop.Reason {
+	case tuning.StopTargetsMet:
+		why = "every targeted comparison reached its precision"
+	case tuning.StopBudget:
+		why = fmt.Sprintf("the time budget (%s) would not fit another round; the targets below marked \"no\" were not reached, "+
+			"so read their comparisons by their MDE", q.Budget)
+	default:
+		why = fmt.Sprintf("it ran all %d repetitions the plan allows", p.Repetitions)
+	}
+	fmt.Fprintf(w, "**Sequential rule:** interleaved rounds (every cell once per round, at least %d) until each targeted comparison's 95%% interval "+
+		"of the ratio of medians has a half-width below its target, or the budget of %s. This run stopped after **%d rounds** in %s: %s.\n\n",
+		q.MinRepetitions, q.Budget, stop.Rounds, stop.Elapsed, why)
+	if len(stop.HalfWidths) > 0 {
+		var rows [][]string
+		for _, h := range stop.HalfWidths {
+			met := "yes"
+			if !(h.Value <= h.Target) {
+				met = "no"
+			}
+			v := "∞"
+			if !math.IsInf(h.Value, 0) && !math.IsNaN(h.Value) {
+				v = fmt.Sprintf("±%.1f%%", 100*h.Value)
+			}
+			rows = append(rows, []string{h.Metric, h.Base, h.Cell, v, fmt.Sprintf("±%.0f%%", 100*h.Target), met})
+		}
+		g.table(w, []string{"metric", "base", "vs", "95% CI half-width", "target", "met"}, rows)
+		fmt.Fprintln(w)
 	}
 }
 
@@ -368,4 +432,31 @@ func (g *guide) table(w io.Writer, header []string, rows [][]string) {
 		_ = t.Append(er)
 	}
 	_ = t.Render()
+}
+
+// thresholdNote names the thresholds that differ from the default.
+func (g *guide) thresholdNote() string {
+	var parts []string
+	for _, m := range tuning.Metrics {
+		if t := g.threshold(m); t != stats.DefaultPracticalThreshold {
+			why := "set by the plan"
+			if _, ok := g.a.Plan.Thresholds[m.Key]; !ok && m.Threshold > 0 {
+				why = "a log2 histogram cannot resolve less than one bucket"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s (%s)", m.Title, pct(t), why))
+		}
+	}
+	if len(parts) == 0 {
+		return "every metric uses the default " + pct(stats.DefaultPracticalThreshold)
+	}
+	return "default " + pct(stats.DefaultPracticalThreshold) + "; " + strings.Join(parts, ", ")
+}
+
+// rounds is how many repetitions ran: the plan's, or where a sequential
+// rule stopped.
+func (g *guide) rounds() int {
+	if inv := g.a.Plan.Invocation; inv != nil && inv.Stop != nil {
+		return inv.Stop.Rounds
+	}
+	return g.a.Plan.Repetitions
 }

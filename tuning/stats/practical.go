@@ -72,9 +72,8 @@ func (c Comparison) Classify(threshold float64) Outcome {
 		// benchmath's Mann-Whitney test needs 4 per side at alpha 0.05.
 		return TooFewRuns
 	}
-	change := math.Abs(c.Change())
 	switch {
-	case c.Significant && change >= threshold:
+	case c.Significant && Practical(c.Ratio, threshold):
 		return Finding
 	case c.Significant:
 		return NoPracticalDifference
@@ -87,10 +86,25 @@ func (c Comparison) Classify(threshold float64) Outcome {
 	}
 }
 
+// Practical says whether a ratio of medians is a change larger than
+// threshold in either direction, measured on the log scale so that a
+// halving and a doubling count alike: with threshold 1 (a factor of 2),
+// neither 0.5 nor 2 is practical, which keeps a median that moved by one
+// bucket of a log2 histogram (the kernel probes' fsync latency) from
+// reading as a finding. For 5% the bounds are -4.8% and +5%.
+func Practical(ratio, threshold float64) bool {
+	if math.IsNaN(ratio) || ratio <= 0 {
+		return false
+	}
+	// The epsilon keeps a ratio that is exactly 1+threshold (a bucket
+	// edge against the next) on the not-practical side despite rounding.
+	return math.Abs(math.Log(ratio)) > math.Log1p(threshold)+1e-9
+}
+
 // Explain is one sentence for a table cell or the guide, e.g. "finding:
 // -12.3% (-15.0% to -9.1%)", "no practical difference: +1.2%, within ±5%",
 // "inconclusive — keep what you have: no difference larger than ±18% was
-// detectable".
+// detectable at n=6+6".
 func (c Comparison) Explain(threshold float64) string {
 	if threshold <= 0 {
 		threshold = DefaultPracticalThreshold
@@ -101,7 +115,7 @@ func (c Comparison) Explain(threshold float64) string {
 	case NoPracticalDifference:
 		return fmt.Sprintf("no practical difference: %+.1f%% (%s), within ±%.0f%%", 100*c.Change(), c.RatioCI(), 100*threshold)
 	case Inconclusive:
-		return fmt.Sprintf("inconclusive — keep what you have: no difference larger than ±%.0f%% was detectable", math.Ceil(100*c.MDE()))
+		return "inconclusive — keep what you have: " + c.Undetectable()
 	}
 	return fmt.Sprintf("too few runs (n=%d+%d; need 4 per side)", c.Base.N, c.New.N)
 }
@@ -115,3 +129,31 @@ func (s Summary) HalfWidth() float64 {
 	}
 	return (s.Hi - s.Lo) / 2 / math.Abs(s.Center)
 }
+
+// Undetectable states the MDE of a comparison that found nothing: "no
+// difference larger than ±18% was detectable at n=6+6" (or why there is
+// no interval at all).
+func (c Comparison) Undetectable() string {
+	mde := c.MDE()
+	if math.IsInf(mde, 1) {
+		return fmt.Sprintf("no interval of the change at n=%d+%d, so no size of difference can be ruled out", c.Base.N, c.New.N)
+	}
+	return fmt.Sprintf("no difference larger than ±%.0f%% was detectable at n=%d+%d", math.Ceil(100*mde-1e-9), c.Base.N, c.New.N)
+}
+
+// HalfWidth is the 95% bootstrap interval of the ratio of medians, as a
+// half-width relative to the ratio ((hi-lo)/2/ratio; +Inf without an
+// interval, or with fewer than 6 values a side: a bootstrap of one or two
+// values has a zero-width interval that says nothing). The lab's
+// sequential rule stops once every comparison's HalfWidth is below its
+// target.
+func (c Comparison) HalfWidth() float64 {
+	if c.Base.N < minInterval || c.New.N < minInterval || math.IsNaN(c.RatioLo) || math.IsNaN(c.RatioHi) || math.IsNaN(c.Ratio) || c.Ratio == 0 {
+		return math.Inf(1)
+	}
+	return (c.RatioHi - c.RatioLo) / 2 / c.Ratio
+}
+
+// minInterval is the fewest values with which benchmath gives a 95%
+// interval of a median (Summary.Lo/Hi are infinite below it).
+const minInterval = 6

@@ -60,3 +60,38 @@ func TestHalfWidth(t *testing.T) {
 		t.Errorf("HalfWidth of 3 samples = %v, want +Inf (no interval below 6)", hw)
 	}
 }
+
+func TestPracticalIsSymmetricAndStrictAtTheThreshold(t *testing.T) {
+	for _, tt := range []struct {
+		ratio, threshold float64
+		want             bool
+	}{
+		{0.5, 1, false}, // one log2 bucket down: not practical at a factor-2 threshold
+		{2, 1, false},   // one bucket up
+		{0.49, 1, true},
+		{2.1, 1, true},
+		{1.06, 0.05, true},
+		{0.94, 0.05, true},
+		{1.04, 0.05, false},
+		{1.0000, 0.05, false},
+		{math.NaN(), 0.05, false},
+	} {
+		if got := Practical(tt.ratio, tt.threshold); got != tt.want {
+			t.Errorf("Practical(%v, %v) = %v, want %v", tt.ratio, tt.threshold, got, tt.want)
+		}
+	}
+}
+
+func TestUndetectableStatesTheMDEAndN(t *testing.T) {
+	c := Comparison{Base: Summary{N: 6}, New: Summary{N: 7}, Ratio: 1.01, RatioLo: 0.83, RatioHi: 1.12}
+	if got, want := c.Undetectable(), "no difference larger than ±17% was detectable at n=6+7"; got != want {
+		t.Errorf("Undetectable = %q, want %q", got, want)
+	}
+	six := Summary{N: 6}
+	if got := (Comparison{Base: six, New: six, Ratio: 1, RatioLo: 0.9, RatioHi: 1.2}).HalfWidth(); math.Abs(got-0.15) > 1e-9 {
+		t.Errorf("HalfWidth = %v, want 0.15", got)
+	}
+	if got := (Comparison{Base: Summary{N: 1}, New: Summary{N: 1}, Ratio: 1, RatioLo: 1, RatioHi: 1}).HalfWidth(); !math.IsInf(got, 1) {
+		t.Errorf("HalfWidth of one run a side = %v, want +Inf: a bootstrap of one value has no spread", got)
+	}
+}

@@ -180,9 +180,17 @@ func Run(ctx context.Context, cfg Config) (string, error) {
 		return "", err
 	}
 	broker.LogDir = filepath.Join(dir, "broker-logs")
+	var sut tuning.Broker = broker
+	brokerName := "bin/broker"
+	if t := plan.Target; t != nil {
+		sut = tuning.ExternalBroker{Spec: *t, Root: cfg.Root, RunDir: broker.LogDir, Logger: cfg.Logger}
+		brokerName = t.Name + " (" + strings.Join(t.Command, " ") + ")"
+		fmt.Fprintf(cfg.Progress, ">> the broker under test is %s\n", brokerName)
+	}
 	rc := tuning.RunnerConfig{
 		Plan: plan, OutDir: dir, WorkDir: cfg.WorkDir, Host: session, NoCgroups: !caps.Cgroups,
-		Broker:      broker,
+		Broker:      sut,
+		BrokerName:  brokerName,
 		Load:        tuning.LoadgenLoad{Workload: w, Driver: d, Logger: cfg.Logger},
 		Ceilings:    tuning.LoadgenCeilings{},
 		Environment: env,
@@ -254,6 +262,13 @@ func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) err
 	if err != nil {
 		return err
 	}
+	applied, err := report.WriteApply(dir, a)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		fmt.Fprintf(progress, ">> the findings as files to apply: %s\n", strings.Join(applied, ", "))
+	}
 	fmt.Fprintf(progress, ">> wrote %s, %s and %d charts under %s\n", filepath.Join(dir, "tables.md"), filepath.Join(dir, "guide.md"),
 		len(charts), filepath.Join(dir, "charts"))
 	return nil
@@ -261,8 +276,13 @@ func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) err
 
 // PrintPlan prints a plan's cells and schedule (lab sweep -check).
 func PrintPlan(w io.Writer, p *tuning.Plan) error {
-	fmt.Fprintf(w, "plan %s: %d cells, %d repetitions, design %s, about %s\n", p.Name, len(p.Cells()), p.Repetitions, p.Design,
-		(p.RunDuration() * time.Duration(len(p.Schedule()))).Round(time.Minute))
+	if q := p.Sequential; q != nil {
+		fmt.Fprintf(w, "plan %s: %d cells, %d to %d repetitions (sequential: stops when its targets are met or within its budget of %s), design %s\n",
+			p.Name, len(p.Cells()), q.MinRepetitions, p.Repetitions, q.Budget, p.Design)
+	} else {
+		fmt.Fprintf(w, "plan %s: %d cells, %d repetitions, design %s, about %s\n", p.Name, len(p.Cells()), p.Repetitions, p.Design,
+			(p.RunDuration() * time.Duration(len(p.Schedule()))).Round(time.Minute))
+	}
 	for _, c := range p.Cells() {
 		fmt.Fprintf(w, "  %s %s\n", c.ID, c.Name)
 	}

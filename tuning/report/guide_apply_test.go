@@ -1,0 +1,110 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/tuning"
+)
+
+const applyPlan = `
+name: apply-test
+workload: workloads/1-topic-16-partitions-1kb.yaml
+driver: workloads/driver-default.yaml
+repetitions: 8
+seed: 5
+warmup: 5s
+measure: 20s
+design: one-at-a-time
+matrix:
+  - name: dirty
+    levels:
+      - {name: default, sysctl: {vm.dirty_ratio: "20", vm.dirty_background_ratio: "10"}}
+      - {name: seed-60, sysctl: {vm.dirty_ratio: "60", vm.dirty_background_ratio: "5"}}
+  - name: segment
+    levels:
+      - {name: 1g, broker: {log.segment.bytes: "1073741824"}}
+      - {name: 256m, broker: {log.segment.bytes: "268435456"}}
+  - name: gc
+    levels:
+      - {name: default, runtime: {gogc: "100"}}
+      - {name: gogc-200, runtime: {gogc: "200", gomemlimit: "2GiB"}}
+  - name: swappiness
+    levels:
+      - {name: "60", sysctl: {vm.swappiness: "60"}}
+      - {name: "1", sysctl: {vm.swappiness: "1"}}
+`
+
+// Apply files carry the findings for the better only, each line under
+// its finding; an inconclusive dimension (swappiness) and a worse one
+// (segment) write nothing.
+func TestWriteApplyWritesOnlyFindings(t *testing.T) {
+	p, err := tuning.ParsePlan([]byte(applyPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	effect := map[string]float64{"baseline": 1, "dirty=seed-60": 0.7, "segment=256m": 1.4, "gc=gogc-200": 0.85}
+	noise := []float64{0.5, 1.6, 0.8, 1.4, 0.9, 1.7, 0.6, 1.3}
+	jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02, -0.03, 0, 0.015}
+	var recs []tuning.Record
+	for _, run := range p.Schedule() {
+		v := 0.010 * (1 + jitter[(run.Round+len(run.Cell.Name))%len(jitter)])
+		if e, ok := effect[run.Cell.Name]; ok {
+			v *= e
+		} else { // swappiness=1: noise around the baseline, no finding
+			v = 0.010 * noise[run.Round-1]
+		}
+		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+			Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
+			Measurement: tuning.Measurement{PublishP99: v, ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
+	}
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// A file of an earlier rendering goes: the files are the findings'.
+	if err := os.MkdirAll(filepath.Join(dir, ApplyDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ApplyDir, applyFstab), []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := WriteApply(dir, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, ApplyDir, name))
+		if err != nil {
+			t.Fatalf("%s: %v (wrote %v)", name, err, paths)
+		}
+		return string(b)
+	}
+	sysctl := read(applySysctl)
+	for _, want := range []string{
+		"# finding: dirty = seed-60 vs default: publish p99 10.0",
+		"-30.0% (95% CI",
+		"runs c02-r*.json vs c01-r*.json, n=8+8)\nvm.dirty_background_ratio = 5\n",
+		"\nvm.dirty_ratio = 60\n",
+	} {
+		if !strings.Contains(sysctl, want) {
+			t.Errorf("sysctl.d file lacks %q:\n%s", want, sysctl)
+		}
+	}
+	if strings.Contains(sysctl, "swappiness") {
+		t.Errorf("an inconclusive dimension in the sysctl.d file:\n%s", sysctl)
+	}
+	env := read(applyEnv)
+	if !strings.Contains(env, "# finding: gc = gogc-200 vs default") || !strings.Contains(env, "\nGOGC=200\n") || !strings.Contains(env, "\nGOMEMLIMIT=2GiB\n") {
+		t.Errorf("env file:\n%s", env)
+	}
+	for _, name := range []string{applyProperties, applyFstab} {
+		if _, err := os.Stat(filepath.Join(dir, ApplyDir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s written (err %v): segment=256m was worse and no filesystem was compared", name, err)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/tuning"
+)
+
+// The guide reports as findings only changes that are significant and
+// practical: a page-cache hit rate of 99.98% against 100.0% is significant
+// on tight samples and means nothing, and an fsync p50 that moved by
+// exactly one log2 bucket is the histogram's resolution.
+func TestGuideDoesNotFlagTrivialOrBucketChanges(t *testing.T) {
+	p, recs := testRecords(t)
+	for i := range recs {
+		r := &recs[i]
+		j := float64(r.Repetition) * 1e-6
+		hit, fsync := 0.9998+j, 0.002
+		if r.CellName == "fs=xfs" {
+			hit, fsync = 1.0-j, 0.001 // one bucket down: 2 ms -> 1 ms
+		}
+		r.Measurement.PageCacheHitRate = &hit
+		f50 := fsync * (1 + j)
+		r.Measurement.FsyncP50 = &f50
+	}
+	a, err := Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := newGuide(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range g.findings["fs"] {
+		for _, key := range []string{"page_cache_hit", "fsync_p50"} {
+			m, _ := tuning.MetricByKey(key)
+			c := g.cs.get(f.p, key)
+			if !c.Significant {
+				t.Fatalf("%s: the test wants a significant change (p=%.3f), or it tests nothing", key, c.AdjustedP)
+			}
+			if v := g.verdictOf(m, c); v == "better" || v == "worse" {
+				t.Errorf("%s %v -> %v: verdict %q, want no finding", key, c.Base.Center, c.New.Center, v)
+			}
+		}
+		if ev := g.evidence(f.p); strings.Contains(ev, "page-cache hits 99.98") || strings.Contains(ev, "fsync p50 2") {
+			t.Errorf("evidence flags a trivial change: %s", ev)
+		}
+	}
+}
+
+// Without a finding the guide never writes "Recommended", and every
+// comparison that found nothing states its MDE with the sample sizes.
+func TestGuideRecommendsOnlyFindings(t *testing.T) {
+	p, recs := testRecords(t)
+	// Make fs=xfs's publish p99 noisy around the baseline: no finding.
+	noise := []float64{0.6, 1.5, 0.8, 1.35, 0.95, 1.6}
+	for i := range recs {
+		if r := &recs[i]; r.CellName == "fs=xfs" {
+			r.Measurement.PublishP99 = 0.010 * noise[r.Repetition-1]
+		}
+	}
+	guide := guideText(t, analysisOf(t, p, recs))
+	got := guide
+	if strings.Contains(got, "Recommended: fs") || strings.Contains(got, "Recommended: keep") {
+		t.Errorf("a recommendation without a finding:\n%s", got)
+	}
+	for _, want := range []string{
+		"**Inconclusive — keep what you have (fs = ext4)**: no level changed publish p99 as a finding; no difference larger than ±",
+		"was detectable at n=6+6",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+}
+
+// A sequential plan's guide says why it stopped and how precise each
+// targeted comparison got, and where the broker and load generator ran.
+func TestGuideReportsTheStoppingRule(t *testing.T) {
+	p, recs := testRecords(t)
+	p.Sequential = &tuning.Sequential{MinRepetitions: 6, Budget: 40 * time.Minute,
+		Targets: []tuning.Target{{Metric: "publish_p99", HalfWidth: 0.15}}}
+	p.Invocation = &tuning.Invocation{Stop: &tuning.StopReport{Rounds: 6, Reason: tuning.StopBudget, Elapsed: 39 * time.Minute,
+		HalfWidths: []tuning.HalfWidth{{Metric: "publish_p99", Base: "c01 baseline", Cell: "c03 fs=xfs", Value: 0.213, Target: 0.15}}}}
+	for i := range recs {
+		recs[i].Pinning = &tuning.Pinning{Broker: []int{1}, Load: []int{0}, Method: "sched_setaffinity"}
+	}
+	guide := guideText(t, analysisOf(t, p, recs))
+	for _, want := range []string{
+		"This run stopped after **6 rounds** in 39m0s: the time budget (40m0s) would not fit another round",
+		"| publish_p99 | c01 baseline | c03 fs=xfs | ±21.3%            | ±15%   | no  |",
+		"CPU pinning: broker on CPU [1], load generator (the lab) on CPU [0] (sched_setaffinity).",
+		"6 repetitions",
+	} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("guide lacks %q", want)
+		}
+	}
+}

@@ -49,8 +49,11 @@ test: deps build tools ## run all tests (privileged ones skip without root; LAB_
 	@$(GO) test $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: deps build tools ## the main job: ceilings, broker vs kfake, load generator, quick XFS/EXT4 plan -> results/<timestamp>/
-	@echo ">> running the default bench (results under $(RESULTS)/)"
+# Only results reach stdout (make bench > summary.txt keeps the summary and
+# tables): the preparation and progress lines go to stderr.
+bench: ## the main job: ceilings, broker vs kfake, load generator, quick XFS/EXT4 plan -> results/<timestamp>/, a summary last
+	@$(MAKE) --no-print-directory deps build tools >&2
+	@echo ">> running the default bench (results under $(RESULTS)/)" >&2
 	@$(BIN)/lab bench -out $(RESULTS) $(BENCH_FLAGS)
 
 .PHONY: bench-fetch

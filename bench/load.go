@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
@@ -35,8 +36,9 @@ type LoadConfig struct {
 }
 
 // RunLoad runs the two load runs, writes load-max.json, load-half.json and
-// the charts into runDir, the table to stdout and a section to md.
-func RunLoad(ctx context.Context, cfg LoadConfig, runDir string, stdout, md io.Writer) error {
+// the charts into runDir, the table to stdout and a section to md, and
+// returns the two results (those it got, with an error).
+func RunLoad(ctx context.Context, cfg LoadConfig, runDir string, stdout, md io.Writer) (maxRes, halfRes *loadgen.Result, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -45,16 +47,16 @@ func RunLoad(ctx context.Context, cfg LoadConfig, runDir string, stdout, md io.W
 	}
 	w, err := loadgen.LoadWorkload(cfg.WorkloadPath)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	d, err := loadgen.LoadDriver(cfg.DriverPath)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	logDir := filepath.Join(cfg.WorkDir, "data")
 	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: "load", LogDir: logDir, Props: cfg.BrokerProps})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer p.Stop(time.Minute)
 	addr := p.Addr()
@@ -68,43 +70,43 @@ func RunLoad(ctx context.Context, cfg LoadConfig, runDir string, stdout, md io.W
 
 	fmt.Fprintf(cfg.Progress, ">> load: maximum sustainable rate (%s)\n", w.Name)
 	opts.Label = "max rate"
-	maxRes, err := loadgen.Run(ctx, w, d, opts)
+	maxRes, err = loadgen.Run(ctx, w, d, opts)
 	if err != nil {
-		return fmt.Errorf("max-rate run: %w", err)
+		return nil, nil, fmt.Errorf("max-rate run: %w", err)
 	}
 	if maxRes.RateSearch == nil || maxRes.RateSearch.MaxSustainable <= 0 {
-		return errors.New("max-rate run found no sustainable rate")
+		return maxRes, nil, errors.New("max-rate run found no sustainable rate")
 	}
 	half := w
 	half.ProducerRate = maxRes.RateSearch.MaxSustainable / 2
 	half.Name = w.Name + " at 50% of max"
 	fmt.Fprintf(cfg.Progress, ">> load: latency at half the maximum (%.0f msg/s)\n", half.ProducerRate)
 	opts.Label = "50% of max"
-	halfRes, err := loadgen.Run(ctx, half, d, opts)
+	halfRes, err = loadgen.Run(ctx, half, d, opts)
 	if err != nil {
-		return fmt.Errorf("half-rate run: %w", err)
+		return maxRes, nil, fmt.Errorf("half-rate run: %w", err)
 	}
 	for name, r := range map[string]*loadgen.Result{"load-max.json": maxRes, "load-half.json": halfRes} {
 		if err := WriteJSON(filepath.Join(runDir, name), r); err != nil {
-			return err
+			return maxRes, halfRes, err
 		}
 	}
 	results := []*loadgen.Result{maxRes, halfRes}
 	if err := loadgen.RenderTable(stdout, results, false); err != nil {
-		return err
+		return maxRes, halfRes, err
 	}
 	fmt.Fprintf(md, "## franz-go load generator against the broker (%s, driver %s)\n\n", w.Name, d.Name)
 	fmt.Fprintf(md, "Maximum sustainable rate: %.0f msg/s (%s). The second run holds half of it.\n\n",
 		maxRes.RateSearch.MaxSustainable, maxRes.RateSearch.Method)
 	if err := loadgen.RenderTable(md, results, true); err != nil {
-		return err
+		return maxRes, halfRes, err
 	}
 	if files, err := loadgen.WriteCharts(runDir, results); err == nil {
 		fmt.Fprintln(md)
 		for _, f := range files {
-			fmt.Fprintf(md, "![%s](%s)\n", filepath.Base(f), filepath.Base(f))
+			fmt.Fprintf(md, "![%s](%s)\n", strings.TrimSuffix(filepath.Base(f), ".png"), filepath.Base(f))
 		}
 	}
 	fmt.Fprintln(md)
-	return nil
+	return maxRes, halfRes, nil
 }

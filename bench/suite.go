@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/loadgen"
+	"github.com/brokerlab/brokerlab/tuning/report"
 )
 
 // Stages are the parts of lab bench (RunSuite), in the order they run.
@@ -48,16 +51,38 @@ type SuiteConfig struct {
 	Profile, Pyroscope string
 	// Overrides are extra broker server.properties lines.
 	Overrides []string
-	// Stdout receives the tables, Progress the ">>" lines.
+	// CeilingRuns is how many times the ceilings are measured (default
+	// 3), so that a share of a ceiling comes with the ceiling's spread.
+	CeilingRuns int
+	// Command is the command line, recorded in the README (default
+	// os.Args joined).
+	Command string
+	// Note is a remark on the conditions (a shared machine, ...), put in
+	// the summary and the README.
+	Note string
+	// Stdout receives the results (the plan's tables, the summary last),
+	// fitted to Width columns (default report.DefaultWidth); Progress the
+	// ">>" lines.
 	Stdout, Progress io.Writer
+	Width            int
 	Logger           *slog.Logger
 }
 
-// RunSuite runs lab bench.
-func RunSuite(ctx context.Context, cfg SuiteConfig) error {
+// RunSuite runs lab bench. Stdout gets results only: the plan's tables and,
+// last, the Summary; the stages' full tables go to the run's README.md,
+// under the summary.
+func RunSuite(ctx context.Context, cfg SuiteConfig) (err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	orDefault(&cfg.CeilingRuns, 3)
+	orDefault(&cfg.Width, report.DefaultWidth)
 	want := map[string]bool{}
 	for _, s := range cfg.Stages {
 		if !slices.Contains(Stages, s) {
@@ -75,35 +100,46 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	md, err := os.Create(filepath.Join(runDir, "README.md"))
-	if err != nil {
-		return err
+	if cfg.Command == "" {
+		cfg.Command = strings.Join(os.Args, " ")
 	}
-	defer md.Close()
-	env := Environment(work)
-	fmt.Fprintf(md, "# lab bench %s\n\nCommand: `%s`\n\nMachine: %s, kernel %s, host %s.\n\n",
-		filepath.Base(runDir), strings.Join(os.Args, " "), env.CPUModel, env.Kernel, env.Hostname)
-
+	sum := &Summary{RunDir: runDir, Env: Environment(work), Note: cfg.Note, Command: cfg.Command}
+	// The README is written last, with the summary on top; md collects the
+	// stages' sections meanwhile.
+	md := &bytes.Buffer{}
 	sk := skips{progress: cfg.Progress}
-	var ceilings *loadgen.Ceilings
+	defer func() {
+		if werr := writeReadme(runDir, sum, md); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
 	if want["ceilings"] {
-		fmt.Fprintf(cfg.Progress, ">> ceilings of %s (disk write, write+fsync, sendfile and TCP over loopback)\n", work)
-		c, err := loadgen.MeasureCeilings(ctx, work, loadgen.CeilingOptions{})
-		if err != nil {
-			sk.fail("ceilings", fmt.Errorf("measuring ceilings: %w", err))
+		fmt.Fprintf(cfg.Progress, ">> ceilings of %s, %d runs (disk write, write+fsync, sendfile and TCP over loopback)\n", work, cfg.CeilingRuns)
+		for i := range cfg.CeilingRuns {
+			c, err := loadgen.MeasureCeilings(ctx, work, loadgen.CeilingOptions{})
+			if err != nil {
+				sk.fail("ceilings", fmt.Errorf("measuring ceilings (run %d): %w", i+1, err))
+				break
+			}
+			sum.Ceilings = append(sum.Ceilings, c)
 		}
-		ceilings = c
 	}
-	if ceilings != nil {
-		c := ceilings
-		if err := WriteJSON(filepath.Join(runDir, "ceilings.json"), c); err != nil {
+	// ceilings is the run with the median sendfile ceiling: a measurement,
+	// not a blend, put beside the load results.
+	var ceilings *loadgen.Ceilings
+	if len(sum.Ceilings) > 0 {
+		sorted := slices.Clone(sum.Ceilings)
+		slices.SortFunc(sorted, func(a, b *loadgen.Ceilings) int { return cmp.Compare(a.SendfileMBps, b.SendfileMBps) })
+		ceilings = sorted[len(sorted)/2]
+		if err := WriteJSON(filepath.Join(runDir, "ceilings.json"), ceilings); err != nil {
 			return err
 		}
-		if err := loadgen.RenderCeilings(cfg.Stdout, c, false); err != nil {
+		if err := WriteJSON(filepath.Join(runDir, "ceilings-runs.json"), sum.Ceilings); err != nil {
 			return err
 		}
-		fmt.Fprintf(md, "## Ceilings of this machine\n\n")
-		if err := loadgen.RenderCeilings(md, c, true); err != nil {
+		fmt.Fprintf(md, "## Ceilings of this machine\n\nThe run with the median sendfile ceiling of %d (every run: `ceilings-runs.json`).\n\n", len(sum.Ceilings))
+		if err := loadgen.RenderCeilings(md, ceilings, true); err != nil {
 			return err
 		}
 		fmt.Fprintln(md)
@@ -127,22 +163,10 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 				return err
 			}
 			if len(rep.Samples) >= 2 {
-				if err := rep.WriteTable(cfg.Stdout, false); err != nil {
-					return err
-				}
+				sum.Versus = rep
 				fmt.Fprintf(md, "## Broker vs kfake (rdkafka_performance, %d records of %d bytes, %d interleaved pairs)\n\n", cfg.Records, cfg.Size, cfg.Repetitions)
 				if err := rep.WriteTable(md, true); err != nil {
 					return err
-				}
-				if ceilings != nil && ceilings.SendfileMBps > 0 {
-					for _, s := range rep.Summaries() {
-						if s.Metric == "consume MB/s" {
-							line := fmt.Sprintf("Broker fetch: %.1f MB/s: %s (this machine's sendfile-over-loopback ceiling, %.1f MB/s).",
-								s.Broker, ceilings.ShareText("sendfile", s.Broker), ceilings.SendfileMBps)
-							fmt.Println(line)
-							fmt.Fprintf(md, "\n%s\n", line)
-						}
-					}
 				}
 				fmt.Fprintln(md)
 			}
@@ -153,10 +177,12 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 	}
 
 	if want["load"] {
-		if err := RunLoad(ctx, LoadConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: filepath.Join(work, "load"),
+		maxRes, halfRes, err := RunLoad(ctx, LoadConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: filepath.Join(work, "load"),
 			WorkloadPath: filepath.Join(cfg.Root, cfg.Workload), DriverPath: filepath.Join(cfg.Root, cfg.Driver),
 			Measure: cfg.Measure, SearchMax: cfg.SearchMax, BrokerProps: cfg.Overrides, Ceilings: ceilings,
-			Progress: cfg.Progress, Logger: cfg.Logger.With("component", "loadgen")}, runDir, cfg.Stdout, md); err != nil {
+			Progress: cfg.Progress, Logger: cfg.Logger.With("component", "loadgen")}, runDir, io.Discard, md)
+		sum.LoadMax, sum.LoadHalf = maxRes, halfRes
+		if err != nil {
 			sk.fail("load", err)
 		}
 	}
@@ -176,15 +202,72 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) error {
 		args = append(args, cfg.PlanArgs...)
 		dir, err := cfg.Plan(ctx, args)
 		if dir != "" {
-			fmt.Fprintf(md, "## Tuning plan %s\n\nTables, guideline and run files: [%s](%s/).\n", cfg.PlanFile, filepath.Base(dir), filepath.Base(dir))
+			fmt.Fprintf(md, "## Tuning plan %s\n\nTables, guideline, charts and run files: [%s](%s/).\n\n", cfg.PlanFile, filepath.Base(dir), filepath.Base(dir))
+			charts, _ := filepath.Glob(filepath.Join(dir, "charts", "*.png"))
+			for _, c := range charts {
+				rel := filepath.Join(filepath.Base(dir), "charts", filepath.Base(c))
+				fmt.Fprintf(md, "![%s](%s)\n", strings.TrimSuffix(filepath.Base(c), ".png"), rel)
+			}
+			fmt.Fprintln(md)
+			if out, perr := ReadPlanOutcome(dir); perr != nil {
+				sk.fail("plan", fmt.Errorf("reading the plan's runs: %w", perr))
+			} else {
+				sum.Plan = out
+			}
 		}
 		if err != nil {
 			sk.fail("plan", fmt.Errorf("plan %s: %w", cfg.PlanFile, err))
 		}
 	}
 	sk.report(md)
+	sum.Skipped, sum.Reduced, sum.Enable = sk.skipped, sk.degraded, sk.enable()
+	for _, e := range sk.failed {
+		sum.Failed = append(sum.Failed, e.Error())
+	}
+	sum.Files = runFiles(runDir)
+	if err := sum.Render(cfg.Stdout, cfg.Width); err != nil {
+		return err
+	}
 	fmt.Fprintf(cfg.Progress, ">> results in %s\n", runDir)
 	return sk.err()
+}
+
+// writeReadme writes the run's README.md: the command, the summary (at
+// DefaultWidth, in a text block), then the stages' sections.
+func writeReadme(runDir string, sum *Summary, body *bytes.Buffer) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# lab bench %s\n\nCommand: `%s`\n\n", filepath.Base(runDir), sum.Command)
+	if sum.Note != "" {
+		fmt.Fprintf(&b, "**Conditions:** %s\n\n", sum.Note)
+	}
+	b.WriteString("## Summary\n\n```text\n")
+	if err := sum.Render(&b, report.DefaultWidth); err != nil {
+		return err
+	}
+	b.WriteString("```\n\n")
+	b.Write(body.Bytes())
+	return os.WriteFile(filepath.Join(runDir, "README.md"), b.Bytes(), 0o644)
+}
+
+// runFiles lists what a reader opens in a run dir: the result files and
+// charts at the top, and each plan's tables, guide and charts.
+func runFiles(runDir string) []string {
+	entries, err := os.ReadDir(runDir)
+	if err != nil {
+		return nil
+	}
+	var files []string
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			if _, err := os.Stat(filepath.Join(runDir, e.Name(), "tables.md")); err == nil {
+				files = append(files, e.Name()+"/{tables.md,guide.md,charts/}")
+			}
+		case e.Name() != "README.md":
+			files = append(files, e.Name())
+		}
+	}
+	return files
 }
 
 // skips collects the stages lab bench skipped or ran reduced for want of a
@@ -215,10 +298,7 @@ func (s *skips) report(md io.Writer) {
 	if len(s.skipped)+len(s.degraded) == 0 {
 		return
 	}
-	enable := "sudo make bench"
-	if os.Geteuid() == 0 {
-		enable = "make deps && make bench"
-	}
+	enable := s.enable()
 	var b strings.Builder
 	for _, l := range s.skipped {
 		fmt.Fprintf(&b, "- skipped %s\n", l)
@@ -228,6 +308,16 @@ func (s *skips) report(md io.Writer) {
 	}
 	fmt.Fprintf(s.progress, ">> stages not run in full:\n%s>> to run them: %s\n", b.String(), enable)
 	fmt.Fprintf(md, "## Stages not run in full\n\n%s\nTo run them: `%s`.\n", b.String(), enable)
+}
+
+// enable is the one command that runs what was skipped or reduced: make
+// bench as root installs the missing packages (make deps) and builds
+// rdkafka_performance (make tools) before the bench.
+func (s *skips) enable() string {
+	if os.Geteuid() == 0 {
+		return "make deps && make bench"
+	}
+	return "sudo make bench"
 }
 
 func (s *skips) err() error { return errors.Join(s.failed...) }

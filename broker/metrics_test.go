@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -48,7 +49,16 @@ func TestMetrics(t *testing.T) {
 		}
 		return string(body)
 	}
-	text := get("/metrics")
+	// A request is counted once its response is written, so the client can
+	// see the last acknowledgement before the counter moves: wait for it.
+	var text string
+	testutil.WaitFor(t, 30*time.Second, func() error {
+		text = get("/metrics")
+		if want := `brokerlab_broker_requests_total{api="Produce"} 10`; !strings.Contains(text, want) {
+			return fmt.Errorf("/metrics has no %q yet", want)
+		}
+		return nil
+	})
 	for _, want := range []string{
 		`brokerlab_broker_requests_total{api="Produce"} 10`,
 		`brokerlab_broker_produced_records_total 10`,

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,32 +135,56 @@ func TestTableRenders(t *testing.T) {
 
 func TestChartsAreWritten(t *testing.T) {
 	dir := t.TempDir()
-	files, err := WriteCharts(dir, []*Result{sampleResult("a", 1), sampleResult("b", 2)})
+	a, b := sampleResult("a", 1), sampleResult("b", 2)
+	search := a.Windows[0]
+	search.Phase, search.TargetRate, search.PublishRate = PhaseSearch, 4000, 2500
+	a.Windows = append([]Window{search}, a.Windows...)
+	files, err := WriteCharts(dir, []*Result{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 4 {
-		t.Fatalf("wrote %v, want 2 charts x png+svg", files)
-	}
+	var names []string
 	for _, f := range files {
+		names = append(names, filepath.Base(f))
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch filepath.Ext(f) {
-		case ".png":
-			if !bytes.HasPrefix(data, []byte("\x89PNG")) {
-				t.Errorf("%s is not a PNG", f)
-			}
-		case ".svg":
-			legend := "a e2e"
-			if strings.HasPrefix(filepath.Base(f), "throughput") {
-				legend = "b publish"
-			}
-			if !bytes.Contains(data, []byte("<svg")) || !bytes.Contains(data, []byte(legend)) {
-				t.Errorf("%s is not an SVG with the legend %q", f, legend)
-			}
+		if !bytes.HasPrefix(data, []byte("\x89PNG")) {
+			t.Errorf("%s is not a PNG", f)
 		}
+	}
+	// One format, so that a README embeds each chart once.
+	if want := []string{"latency-quantiles.png", "throughput.png", "rate-search.png"}; !slices.Equal(names, want) {
+		t.Errorf("wrote %v, want %v", names, want)
+	}
+}
+
+func TestChartInputsSeparateTheSearchFromTheHeldRate(t *testing.T) {
+	r := sampleResult("a", 1)
+	mk := func(phase string, start, target, rate float64) Window {
+		w := r.Windows[0]
+		w.Phase, w.StartSeconds, w.TargetRate, w.PublishRate = phase, start, target, rate
+		return w
+	}
+	r.Windows = []Window{
+		mk(PhaseSearch, 0, 1000, 1000), mk(PhaseSearch, 1, 2000, 1900), mk(PhaseSearch, 2, 4000, 2500),
+		mk(PhaseWarmup, 3, 1800, 1800), mk(PhaseMeasure, 4, 1800, 1790), mk(PhaseMeasure, 5, 1800, 1810),
+		mk(PhaseTail, 6, 0, 5),
+	}
+	pub, _, target := heldSeries(r)
+	if len(pub) != 3 || pub[0].X != 0.5 || pub[2].Y != 1810 {
+		t.Errorf("held windows %v, want warm-up and the two measured, x from the warm-up's start", pub)
+	}
+	if len(target) != 3 || target[0].Y != 1800 {
+		t.Errorf("target line %v, want 1800 msg/s over the held windows", target)
+	}
+	spub, starget := searchSeries(r)
+	if len(spub) != 3 || starget[2].Y != 4000 || spub[2].Y != 2500 {
+		t.Errorf("search series %v asked %v, want the three search windows", spub, starget)
+	}
+	if p, err := searchPlot([]*Result{sampleResult("b", 1)}); err != nil || p != nil {
+		t.Errorf("a result without search windows got a search chart (%v)", err)
 	}
 }
 

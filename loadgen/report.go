@@ -258,9 +258,11 @@ func WriteSummary(w io.Writer, r *Result) error {
 	return nil
 }
 
-// WriteCharts draws, for the results together, the latency-quantile curves
-// (publish latency and end-to-end) and the publish/consume throughput over
-// time, each as PNG and SVG in dir. It returns the files written.
+// WriteCharts draws, for the results together, PNG charts into dir: the
+// latency by percentile (publish latency and end-to-end), the throughput of
+// the held phases (warm-up and measured) against the target rate, and, when
+// a result searched for its maximum rate, the search's ramp on a chart of its
+// own. It returns the files written.
 func WriteCharts(dir string, results []*Result) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating chart dir: %w", err)
@@ -272,19 +274,21 @@ func WriteCharts(dir string, results []*Result) ([]string, error) {
 	}{
 		{"latency-quantiles", quantilePlot},
 		{"throughput", throughputPlot},
+		{"rate-search", searchPlot},
 	}
 	for _, c := range charts {
 		p, err := c.make(results)
 		if err != nil {
 			return files, err
 		}
-		for _, ext := range []string{"png", "svg"} {
-			f := filepath.Join(dir, c.name+"."+ext)
-			if err := p.Save(8*vg.Inch, 5*vg.Inch, f); err != nil {
-				return files, fmt.Errorf("saving chart %s: %w", f, err)
-			}
-			files = append(files, f)
+		if p == nil {
+			continue
 		}
+		f := filepath.Join(dir, c.name+".png")
+		if err := p.Save(8*vg.Inch, 5*vg.Inch, f); err != nil {
+			return files, fmt.Errorf("saving chart %s: %w", f, err)
+		}
+		files = append(files, f)
 	}
 	return files, nil
 }
@@ -297,7 +301,8 @@ func nines(p float64) float64 {
 	return -math.Log10(1 - p/100)
 }
 
-var palette = []color.Color{
+// Palette is the charts' colours, indexed by series.
+var Palette = []color.Color{
 	color.RGBA{R: 31, G: 119, B: 180, A: 255},
 	color.RGBA{R: 214, G: 39, B: 40, A: 255},
 	color.RGBA{R: 44, G: 160, B: 44, A: 255},
@@ -306,9 +311,23 @@ var palette = []color.Color{
 	color.RGBA{R: 140, G: 86, B: 75, A: 255},
 }
 
-func quantilePlot(results []*Result) (*plot.Plot, error) {
+// PercentileSeries is one curve of a latency-by-percentile chart.
+type PercentileSeries struct {
+	// Label is the legend entry ("" for none: a further run of a series
+	// already in the legend).
+	Label string
+	Curve []CurvePoint
+	// Color indexes Palette; Dashed draws the line dashed, Thin thin.
+	Color        int
+	Dashed, Thin bool
+}
+
+// PercentilePlot draws latency by percentile as HdrHistogram's plots do:
+// the x axis in "nines" (50%, 90%, 99%, 99.9%, ...), the latency on a log
+// scale, one line per series.
+func PercentilePlot(title string, series []PercentileSeries) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = "Latency by percentile"
+	p.Title.Text = title
 	p.X.Label.Text = "percentile"
 	p.Y.Label.Text = "latency (ms, log scale)"
 	p.Y.Scale = plot.LogScale{}
@@ -320,77 +339,168 @@ func quantilePlot(results []*Result) (*plot.Plot, error) {
 	})
 	p.Legend.Top = true
 	p.Legend.Left = true
-	for i, r := range results {
-		for j, c := range []struct {
-			name  string
-			curve []CurvePoint
-		}{{"e2e", r.Curves.EndToEnd}, {"publish", r.Curves.PublishLatency}} {
-			if len(c.curve) == 0 {
+	for _, s := range series {
+		pts := make(plotter.XYs, 0, len(s.Curve))
+		for _, cp := range s.Curve {
+			if cp.Percentile >= 100 {
 				continue
 			}
-			pts := make(plotter.XYs, 0, len(c.curve))
-			for _, cp := range c.curve {
-				if cp.Percentile >= 100 {
-					continue
-				}
-				pts = append(pts, plotter.XY{X: nines(cp.Percentile), Y: math.Max(float64(cp.ValueUs), 1) / 1000})
-			}
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return nil, fmt.Errorf("latency curve of %s: %w", r.Label, err)
-			}
-			l.Color = palette[i%len(palette)]
-			l.Width = vg.Points(1.5)
-			if j == 1 {
-				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			}
-			p.Add(l)
-			p.Legend.Add(r.Label+" "+c.name, l)
+			pts = append(pts, plotter.XY{X: nines(cp.Percentile), Y: math.Max(float64(cp.ValueUs), 1) / 1000})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("latency curve %s: %w", s.Label, err)
+		}
+		l.Color = Palette[s.Color%len(Palette)]
+		l.Width = vg.Points(1.5)
+		if s.Thin {
+			l.Width = vg.Points(0.7)
+		}
+		if s.Dashed {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		p.Add(l)
+		if s.Label != "" {
+			p.Legend.Add(s.Label, l)
 		}
 	}
+	p.Add(plotter.NewGrid())
 	return p, nil
 }
 
-func throughputPlot(results []*Result) (*plot.Plot, error) {
+func quantilePlot(results []*Result) (*plot.Plot, error) {
+	var series []PercentileSeries
+	for i, r := range results {
+		series = append(series,
+			PercentileSeries{Label: r.Label + " end-to-end", Curve: r.Curves.EndToEnd, Color: i},
+			PercentileSeries{Label: r.Label + " publish", Curve: r.Curves.PublishLatency, Color: i, Dashed: true})
+	}
+	return PercentilePlot("Latency by percentile", series)
+}
+
+// heldSeries are a result's windows at its target rate (warm-up, measured,
+// backlog build and drain): x in seconds since the first of them, the
+// publish and consume rates and the target rate. The rate search's windows
+// are left out (searchSeries draws them), and so are the tail and windows
+// cut short by a phase end, which would plot as spikes of a few records
+// over a few milliseconds.
+func heldSeries(r *Result) (pub, cons, target plotter.XYs) {
+	start := math.NaN()
+	for _, w := range r.Windows {
+		if w.Phase == PhaseSearch || w.Phase == PhaseTail || w.Seconds < 0.5*r.WindowSeconds {
+			continue
+		}
+		if math.IsNaN(start) {
+			start = w.StartSeconds
+		}
+		x := w.StartSeconds - start + w.Seconds/2
+		pub = append(pub, plotter.XY{X: x, Y: w.PublishRate})
+		cons = append(cons, plotter.XY{X: x, Y: w.ConsumeRate})
+		if w.TargetRate > 0 {
+			target = append(target, plotter.XY{X: x, Y: w.TargetRate})
+		}
+	}
+	return pub, cons, target
+}
+
+// searchSeries are a result's rate-search windows: x in seconds since the
+// start, the publish rate achieved and the rate asked for.
+func searchSeries(r *Result) (pub, target plotter.XYs) {
+	for _, w := range r.Windows {
+		if w.Phase != PhaseSearch || w.Seconds < 0.5*r.WindowSeconds {
+			continue
+		}
+		x := w.StartSeconds + w.Seconds/2
+		pub = append(pub, plotter.XY{X: x, Y: w.PublishRate})
+		target = append(target, plotter.XY{X: x, Y: w.TargetRate})
+	}
+	return pub, target
+}
+
+// addLine adds a line of pts to p with a legend entry.
+func addLine(p *plot.Plot, pts plotter.XYs, label string, c color.Color, width float64, dashed bool) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return fmt.Errorf("chart line %s: %w", label, err)
+	}
+	l.Color = c
+	l.Width = vg.Points(width)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	}
+	p.Add(l)
+	p.Legend.Add(label, l)
+	return nil
+}
+
+var targetColor = color.Gray{Y: 80}
+
+// ratePlot is an empty chart of messages/s over time.
+func ratePlot(title, xLabel string) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = "Throughput per window"
-	p.X.Label.Text = "time since start (s)"
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
 	p.Y.Label.Text = "messages/s"
 	p.Legend.Top = true
+	return p
+}
+
+func throughputPlot(results []*Result) (*plot.Plot, error) {
+	p := ratePlot("Throughput at the target rate (warm-up and measured windows)", "time since the target rate was set (s)")
 	for i, r := range results {
-		var pub, cons plotter.XYs
-		for _, w := range r.Windows {
-			// The tail and windows cut short by a phase end would plot
-			// as spikes of a few records over a few milliseconds.
-			if w.Phase == PhaseTail || w.Seconds < 0.5*r.WindowSeconds {
-				continue
-			}
-			x := w.StartSeconds + w.Seconds/2
-			pub = append(pub, plotter.XY{X: x, Y: w.PublishRate})
-			cons = append(cons, plotter.XY{X: x, Y: w.ConsumeRate})
+		pub, cons, target := heldSeries(r)
+		c := Palette[i%len(Palette)]
+		if err := addLine(p, target, r.Label+" target", targetColor, 1, true); err != nil {
+			return nil, err
 		}
+		if err := addLine(p, pub, r.Label+" publish", c, 1.5, false); err != nil {
+			return nil, err
+		}
+		if r.Workload.Consumers() > 0 {
+			if err := addLine(p, cons, r.Label+" consume", c, 1, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p.Y.Min = 0
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+// searchPlot draws the max-rate search's ramp: the rate asked for at each
+// step and the rate achieved; nil when no result searched.
+func searchPlot(results []*Result) (*plot.Plot, error) {
+	p := ratePlot("Max-rate search: rate asked for and achieved per window", "time since start (s)")
+	p.Legend.Left = true
+	any := false
+	for i, r := range results {
+		pub, target := searchSeries(r)
 		if len(pub) == 0 {
 			continue
 		}
-		l, err := plotter.NewLine(pub)
-		if err != nil {
-			return nil, fmt.Errorf("throughput of %s: %w", r.Label, err)
+		any = true
+		if err := addLine(p, target, r.Label+" asked", targetColor, 1, true); err != nil {
+			return nil, err
 		}
-		l.Color = palette[i%len(palette)]
-		l.Width = vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(r.Label+" publish", l)
-		if r.Workload.Consumers() > 0 {
-			lc, err := plotter.NewLine(cons)
-			if err != nil {
-				return nil, fmt.Errorf("throughput of %s: %w", r.Label, err)
+		if err := addLine(p, pub, r.Label+" achieved", Palette[i%len(Palette)], 1.5, false); err != nil {
+			return nil, err
+		}
+		if r.RateSearch != nil && r.RateSearch.MaxSustainable > 0 {
+			ms := r.RateSearch.MaxSustainable
+			line := plotter.XYs{{X: pub[0].X, Y: ms}, {X: pub[len(pub)-1].X, Y: ms}}
+			if err := addLine(p, line, fmt.Sprintf("%s max sustainable (%.0f msg/s)", r.Label, ms), Palette[i%len(Palette)], 0.7, true); err != nil {
+				return nil, err
 			}
-			lc.Color = palette[i%len(palette)]
-			lc.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			lc.Width = vg.Points(1)
-			p.Add(lc)
-			p.Legend.Add(r.Label+" consume", lc)
 		}
+	}
+	if !any {
+		return nil, nil
 	}
 	p.Y.Min = 0
 	p.Add(plotter.NewGrid())

@@ -21,11 +21,11 @@ func TestOverrideRecordsWhatChanged(t *testing.T) {
 	if q.Repetitions != 2 || q.Warmup != warm || q.Measure != meas || q.Seed != 99 {
 		t.Errorf("overridden plan: repetitions %d warmup %s measure %s seed %d", q.Repetitions, q.Warmup, q.Measure, q.Seed)
 	}
-	want := []string{"repetitions: 4 -> 2", "warmup: 5s -> 2s", "measure: 15s -> 5s", "seed: 1 -> 99"}
+	want := []string{"repetitions: 8 -> 2", "warmup: 3s -> 2s", "measure: 10s -> 5s", "seed: 1 -> 99"}
 	if q.Invocation == nil || !slices.Equal(q.Invocation.Overrides, want) || !q.Invocation.Reduced {
 		t.Errorf("invocation %+v, want overrides %q and reduced", q.Invocation, want)
 	}
-	if p.Repetitions != 4 || p.Invocation != nil {
+	if p.Repetitions != 8 || p.Invocation != nil {
 		t.Errorf("Override changed the original plan: %+v", p)
 	}
 	if len(q.Schedule()) != 2*len(q.Cells()) {
@@ -34,15 +34,15 @@ func TestOverrideRecordsWhatChanged(t *testing.T) {
 
 	// A longer run is recorded but not reduced; the same values are no
 	// override at all.
-	more := 8
+	more := 12
 	q, err = p.Override(Overrides{Repetitions: &more})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Invocation == nil || q.Invocation.Reduced || q.Invocation.Overrides[0] != "repetitions: 4 -> 8" {
+	if q.Invocation == nil || q.Invocation.Reduced || q.Invocation.Overrides[0] != "repetitions: 8 -> 12" {
 		t.Errorf("longer run: invocation %+v", q.Invocation)
 	}
-	same := 4
+	same := 8
 	if q, _ = p.Override(Overrides{Repetitions: &same}); q.Invocation != nil {
 		t.Errorf("overriding with the plan's own value recorded %+v", q.Invocation)
 	}

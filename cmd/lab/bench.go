@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/bench"
+	"github.com/brokerlab/brokerlab/tuning/report"
 )
 
 func init() {
@@ -37,6 +38,8 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	planArgs := fs.String("plan-args", "", "plan: extra lab sweep flags, space-separated (e.g. \"-repetitions 2 -measure 5s\")")
 	profile := fs.String("profile", "", "plan: save pprof profiles of each run's broker (cpu,heap,mutex,block), as lab sweep -profile")
 	pyroscope := fs.String("pyroscope", "", "plan: send the brokers' continuous profiles to this pyroscope server, as lab sweep -pyroscope")
+	ceilingRuns := fs.Int("ceiling-runs", 3, "ceilings: measurements of the machine's ceilings (a share of a ceiling is given with their spread)")
+	note := fs.String("note", "", "a remark on the conditions (e.g. \"machine shared with other builds\"), put in the summary and the run's README.md")
 	var overrides stringList
 	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -56,6 +59,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		Plan: func(ctx context.Context, args []string) (string, error) {
 			return runPlanArgs(ctx, logger, "lab bench", *plan, args)
 		},
-		Stdout: os.Stdout, Progress: os.Stderr, Logger: logger,
+		CeilingRuns: *ceilingRuns, Note: *note, Command: commandLine(),
+		Stdout: os.Stdout, Progress: os.Stderr, Width: report.Width(os.Stdout), Logger: logger,
 	})
 }

@@ -11,6 +11,14 @@
 // their first levels, and checks the seed's advice against the same
 // evidence. Every number names the run files it came from.
 //
+// Terminal tables fit the terminal they are written to (Width; 120 columns
+// when not a terminal): the columns that matter least (after the plan's
+// objective and the charted metrics) are left out and named, and tables.md
+// keeps them all. WriteCharts draws PNG box plots per cell, labelled by the
+// cell's settings, on a log axis when the cells span more than 10x, the
+// target rate on the throughput chart, and latency by percentile per cell
+// from the runs' load generator results.
+//
 // A plan with a probes dimension (levels with probes: none and probes:
 // all) also gets a probe overhead table, in the tables and the guide:
 // throughput and publish p99 of both cells, the ratio all/none with its

@@ -2,8 +2,14 @@ package report
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/stats"
@@ -55,4 +61,53 @@ func better(m tuning.Metric, c stats.Comparison) bool {
 		return c.New.Center < c.Base.Center
 	}
 	return false
+}
+
+// DefaultWidth is the width terminal output is fitted to when it does not
+// go to a terminal (a pipe, a file, make bench > summary.txt): the common
+// line limit of code review tools and of an 80-column terminal's 1.5x.
+const DefaultWidth = 120
+
+// Width is the width of the terminal w writes to, or DefaultWidth when w is
+// not a terminal (or its size cannot be read).
+func Width(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return DefaultWidth
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return DefaultWidth
+	}
+	return int(ws.Col)
+}
+
+// displayWidth is the number of terminal columns s takes (the tables and
+// summaries hold no wide characters, so runes).
+func displayWidth(s string) int { return utf8.RuneCountInString(s) }
+
+// Wrap breaks l at spaces into lines of at most width columns (a word
+// longer than a line is cut); the continuation lines are indented by four
+// spaces.
+func Wrap(l string, width int) []string {
+	if width < 20 {
+		width = 20
+	}
+	var out []string
+	for displayWidth(l) > width {
+		r := []rune(l)
+		cut := -1
+		for i := width; i > 4; i-- {
+			if r[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			cut = width
+		}
+		out = append(out, strings.TrimRight(string(r[:cut]), " "))
+		l = "    " + strings.TrimLeft(string(r[cut:]), " ")
+	}
+	return append(out, l)
 }

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -74,8 +76,12 @@ func (a *Analysis) columns(evidence bool) []column {
 }
 
 // WriteTables writes the performance table and, when any probe measured
-// something, the evidence table.
+// something, the evidence table. Terminal tables fit the width of the
+// terminal w writes to (DefaultWidth when it is not one): the columns that
+// matter least are left out, and named, until they do; tables.md has them
+// all.
 func WriteTables(w io.Writer, a *Analysis, f Format) error {
+	width := Width(w)
 	ref := a.Reference()
 	refName := "(no reference cell ran)"
 	if ref != nil {
@@ -102,22 +108,26 @@ func WriteTables(w io.Writer, a *Analysis, f Format) error {
 		if f == Markdown {
 			fmt.Fprintf(w, "**%s**\n\n", line)
 		} else {
-			fmt.Fprintf(w, "%s\n", line)
+			for _, l := range Wrap(line, width) {
+				fmt.Fprintln(w, l)
+			}
 		}
 	}
 	heading("Performance")
 	if f == Markdown {
 		fmt.Fprintf(w, "%s.\n\n", intro)
 	} else {
-		fmt.Fprintf(w, "%s\n", intro)
+		for _, l := range Wrap(intro, width) {
+			fmt.Fprintln(w, l)
+		}
 	}
-	if err := a.renderTable(w, f, a.columns(false)); err != nil {
+	if err := a.writeTable(w, f, a.columns(false), width); err != nil {
 		return err
 	}
 	if ev := a.columns(true); len(ev) > 0 {
 		fmt.Fprintln(w)
 		heading("Probe evidence")
-		if err := a.renderTable(w, f, ev); err != nil {
+		if err := a.writeTable(w, f, ev, width); err != nil {
 			return err
 		}
 	}
@@ -127,6 +137,61 @@ func WriteTables(w io.Writer, a *Analysis, f Format) error {
 		header, rows := g.overheadRows()
 		if err := renderRows(w, f, header, rows); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// columnPriority ranks metrics for a terminal table that must leave some
+// out: the plan's objective first, then the headline metrics (the charted
+// ones), then the rest in tuning.Metrics order.
+func (a *Analysis) columnPriority(key string) int {
+	if key == a.Plan.Objective {
+		return 0
+	}
+	if i := slices.Index(chartMetrics, key); i >= 0 {
+		return 1 + i
+	}
+	return 1 + len(chartMetrics) + slices.IndexFunc(tuning.Metrics, func(m tuning.Metric) bool { return m.Key == key })
+}
+
+// writeTable renders cols; in Terminal format it leaves out the least
+// important columns until every line fits width, and says which.
+func (a *Analysis) writeTable(w io.Writer, f Format, cols []column, width int) error {
+	if f == Markdown {
+		return a.renderTable(w, f, cols)
+	}
+	keep := slices.Clone(cols)
+	var left []string
+	for {
+		var buf bytes.Buffer
+		if err := a.renderTable(&buf, f, keep); err != nil {
+			return err
+		}
+		widest := 0
+		for _, l := range strings.Split(buf.String(), "\n") {
+			widest = max(widest, displayWidth(l))
+		}
+		if widest <= width || len(keep) <= 1 {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return err
+			}
+			break
+		}
+		least := 0
+		for i, c := range keep {
+			if a.columnPriority(c.metric.Key) >= a.columnPriority(keep[least].metric.Key) {
+				least = i
+			}
+		}
+		left = append(left, keep[least].metric.Title)
+		keep = slices.Delete(keep, least, least+1)
+	}
+	if len(left) > 0 {
+		slices.Reverse(left)
+		line := fmt.Sprintf("Left out to fit %d columns: %s. Every column: tables.md in the result dir.", width, strings.Join(left, ", "))
+		for _, l := range Wrap(line, width) {
+			fmt.Fprintln(w, l)
 		}
 	}
 	return nil

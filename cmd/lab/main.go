@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/brokerlab/brokerlab/internal/logging"
@@ -85,15 +86,61 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := c.run(ctx, logger, fs.Args()[1:]); err != nil {
+	err = c.run(ctx, logger, fs.Args()[1:])
+	if sig, ok := context.Cause(ctx).(signalError); ok {
+		// Whatever the command made of it, a run a signal cut short is not a
+		// complete run: say so, and exit as a shell reports a death by that
+		// signal (128+n: 130 for Ctrl-C, 143 for SIGTERM) so that scripts and
+		// make stop.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "lab %s: %v\n", name, err)
+		}
+		fmt.Fprintf(os.Stderr, "lab %s: interrupted by %v; what finished before it is kept\n", name, sig.Signal)
+		stop()
+		os.Exit(128 + int(sig.Signal))
+	}
+	if err != nil {
 		if code := exitCode(err); code != 1 {
 			stop()
 			os.Exit(code)
 		}
 		fmt.Fprintf(os.Stderr, "lab %s: %v\n", name, err)
 		os.Exit(1)
+	}
+}
+
+// signalError is the cause of a context a signal ended.
+type signalError struct{ Signal syscall.Signal }
+
+func (e signalError) Error() string { return "interrupted by " + e.Signal.String() }
+
+// notifyContext is signal.NotifyContext with the signal kept as the
+// context's cause, so that main can exit with the signal's status. Later
+// signals are still caught (and ignored) until stop: the command is
+// restoring the host by then, and a second Ctrl-C must not cut that short
+// (lab restore finishes it if the process is killed).
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(signalError{sig})
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel(context.Canceled)
+		})
 	}
 }
 

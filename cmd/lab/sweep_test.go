@@ -104,8 +104,9 @@ func TestSweepRestoresTheHostOnSIGTERM(t *testing.T) {
 	for l := range lines {
 		out = append(out, l)
 	}
-	if err == nil {
-		t.Errorf("lab exited 0 after SIGTERM; want the interrupted sweep reported:\n%s", strings.Join(out, "\n"))
+	// 143 = 128+SIGTERM: the shell's status for a run a SIGTERM cut short.
+	if code := cmd.ProcessState.ExitCode(); code != 143 {
+		t.Errorf("lab exited %d after SIGTERM (%v); want 143, the interrupted sweep reported:\n%s", code, err, strings.Join(out, "\n"))
 	}
 	if _, err := os.Stat(journal); !os.IsNotExist(err) {
 		b, _ := os.ReadFile(journal)

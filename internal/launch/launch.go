@@ -154,7 +154,8 @@ var ErrKilled = errors.New("did not stop after SIGTERM: killed")
 
 // Stop sends SIGTERM, waits up to grace for the process to exit, then kills
 // it. It returns the process's exit error unless the exit was the requested
-// one (status 0 or death by the signal Stop sent).
+// one (status 0, death by the signal Stop sent, or status 143, which a
+// process that handles SIGTERM reports as the shell would).
 func (p *Process) Stop(grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -190,7 +191,10 @@ func (p *Process) kill() {
 func (p *Process) exitErr() error {
 	var ee *exec.ExitError
 	if errors.As(p.err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && (ws.Signaled() && ws.Signal() == syscall.SIGTERM ||
+			ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGTERM)) {
+			// Death by SIGTERM, or an exit that reports it the shell's way
+			// (143: lab's commands clean up on SIGTERM, then exit so).
 			return nil
 		}
 		return fmt.Errorf("%s exited: %w%s", p.spec.Name, p.err, p.logTail())

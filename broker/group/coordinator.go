@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Coordinator is the group coordinator of a single-node broker: it owns
@@ -292,11 +294,11 @@ func (c *Coordinator) MarkOffsetsTopic() {
 	if !c.offsetsTopic.CompareAndSwap(false, true) {
 		return
 	}
-	if err := writeFileSync(filepath.Join(c.cfg.Dir, offsetsTopicMarker), nil); err != nil {
+	if err := fsutil.WriteFileSync(filepath.Join(c.cfg.Dir, offsetsTopicMarker), nil); err != nil {
 		c.logger.Warn("recording that the offsets topic exists", "err", err)
 		return
 	}
-	if err := syncDir(c.cfg.Dir); err != nil {
+	if err := fsutil.SyncDir(c.cfg.Dir); err != nil {
 		c.logger.Warn("recording that the offsets topic exists", "err", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Offsets log file names inside Config.Dir.
@@ -164,7 +166,7 @@ func openOffsetLog(dir string, compactBytes int64, logger *slog.Logger) (*offset
 		return nil, fmt.Errorf("opening offsets log %s: %w", path, err)
 	}
 	if len(data) == 0 {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -303,13 +305,13 @@ func (l *offsetLog) rewrite() error {
 	}
 	tmp := filepath.Join(l.dir, offsetTmpName)
 	path := filepath.Join(l.dir, offsetLogName)
-	if err := writeFileSync(tmp, buf); err != nil {
+	if err := fsutil.WriteFileSync(tmp, buf); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -508,35 +510,4 @@ func decodeBody(b []byte) (offsetRecord, error) {
 		return r, io.ErrUnexpectedEOF
 	}
 	return r, nil
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing dir %s: %w", dir, err)
-	}
-	return nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // fdatasync flushes f's data (and the metadata needed to read it back, such
@@ -29,20 +31,6 @@ func fdatasync(f *os.File) error {
 	}
 	if serr != nil {
 		return fmt.Errorf("fdatasync %s: %w", f.Name(), serr)
-	}
-	return nil
-}
-
-// syncDir fsyncs a directory so that creates, renames and unlinks in it are
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
 }
@@ -74,7 +62,7 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 // syncParallelism bounds the fsyncs writeFilesAtomic and syncEachDir have in
@@ -141,7 +129,7 @@ func syncEachDir(dirs []string) error {
 	var g errgroup.Group
 	g.SetLimit(syncParallelism)
 	for _, d := range dirs {
-		g.Go(func() error { return syncDir(d) })
+		g.Go(func() error { return fsutil.SyncDir(d) })
 	}
 	return g.Wait()
 }

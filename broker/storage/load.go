@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // newPartition returns an open partition around segs (oldest first, the
@@ -35,7 +37,7 @@ func createPartition(s *Store, t *topicState, id int32, ld *logDir) (*Partition,
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(ld.path); err != nil {
+	if err := fsutil.SyncDir(ld.path); err != nil {
 		p.drop()
 		return nil, err
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Partition is one topic partition's log: a list of segments, the last
@@ -482,7 +484,7 @@ func (p *Partition) flushTo(target int64, exact bool) error {
 	// is not durable too: fsync the directory, as Kafka's LocalLog.flush
 	// does for segments above the recovery point.
 	if err == nil && newEntries {
-		if err = syncDir(p.dir); err == nil {
+		if err = fsutil.SyncDir(p.dir); err == nil {
 			for _, s := range segs {
 				s.entryDurable.Store(true)
 			}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Store is the broker's log: every partition of every topic, spread over
@@ -140,7 +142,7 @@ func Open(cfg Config) (*Store, error) {
 	// on must be seen as unclean.
 	for _, ld := range s.dirs {
 		if err := os.Remove(filepath.Join(ld.path, cleanShutdownFile)); err == nil {
-			if err := syncDir(ld.path); err != nil {
+			if err := fsutil.SyncDir(ld.path); err != nil {
 				s.closeAllPartitions()
 				return nil, err
 			}
@@ -599,7 +601,7 @@ func syncDirs(parts []*Partition) error {
 			continue
 		}
 		done[p.ld] = true
-		if err := syncDir(p.ld.path); err != nil {
+		if err := fsutil.SyncDir(p.ld.path); err != nil {
 			return err
 		}
 	}
@@ -848,7 +850,7 @@ func (s *Store) Close() error {
 			errs = append(errs, fmt.Errorf("writing clean shutdown marker: %w", err))
 			continue
 		}
-		if err := syncDir(ld.path); err != nil {
+		if err := fsutil.SyncDir(ld.path); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Transaction log file names inside Config.Dir.
@@ -141,7 +143,7 @@ func openLog(dir string, logger *slog.Logger) (*txnLog, []record, error) {
 		return nil, nil, fmt.Errorf("opening transaction log %s: %w", path, err)
 	}
 	if len(data) == 0 {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			f.Close()
 			return nil, nil, err
 		}
@@ -224,14 +226,14 @@ func (l *txnLog) rewrite(recs []record) error {
 		latest[r.ID] = int64(len(buf) - n)
 	}
 	tmp := filepath.Join(l.dir, tmpName)
-	if err := writeFileSync(tmp, buf); err != nil {
+	if err := fsutil.WriteFileSync(tmp, buf); err != nil {
 		return fmt.Errorf("compacting transaction log: %w", err)
 	}
 	path := filepath.Join(l.dir, logName)
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("compacting transaction log: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("compacting transaction log: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -255,37 +257,6 @@ func (l *txnLog) close() error {
 	l.f = nil
 	if err != nil {
 		return fmt.Errorf("closing transaction log in %s: %w", l.dir, err)
-	}
-	return nil
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing dir %s: %w", dir, err)
 	}
 	return nil
 }

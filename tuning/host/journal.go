@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Kind names what an Entry changed; it selects how the entry is undone.
@@ -231,7 +233,7 @@ func (j *journal) append(e Entry) (Entry, error) {
 			return e, fmt.Errorf("opening journal %s: %w", j.path(), err)
 		}
 		j.f = f
-		if err := syncDir(j.dir); err != nil {
+		if err := fsutil.SyncDir(j.dir); err != nil {
 			return e, err
 		}
 	}
@@ -267,7 +269,7 @@ func (j *journal) retire() error {
 		return fmt.Errorf("retiring journal %s: %w", j.path(), err)
 	}
 	j.seq = 0
-	return syncDir(j.dir)
+	return fsutil.SyncDir(j.dir)
 }
 
 func (j *journal) close() error {
@@ -281,18 +283,6 @@ func (j *journal) close() error {
 		j.lock = nil
 	}
 	return errors.Join(errs...)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 // readNoFollow reads a file of the state directory, refusing a symlink.

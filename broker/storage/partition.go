@@ -171,16 +171,17 @@ func (p *Partition) unavailable() error {
 func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	st := &p.store.stats
 	var buf [4]validatedBatch // most produce requests carry one batch per partition
-	batches, err := validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
+	cfg := p.cfg.Load()
+	batches, err := validateBatches(records, cfg.maxMessageBytes, p.store.dec, buf[:0])
 	if err == nil {
-		if target := p.cfg.Load().compression; target != codecProducer {
+		if target := cfg.compression; target != codecProducer {
 			// compression.type: batches of another codec are rebuilt into
 			// a new buffer, checked again (the size bound applies to what
 			// is stored, as in Kafka's LogValidator).
 			var rebuilt []byte
-			if rebuilt, err = p.store.recompress(records, batches, target, p.cfg.Load().maxMessageBytes); err == nil && &rebuilt[0] != &records[0] {
+			if rebuilt, err = p.store.recompress(records, batches, target, cfg.maxMessageBytes); err == nil && &rebuilt[0] != &records[0] {
 				records = rebuilt
-				batches, err = validateBatches(records, p.cfg.Load().maxMessageBytes, p.store.dec, buf[:0])
+				batches, err = validateBatches(records, cfg.maxMessageBytes, p.store.dec, buf[:0])
 			}
 		}
 	}
@@ -250,7 +251,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		b := &batches[i]
 		raw := records[b.pos : int64(b.pos)+b.size()]
 		setBaseOffset(raw, b.baseOffset)
-		if p.cfg.Load().logAppendTime {
+		if cfg.logAppendTime {
 			appendTime = now.UnixMilli()
 			setLogAppendTime(raw, appendTime)
 			b.maxTimestamp = appendTime
@@ -277,7 +278,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	for i := range batches {
 		b := &batches[i]
 		seg.noteBatch(&b.batchHeader)
-		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), p.cfg.Load().indexInterval)
+		seg.indexBatch(&b.batchHeader, pos+int64(b.pos), cfg.indexInterval)
 		seg.recent.add(uint32(b.baseOffset-seg.base), uint32(b.lastOffset()-seg.base), uint32(pos+int64(b.pos)))
 	}
 	seg.size += int64(len(records))
@@ -290,7 +291,7 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		p.unflushedSince = now
 	}
 	p.unflushed += records64
-	flush := sync || (p.cfg.Load().flushMessages > 0 && p.unflushed >= p.cfg.Load().flushMessages)
+	flush := sync || (cfg.flushMessages > 0 && p.unflushed >= cfg.flushMessages)
 	p.wake(false)
 	lso := p.lso.Load()
 	p.mu.Unlock()

@@ -118,17 +118,32 @@ func RunKill(ctx context.Context, cfg KillConfig) (*KillReport, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
 	rep := &KillReport{Seed: cfg.Seed}
-	for i := 0; i < cfg.Trials; i++ {
-		run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
+	var err error
+	rep.Trials, err = killTrials(cfg.Trials, cfg.MinRun, cfg.MaxRun, rng, func(i int, run time.Duration) (KillTrial, error) {
 		tr, err := trial(ctx, cfg, i, run)
-		if err != nil {
-			return rep, fmt.Errorf("trial %d: %w", i+1, err)
+		if err == nil {
+			cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "acked", tr.Acked, "lost", tr.Lost,
+				"duplicates", tr.Duplicates, "out_of_order", tr.OutOfOrder)
 		}
-		cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "acked", tr.Acked, "lost", tr.Lost,
-			"duplicates", tr.Duplicates, "out_of_order", tr.OutOfOrder)
-		rep.Trials = append(rep.Trials, tr)
+		return tr, err
+	})
+	return rep, err
+}
+
+// killTrials runs n trials of a kill test, each killing the broker at a
+// uniformly random moment in [minRun, maxRun] drawn from rng before the
+// trial starts, and stops at the first trial that fails to run.
+func killTrials[T any](n int, minRun, maxRun time.Duration, rng *rand.Rand, trial func(i int, run time.Duration) (T, error)) ([]T, error) {
+	var out []T
+	for i := range n {
+		run := minRun + time.Duration(rng.Int64N(int64(maxRun-minRun)+1))
+		tr, err := trial(i, run)
+		if err != nil {
+			return out, fmt.Errorf("trial %d: %w", i+1, err)
+		}
+		out = append(out, tr)
 	}
-	return rep, nil
+	return out, nil
 }
 
 func startKillBroker(ctx context.Context, cfg KillConfig, label string) (*launch.Process, string, error) {

@@ -141,17 +141,16 @@ func RunKillTxn(ctx context.Context, cfg KillTxnConfig) (*KillTxnReport, error) 
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 3))
 	rep := &KillTxnReport{Seed: cfg.Seed}
-	for i := range cfg.Trials {
-		run := cfg.MinRun + time.Duration(rng.Int64N(int64(cfg.MaxRun-cfg.MinRun)+1))
+	var err error
+	rep.Trials, err = killTrials(cfg.Trials, cfg.MinRun, cfg.MaxRun, rng, func(i int, run time.Duration) (KillTxnTrial, error) {
 		tr, err := txnTrial(ctx, cfg, i, run, rng.Uint64())
-		if err != nil {
-			return rep, fmt.Errorf("trial %d: %w", i+1, err)
+		if err == nil {
+			cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "committed", tr.Committed, "aborted", tr.Aborted,
+				"in_doubt", tr.InDoubt, "open", tr.Open, "records", tr.Records, "ok", tr.OK())
 		}
-		cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "committed", tr.Committed, "aborted", tr.Aborted,
-			"in_doubt", tr.InDoubt, "open", tr.Open, "records", tr.Records, "ok", tr.OK())
-		rep.Trials = append(rep.Trials, tr)
-	}
-	return rep, nil
+		return tr, err
+	})
+	return rep, err
 }
 
 // Transaction outcomes as the producer saw them.

@@ -131,9 +131,13 @@ bench-flush: build ## produce throughput and p99 ack latency per flush policy on
 	@$(BIN)/lab sweep -plan plans/flush.yaml -out $(RESULTS) $(SWEEP_FLAGS)
 
 .PHONY: tune
-tune: build ## the wider tuning sweep (plans/tune.yaml; root); SWEEP_FLAGS adds lab sweep flags
+tune: build ## the wider tuning sweep (plans/tune.yaml; root; ~80 min), then restart times by num.recovery.threads.per.data.dir into the same run; SWEEP_FLAGS adds lab sweep flags
 	@echo ">> running the tuning sweep"
 	@$(BIN)/lab sweep -plan plans/tune.yaml -out $(RESULTS) $(SWEEP_FLAGS)
+	@run=$$(ls -1d $(RESULTS)/tune-*/ | sort | tail -1); \
+	  echo ">> timing crash recovery by num.recovery.threads.per.data.dir into $$run"; \
+	  $(BIN)/lab recovery -out $$run -gb 3 -partitions 1000 -threads 1,4 -repetitions 5 && \
+	  $(BIN)/lab guide $$run
 
 .PHONY: guide
 guide: build ## re-render the tables and the guideline of a sweep: make guide RUN=results/<plan>-<timestamp>

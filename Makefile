@@ -136,7 +136,7 @@ tune: build ## the wider tuning sweep (plans/tune.yaml; root; ~80 min), then res
 	@$(BIN)/lab sweep -plan plans/tune.yaml -out $(RESULTS) $(SWEEP_FLAGS)
 	@run=$$(ls -1d $(RESULTS)/tune-*/ | sort | tail -1); \
 	  echo ">> timing crash recovery by num.recovery.threads.per.data.dir into $$run"; \
-	  $(BIN)/lab recovery -out $$run -gb 3 -partitions 1000 -threads 1,4 -repetitions 5 && \
+	  TMPDIR=/var/tmp $(BIN)/lab recovery -out $$run -gb 3 -partitions 1000 -threads 1,4 -repetitions 5 && \
 	  $(BIN)/lab guide $$run
 
 .PHONY: guide

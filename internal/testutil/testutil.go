@@ -20,13 +20,23 @@ import (
 // the privileged tests never passes as a row of green skips.
 const RequirePrivilegedEnv = "LAB_REQUIRE_PRIVILEGED"
 
+// SkipPrivilegedEnv is the environment variable that makes a root process
+// skip the privileged tests as if it were not root: for running the rest of
+// the suite beside a measurement that the host-changing tests (sysctls,
+// mounts, cgroups, dropped caches, attached probes) would disturb. It has
+// no effect under LAB_REQUIRE_PRIVILEGED=1.
+const SkipPrivilegedEnv = "LAB_SKIP_PRIVILEGED"
+
 // RequirePrivileged skips the test unless the process runs as root. what
 // names what the test needs (for example "mkfs and mount of a loop device").
 // With LAB_REQUIRE_PRIVILEGED=1 a missing privilege fails the test instead.
 func RequirePrivileged(tb testing.TB, what string) {
 	tb.Helper()
 	if os.Geteuid() == 0 {
-		return
+		if os.Getenv(SkipPrivilegedEnv) != "1" || os.Getenv(RequirePrivilegedEnv) == "1" {
+			return
+		}
+		tb.Skipf("needs root for %s; skipped because %s=1", what, SkipPrivilegedEnv)
 	}
 	Unavailable(tb, "needs root for %s; run as root (sudo -E go test ./...)", what)
 }

@@ -106,8 +106,8 @@ func TestDegrade(t *testing.T) {
 			"disk and filesystem", "dimension fs left out",
 		}},
 		{"tune.yaml", Capabilities{}, []string{"baseline", "sockbuf=large-4m", "gc=gogc-50", "gc=gogc-400", "gc=gogc-off-limit-768m",
-			"flush=every-1000-msgs", "flush=every-100ms", "flush=fsync-on-ack", "fetch=copy"}, []string{
-			"disk and filesystem", "swap: no zram swap", "dimension disk left out",
+			"flush=every-1000-msgs", "flush=every-100ms", "flush=fsync-on-ack", "fetch=copy", "segment=8m", "message-max=10m"}, []string{
+			"disk and filesystem", "swap: no zram swap", "dimension fs left out", "dimension disk left out",
 			"sysctl vm.swappiness: not set", "dimension swappiness left out",
 			"sysctl vm.dirty_background_ratio, vm.dirty_ratio: not set", "dimension dirty left out",
 			"sysctl net.core.rmem_max, net.core.wmem_max, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem: not set",

@@ -107,7 +107,7 @@ func newGuide(a *Analysis) (*guide, error) {
 					continue
 				}
 				f := finding{level: l, ctx: a.ctxLabel(ctx), p: pair{ref, c}}
-				g.cs.add(f.p)
+				g.cs.add(d.Name, f.p)
 				g.findings[d.Name] = append(g.findings[d.Name], f)
 			}
 		}
@@ -135,7 +135,7 @@ func newGuide(a *Analysis) (*guide, error) {
 			if nc != nil && ac != nil {
 				cp := ctxPair{ctx: a.ctxLabel(ctx), p: pair{base: nc, cell: ac}}
 				g.overhead = append(g.overhead, cp)
-				g.cs.add(cp.p)
+				g.cs.add(d.Name, cp.p)
 			}
 		}
 		break
@@ -165,7 +165,7 @@ func newGuide(a *Analysis) (*guide, error) {
 				if pc != nil && ac != nil {
 					cp := ctxPair{ctx: a.ctxLabel(ctx), p: pair{base: ac, cell: pc}}
 					ch.pairs = append(ch.pairs, cp)
-					g.cs.add(cp.p)
+					g.cs.add(d.Name, cp.p)
 				}
 			}
 			break
@@ -212,10 +212,11 @@ func (g *guide) write(w *bufio.Writer) {
 	fmt.Fprintf(w, "How to read the numbers: each value is the median of a cell's runs; a change is the change of the median "+
 		"against the dimension's first level, with the other dimensions at their first levels, and a %d%% percentile-bootstrap "+
 		"confidence interval of the ratio of medians (%d resamples). Significance: two-sided Mann-Whitney U test, alpha %.2f, "+
-		"p-values Holm-corrected across every comparison of the same metric in this guide (%d pairs of cells); "+
+		"p-values Holm-corrected per knob: the family is every comparison of the same metric between levels of one dimension "+
+		"(%s), not the whole guide, so each knob is answered as its own question; "+
 		"\"~\" means not significant. Cells ran interleaved in an order shuffled every round (seed %d), %d repetitions, "+
 		"%s warm-up and %s measured per run.\n\n",
-		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, len(g.cs.pairs), p.Seed, g.rounds(), p.Warmup, p.Measure)
+		int(stats.Confidence*100), stats.BootstrapIterations, stats.Alpha, g.familySizes(), p.Seed, g.rounds(), p.Warmup, p.Measure)
 	fmt.Fprintf(w, "A change is a **finding** only when it is significant after Holm and larger than the metric's practical threshold "+
 		"(%s for %s; %s). A significant change below it, or one whose interval lies within it, is **no practical difference**; "+
 		"anything else is **inconclusive**, stated with its minimal detectable effect (MDE): the farther end of the change's 95%% interval, "+
@@ -459,4 +460,23 @@ func (g *guide) rounds() int {
 		return inv.Stop.Rounds
 	}
 	return g.a.Plan.Repetitions
+}
+
+// familySizes names each dimension's Holm family size: "fs 2 pairs,
+// flush 3 pairs".
+func (g *guide) familySizes() string {
+	var parts []string
+	for _, d := range g.a.Plan.Matrix {
+		if n := g.cs.family(d.Name); n > 0 {
+			unit := "pairs"
+			if n == 1 {
+				unit = "pair"
+			}
+			parts = append(parts, fmt.Sprintf("%s: %d %s of cells", d.Name, n, unit))
+		}
+	}
+	if len(parts) == 0 {
+		return "no pairs"
+	}
+	return strings.Join(parts, "; ")
 }

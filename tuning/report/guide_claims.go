@@ -17,32 +17,51 @@ import (
 type pair struct{ base, cell *CellResult }
 
 // comparisons holds every comparison the guide makes, Holm-corrected per
-// metric across all pairs (the family is "every comparison of this metric
-// in this guide").
+// knob and metric: the family is "every comparison of this metric between
+// levels of this dimension". A guide-wide family of some twenty pairs
+// would make the correction so strict that five runs per cell could never
+// show anything; each knob is its own question to ops, and is corrected
+// as one.
 type comparisons struct {
 	pairs []pair
+	dims  []string // the dimension each pair varies, by index in pairs
 	by    map[[2]string]map[string]*stats.Comparison
 }
 
-func (cs *comparisons) add(p pair) {
+// add records a comparison of two cells that differ in dimension dim.
+func (cs *comparisons) add(dim string, p pair) {
 	k := [2]string{p.base.Cell.ID, p.cell.Cell.ID}
 	if _, ok := cs.by[k]; ok {
 		return
 	}
 	cs.by[k] = map[string]*stats.Comparison{}
 	cs.pairs = append(cs.pairs, p)
+	cs.dims = append(cs.dims, dim)
+}
+
+// family is the number of pairs Holm corrects together with those of dim.
+func (cs *comparisons) family(dim string) int {
+	n := 0
+	for _, d := range cs.dims {
+		if d == dim {
+			n++
+		}
+	}
+	return n
 }
 
 func (cs *comparisons) compute() {
 	for _, m := range tuning.Metrics {
-		var family []*stats.Comparison
-		for _, p := range cs.pairs {
+		families := map[string][]*stats.Comparison{}
+		for i, p := range cs.pairs {
 			if c, ok := compare(p.base, p.cell, m.Key); ok {
 				cs.by[[2]string{p.base.Cell.ID, p.cell.Cell.ID}][m.Key] = &c
-				family = append(family, &c)
+				families[cs.dims[i]] = append(families[cs.dims[i]], &c)
 			}
 		}
-		stats.Holm(family)
+		for _, f := range families {
+			stats.Holm(f)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
 // The guide reports as findings only changes that are significant and
@@ -96,6 +97,35 @@ func TestGuideReportsTheStoppingRule(t *testing.T) {
 	} {
 		if !strings.Contains(guide, want) {
 			t.Errorf("guide lacks %q", want)
+		}
+	}
+}
+
+// Holm corrects each knob's comparisons as one family: a dimension with a
+// single pair of cells keeps its raw p-value, one with two pairs is
+// corrected for two, whatever the other dimensions compare.
+func TestHolmFamilyIsOneDimension(t *testing.T) {
+	g, err := newGuide(testAnalysis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range g.a.Plan.Matrix {
+		var ps []*stats.Comparison
+		for i, p := range g.cs.pairs {
+			if c := g.cs.get(p, g.obj.Key); c != nil && g.cs.dims[i] == d.Name {
+				ps = append(ps, c)
+			}
+		}
+		if len(ps) == 1 && ps[0].AdjustedP != ps[0].P {
+			t.Errorf("%s: one comparison, adjusted p %v != raw p %v", d.Name, ps[0].AdjustedP, ps[0].P)
+		}
+		if len(ps) == 2 {
+			lo := min(ps[0].P, ps[1].P)
+			for _, c := range ps {
+				if c.P == lo && c.AdjustedP != min(1, 2*lo) {
+					t.Errorf("%s: smallest p %v adjusted to %v, want ×2 for a family of 2", d.Name, lo, c.AdjustedP)
+				}
+			}
 		}
 	}
 }

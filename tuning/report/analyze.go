@@ -38,6 +38,11 @@ type Analysis struct {
 	// Pinning says where the broker and the load generator ran (the
 	// runs' pinning records; "" when no run had any).
 	Pinning string
+	// Host and Recovery are read beside the run files (ReadBeside): the
+	// host's facts that make some advice unmeasurable here, and the
+	// recovery bench of the same result dir. nil when not read.
+	Host     *Host
+	Recovery *Recovery
 
 	byID map[string]*CellResult
 }

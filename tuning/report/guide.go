@@ -35,9 +35,10 @@ type check struct {
 	claim  claim
 	dim    string
 	metric tuning.Metric
-	// prefer and against name the advised and advised-against levels.
-	prefer, against string
-	// pairs compare against (base) with prefer, one per context.
+	// prefer names the advised level.
+	prefer string
+	// pairs compare each advised-against level (base, named by the pair's
+	// vs) with prefer, one per context.
 	pairs []ctxPair
 	// findings are the dimension's findings (anyLevel claims).
 	findings []finding
@@ -45,7 +46,9 @@ type check struct {
 
 type ctxPair struct {
 	ctx string
-	p   pair
+	// vs names the level compared with a check's preferred one.
+	vs string
+	p  pair
 }
 
 // contexts returns the combinations of the other dimensions' levels under
@@ -150,7 +153,7 @@ func newGuide(a *Analysis) (*guide, error) {
 			for i, l := range d.Levels {
 				settings[i] = tuning.Merge(a.Plan.Base, l.Settings)
 			}
-			pref, against, ok := cl.pick(settings)
+			pref, against, ok := cl.levels(settings)
 			if !ok {
 				continue
 			}
@@ -159,13 +162,16 @@ func newGuide(a *Analysis) (*guide, error) {
 				ch.findings = g.findings[d.Name]
 				break
 			}
-			ch.prefer, ch.against = d.Levels[pref].Name, d.Levels[against].Name
-			for _, ctx := range a.contexts(d.Name) {
-				pc, ac := a.cellIn(ctx, d.Name, ch.prefer), a.cellIn(ctx, d.Name, ch.against)
-				if pc != nil && ac != nil {
-					cp := ctxPair{ctx: a.ctxLabel(ctx), p: pair{base: ac, cell: pc}}
-					ch.pairs = append(ch.pairs, cp)
-					g.cs.add(d.Name, cp.p)
+			ch.prefer = d.Levels[pref].Name
+			for _, ag := range against {
+				vs := d.Levels[ag].Name
+				for _, ctx := range a.contexts(d.Name) {
+					pc, ac := a.cellIn(ctx, d.Name, ch.prefer), a.cellIn(ctx, d.Name, vs)
+					if pc != nil && ac != nil {
+						cp := ctxPair{ctx: a.ctxLabel(ctx), vs: vs, p: pair{base: ac, cell: pc}}
+						ch.pairs = append(ch.pairs, cp)
+						g.cs.add(d.Name, cp.p)
+					}
 				}
 			}
 			break
@@ -268,10 +274,12 @@ func (g *guide) write(w *bufio.Writer) {
 	fmt.Fprintf(w, "Verdicts: **holds** (the advised setting is better, as a finding), **does not hold** (worse, as a finding), "+
 		"**no practical difference** (any change is within the practical threshold), **inconclusive** (no finding, and the interval "+
 		"still allows a practical change: the MDE says how large), **too few runs to tell** (fewer than %d runs per cell: "+
-		"no difference can be significant, whatever the numbers), **not measured** (the plan has no dimension for it).\n\n", MinTestableRuns)
+		"no difference can be significant, whatever the numbers), **not measurable here** (this host cannot show the effect: the evidence "+
+		"says why and what it needs), **not measured** (the plan has no dimension for it: the evidence says what to add). "+
+		"Restart time comes from the recovery bench in the result dir (`*-recovery/recovery.json`), not from the sweep.\n\n", MinTestableRuns)
 	var rows [][]string
 	for _, ch := range g.checks {
-		verdict, ev := g.verdict(ch)
+		verdict, ev := g.seedVerdict(ch)
 		rows = append(rows, []string{ch.claim.advice, ch.claim.source, verdict, ev})
 	}
 	g.table(w, []string{"advice", "source", "verdict", "evidence"}, rows)
@@ -479,4 +487,14 @@ func (g *guide) familySizes() string {
 		return "no pairs"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// seedVerdict is a check's verdict from the plan's dimensions, then from
+// what the guide read beside the runs.
+func (g *guide) seedVerdict(ch check) (string, string) {
+	verdict, ev := g.verdict(ch)
+	if ch.claim.beside != nil {
+		verdict, ev = ch.claim.beside(g, verdict, ev)
+	}
+	return verdict, ev
 }

@@ -39,11 +39,12 @@ func (cs *comparisons) add(dim string, p pair) {
 	cs.dims = append(cs.dims, dim)
 }
 
-// family is the number of pairs Holm corrects together with those of dim.
+// family is the number of pairs Holm corrects together with those of dim:
+// the pairs of cells of dim, each pair of cells once whichever way round.
 func (cs *comparisons) family(dim string) int {
 	n := 0
-	for _, d := range cs.dims {
-		if d == dim {
+	for i, p := range cs.pairs {
+		if _, twin := cs.by[[2]string{p.cell.Cell.ID, p.base.Cell.ID}]; cs.dims[i] == dim && !(twin && p.base.Cell.ID > p.cell.Cell.ID) {
 			n++
 		}
 	}
@@ -53,14 +54,26 @@ func (cs *comparisons) family(dim string) int {
 func (cs *comparisons) compute() {
 	for _, m := range tuning.Metrics {
 		families := map[string][]*stats.Comparison{}
+		var twins [][2]*stats.Comparison
 		for i, p := range cs.pairs {
-			if c, ok := compare(p.base, p.cell, m.Key); ok {
-				cs.by[[2]string{p.base.Cell.ID, p.cell.Cell.ID}][m.Key] = &c
-				families[cs.dims[i]] = append(families[cs.dims[i]], &c)
+			c, ok := compare(p.base, p.cell, m.Key)
+			if !ok {
+				continue
 			}
+			cs.by[[2]string{p.base.Cell.ID, p.cell.Cell.ID}][m.Key] = &c
+			// The same two cells the other way round (a seed check
+			// against a reference comparison) are one test, not two.
+			if t := cs.by[[2]string{p.cell.Cell.ID, p.base.Cell.ID}][m.Key]; t != nil {
+				twins = append(twins, [2]*stats.Comparison{&c, t})
+				continue
+			}
+			families[cs.dims[i]] = append(families[cs.dims[i]], &c)
 		}
 		for _, f := range families {
 			stats.Holm(f)
+		}
+		for _, t := range twins {
+			t[0].AdjustedP, t[0].Significant = t[1].AdjustedP, t[1].Significant
 		}
 	}
 }
@@ -92,34 +105,63 @@ type claim struct {
 	// anyLevel: the advice holds if any level beats the first (the advice
 	// is "tune it", not a direction).
 	anyLevel bool
+	// pickMany is pick for advice against several levels at once (the
+	// flush policy: no explicit flush against each flushing level); it
+	// is used instead of pick when set.
+	pickMany func(levels []tuning.Settings) (prefer int, against []int, ok bool)
 	// howTo says how to measure it when the plan does not.
 	howTo string
+	// settings are the host or broker settings the advice is about, as
+	// lab check names its rows ("vm.swappiness", "server.properties
+	// log.segment.bytes").
+	settings []string
+	// beside, when set, decides the verdict from what the guide reads
+	// beside the run files (a recovery bench, the host's facts), given
+	// the verdict and evidence of the plan's dimensions.
+	beside func(g *guide, verdict, evidence string) (string, string)
+}
+
+// levels is pickMany, or pick as one against level.
+func (cl claim) levels(l []tuning.Settings) (int, []int, bool) {
+	switch {
+	case cl.pickMany != nil:
+		return cl.pickMany(l)
+	case cl.pick != nil:
+		p, a, ok := cl.pick(l)
+		return p, []int{a}, ok
+	}
+	return 0, nil, false
 }
 
 var claims = []claim{
 	{
-		advice: "Keep vm.swappiness low",
-		source: "seed §6 운영체제 조정하기: \"vm.swappiness를 낮게\"",
-		pick:   extremes(func(s tuning.Settings) (float64, bool) { return sysctlNum(s, "vm.swappiness") }, false),
-		howTo:  "a dimension with vm.swappiness levels (plans/tune.yaml: swappiness), with swap present (swap:) and memory pressure (memory_limit:)",
+		advice:   "Keep vm.swappiness low",
+		source:   "seed §6 운영체제 조정하기: \"vm.swappiness를 낮게\"",
+		pick:     extremes(func(s tuning.Settings) (float64, bool) { return sysctlNum(s, "vm.swappiness") }, false),
+		howTo:    "a dimension with vm.swappiness levels (plans/tune.yaml: swappiness), with swap present (swap:) and memory pressure (memory_limit:)",
+		settings: []string{"vm.swappiness"},
 	},
 	{
-		advice: "Let dirty pages reach 60-80% of memory before writeback (vm.dirty_ratio)",
-		source: "seed §6: \"더티 페이지의 비율을 60-80으로 유지\"",
-		pick:   pickDirty,
-		howTo:  "a dimension with vm.dirty_ratio levels including one from 60 to 80 (plans/tune.yaml: dirty)",
+		advice:   "Let dirty pages reach 60-80% of memory before writeback (vm.dirty_ratio)",
+		source:   "seed §6: \"더티 페이지의 비율을 60-80으로 유지\"",
+		pick:     pickDirty,
+		howTo:    "a dimension with vm.dirty_ratio levels including one from 60 to 80 (plans/tune.yaml: dirty)",
+		settings: []string{"vm.dirty_ratio"},
 	},
 	{
-		advice: "Use XFS rather than EXT4 for the log disk",
-		source: "seed §6: \"EXT4 vs. XFS(안전, 효율적)\"",
-		pick:   pickXFS,
-		howTo:  "a dimension with an ext4 and an xfs level (plans/ab-fs.yaml)",
+		advice:   "Use XFS rather than EXT4 for the log disk",
+		source:   "seed §6: \"EXT4 vs. XFS(안전, 효율적)\"",
+		pick:     pickXFS,
+		howTo:    "a dimension with an ext4 and an xfs level (plans/ab-fs.yaml)",
+		settings: []string{"log dir filesystem"},
 	},
 	{
-		advice: "Raise socket send/receive buffer defaults and maxima",
-		source: "seed §6: \"각 socket의 송수신 버퍼로 할당되는 기본과 최대 메모리량을 변경\"",
-		pick:   extremes(sockbuf, false),
-		howTo:  "a dimension varying net.core.wmem_max/rmem_max and socket.send/receive.buffer.bytes (plans/tune.yaml: sockbuf)",
+		advice:   "Raise socket send/receive buffer defaults and maxima",
+		source:   "seed §6: \"각 socket의 송수신 버퍼로 할당되는 기본과 최대 메모리량을 변경\"",
+		pick:     extremes(sockbuf, false),
+		howTo:    "a dimension varying net.core.wmem_max/rmem_max and socket.send/receive.buffer.bytes (plans/tune.yaml: sockbuf)",
+		settings: []string{"net.core.wmem_max", "net.core.rmem_max"},
+		beside:   sockbufBeside,
 	},
 	{
 		advice: "Leave memory to the page cache: consumers read from it",
@@ -148,6 +190,44 @@ var claims = []claim{
 		},
 		anyLevel: true,
 		howTo:    "a dimension with runtime: gogc/gomemlimit levels (plans/tune.yaml: gc)",
+	},
+	{
+		advice: "Use more than one recovery thread per log dir (num.recovery.threads.per.data.dir) for faster restarts",
+		source: "seed §3 브로커 구성: num.recovery.threads.per.data.dir \"많은 수의 스레드를 설정하는 것이 좋다\"",
+		howTo: "lab recovery -out RESULT_DIR -threads 1,4 -repetitions 5 (make tune runs it): restart times after a SIGKILL, " +
+			"not a sweep dimension, since the setting acts only at start-up",
+		settings: []string{"server.properties num.recovery.threads.per.data.dir"},
+		beside:   recoveryBeside,
+	},
+	{
+		advice:   "Spread log.dirs over several devices",
+		source:   "seed §3: log.dirs \"두 개 이상의 경로가 지정되면 해당 브로커가 모든 경로에 파티션을 저장한다\"",
+		howTo:    "a dimension with log.dirs on one device vs two (plans/vm-disks.yaml, on a host with two disks)",
+		settings: []string{"server.properties log.dirs"},
+		beside:   logDirsBeside,
+	},
+	{
+		advice:   "Tune log.segment.bytes (the segment size; retention acts on closed segments only)",
+		source:   "seed §3 토픽의 기본 설정: log.segment.bytes \"로그 세그먼트 파일의 크기\"",
+		pick:     brokerKeyDiffers("log.segment.bytes"),
+		anyLevel: true,
+		howTo:    "a dimension with log.segment.bytes levels (plans/tune.yaml: segment)",
+		settings: []string{"server.properties log.segment.bytes"},
+	},
+	{
+		advice:   "Tune message.max.bytes (the largest message the broker accepts)",
+		source:   "seed §3 토픽의 기본 설정: message.max.bytes \"카프카 브로커가 쓰려는 메시지의 최대 크기\"",
+		pick:     brokerKeyDiffers("message.max.bytes"),
+		anyLevel: true,
+		howTo:    "a dimension with message.max.bytes levels (plans/tune.yaml: message-max)",
+		settings: []string{"server.properties message.max.bytes"},
+	},
+	{
+		advice:   "Leave flushing to the OS: no log.flush.interval.* (Kafka's default)",
+		source:   "Kafka docs, Application vs. OS Flush Management (issue 11: the flush policy)",
+		pickMany: pickFlush,
+		howTo:    "a dimension with flush levels: none vs log.flush.interval.messages/ms (plans/tune.yaml: flush)",
+		settings: []string{"server.properties log.flush.interval.messages", "server.properties log.flush.interval.ms"},
 	},
 }
 

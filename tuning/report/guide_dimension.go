@@ -298,7 +298,7 @@ func (g *guide) verdict(ch check) (string, string) {
 			}
 			v := g.verdictOf(ch.metric, c)
 			t := fmt.Sprintf("%s = %s vs %s%s: %s %s → %s, %s (95%% CI %s, p=%.3f)",
-				ch.dim, ch.prefer, ch.against, with(cp.ctx), ch.metric.Title, withUnit(ch.metric, c.Base.Center), withUnit(ch.metric, c.New.Center),
+				ch.dim, ch.prefer, cp.vs, with(cp.ctx), ch.metric.Title, withUnit(ch.metric, c.Base.Center), withUnit(ch.metric, c.New.Center),
 				c.Delta(), c.RatioCI(), c.AdjustedP)
 			if v == inconclusive || v == noPractical {
 				t += ", " + g.explain(ch.metric, c)

@@ -103,7 +103,8 @@ func TestGuideReportsTheStoppingRule(t *testing.T) {
 
 // Holm corrects each knob's comparisons as one family: a dimension with a
 // single pair of cells keeps its raw p-value, one with two pairs is
-// corrected for two, whatever the other dimensions compare.
+// corrected for two, whatever the other dimensions compare; the same two
+// cells compared both ways round are one test.
 func TestHolmFamilyIsOneDimension(t *testing.T) {
 	g, err := newGuide(testAnalysis(t))
 	if err != nil {
@@ -111,10 +112,19 @@ func TestHolmFamilyIsOneDimension(t *testing.T) {
 	}
 	for _, d := range g.a.Plan.Matrix {
 		var ps []*stats.Comparison
+		seen := map[[2]string]bool{}
 		for i, p := range g.cs.pairs {
-			if c := g.cs.get(p, g.obj.Key); c != nil && g.cs.dims[i] == d.Name {
+			a, b := p.base.Cell.ID, p.cell.Cell.ID
+			if a > b {
+				a, b = b, a
+			}
+			if c := g.cs.get(p, g.obj.Key); c != nil && g.cs.dims[i] == d.Name && !seen[[2]string{a, b}] {
+				seen[[2]string{a, b}] = true
 				ps = append(ps, c)
 			}
+		}
+		if n := g.cs.family(d.Name); n != len(ps) {
+			t.Errorf("%s: family of %d pairs, want its %d pairs of cells", d.Name, n, len(ps))
 		}
 		if len(ps) == 1 && ps[0].AdjustedP != ps[0].P {
 			t.Errorf("%s: one comparison, adjusted p %v != raw p %v", d.Name, ps[0].AdjustedP, ps[0].P)

@@ -239,6 +239,9 @@ func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := a.ReadBeside(dir, report.ReadHost("/proc", "/sys", "/lib/modules")); err != nil {
+		return err
+	}
 	if err := report.WriteTables(stdout, a, report.Terminal); err != nil {
 		return err
 	}

@@ -43,6 +43,20 @@ type Row struct {
 	Advised string `json:"advised"`
 	Source  string `json:"source"`
 	Status  string `json:"status"`
+	// Run names the lab run whose verdict is shown; Verdict and Evidence
+	// are its verdict on the advice about this setting (the guide's seed
+	// table), empty when no run was read or it says nothing about it.
+	Run      string `json:"run,omitempty"`
+	Verdict  string `json:"verdict,omitempty"`
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// RunVerdict is a lab run's verdict on the advice about one setting.
+type RunVerdict struct {
+	Setting  string
+	Run      string
+	Verdict  string
+	Evidence string
 }
 
 // Advice is what a setting should be and why.
@@ -72,6 +86,9 @@ type Config struct {
 	// Advice replaces the seed's (Seed()) where it names the same
 	// setting, and adds to it otherwise (a lab run's findings).
 	Advice []Advice
+	// Verdicts are a lab run's verdicts (FromRun), shown on the rows of
+	// their settings; a setting with a verdict and no row gets one.
+	Verdicts []RunVerdict
 }
 
 // The sysctls shown; those the seed advises on are checked.
@@ -120,6 +137,13 @@ func Run(cfg Config) ([]Row, error) {
 		}
 		advice[a.Setting] = a
 	}
+	verdicts := map[string]RunVerdict{}
+	for _, v := range cfg.Verdicts {
+		if _, ok := advice[v.Setting]; !ok && !slices.Contains(order, v.Setting) {
+			order = append(order, v.Setting)
+		}
+		verdicts[v.Setting] = v
+	}
 	var rows []Row
 	seen := map[string]bool{}
 	row := func(setting, current string, readErr error) {
@@ -130,6 +154,14 @@ func Run(cfg Config) ([]Row, error) {
 			r.Status = Warn
 			if a.OK(current) {
 				r.Status = Pass
+			}
+		}
+		if v, ok := verdicts[setting]; ok {
+			r.Run, r.Verdict, r.Evidence = v.Run, v.Verdict, v.Evidence
+			// A run that contradicts the advice (as a finding) voids it
+			// here: nothing to pass or warn against.
+			if v.Verdict == "does not hold" && r.Source != "" && !strings.HasPrefix(r.Source, "lab run ") {
+				r.Advised, r.Status = "not the seed's "+r.Advised+": the lab run contradicts it", Info
 			}
 		}
 		if readErr != nil {

@@ -139,3 +139,30 @@ func recoveryBeside(g *guide, verdict, ev string) (string, string) {
 	}
 	return "too few runs to tell", ev
 }
+
+// SeedVerdict is one row of the guide's seed table, for lab check.
+type SeedVerdict struct {
+	Advice   string `json:"advice"`
+	Source   string `json:"source"`
+	Verdict  string `json:"verdict"`
+	Evidence string `json:"evidence"`
+	// Settings are the settings the advice is about, named as lab
+	// check names its rows.
+	Settings []string `json:"settings,omitempty"`
+}
+
+// SeedVerdicts returns the guide's seed table: every piece of the seed's
+// advice with the verdict and evidence of a's runs (and what a read
+// beside them).
+func SeedVerdicts(a *Analysis) ([]SeedVerdict, error) {
+	g, err := newGuide(a)
+	if err != nil {
+		return nil, err
+	}
+	var out []SeedVerdict
+	for _, ch := range g.checks {
+		v, ev := g.seedVerdict(ch)
+		out = append(out, SeedVerdict{Advice: ch.claim.advice, Source: ch.claim.source, Verdict: v, Evidence: ev, Settings: ch.claim.settings})
+	}
+	return out, nil
+}

@@ -1,0 +1,138 @@
+package check
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/report"
+)
+
+const fakePlan = `
+name: tune
+workload: workloads/1-topic-16-partitions-1kb.yaml
+driver: workloads/driver-default.yaml
+repetitions: 5
+seed: 7
+warmup: 5s
+measure: 25s
+objective: publish_p99
+design: one-at-a-time
+matrix:
+  - name: swappiness
+    levels:
+      - {name: "60", sysctl: {vm.swappiness: "60"}}
+      - {name: "1", sysctl: {vm.swappiness: "1"}}
+  - name: dirty
+    levels:
+      - {name: default-20-10, sysctl: {vm.dirty_ratio: "20", vm.dirty_background_ratio: "10"}}
+      - {name: seed-80-60, sysctl: {vm.dirty_ratio: "80", vm.dirty_background_ratio: "60"}}
+`
+
+// writeFakeRun writes a small tune run under results/name: swappiness 1
+// cuts publish p99 by 30% (a finding), the seed's dirty ratios change
+// nothing.
+func writeFakeRun(t *testing.T, results, name string) string {
+	t.Helper()
+	dir := filepath.Join(results, name)
+	if err := os.MkdirAll(filepath.Join(dir, "runs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plan.yaml"), []byte(fakePlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tuning.ParsePlan([]byte(fakePlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	effect := map[string]float64{"baseline": 1, "swappiness=1": 0.7, "dirty=seed-80-60": 1}
+	jitter := []float64{-0.02, 0.01, 0.015, -0.01, 0.005}
+	for i, run := range p.Schedule() {
+		e, ok := effect[run.Cell.Name]
+		if !ok {
+			t.Fatalf("no effect for cell %s", run.Cell.Name)
+		}
+		r := tuning.Record{
+			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+			Repetition: run.Round, Order: i + 1, Start: time.Date(2026, 12, 4, 12, i, 0, 0, time.UTC),
+			Settings: run.Cell.Settings,
+			Measurement: tuning.Measurement{
+				ThroughputMsgs: 20000, ThroughputBytes: 20e6,
+				PublishP99: 0.010 * e * (1 + jitter[(run.Round+i)%len(jitter)]),
+			},
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, tuning.RunFileName(run.Cell.ID, run.Round)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestNewestRun(t *testing.T) {
+	results := t.TempDir()
+	writeFakeRun(t, results, "ab-fs-20261204T050908Z")
+	want := writeFakeRun(t, results, "tune-20261204T122000Z")
+	writeFakeRun(t, results, "ab-fs-20261126T052657Z")
+	// Newer, but not a run lab check reads: no plan, or another kind.
+	for _, d := range []string{"tune-20261204T140000Z", "20261205T000000Z-recovery"} {
+		if err := os.MkdirAll(filepath.Join(results, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := NewestRun(results)
+	if err != nil || got != want {
+		t.Errorf("NewestRun = %q, %v; want %q", got, err, want)
+	}
+	if got, err := NewestRun(t.TempDir()); err != nil || got != "" {
+		t.Errorf("NewestRun of an empty dir = %q, %v; want none", got, err)
+	}
+}
+
+// lab check on the fake host with a fake run: each row the run's guide
+// has a verdict on shows it, and its findings advise.
+func TestCheckShowsTheRunsVerdicts(t *testing.T) {
+	dir := writeFakeRun(t, t.TempDir(), "tune-20261204T122000Z")
+	adv, verdicts, err := FromRun(dir, report.Host{Disks: []string{"vda"}, Netem: "no", NetemWhy: "CONFIG_NET_SCH_NETEM is not set"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := ReadProperties("testdata/server.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := fakeHost(t, Config{Advice: adv, Verdicts: verdicts, Properties: props})
+	for _, want := range []struct{ setting, status, verdict, evidence string }{
+		{"vm.swappiness", Pass, "holds", "swappiness = 1 vs 60: publish p99 9.900 ms → 7.035 ms"},
+		{"vm.dirty_ratio", Warn, "no practical difference", "dirty = seed-80-60 vs default-20-10"},
+		{"net.core.wmem_max", Warn, "not measurable here", "CONFIG_NET_SCH_NETEM is not set"},
+		{"server.properties log.dirs", Info, "not measurable here", "one disk (/dev/vda)"},
+		{"server.properties log.segment.bytes", Info, "not measured", "plans/tune.yaml: segment"},
+	} {
+		r, ok := rows[want.setting]
+		if !ok {
+			t.Errorf("no row for %s", want.setting)
+			continue
+		}
+		if r.Status != want.status || r.Verdict != want.verdict || !strings.Contains(r.Evidence, want.evidence) || r.Run != "tune-20261204T122000Z" {
+			t.Errorf("%s: status %s, run %q, verdict %q, evidence %q; want %s, %q, evidence with %q",
+				want.setting, r.Status, r.Run, r.Verdict, r.Evidence, want.status, want.verdict, want.evidence)
+		}
+	}
+	b, err := json.Marshal(rows["vm.swappiness"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"run":"tune-20261204T122000Z"`, `"verdict":"holds"`, `"evidence":"swappiness = 1 vs 60`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("JSON row %s lacks %s", b, key)
+		}
+	}
+}

@@ -5,7 +5,9 @@
 // directory its filesystem, mount options and I/O scheduler) and reports,
 // per setting, the current value, the advised one, where the advice comes
 // from (the seed chapter, Kafka's documentation, or a lab run's Apply
-// files) and PASS, WARN or INFO (no advice to check against).
+// files) and PASS, WARN or INFO (no advice to check against). With a lab
+// run (FromRun; NewestRun finds the newest under results/), each row the
+// run's guide has a verdict on shows the run, the verdict and its evidence.
 package check
 
 import (

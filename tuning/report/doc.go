@@ -9,7 +9,13 @@
 // across the cells compared on that metric. Guide compares each level of
 // each dimension with the dimension's first level, the other dimensions at
 // their first levels, and checks the seed's advice against the same
-// evidence. Every number names the run files it came from.
+// evidence, with p-values Holm-corrected per dimension (each knob is one
+// family). Advice no dimension answers is read beside the run files
+// (Analysis.ReadBeside): restart time from the result dir's recovery
+// bench, and the host's facts (ReadHost) that make socket buffers (no
+// sch_netem: on loopback the bandwidth-delay product is ~0) or log.dirs
+// on several devices (one disk) "not measurable here", with the reason.
+// Every number names the run files it came from.
 //
 // Terminal tables fit the terminal they are written to (Width; 120 columns
 // when not a terminal): the columns that matter least (after the plan's

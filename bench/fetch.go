@@ -289,8 +289,13 @@ type FetchModeSummary struct {
 	CPUPerGB, UserPerGB, SystemPerGB, CPUPerMRecords float64
 	// VsFirstMBps and VsFirstCPU compare this mode with the first mode,
 	// same reader, round by round (median ratio, 95% bootstrap interval,
-	// range).
-	VsFirstMBps, VsFirstCPU stats.PairedRatio
+	// range); VsFirstUser and VsFirstSystem do the same for the two parts
+	// of CPU per GB, VsFirstPeakRSS for the broker's peak RSS over a read.
+	VsFirstMBps, VsFirstCPU                    stats.PairedRatio
+	VsFirstUser, VsFirstSystem, VsFirstPeakRSS stats.PairedRatio
+	// PeakRSS is the median over passes of the broker's peak RSS during a
+	// read (VmHWM, reset as the read starts).
+	PeakRSS uint64
 	// OfRoundCeiling is MB/s over the sendfile ceiling of the same round;
 	// AboveRoundCeiling counts passes faster than their round's ceiling.
 	OfRoundCeiling    stats.PairedRatio
@@ -312,6 +317,7 @@ func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
 			var mbps, cpu, user, sys, perRec []float64
 			var rss []int64
 			var baseMBps, newMBps, baseCPU, newCPU, ceil, got []float64
+			var baseUser, newUser, baseSys, newSys, baseRSS, newRSS, peaks []float64
 			for _, p := range r.Passes {
 				if p.Mode != mode || p.reader() != reader {
 					continue
@@ -326,6 +332,9 @@ func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
 				mbps = append(mbps, p.MBps())
 				cpu, user, sys = append(cpu, p.Server.CPUPerGB()), append(user, p.Server.UserPerGB()), append(sys, p.Server.SystemPerGB())
 				perRec = append(perRec, p.Server.CPUPerMRecords())
+				if p.Server.PeakRSS > 0 {
+					peaks = append(peaks, float64(p.Server.PeakRSS))
+				}
 				rss = append(rss, p.RSS...)
 				if len(p.RSS) > 10 {
 					g := slices.Max(p.RSS) - p.RSS[len(p.RSS)/10]
@@ -335,6 +344,11 @@ func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
 					if q.Round == p.Round && q.Mode == modes[0] && q.reader() == reader {
 						baseMBps, newMBps = append(baseMBps, q.MBps()), append(newMBps, p.MBps())
 						baseCPU, newCPU = append(baseCPU, q.Server.CPUPerGB()), append(newCPU, p.Server.CPUPerGB())
+						baseUser, newUser = append(baseUser, q.Server.UserPerGB()), append(newUser, p.Server.UserPerGB())
+						baseSys, newSys = append(baseSys, q.Server.SystemPerGB()), append(newSys, p.Server.SystemPerGB())
+						if q.Server.PeakRSS > 0 && p.Server.PeakRSS > 0 {
+							baseRSS, newRSS = append(baseRSS, float64(q.Server.PeakRSS)), append(newRSS, float64(p.Server.PeakRSS))
+						}
 					}
 				}
 			}
@@ -348,7 +362,12 @@ func (r *FetchReport) Summaries(modes []string) []FetchModeSummary {
 				slices.Sort(rss)
 				s.MedianRSS = rss[len(rss)/2]
 			}
+			if len(peaks) > 0 {
+				s.PeakRSS = uint64(stats.Median(peaks))
+			}
 			s.VsFirstMBps, s.VsFirstCPU = stats.Paired(baseMBps, newMBps), stats.Paired(baseCPU, newCPU)
+			s.VsFirstUser, s.VsFirstSystem = stats.Paired(baseUser, newUser), stats.Paired(baseSys, newSys)
+			s.VsFirstPeakRSS = stats.Paired(baseRSS, newRSS)
 			s.OfRoundCeiling = stats.Paired(ceil, got)
 			out = append(out, s)
 		}
@@ -393,8 +412,18 @@ func (r *FetchReport) Verdicts(modes []string) []string {
 		if s.Mode != modes[0] && s.VsFirstCPU.N > 0 {
 			i := slices.IndexFunc(sums, func(b FetchModeSummary) bool { return b.Mode == modes[0] && b.Reader == s.Reader })
 			c := s.VsFirstCPU
-			out = append(out, fmt.Sprintf("Read by %s, the broker spends %.3f CPU s/GB in %s mode and %.3f in %s mode (medians): %s uses %s of %s's CPU per GB (median of per-round ratios, 95%% CI %s, %d pairs) at %s of its MB/s.",
-				s.Reader, sums[i].CPUPerGB, modes[0], s.CPUPerGB, s.Mode, modes[0], ratioText(1/c.Ratio), s.Mode, invertedCI(c), c.N, ratioText(1/s.VsFirstMBps.Ratio)))
+			b := sums[i]
+			line := fmt.Sprintf("Read by %s, the broker spends %.3f CPU s/GB in %s mode (user %.3f + system %.3f) and %.3f in %s mode (user %.3f + system %.3f), medians: "+
+				"%s uses %s of %s's CPU per GB (median of per-round ratios, 95%% CI %s, %d pairs; user %s, CI %s; system %s, CI %s) at %s of its MB/s.",
+				s.Reader, b.CPUPerGB, modes[0], b.UserPerGB, b.SystemPerGB, s.CPUPerGB, s.Mode, s.UserPerGB, s.SystemPerGB,
+				modes[0], ratioText(1/c.Ratio), s.Mode, invertedCI(c), c.N,
+				ratioText(1/s.VsFirstUser.Ratio), invertedCI(s.VsFirstUser), ratioText(1/s.VsFirstSystem.Ratio), invertedCI(s.VsFirstSystem),
+				ratioText(1/s.VsFirstMBps.Ratio))
+			if r := s.VsFirstPeakRSS; r.N > 0 {
+				line += fmt.Sprintf(" Peak RSS over a read: %s in %s mode, %s in %s mode (%s, CI %s).",
+					mib(int64(b.PeakRSS)), modes[0], mib(int64(s.PeakRSS)), s.Mode, ratioText(1/r.Ratio), invertedCI(r))
+			}
+			out = append(out, line)
 		}
 		if s.Reader == ReaderNull && s.Mode == "sendfile" {
 			if t := r.Ceilings.ShareText("sendfile", s.MedianMBps); t != "" {

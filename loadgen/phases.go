@@ -3,64 +3,97 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
-// search finds the maximum sustainable rate (producerRate 0) and returns
-// the rate the measured phase runs at. The rule is in RateSearch.Method.
+// searchFailStreak is how many consecutive judged windows must fail for a
+// search step to fail: one window can stall on a loaded machine (a GC
+// pause, a neighbour's burst, a page-cache flush) and recover, which says
+// nothing about the rate; an overloaded target fails window after window.
+// The OpenMessaging Benchmark's rate search likewise judges a rate over
+// several short windows rather than one.
+const searchFailStreak = 2
+
+// searchReading is what the max-rate search judges of one window.
+type searchReading struct {
+	// Seconds is the window's length, Acked the records acknowledged in it.
+	Seconds float64
+	Acked   int64
+	// PublishDelayUs is the window's publish-delay p99, ScheduleLagUs how far
+	// behind the schedule the producers ended it.
+	PublishDelayUs, ScheduleLagUs int64
+	// InFlightGrowth and BacklogGrowth are how much the records waiting for
+	// acks in the client and the consumers' backlog grew over the window.
+	InFlightGrowth, BacklogGrowth int64
+}
+
+// searchSource is what the search runs on: window runs one window at rate
+// and reports it; now is the time since the run started.
+type searchSource struct {
+	window func(ctx context.Context, rate float64) (searchReading, error)
+	now    func() time.Duration
+	// subscriptions is the number of subscriptions whose backlog counts; 0
+	// = no consumers (backlog growth not judged).
+	subscriptions int
+}
+
+// search finds the maximum sustainable rate (producerRate 0) with the
+// runner's producers and consumers, and returns the rate the measured phase
+// runs at.
 func (r *runner) search(ctx context.Context) (float64, error) {
-	o := r.o
+	subs := 0
+	if len(r.consumers) > 0 {
+		subs = r.w.SubscriptionsPerTopic
+	}
+	src := searchSource{
+		now:           func() time.Duration { return time.Duration(r.now()) },
+		subscriptions: subs,
+		window: func(ctx context.Context, rate float64) (searchReading, error) {
+			r.sched.setRate(rate)
+			before := r.backlog()
+			inFlightBefore := r.tot.sent.Load() - r.tot.acked.Load() - r.tot.errs.Load()
+			if err := r.phase(ctx, PhaseSearch, r.o.Window, nil); err != nil {
+				return searchReading{}, err
+			}
+			w := r.res.Windows[len(r.res.Windows)-1]
+			rd := searchReading{Seconds: w.Seconds, Acked: w.Acked, PublishDelayUs: w.PublishDelay.P99Us,
+				ScheduleLagUs: w.ScheduleLagUs, InFlightGrowth: w.InFlight - inFlightBefore}
+			if subs > 0 {
+				rd.BacklogGrowth = r.backlog() - before
+			}
+			return rd, nil
+		},
+	}
+	rs, rate, err := searchRate(ctx, r.o, src, r.log)
+	r.res.RateSearch = rs
+	return rate, err
+}
+
+// searchRate runs the max-rate search on src and returns its record and
+// the rate the measured phase runs at. The rule is in RateSearch.Method.
+func searchRate(ctx context.Context, o Options, src searchSource, log *slog.Logger) (*RateSearch, float64, error) {
 	rs := &RateSearch{Method: fmt.Sprintf(
 		"ramp and bisect: start at %g msg/s and double the rate while a step passes; after the first failure "+
 			"bisect between the highest passing and the lowest failing rate until they are within 10%%, "+
-			"for at most %v. A step lasts %d window(s) and only its last window is judged: it passes when "+
+			"for at most %v. A step's first %d window(s) absorb the change; then each window is judged, and the "+
+			"step passes at the first window that passes and fails when %d consecutive windows fail (one stall "+
+			"of a loaded machine is not a failure). A window passes when "+
 			"acknowledgements reach 95%% of the rate, the producers end it at most %v behind the schedule "+
 			"(the next slot's lateness, which spikes do not move), records waiting for acks in the client grow by "+
 			"less than 10%% of the window's messages, and (with consumers) so does the consumer backlog. The measured "+
 			"phase runs at %g x the highest passing rate.",
-		o.SearchStartRate, o.SearchMaxDuration, o.SearchStepWindows, o.DelayLimit, o.SettleRatio)}
-	r.res.RateSearch = rs
-	deadline := time.Duration(r.now()) + o.SearchMaxDuration
+		o.SearchStartRate, o.SearchMaxDuration, o.SearchStepWindows-1, searchFailStreak, o.DelayLimit, o.SettleRatio)}
+	deadline := src.now() + o.SearchMaxDuration
 	rate := o.SearchStartRate
 	lastGood, lowestBad := 0.0, 0.0
 	for {
-		r.sched.setRate(rate)
-		var before, inFlightBefore int64
-		for i := 0; i < o.SearchStepWindows; i++ {
-			// The judged (last) window's growth is measured from its start.
-			before = r.backlog()
-			inFlightBefore = r.tot.sent.Load() - r.tot.acked.Load() - r.tot.errs.Load()
-			if err := r.phase(ctx, PhaseSearch, o.Window, nil); err != nil {
-				return 0, err
-			}
-		}
-		last := r.res.Windows[len(r.res.Windows)-1]
-		step := SearchStep{Rate: rate, Achieved: float64(last.Acked) / last.Seconds, PublishDelayUs: last.PublishDelay.P99Us,
-			ScheduleLagUs: last.ScheduleLagUs, InFlightGrowth: last.InFlight - inFlightBefore}
-		step.OK = true
-		winMsgs := rate * last.Seconds
-		var why []string
-		if step.Achieved < 0.95*rate {
-			why = append(why, fmt.Sprintf("acknowledged %.0f msg/s < 95%% of %.0f", step.Achieved, rate))
-		}
-		if lag := time.Duration(step.ScheduleLagUs) * time.Microsecond; lag > o.DelayLimit {
-			why = append(why, fmt.Sprintf("producers %v behind schedule > %v", lag, o.DelayLimit))
-		}
-		if float64(step.InFlightGrowth) > 0.1*winMsgs {
-			why = append(why, fmt.Sprintf("%d more records waiting for acks in the client", step.InFlightGrowth))
-		}
-		if len(r.consumers) > 0 {
-			step.BacklogGrowth = r.backlog() - before
-			if float64(step.BacklogGrowth) > 0.1*winMsgs*float64(r.w.SubscriptionsPerTopic) {
-				why = append(why, fmt.Sprintf("consumer backlog grew by %d messages", step.BacklogGrowth))
-			}
-		}
-		if len(why) > 0 {
-			step.OK = false
-			step.Reason = joinSentences(why)
+		step, err := searchStep(ctx, o, src, rate)
+		if err != nil {
+			return rs, 0, err
 		}
 		rs.Steps = append(rs.Steps, step)
-		r.log.Info("rate search step", "rate", rate, "ok", step.OK, "reason", step.Reason)
+		log.Info("rate search step", "rate", rate, "ok", step.OK, "reason", step.Reason, "forgiven", step.Forgiven)
 		if step.OK {
 			lastGood = rate
 		} else {
@@ -75,7 +108,7 @@ func (r *runner) search(ctx context.Context) (float64, error) {
 			rate = (lastGood + lowestBad) / 2
 		}
 		converged := lastGood > 0 && lowestBad > 0 && lowestBad/lastGood < 1.1
-		if converged || time.Duration(r.now()) >= deadline || rate < 1 {
+		if converged || src.now() >= deadline || rate < 1 {
 			break
 		}
 	}
@@ -85,10 +118,65 @@ func (r *runner) search(ctx context.Context) (float64, error) {
 		lastGood = rs.Steps[len(rs.Steps)-1].Rate
 		rs.Method += fmt.Sprintf(" No step passed; the measured phase runs at the lowest rate tried (%g msg/s).", lastGood)
 		rs.SettledRate = lastGood
-		return lastGood, nil
+		return rs, lastGood, nil
 	}
 	rs.SettledRate = lastGood * o.SettleRatio
-	return rs.SettledRate, nil
+	return rs, rs.SettledRate, nil
+}
+
+// searchStep runs one step of the search at rate: the settling windows,
+// then judged windows until one passes or searchFailStreak fail in a row.
+// The step's figures are its last window's.
+func searchStep(ctx context.Context, o Options, src searchSource, rate float64) (SearchStep, error) {
+	for range o.SearchStepWindows - 1 {
+		if _, err := src.window(ctx, rate); err != nil {
+			return SearchStep{}, err
+		}
+	}
+	var forgiven []string
+	for {
+		rd, err := src.window(ctx, rate)
+		if err != nil {
+			return SearchStep{}, err
+		}
+		step := SearchStep{Rate: rate, PublishDelayUs: rd.PublishDelayUs, ScheduleLagUs: rd.ScheduleLagUs,
+			InFlightGrowth: rd.InFlightGrowth, BacklogGrowth: rd.BacklogGrowth}
+		if rd.Seconds > 0 {
+			step.Achieved = float64(rd.Acked) / rd.Seconds
+		}
+		why := judgeSearchWindow(o, rate, src.subscriptions, step, rd.Seconds)
+		if len(why) == 0 {
+			step.OK = true
+			step.Forgiven = joinSentences(forgiven)
+			return step, nil
+		}
+		forgiven = append(forgiven, joinSentences(why))
+		if len(forgiven) == searchFailStreak {
+			step.Reason = joinSentences(why)
+			step.FailedWindows = len(forgiven)
+			return step, nil
+		}
+	}
+}
+
+// judgeSearchWindow says why one window of a step at rate failed; none when
+// it passed.
+func judgeSearchWindow(o Options, rate float64, subscriptions int, s SearchStep, seconds float64) []string {
+	winMsgs := rate * seconds
+	var why []string
+	if s.Achieved < 0.95*rate {
+		why = append(why, fmt.Sprintf("acknowledged %.0f msg/s < 95%% of %.0f", s.Achieved, rate))
+	}
+	if lag := time.Duration(s.ScheduleLagUs) * time.Microsecond; lag > o.DelayLimit {
+		why = append(why, fmt.Sprintf("producers %v behind schedule > %v", lag, o.DelayLimit))
+	}
+	if float64(s.InFlightGrowth) > 0.1*winMsgs {
+		why = append(why, fmt.Sprintf("%d more records waiting for acks in the client", s.InFlightGrowth))
+	}
+	if subscriptions > 0 && float64(s.BacklogGrowth) > 0.1*winMsgs*float64(subscriptions) {
+		why = append(why, fmt.Sprintf("consumer backlog grew by %d messages", s.BacklogGrowth))
+	}
+	return why
 }
 
 // runBacklog runs the backlog mode: consumers (paused since they started)

@@ -234,8 +234,13 @@ func WriteSummary(w io.Writer, r *Result) error {
 		fmt.Fprintf(w, "rate search: %s\n", r.RateSearch.Method)
 		for _, s := range r.RateSearch.Steps {
 			verdict := "pass"
-			if !s.OK {
+			switch {
+			case !s.OK && s.FailedWindows > 1:
+				verdict = fmt.Sprintf("fail (%d windows in a row): %s", s.FailedWindows, s.Reason)
+			case !s.OK:
 				verdict = "fail: " + s.Reason
+			case s.Forgiven != "":
+				verdict = "pass after a window that failed: " + s.Forgiven
 			}
 			fmt.Fprintf(w, "  %10.0f msg/s: acked %.0f msg/s, delay p99 %s, behind schedule %s, unacked %+d, backlog %+d: %s\n",
 				s.Rate, s.Achieved, fmtUs(s.PublishDelayUs), fmtUs(s.ScheduleLagUs), s.InFlightGrowth, s.BacklogGrowth, verdict)

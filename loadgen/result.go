@@ -199,7 +199,13 @@ type SearchStep struct {
 	InFlightGrowth int64   `json:"in_flight_growth"`
 	BacklogGrowth  int64   `json:"backlog_growth"`
 	OK             bool    `json:"ok"`
-	Reason         string  `json:"reason,omitempty"`
+	// Reason says why the step failed: its last window's failures.
+	Reason string `json:"reason,omitempty"`
+	// FailedWindows is how many consecutive windows failed (a failed step).
+	FailedWindows int `json:"failed_windows,omitempty"`
+	// Forgiven is why a window failed before the one that passed the step:
+	// a stall the next window recovered from.
+	Forgiven string `json:"forgiven,omitempty"`
 }
 
 // BacklogResult records the backlog mode's phases.

@@ -57,8 +57,9 @@ type Options struct {
 	DelayLimit time.Duration
 	// SearchStartRate is the max-rate search's first rate. Default 1000 msg/s.
 	SearchStartRate float64
-	// SearchStepWindows is how many windows each search step lasts; only
-	// its last window is judged (the first ones absorb the change). Default 2.
+	// SearchStepWindows is how many windows a search step lasts when its
+	// first judged window passes: the ones before it absorb the change. A
+	// failed window extends the step; two in a row fail it. Default 2.
 	SearchStepWindows int
 	// SearchMaxDuration bounds the search. Default 30 s.
 	SearchMaxDuration time.Duration

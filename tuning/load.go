@@ -56,6 +56,7 @@ func measurementOf(res *loadgen.Result) (Measurement, []string) {
 		PublishP99:      us(a.PublishLatency.P99Us),
 		PublishP999:     us(a.PublishLatency.P999Us),
 		E2EP99:          us(a.EndToEnd.P99Us),
+		Produced:        producedOf(res),
 	}
 	if res.Workload.Consumers() == 0 {
 		m.ThroughputMsgs, m.ThroughputBytes = a.PublishRate, a.PublishMBps*1e6

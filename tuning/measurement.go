@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/profiling"
+	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/procsample"
 )
 
@@ -52,6 +54,69 @@ type Measurement struct {
 	// so a run without BPF still has swap and page-cache evidence, and a
 	// run with BPF has its cross-check.
 	Proc *procsample.Sample `json:"proc,omitempty"`
+	// Produced is what the load generator had acknowledged over the same
+	// window as Proc (every phase of the run), the denominator of the
+	// broker's CPU per GB and per million records. Runs recorded before
+	// it existed get it from their load generator result (ReadRecords).
+	Produced *Produced `json:"produced,omitempty"`
+}
+
+// Produced counts acknowledged payload bytes and records.
+type Produced struct {
+	Bytes   int64 `json:"bytes"`
+	Records int64 `json:"records"`
+}
+
+// producedOf is what res's producers had acknowledged in every window
+// (warm-up, measure and tail): the window the runner's /proc sample spans.
+func producedOf(res *loadgen.Result) *Produced {
+	p := &Produced{Records: res.Totals.Acked}
+	for _, w := range res.Windows {
+		p.Bytes += w.PublishBytes
+	}
+	return p
+}
+
+// cpuPart selects user, system or all of the broker's CPU time.
+type cpuPart int
+
+const (
+	cpuTotal cpuPart = iota
+	cpuUser
+	cpuSystem
+)
+
+// perUnit selects the denominator of a CPU cost: produced bytes or records.
+type perUnit int
+
+const (
+	perByte perUnit = iota
+	perRecord
+)
+
+// brokerCPUPer is the broker's CPU seconds (part of them) over the Proc
+// window per byte or per record produced in it; false when the window or
+// the produced counts are missing, or nothing was produced.
+func (m Measurement) brokerCPUPer(part cpuPart, per perUnit) (float64, bool) {
+	if m.Proc == nil || m.Proc.Process == nil || m.Produced == nil {
+		return 0, false
+	}
+	p := m.Proc.Process
+	secs := p.UserSeconds + p.SystemSeconds
+	switch part {
+	case cpuUser:
+		secs = p.UserSeconds
+	case cpuSystem:
+		secs = p.SystemSeconds
+	}
+	n := m.Produced.Bytes
+	if per == perRecord {
+		n = m.Produced.Records
+	}
+	if n <= 0 {
+		return 0, false
+	}
+	return secs / float64(n), true
 }
 
 // Record is one run file: runs/<cell>-r<repetition>.json in a result dir.
@@ -121,8 +186,29 @@ func WriteRecord(dir string, r Record) (string, error) {
 	return rel, nil
 }
 
+// readProduced reads what a load generator result file says was produced;
+// nil when the file is gone (the run's CPU per GB is then not measured).
+// Only the windows and totals matter here, so the rest of the file is not
+// checked.
+func readProduced(path string) (*Produced, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading what was produced: %w", err)
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("decoding load generator result %s: %w", path, err)
+	}
+	return producedOf(&res), nil
+}
+
 // ReadRecords reads every run file under dir/runs, sorted by cell and
-// repetition; each Record's File is set.
+// repetition; each Record's File is set. A run recorded before
+// Measurement.Produced existed gets it from its load generator result
+// (readProduced).
 func ReadRecords(dir string) ([]Record, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "runs", "*.json"))
 	if err != nil {
@@ -145,6 +231,12 @@ func ReadRecords(dir string) ([]Record, error) {
 			continue
 		}
 		r.File, _ = filepath.Rel(dir, p)
+		if r.Measurement.Produced == nil && r.LoadgenResult != "" {
+			if r.Measurement.Produced, err = readProduced(filepath.Join(dir, r.LoadgenResult)); err != nil {
+				errs = append(errs, fmt.Errorf("run file %s: %w", r.File, err))
+				continue
+			}
+		}
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Record) int {

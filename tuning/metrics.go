@@ -28,7 +28,8 @@ type Metric struct {
 	Unit string
 	// Direction says which way is better.
 	Direction Direction
-	// Evidence marks probe metrics (the "why" columns).
+	// Evidence marks the "why" columns: probe readings and the split of
+	// the broker's CPU into user and system time.
 	Evidence bool
 	// Scale converts the stored base unit to the shown unit.
 	Scale float64
@@ -72,6 +73,21 @@ var Metrics = []Metric{
 			}
 			return m.ThroughputBytes / m.CeilingBytes, true
 		}},
+	// The broker's cost: CPU (utime+stime over the run's /proc window) per
+	// GB and per million records produced in that window, and its peak
+	// resident set. A change that holds the rate at a lower CPU per GB
+	// leaves room a saturated machine would turn into throughput.
+	{Key: "cpu_per_gb", Title: "broker CPU", Unit: "s/GB", Direction: LowerIsBetter, Scale: 1e9,
+		Get: func(m Measurement) (float64, bool) { return m.brokerCPUPer(cpuTotal, perByte) }},
+	{Key: "cpu_per_mrecords", Title: "broker CPU", Unit: "s/M records", Direction: LowerIsBetter, Scale: 1e6,
+		Get: func(m Measurement) (float64, bool) { return m.brokerCPUPer(cpuTotal, perRecord) }},
+	{Key: "peak_rss", Title: "broker peak RSS", Unit: "MiB", Direction: LowerIsBetter, Scale: 1.0 / (1 << 20),
+		Get: func(m Measurement) (float64, bool) {
+			if m.Proc == nil || m.Proc.Process == nil || m.Proc.Process.PeakRSS == 0 {
+				return 0, false
+			}
+			return float64(m.Proc.Process.PeakRSS), true
+		}},
 	// The fsync probe keeps a log2 histogram: within a bucket its quantile
 	// estimate is an interpolation, so a median that moved by one bucket (a
 	// factor of 2) is resolution, not a finding (bpf.Histogram.Estimate).
@@ -79,6 +95,10 @@ var Metrics = []Metric{
 		Get: func(m Measurement) (float64, bool) { return opt(m.FsyncP50) }},
 	{Key: "fsync_p99", Title: "fsync p99", Unit: "ms", Direction: LowerIsBetter, Evidence: true, Scale: 1e3, Threshold: log2Bucket,
 		Get: func(m Measurement) (float64, bool) { return opt(m.FsyncP99) }},
+	{Key: "user_per_gb", Title: "broker user CPU", Unit: "s/GB", Direction: LowerIsBetter, Evidence: true, Scale: 1e9,
+		Get: func(m Measurement) (float64, bool) { return m.brokerCPUPer(cpuUser, perByte) }},
+	{Key: "system_per_gb", Title: "broker system CPU", Unit: "s/GB", Direction: LowerIsBetter, Evidence: true, Scale: 1e9,
+		Get: func(m Measurement) (float64, bool) { return m.brokerCPUPer(cpuSystem, perByte) }},
 	{Key: "page_cache_hit", Title: "page-cache hits", Unit: "%", Direction: Neutral, Evidence: true, Scale: 100,
 		Get: func(m Measurement) (float64, bool) { return opt(m.PageCacheHitRate) }},
 	{Key: "swap_ins", Title: "swap-ins", Unit: "", Direction: Neutral, Evidence: true, Scale: 1,

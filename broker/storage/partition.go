@@ -265,12 +265,16 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		// rollingBasedTimestamp), not when an empty segment was made.
 		seg.created = now
 	}
+	if err := seg.reserveSpace(int64(len(records)), p.store.cfg.PreallocateBytes, cfg.segmentBytes); err != nil {
+		p.store.log.Warn("appending without preallocation", "partition", p.String(), "err", err)
+	}
 	if _, err := seg.log.Write(records); err != nil {
 		// A short write (ENOSPC) leaves part of a batch in the file: cut it
 		// so that no partial batch is ever visible, now or after a restart.
 		if terr := seg.log.Truncate(pos); terr != nil {
 			p.failed = fmt.Errorf("truncating %s to %d after a failed write: %w", seg.logPath, pos, terr)
 		}
+		seg.alloc, seg.allocStep = 0, 0 // the truncate freed the space past pos
 		p.mu.Unlock()
 		st.storageErrors.Add(1)
 		return AppendResult{}, fmt.Errorf("appending %d bytes to %s: %w: %w", len(records), seg.logPath, err, kerr.KafkaStorageError)

@@ -63,13 +63,21 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 
 	maxWait := min(time.Duration(req.MaxWaitMillis)*time.Millisecond, b.cfg.FetchMaxWait)
 	var (
-		expired  = maxWait <= 0
-		deadline *time.Timer
-		until    time.Time
-		waitCtx  = ctx
-		stop     func()
-		cases    []reflect.SelectCase
+		expired = maxWait <= 0
+		waiting bool // the timer runs
+		until   time.Time
+		waitCtx = ctx
+		stop    func()
 	)
+	// Outside the loop, so that the defer is not allocated per Fetch.
+	defer func() {
+		if waiting {
+			cc.fetchTimer.Stop()
+		}
+		if stop != nil {
+			stop()
+		}
+	}()
 	for {
 		waits, total, answerNow := b.readFetch(req, fr, cc.fetchWaits[:0])
 		cc.fetchWaits = waits[:0]
@@ -78,32 +86,27 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 			return fr, nil
 		}
 		fr.release()
-		if deadline == nil {
-			// The first wait: only now start the timer, so that a Fetch
-			// answered at once costs none. The watch on the client (a
-			// goroutine and a poll(2)) starts only if the wait outlasts
-			// peerWatchDelay: a consumer that keeps up is woken by the
-			// next append long before.
+		if !waiting {
+			// The first wait: only now start the timer (the
+			// connection's, reused), so that a Fetch answered at once
+			// costs none. The watch on the client (a goroutine and a
+			// poll(2)) starts only if the wait outlasts peerWatchDelay:
+			// a consumer that keeps up is woken by the next append long
+			// before.
 			until = time.Now().Add(maxWait)
-			deadline = time.NewTimer(min(maxWait, peerWatchDelay))
-			defer deadline.Stop()
-			defer func() {
-				if stop != nil {
-					stop()
-				}
-			}()
+			d := min(maxWait, peerWatchDelay)
+			if cc.fetchTimer == nil {
+				cc.fetchTimer = time.NewTimer(d)
+			} else {
+				cc.fetchTimer.Reset(d) // stopped; no stale tick since Go 1.23
+			}
+			waiting = true
 		}
 		// Wait for an append to any of the partitions, the deadline,
 		// shutdown or the client's end of the connection closing; then
 		// read again.
-		cases = append(cases[:0],
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(waitCtx.Done())},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline.C)})
-		for _, w := range waits {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
-		}
 		b.metrics.fetchWaiting.Inc()
-		i, _, _ := reflect.Select(cases)
+		i := cc.waitFetch(waitCtx.Done(), cc.fetchTimer.C, waits)
 		b.metrics.fetchWaiting.Dec()
 		switch i {
 		case 0:
@@ -111,12 +114,39 @@ func handleFetch(ctx context.Context, b *Broker, cc *Conn, kreq kmsg.Request) (k
 		case 1:
 			if left := time.Until(until); stop == nil && left > 0 {
 				waitCtx, stop = cc.watchPeer(ctx)
-				deadline.Reset(left)
+				cc.fetchTimer.Reset(left)
 			} else {
 				expired = true
 			}
 		}
 	}
+}
+
+// waitFetch blocks until done or deadline (returning 0 or 1) or one of
+// waits (returning 2 or more) is ready. One partition, a consumer's usual
+// Fetch, waits in a select statement; more in reflect.Select, with the
+// cases kept in the connection.
+func (cc *Conn) waitFetch(done <-chan struct{}, deadline <-chan time.Time, waits []<-chan struct{}) int {
+	if len(waits) == 1 {
+		select {
+		case <-done:
+			return 0
+		case <-deadline:
+			return 1
+		case <-waits[0]:
+			return 2
+		}
+	}
+	cases := append(cc.fetchCases[:0],
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(done)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(deadline)})
+	for _, w := range waits {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
+	}
+	i, _, _ := reflect.Select(cases)
+	clear(cases) // drop the channels
+	cc.fetchCases = cases[:0]
+	return i
 }
 
 // readFetch fills fr with what is available now for every partition of

@@ -142,6 +142,15 @@ func New(cfg Config) (_ *Broker, err error) {
 	return b, nil
 }
 
+// preallocateBytes maps brokerlab.log.preallocate.bytes (0: off) to
+// storage.Config.PreallocateBytes (0: the default, negative: off).
+func preallocateBytes(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 // storageConfig maps the broker's configuration to the log's.
 func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 	c := b.cfg
@@ -157,6 +166,7 @@ func (b *Broker) storageConfig(logger *slog.Logger) storage.Config {
 		RecoveryThreadsPerDir:   c.RecoveryThreadsPerDataDir,
 		MaxPartitions:           c.MaxBrokerPartitions,
 		MaxDecompressedBytes:    c.MessageMaxDecompressedBytes,
+		PreallocateBytes:        preallocateBytes(c.LogPreallocateBytes),
 		ProducerIDExpiration:    c.ProducerIDExpiration,
 		ProducerIDCheckInterval: c.ProducerIDExpirationCheck,
 		Flush: storage.FlushPolicy{

@@ -58,12 +58,13 @@ log.segment.bytes=abc
 num.partitions=0
 listeners=SSL://x
 brokerlab.fetch.mode=mmap
+brokerlab.log.preallocate.bytes=100
 `), []string{"bogus"})
 	if err == nil {
 		t.Fatal("no error")
 	}
 	msg := err.Error()
-	for _, want := range []string{"log.segment.bytes=abc", "num.partitions=0", "listeners=SSL://x", "brokerlab.fetch.mode=mmap", "--override \"bogus\"", "log.dirs"} {
+	for _, want := range []string{"log.segment.bytes=abc", "num.partitions=0", "listeners=SSL://x", "brokerlab.fetch.mode=mmap", "brokerlab.log.preallocate.bytes=100", "must be 0 (off) or 4096", "--override \"bogus\"", "log.dirs"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -102,6 +103,8 @@ type Conn struct {
 	fetchResp   fetchResponse
 	fetchKResp  kmsg.FetchResponse
 	fetchWaits  []<-chan struct{}
+	fetchCases  []reflect.SelectCase // a long poll on several partitions
+	fetchTimer  *time.Timer          // a long poll's deadline; stopped between Fetches
 }
 
 func (b *Broker) newConn(nc net.Conn) *Conn {

@@ -32,8 +32,12 @@ const (
 	// batches of clients that fill batches by compressed size (the Java
 	// producer estimates it) while a compression bomb stops there.
 	DefaultMaxDecompressedBytes = 16 << 20
-	minSegmentBytes             = 14            // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
-	maxSegmentBytes             = math.MaxInt32 // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
+	// DefaultPreallocateBytes is brokerlab.log.preallocate.bytes: the
+	// largest step of space fallocated ahead of the active segment's data
+	// (prealloc.go); steps start at 64 KiB and double up to it.
+	DefaultPreallocateBytes = 16 << 20
+	minSegmentBytes         = 14            // Kafka's lower bound for segment.bytes (LegacyRecord.RECORD_OVERHEAD_V0)
+	maxSegmentBytes         = math.MaxInt32 // positions in the offset index are uint32 and Kafka caps segment.bytes at Int.MaxValue
 )
 
 // Config configures a Store. Zero values mean the documented default.
@@ -81,6 +85,10 @@ type Config struct {
 	// beyond it Append fails with MessageTooLarge having produced at most
 	// this many bytes (default 16 MiB).
 	MaxDecompressedBytes int
+	// PreallocateBytes is brokerlab.log.preallocate.bytes: the active
+	// segment's space is fallocated ahead of its data in steps of 64 KiB
+	// doubling up to this (default 16 MiB; negative: off).
+	PreallocateBytes int64
 	// MaxPartitions is max.broker.partitions: the most partitions this
 	// store holds; CreateTopic beyond it fails with InvalidPartitions
 	// before making anything, and Open refuses a topic.json claiming more
@@ -163,6 +171,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDecompressedBytes == 0 {
 		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
+	}
+	if c.PreallocateBytes == 0 {
+		c.PreallocateBytes = DefaultPreallocateBytes
 	}
 	if c.MaxPartitions == 0 {
 		c.MaxPartitions = DefaultMaxPartitions

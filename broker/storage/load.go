@@ -125,7 +125,16 @@ func loadPartition(s *Store, t *topicState, id int32, dir string, ld *logDir, cl
 		}
 		recovered++
 		s.stats.segmentsRecovered.Add(1)
+		if reason == nil && cut > 0 && i < len(segs)-1 {
+			// Only the active segment appends into preallocated space: a
+			// sealed one whose data did not reach the disk lost offsets
+			// that later segments follow.
+			reason = fmt.Errorf("%w: zero-filled tail in a segment before the last", errTorn)
+		}
 		if reason == nil {
+			if cut > 0 {
+				log.Info("cut zero-filled tail", "segment", sg.logPath, "valid_bytes", sg.size, "bytes_cut", cut, "took", time.Since(start))
+			}
 			continue
 		}
 		s.stats.bytesTruncated.Add(uint64(cut))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -199,7 +200,8 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 	// Assign offsets and check producer state before anything is written.
 	next := p.hwm.Load()
 	var records64 int64
-	var pending producerState
+	var pendBuf [4]pendingProducer
+	pending := pendBuf[:0]
 	for i := range batches {
 		h := &batches[i].batchHeader
 		h.baseOffset = next
@@ -208,14 +210,12 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		if h.producerID < 0 {
 			continue
 		}
-		if pending == nil {
-			pending = producerState{}
-		}
-		e, ok := pending[h.producerID]
-		if !ok {
-			if cur := p.producers[h.producerID]; cur != nil {
-				e = cur.clone()
-			}
+		at := slices.IndexFunc(pending, func(pp pendingProducer) bool { return pp.pid == h.producerID })
+		var e *producerEntry
+		if at >= 0 {
+			e = pending[at].e
+		} else if cur := p.producers[h.producerID]; cur != nil {
+			e = cur.clone()
 		}
 		dup, err := e.check(h.producerID, h)
 		if err != nil {
@@ -230,10 +230,12 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 			return AppendResult{BaseOffset: dup.Base, LogAppendTime: -1, LogStartOffset: lso, Duplicate: true}, nil
 		}
 		if e == nil {
-			e = &producerEntry{Epoch: h.producerEpoch}
+			e = newProducerEntry(h.producerEpoch)
 		}
 		e.apply(h, now.UnixMilli())
-		pending[h.producerID] = e
+		if at < 0 {
+			pending = append(pending, pendingProducer{h.producerID, e})
+		}
 	}
 	seg := p.segs[len(p.segs)-1]
 	if p.shouldRoll(seg, int64(len(records)), next-1, now) {
@@ -265,12 +267,16 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		// rollingBasedTimestamp), not when an empty segment was made.
 		seg.created = now
 	}
+	if err := seg.reserveSpace(int64(len(records)), p.store.cfg.PreallocateBytes, cfg.segmentBytes); err != nil {
+		p.store.log.Warn("appending without preallocation", "partition", p.String(), "err", err)
+	}
 	if _, err := seg.log.Write(records); err != nil {
 		// A short write (ENOSPC) leaves part of a batch in the file: cut it
 		// so that no partial batch is ever visible, now or after a restart.
 		if terr := seg.log.Truncate(pos); terr != nil {
 			p.failed = fmt.Errorf("truncating %s to %d after a failed write: %w", seg.logPath, pos, terr)
 		}
+		seg.alloc, seg.allocStep = 0, 0 // the truncate freed the space past pos
 		p.mu.Unlock()
 		st.storageErrors.Add(1)
 		return AppendResult{}, fmt.Errorf("appending %d bytes to %s: %w: %w", len(records), seg.logPath, err, kerr.KafkaStorageError)
@@ -282,8 +288,8 @@ func (p *Partition) Append(records []byte, sync bool) (AppendResult, error) {
 		seg.recent.add(uint32(b.baseOffset-seg.base), uint32(b.lastOffset()-seg.base), uint32(pos+int64(b.pos)))
 	}
 	seg.size += int64(len(records))
-	for pid, e := range pending {
-		p.producers[pid] = e
+	for _, pp := range pending {
+		p.producers[pp.pid] = pp.e
 	}
 	p.noteTxns(pending)
 	p.hwm.Store(next)

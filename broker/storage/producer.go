@@ -50,10 +50,35 @@ type producerEntry struct {
 	MarkerEnd int64 `json:"marker_end,omitempty"`
 }
 
+// clone returns a copy of e. Every idempotent append clones its
+// producer's entry, so the copy and room for producerBatchesKept batches
+// come in one allocation.
 func (e *producerEntry) clone() *producerEntry {
-	c := *e
-	c.Batches = append([]producerBatch(nil), e.Batches...)
-	return &c
+	c := newProducerEntry(e.Epoch)
+	batches := c.Batches
+	*c = *e
+	c.Batches = append(batches, e.Batches...)
+	return c
+}
+
+// newProducerEntry returns an empty entry at epoch whose Batches has room
+// for producerBatchesKept batches, in one allocation.
+func newProducerEntry(epoch int16) *producerEntry {
+	c := &struct {
+		e producerEntry
+		b [producerBatchesKept]producerBatch
+	}{e: producerEntry{Epoch: epoch}}
+	c.e.Batches = c.b[:0]
+	return &c.e
+}
+
+// pendingProducer is a producer's entry as an append in progress leaves
+// it: a clone, put in the partition's producerState once the batches are
+// written. An append holds a few (one per producer id in the request,
+// which is one for every client), searched in order instead of a map.
+type pendingProducer struct {
+	pid int64
+	e   *producerEntry
 }
 
 // producerState maps producer ids to their state. It is guarded by the
@@ -112,7 +137,7 @@ func inSequence(last, next int32) bool {
 func (ps producerState) apply(h *batchHeader, ts int64) {
 	e := ps[h.producerID]
 	if e == nil {
-		e = &producerEntry{Epoch: h.producerEpoch}
+		e = newProducerEntry(h.producerEpoch)
 		ps[h.producerID] = e
 	}
 	e.apply(h, ts)

@@ -45,13 +45,17 @@ type segment struct {
 	tindex  *timeIndex
 	recent  recentBatches // the active segment's latest batches, for tail reads
 
-	size            int64     // committed bytes
-	next            int64     // offset after the last batch
-	maxTS           int64     // largest batch maxTimestamp, -1 if none
-	maxTSRel        uint32    // last offset (relative) of the batch holding maxTS
-	bytesSinceIndex int64     // bytes appended since the last index entry
-	created         time.Time // when the segment was created or loaded: log.roll.ms counts from here
-	closed          bool      // the owner let go (deleted, or the partition closed)
+	size            int64  // committed bytes
+	next            int64  // offset after the last batch
+	maxTS           int64  // largest batch maxTimestamp, -1 if none
+	maxTSRel        uint32 // last offset (relative) of the batch holding maxTS
+	bytesSinceIndex int64  // bytes appended since the last index entry
+	// alloc is the end of the space fallocated for the active segment's
+	// next appends, allocStep the size of the next step (prealloc.go);
+	// alloc < 0: a fallocate failed, the segment appends without.
+	alloc, allocStep int64
+	created          time.Time // when the segment was created or loaded: log.roll.ms counts from here
+	closed           bool      // the owner let go (deleted, or the partition closed)
 	// aborted holds the entries of the segment's .txnindex: transactions
 	// aborted by a marker in this segment, by marker offset (txn.go).
 	aborted []AbortedTxn
@@ -302,8 +306,9 @@ var errTorn = errors.New("torn or corrupt batch")
 
 // recoverSegment reads every batch, checks its CRC, rebuilds both indexes
 // and truncates the log at the first invalid batch (Kafka's
-// LogSegment.recover). It returns the bytes cut; onBatch sees every valid
-// batch header in order.
+// LogSegment.recover). It returns the bytes cut and why; a tail of zero
+// bytes is cut with a nil reason, the end of the log rather than damage.
+// onBatch sees every valid batch header in order.
 func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cut int64, reason error, err error) {
 	if _, err := s.acquire(); err != nil {
 		return 0, nil, err
@@ -350,6 +355,17 @@ func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cu
 		}
 		pos += size
 	}
+	if reason != nil {
+		// Zeros from pos on are space whose size reached the disk before
+		// its data (prealloc.go): the end of the log, not damage.
+		zero, err := zeroTail(s.log, pos, s.size)
+		if err != nil {
+			return 0, nil, fmt.Errorf("recovering %s: %w", s.logPath, err)
+		}
+		if zero {
+			reason = nil
+		}
+	}
 	if pos < s.size {
 		cut = s.size - pos
 		if err := s.log.Truncate(pos); err != nil {
@@ -367,14 +383,14 @@ func (s *segment) recoverSegment(interval int32, onBatch func(*batchHeader)) (cu
 }
 
 // seal prepares a segment that stops being active: the final time index
-// entry (Kafka's onBecomeInactiveSegment), every entry written and the
-// index files trimmed.
+// entry (Kafka's onBecomeInactiveSegment), every entry written, the index
+// files trimmed and the log's preallocated space given back.
 func (s *segment) seal() error {
 	s.recent.reset()
 	if s.maxTS >= 0 {
 		s.tindex.maybeAdd(s.maxTS, s.maxTSRel, true)
 	}
-	return errors.Join(s.index.trim(), s.tindex.trim())
+	return errors.Join(s.trimSpace(), s.index.trim(), s.tindex.trim())
 }
 
 // flushIndexes writes the index entries not yet in the files (partition

@@ -209,8 +209,9 @@ func (e *producerEntry) endTxn(epoch int16, offset, ts int64) (first int64, ongo
 
 // noteTxns records the transactions the producers of an append started
 // (p.mu held).
-func (p *Partition) noteTxns(pending producerState) {
-	for pid, e := range pending {
+func (p *Partition) noteTxns(pending []pendingProducer) {
+	for _, pp := range pending {
+		pid, e := pp.pid, pp.e
 		if !e.InTxn {
 			continue
 		}

@@ -200,7 +200,14 @@ type Coordinator struct {
 	pmu     sync.Mutex // leaf: guards pending
 	pending map[TopicPartitionGroup]int
 
-	wg sync.WaitGroup
+	// runMu orders Run's wg.Add before Close's wg.Wait: Run registers
+	// only while closed is false, and Close sets closed before waiting,
+	// so a Run started concurrently with Close either is waited for or
+	// does not run at all.
+	runMu  sync.Mutex
+	closed bool
+	done   chan struct{} // closed by Close; ends Run
+	wg     sync.WaitGroup
 }
 
 // New opens the coordinator's log and loads every transactional id. Call
@@ -214,7 +221,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Coordinator{cfg: cfg, logger: cfg.Logger, log: l, txns: map[string]*txnMeta{}, pending: map[TopicPartitionGroup]int{}}
+	c := &Coordinator{cfg: cfg, logger: cfg.Logger, log: l, txns: map[string]*txnMeta{}, pending: map[TopicPartitionGroup]int{}, done: make(chan struct{})}
 	for _, r := range recs {
 		st, ok := parseState(r.State)
 		if !ok {
@@ -264,9 +271,16 @@ func (c *Coordinator) Recover() error {
 }
 
 // Run aborts timed-out transactions, retries unfinished completions and
-// removes expired transactional ids every CheckInterval, until ctx ends.
+// removes expired transactional ids every CheckInterval, until ctx ends
+// or Close is called. It returns nil; after Close it returns at once.
 func (c *Coordinator) Run(ctx context.Context) error {
+	c.runMu.Lock()
+	if c.closed {
+		c.runMu.Unlock()
+		return nil
+	}
 	c.wg.Add(1)
+	c.runMu.Unlock()
 	defer c.wg.Done()
 	tick := time.NewTicker(c.cfg.CheckInterval)
 	defer tick.Stop()
@@ -274,14 +288,23 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-c.done:
+			return nil
 		case <-tick.C:
 			c.check()
 		}
 	}
 }
 
-// Close closes the log.
+// Close stops Run, waits for it to return and closes the log. It is
+// idempotent.
 func (c *Coordinator) Close() error {
+	c.runMu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.done)
+	}
+	c.runMu.Unlock()
 	c.wg.Wait()
 	return c.log.close()
 }

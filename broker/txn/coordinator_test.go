@@ -1,6 +1,7 @@
 package txn
 
 import (
+	"context"
 	"errors"
 	"hash/crc32"
 	"os"
@@ -192,5 +193,30 @@ func TestLogTornTail(t *testing.T) {
 	}
 	if _, _, e := c.InitProducerID("c", 2*DefaultMaxTimeout, -1, -1); !errors.Is(e, kerr.InvalidTransactionTimeout) {
 		t.Errorf("timeout above transaction.max.timeout.ms: %v", e)
+	}
+}
+
+// TestCloseStopsRun: Close ends a running Run and waits for it, and a Run
+// that starts after Close returns at once instead of running unwaited. Run
+// with -race this also checks that Run's registration is ordered with
+// Close's wait.
+func TestCloseStopsRun(t *testing.T) {
+	p := openParts(t, t.TempDir())
+	defer p.close()
+
+	c := p.coordinator(t)
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(context.Background()) }()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	if err := c.Run(context.Background()); err != nil {
+		t.Fatalf("Run on a closed coordinator: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

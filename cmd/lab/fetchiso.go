@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -36,11 +35,11 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "brokerlab-fetchiso-")
+	dir, cleanup, err := workDir("", "brokerlab-fetchiso-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	rep, runErr := bench.RunFetchIsolation(ctx, bench.FetchIsoConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Rounds: *rounds, TxnRecords: *txn, AbortEvery: *abortEvery,
@@ -49,13 +48,5 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-fetch-isolation")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(runDir, os.Stdout); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
+	return saveReport(*out, "-fetch-isolation", runErr, func(runDir string) error { return rep.Save(runDir, os.Stdout) })
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,11 +34,11 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "brokerlab-kill-")
+	work, cleanup, err := workDir("", "brokerlab-kill-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer cleanup()
 	if *txns {
 		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{
 			BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
@@ -49,12 +48,10 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		if rep == nil {
 			return runErr
 		}
-		runDir, err := bench.NewRunDir(*out, "-kill-txn")
-		if err != nil {
+		var lossErr error
+		if err := saveReport(*out, "-kill-txn", nil, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
 			return err
 		}
-		lossErr := rep.Save(runDir, os.Stdout)
-		fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
 		return errors.Join(runErr, lossErr)
 	}
 	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
@@ -65,14 +62,9 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-kill")
-	if err != nil {
+	var lossErr error
+	if err := saveReport(*out, "-kill", runErr, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
 		return err
-	}
-	lossErr := rep.Save(runDir, os.Stdout)
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	if runErr != nil {
-		return runErr
 	}
 	return lossErr
 }

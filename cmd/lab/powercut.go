@@ -209,13 +209,3 @@ func buildCommit() string {
 	}
 	return b.Commit
 }
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}

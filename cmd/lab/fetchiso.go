@@ -23,6 +23,7 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	gb := fs.Float64("gb", 1, "record data in GB (10^9 bytes) to write in transactions and read back")
 	rounds := fs.Int("repetitions", 5, "interleaved rounds; each reads the whole log once per isolation level")
 	txn := fs.Int("txn-records", 1000, "records per transaction")
+	work := fs.String("work-dir", "", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
 	abortEvery := fs.Int("abort-every", 10, "abort one transaction in this many")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -35,7 +36,7 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if err != nil {
 		return err
 	}
-	dir, cleanup, err := workDir("", "brokerlab-fetchiso-")
+	dir, cleanup, err := workDir(*work, "brokerlab-fetchiso-")
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
+	workFlag := fs.String("work-dir", "", "where the broker's logs live (default a temp dir)")
 	txns := fs.Bool("txn", false, "transactional producers instead: a read_committed consumer must see every committed transaction exactly once and nothing of the others")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -34,7 +35,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	work, cleanup, err := workDir("", "brokerlab-kill-")
+	work, cleanup, err := workDir(*workFlag, "brokerlab-kill-")
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -37,13 +36,11 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir := *work
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "brokerlab-abuse-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
+	dir, cleanup, err := workDir(*work, "brokerlab-abuse-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	rep, runErr := bench.RunAbuse(ctx, bench.AbuseConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Duration: *duration, Rounds: *rounds,
 		Solo: *solo, Rate: *rate, Size: *size, Seed: *seed, BrokerProps: props, Logger: logger.With("component", "abuse"),
@@ -51,20 +48,18 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-abuse")
-	if err != nil {
-		return err
-	}
-	// Keep the broker's log and properties beside the results.
-	for _, f := range []string{"broker-abuse.log", "server-abuse.properties"} {
-		if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
-			_ = os.WriteFile(filepath.Join(runDir, f), b, 0o644)
+	var invErr error
+	if err := saveReport(*out, "-abuse", runErr, func(runDir string) error {
+		// Keep the broker's log and properties beside the results.
+		for _, f := range []string{"broker-abuse.log", "server-abuse.properties"} {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+				_ = os.WriteFile(filepath.Join(runDir, f), b, 0o644)
+			}
 		}
-	}
-	invErr := rep.Save(runDir, dir, os.Stdout)
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	if runErr != nil {
-		return runErr
+		invErr = rep.Save(runDir, dir, os.Stdout)
+		return nil
+	}); err != nil {
+		return err
 	}
 	return invErr
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,13 +43,11 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir := *work
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "brokerlab-fetch-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
+	dir, cleanup, err := workDir(*work, "brokerlab-fetch-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	cfg := bench.FetchConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),
@@ -66,13 +63,5 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-fetch")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(runDir, cfg, os.Stdout); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
+	return saveReport(*out, "-fetch", runErr, func(runDir string) error { return rep.Save(runDir, cfg, os.Stdout) })
 }

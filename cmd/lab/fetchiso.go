@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	gb := fs.Float64("gb", 1, "record data in GB (10^9 bytes) to write in transactions and read back")
 	rounds := fs.Int("repetitions", 5, "interleaved rounds; each reads the whole log once per isolation level")
 	txn := fs.Int("txn-records", 1000, "records per transaction")
+	work := fs.String("work-dir", "", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
 	abortEvery := fs.Int("abort-every", 10, "abort one transaction in this many")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -36,11 +36,11 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "brokerlab-fetchiso-")
+	dir, cleanup, err := workDir(*work, "brokerlab-fetchiso-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 	rep, runErr := bench.RunFetchIsolation(ctx, bench.FetchIsoConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Rounds: *rounds, TxnRecords: *txn, AbortEvery: *abortEvery,
@@ -49,13 +49,5 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-fetch-isolation")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(runDir, os.Stdout); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
+	return saveReport(*out, "-fetch-isolation", runErr, func(runDir string) error { return rep.Save(runDir, os.Stdout) })
 }

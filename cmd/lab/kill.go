@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,6 +25,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
+	workFlag := fs.String("work-dir", "", "where the broker's logs live (default a temp dir)")
 	txns := fs.Bool("txn", false, "transactional producers instead: a read_committed consumer must see every committed transaction exactly once and nothing of the others")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -35,11 +35,11 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "brokerlab-kill-")
+	work, cleanup, err := workDir(*workFlag, "brokerlab-kill-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer cleanup()
 	if *txns {
 		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{
 			BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
@@ -49,12 +49,10 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		if rep == nil {
 			return runErr
 		}
-		runDir, err := bench.NewRunDir(*out, "-kill-txn")
-		if err != nil {
+		var lossErr error
+		if err := saveReport(*out, "-kill-txn", nil, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
 			return err
 		}
-		lossErr := rep.Save(runDir, os.Stdout)
-		fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
 		return errors.Join(runErr, lossErr)
 	}
 	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
@@ -65,14 +63,9 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-kill")
-	if err != nil {
+	var lossErr error
+	if err := saveReport(*out, "-kill", runErr, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
 		return err
-	}
-	lossErr := rep.Save(runDir, os.Stdout)
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	if runErr != nil {
-		return runErr
 	}
 	return lossErr
 }

@@ -42,12 +42,12 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 		}
 		cfg.Workload = &w
 	}
-	if cfg.WorkDir, err = workDirOrTemp(*work, "brokerlab-probecost-"); err != nil {
+	dir, cleanup, err := workDir(*work, "brokerlab-probecost-")
+	if err != nil {
 		return err
 	}
-	if *work == "" {
-		defer os.RemoveAll(cfg.WorkDir)
-	}
+	defer cleanup()
+	cfg.WorkDir = dir
 	rep, runErr := bench.RunProbeCost(ctx, cfg)
 	if rep == nil {
 		return runErr

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/brokerlab/brokerlab/bench"
 )
@@ -35,25 +32,19 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 		return err
 	}
 
-	var ths []int
-	for _, s := range strings.Split(*threads, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("-threads %q: want comma-separated numbers, e.g. 1,4", *threads)
-		}
-		ths = append(ths, n)
+	ths, err := intList("-threads", *threads)
+	if err != nil {
+		return err
 	}
 	bin, err := executableDir()
 	if err != nil {
 		return err
 	}
-	dir := *work
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "brokerlab-recovery-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
+	dir, cleanup, err := workDir(*work, "brokerlab-recovery-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	rep, runErr := bench.RunRecovery(ctx, bench.RecoveryConfig{
 		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Partitions: *partitions, LogBytes: int64(*gb * 1e9),
 		RecordSize: *size, BatchRecords: *batch, SegmentBytes: *segment, Threads: ths, Pairs: *pairs,
@@ -62,13 +53,5 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if rep == nil {
 		return runErr
 	}
-	runDir, err := bench.NewRunDir(*out, "-recovery")
-	if err != nil {
-		return err
-	}
-	if err := rep.Save(runDir, dir, os.Stdout); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
+	return saveReport(*out, "-recovery", runErr, func(runDir string) error { return rep.Save(runDir, dir, os.Stdout) })
 }

@@ -27,11 +27,11 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 	warmup := fs.Duration("warmup", 5*time.Second, "warm-up of each pass at the rate")
 	rounds := fs.Int("repetitions", 3, "passes per build, interleaved")
 	fs.IntVar(rounds, "rounds", 3, "deprecated spelling of -repetitions")
-	workDir := fs.String("work-dir", "", "directory for the passes' logs (default: a temp dir)")
+	work := fs.String("work-dir", "", "directory for the passes' logs (default: a temp dir)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := bench.RequestsConfig{Rate: *rate, Size: *size, Duration: *duration, Warmup: *warmup, Rounds: *rounds, WorkDir: *workDir, Logger: logger}
+	cfg := bench.RequestsConfig{Rate: *rate, Size: *size, Duration: *duration, Warmup: *warmup, Rounds: *rounds, Logger: logger}
 	for _, b := range strings.Split(*builds, ",") {
 		label, path, ok := strings.Cut(b, "=")
 		if !ok {
@@ -39,14 +39,12 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 		}
 		cfg.Builds = append(cfg.Builds, bench.RequestsBuild{Label: label, Path: path})
 	}
-	if cfg.WorkDir == "" {
-		dir, err := os.MkdirTemp("", "lab-requests-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		cfg.WorkDir = dir
+	dir, cleanup, err := workDir(*work, "lab-requests-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
+	cfg.WorkDir = dir
 	passes, err := bench.RunRequests(ctx, cfg)
 	bench.WriteRequestsTable(os.Stdout, passes)
 	return err

@@ -103,17 +103,3 @@ func commandLine() string {
 	}
 	return strings.Join(q, " ")
 }
-
-// executableDir is the directory of the running lab binary, where make
-// puts the broker beside it.
-func executableDir() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	exe, err = filepath.EvalSymlinks(exe)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(exe), nil
-}

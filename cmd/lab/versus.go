@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
@@ -56,53 +53,15 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	cfg.BrokerPath, cfg.KfakePath = filepath.Join(bin, "broker"), filepath.Join(bin, "kfake")
-	cfg.WorkDir, err = workDirOrTemp(*work, "brokerlab-versus-")
+	dir, cleanup, err := workDir(*work, "brokerlab-versus-")
 	if err != nil {
 		return err
 	}
-	if *work == "" {
-		defer os.RemoveAll(cfg.WorkDir)
-	}
+	defer cleanup()
+	cfg.WorkDir = dir
 	rep, runErr := bench.RunVersus(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}
 	return saveReport(*out, "-versus", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
-}
-
-// workDirOrTemp returns dir, or a new temporary directory (the caller
-// removes it) when dir is "".
-func workDirOrTemp(dir, prefix string) (string, error) {
-	if dir != "" {
-		return dir, nil
-	}
-	return os.MkdirTemp("", prefix)
-}
-
-// saveReport makes out/<timestamp><suffix>/, has save write the report
-// there, says where, and returns runErr (the run's own error) when saving
-// worked.
-func saveReport(out, suffix string, runErr error, save func(dir string) error) error {
-	runDir, err := bench.NewRunDir(out, suffix)
-	if err != nil {
-		return err
-	}
-	if err := save(runDir); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
-	return runErr
-}
-
-// intList parses "1,100,1000".
-func intList(flag, s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %q is not a number", flag, s, f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }

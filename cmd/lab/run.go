@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/brokerlab/brokerlab/bench"
+)
+
+// The pieces every experiment subcommand shares between its flag parsing
+// and its one library call: where the binaries are, the work directory, and
+// where the report goes.
+
+// executableDir is the directory of the running lab binary, where make
+// puts the broker beside it.
+func executableDir() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	exe, err = filepath.EvalSymlinks(exe)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(exe), nil
+}
+
+// workDir returns dir, or a new temporary directory named after prefix when
+// dir is "". The returned func removes the directory if workDir made it, and
+// does nothing for one the user named.
+func workDir(dir, prefix string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return tmp, func() { os.RemoveAll(tmp) }, nil
+}
+
+// saveReport makes out/<timestamp><suffix>/, has save write the report
+// there, says where, and returns runErr (the run's own error) when saving
+// worked.
+func saveReport(out, suffix string, runErr error, save func(dir string) error) error {
+	runDir, err := bench.NewRunDir(out, suffix)
+	if err != nil {
+		return err
+	}
+	if err := save(runDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, ">> results in %s\n", runDir)
+	return runErr
+}
+
+// intList parses "1,100,1000".
+func intList(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %q is not a number", flag, s, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty fields.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -707,7 +707,6 @@ var unusedKafkaKeys = map[string]string{
 	"num.network.threads":                      "one goroutine per connection instead",
 	"num.io.threads":                           "one goroutine per connection instead",
 	"num.replica.fetchers":                     "no replication",
-	"default.replication.factor":               "single node: every topic has replication factor 1",
 	"offsets.topic.replication.factor":         "no replication",
 	"transaction.state.log.replication.factor": "no replication",
 	"transaction.state.log.min.isr":            "no replication",
@@ -760,6 +759,16 @@ func ConfigFromProperties(props []Property, overrides []string) (Config, []strin
 	if b, ok := values["broker.id"]; ok {
 		if n, ok := values["node.id"]; ok && strings.TrimSpace(b) != strings.TrimSpace(n) {
 			errs = append(errs, fmt.Errorf("broker.id=%s and node.id=%s differ: set only one of them, or the same value", b, n))
+		}
+	}
+	// default.replication.factor: every topic of a single broker has one
+	// replica, and Kafka refuses a topic with more replicas than brokers
+	// (INVALID_REPLICATION_FACTOR), so any other value could only fail
+	// every auto-created topic later.
+	known["default.replication.factor"] = true
+	if v, ok := values["default.replication.factor"]; ok {
+		if n, err := parseInt(v, 16); err != nil || n != 1 {
+			errs = append(errs, fmt.Errorf("default.replication.factor=%s (%s): a single broker holds one replica of every topic; set 1 or remove the key", v, where["default.replication.factor"]))
 		}
 	}
 	_, hasListeners := values["listeners"]

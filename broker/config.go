@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -531,6 +532,17 @@ func durKey(name string, unit time.Duration, set func(*Config, time.Duration), g
 	}
 }
 
+// flushKey reads a log.flush.interval.* key, where Kafka's default,
+// Long.MAX_VALUE, means never and is kept as 0 (off).
+func flushKey(name string, set func(*Config, int64), get func(Config) int64) keySpec {
+	return intKey(name, 64, func(c *Config, n int64) {
+		if n == math.MaxInt64 {
+			n = 0
+		}
+		set(c, n)
+	}, get)
+}
+
 // listenerAddr parses "PLAINTEXT://host:port[,...]" into host:port.
 func listenerAddr(v string) (string, error) {
 	for _, l := range strings.Split(v, ",") {
@@ -610,28 +622,8 @@ var keySpecs = []keySpec{
 	intKey("log.index.size.max.bytes", 32, func(c *Config, n int64) { c.IndexSizeMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexSizeMaxBytes) }),
 	strKey("compression.type", func(c *Config, v string) { c.CompressionType = v }, func(c Config) string { return c.CompressionType }),
 	intKey("message.max.bytes", 32, func(c *Config, n int64) { c.MessageMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.MessageMaxBytes) }),
-	{name: "log.flush.interval.messages", set: func(c *Config, v string) error {
-		n, err := parseInt(v, 64)
-		if err != nil {
-			return err
-		}
-		if n == 1<<63-1 { // Kafka's default, Long.MAX_VALUE: never by count
-			n = 0
-		}
-		c.FlushIntervalMessages = n
-		return nil
-	}, get: func(c Config) string { return strconv.FormatInt(c.FlushIntervalMessages, 10) }},
-	{name: "log.flush.interval.ms", set: func(c *Config, v string) error {
-		n, err := parseInt(v, 64)
-		if err != nil {
-			return err
-		}
-		if n == 1<<63-1 {
-			n = 0
-		}
-		c.FlushInterval = time.Duration(n) * time.Millisecond
-		return nil
-	}, get: func(c Config) string { return strconv.FormatInt(c.FlushInterval.Milliseconds(), 10) }},
+	flushKey("log.flush.interval.messages", func(c *Config, n int64) { c.FlushIntervalMessages = n }, func(c Config) int64 { return c.FlushIntervalMessages }),
+	flushKey("log.flush.interval.ms", func(c *Config, n int64) { c.FlushInterval = time.Duration(n) * time.Millisecond }, func(c Config) int64 { return c.FlushInterval.Milliseconds() }),
 	boolKey("log.flush.sync.on.ack", func(c *Config, b bool) { c.FlushSyncOnAck = b }, func(c Config) bool { return c.FlushSyncOnAck }),
 	durKey("group.min.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMinSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMinSessionTimeout }),
 	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMaxSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMaxSessionTimeout }),
@@ -719,7 +711,6 @@ var unusedKafkaKeys = map[string]string{
 	"num.network.threads":                      "one goroutine per connection instead",
 	"num.io.threads":                           "one goroutine per connection instead",
 	"num.replica.fetchers":                     "no replication",
-	"default.replication.factor":               "single node: every topic has replication factor 1",
 	"offsets.topic.replication.factor":         "no replication",
 	"transaction.state.log.replication.factor": "no replication",
 	"transaction.state.log.min.isr":            "no replication",
@@ -772,6 +763,16 @@ func ConfigFromProperties(props []Property, overrides []string) (Config, []strin
 	if b, ok := values["broker.id"]; ok {
 		if n, ok := values["node.id"]; ok && strings.TrimSpace(b) != strings.TrimSpace(n) {
 			errs = append(errs, fmt.Errorf("broker.id=%s and node.id=%s differ: set only one of them, or the same value", b, n))
+		}
+	}
+	// default.replication.factor: every topic of a single broker has one
+	// replica, and Kafka refuses a topic with more replicas than brokers
+	// (INVALID_REPLICATION_FACTOR), so any other value could only fail
+	// every auto-created topic later.
+	known["default.replication.factor"] = true
+	if v, ok := values["default.replication.factor"]; ok {
+		if n, err := parseInt(v, 16); err != nil || n != 1 {
+			errs = append(errs, fmt.Errorf("default.replication.factor=%s (%s): a single broker holds one replica of every topic; set 1 or remove the key", v, where["default.replication.factor"]))
 		}
 	}
 	_, hasListeners := values["listeners"]

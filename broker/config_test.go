@@ -29,7 +29,7 @@ log.retention.minutes=30
 log.roll.hours=2
 num.partitions=4
 auto.create.topics.enable=false
-default.replication.factor=3
+default.replication.factor=1
 zookeeper.connect=localhost:2181
 num.network.threads=3
 no.such.key=1
@@ -45,7 +45,7 @@ brokerlab.fetch.mode=COPY
 		t.Errorf("unexpected config: %+v", c)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, w := range []string{"zookeeper.connect=localhost:2181", "num.network.threads", "no.such.key", "default.replication.factor=3"} {
+	for _, w := range []string{"zookeeper.connect=localhost:2181", "num.network.threads", "no.such.key"} {
 		if !strings.Contains(joined, w) {
 			t.Errorf("no warning about %s in:\n%s", w, joined)
 		}
@@ -59,12 +59,13 @@ num.partitions=0
 listeners=SSL://x
 brokerlab.fetch.mode=mmap
 brokerlab.log.preallocate.bytes=100
+default.replication.factor=3
 `), []string{"bogus"})
 	if err == nil {
 		t.Fatal("no error")
 	}
 	msg := err.Error()
-	for _, want := range []string{"log.segment.bytes=abc", "num.partitions=0", "listeners=SSL://x", "brokerlab.fetch.mode=mmap", "brokerlab.log.preallocate.bytes=100", "must be 0 (off) or 4096", "--override \"bogus\"", "log.dirs"} {
+	for _, want := range []string{"log.segment.bytes=abc", "num.partitions=0", "listeners=SSL://x", "brokerlab.fetch.mode=mmap", "brokerlab.log.preallocate.bytes=100", "must be 0 (off) or 4096", "default.replication.factor=3", "--override \"bogus\"", "log.dirs"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}

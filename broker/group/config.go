@@ -1,6 +1,7 @@
 package group
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,27 +134,13 @@ func (c Config) Validate() error {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
-	if c.MinSessionTimeout == 0 {
-		c.MinSessionTimeout = DefaultMinSessionTimeout
-	}
-	if c.MaxSessionTimeout == 0 {
-		c.MaxSessionTimeout = DefaultMaxSessionTimeout
-	}
-	if c.MaxMetadataBytes == 0 {
-		c.MaxMetadataBytes = DefaultMaxMetadataBytes
-	}
-	if c.MaxProtocolMetadataBytes == 0 {
-		c.MaxProtocolMetadataBytes = DefaultMaxProtocolMetadataBytes
-	}
-	if c.OffsetsRetention == 0 {
-		c.OffsetsRetention = DefaultOffsetsRetention
-	}
-	if c.OffsetsRetentionCheckInterval == 0 {
-		c.OffsetsRetentionCheckInterval = DefaultOffsetsRetentionCheckInterval
-	}
-	if c.CompactBytes == 0 {
-		c.CompactBytes = DefaultCompactBytes
-	}
+	c.MinSessionTimeout = cmp.Or(c.MinSessionTimeout, DefaultMinSessionTimeout)
+	c.MaxSessionTimeout = cmp.Or(c.MaxSessionTimeout, DefaultMaxSessionTimeout)
+	c.MaxMetadataBytes = cmp.Or(c.MaxMetadataBytes, DefaultMaxMetadataBytes)
+	c.MaxProtocolMetadataBytes = cmp.Or(c.MaxProtocolMetadataBytes, DefaultMaxProtocolMetadataBytes)
+	c.OffsetsRetention = cmp.Or(c.OffsetsRetention, DefaultOffsetsRetention)
+	c.OffsetsRetentionCheckInterval = cmp.Or(c.OffsetsRetentionCheckInterval, DefaultOffsetsRetentionCheckInterval)
+	c.CompactBytes = cmp.Or(c.CompactBytes, DefaultCompactBytes)
 	if c.Clock == nil {
 		c.Clock = realClock{}
 	}

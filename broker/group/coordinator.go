@@ -78,7 +78,7 @@ func New(cfg Config) (*Coordinator, error) {
 		c.groups[name] = newGroup(c, name)
 	}
 	_, err = os.Stat(filepath.Join(cfg.Dir, offsetsTopicMarker))
-	c.offsetsTopic.Store(l.size > 0 || err == nil)
+	c.offsetsTopic.Store(l.file.Size() > 0 || err == nil)
 	return c, nil
 }
 

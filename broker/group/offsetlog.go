@@ -4,27 +4,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 
-	"github.com/brokerlab/brokerlab/internal/fsutil"
+	"github.com/brokerlab/brokerlab/internal/framedlog"
 )
 
-// Offsets log file names inside Config.Dir.
-const (
-	offsetLogName = "offsets.log"
-	offsetTmpName = "offsets.log.tmp"
-)
+// offsetLogName is the offsets log's file name inside Config.Dir.
+const offsetLogName = "offsets.log"
 
-// Record layout, all integers big-endian:
+// Record layout, all integers big-endian, framed by internal/framedlog
+// (length, CRC32C):
 //
-//	length   uint32  bytes of body
-//	crc      uint32  CRC32C (Castagnoli, as Kafka's record batches) of body
 //	body:
 //	  version   uint8   1 (0: the first layout, read but no longer written)
 //	  kind      uint8   0 commit, 1 tombstone (offset deleted)
@@ -48,7 +41,7 @@ const (
 // matches) but whose body does not decode is skipped, not taken for a torn
 // tail, so one bad record can never cut off the commits written after it.
 const (
-	recordHeaderLen = 8
+	recordHeaderLen = framedlog.HeaderLen
 	recordFixedLen  = 1 + 1 + 8 + 4 + 8 + 4 + 4 + 4 + 4
 	recordV0Fixed   = 1 + 1 + 8 + 4 + 8 + 4 + 2 + 2 + 4
 	recordVersion   = 1
@@ -86,8 +79,6 @@ var errRecordTooLarge = errors.New("offsets record field too long")
 // not know (a newer broker's file): it is skipped, with a warning.
 var errUnknownVersion = errors.New("unknown offsets record layout")
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // tp is a topic partition.
 type tp struct {
 	topic     string
@@ -119,24 +110,20 @@ type offsetLog struct {
 	logger       *slog.Logger
 
 	mu        sync.Mutex
-	f         *os.File // nil once closed
-	size      int64    // bytes in the file
-	liveBytes int64    // encoded bytes of the records in latest
+	file      *framedlog.File
+	liveBytes int64 // encoded bytes of the records in latest
 	latest    map[string]map[tp]offsetValue
 }
 
 // openOffsetLog loads dir/offsets.log, drops a torn or corrupt tail, and
 // compacts the file to its latest record per key when that drops anything.
 func openOffsetLog(dir string, compactBytes int64, logger *slog.Logger) (*offsetLog, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating offsets dir %s: %w", dir, err)
+	file, data, err := framedlog.Read(dir, offsetLogName)
+	if err != nil {
+		return nil, fmt.Errorf("offsets log: %w", err)
 	}
-	l := &offsetLog{dir: dir, compactBytes: compactBytes, logger: logger, latest: make(map[string]map[tp]offsetValue)}
-	path := filepath.Join(dir, offsetLogName)
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading offsets log %s: %w", path, err)
-	}
+	l := &offsetLog{dir: dir, compactBytes: compactBytes, logger: logger, file: file, latest: make(map[string]map[tp]offsetValue)}
+	path := file.Path()
 	records, valid, skipped := decodeRecords(data)
 	for _, r := range records {
 		if len(r.group) > maxGroupIDLen || len(r.tp.topic) > maxTopicLen {
@@ -161,18 +148,9 @@ func openOffsetLog(dir string, compactBytes int64, logger *slog.Logger) (*offset
 		logger.Info("compacted offsets log", "path", path, "records", len(records), "live", l.liveCount())
 		return l, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening offsets log %s: %w", path, err)
+	if err := file.Resume(); err != nil {
+		return nil, fmt.Errorf("offsets log: %w", err)
 	}
-	if len(data) == 0 {
-		if err := fsutil.SyncDir(dir); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	l.f = f
-	l.size = int64(len(data))
 	return l, nil
 }
 
@@ -249,22 +227,13 @@ func (l *offsetLog) deleteTopic(topic string, nowMs int64) (int, error) {
 
 // appendLocked writes buf, the encoding of records, under l.mu.
 func (l *offsetLog) appendLocked(records []offsetRecord, buf []byte) error {
-	if l.f == nil {
-		return fmt.Errorf("appending to offsets log in %s: %w", l.dir, os.ErrClosed)
+	if err := l.file.Append(buf); err != nil {
+		return fmt.Errorf("offsets log: %w", err)
 	}
-	if _, err := l.f.Write(buf); err != nil {
-		_ = l.f.Truncate(l.size)
-		return fmt.Errorf("writing offsets log in %s: %w", l.dir, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		_ = l.f.Truncate(l.size)
-		return fmt.Errorf("syncing offsets log in %s: %w", l.dir, err)
-	}
-	l.size += int64(len(buf))
 	for _, r := range records {
 		l.apply(r)
 	}
-	if l.size > l.compactBytes && l.size > 4*l.liveBytes {
+	if size := l.file.Size(); size > l.compactBytes && size > 4*l.liveBytes {
 		if err := l.rewrite(); err != nil {
 			// The appended records are durable; a failed compaction
 			// leaves the old file in place.
@@ -274,9 +243,8 @@ func (l *offsetLog) appendLocked(records []offsetRecord, buf []byte) error {
 	return nil
 }
 
-// rewrite replaces the file with the latest record per key: a temp file,
-// fsync, rename over the log, fsync of the dir. l.mu is held or l is not yet
-// shared.
+// rewrite replaces the file with the latest record per key
+// (framedlog.File.Replace). l.mu is held or l is not yet shared.
 func (l *offsetLog) rewrite() error {
 	var buf []byte
 	groups := make([]string, 0, len(l.latest))
@@ -303,26 +271,9 @@ func (l *offsetLog) rewrite() error {
 			}
 		}
 	}
-	tmp := filepath.Join(l.dir, offsetTmpName)
-	path := filepath.Join(l.dir, offsetLogName)
-	if err := fsutil.WriteFileSync(tmp, buf); err != nil {
-		return err
+	if err := l.file.Replace(buf); err != nil {
+		return fmt.Errorf("compacting offsets log: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
-	}
-	if err := fsutil.SyncDir(l.dir); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("opening offsets log %s: %w", path, err)
-	}
-	if l.f != nil {
-		l.f.Close()
-	}
-	l.f = f
-	l.size = int64(len(buf))
 	l.liveBytes = int64(len(buf))
 	return nil
 }
@@ -362,13 +313,8 @@ func (l *offsetLog) groups() []string {
 func (l *offsetLog) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	if err != nil {
-		return fmt.Errorf("closing offsets log in %s: %w", l.dir, err)
+	if err := l.file.Close(); err != nil {
+		return fmt.Errorf("offsets log: %w", err)
 	}
 	return nil
 }
@@ -388,31 +334,26 @@ func appendRecord(dst []byte, r offsetRecord) ([]byte, error) {
 	if len(r.group) > maxGroupIDLen || len(r.tp.topic) > maxTopicLen || (r.value.metadata != nil && len(*r.value.metadata) > MaxMetadataBytesLimit) {
 		return dst, fmt.Errorf("encoding offset of group (%d bytes) topic (%d bytes): %w", len(r.group), len(r.tp.topic), errRecordTooLarge)
 	}
-	start := len(dst)
-	dst = append(dst, make([]byte, recordHeaderLen)...)
-	body := len(dst)
 	kind := byte(kindCommit)
 	if r.tombstone {
 		kind = kindTombstone
 	}
-	dst = append(dst, recordVersion, kind)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.group)))
-	dst = append(dst, r.group...)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.tp.topic)))
-	dst = append(dst, r.tp.topic...)
-	if r.value.metadata == nil {
-		dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
-	} else {
+	return framedlog.AppendFrame(dst, func(dst []byte) []byte {
+		dst = append(dst, recordVersion, kind)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.group)))
+		dst = append(dst, r.group...)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.tp.topic)))
+		dst = append(dst, r.tp.topic...)
+		if r.value.metadata == nil {
+			return binary.BigEndian.AppendUint32(dst, 0xffffffff)
+		}
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(*r.value.metadata)))
-		dst = append(dst, *r.value.metadata...)
-	}
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-body))
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[body:], castagnoli))
-	return dst, nil
+		return append(dst, *r.value.metadata...)
+	}), nil
 }
 
 // decodeRecords decodes data up to the first torn or corrupt envelope (a
@@ -420,26 +361,15 @@ func appendRecord(dst []byte, r offsetRecord) ([]byte, error) {
 // records, the length of the valid prefix and how many sound envelopes held
 // a body that does not decode (skipped).
 func decodeRecords(data []byte) (out []offsetRecord, valid, skipped int) {
-	pos := 0
-	for len(data)-pos >= recordHeaderLen {
-		n := int(binary.BigEndian.Uint32(data[pos:]))
-		crc := binary.BigEndian.Uint32(data[pos+4:])
-		if n < 2 || n > maxRecordLen || n > len(data)-pos-recordHeaderLen {
-			break
-		}
-		body := data[pos+recordHeaderLen : pos+recordHeaderLen+n]
-		if crc32.Checksum(body, castagnoli) != crc {
-			break
-		}
-		pos += recordHeaderLen + n
+	valid = framedlog.Frames(data, 2, maxRecordLen, func(body []byte) {
 		r, err := decodeBody(body)
 		if err != nil {
 			skipped++
-			continue
+			return
 		}
 		out = append(out, r)
-	}
-	return out, pos, skipped
+	})
+	return out, valid, skipped
 }
 
 func decodeBody(b []byte) (offsetRecord, error) {

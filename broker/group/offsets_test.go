@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/framedlog"
 )
 
 func commitReq(group, memberID string, gen int32, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
@@ -277,7 +279,7 @@ func TestOffsetLogCompactionAndTornTail(t *testing.T) {
 	if _, ok := l.get("h", tp{"u", 5}); ok {
 		t.Fatal("tombstoned offset survived")
 	}
-	if _, err := os.Stat(filepath.Join(dir, offsetTmpName)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, offsetLogName+".tmp")); !os.IsNotExist(err) {
 		t.Fatalf("temp file left behind: %v", err)
 	}
 	md := "last"
@@ -397,31 +399,26 @@ func sameRecord(a, b offsetRecord) bool {
 // appendRecordV0 is the version 0 encoder (uint16 string lengths, truncated
 // silently), kept to write the files earlier brokers wrote.
 func appendRecordV0(dst []byte, r offsetRecord) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, recordHeaderLen)...)
-	body := len(dst)
 	kind := byte(kindCommit)
 	if r.tombstone {
 		kind = kindTombstone
 	}
-	dst = append(dst, 0, kind)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.group)))
-	dst = append(dst, r.group...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.tp.topic)))
-	dst = append(dst, r.tp.topic...)
-	if r.value.metadata == nil {
-		dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
-	} else {
+	return framedlog.AppendFrame(dst, func(dst []byte) []byte {
+		dst = append(dst, 0, kind)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.group)))
+		dst = append(dst, r.group...)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.tp.topic)))
+		dst = append(dst, r.tp.topic...)
+		if r.value.metadata == nil {
+			return binary.BigEndian.AppendUint32(dst, 0xffffffff)
+		}
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(*r.value.metadata)))
-		dst = append(dst, *r.value.metadata...)
-	}
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-body))
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[body:], castagnoli))
-	return dst
+		return append(dst, *r.value.metadata...)
+	})
 }
 
 func flip(b []byte, i int) []byte {
@@ -452,7 +449,7 @@ func TestOffsetLogLoadsVersion0AndSkipsBadRecords(t *testing.T) {
 	// (what a 70,000-byte group id left in the first layout).
 	bad := appendRecordV0(nil, offsetRecord{group: "g2", tp: tp{"t", 0}, value: offsetValue{offset: 99}})
 	binary.BigEndian.PutUint16(bad[recordHeaderLen+26:], 0xffff)
-	binary.BigEndian.PutUint32(bad[4:], crc32.Checksum(bad[recordHeaderLen:], castagnoli))
+	binary.BigEndian.PutUint32(bad[4:], crc32.Checksum(bad[recordHeaderLen:], crc32.MakeTable(crc32.Castagnoli)))
 	data = append(data, bad...)
 	data = appendRecordV0(data, offsetRecord{group: "g3", tp: tp{"t", 1}, value: offsetValue{offset: 30, leaderEpoch: 2, commitMs: 3}})
 	if err := os.WriteFile(filepath.Join(dir, offsetLogName), data, 0o644); err != nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -130,54 +131,22 @@ type Retention struct {
 
 // withDefaults returns c with every zero value replaced by its default.
 func (c Config) withDefaults() Config {
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = DefaultSegmentBytes
-	}
-	if c.RollInterval == 0 {
-		c.RollInterval = DefaultRollInterval
-	}
-	if c.IndexIntervalBytes == 0 {
-		c.IndexIntervalBytes = DefaultIndexIntervalBytes
-	}
-	if c.MaxIndexBytes == 0 {
-		c.MaxIndexBytes = DefaultMaxIndexBytes
-	}
-	if c.MessageMaxBytes == 0 {
-		c.MessageMaxBytes = DefaultMessageMaxBytes
-	}
-	if c.CompressionType == "" {
-		c.CompressionType = "producer"
-	}
-	if c.RecoveryThreadsPerDir == 0 {
-		c.RecoveryThreadsPerDir = DefaultRecoveryThreadsPerDir
-	}
-	if c.Retention.Duration == 0 {
-		c.Retention.Duration = DefaultRetention
-	}
-	if c.Retention.Bytes == 0 {
-		c.Retention.Bytes = -1
-	}
-	if c.Retention.CheckInterval == 0 {
-		c.Retention.CheckInterval = DefaultRetentionCheck
-	}
-	if c.CheckpointInterval == 0 {
-		c.CheckpointInterval = defaultCheckpointInterval
-	}
-	if c.ProducerIDExpiration == 0 {
-		c.ProducerIDExpiration = DefaultProducerIDExpiration
-	}
-	if c.ProducerIDCheckInterval == 0 {
-		c.ProducerIDCheckInterval = DefaultProducerIDCheck
-	}
-	if c.MaxDecompressedBytes == 0 {
-		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
-	}
-	if c.PreallocateBytes == 0 {
-		c.PreallocateBytes = DefaultPreallocateBytes
-	}
-	if c.MaxPartitions == 0 {
-		c.MaxPartitions = DefaultMaxPartitions
-	}
+	c.SegmentBytes = cmp.Or(c.SegmentBytes, DefaultSegmentBytes)
+	c.RollInterval = cmp.Or(c.RollInterval, DefaultRollInterval)
+	c.IndexIntervalBytes = cmp.Or(c.IndexIntervalBytes, DefaultIndexIntervalBytes)
+	c.MaxIndexBytes = cmp.Or(c.MaxIndexBytes, DefaultMaxIndexBytes)
+	c.MessageMaxBytes = cmp.Or(c.MessageMaxBytes, DefaultMessageMaxBytes)
+	c.CompressionType = cmp.Or(c.CompressionType, "producer")
+	c.RecoveryThreadsPerDir = cmp.Or(c.RecoveryThreadsPerDir, DefaultRecoveryThreadsPerDir)
+	c.Retention.Duration = cmp.Or(c.Retention.Duration, DefaultRetention)
+	c.Retention.Bytes = cmp.Or(c.Retention.Bytes, -1)
+	c.Retention.CheckInterval = cmp.Or(c.Retention.CheckInterval, DefaultRetentionCheck)
+	c.CheckpointInterval = cmp.Or(c.CheckpointInterval, defaultCheckpointInterval)
+	c.ProducerIDExpiration = cmp.Or(c.ProducerIDExpiration, DefaultProducerIDExpiration)
+	c.ProducerIDCheckInterval = cmp.Or(c.ProducerIDCheckInterval, DefaultProducerIDCheck)
+	c.MaxDecompressedBytes = cmp.Or(c.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
+	c.PreallocateBytes = cmp.Or(c.PreallocateBytes, DefaultPreallocateBytes)
+	c.MaxPartitions = cmp.Or(c.MaxPartitions, DefaultMaxPartitions)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

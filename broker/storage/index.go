@@ -26,35 +26,77 @@ type timeEntry struct {
 	rel uint32
 }
 
-// offsetIndex is a segment's sparse .index: one entry per
-// log.index.interval.bytes, mapping the last offset of a batch to the
-// batch's position. Entries live in memory, where lookups read them; the
-// ones not yet in the file are written with one pwrite(2) when the segment
-// is flushed (before its fdatasync), rolls or closes, so an append costs no
-// index syscall (Kafka memory-maps its indexes to the same end). The file
-// is preallocated (sparse) to the maximum size while the segment is active
-// and trimmed to its entries when the segment rolls or closes, like
-// Kafka's AbstractIndex. Only the active segment keeps the file open. After
-// a crash the file holds a valid prefix of the entries (recovery rebuilds
-// the rest from the log). The owning partition's lock guards it.
-type offsetIndex struct {
+func (offsetEntry) size() int { return offsetEntrySize }
+
+func (e offsetEntry) appendTo(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, e.rel)
+	return binary.BigEndian.AppendUint32(b, e.pos)
+}
+
+func (offsetEntry) decode(b []byte) offsetEntry {
+	return offsetEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
+}
+
+func (e offsetEntry) isZero() bool { return e.rel == 0 && e.pos == 0 }
+
+// follows reports whether e may come after prev: offsets grow strictly,
+// positions never shrink.
+func (e offsetEntry) follows(prev offsetEntry) bool { return e.rel > prev.rel && e.pos >= prev.pos }
+
+func (timeEntry) size() int { return timeEntrySize }
+
+func (e timeEntry) appendTo(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(e.ts))
+	return binary.BigEndian.AppendUint32(b, e.rel)
+}
+
+func (timeEntry) decode(b []byte) timeEntry {
+	return timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
+}
+
+func (e timeEntry) isZero() bool { return e.ts == 0 && e.rel == 0 }
+
+// follows reports whether e may come after prev: timestamps grow strictly,
+// offsets never shrink.
+func (e timeEntry) follows(prev timeEntry) bool { return e.ts > prev.ts && e.rel >= prev.rel }
+
+// indexEntry is what an index file holds: a fixed-size big-endian record
+// that orders itself against the entry before it.
+type indexEntry[E any] interface {
+	size() int
+	appendTo(b []byte) []byte
+	decode(b []byte) E
+	isZero() bool
+	follows(prev E) bool
+}
+
+// indexFile is the part the offset and time indexes share: entries in
+// memory, where lookups read them; the ones not yet in the file are written
+// with one pwrite(2) when the segment is flushed (before its fdatasync),
+// rolls or closes, so an append costs no index syscall (Kafka memory-maps
+// its indexes to the same end). The file is preallocated (sparse) to the
+// maximum size while the segment is active and trimmed to its entries when
+// the segment rolls or closes, like Kafka's AbstractIndex. Only the active
+// segment keeps the file open. After a crash the file holds a valid prefix
+// of the entries (recovery rebuilds the rest from the log). The owning
+// partition's lock guards it.
+type indexFile[E indexEntry[E]] struct {
 	f       *os.File // nil when closed
 	path    string
-	entries []offsetEntry
+	entries []E
 	written int // entries[:written] are in the file
 	max     int // entries that fit in log.index.size.max.bytes
 }
 
+// offsetIndex is a segment's sparse .index: one entry per
+// log.index.interval.bytes, mapping the last offset of a batch to the
+// batch's position.
+type offsetIndex struct{ indexFile[offsetEntry] }
+
 // timeIndex is a segment's .timeindex: entries whose timestamp grows
 // strictly, each the largest timestamp so far and the offset it was seen
-// at; kept and written like offsetIndex.
-type timeIndex struct {
-	f       *os.File
-	path    string
-	entries []timeEntry
-	written int
-	max     int
-}
+// at.
+type timeIndex struct{ indexFile[timeEntry] }
 
 // ensureOpen opens the index file for writing if it is closed.
 func ensureOpen(f **os.File, path string) error {
@@ -129,39 +171,142 @@ func readEntries(f *os.File, size int, fn func(e []byte) bool) error {
 	}
 }
 
-// openOffsetIndex opens or creates an offset index. It keeps the valid
-// prefix of the file's entries: entries must grow strictly, and an all-zero
-// entry (the preallocated tail left by a crash) ends them. logSize drops
-// entries that point past the end of the log.
-func openOffsetIndex(path string, maxBytes int32, logSize int64) (*offsetIndex, error) {
+// openIndex opens or creates an index file and keeps the valid prefix of
+// its entries: each must follow the one before it, an all-zero entry (the
+// preallocated tail left by a crash) ends them, and so does the first
+// entry keep rejects.
+func openIndex[E indexEntry[E]](path string, maxBytes int32, keep func(E) bool) (indexFile[E], error) {
+	var zero E
+	ix := indexFile[E]{path: path, max: int(maxBytes) / zero.size()}
 	f, err := openIndexFile(path)
 	if err != nil {
-		return nil, err
+		return ix, err
 	}
 	defer f.Close()
-	ix := &offsetIndex{path: path, max: int(maxBytes) / offsetEntrySize}
-	err = readEntries(f, offsetEntrySize, func(b []byte) bool {
-		e := offsetEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
-		if e.rel == 0 && e.pos == 0 {
+	err = readEntries(f, zero.size(), func(b []byte) bool {
+		e := zero.decode(b)
+		if e.isZero() {
 			return false
 		}
-		if n := len(ix.entries); n > 0 && (e.rel <= ix.entries[n-1].rel || e.pos < ix.entries[n-1].pos) {
+		if n := len(ix.entries); n > 0 && !e.follows(ix.entries[n-1]) {
 			return false
 		}
-		if int64(e.pos) >= logSize {
+		if !keep(e) {
 			return false
 		}
 		ix.entries = append(ix.entries, e)
 		return true
 	})
 	if err != nil {
-		return nil, err
+		return ix, err
 	}
 	ix.written = len(ix.entries)
 	return ix, nil
 }
 
-func (ix *offsetIndex) full() bool { return len(ix.entries) >= ix.max }
+// openOffsetIndex opens or creates an offset index (see openIndex).
+// logSize drops entries that point past the end of the log.
+func openOffsetIndex(path string, maxBytes int32, logSize int64) (*offsetIndex, error) {
+	ix, err := openIndex(path, maxBytes, func(e offsetEntry) bool { return int64(e.pos) < logSize })
+	if err != nil {
+		return nil, err
+	}
+	return &offsetIndex{ix}, nil
+}
+
+// openTimeIndex opens or creates a time index (see openIndex). maxRel
+// drops entries past the last offset of the log.
+func openTimeIndex(path string, maxBytes int32, maxRel uint32) (*timeIndex, error) {
+	ix, err := openIndex(path, maxBytes, func(e timeEntry) bool { return e.rel <= maxRel })
+	if err != nil {
+		return nil, err
+	}
+	return &timeIndex{ix}, nil
+}
+
+func (ix *indexFile[E]) full() bool { return len(ix.entries) >= ix.max }
+
+func (ix *indexFile[E]) last() (E, bool) {
+	if len(ix.entries) == 0 {
+		var zero E
+		return zero, false
+	}
+	return ix.entries[len(ix.entries)-1], true
+}
+
+// flush writes the entries not yet in the file with one pwrite(2). A
+// failed write (a full disk) leaves them for the next flush: the file
+// keeps a valid prefix and lookups use memory.
+func (ix *indexFile[E]) flush() error {
+	if ix.written >= len(ix.entries) {
+		return nil
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
+	var zero E
+	b := make([]byte, 0, (len(ix.entries)-ix.written)*zero.size())
+	for _, e := range ix.entries[ix.written:] {
+		b = e.appendTo(b)
+	}
+	if _, err := ix.f.WriteAt(b, int64(ix.written*zero.size())); err != nil {
+		return fmt.Errorf("writing index entries to %s: %w", ix.path, err)
+	}
+	ix.written = len(ix.entries)
+	return nil
+}
+
+// reset drops every entry (before a rebuild).
+func (ix *indexFile[E]) reset() { ix.entries, ix.written = ix.entries[:0], 0 }
+
+// preallocate opens the file and sizes it to its maximum (sparse, like
+// Kafka's RandomAccessFile.setLength), for the active segment.
+func (ix *indexFile[E]) preallocate() error {
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
+	var zero E
+	if err := ix.f.Truncate(int64(ix.max * zero.size())); err != nil {
+		return fmt.Errorf("preallocating index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+// trim writes what is pending and cuts the file to its entries (roll,
+// close).
+func (ix *indexFile[E]) trim() error {
+	if err := ix.flush(); err != nil {
+		return err
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
+	var zero E
+	if err := ix.f.Truncate(int64(len(ix.entries) * zero.size())); err != nil {
+		return fmt.Errorf("trimming index %s: %w", ix.path, err)
+	}
+	return nil
+}
+
+// rewrite writes every in-memory entry to the file (after a rebuild).
+func (ix *indexFile[E]) rewrite() error {
+	var zero E
+	b := make([]byte, 0, len(ix.entries)*zero.size())
+	for _, e := range ix.entries {
+		b = e.appendTo(b)
+	}
+	if err := ensureOpen(&ix.f, ix.path); err != nil {
+		return err
+	}
+	if err := ix.f.Truncate(0); err != nil {
+		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
+	}
+	if _, err := ix.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
+	}
+	ix.written = len(ix.entries)
+	return nil
+}
 
 // add adds an entry in memory; flush writes it. It reports whether the
 // entry was added.
@@ -174,28 +319,6 @@ func (ix *offsetIndex) add(rel uint32, pos uint32) bool {
 	}
 	ix.entries = append(ix.entries, offsetEntry{rel: rel, pos: pos})
 	return true
-}
-
-// flush writes the entries not yet in the file with one pwrite(2). A
-// failed write (a full disk) leaves them for the next flush: the file
-// keeps a valid prefix and lookups use memory.
-func (ix *offsetIndex) flush() error {
-	if ix.written >= len(ix.entries) {
-		return nil
-	}
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	b := make([]byte, 0, (len(ix.entries)-ix.written)*offsetEntrySize)
-	for _, e := range ix.entries[ix.written:] {
-		b = binary.BigEndian.AppendUint32(b, e.rel)
-		b = binary.BigEndian.AppendUint32(b, e.pos)
-	}
-	if _, err := ix.f.WriteAt(b, int64(ix.written)*offsetEntrySize); err != nil {
-		return fmt.Errorf("writing index entries to %s: %w", ix.path, err)
-	}
-	ix.written = len(ix.entries)
-	return nil
 }
 
 // lookup returns the position to start scanning from for rel: the entry
@@ -217,95 +340,6 @@ func (ix *offsetIndex) floorPos(pos uint32) uint32 {
 	return ix.entries[i-1].pos
 }
 
-// reset drops every entry (before a rebuild).
-func (ix *offsetIndex) reset() { ix.entries, ix.written = ix.entries[:0], 0 }
-
-// preallocate opens the file and sizes it to its maximum (sparse, like
-// Kafka's RandomAccessFile.setLength), for the active segment.
-func (ix *offsetIndex) preallocate() error {
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	if err := ix.f.Truncate(int64(ix.max) * offsetEntrySize); err != nil {
-		return fmt.Errorf("preallocating index %s: %w", ix.path, err)
-	}
-	return nil
-}
-
-// trim writes what is pending and cuts the file to its entries (roll,
-// close).
-func (ix *offsetIndex) trim() error {
-	if err := ix.flush(); err != nil {
-		return err
-	}
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	if err := ix.f.Truncate(int64(len(ix.entries)) * offsetEntrySize); err != nil {
-		return fmt.Errorf("trimming index %s: %w", ix.path, err)
-	}
-	return nil
-}
-
-// rewrite writes every in-memory entry to the file (after a rebuild).
-func (ix *offsetIndex) rewrite() error {
-	b := make([]byte, len(ix.entries)*offsetEntrySize)
-	for i, e := range ix.entries {
-		binary.BigEndian.PutUint32(b[i*offsetEntrySize:], e.rel)
-		binary.BigEndian.PutUint32(b[i*offsetEntrySize+4:], e.pos)
-	}
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	if err := ix.f.Truncate(0); err != nil {
-		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
-	}
-	if _, err := ix.f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("rewriting index %s: %w", ix.path, err)
-	}
-	ix.written = len(ix.entries)
-	return nil
-}
-
-// openTimeIndex opens or creates a time index, keeping the valid prefix of
-// its entries (timestamps grow strictly, offsets never shrink).
-func openTimeIndex(path string, maxBytes int32, maxRel uint32) (*timeIndex, error) {
-	f, err := openIndexFile(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ix := &timeIndex{path: path, max: int(maxBytes) / timeEntrySize}
-	err = readEntries(f, timeEntrySize, func(b []byte) bool {
-		e := timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
-		if e.ts == 0 && e.rel == 0 {
-			return false
-		}
-		if n := len(ix.entries); n > 0 && (e.ts <= ix.entries[n-1].ts || e.rel < ix.entries[n-1].rel) {
-			return false
-		}
-		if e.rel > maxRel {
-			return false
-		}
-		ix.entries = append(ix.entries, e)
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	ix.written = len(ix.entries)
-	return ix, nil
-}
-
-func (ix *timeIndex) full() bool { return len(ix.entries) >= ix.max }
-
-func (ix *timeIndex) last() (timeEntry, bool) {
-	if len(ix.entries) == 0 {
-		return timeEntry{}, false
-	}
-	return ix.entries[len(ix.entries)-1], true
-}
-
 // maybeAdd adds (ts, rel) in memory if ts is larger than the last
 // entry's (Kafka's TimeIndex.maybeAppend). force ignores fullness (the
 // final entry added when the segment becomes inactive).
@@ -313,30 +347,11 @@ func (ix *timeIndex) maybeAdd(ts int64, rel uint32, force bool) {
 	if ts < 0 || (!force && ix.full()) {
 		return
 	}
-	if n := len(ix.entries); n > 0 && (ts <= ix.entries[n-1].ts || rel < ix.entries[n-1].rel) {
+	e := timeEntry{ts: ts, rel: rel}
+	if last, ok := ix.last(); ok && !e.follows(last) {
 		return
 	}
-	ix.entries = append(ix.entries, timeEntry{ts: ts, rel: rel})
-}
-
-// flush writes the entries not yet in the file with one pwrite(2).
-func (ix *timeIndex) flush() error {
-	if ix.written >= len(ix.entries) {
-		return nil
-	}
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	b := make([]byte, 0, (len(ix.entries)-ix.written)*timeEntrySize)
-	for _, e := range ix.entries[ix.written:] {
-		b = binary.BigEndian.AppendUint64(b, uint64(e.ts))
-		b = binary.BigEndian.AppendUint32(b, e.rel)
-	}
-	if _, err := ix.f.WriteAt(b, int64(ix.written)*timeEntrySize); err != nil {
-		return fmt.Errorf("writing time index entries to %s: %w", ix.path, err)
-	}
-	ix.written = len(ix.entries)
-	return nil
+	ix.entries = append(ix.entries, e)
 }
 
 // lookup returns the relative offset to start a timestamp search at: that
@@ -347,50 +362,6 @@ func (ix *timeIndex) lookup(ts int64) uint32 {
 		return 0
 	}
 	return ix.entries[i-1].rel
-}
-
-func (ix *timeIndex) reset() { ix.entries, ix.written = ix.entries[:0], 0 }
-
-func (ix *timeIndex) preallocate() error {
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	if err := ix.f.Truncate(int64(ix.max) * timeEntrySize); err != nil {
-		return fmt.Errorf("preallocating time index %s: %w", ix.path, err)
-	}
-	return nil
-}
-
-func (ix *timeIndex) trim() error {
-	if err := ix.flush(); err != nil {
-		return err
-	}
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	if err := ix.f.Truncate(int64(len(ix.entries)) * timeEntrySize); err != nil {
-		return fmt.Errorf("trimming time index %s: %w", ix.path, err)
-	}
-	return nil
-}
-
-func (ix *timeIndex) rewrite() error {
-	b := make([]byte, len(ix.entries)*timeEntrySize)
-	for i, e := range ix.entries {
-		binary.BigEndian.PutUint64(b[i*timeEntrySize:], uint64(e.ts))
-		binary.BigEndian.PutUint32(b[i*timeEntrySize+8:], e.rel)
-	}
-	if err := ensureOpen(&ix.f, ix.path); err != nil {
-		return err
-	}
-	if err := ix.f.Truncate(0); err != nil {
-		return fmt.Errorf("rewriting time index %s: %w", ix.path, err)
-	}
-	if _, err := ix.f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("rewriting time index %s: %w", ix.path, err)
-	}
-	ix.written = len(ix.entries)
-	return nil
 }
 
 // tailBatches is how many of the active segment's latest batches

@@ -639,7 +639,7 @@ func (p *Partition) unavailableRead() error {
 // maxBytes, jumping to the last indexed batch that fits and walking 12-byte
 // headers from there.
 func readSegment(seg *segment, size int64, entries []offsetEntry, offset int64, maxBytes int32) (Slice, error) {
-	ix := offsetIndex{entries: entries}
+	ix := offsetIndex{indexFile[offsetEntry]{entries: entries}}
 	pos, h, err := locateBatch(seg, size, entries, offset)
 	if err != nil {
 		return Slice{}, err
@@ -667,7 +667,7 @@ func readSegment(seg *segment, size int64, entries []offsetEntry, offset int64, 
 // locateBatch finds the batch holding offset: an index lookup, then a scan
 // of 61-byte headers.
 func locateBatch(seg *segment, size int64, entries []offsetEntry, offset int64) (int64, batchHeader, error) {
-	ix := offsetIndex{entries: entries}
+	ix := offsetIndex{indexFile[offsetEntry]{entries: entries}}
 	pos := int64(ix.lookup(uint32(offset - seg.base)))
 	var buf [batchHeaderSize]byte
 	for pos < size {

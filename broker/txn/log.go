@@ -1,30 +1,20 @@
 package txn
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 
-	"github.com/brokerlab/brokerlab/internal/fsutil"
+	"github.com/brokerlab/brokerlab/internal/framedlog"
 )
 
-// Transaction log file names inside Config.Dir.
-const (
-	logName = "txn.log"
-	tmpName = "txn.log.tmp"
-)
+// logName is the transaction log's file name inside Config.Dir.
+const logName = "txn.log"
 
-// Record layout, integers big-endian:
+// Record layout, framed by internal/framedlog (length, CRC32C):
 //
-//	length  uint32  bytes of body
-//	crc     uint32  CRC32C (Castagnoli) of body
 //	body:
 //	  version uint8  1
 //	  JSON of record: one transactional id's whole state
@@ -35,7 +25,6 @@ const (
 // is compacted to the latest record per id at load and when it grows past
 // four times its live bytes.
 const (
-	headerLen     = 8
 	recordVersion = 1
 	// maxRecordLen bounds a length prefix read back from disk, so a torn
 	// prefix cannot make load allocate gigabytes; appendRecord refuses
@@ -45,8 +34,6 @@ const (
 	// offset.metadata.max.bytes, which Config.Validate keeps below it.
 	maxRecordLen = 1 << 26
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // record is the durable state of one transactional id.
 type record struct {
@@ -69,8 +56,7 @@ type txnLog struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	f         *os.File // nil once closed
-	size      int64
+	file      *framedlog.File
 	liveBytes int64
 	latest    map[string]int64  // encoded size of each id's latest record
 	recs      map[string]record // each id's latest record, for compaction
@@ -81,42 +67,29 @@ type txnLog struct {
 // openLog loads dir/txn.log, drops a torn or corrupt tail and returns the
 // latest record of every live transactional id.
 func openLog(dir string, logger *slog.Logger) (*txnLog, []record, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("creating transaction log dir %s: %w", dir, err)
+	file, data, err := framedlog.Read(dir, logName)
+	if err != nil {
+		return nil, nil, fmt.Errorf("transaction log: %w", err)
 	}
-	l := &txnLog{dir: dir, logger: logger, latest: map[string]int64{}, recs: map[string]record{}, compactBytes: 1 << 20}
-	path := filepath.Join(dir, logName)
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("reading transaction log %s: %w", path, err)
-	}
+	l := &txnLog{dir: dir, logger: logger, file: file, latest: map[string]int64{}, recs: map[string]record{}, compactBytes: 1 << 20}
+	path := file.Path()
 	byID := map[string]record{}
-	valid, n, skipped := 0, 0, 0
-	for b := data; len(b) >= headerLen; {
-		size := binary.BigEndian.Uint32(b)
-		if size > maxRecordLen || int(size) > len(b)-headerLen {
-			break
-		}
-		body := b[headerLen : headerLen+int(size)]
-		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[4:]) {
-			break
-		}
-		valid += headerLen + int(size)
-		b = b[headerLen+int(size):]
+	n, skipped := 0, 0
+	valid := framedlog.Frames(data, 0, maxRecordLen, func(body []byte) {
 		n++
 		var r record
 		if len(body) < 1 || body[0] != recordVersion || json.Unmarshal(body[1:], &r) != nil || r.ID == "" {
 			skipped++
-			continue
+			return
 		}
 		if r.State == stateDead.String() {
 			delete(byID, r.ID)
 			delete(l.latest, r.ID)
-			continue
+			return
 		}
 		byID[r.ID] = r
-		l.latest[r.ID] = int64(headerLen + len(body))
-	}
+		l.latest[r.ID] = int64(framedlog.HeaderLen + len(body))
+	})
 	for _, sz := range l.latest {
 		l.liveBytes += sz
 	}
@@ -138,17 +111,9 @@ func openLog(dir string, logger *slog.Logger) (*txnLog, []record, error) {
 		}
 		return l, recs, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening transaction log %s: %w", path, err)
+	if err := file.Resume(); err != nil {
+		return nil, nil, fmt.Errorf("transaction log: %w", err)
 	}
-	if len(data) == 0 {
-		if err := fsutil.SyncDir(dir); err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-	}
-	l.f, l.size = f, int64(len(data))
 	return l, recs, nil
 }
 
@@ -160,13 +125,9 @@ func appendRecord(dst []byte, r record) ([]byte, error) {
 	if len(body)+1 > maxRecordLen {
 		return dst, fmt.Errorf("encoding transaction record of %q: %d bytes exceed the record bound of %d", r.ID, len(body)+1, maxRecordLen)
 	}
-	start := len(dst)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)+1))
-	dst = binary.BigEndian.AppendUint32(dst, 0)
-	dst = append(dst, recordVersion)
-	dst = append(dst, body...)
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+headerLen:], castagnoli))
-	return dst, nil
+	return framedlog.AppendFrame(dst, func(dst []byte) []byte {
+		return append(append(dst, recordVersion), body...)
+	}), nil
 }
 
 // append writes r with one write and one fsync.
@@ -177,18 +138,9 @@ func (l *txnLog) append(r record) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return fmt.Errorf("appending to transaction log in %s: %w", l.dir, os.ErrClosed)
+	if err := l.file.Append(buf); err != nil {
+		return fmt.Errorf("transaction log: %w", err)
 	}
-	if _, err := l.f.Write(buf); err != nil {
-		_ = l.f.Truncate(l.size)
-		return fmt.Errorf("writing transaction log in %s: %w", l.dir, err)
-	}
-	if err := l.f.Sync(); err != nil {
-		_ = l.f.Truncate(l.size)
-		return fmt.Errorf("syncing transaction log in %s: %w", l.dir, err)
-	}
-	l.size += int64(len(buf))
 	l.liveBytes -= l.latest[r.ID]
 	if r.State == stateDead.String() {
 		delete(l.latest, r.ID)
@@ -198,7 +150,7 @@ func (l *txnLog) append(r record) error {
 		l.recs[r.ID] = r
 		l.liveBytes += int64(len(buf))
 	}
-	if l.size > l.compactBytes && l.size > 4*l.liveBytes {
+	if size := l.file.Size(); size > l.compactBytes && size > 4*l.liveBytes {
 		recs := make([]record, 0, len(l.recs))
 		for _, r := range l.recs {
 			recs = append(recs, r)
@@ -212,8 +164,8 @@ func (l *txnLog) append(r record) error {
 	return nil
 }
 
-// rewrite replaces the file with recs: a temp file, fsync, rename, fsync
-// of the dir (l.mu held, or l not yet shared).
+// rewrite replaces the file with recs (framedlog.File.Replace; l.mu held,
+// or l not yet shared).
 func (l *txnLog) rewrite(recs []record) error {
 	var buf []byte
 	latest := make(map[string]int64, len(recs))
@@ -225,38 +177,18 @@ func (l *txnLog) rewrite(recs []record) error {
 		}
 		latest[r.ID] = int64(len(buf) - n)
 	}
-	tmp := filepath.Join(l.dir, tmpName)
-	if err := fsutil.WriteFileSync(tmp, buf); err != nil {
+	if err := l.file.Replace(buf); err != nil {
 		return fmt.Errorf("compacting transaction log: %w", err)
 	}
-	path := filepath.Join(l.dir, logName)
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("compacting transaction log: %w", err)
-	}
-	if err := fsutil.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("compacting transaction log: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("reopening transaction log %s: %w", path, err)
-	}
-	if l.f != nil {
-		l.f.Close()
-	}
-	l.f, l.size, l.latest, l.liveBytes = f, int64(len(buf)), latest, int64(len(buf))
+	l.latest, l.liveBytes = latest, int64(len(buf))
 	return nil
 }
 
 func (l *txnLog) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	if err != nil {
-		return fmt.Errorf("closing transaction log in %s: %w", l.dir, err)
+	if err := l.file.Close(); err != nil {
+		return fmt.Errorf("transaction log: %w", err)
 	}
 	return nil
 }

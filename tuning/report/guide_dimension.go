@@ -316,22 +316,28 @@ func (g *guide) verdict(ch check) (string, string) {
 		texts = append(texts, r.text)
 		n[r.verdict]++
 	}
-	ev := strings.Join(texts, " / ")
+	return overall(n, "depends on the other knobs"), strings.Join(texts, " / ")
+}
+
+// overall is the seed table's verdict of advice from the count of its
+// comparisons' verdicts: findings first, then what the others say; mixed
+// is the verdict when the advice holds in some and not in others.
+func overall(n map[string]int, mixed string) string {
 	switch {
 	case n["better"] > 0 && n["worse"] > 0:
-		return "depends on the other knobs", ev
+		return mixed
 	case n["better"] > 0:
-		return "holds", ev
+		return "holds"
 	case n["worse"] > 0:
-		return "does not hold", ev
+		return "does not hold"
 	case n[inconclusive] > 0:
-		return inconclusive, ev
+		return inconclusive
 	case n[noPractical] > 0:
-		return noPractical, ev
+		return noPractical
 	case n[tooFew] > 0:
-		return "too few runs to tell", ev
+		return "too few runs to tell"
 	}
-	return "not measured", ev
+	return "not measured"
 }
 
 // writeKeep is a dimension's verdict when no level is a finding for the

@@ -125,19 +125,7 @@ func recoveryBeside(g *guide, verdict, ev string) (string, string) {
 	}
 	ev = fmt.Sprintf("restart after SIGKILL of %d partitions, %.1f GB, %d vs %d thread(s), Holm-corrected over cold and warm: %s; %s",
 		r.Partitions, float64(r.LogBytes)/1e9, r.Threads, r.Base, strings.Join(parts, "; "), r.File)
-	switch {
-	case n["better"] > 0 && n["worse"] > 0:
-		return "depends on the page cache", ev
-	case n["better"] > 0:
-		return "holds", ev
-	case n["worse"] > 0:
-		return "does not hold", ev
-	case n[inconclusive] > 0:
-		return inconclusive, ev
-	case n[noPractical] > 0:
-		return noPractical, ev
-	}
-	return "too few runs to tell", ev
+	return overall(n, "depends on the page cache"), ev
 }
 
 // SeedVerdict is one row of the guide's seed table, for lab check.

@@ -32,11 +32,7 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, err := executableDir()
-	if err != nil {
-		return err
-	}
-	dir, cleanup, err := workDir(*work, "brokerlab-abuse-")
+	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-abuse-")
 	if err != nil {
 		return err
 	}

@@ -35,19 +35,15 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
-	bin, err := executableDir()
-	if err != nil {
-		return err
-	}
-	rdk, err := rdkperf.Find(filepath.Dir(bin))
-	if err != nil {
-		return err
-	}
-	dir, cleanup, err := workDir(*work, "brokerlab-fetch-")
+	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-fetch-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	rdk, err := rdkperf.Find(filepath.Dir(bin))
+	if err != nil {
+		return err
+	}
 	cfg := bench.FetchConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),

@@ -28,19 +28,15 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, err := executableDir()
-	if err != nil {
-		return err
-	}
-	rdk, err := rdkperf.Find(filepath.Dir(bin))
-	if err != nil {
-		return err
-	}
-	dir, cleanup, err := workDir(*work, "brokerlab-fetchiso-")
+	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-fetchiso-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	rdk, err := rdkperf.Find(filepath.Dir(bin))
+	if err != nil {
+		return err
+	}
 	rep, runErr := bench.RunFetchIsolation(ctx, bench.FetchIsoConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Rounds: *rounds, TxnRecords: *txn, AbortEvery: *abortEvery,

@@ -31,11 +31,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
-	bin, err := executableDir()
-	if err != nil {
-		return err
-	}
-	work, cleanup, err := workDir(*workFlag, "brokerlab-kill-")
+	bin, work, cleanup, err := experimentDirs(*workFlag, "brokerlab-kill-")
 	if err != nil {
 		return err
 	}

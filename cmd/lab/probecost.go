@@ -29,10 +29,11 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, err := executableDir()
+	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-probecost-")
 	if err != nil {
 		return err
 	}
+	defer cleanup()
 	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: *work, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
 		Logger: logger.With("component", "probecost")}
 	if *workload != "" {
@@ -42,11 +43,6 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 		}
 		cfg.Workload = &w
 	}
-	dir, cleanup, err := workDir(*work, "brokerlab-probecost-")
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	cfg.WorkDir = dir
 	rep, runErr := bench.RunProbeCost(ctx, cfg)
 	if rep == nil {

@@ -36,11 +36,7 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if err != nil {
 		return err
 	}
-	bin, err := executableDir()
-	if err != nil {
-		return err
-	}
-	dir, cleanup, err := workDir(*work, "brokerlab-recovery-")
+	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-recovery-")
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,16 @@ func workDir(dir, prefix string) (string, func(), error) {
 	return tmp, func() { os.RemoveAll(tmp) }, nil
 }
 
+// experimentDirs returns executableDir, where the broker binary is, and
+// workDir(work, prefix), where the experiment's broker writes its log.
+func experimentDirs(work, prefix string) (bin, dir string, cleanup func(), err error) {
+	if bin, err = executableDir(); err != nil {
+		return "", "", nil, err
+	}
+	dir, cleanup, err = workDir(work, prefix)
+	return bin, dir, cleanup, err
+}
+
 // saveReport makes out/<timestamp><suffix>/, has save write the report
 // there, says where, and returns runErr (the run's own error) when saving
 // worked.

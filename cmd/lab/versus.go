@@ -45,19 +45,15 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	bin, err := executableDir()
-	if err != nil {
-		return err
-	}
-	if cfg.RdkPerfPath, err = rdkperf.Find(filepath.Dir(bin)); err != nil {
-		return err
-	}
-	cfg.BrokerPath, cfg.KfakePath = filepath.Join(bin, "broker"), filepath.Join(bin, "kfake")
-	dir, cleanup, err := workDir(*work, "brokerlab-versus-")
+	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-versus-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if cfg.RdkPerfPath, err = rdkperf.Find(filepath.Dir(bin)); err != nil {
+		return err
+	}
+	cfg.BrokerPath, cfg.KfakePath = filepath.Join(bin, "broker"), filepath.Join(bin, "kfake")
 	cfg.WorkDir = dir
 	rep, runErr := bench.RunVersus(ctx, cfg)
 	if rep == nil {

@@ -75,7 +75,8 @@ var Metrics = []Metric{
 		}},
 	// The broker's cost: CPU (utime+stime over the run's /proc window) per
 	// GB and per million records produced in that window, and its peak
-	// resident set. A change that holds the rate at a lower CPU per GB
+	// resident set (VmHWM: the runner starts a broker for each run, so the
+	// peak is that run's, start-up included). A change that holds the rate at a lower CPU per GB
 	// leaves room a saturated machine would turn into throughput.
 	{Key: "cpu_per_gb", Title: "broker CPU", Unit: "s/GB", Direction: LowerIsBetter, Scale: 1e9,
 		Get: func(m Measurement) (float64, bool) { return m.brokerCPUPer(cpuTotal, perByte) }},

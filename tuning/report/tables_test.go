@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/brokerlab/brokerlab/procsample"
+	"github.com/brokerlab/brokerlab/tuning"
 )
 
 func TestTerminalTablesFitTheWidth(t *testing.T) {
@@ -43,5 +46,60 @@ func TestTerminalTablesFitTheWidth(t *testing.T) {
 		if !strings.Contains(md.String(), c.metric.Title) {
 			t.Errorf("the Markdown table lacks %s", c.metric.Title)
 		}
+	}
+}
+
+func TestTablesShowTheBrokersCPUAndMemory(t *testing.T) {
+	p, recs := testRecords(t)
+	for i := range recs {
+		cpu := 1.0 // fsync on every ack costs the broker twice the CPU per GB
+		if recs[i].CellName == "flush=fsync-on-ack" {
+			cpu = 2
+		}
+		recs[i].Measurement.Proc = &procsample.Sample{Process: &procsample.Process{
+			UserSeconds: 2.5 * cpu, SystemSeconds: 6.5 * cpu, CPUSeconds: 9 * cpu, PeakRSS: 48 << 20,
+		}}
+		recs[i].Measurement.Produced = &tuning.Produced{Bytes: 200e6, Records: 200_000}
+	}
+	var b bytes.Buffer
+	if err := WriteTables(&b, analysisOf(t, p, recs), Markdown); err != nil {
+		t.Fatal(err)
+	}
+	perf, evidence, ok := strings.Cut(b.String(), "### Probe evidence")
+	if !ok {
+		t.Fatalf("no evidence table:\n%s", b.String())
+	}
+	row := func(table, cell string) string {
+		for _, l := range strings.Split(table, "\n") {
+			if strings.Contains(l, "| "+cell+" ") {
+				return l
+			}
+		}
+		t.Fatalf("no row for %s in\n%s", cell, table)
+		return ""
+	}
+	for _, want := range []string{"broker CPU (s/GB)", "broker CPU (s/M records)", "broker peak RSS (MiB)"} {
+		if !strings.Contains(perf, want) {
+			t.Errorf("performance table lacks %q:\n%s", want, perf)
+		}
+	}
+	for _, want := range []string{"broker user CPU (s/GB)", "broker system CPU (s/GB)"} {
+		if !strings.Contains(evidence, want) || strings.Contains(perf, want) {
+			t.Errorf("%q is not in the evidence table alone:\n%s", want, b.String())
+		}
+	}
+	// 9 s over 0.2 GB and 0.2 M records; twice that with fsync on ack.
+	if r := row(perf, "c01"); !strings.Contains(r, "45.00 ±0%") || !strings.Contains(r, "48.00 ±0%") {
+		t.Errorf("baseline row lacks 45 s/GB, 45 s/M records and 48 MiB: %s", r)
+	}
+	flush := p.Cells()[len(p.Cells())-1]
+	if flush.Name != "flush=fsync-on-ack" {
+		t.Fatalf("last cell is %s, want flush=fsync-on-ack", flush.Name)
+	}
+	if r := row(perf, flush.ID); !strings.Contains(r, "90.00 ±0%") || !strings.Contains(r, "+100.00%") {
+		t.Errorf("fsync-on-ack row lacks 90 s/GB, +100%% against the baseline: %s", r)
+	}
+	if r := row(evidence, "c01"); !strings.Contains(r, "12.50 ±0%") || !strings.Contains(r, "32.50 ±0%") {
+		t.Errorf("baseline evidence row lacks 12.5 user and 32.5 system s/GB: %s", r)
 	}
 }

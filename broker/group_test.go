@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -460,25 +458,9 @@ func (lb *lockedBuffer) Bytes() []byte {
 // TestKafkajsGroupConsumers runs tests/kafkajs/groups.js: a kafkajs
 // producer and two kafkajs group consumers (kafkajs 2.2.4).
 func TestKafkajsGroupConsumers(t *testing.T) {
-	node := testutil.RequireCommand(t, "node", "apt-get install nodejs npm")
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "tests", "kafkajs")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
-		testutil.Unavailable(t, "kafkajs not installed: run npm ci in %s (.ci/run does)", dir)
-	}
+	kjs := requireKafkajs(t)
 	b := newTestBroker(t)
 	const topic, n = "kafkajs-group", 500
 	createGroupTopic(t, b.addr, topic, 4)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "groups.js"), b.addr, topic, fmt.Sprint(n))
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("running node: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("groups.js failed: %v\n%s", err, out)
-	}
-	t.Logf("groups.js: %s", bytes.TrimSpace(out))
+	kjs.run(t, "groups.js", b.addr, topic, fmt.Sprint(n))
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,10 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -15,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // testBroker is a broker on 127.0.0.1:0 with its log in a temp dir,
@@ -263,4 +270,40 @@ func createTopicRaw(tb testing.TB, rc *rawConn, topic string, partitions int32) 
 	if c := resp.Topics[0].ErrorCode; c != 0 {
 		tb.Fatalf("creating %s: %v", topic, kerr.ErrorForCode(c))
 	}
+}
+
+// kafkajs is tests/kafkajs with its installed kafkajs and the node that
+// runs its scripts.
+type kafkajs struct{ node, dir string }
+
+// requireKafkajs finds node and tests/kafkajs, and skips the test when
+// either is missing (npm ci not run).
+func requireKafkajs(t *testing.T) kafkajs {
+	t.Helper()
+	node := testutil.RequireCommand(t, "node", "apt-get install nodejs npm")
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "tests", "kafkajs")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
+		testutil.Unavailable(t, "kafkajs not installed: run npm ci in %s (.ci/run does)", dir)
+	}
+	return kafkajs{node: node, dir: dir}
+}
+
+// run runs the script with args, for at most two minutes, and fails the
+// test with its output when it fails.
+func (k kafkajs) run(t *testing.T, script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.node, append([]string{filepath.Join(k.dir, script)}, args...)...)
+	cmd.Env = append(os.Environ(), "KAFKAJS_NO_PARTITIONER_WARNING=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running node: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("%s failed: %v\n%s", script, err, out)
+	}
+	t.Logf("%s: %s", script, bytes.TrimSpace(out))
 }

@@ -3,11 +3,7 @@ package broker
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -69,26 +65,9 @@ func TestKcatTransactions(t *testing.T) {
 // 2.2.4's transactional producer (commit, abort, sendOffsets) and its
 // read_committed and read_uncommitted consumers.
 func TestKafkajsTransactions(t *testing.T) {
-	node := testutil.RequireCommand(t, "node", "apt-get install nodejs npm")
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "tests", "kafkajs")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
-		testutil.Unavailable(t, "kafkajs not installed: run npm ci in %s (.ci/run does)", dir)
-	}
+	kjs := requireKafkajs(t)
 	b := newTestBroker(t)
 	rc := dialRaw(t, b.addr)
 	createTopicRaw(t, rc, "kafkajs-txn", 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "transactions.js"), b.addr, "kafkajs-txn", "200")
-	cmd.Env = append(os.Environ(), "KAFKAJS_NO_PARTITIONER_WARNING=1")
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("running node: %v", err)
-	}
-	if err != nil {
-		t.Fatalf("transactions.js failed: %v\n%s", err, out)
-	}
-	t.Logf("transactions.js: %s", bytes.TrimSpace(out))
+	kjs.run(t, "transactions.js", b.addr, "kafkajs-txn", "200")
 }

@@ -387,6 +387,20 @@ func checkGroupID(id string) *kerr.Error {
 	return nil
 }
 
+// lockKnownGroup checks id and returns its group locked. The error is what
+// the request answers instead: INVALID_GROUP_ID for a bad id (checkGroupID),
+// missing when the group does not exist.
+func (c *Coordinator) lockKnownGroup(id string, missing *kerr.Error) (*group, *kerr.Error) {
+	if e := checkGroupID(id); e != nil {
+		return nil, e
+	}
+	g := c.lockGroup(id, false)
+	if g == nil {
+		return nil, missing
+	}
+	return g, nil
+}
+
 // newMemberID returns a member id as Kafka makes them: the client id (or the
 // group.instance.id of a static member), a dash and a random UUID.
 func newMemberID(clientID string, instanceID *string) string {

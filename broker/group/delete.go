@@ -68,13 +68,9 @@ func (c *Coordinator) deleteGroup(name string) int16 {
 // answer no error.
 func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	if e := checkGroupID(req.Group); e != nil {
+	g, e := c.lockKnownGroup(req.Group, kerr.GroupIDNotFound)
+	if e != nil {
 		resp.ErrorCode = e.Code
-		return resp
-	}
-	g := c.lockGroup(req.Group, false)
-	if g == nil {
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
 	}
 	defer g.mu.Unlock()

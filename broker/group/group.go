@@ -145,6 +145,14 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 	g := c.lockGroup(req.Group, true)
 	wait := g.join(cl, req, resp)
 	g.mu.Unlock()
+	return await(ctx, c.done, wait, resp, func() { resp.ErrorCode = kerr.NotCoordinator.Code })
+}
+
+// await returns the answer to a JoinGroup or SyncGroup that has to wait
+// for the rest of the group: resp at once when wait is nil, else what
+// arrives on wait; nil (no response) when ctx ends first; resp marked by
+// notCoordinator when the coordinator shuts down (done closes).
+func await[R any](ctx context.Context, done <-chan struct{}, wait <-chan R, resp R, notCoordinator func()) R {
 	if wait == nil {
 		return resp
 	}
@@ -152,9 +160,10 @@ func (c *Coordinator) JoinGroup(ctx context.Context, cl Client, req *kmsg.JoinGr
 	case r := <-wait:
 		return r
 	case <-ctx.Done():
-		return nil
-	case <-c.done:
-		resp.ErrorCode = kerr.NotCoordinator.Code
+		var none R
+		return none
+	case <-done:
+		notCoordinator()
 		return resp
 	}
 }
@@ -743,29 +752,14 @@ func stop(t Timer) {
 // sync brings the assignment (or a rebalance, ctx or Close ends the wait).
 func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	if e := checkGroupID(req.Group); e != nil {
+	g, e := c.lockKnownGroup(req.Group, kerr.UnknownMemberID)
+	if e != nil {
 		resp.ErrorCode = e.Code
-		return resp
-	}
-	g := c.lockGroup(req.Group, false)
-	if g == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
 	wait := g.sync(req, resp)
 	g.mu.Unlock()
-	if wait == nil {
-		return resp
-	}
-	select {
-	case r := <-wait:
-		return r
-	case <-ctx.Done():
-		return nil
-	case <-c.done:
-		resp.ErrorCode = kerr.NotCoordinator.Code
-		return resp
-	}
+	return await(ctx, c.done, wait, resp, func() { resp.ErrorCode = kerr.NotCoordinator.Code })
 }
 
 func (g *group) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) chan *kmsg.SyncGroupResponse {
@@ -862,13 +856,9 @@ func (g *group) fillSync(m *member, r *kmsg.SyncGroupResponse) {
 // tells it REBALANCE_IN_PROGRESS while the group prepares a rebalance.
 func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	if e := checkGroupID(req.Group); e != nil {
+	g, e := c.lockKnownGroup(req.Group, kerr.UnknownMemberID)
+	if e != nil {
 		resp.ErrorCode = e.Code
-		return resp
-	}
-	g := c.lockGroup(req.Group, false)
-	if g == nil {
-		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
 	defer g.mu.Unlock()

@@ -37,6 +37,18 @@ func stableGroup(t *testing.T, h *harness, group string) (string, int32) {
 	return id, jr.Generation
 }
 
+// secondMemberJoins makes a stable group of one member, a (generation
+// gen), then joins a new member b and waits until the group prepares the
+// rebalance; bJoin answers when the rebalance completes.
+func secondMemberJoins(t *testing.T, h *harness, group string) (a string, gen int32, b string, bJoin <-chan *kmsg.JoinGroupResponse) {
+	t.Helper()
+	a, gen = stableGroup(t, h, group)
+	b = h.newMemberID(group)
+	bJoin = h.joinAsync(joinReq(9, group, b))
+	h.waitJoining(group, 1)
+	return a, gen, b, bJoin
+}
+
 func TestJoinSyncOneMember(t *testing.T) {
 	h := newHarness(t)
 	id := h.newMemberID("g")
@@ -84,10 +96,7 @@ func TestPendingMemberExpiresAfterSessionTimeout(t *testing.T) {
 
 func TestSecondMemberRebalances(t *testing.T) {
 	h := newHarness(t)
-	a, gen := stableGroup(t, h, "g")
-	b := h.newMemberID("g")
-	bJoin := h.joinAsync(joinReq(9, "g", b))
-	h.waitJoining("g", 1)
+	a, gen, b, bJoin := secondMemberJoins(t, h, "g")
 	if st, _, _, _ := h.state("g"); st != "PreparingRebalance" {
 		t.Fatalf("state %s, want PreparingRebalance", st)
 	}
@@ -116,10 +125,7 @@ func TestSecondMemberRebalances(t *testing.T) {
 
 func TestSessionTimeoutRemovesMember(t *testing.T) {
 	h := newHarness(t)
-	a, _ := stableGroup(t, h, "g")
-	b := h.newMemberID("g")
-	bJoin := h.joinAsync(joinReq(9, "g", b))
-	h.waitJoining("g", 1)
+	a, _, b, bJoin := secondMemberJoins(t, h, "g")
 	aj := recv(t, h.joinAsync(joinReq(9, "g", a)))
 	bj := recv(t, bJoin)
 	bs := h.syncAsync("g", b, bj.Generation, nil)
@@ -144,10 +150,7 @@ func TestSessionTimeoutRemovesMember(t *testing.T) {
 
 func TestRebalanceTimeoutDropsMembersThatDoNotRejoin(t *testing.T) {
 	h := newHarness(t)
-	a, _ := stableGroup(t, h, "g")
-	b := h.newMemberID("g")
-	bJoin := h.joinAsync(joinReq(9, "g", b))
-	h.waitJoining("g", 1)
+	a, _, b, bJoin := secondMemberJoins(t, h, "g")
 	// a keeps heartbeating (so its session lives) but never rejoins.
 	for elapsed := time.Duration(0); elapsed < rebalance; elapsed += session / 2 {
 		h.clock.Advance(session / 2)
@@ -165,10 +168,7 @@ func TestRebalanceTimeoutDropsMembersThatDoNotRejoin(t *testing.T) {
 
 func TestFollowerThatNeverSyncsIsRemoved(t *testing.T) {
 	h := newHarness(t)
-	a, _ := stableGroup(t, h, "g")
-	b := h.newMemberID("g")
-	bJoin := h.joinAsync(joinReq(9, "g", b))
-	h.waitJoining("g", 1)
+	a, _, b, bJoin := secondMemberJoins(t, h, "g")
 	aj := recv(t, h.joinAsync(joinReq(9, "g", a)))
 	recv(t, bJoin)
 	recv(t, h.syncAsync("g", a, aj.Generation, map[string]string{a: "pa", b: "pb"}))

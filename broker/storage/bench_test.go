@@ -27,27 +27,38 @@ func benchStore(b *testing.B, cfg Config) *Partition {
 }
 
 // BenchmarkAppend appends batches of 1 KiB records through the page cache
-// (and, for sync-on-ack, with an fdatasync per append).
+// (and, for sync-on-ack, with an fdatasync per append), with the active
+// segment preallocated (the default) or not.
 func BenchmarkAppend(b *testing.B) {
 	for _, tc := range []struct {
 		records   int
 		syncOnAck bool
 	}{{1, false}, {16, false}, {16, true}} {
-		name := fmt.Sprintf("records=%d/sync=%v", tc.records, tc.syncOnAck)
-		b.Run(name, func(b *testing.B) {
-			p := benchStore(b, Config{NodeID: 1, SegmentBytes: 64 << 20})
-			batch := simple(b, "bench", tc.records, 1024)
-			b.SetBytes(int64(len(batch)))
-			b.ReportAllocs()
-			w0 := writeSyscalls(b)
-			for b.Loop() {
-				if _, err := p.Append(batch, tc.syncOnAck); err != nil {
-					b.Fatal(err)
-				}
+		for _, prealloc := range []bool{true, false} {
+			name := fmt.Sprintf("records=%d/sync=%v/preallocate=%v", tc.records, tc.syncOnAck, prealloc)
+			cfg := Config{NodeID: 1, SegmentBytes: 64 << 20}
+			if !prealloc {
+				cfg.PreallocateBytes = -1
 			}
-			b.ReportMetric(float64(writeSyscalls(b)-w0)/float64(b.N), "writes/op")
-		})
+			benchAppend(b, name, cfg, tc.records, tc.syncOnAck)
+		}
 	}
+}
+
+func benchAppend(b *testing.B, name string, cfg Config, records int, syncOnAck bool) {
+	b.Run(name, func(b *testing.B) {
+		p := benchStore(b, cfg)
+		batch := simple(b, "bench", records, 1024)
+		b.SetBytes(int64(len(batch)))
+		b.ReportAllocs()
+		w0 := writeSyscalls(b)
+		for b.Loop() {
+			if _, err := p.Append(batch, syncOnAck); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(writeSyscalls(b)-w0)/float64(b.N), "writes/op")
+	})
 }
 
 // BenchmarkAppendIdempotent appends one batch of three 1 KiB records per

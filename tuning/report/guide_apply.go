@@ -11,13 +11,16 @@ import (
 	"strings"
 
 	"github.com/brokerlab/brokerlab/tuning"
+	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
 // The Apply section and files: what the findings say to change, as a
 // sysctl.d fragment, an fstab line, server.properties lines and an
 // environment file. Only a dimension's recommended level (a finding for
-// the better, worse nowhere) contributes, each line under a comment naming
-// the finding, its interval and the runs behind it.
+// the better, worse nowhere) and the recovery bench beside the runs (a
+// finding for the better with a cold and a warm page cache) contribute,
+// each line under a comment naming the finding, its interval and the
+// file behind it.
 
 // applyFile is one file of the Apply section.
 type applyFile struct {
@@ -98,7 +101,45 @@ func (g *guide) apply() ([]applyFile, []string) {
 			other = append(other, fmt.Sprintf("%s = %s: the log disk as the plan set it (%s)", d.Name, l.Name, s.Disk.Kind))
 		}
 	}
+	if because, line := g.recoveryApply(); line != "" {
+		key, _, _ := strings.Cut(line, "=")
+		i := slices.IndexFunc(files[2].lines, func(l applyLine) bool { return strings.HasPrefix(l.line, key+"=") })
+		switch {
+		case i < 0:
+			add(2, because, line)
+		case files[2].lines[i].line == line:
+			files[2].lines[i].because = append(files[2].lines[i].because, because...)
+		default:
+			other = append(other, fmt.Sprintf("%s: the recovery bench advises %s, a swept dimension %s; re-run both before choosing",
+				key, line, files[2].lines[i].line))
+		}
+	}
 	return files, other
+}
+
+// recoveryApply is the recovery bench's server.properties line and its
+// comments: the bench's thread count where restarts were faster as a
+// finding (significant after Holm over cold and warm, beyond the practical
+// threshold) with a cold AND a warm page cache. A restart meets either
+// (a host reboot the cold one, a broker crash the warm one), so a finding
+// in one state alone is not advice to apply; "" when there is none.
+func (g *guide) recoveryApply() ([]string, string) {
+	r := g.a.Recovery
+	if r == nil || r.Cold == nil || r.Warm == nil {
+		return nil, ""
+	}
+	const key = "num.recovery.threads.per.data.dir"
+	var because []string
+	for _, side := range r.sides() {
+		c := side.c
+		if verdictOf(recoveryMetric, c, stats.DefaultPracticalThreshold) != "better" {
+			return nil, ""
+		}
+		because = append(because, fmt.Sprintf("finding: %s = %d vs %d (restart after SIGKILL, %s page cache): %s %.2f s → %.2f s, %.2f× faster, %+.1f%% (95%% CI %s, p=%.3f after Holm over cold and warm; %s, n=%d+%d)",
+			key, r.Threads, r.Base, side.cache, recoveryMetric.Title, c.Base.Center, c.New.Center,
+			c.Base.Center/c.New.Center, 100*c.Change(), c.RatioCI(), c.AdjustedP, r.File, c.Base.N, c.New.N))
+	}
+	return because, fmt.Sprintf("%s=%d", key, r.Threads)
 }
 
 // because is the comment for a recommended level's lines: each context
@@ -136,7 +177,7 @@ func (g *guide) writeApply(w *bufio.Writer) {
 		n += len(f.lines)
 	}
 	if n == 0 && len(other) == 0 {
-		fmt.Fprintf(w, "Nothing to apply: no dimension had a finding for the better (significant after Holm and beyond the practical threshold). "+
+		fmt.Fprintf(w, "Nothing to apply: no dimension had a finding for the better, nor had the recovery bench in both page-cache states (significant after Holm and beyond the practical threshold). "+
 			"Keep what you have; the sections above give the smallest difference each comparison could have detected.\n\n")
 		return
 	}

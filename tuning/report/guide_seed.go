@@ -85,6 +85,27 @@ func logDirsBeside(g *guide, verdict, ev string) (string, string) {
 		"device gives. It needs a host with two disks (the Vagrant VM has spare disks) and %s", disks, "plans/vm-disks.yaml")
 }
 
+// recoveryMetric is what the recovery bench compares: seconds from the
+// restart until the broker serves.
+var recoveryMetric = tuning.Metric{Title: "seconds to serve", Unit: "s", Direction: tuning.LowerIsBetter}
+
+// recoverySide is one page-cache state of the recovery bench.
+type recoverySide struct {
+	cache string // "cold" or "warm"
+	c     *stats.Comparison
+}
+
+// sides are r's comparisons that have runs, cold page cache first.
+func (r *Recovery) sides() []recoverySide {
+	var out []recoverySide
+	for _, s := range []recoverySide{{"cold", r.Cold}, {"warm", r.Warm}} {
+		if s.c != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // recoveryBeside reads the recovery bench of the result dir: restart
 // time with more threads against one, cold and warm page cache.
 func recoveryBeside(g *guide, verdict, ev string) (string, string) {
@@ -92,19 +113,12 @@ func recoveryBeside(g *guide, verdict, ev string) (string, string) {
 	if r == nil {
 		return verdict, ev
 	}
-	m := tuning.Metric{Title: "seconds to serve", Unit: "s", Direction: tuning.LowerIsBetter}
 	t := stats.DefaultPracticalThreshold
 	var parts []string
 	n := map[string]int{}
-	for _, side := range []struct {
-		cache string
-		c     *stats.Comparison
-	}{{"cold", r.Cold}, {"warm", r.Warm}} {
-		if side.c == nil {
-			continue
-		}
+	for _, side := range r.sides() {
 		c := side.c
-		v := verdictOf(m, c, t)
+		v := verdictOf(recoveryMetric, c, t)
 		n[v]++
 		text := fmt.Sprintf("%s page cache: %.2f s → %.2f s, %s (95%% CI %s, p=%.3f, n=%d+%d)",
 			side.cache, c.Base.Center, c.New.Center, c.Delta(), c.RatioCI(), c.AdjustedP, c.Base.N, c.New.N)

@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,76 @@ func TestCheckShowsTheRunsVerdicts(t *testing.T) {
 	for _, key := range []string{`"run":"tune-20261204T122000Z"`, `"verdict":"holds"`, `"evidence":"swappiness = 1 vs 60`} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("JSON row %s lacks %s", b, key)
+		}
+	}
+}
+
+// writeFakeRecovery writes a recovery bench beside the run in dir, as lab
+// recovery does: 4 threads restart a third faster than 1 with a cold and
+// with a warm page cache.
+func writeFakeRecovery(t *testing.T, dir string) {
+	t.Helper()
+	seconds := map[int]map[string][]float64{
+		1: {"cold": {3.41, 3.52, 3.46, 3.60, 3.38}, "warm": {2.03, 1.98, 2.10, 2.05, 1.95}},
+		4: {"cold": {2.31, 2.40, 2.35, 2.28, 2.44}, "warm": {1.23, 1.20, 1.29, 1.25, 1.18}},
+	}
+	var runs []string
+	for _, th := range []int{1, 4} {
+		for _, cache := range []string{"cold", "warm"} {
+			for i, s := range seconds[th][cache] {
+				runs = append(runs, fmt.Sprintf(`{"pair":%d,"threads":%d,"cache":%q,"seconds":%g}`, i, th, cache, s))
+			}
+		}
+	}
+	b := `{"report":{"config":{"threads":[1,4]},"data":{"partitions":1000,"log_file_bytes":3000000000},"runs":[` + strings.Join(runs, ",") + `]}}`
+	rd := filepath.Join(dir, "20261204T132513Z-recovery")
+	if err := os.MkdirAll(rd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rd, "recovery.json"), []byte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A recovery bench finding that lab guide wrote to apply/server.properties
+// is advice lab check checks the broker's server.properties against.
+func TestCheckAdvisesTheRecoveryFinding(t *testing.T) {
+	dir := writeFakeRun(t, t.TempDir(), "tune-20261204T122000Z")
+	writeFakeRecovery(t, dir)
+	h := report.Host{Disks: []string{"vda"}, Netem: "no", NetemWhy: "CONFIG_NET_SCH_NETEM is not set"}
+	p, err := tuning.LoadPlan(filepath.Join(dir, "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := tuning.ReadRecords(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := report.Analyze(p, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReadBeside(dir, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := report.WriteApply(dir, a); err != nil {
+		t.Fatal(err)
+	}
+	adv, verdicts, err := FromRun(dir, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const setting = "server.properties num.recovery.threads.per.data.dir"
+	for _, tc := range []struct{ current, status string }{{"1", Warn}, {"4", Pass}} {
+		rows := fakeHost(t, Config{Advice: adv, Verdicts: verdicts, Properties: map[string]string{"num.recovery.threads.per.data.dir": tc.current}})
+		r, ok := rows[setting]
+		if !ok {
+			t.Fatalf("no row for %s", setting)
+		}
+		if r.Current != tc.current || r.Advised != "4" || r.Status != tc.status || r.Verdict != "holds" ||
+			!strings.HasPrefix(r.Source, "lab run tune-20261204T122000Z: finding: num.recovery.threads.per.data.dir = 4 vs 1 (restart after SIGKILL, cold page cache)") ||
+			!strings.Contains(r.Source, "warm page cache") {
+			t.Errorf("current %s: row %+v; want advised 4, status %s, verdict holds, the findings as its source", tc.current, r, tc.status)
 		}
 	}
 }

@@ -200,3 +200,82 @@ matrix:
 		})
 	}
 }
+
+// A swept dimension that sets num.recovery.threads.per.data.dir too: when
+// it advises the bench's thread count, the one line carries both findings;
+// when it advises another, the guide names the conflict and the file keeps
+// the dimension's line alone.
+func TestWriteApplyRecoveryAndDimension(t *testing.T) {
+	for _, tc := range []struct{ threads, line, note string }{
+		{"4", "num.recovery.threads.per.data.dir=4", ""},
+		{"8", "num.recovery.threads.per.data.dir=8", "- Not a file: num.recovery.threads.per.data.dir: the recovery bench advises num.recovery.threads.per.data.dir=4, a swept dimension num.recovery.threads.per.data.dir=8"},
+	} {
+		t.Run(tc.threads, func(t *testing.T) {
+			plan := `
+name: apply-recovery-dimension
+workload: workloads/1-topic-16-partitions-1kb.yaml
+driver: workloads/driver-default.yaml
+repetitions: 5
+seed: 5
+warmup: 5s
+measure: 20s
+design: one-at-a-time
+matrix:
+  - name: recovery
+    levels:
+      - {name: "1", broker: {num.recovery.threads.per.data.dir: "1"}}
+      - {name: "` + tc.threads + `", broker: {num.recovery.threads.per.data.dir: "` + tc.threads + `"}}
+`
+			p, err := tuning.ParsePlan([]byte(plan))
+			if err != nil {
+				t.Fatal(err)
+			}
+			jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02}
+			var recs []tuning.Record
+			for _, run := range p.Schedule() {
+				v := 0.010 * (1 + jitter[run.Round%len(jitter)])
+				if run.Cell.Name != "baseline" {
+					v *= 0.7
+				}
+				recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+					Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
+					Measurement: tuning.Measurement{PublishP99: v, ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
+			}
+			dir := t.TempDir()
+			writeRecovery(t, dir, map[int]map[string][]float64{
+				1: {"cold": {3.41, 3.52, 3.46, 3.60, 3.38}, "warm": {2.03, 1.98, 2.10, 2.05, 1.95}},
+				4: {"cold": {2.31, 2.40, 2.35, 2.28, 2.44}, "warm": {1.23, 1.20, 1.29, 1.25, 1.18}},
+			})
+			a, err := Analyze(p, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.ReadBeside(dir, Host{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := WriteApply(dir, a); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, ApplyDir, applyProperties))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := string(b)
+			if n := strings.Count(got, "\nnum.recovery.threads.per.data.dir="); n != 1 || !strings.Contains(got, "\n"+tc.line+"\n") {
+				t.Errorf("want one line %s:\n%s", tc.line, got)
+			}
+			dimension := "# finding: recovery = " + tc.threads + " vs 1: publish p99"
+			bench := "# finding: num.recovery.threads.per.data.dir = 4 vs 1 (restart after SIGKILL, cold page cache)"
+			if !strings.Contains(got, dimension) || strings.Contains(got, bench) != (tc.note == "") {
+				t.Errorf("want the dimension's finding, and the bench's only where they agree:\n%s", got)
+			}
+			var guide strings.Builder
+			if err := WriteGuide(&guide, a); err != nil {
+				t.Fatal(err)
+			}
+			if tc.note != "" && !strings.Contains(guide.String(), tc.note) {
+				t.Errorf("the guide does not name the conflict %q:\n%s", tc.note, guide.String())
+			}
+		})
+	}
+}

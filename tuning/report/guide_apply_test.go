@@ -39,6 +39,18 @@ matrix:
       - {name: "1", sysctl: {vm.swappiness: "1"}}
 `
 
+// applyRecords are the run records of p's schedule, each run's publish
+// p99 in seconds from p99.
+func applyRecords(p *tuning.Plan, p99 func(tuning.Run) float64) []tuning.Record {
+	var recs []tuning.Record
+	for _, run := range p.Schedule() {
+		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+			Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
+			Measurement: tuning.Measurement{PublishP99: p99(run), ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
+	}
+	return recs
+}
+
 // Apply files carry the findings for the better only, each line under
 // its finding; an inconclusive dimension (swappiness) and a worse one
 // (segment) write nothing.
@@ -50,18 +62,13 @@ func TestWriteApplyWritesOnlyFindings(t *testing.T) {
 	effect := map[string]float64{"baseline": 1, "dirty=seed-60": 0.7, "segment=256m": 1.4, "gc=gogc-200": 0.85}
 	noise := []float64{0.5, 1.6, 0.8, 1.4, 0.9, 1.7, 0.6, 1.3}
 	jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02, -0.03, 0, 0.015}
-	var recs []tuning.Record
-	for _, run := range p.Schedule() {
+	recs := applyRecords(p, func(run tuning.Run) float64 {
 		v := 0.010 * (1 + jitter[(run.Round+len(run.Cell.Name))%len(jitter)])
 		if e, ok := effect[run.Cell.Name]; ok {
-			v *= e
-		} else { // swappiness=1: noise around the baseline, no finding
-			v = 0.010 * noise[run.Round-1]
+			return v * e
 		}
-		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
-			Measurement: tuning.Measurement{PublishP99: v, ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
-	}
+		return 0.010 * noise[run.Round-1] // swappiness=1: noise around the baseline, no finding
+	})
 	a, err := Analyze(p, recs)
 	if err != nil {
 		t.Fatal(err)
@@ -135,13 +142,9 @@ matrix:
 		t.Fatal(err)
 	}
 	noise := []float64{0.5, 1.6, 0.8, 1.4, 0.9}
-	var recs []tuning.Record
-	for _, run := range p.Schedule() { // no finding in the sweep
-		v := 0.010 * noise[(run.Round+run.Order)%len(noise)]
-		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
-			Measurement: tuning.Measurement{PublishP99: v, ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
-	}
+	recs := applyRecords(p, func(run tuning.Run) float64 { // no finding in the sweep
+		return 0.010 * noise[(run.Round+run.Order)%len(noise)]
+	})
 	cold1 := []float64{3.41, 3.52, 3.46, 3.60, 3.38}
 	cold4 := []float64{2.31, 2.40, 2.35, 2.28, 2.44}
 	warm1 := []float64{2.03, 1.98, 2.10, 2.05, 1.95}
@@ -231,16 +234,13 @@ matrix:
 				t.Fatal(err)
 			}
 			jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02}
-			var recs []tuning.Record
-			for _, run := range p.Schedule() {
+			recs := applyRecords(p, func(run tuning.Run) float64 {
 				v := 0.010 * (1 + jitter[run.Round%len(jitter)])
 				if run.Cell.Name != "baseline" {
 					v *= 0.7
 				}
-				recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-					Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
-					Measurement: tuning.Measurement{PublishP99: v, ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
-			}
+				return v
+			})
 			dir := t.TempDir()
 			writeRecovery(t, dir, map[int]map[string][]float64{
 				1: {"cold": {3.41, 3.52, 3.46, 3.60, 3.38}, "warm": {2.03, 1.98, 2.10, 2.05, 1.95}},

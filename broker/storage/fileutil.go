@@ -14,25 +14,31 @@ import (
 // fdatasync flushes f's data (and the metadata needed to read it back, such
 // as its size) with fdatasync(2), retrying on EINTR.
 func fdatasync(f *os.File) error {
+	if err := retryEINTR(f, unix.Fdatasync); err != nil {
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// retryEINTR calls call with f's descriptor until it fails with anything
+// but EINTR, and returns that.
+func retryEINTR(f *os.File, call func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var serr error
+	var cerr error
 	if err := rc.Control(func(fd uintptr) {
 		for {
-			serr = unix.Fdatasync(int(fd))
-			if serr != unix.EINTR {
+			cerr = call(int(fd))
+			if cerr != unix.EINTR {
 				return
 			}
 		}
 	}); err != nil {
 		return err
 	}
-	if serr != nil {
-		return fmt.Errorf("fdatasync %s: %w", f.Name(), serr)
-	}
-	return nil
+	return cerr
 }
 
 // writeFileAtomic writes data to path through a temporary file, fsync and

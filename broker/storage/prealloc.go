@@ -79,22 +79,7 @@ func (s *segment) trimSpace() error {
 
 // fallocate is fallocate(2) on f, retrying on EINTR.
 func fallocate(f *os.File, mode uint32, off, n int64) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			ferr = unix.Fallocate(int(fd), mode, off, n)
-			if ferr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return ferr
+	return retryEINTR(f, func(fd int) error { return unix.Fallocate(fd, mode, off, n) })
 }
 
 // zeroTail says whether f holds only zero bytes from pos to end: space

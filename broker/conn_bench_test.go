@@ -91,7 +91,7 @@ func countSyscalls(b *testing.B) *bpf.SyscallCounter {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	if os.Getenv(testutil.SkipPrivilegedEnv) == "1" && os.Getenv(testutil.RequirePrivilegedEnv) != "1" {
+	if testutil.PrivilegedSkipped() {
 		b.Logf("no syscall count: %s=1", testutil.SkipPrivilegedEnv)
 		return nil
 	}

@@ -33,12 +33,20 @@ const SkipPrivilegedEnv = "LAB_SKIP_PRIVILEGED"
 func RequirePrivileged(tb testing.TB, what string) {
 	tb.Helper()
 	if os.Geteuid() == 0 {
-		if os.Getenv(SkipPrivilegedEnv) != "1" || os.Getenv(RequirePrivilegedEnv) == "1" {
+		if !PrivilegedSkipped() {
 			return
 		}
 		tb.Skipf("needs root for %s; skipped because %s=1", what, SkipPrivilegedEnv)
 	}
 	Unavailable(tb, "needs root for %s; run as root (sudo -E go test ./...)", what)
+}
+
+// PrivilegedSkipped reports whether LAB_SKIP_PRIVILEGED=1 asks a root
+// process to leave the host alone (and LAB_REQUIRE_PRIVILEGED=1 does not
+// overrule it): for optional privileged work inside a test or benchmark
+// that should not skip as a whole.
+func PrivilegedSkipped() bool {
+	return os.Getenv(SkipPrivilegedEnv) == "1" && os.Getenv(RequirePrivilegedEnv) != "1"
 }
 
 // Unavailable skips the test with the formatted reason, or fails it when

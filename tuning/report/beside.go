@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
@@ -226,4 +227,21 @@ func (a *Analysis) ReadBeside(dir string, h Host) error {
 	}
 	a.Recovery = r
 	return nil
+}
+
+// AnalyzeDir analyzes the run files of result dir dir (Analyze) and reads
+// what lies beside them (ReadBeside), h being the host the plan ran on.
+func AnalyzeDir(dir string, plan *tuning.Plan, h Host) (*Analysis, error) {
+	recs, err := tuning.ReadRecords(dir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := Analyze(plan, recs)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.ReadBeside(dir, h); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

@@ -200,18 +200,18 @@ func ReadRecovery(dir string) (*Recovery, error) {
 		}
 		return out
 	}
-	var family []*stats.Comparison
-	for _, side := range []struct {
-		cache string
-		to    **stats.Comparison
-	}{{"cold", &r.Cold}, {"warm", &r.Warm}} {
-		base, n := secs(r.Base, side.cache), secs(r.Threads, side.cache)
+	byCache := func(cache string) *stats.Comparison {
+		base, n := secs(r.Base, cache), secs(r.Threads, cache)
 		if len(base) == 0 || len(n) == 0 {
-			continue
+			return nil
 		}
 		c := stats.Compare(base, n)
-		*side.to = &c
-		family = append(family, &c)
+		return &c
+	}
+	r.Cold, r.Warm = byCache("cold"), byCache("warm")
+	var family []*stats.Comparison
+	for _, side := range r.sides() {
+		family = append(family, side.c)
 	}
 	stats.Holm(family)
 	return r, nil

@@ -69,6 +69,9 @@ type Advice struct {
 	Want string
 	// Source says where the advice comes from.
 	Source string
+	// Run names the lab run whose findings the advice is (FromApply); ""
+	// for the seed's.
+	Run string
 	// OK says whether a current value follows the advice.
 	OK func(current string) bool
 }
@@ -151,7 +154,8 @@ func Run(cfg Config) ([]Row, error) {
 	row := func(setting, current string, readErr error) {
 		seen[setting] = true
 		r := Row{Setting: setting, Current: current, Advised: "—", Status: Info}
-		if a, ok := advice[setting]; ok {
+		a, advised := advice[setting]
+		if advised {
 			r.Advised, r.Source = a.Want, a.Source
 			r.Status = Warn
 			if a.OK(current) {
@@ -162,7 +166,7 @@ func Run(cfg Config) ([]Row, error) {
 			r.Run, r.Verdict, r.Evidence = v.Run, v.Verdict, v.Evidence
 			// A run that contradicts the advice (as a finding) voids it
 			// here: nothing to pass or warn against.
-			if v.Verdict == "does not hold" && r.Source != "" && !strings.HasPrefix(r.Source, "lab run ") {
+			if v.Verdict == "does not hold" && advised && a.Run == "" {
 				r.Advised, r.Status = "not the seed's "+r.Advised+": the lab run contradicts it", Info
 			}
 		}
@@ -368,6 +372,7 @@ func ReadProperties(path string) (map[string]string, error) {
 // with the finding comment above it as its source.
 func FromApply(resultDir string) ([]Advice, error) {
 	root := filepath.Join(resultDir, "apply")
+	run := filepath.Base(filepath.Clean(resultDir))
 	if _, err := os.Stat(root); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil // a run without findings writes no apply files
@@ -437,11 +442,14 @@ func FromApply(resultDir string) ([]Advice, error) {
 				findings = append(findings, strings.TrimPrefix(line, "# "))
 			case strings.HasPrefix(line, "#"):
 			default:
-				src := "lab run " + filepath.Base(filepath.Clean(resultDir))
+				src := "lab run " + run
 				if len(findings) > 0 {
 					src += ": " + strings.Join(findings, "; ")
 				}
-				out = append(out, f.parse(line, src)...)
+				for _, a := range f.parse(line, src) {
+					a.Run = run
+					out = append(out, a)
+				}
 			}
 		}
 		fh.Close()

@@ -57,15 +57,8 @@ func FromRun(dir string, h report.Host) ([]Advice, []RunVerdict, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := tuning.ReadRecords(dir)
+	a, err := report.AnalyzeDir(dir, plan, h)
 	if err != nil {
-		return nil, nil, err
-	}
-	a, err := report.Analyze(plan, recs)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := a.ReadBeside(dir, h); err != nil {
 		return nil, nil, err
 	}
 	seed, err := report.SeedVerdicts(a)

@@ -175,15 +175,8 @@ func TestCheckAdvisesTheRecoveryFinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := tuning.ReadRecords(dir)
+	a, err := report.AnalyzeDir(dir, p, h)
 	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := report.Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.ReadBeside(dir, h); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := report.WriteApply(dir, a); err != nil {

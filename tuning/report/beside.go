@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
@@ -57,27 +58,19 @@ func netem(procRoot, modulesRoot string) (string, string) {
 		release = strings.TrimSpace(string(b))
 	}
 	modDir := filepath.Join(modulesRoot, release)
-	if f, err := os.Open(cfgPath); err == nil {
-		defer f.Close()
-		zr, err := gzip.NewReader(f)
-		if err == nil {
-			sc := bufio.NewScanner(zr)
-			for sc.Scan() {
-				switch line := sc.Text(); {
-				case line == "# "+opt+" is not set":
-					return "no", opt + " is not set in " + cfgPath
-				case line == opt+"=y":
-					return "yes", opt + "=y in " + cfgPath
-				case line == opt+"=m":
-					if release != "" && hasModule(modDir, "sch_netem") {
-						return "yes", opt + "=m in " + cfgPath + " and the module is installed"
-					}
-					return "no", opt + "=m in " + cfgPath + " but sch_netem is not installed under " + modDir
-				}
+	if v, ok := kernelConfig(cfgPath, opt); ok {
+		switch v {
+		case "n":
+			return "no", opt + " is not set in " + cfgPath
+		case "y":
+			return "yes", opt + "=y in " + cfgPath
+		case "m":
+			if release != "" && hasModule(modDir, "sch_netem") {
+				return "yes", opt + "=m in " + cfgPath + " and the module is installed"
 			}
-			if sc.Err() == nil {
-				return "no", opt + " is absent from " + cfgPath
-			}
+			return "no", opt + "=m in " + cfgPath + " but sch_netem is not installed under " + modDir
+		default:
+			return "no", opt + " is absent from " + cfgPath
 		}
 	}
 	if release != "" {
@@ -89,6 +82,33 @@ func netem(procRoot, modulesRoot string) (string, string) {
 		}
 	}
 	return "unknown", "neither " + cfgPath + " nor the kernel's modules under " + modulesRoot + " could be read"
+}
+
+// kernelConfig reads option from the gzipped kernel config at path: "y",
+// "m", "n" (a "is not set" line) or "" (absent); false when the file
+// cannot be read to its end.
+func kernelConfig(path, option string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return "", false
+	}
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		switch line := sc.Text(); line {
+		case "# " + option + " is not set":
+			return "n", true
+		case option + "=y":
+			return "y", true
+		case option + "=m":
+			return "m", true
+		}
+	}
+	return "", sc.Err() == nil
 }
 
 // hasModule says whether module (built in or loadable) is listed in the
@@ -180,18 +200,18 @@ func ReadRecovery(dir string) (*Recovery, error) {
 		}
 		return out
 	}
-	var family []*stats.Comparison
-	for _, side := range []struct {
-		cache string
-		to    **stats.Comparison
-	}{{"cold", &r.Cold}, {"warm", &r.Warm}} {
-		base, n := secs(r.Base, side.cache), secs(r.Threads, side.cache)
+	byCache := func(cache string) *stats.Comparison {
+		base, n := secs(r.Base, cache), secs(r.Threads, cache)
 		if len(base) == 0 || len(n) == 0 {
-			continue
+			return nil
 		}
 		c := stats.Compare(base, n)
-		*side.to = &c
-		family = append(family, &c)
+		return &c
+	}
+	r.Cold, r.Warm = byCache("cold"), byCache("warm")
+	var family []*stats.Comparison
+	for _, side := range r.sides() {
+		family = append(family, side.c)
 	}
 	stats.Holm(family)
 	return r, nil
@@ -207,4 +227,21 @@ func (a *Analysis) ReadBeside(dir string, h Host) error {
 	}
 	a.Recovery = r
 	return nil
+}
+
+// AnalyzeDir analyzes the run files of result dir dir (Analyze) and reads
+// what lies beside them (ReadBeside), h being the host the plan ran on.
+func AnalyzeDir(dir string, plan *tuning.Plan, h Host) (*Analysis, error) {
+	recs, err := tuning.ReadRecords(dir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := Analyze(plan, recs)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.ReadBeside(dir, h); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

@@ -63,29 +63,29 @@ func TestReadHost(t *testing.T) {
 			t.Errorf("netem %q (%s), want no from config.gz", h.Netem, h.NetemWhy)
 		}
 	})
-	t.Run("module installed", func(t *testing.T) {
-		proc, sys, mods := fakeRoots(t)
-		writeConfigGz(t, filepath.Join(proc, "config.gz"), "CONFIG_NET_SCH_NETEM=m")
-		writeFile(t, filepath.Join(mods, "6.1.0-test/modules.dep"), "kernel/net/sched/sch_netem.ko.xz:\n")
-		if h := ReadHost(proc, sys, mods); h.Netem != "yes" {
-			t.Errorf("netem %q (%s), want yes: =m and installed", h.Netem, h.NetemWhy)
-		}
-	})
-	t.Run("module configured but not installed", func(t *testing.T) {
-		proc, sys, mods := fakeRoots(t)
-		writeConfigGz(t, filepath.Join(proc, "config.gz"), "CONFIG_NET_SCH_NETEM=m")
-		writeFile(t, filepath.Join(mods, "6.1.0-test/modules.dep"), "kernel/net/sched/sch_fq.ko:\n")
-		if h := ReadHost(proc, sys, mods); h.Netem != "no" {
-			t.Errorf("netem %q (%s), want no", h.Netem, h.NetemWhy)
-		}
-	})
-	t.Run("no config.gz, builtin", func(t *testing.T) {
-		proc, sys, mods := fakeRoots(t)
-		writeFile(t, filepath.Join(mods, "6.1.0-test/modules.builtin"), "kernel/net/sched/sch_netem.ko\n")
-		if h := ReadHost(proc, sys, mods); h.Netem != "yes" {
-			t.Errorf("netem %q (%s), want yes from modules.builtin", h.Netem, h.NetemWhy)
-		}
-	})
+	for _, tc := range []struct {
+		name   string
+		config []string          // config.gz's lines; nil for no config.gz
+		files  map[string]string // under the modules root
+		want   string
+	}{
+		{"module installed", []string{"CONFIG_NET_SCH_NETEM=m"}, map[string]string{"6.1.0-test/modules.dep": "kernel/net/sched/sch_netem.ko.xz:\n"}, "yes"},
+		{"module configured but not installed", []string{"CONFIG_NET_SCH_NETEM=m"}, map[string]string{"6.1.0-test/modules.dep": "kernel/net/sched/sch_fq.ko:\n"}, "no"},
+		{"no config.gz, builtin", nil, map[string]string{"6.1.0-test/modules.builtin": "kernel/net/sched/sch_netem.ko\n"}, "yes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proc, sys, mods := fakeRoots(t)
+			if tc.config != nil {
+				writeConfigGz(t, filepath.Join(proc, "config.gz"), tc.config...)
+			}
+			for name, content := range tc.files {
+				writeFile(t, filepath.Join(mods, name), content)
+			}
+			if h := ReadHost(proc, sys, mods); h.Netem != tc.want {
+				t.Errorf("netem %q (%s), want %s", h.Netem, h.NetemWhy, tc.want)
+			}
+		})
+	}
 	t.Run("nothing readable", func(t *testing.T) {
 		proc, sys, mods := fakeRoots(t)
 		if h := ReadHost(proc, sys, mods); h.Netem != "unknown" {

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/brokerlab/brokerlab/tuning"
-	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
 // The Apply section and files: what the findings say to change, as a
@@ -132,7 +131,7 @@ func (g *guide) recoveryApply() ([]string, string) {
 	var because []string
 	for _, side := range r.sides() {
 		c := side.c
-		if verdictOf(recoveryMetric, c, stats.DefaultPracticalThreshold) != "better" {
+		if g.verdictOf(recoveryMetric, c) != "better" {
 			return nil, ""
 		}
 		because = append(because, fmt.Sprintf("finding: %s = %d vs %d (restart after SIGKILL, %s page cache): %s %.2f s → %.2f s, %.2f× faster, %+.1f%% (95%% CI %s, p=%.3f after Holm over cold and warm; %s, n=%d+%d)",

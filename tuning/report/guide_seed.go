@@ -113,24 +113,18 @@ func recoveryBeside(g *guide, verdict, ev string) (string, string) {
 	if r == nil {
 		return verdict, ev
 	}
-	t := stats.DefaultPracticalThreshold
 	var parts []string
 	n := map[string]int{}
 	for _, side := range r.sides() {
 		c := side.c
-		v := verdictOf(recoveryMetric, c, t)
+		v := g.verdictOf(recoveryMetric, c)
 		n[v]++
 		text := fmt.Sprintf("%s page cache: %.2f s → %.2f s, %s (95%% CI %s, p=%.3f, n=%d+%d)",
 			side.cache, c.Base.Center, c.New.Center, c.Delta(), c.RatioCI(), c.AdjustedP, c.Base.N, c.New.N)
-		switch v {
-		case inconclusive:
-			text += ", inconclusive: " + c.Undetectable()
-		case noPractical:
-			text += fmt.Sprintf(", no practical difference (within ±%s)", pct(t))
-		case tooFew:
+		if v == tooFew { // the runs per side are named above
 			text += fmt.Sprintf(", too few runs (the U test needs %d a side)", MinTestableRuns)
-		default:
-			text += ", " + v
+		} else {
+			text += ", " + g.explain(recoveryMetric, c)
 		}
 		parts = append(parts, text)
 	}

@@ -231,15 +231,8 @@ func Run(ctx context.Context, cfg Config) (string, error) {
 // WriteReports renders tables (terminal to stdout, tables.md), guide.md
 // and charts/*.png from the run files in dir, and says where to progress.
 func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) error {
-	recs, err := tuning.ReadRecords(dir)
+	a, err := report.AnalyzeDir(dir, plan, report.ReadHost("/proc", "/sys", "/lib/modules"))
 	if err != nil {
-		return err
-	}
-	a, err := report.Analyze(plan, recs)
-	if err != nil {
-		return err
-	}
-	if err := a.ReadBeside(dir, report.ReadHost("/proc", "/sys", "/lib/modules")); err != nil {
 		return err
 	}
 	if err := report.WriteTables(stdout, a, report.Terminal); err != nil {

@@ -28,11 +28,14 @@ type searchReading struct {
 	InFlightGrowth, BacklogGrowth int64
 }
 
-// searchSource is what the search runs on: window runs one window at rate
-// and reports it; now is the time since the run started.
+// searchSource is what the search runs on: startStep sets the producers'
+// rate once as a step begins (nil: nothing to set), so that a step's later
+// windows see the lag its earlier ones left; window runs one window at the
+// step's rate and reports it; now is the time since the run started.
 type searchSource struct {
-	window func(ctx context.Context, rate float64) (searchReading, error)
-	now    func() time.Duration
+	startStep func(rate float64)
+	window    func(ctx context.Context, rate float64) (searchReading, error)
+	now       func() time.Duration
 	// subscriptions is the number of subscriptions whose backlog counts; 0
 	// = no consumers (backlog growth not judged).
 	subscriptions int
@@ -49,8 +52,8 @@ func (r *runner) search(ctx context.Context) (float64, error) {
 	src := searchSource{
 		now:           func() time.Duration { return time.Duration(r.now()) },
 		subscriptions: subs,
+		startStep:     r.sched.setRate,
 		window: func(ctx context.Context, rate float64) (searchReading, error) {
-			r.sched.setRate(rate)
 			before := r.backlog()
 			inFlightBefore := r.tot.sent.Load() - r.tot.acked.Load() - r.tot.errs.Load()
 			if err := r.phase(ctx, PhaseSearch, r.o.Window, nil); err != nil {
@@ -128,6 +131,9 @@ func searchRate(ctx context.Context, o Options, src searchSource, log *slog.Logg
 // then judged windows until one passes or searchFailStreak fail in a row.
 // The step's figures are its last window's.
 func searchStep(ctx context.Context, o Options, src searchSource, rate float64) (SearchStep, error) {
+	if src.startStep != nil {
+		src.startStep(rate)
+	}
 	for range o.SearchStepWindows - 1 {
 		if _, err := src.window(ctx, rate); err != nil {
 			return SearchStep{}, err

@@ -111,3 +111,28 @@ func TestRateSearchStopsAtItsTimeBound(t *testing.T) {
 		t.Errorf("%d steps over %v of the fake clock, want 3 steps over 6s", len(rs.Steps), f.elapsed)
 	}
 }
+
+// TestSearchSetsTheRateOncePerStep: the producers' schedule is re-anchored
+// only as a step begins, so a forgiven or settling window's lag still counts
+// in the windows after it.
+func TestSearchSetsTheRateOncePerStep(t *testing.T) {
+	f := &fakeTarget{capacity: 20000, win: time.Second, stalls: map[int]bool{4: true}}
+	src := f.source()
+	var set []float64
+	src.startStep = func(rate float64) { set = append(set, rate) }
+	rs, _, err := searchRate(context.Background(), searchOptions(), src, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set) != len(rs.Steps) {
+		t.Fatalf("rate set %d times for %d steps: %v", len(set), len(rs.Steps), set)
+	}
+	for i, s := range rs.Steps {
+		if set[i] != s.Rate {
+			t.Errorf("step %d at %v msg/s, rate set to %v", i, s.Rate, set[i])
+		}
+	}
+	if f.calls <= len(rs.Steps) {
+		t.Fatalf("%d windows for %d steps: the test needs steps of several windows", f.calls, len(rs.Steps))
+	}
+}

@@ -8,6 +8,12 @@ package bench
 // attached to the broker's pid against none, in interleaved pairs (the arm
 // order drawn per pair). The report gives each arm's medians and the
 // per-pair ratio all/none with its 95% bootstrap interval over pairs.
+//
+// What the cost is made of comes from one more pass after the pairs, with
+// every probe attached and the kernel's run-time accounting of BPF programs
+// on (BPF_ENABLE_STATS): each program's runs and run time over the load,
+// against the broker's CPU time. The accounting adds two clock reads to
+// every program run, so that pass prices nothing; it only ranks.
 
 import (
 	"context"
@@ -100,6 +106,8 @@ type ProbeCostPass struct {
 	TargetHeld   bool    `json:"target_held"`
 	// Families are the probe families that loaded (arm all).
 	Families []string `json:"families,omitempty"`
+
+	attribution *ProbeAttribution // the attribution pass only
 }
 
 // ProbeCostReport is the outcome of RunProbeCost.
@@ -110,6 +118,37 @@ type ProbeCostReport struct {
 	Pairs   int             `json:"pairs"`
 	Seed    uint64          `json:"seed"`
 	Passes  []ProbeCostPass `json:"passes"`
+	// Attribution is the pass with run-time accounting on (nil when the
+	// run stopped before it, or the kernel has no BPF_ENABLE_STATS).
+	Attribution *ProbeAttribution `json:"attribution,omitempty"`
+}
+
+// ProbeAttribution is what each attached program ran over one pass's load
+// (warm-up, measure and drain), beside the broker's CPU over the same load.
+// Programs run for every event of their tracepoint on the machine, the
+// load generator's and the kernel threads' included; the scope filter
+// returns early for those.
+type ProbeAttribution struct {
+	Server   ServerUse        `json:"server"`
+	Seconds  float64          `json:"seconds"`
+	Programs []bpf.ProgramRun `json:"programs"`
+}
+
+// Runtime is the programs' total run time.
+func (a *ProbeAttribution) Runtime() time.Duration {
+	var d time.Duration
+	for _, p := range a.Programs {
+		d += p.Runtime
+	}
+	return d
+}
+
+// Share is the programs' run time as a share of the broker's CPU time.
+func (a *ProbeAttribution) Share() float64 {
+	if cpu := a.Server.CPUSeconds(); cpu > 0 {
+		return a.Runtime().Seconds() / cpu
+	}
+	return 0
 }
 
 // RunProbeCost runs the pairs. Arm all needs the privileges to load BPF
@@ -138,8 +177,24 @@ func RunProbeCost(ctx context.Context, cfg ProbeCostConfig) (*ProbeCostReport, e
 			rep.Passes = append(rep.Passes, p)
 		}
 	}
+	cfg.Logger.Info("pass", "attribution", "every probe, BPF run-time accounting on")
+	p, err := probeCostPass(ctx, cfg, w, probesAttribute, cfg.Pairs)
+	if errors.Is(err, errNoRunStats) {
+		cfg.Logger.Warn("no attribution of the cost to programs", "err", err)
+		return rep, nil
+	}
+	if err != nil {
+		return rep, fmt.Errorf("attribution pass: %w", err)
+	}
+	rep.Attribution = p.attribution
 	return rep, nil
 }
+
+// probesAttribute is the attribution pass's arm: every probe, with the
+// kernel's run-time accounting on. Not one of the compared arms.
+const probesAttribute = "attribute"
+
+var errNoRunStats = errors.New("BPF run-time statistics unavailable")
 
 func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload, arm string, round int) (ProbeCostPass, error) {
 	label := arm + "-" + strconv.Itoa(round)
@@ -152,7 +207,8 @@ func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload,
 	defer b.Stop(30 * time.Second)
 	pass := ProbeCostPass{Arm: arm, Round: round}
 	var probes *bpf.Probes
-	if arm == ProbesAll {
+	var runs0 []bpf.ProgramRun
+	if arm == ProbesAll || arm == probesAttribute {
 		if probes, err = bpf.New(bpf.Config{PID: b.Pid(), Logger: cfg.Logger}); err != nil {
 			return pass, fmt.Errorf("attaching the probes: %w", err)
 		}
@@ -164,6 +220,17 @@ func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload,
 			return pass, errors.New("no probe family loaded: this pass would measure no probes")
 		}
 	}
+	if arm == probesAttribute {
+		stats, err := bpf.EnableRunStats()
+		if err != nil {
+			return pass, fmt.Errorf("%w: %w", errNoRunStats, err)
+		}
+		defer stats.Close()
+		if runs0, err = probes.ProgramRuns(); err != nil {
+			return pass, err
+		}
+	}
+	start := time.Now()
 	m, err := startMeter(b.Pid())
 	if err != nil {
 		return pass, err
@@ -174,6 +241,13 @@ func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload,
 	}
 	if pass.Server, err = m.stop(res.Totals.Acked*int64(w.MessageSize), res.Totals.Acked); err != nil {
 		return pass, err
+	}
+	if arm == probesAttribute {
+		runs, err := probes.ProgramRuns()
+		if err != nil {
+			return pass, err
+		}
+		pass.attribution = &ProbeAttribution{Server: pass.Server, Seconds: time.Since(start).Seconds(), Programs: bpf.SubtractRuns(runs, runs0)}
 	}
 	if probes != nil {
 		// The readings are not the point here, but reading them is part
@@ -255,6 +329,49 @@ func (r *ProbeCostReport) Verdict() string {
 		100*(c.Ratio-1), c.N, pctCI(c), r.Rate, r.Size, ratioChange(by["publish p99 ms"]))
 }
 
+// AttributionText says in one sentence what the probes' cost is made of:
+// the programs' run time against the broker's CPU, and the program that
+// ran longest. "" without an attribution pass.
+func (r *ProbeCostReport) AttributionText() string {
+	a := r.Attribution
+	if a == nil || len(a.Programs) == 0 || a.Server.CPUSeconds() <= 0 {
+		return ""
+	}
+	top := a.Programs[0]
+	var runs uint64
+	for _, p := range a.Programs {
+		runs += p.Runs
+	}
+	return fmt.Sprintf("What it is made of (one more pass, the kernel's BPF run-time accounting on): the programs ran %.0f times a second for %.1f%% of the broker's CPU time; the longest, %s %s, ran %.0f times a second at %d ns a run (%.0f%% of the programs' time).",
+		float64(runs)/a.Seconds, 100*a.Share(), top.Family, top.Section, float64(top.Runs)/a.Seconds, top.PerRun().Nanoseconds(),
+		100*top.Runtime.Seconds()/a.Runtime().Seconds())
+}
+
+// WriteAttribution renders the attribution pass, one row a program that
+// ran, longest first.
+func (r *ProbeCostReport) WriteAttribution(w io.Writer, markdown bool) error {
+	a := r.Attribution
+	if a == nil {
+		return nil
+	}
+	t := newTable(w, markdown)
+	t.Header("family", "program", "runs/s", "ns/run", "share of the broker's CPU time")
+	cpu := a.Server.CPUSeconds()
+	for _, p := range a.Programs {
+		if p.Runs == 0 {
+			continue
+		}
+		share := "-"
+		if cpu > 0 {
+			share = fmt.Sprintf("%.2f%%", 100*p.Runtime.Seconds()/cpu)
+		}
+		if err := t.Append(string(p.Family), p.Section, fmt.Sprintf("%.0f", float64(p.Runs)/a.Seconds), strconv.FormatInt(p.PerRun().Nanoseconds(), 10), share); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
 func pctCI(p stats.PairedRatio) string {
 	if p.N < 5 {
 		return fmt.Sprintf("too few pairs (%d)", p.N)
@@ -295,6 +412,12 @@ func (r *ProbeCostReport) Save(dir, workDir string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, r.Verdict())
+	if err := r.WriteAttribution(stdout, false); err != nil {
+		return err
+	}
+	if a := r.AttributionText(); a != "" {
+		fmt.Fprintln(stdout, a)
+	}
 	return writeMarkdown(dir, "probecost.md", func(f *os.File) error {
 		fmt.Fprintf(f, "# Probe cost at a fixed rate: %.0f records/s of %d bytes, %d interleaved pairs\n\n", r.Rate, r.Size, r.Pairs)
 		fmt.Fprintf(f, "Broker CPU is utime+stime over each pass's whole load (/proc/PID/stat) per GB acknowledged; ratios are all/none per pair, the interval a 95%% bootstrap over pairs.\n\n")
@@ -302,6 +425,13 @@ func (r *ProbeCostReport) Save(dir, workDir string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(f, "\n%s\n", r.Verdict())
+		if r.Attribution != nil {
+			fmt.Fprintf(f, "\n## What the cost is made of\n\nOne more pass with every probe attached and the kernel's run-time accounting of BPF programs on (BPF_ENABLE_STATS; it adds two clock reads to every run, so this pass ranks and does not price). A program runs for every event of its tracepoint on the machine, the load generator's included; the pid filter returns early for those.\n\n")
+			if err := r.WriteAttribution(f, true); err != nil {
+				return err
+			}
+			fmt.Fprintf(f, "\n%s\n", r.AttributionText())
+		}
 		return nil
 	})
 }

@@ -1,9 +1,18 @@
 package bench
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"math"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/brokerlab/brokerlab/bpf"
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 func TestProbeCostDefaultsAreAValidWorkload(t *testing.T) {
@@ -34,4 +43,49 @@ func TestProbeCostComparesWithinPairs(t *testing.T) {
 	if v := rep.Verdict(); !strings.Contains(v, "+2.0% CPU per GB") || !strings.Contains(v, "+2.0% to +2.0%") {
 		t.Errorf("verdict %q, want +2.0%% with its interval", v)
 	}
+}
+
+// TestProbeCostInMiniature runs one pair and the attribution pass against a
+// freshly built broker: the probes attach to it, and the attribution names
+// programs that ran during its load.
+func TestProbeCostInMiniature(t *testing.T) {
+	testutil.RequirePrivileged(t, "loading eBPF programs")
+	if testing.Short() {
+		t.Skip("-short: builds and loads the broker three times")
+	}
+	bin := filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := RunProbeCost(ctx, ProbeCostConfig{BrokerPath: bin, WorkDir: t.TempDir(), Pairs: 1,
+		Warmup: time.Second, Measure: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Passes) != 2 {
+		t.Fatalf("%d passes, want one per arm", len(rep.Passes))
+	}
+	a := rep.Attribution
+	if a == nil {
+		t.Fatal("no attribution pass")
+	}
+	if a.Server.CPUSeconds() <= 0 || a.Seconds <= 0 || a.Runtime() <= 0 {
+		t.Fatalf("attribution: broker CPU %.3f s over %.1f s, programs %v", a.Server.CPUSeconds(), a.Seconds, a.Runtime())
+	}
+	// The load sends and receives on the broker's sockets all along: the
+	// socket-buffer family's send hook must have run.
+	i := slices.IndexFunc(a.Programs, func(p bpf.ProgramRun) bool {
+		return p.Family == bpf.FamilySockBuf && p.Section == "tp_btf/sock_send_length"
+	})
+	if i < 0 || a.Programs[i].Runs == 0 {
+		t.Errorf("sock_send_length did not run under the load: %+v", a.Programs)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteAttribution(&buf, true); err != nil {
+		t.Fatal(err)
+	}
+	text := rep.AttributionText()
+	if !strings.Contains(text, string(a.Programs[0].Family)+" "+a.Programs[0].Section) {
+		t.Errorf("attribution %q does not name the longest-running program %+v", text, a.Programs[0])
+	}
+	t.Logf("%s\n%s", buf.String(), text)
 }

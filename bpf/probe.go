@@ -143,8 +143,10 @@ type loaded struct {
 	def    familyDef
 	coll   *ebpf.Collection
 	links  []link.Link
-	// methods are the program sections attached.
+	// methods are the program sections attached, in the order of the
+	// sorted program names; names are those program names.
 	methods []string
+	names   []string
 	// dropNames maps skb drop reasons to names (sockbuf only).
 	dropNames map[uint32]string
 }
@@ -281,6 +283,7 @@ func loadFamily(f Family, sc scope) (_ *loaded, err error) {
 		}
 		l.links = append(l.links, lk)
 		l.methods = append(l.methods, section)
+		l.names = append(l.names, name)
 	}
 	if f == FamilySockBuf {
 		l.dropNames = dropReasonNames()

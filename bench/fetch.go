@@ -50,7 +50,8 @@ type FetchConfig struct {
 	LogBytes int64
 	// Size is the record size (default 1024).
 	Size int
-	// Rounds of consuming the whole log once in each mode (default 3).
+	// Rounds of consuming the whole log once in each mode (default 6: more
+	// than the 5 pairs the paired ratios need for a 95% interval).
 	Rounds int
 	// Modes are the brokerlab.fetch.mode values compared (default sendfile, copy).
 	Modes []string
@@ -72,7 +73,7 @@ type FetchConfig struct {
 func (c *FetchConfig) setDefaults() {
 	orDefault(&c.LogBytes, 10_000_000_000)
 	orDefault(&c.Size, 1024)
-	orDefault(&c.Rounds, 3)
+	orDefault(&c.Rounds, 6)
 	if len(c.Modes) == 0 {
 		c.Modes = []string{"sendfile", "copy"}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ func TestAbuseShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and soaks the broker")
 	}
-	bin := filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
+	bin := testutil.BuildBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := RunAbuse(ctx, AbuseConfig{

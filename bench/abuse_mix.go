@@ -820,25 +820,26 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 			c.Close()
 			c = nil
 		}
+		// ask sends req at version v; a failed round trip closes the connection.
+		ask := func(req kmsg.Request, v int16) (kmsg.Response, bool) {
+			resp, err := c.roundTrip(req, v, deadline())
+			if err != nil {
+				fail(err)
+				return nil, false
+			}
+			return resp, true
+		}
 		// Bogus member ids first: on this group and on the pair's.
 		for _, g := range []string{group, l.pairGroup} {
 			bogus := fmt.Sprintf("bogus-%x", rng.Uint64())
 			hb := kmsg.NewPtrHeartbeatRequest()
 			hb.Group, hb.MemberID, hb.Generation = g, bogus, rng.Int32N(5)
-			resp, err := c.roundTrip(hb, 3, deadline())
-			if err != nil {
-				fail(err)
+			resp, ok := ask(hb, 3)
+			if !ok {
 				break
 			}
 			out.add(classGroupChurn, "bogus heartbeat: "+errName(resp.(*kmsg.HeartbeatResponse).ErrorCode), 1)
-			lv := kmsg.NewPtrLeaveGroupRequest()
-			lv.Group = g
-			m := kmsg.NewLeaveGroupRequestMember()
-			m.MemberID = bogus
-			lv.Members = append(lv.Members, m)
-			resp, err = c.roundTrip(lv, 3, deadline())
-			if err != nil {
-				fail(err)
+			if resp, ok = ask(leaveGroupRequest(g, bogus), 3); !ok {
 				break
 			}
 			lr := resp.(*kmsg.LeaveGroupResponse)
@@ -847,11 +848,7 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 				code = lr.Members[0].ErrorCode
 			}
 			out.add(classGroupChurn, "bogus leave: "+errName(code), 1)
-			sy := kmsg.NewPtrSyncGroupRequest()
-			sy.Group, sy.MemberID, sy.Generation = g, bogus, rng.Int32N(5)
-			resp, err = c.roundTrip(sy, 3, deadline())
-			if err != nil {
-				fail(err)
+			if resp, ok = ask(syncGroupRequest(g, bogus, rng.Int32N(5)), 3); !ok {
 				break
 			}
 			out.add(classGroupChurn, "bogus sync: "+errName(resp.(*kmsg.SyncGroupResponse).ErrorCode), 1)
@@ -869,9 +866,8 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 		p.Name = "range"
 		p.Metadata = []byte("abuse")
 		join.Protocols = append(join.Protocols, p)
-		resp, err := c.roundTrip(join, 5, deadline())
-		if err != nil {
-			fail(err)
+		resp, ok := ask(join, 5)
+		if !ok {
 			continue
 		}
 		jr := resp.(*kmsg.JoinGroupResponse)
@@ -880,9 +876,7 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 			continue
 		}
 		join.MemberID = jr.MemberID
-		resp, err = c.roundTrip(join, 5, deadline())
-		if err != nil {
-			fail(err)
+		if resp, ok = ask(join, 5); !ok {
 			continue
 		}
 		jr = resp.(*kmsg.JoinGroupResponse)
@@ -890,8 +884,7 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 		if jr.ErrorCode != 0 {
 			continue
 		}
-		sy := kmsg.NewPtrSyncGroupRequest()
-		sy.Group, sy.MemberID, sy.Generation = group, jr.MemberID, jr.Generation
+		sy := syncGroupRequest(group, jr.MemberID, jr.Generation)
 		if jr.LeaderID == jr.MemberID {
 			for _, m := range jr.Members {
 				a := kmsg.NewSyncGroupRequestGroupAssignment()
@@ -899,9 +892,7 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 				sy.GroupAssignment = append(sy.GroupAssignment, a)
 			}
 		}
-		resp, err = c.roundTrip(sy, 3, deadline())
-		if err != nil {
-			fail(err)
+		if resp, ok = ask(sy, 3); !ok {
 			continue
 		}
 		out.add(classGroupChurn, "sync: "+errName(resp.(*kmsg.SyncGroupResponse).ErrorCode), 1)
@@ -909,18 +900,29 @@ func groupChurn(ctx context.Context, l mixLimits, rng *rand.Rand, out *outcomes)
 			out.add(classGroupChurn, "walked away", 1) // left to its session timeout
 			continue
 		}
-		lv := kmsg.NewPtrLeaveGroupRequest()
-		lv.Group = group
-		m := kmsg.NewLeaveGroupRequestMember()
-		m.MemberID = jr.MemberID
-		lv.Members = append(lv.Members, m)
-		resp, err = c.roundTrip(lv, 3, deadline())
-		if err != nil {
-			fail(err)
+		if resp, ok = ask(leaveGroupRequest(group, jr.MemberID), 3); !ok {
 			continue
 		}
 		out.add(classGroupChurn, "leave: "+errName(resp.(*kmsg.LeaveGroupResponse).ErrorCode), 1)
 	}
+}
+
+// syncGroupRequest is a SyncGroup of member at generation in group, with
+// no assignments.
+func syncGroupRequest(group, member string, generation int32) *kmsg.SyncGroupRequest {
+	sy := kmsg.NewPtrSyncGroupRequest()
+	sy.Group, sy.MemberID, sy.Generation = group, member, generation
+	return sy
+}
+
+// leaveGroupRequest is member leaving group (v3 and later: by the members list).
+func leaveGroupRequest(group, member string) *kmsg.LeaveGroupRequest {
+	lv := kmsg.NewPtrLeaveGroupRequest()
+	lv.Group = group
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID = member
+	lv.Members = append(lv.Members, m)
+	return lv
 }
 
 // joinStorm sends first joins only, JoinStormPerSecond of them, each with

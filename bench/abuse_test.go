@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestAbuseShort runs the soak in miniature against a freshly built
@@ -21,10 +21,7 @@ func TestAbuseShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and soaks the broker")
 	}
-	bin := filepath.Join(t.TempDir(), "broker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/broker").CombinedOutput(); err != nil {
-		t.Fatalf("building the broker: %v\n%s", err, out)
-	}
+	bin := testutil.BuildBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := RunAbuse(ctx, AbuseConfig{

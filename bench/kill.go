@@ -146,14 +146,44 @@ func killTrials[T any](n int, minRun, maxRun time.Duration, rng *rand.Rand, tria
 	return out, nil
 }
 
-func startKillBroker(ctx context.Context, cfg KillConfig, label string) (*launch.Process, string, error) {
-	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label,
-		Props:        append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions), "log.flush.sync.on.ack=true"}, cfg.BrokerProps...),
-		StartTimeout: 2 * time.Minute})
+// killMidLoad starts the broker b (labelled "<b.Label>-a"), creates topic,
+// starts the load, SIGKILLs the broker after run (or when ctx ends), halts
+// the load, and restarts the broker ("<b.Label>-b") on the same log dir. load
+// starts the clients against addr; halt, called once the broker is dead,
+// stops them and waits for them. A load that fails to start releases what
+// it took before returning. The caller stops the restarted broker.
+func killMidLoad(ctx context.Context, b launch.Broker, topic string, partitions int, run time.Duration,
+	load func(addr string) (halt func(), err error)) (*launch.Process, error) {
+	label := b.Label
+	b.Label = label + "-a"
+	p, err := launch.StartBroker(ctx, b)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return p, p.Addr(), nil
+	if err := createCutTopic(ctx, p.Addr(), topic, partitions, nil); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("creating %s: %w", topic, err)
+	}
+	halt, err := load(p.Addr())
+	if err != nil {
+		p.Kill()
+		return nil, err
+	}
+	select {
+	case <-time.After(run):
+	case <-ctx.Done():
+	}
+	p.Kill()
+	halt()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.Label = label + "-b"
+	p, err = launch.StartBroker(ctx, b)
+	if err != nil {
+		return nil, fmt.Errorf("restarting after the kill: %w", err)
+	}
+	return p, nil
 }
 
 // ack is one acknowledged record.
@@ -185,56 +215,37 @@ func decode(b []byte) (key, bool) {
 func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillTrial, error) {
 	tr := KillTrial{Trial: n, KilledAfter: run}
 	topic := fmt.Sprintf("kill-%d", n)
-	p, addr, err := startKillBroker(ctx, cfg, fmt.Sprintf("%d-a", n))
-	if err != nil {
-		return tr, err
-	}
-	admin, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		p.Kill()
-		return tr, err
-	}
-	if _, err := kadm.NewClient(admin).CreateTopic(ctx, int32(cfg.Partitions), 1, nil, topic); err != nil {
-		admin.Close()
-		p.Kill()
-		return tr, fmt.Errorf("creating %s: %w", topic, err)
-	}
-	admin.Close()
-
 	acks := NewAcks()
-	var wg sync.WaitGroup
-	pctx, stopProducing := context.WithCancel(ctx)
-	for i := range cfg.Producers {
-		cl, err := NewProducer(addr, topic)
-		if err != nil {
-			stopProducing()
-			p.Kill()
-			return tr, err
-		}
-		wg.Add(1)
-		go func(producer int32, cl *kgo.Client) {
-			defer wg.Done()
-			defer cl.Close()
-			Produce(pctx, cl, producer, producer%int32(cfg.Partitions), acks)
-		}(int32(i), cl)
-	}
-	select {
-	case <-time.After(run):
-	case <-ctx.Done():
-	}
-	p.Kill()
-	stopProducing()
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return tr, err
-	}
-
-	p, addr, err = startKillBroker(ctx, cfg, fmt.Sprintf("%d-b", n))
+	p, err := killMidLoad(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: strconv.Itoa(n),
+		Props:        append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions), "log.flush.sync.on.ack=true"}, cfg.BrokerProps...),
+		StartTimeout: 2 * time.Minute}, topic, cfg.Partitions, run,
+		func(addr string) (func(), error) {
+			var wg sync.WaitGroup
+			pctx, stopProducing := context.WithCancel(ctx)
+			halt := func() {
+				stopProducing()
+				wg.Wait()
+			}
+			for i := range cfg.Producers {
+				cl, err := NewProducer(addr, topic)
+				if err != nil {
+					stopProducing()
+					return nil, err
+				}
+				wg.Add(1)
+				go func(producer int32, cl *kgo.Client) {
+					defer wg.Done()
+					defer cl.Close()
+					Produce(pctx, cl, producer, producer%int32(cfg.Partitions), acks)
+				}(int32(i), cl)
+			}
+			return halt, nil
+		})
 	if err != nil {
-		return tr, fmt.Errorf("restarting after the kill: %w", err)
+		return tr, err
 	}
 	defer p.Stop(time.Minute)
-	v, err := Verify(ctx, addr, topic, acks, nil)
+	v, err := Verify(ctx, p.Addr(), topic, acks, nil)
 	if err != nil {
 		return tr, err
 	}
@@ -252,44 +263,10 @@ type record struct {
 // in log order (partition by partition), and counts the partitions whose
 // fetch failed the client's batch checks (served corrupt).
 func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return nil, 0, err
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, 0, fmt.Errorf("listing end offsets: %w", err)
-	}
-	want := map[int32]int64{}
-	parts := map[string]map[int32]kgo.Offset{topic: {}}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-			parts[topic][o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
 	var out []record
 	corrupt := 0
-	if len(want) == 0 {
-		return out, corrupt, nil
-	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts))
-	if err != nil {
-		return nil, corrupt, err
-	}
-	defer cons.Close()
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
 	next := map[int32]int64{}
-	for len(want) > 0 {
-		fs := cons.PollFetches(rctx)
-		if err := rctx.Err(); err != nil {
-			return out, corrupt, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
-		}
+	err := consumeTo(ctx, addr, topic, listEndOffsets, nil, func(fs kgo.Fetches, want map[int32]int64) error {
 		// A batch that fails the client's checks (CRC, length) was served
 		// corrupt: count it and stop reading that partition.
 		fs.EachError(func(_ string, p int32, err error) {
@@ -309,8 +286,69 @@ func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
 				delete(want, r.Partition)
 			}
 		})
+		return nil
+	})
+	return out, corrupt, err
+}
+
+// listEndOffsets is what readAll reads up to: each partition's end offset.
+func listEndOffsets(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedOffsets, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
 	}
-	return out, corrupt, nil
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets: %w", err)
+	}
+	return ends, nil
+}
+
+// consumeTo reads topic from the broker at addr: every partition that
+// list gives an offset above zero (asked through the client it is given), from its start until that offset, on a
+// consumer with opts added to its own. poll gets each fetch and the
+// offsets still wanted, and deletes a partition from want once it is read
+// (or given up); an error from poll ends the read. The read fails when it
+// has not ended within two minutes.
+func consumeTo(ctx context.Context, addr, topic string,
+	list func(context.Context, *kgo.Client, string) (kadm.ListedOffsets, error), opts []kgo.Opt,
+	poll func(fs kgo.Fetches, want map[int32]int64) error) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := list(ctx, cl, topic)
+	if err != nil {
+		return err
+	}
+	want := map[int32]int64{}
+	parts := map[string]map[int32]kgo.Offset{topic: {}}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+			parts[topic][o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cons, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for len(want) > 0 {
+		fs := cons.PollFetches(rctx)
+		if err := rctx.Err(); err != nil {
+			return fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
+		}
+		if err := poll(fs, want); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Save writes dir/kill.json and prints the totals to stdout. It returns an

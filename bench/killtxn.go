@@ -198,80 +198,61 @@ func txnValue(k txnKey, i int) []byte {
 	return b
 }
 
-func startKillTxnBroker(ctx context.Context, cfg KillTxnConfig, label string) (*launch.Process, error) {
-	return launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label,
-		Props: append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions)}, cfg.BrokerProps...), StartTimeout: 2 * time.Minute})
-}
-
 func txnTrial(ctx context.Context, cfg KillTxnConfig, n int, run time.Duration, seed uint64) (KillTxnTrial, error) {
 	tr := KillTxnTrial{Trial: n, KilledAfter: run}
 	topic := fmt.Sprintf("kill-txn-%d", n)
-	p, err := startKillTxnBroker(ctx, cfg, fmt.Sprintf("txn-%d-a", n))
-	if err != nil {
-		return tr, err
-	}
-	addr := p.Addr()
-	if err := createCutTopic(ctx, addr, topic, cfg.Partitions, nil); err != nil {
-		p.Kill()
-		return tr, fmt.Errorf("creating %s: %w", topic, err)
-	}
-
 	ledger := &txnLedger{state: map[txnKey]int{}, size: map[txnKey]int{}}
 	ids := make([]string, cfg.Producers)
-	clients := make([]*kgo.Client, cfg.Producers)
-	// After the kill the producers dial nothing: the restarted broker may
-	// get the same port, and they must not reach it.
-	var killed atomic.Bool
-	dial := func(ctx context.Context, network, host string) (net.Conn, error) {
-		if killed.Load() {
-			return nil, errors.New("the broker was killed")
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, host)
-	}
-	var wg sync.WaitGroup
-	pctx, stop := context.WithCancel(ctx)
-	for i := range cfg.Producers {
-		ids[i] = fmt.Sprintf("%s-p%d", topic, i)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(ids[i]), kgo.DefaultProduceTopic(topic), kgo.Dialer(dial),
-			kgo.TransactionTimeout(10*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.RequestRetries(3), kgo.RetryTimeout(5*time.Second))
-		if err != nil {
-			stop()
-			p.Kill()
-			for _, c := range clients[:i] {
-				c.Close()
+	p, err := killMidLoad(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: fmt.Sprintf("txn-%d", n),
+		Props: append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions)}, cfg.BrokerProps...), StartTimeout: 2 * time.Minute},
+		topic, cfg.Partitions, run,
+		func(addr string) (func(), error) {
+			clients := make([]*kgo.Client, cfg.Producers)
+			// After the kill the producers dial nothing: the restarted broker may
+			// get the same port, and they must not reach it.
+			var killed atomic.Bool
+			dial := func(ctx context.Context, network, host string) (net.Conn, error) {
+				if killed.Load() {
+					return nil, errors.New("the broker was killed")
+				}
+				var d net.Dialer
+				return d.DialContext(ctx, network, host)
 			}
-			return tr, err
-		}
-		clients[i] = cl
-		wg.Add(1)
-		go func(producer int32, cl *kgo.Client, rng *rand.Rand) {
-			defer wg.Done()
-			produceTxns(pctx, cl, producer, cfg, rng, ledger)
-		}(int32(i), cl, rand.New(rand.NewPCG(seed, uint64(i))))
-	}
-	select {
-	case <-time.After(run):
-	case <-ctx.Done():
-	}
-	p.Kill()
-	killed.Store(true)
-	ledger.freeze()
-	stop()
-	// Closing fails what the producers still wait for (an idempotent
-	// producer never gives up on a batch that may have been written).
-	for _, cl := range clients {
-		go cl.Close()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return tr, err
-	}
-
-	p, err = startKillTxnBroker(ctx, cfg, fmt.Sprintf("txn-%d-b", n))
+			var wg sync.WaitGroup
+			pctx, stop := context.WithCancel(ctx)
+			for i := range cfg.Producers {
+				ids[i] = fmt.Sprintf("%s-p%d", topic, i)
+				cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(ids[i]), kgo.DefaultProduceTopic(topic), kgo.Dialer(dial),
+					kgo.TransactionTimeout(10*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+					kgo.RequestRetries(3), kgo.RetryTimeout(5*time.Second))
+				if err != nil {
+					stop()
+					for _, c := range clients[:i] {
+						c.Close()
+					}
+					return nil, err
+				}
+				clients[i] = cl
+				wg.Add(1)
+				go func(producer int32, cl *kgo.Client, rng *rand.Rand) {
+					defer wg.Done()
+					produceTxns(pctx, cl, producer, cfg, rng, ledger)
+				}(int32(i), cl, rand.New(rand.NewPCG(seed, uint64(i))))
+			}
+			return func() {
+				killed.Store(true)
+				ledger.freeze()
+				stop()
+				// Closing fails what the producers still wait for (an idempotent
+				// producer never gives up on a batch that may have been written).
+				for _, cl := range clients {
+					go cl.Close()
+				}
+				wg.Wait()
+			}, nil
+		})
 	if err != nil {
-		return tr, fmt.Errorf("restarting after the kill: %w", err)
+		return tr, err
 	}
 	defer p.Stop(time.Minute)
 	got, err := readCommittedTxns(ctx, p.Addr(), topic, ids)
@@ -322,71 +303,52 @@ func produceTxns(ctx context.Context, cl *kgo.Client, producer int32, cfg KillTx
 // partition with read_committed up to its last stable offset and counts
 // each record.
 func readCommittedTxns(ctx context.Context, addr, topic string, ids []string) (map[txnKey]map[int]int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	for _, id := range ids {
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.TransactionalID, req.TransactionTimeoutMillis = &id, 10000
-		resp, err := req.RequestWith(ctx, cl)
+	reinitAndList := func(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedOffsets, error) {
+		for _, id := range ids {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.TransactionalID, req.TransactionTimeoutMillis = &id, 10000
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				return nil, fmt.Errorf("re-initializing %s: %w", id, err)
+			}
+			if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+				return nil, fmt.Errorf("re-initializing %s: %w", id, err)
+			}
+		}
+		ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
 		if err != nil {
-			return nil, fmt.Errorf("re-initializing %s: %w", id, err)
+			return nil, fmt.Errorf("listing last stable offsets: %w", err)
 		}
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-			return nil, fmt.Errorf("re-initializing %s: %w", id, err)
-		}
+		return ends, nil
 	}
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("listing last stable offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("listing last stable offsets: %w", err)
-	}
-	want := map[int32]int64{}
-	parts := map[string]map[int32]kgo.Offset{topic: {}}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-			parts[topic][o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
 	got := map[txnKey]map[int]int{}
-	if len(want) == 0 {
-		return got, nil
-	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	err := consumeTo(ctx, addr, topic, reinitAndList, []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()},
+		func(fs kgo.Fetches, want map[int32]int64) error {
+			var ferr error
+			fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("fetching partition %d: %w", p, err) })
+			if ferr != nil {
+				return ferr
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset+1 >= want[r.Partition] {
+					delete(want, r.Partition)
+				}
+				if r.Attrs.IsControl() || len(r.Value) != 16 {
+					return
+				}
+				k := txnKey{int32(binary.BigEndian.Uint32(r.Value)), int64(binary.BigEndian.Uint64(r.Value[4:]))}
+				if got[k] == nil {
+					got[k] = map[int]int{}
+				}
+				got[k][int(binary.BigEndian.Uint32(r.Value[12:]))]++
+			})
+			return nil
+		})
 	if err != nil {
 		return nil, err
-	}
-	defer cons.Close()
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	for len(want) > 0 {
-		fs := cons.PollFetches(rctx)
-		if err := rctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading back %s: %w (still waiting for %v)", topic, err, want)
-		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("fetching partition %d: %w", p, err) })
-		if ferr != nil {
-			return nil, ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset+1 >= want[r.Partition] {
-				delete(want, r.Partition)
-			}
-			if r.Attrs.IsControl() || len(r.Value) != 16 {
-				return
-			}
-			k := txnKey{int32(binary.BigEndian.Uint32(r.Value)), int64(binary.BigEndian.Uint64(r.Value[4:]))}
-			if got[k] == nil {
-				got[k] = map[int]int{}
-			}
-			got[k][int(binary.BigEndian.Uint32(r.Value[12:]))]++
-		})
 	}
 	return got, nil
 }

@@ -19,7 +19,7 @@ func TestMeasureSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and starts the broker 9 times")
 	}
-	bin := filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
+	bin := testutil.BuildBroker(t)
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

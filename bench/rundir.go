@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 	"github.com/brokerlab/brokerlab/procsample"
 )
 
@@ -43,15 +44,7 @@ func WriteJSON(path string, v any) error {
 
 // writeMarkdown creates dir/name and hands it to write.
 func writeMarkdown(dir, name string, write func(f *os.File) error) error {
-	f, err := os.Create(filepath.Join(dir, name))
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return fsutil.WriteFileWith(filepath.Join(dir, name), write)
 }
 
 // Environment reads what a result depends on (procsample.Environment);

@@ -3,13 +3,13 @@ package bpf
 import (
 	"context"
 	"math/rand/v2"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/brokerlab/brokerlab/broker"
+	"github.com/brokerlab/brokerlab/internal/brokertest"
 )
 
 // TestBrokerFetchPathIsZeroCopyInSendfileMode runs the broker in-process in
@@ -19,7 +19,7 @@ func TestBrokerFetchPathIsZeroCopyInSendfileMode(t *testing.T) {
 	for _, mode := range []string{broker.FetchModeSendfile, broker.FetchModeCopy} {
 		t.Run("fetch mode "+mode, func(t *testing.T) {
 			p := newTestProbes(t, Config{Families: []Family{FamilySendfile}})
-			addr := startBroker(t, mode)
+			addr := brokertest.Start(t, func(cfg *broker.Config) { cfg.FetchMode = mode })
 			const (
 				records = 20000
 				size    = 1024
@@ -46,38 +46,6 @@ func TestBrokerFetchPathIsZeroCopyInSendfileMode(t *testing.T) {
 			}
 		})
 	}
-}
-
-func startBroker(t *testing.T, mode string) string {
-	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.LogDirs = []string{t.TempDir()}
-	cfg.FetchMode = mode
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listener = ln
-	b, err := broker.New(cfg)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("broker: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("broker did not stop within 30s")
-		}
-	})
-	return ln.Addr().String()
 }
 
 func produce(t *testing.T, addr, topic string, n, size int) {

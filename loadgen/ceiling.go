@@ -70,7 +70,8 @@ type CeilingOptions struct {
 	Runs      int
 }
 
-func (o CeilingOptions) withLoopbackDefaults() CeilingOptions {
+// withDefaults fills in the documented defaults of the zero fields.
+func (o CeilingOptions) withDefaults() CeilingOptions {
 	if o.Duration <= 0 {
 		o.Duration = 2 * time.Second
 	}
@@ -97,7 +98,7 @@ func (o CeilingOptions) withLoopbackDefaults() CeilingOptions {
 // fetch rate with the ceiling round by round measures it in every round, so
 // that a busy machine lowers both sides of the ratio alike.
 func SendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (mbps float64, streams int, err error) {
-	return sendfileCeiling(ctx, dir, o.withLoopbackDefaults())
+	return sendfileCeiling(ctx, dir, o.withDefaults())
 }
 
 // trial is one loopback trial's length.
@@ -158,16 +159,7 @@ func (c *Ceilings) of(kind string) float64 {
 // one after another: each disk one for o.Duration, each loopback one as
 // o.Runs rounds of trials on 1, 2 and 4 connections.
 func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilings, error) {
-	if o.Duration <= 0 {
-		o.Duration = 2 * time.Second
-	}
-	if o.BlockBytes <= 0 {
-		o.BlockBytes = 1 << 20
-	}
-	if o.MaxFileBytes <= 0 {
-		o.MaxFileBytes = 256 << 20
-	}
-	o = o.withLoopbackDefaults()
+	o = o.withDefaults()
 	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds(), LoopbackRuns: o.Runs, ReadBytes: o.ReadBytes}
 	// What cannot be read is left empty; the measurement does not need it.
 	env, _ := procsample.ReadEnvironment(procsample.EnvConfig{Dir: dir})

@@ -1,10 +1,8 @@
 package loadgen
 
 import (
-	"context"
 	"encoding/binary"
 	"hash/crc32"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,39 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/brokerlab/brokerlab/broker"
+	"github.com/brokerlab/brokerlab/internal/brokertest"
 )
 
-// startBroker runs the project's broker in-process on a loopback port with
-// a fresh log dir, stopped at cleanup.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.LogDirs = []string{t.TempDir()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listener = ln
-	b, err := broker.New(cfg)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("broker: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestNullConsumerReadsEveryRecordOfARealBroker(t *testing.T) {
-	addr := startBroker(t)
+	addr := brokertest.Start(t, nil)
 	const (
 		topic   = "null-consumer"
 		records = 20000

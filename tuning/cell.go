@@ -211,11 +211,9 @@ func (r *Runner) runOne(ctx context.Context, st *runState, run Run) (rec Record,
 	if d := cell.Settings.Disk; d == nil || d.Kind == DiskDir {
 		env.Disk, env.Filesystem = "plain directory under "+r.cfg.WorkDir, host.FilesystemOf(r.cfg.WorkDir)
 	}
-	rec = Record{
-		Plan: p.Name, Cell: cell.ID, CellName: cell.Name, Levels: cell.Levels, Repetition: run.Round,
-		Order: run.Order, Start: started.UTC(), Settings: cell.Settings, Environment: env, Measurement: m,
-		LoadgenResult: loadFile, Profiles: profFiles, Notes: notes, Pinning: pinning, Broker: r.cfg.BrokerName,
-	}
+	rec = NewRecord(p, run, m)
+	rec.Start, rec.Environment, rec.LoadgenResult, rec.Profiles = started.UTC(), env, loadFile, profFiles
+	rec.Notes, rec.Pinning, rec.Broker = notes, pinning, r.cfg.BrokerName
 	rec.File, err = WriteRecord(r.cfg.OutDir, rec)
 	if err != nil {
 		return rec, err

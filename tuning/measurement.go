@@ -159,6 +159,16 @@ type Record struct {
 	File string `json:"-"`
 }
 
+// NewRecord is the record of run, a run of p's schedule, measuring m:
+// what the plan and the run say (plan, cell, levels, repetition, order,
+// settings) and File as WriteRecord names it. The runner adds when the
+// run started, the environment and the rest of what it saw.
+func NewRecord(p *Plan, run Run, m Measurement) Record {
+	return Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
+		Repetition: run.Round, Order: run.Order, Settings: run.Cell.Settings, Measurement: m,
+		File: RunFileName(run.Cell.ID, run.Round)}
+}
+
 // RunFileName is the run file of a cell's repetition, relative to the
 // result dir.
 func RunFileName(cell string, rep int) string {

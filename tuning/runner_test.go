@@ -78,12 +78,6 @@ func runnerInputs(t *testing.T, planYAML string) (*Plan, loadgen.Workload, loadg
 	return plan, w, d
 }
 
-// buildBroker builds cmd/broker into the test's temp dir.
-func buildBroker(t *testing.T) string {
-	t.Helper()
-	return filepath.Join(testutil.GoBuild(t, t.TempDir(), "../cmd/broker"), "broker")
-}
-
 func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 	testutil.RequirePrivileged(t, "sysctls, loop devices, mkfs, mount and cgroups for a sweep")
 	testutil.RequireCommand(t, "mkfs.ext4", "apt-get install e2fsprogs")
@@ -109,7 +103,7 @@ func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 	var progress []Progress
 	r, err := NewRunner(RunnerConfig{
 		Plan: plan, OutDir: out, WorkDir: work, Host: s,
-		Broker: ExecBroker{Path: buildBroker(t), Config: "../config/server.properties",
+		Broker: ExecBroker{Path: testutil.BuildBroker(t), Config: "../config/server.properties",
 			Overrides: []string{"brokerlab.metrics.listen="}, Output: &brokerOut},
 		Load:        LoadgenLoad{Workload: w, Driver: d},
 		Ceilings:    LoadgenCeilings{Each: 200 * time.Millisecond},
@@ -235,7 +229,7 @@ func TestRunnerTurnsProbesOnAndOffPerCell(t *testing.T) {
 	testutil.RequirePrivileged(t, "eBPF probes on the broker")
 	testutil.RequireCommand(t, "go", "install Go")
 	plan, w, d := runnerInputs(t, probesPlan)
-	brokerBin := buildBroker(t)
+	brokerBin := testutil.BuildBroker(t)
 	run := func(probes Probes) ([]Record, error) {
 		s, _, err := host.Open(host.Config{StateDir: t.TempDir()})
 		if err != nil {

@@ -37,8 +37,7 @@ func seqRecords(p *Plan, rounds int, f func(c Cell, round int) float64) []Record
 		if run.Round > rounds {
 			break
 		}
-		out = append(out, Record{Cell: run.Cell.ID, CellName: run.Cell.Name, Repetition: run.Round,
-			Measurement: Measurement{PublishP99: f(run.Cell, run.Round)}})
+		out = append(out, NewRecord(p, run, Measurement{PublishP99: f(run.Cell, run.Round)}))
 	}
 	return out
 }

@@ -19,20 +19,19 @@ func init() {
 
 func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("abuse")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-abuse/ is written")
+	exp := experimentFlags(fs, "abuse", "where the broker's log lives (default a temp dir)")
 	duration := fs.Duration("duration", 10*time.Minute, "total time of the misbehaving mix, split over the rounds' abuse phases")
 	rounds := fs.Int("repetitions", 5, "rounds, each a solo and an abuse phase in a seeded order")
 	solo := fs.Duration("solo", 0, "each solo phase (default half an abuse phase)")
 	rate := fs.Float64("rate", 5000, "the well-behaved producer's held rate, records/s")
 	size := fs.Int("size", 256, "record size (key and value), bytes")
 	seed := fs.Uint64("seed", 0, "seed of the phase order and the mix (default: time)")
-	work := fs.String("work-dir", "", "where the broker's log lives (default a temp dir)")
 	var props stringList
 	fs.Var(&props, "broker-prop", "extra server.properties line key=value for the broker (repeatable), e.g. brokerlab.metrics.pprof=true")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-abuse-")
+	bin, dir, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
@@ -45,7 +44,7 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 		return runErr
 	}
 	var invErr error
-	if err := saveReport(*out, "-abuse", runErr, func(runDir string) error {
+	if err := exp.save(runErr, func(runDir string) error {
 		// Keep the broker's log and properties beside the results.
 		for _, f := range []string{"broker-abuse.log", "server-abuse.properties"} {
 			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {

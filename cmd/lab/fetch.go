@@ -21,8 +21,7 @@ func init() {
 
 func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("fetch")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-fetch/ is written")
-	work := fs.String("work-dir", "", "where the broker's log lives (needs -gb of free space; default a temp dir)")
+	exp := experimentFlags(fs, "fetch", "where the broker's log lives (needs -gb of free space; default a temp dir)")
 	gb := fs.Float64("gb", 10, "log size in GB (10^9 bytes) to fill and read back")
 	size := fs.Int("size", 1024, "record size in bytes")
 	rounds := fs.Int("repetitions", 6, "interleaved rounds; each reads the whole log once per mode (5 or more give the ratios a 95% interval)")
@@ -35,7 +34,7 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 
-	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-fetch-")
+	bin, dir, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
@@ -59,5 +58,5 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	return saveReport(*out, "-fetch", runErr, func(runDir string) error { return rep.Save(runDir, cfg, os.Stdout) })
+	return exp.save(runErr, func(runDir string) error { return rep.Save(runDir, cfg, os.Stdout) })
 }

@@ -19,16 +19,15 @@ func init() {
 
 func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("fetch-isolation")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-fetch-isolation/ is written")
+	exp := experimentFlags(fs, "fetch-isolation", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
 	gb := fs.Float64("gb", 1, "record data in GB (10^9 bytes) to write in transactions and read back")
 	rounds := fs.Int("repetitions", 5, "interleaved rounds; each reads the whole log once per isolation level")
 	txn := fs.Int("txn-records", 1000, "records per transaction")
-	work := fs.String("work-dir", "", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
 	abortEvery := fs.Int("abort-every", 10, "abort one transaction in this many")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-fetchiso-")
+	bin, dir, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
@@ -45,5 +44,5 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if rep == nil {
 		return runErr
 	}
-	return saveReport(*out, "-fetch-isolation", runErr, func(runDir string) error { return rep.Save(runDir, os.Stdout) })
+	return exp.save(runErr, func(runDir string) error { return rep.Save(runDir, os.Stdout) })
 }

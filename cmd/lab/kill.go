@@ -20,18 +20,17 @@ func init() {
 
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("kill")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-kill/ is written")
+	exp := experimentFlags(fs, "kill", "where the broker's logs live (default a temp dir)")
 	trials := fs.Int("trials", 100, "kill/restart cycles")
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
 	maxRun := fs.Duration("max-run", 750*time.Millisecond, "latest kill moment after the producers start")
-	workFlag := fs.String("work-dir", "", "where the broker's logs live (default a temp dir)")
 	txns := fs.Bool("txn", false, "transactional producers instead: a read_committed consumer must see every committed transaction exactly once and nothing of the others")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 
-	bin, work, cleanup, err := experimentDirs(*workFlag, "brokerlab-kill-")
+	bin, work, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
@@ -46,7 +45,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 			return runErr
 		}
 		var lossErr error
-		if err := saveReport(*out, "-kill-txn", nil, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
+		if err := saveReport(*exp.out, "-kill-txn", nil, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
 			return err
 		}
 		return errors.Join(runErr, lossErr)
@@ -60,7 +59,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return runErr
 	}
 	var lossErr error
-	if err := saveReport(*out, "-kill", runErr, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
+	if err := exp.save(runErr, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
 		return err
 	}
 	return lossErr

@@ -20,8 +20,7 @@ func init() {
 
 func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("probe-cost")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-probe-cost/ is written")
-	work := fs.String("work-dir", "", "where the brokers' logs live (default a temp dir)")
+	exp := experimentFlags(fs, "probe-cost", "where the brokers' logs live (default a temp dir)")
 	pairs := fs.Int("repetitions", 10, "interleaved pairs (one pass with every probe, one without)")
 	warmup := fs.Duration("warmup", 5*time.Second, "warm-up of each pass")
 	measure := fs.Duration("measure", 20*time.Second, "measured phase of each pass")
@@ -29,12 +28,12 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-probecost-")
+	bin, dir, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: *work, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
+	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: *exp.work, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
 		Logger: logger.With("component", "probecost")}
 	if *workload != "" {
 		w, err := loadgen.LoadWorkload(*workload)
@@ -48,5 +47,5 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 	if rep == nil {
 		return runErr
 	}
-	return saveReport(*out, "-probe-cost", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+	return exp.save(runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
 }

@@ -18,8 +18,7 @@ func init() {
 
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("recovery")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-recovery/ is written")
-	work := fs.String("work-dir", "", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
+	exp := experimentFlags(fs, "recovery", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
 	gb := fs.Float64("gb", 3, "record value bytes to produce, in GB (10^9 bytes)")
 	partitions := fs.Int("partitions", 1000, "partitions of the topic")
 	size := fs.Int("size", 1024, "record value size in bytes")
@@ -36,7 +35,7 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-recovery-")
+	bin, dir, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
@@ -49,5 +48,5 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if rep == nil {
 		return runErr
 	}
-	return saveReport(*out, "-recovery", runErr, func(runDir string) error { return rep.Save(runDir, dir, os.Stdout) })
+	return exp.save(runErr, func(runDir string) error { return rep.Save(runDir, dir, os.Stdout) })
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
@@ -82,15 +83,7 @@ func writeOMB(files []string, results []*loadgen.Result, dir string) error {
 	}
 	for i, r := range results {
 		path := filepath.Join(dir, strings.TrimSuffix(filepath.Base(files[i]), ".json")+".omb.json")
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		err = r.WriteOMB(f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := fsutil.WriteFileWith(path, func(f *os.File) error { return r.WriteOMB(f) }); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		fmt.Fprintf(os.Stderr, "wrote %s\n", path)

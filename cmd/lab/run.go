@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,14 +43,37 @@ func workDir(dir, prefix string) (string, func(), error) {
 	return tmp, func() { os.RemoveAll(tmp) }, nil
 }
 
-// experimentDirs returns executableDir, where the broker binary is, and
-// workDir(work, prefix), where the experiment's broker writes its log.
-func experimentDirs(work, prefix string) (bin, dir string, cleanup func(), err error) {
+// experiment holds the flags every experiment subcommand has: -out, under
+// which results/<timestamp>-<name>/ is written, and -work-dir, where the
+// experiment's broker writes its log.
+type experiment struct {
+	name      string
+	out, work *string
+}
+
+// experimentFlags adds -out and -work-dir to fs for the experiment name;
+// workUsage is -work-dir's usage (what the directory needs).
+func experimentFlags(fs *flag.FlagSet, name, workUsage string) *experiment {
+	return &experiment{
+		name: name,
+		out:  fs.String("out", "results", "directory under which results/<timestamp>-"+name+"/ is written"),
+		work: fs.String("work-dir", "", workUsage),
+	}
+}
+
+// dirs returns executableDir, where the broker binary is, and the work
+// directory: -work-dir, or a new temporary directory that cleanup removes.
+func (e *experiment) dirs() (bin, dir string, cleanup func(), err error) {
 	if bin, err = executableDir(); err != nil {
 		return "", "", nil, err
 	}
-	dir, cleanup, err = workDir(work, prefix)
+	dir, cleanup, err = workDir(*e.work, "brokerlab-"+e.name+"-")
 	return bin, dir, cleanup, err
+}
+
+// save is saveReport into -out under the experiment's name.
+func (e *experiment) save(runErr error, save func(dir string) error) error {
+	return saveReport(*e.out, "-"+e.name, runErr, save)
 }
 
 // saveReport makes out/<timestamp><suffix>/, has save write the report

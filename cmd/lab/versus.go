@@ -19,8 +19,7 @@ func init() {
 
 func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("versus")
-	out := fs.String("out", "results", "directory under which results/<timestamp>-versus/ is written")
-	work := fs.String("work-dir", "", "where the servers' data lives (default a temp dir)")
+	exp := experimentFlags(fs, "versus", "where the servers' data lives (default a temp dir)")
 	pairs := fs.Int("repetitions", 5, "interleaved broker/kfake rounds per cell")
 	sizes := fs.String("sizes", "1024", "record sizes in bytes, comma-separated")
 	partitions := fs.String("partitions", "1", "partitions of the topic, comma-separated")
@@ -45,7 +44,7 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	bin, dir, cleanup, err := experimentDirs(*work, "brokerlab-versus-")
+	bin, dir, cleanup, err := exp.dirs()
 	if err != nil {
 		return err
 	}
@@ -59,5 +58,5 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 	if rep == nil {
 		return runErr
 	}
-	return saveReport(*out, "-versus", runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+	return exp.save(runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
 }

@@ -1,6 +1,7 @@
-// Package fsutil holds the small durability helpers the broker's logs and the
-// lab's host journal share: fsync a directory after a create, rename or
-// unlink in it, and write a file whole with an fsync before close.
+// Package fsutil holds the small file helpers the broker's logs and the
+// lab share: fsync a directory after a create, rename or unlink in it,
+// write a file whole with an fsync before close, and have a function
+// write a new file that is closed whatever it returns.
 package fsutil
 
 import (
@@ -20,6 +21,21 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// WriteFileWith creates path (or truncates it), hands the file to write
+// and closes it, whether write fails or not. It returns write's error,
+// else the close's; a file write failed to fill is left in place.
+func WriteFileWith(path string, write func(f *os.File) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // WriteFileSync writes data to path (created or truncated) and fsyncs it

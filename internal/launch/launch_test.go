@@ -24,7 +24,7 @@ import (
 // Kafka answer on Addr, and a clean stop.
 func TestStartBrokerWritesConfigAnswersAndStops(t *testing.T) {
 	dir := t.TempDir()
-	p, err := StartBroker(context.Background(), Broker{Path: brokerBin(t), Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
+	p, err := StartBroker(context.Background(), Broker{Path: testutil.BuildBroker(t), Dir: dir, Label: "t", Props: []string{"num.partitions=3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestStartBrokerMovesOffATakenPort(t *testing.T) {
 		return FreeAddr()
 	}
 	t.Cleanup(func() { freeAddr = FreeAddr })
-	p, err := StartBroker(context.Background(), Broker{Path: brokerBin(t), Dir: t.TempDir(), Label: "t"})
+	p, err := StartBroker(context.Background(), Broker{Path: testutil.BuildBroker(t), Dir: t.TempDir(), Label: "t"})
 	if err != nil {
 		t.Fatalf("start with the first port taken: %v", err)
 	}
@@ -77,12 +77,6 @@ func TestStartBrokerMovesOffATakenPort(t *testing.T) {
 	if calls != 2 || p.Addr() == taken.Addr().String() {
 		t.Errorf("broker on %s after %d ports; want the second port, not the taken %s", p.Addr(), calls, taken.Addr())
 	}
-}
-
-// brokerBin builds cmd/broker for a test.
-func brokerBin(t *testing.T) string {
-	t.Helper()
-	return filepath.Join(testutil.GoBuild(t, t.TempDir(), "../../cmd/broker"), "broker")
 }
 
 // The test binary doubles as the misbehaving child of the tests below.

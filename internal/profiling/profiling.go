@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 )
 
 // Kind is a profile kind.
@@ -146,15 +148,12 @@ func fetch(ctx context.Context, url, path string) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("GET %s: %s: %s (is brokerlab.metrics.pprof=true?)", url, resp.Status, strings.TrimSpace(string(b)))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return f.Close()
+	return fsutil.WriteFileWith(path, func(f *os.File) error {
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return nil
+	})
 }
 
 // fileName keeps letters, digits, '.', '_' and '-' of s; others become '_'.

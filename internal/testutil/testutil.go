@@ -85,6 +85,33 @@ func GoBuild(tb testing.TB, outDir string, pkgs ...string) string {
 	return outDir
 }
 
+// BuildBroker builds the project's broker (cmd/broker of the module the
+// test runs in) into a temporary directory and returns the binary's path.
+func BuildBroker(tb testing.TB) string {
+	tb.Helper()
+	return filepath.Join(GoBuild(tb, tb.TempDir(), filepath.Join(moduleRoot(tb), "cmd", "broker")), "broker")
+}
+
+// moduleRoot is the directory of the go.mod above the test's package
+// directory (go test runs a test there).
+func moduleRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatalf("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
 func lookPath(name string) (string, error) {
 	if strings.ContainsRune(name, '/') {
 		if _, err := os.Stat(name); err != nil {

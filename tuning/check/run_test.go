@@ -57,15 +57,11 @@ func writeFakeRun(t *testing.T, results, name string) string {
 		if !ok {
 			t.Fatalf("no effect for cell %s", run.Cell.Name)
 		}
-		r := tuning.Record{
-			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Order: i + 1, Start: time.Date(2026, 12, 4, 12, i, 0, 0, time.UTC),
-			Settings: run.Cell.Settings,
-			Measurement: tuning.Measurement{
-				ThroughputMsgs: 20000, ThroughputBytes: 20e6,
-				PublishP99: 0.010 * e * (1 + jitter[(run.Round+i)%len(jitter)]),
-			},
-		}
+		r := tuning.NewRecord(p, run, tuning.Measurement{
+			ThroughputMsgs: 20000, ThroughputBytes: 20e6,
+			PublishP99: 0.010 * e * (1 + jitter[(run.Round+i)%len(jitter)]),
+		})
+		r.Start = time.Date(2026, 12, 4, 12, i, 0, 0, time.UTC)
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)

@@ -156,12 +156,15 @@ type recoveryFile struct {
 			Partitions   int   `json:"partitions"`
 			LogFileBytes int64 `json:"log_file_bytes"`
 		} `json:"data"`
-		Runs []struct {
-			Threads int     `json:"threads"`
-			Cache   string  `json:"cache"`
-			Seconds float64 `json:"seconds"`
-		} `json:"runs"`
+		Runs []recoveryRun `json:"runs"`
 	} `json:"report"`
+}
+
+// recoveryRun is one measured start in recovery.json.
+type recoveryRun struct {
+	Threads int     `json:"threads"`
+	Cache   string  `json:"cache"`
+	Seconds float64 `json:"seconds"`
 }
 
 // ReadRecovery reads the newest dir/*-recovery/recovery.json; nil, nil

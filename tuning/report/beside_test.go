@@ -98,30 +98,13 @@ func TestReadHost(t *testing.T) {
 // warm starts per thread count, seconds[threads][cache].
 func writeRecovery(t *testing.T, dir string, seconds map[int]map[string][]float64) {
 	t.Helper()
-	type run struct {
-		Pair    int     `json:"pair"`
-		Threads int     `json:"threads"`
-		Cache   string  `json:"cache"`
-		Seconds float64 `json:"seconds"`
-	}
-	var f struct {
-		Report struct {
-			Config struct {
-				Threads []int `json:"threads"`
-			} `json:"config"`
-			Data struct {
-				Partitions   int   `json:"partitions"`
-				LogFileBytes int64 `json:"log_file_bytes"`
-			} `json:"data"`
-			Runs []run `json:"runs"`
-		} `json:"report"`
-	}
+	var f recoveryFile
 	f.Report.Config.Threads = []int{1, 4}
 	f.Report.Data.Partitions, f.Report.Data.LogFileBytes = 1000, 3e9
 	for _, th := range []int{1, 4} {
 		for _, cache := range []string{"cold", "warm"} {
-			for i, s := range seconds[th][cache] {
-				f.Report.Runs = append(f.Report.Runs, run{Pair: i, Threads: th, Cache: cache, Seconds: s})
+			for _, s := range seconds[th][cache] {
+				f.Report.Runs = append(f.Report.Runs, recoveryRun{Threads: th, Cache: cache, Seconds: s})
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/tuning"
 )
@@ -41,17 +42,13 @@ func WriteCharts(dir string, a *Analysis) ([]string, error) {
 	runs := loadgenRuns(filepath.Dir(dir), a)
 	var files []string
 	save := func(p *plot.Plot, name string, w, h vg.Length) error {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
+		err := fsutil.WriteFileWith(filepath.Join(dir, name), func(f *os.File) error {
+			wt, err := p.WriterTo(w, h, "png")
+			if err == nil {
+				_, err = wt.WriteTo(f)
+			}
 			return err
-		}
-		wt, err := p.WriterTo(w, h, "png")
-		if err == nil {
-			_, err = wt.WriteTo(f)
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		})
 		if err != nil {
 			return fmt.Errorf("writing chart %s: %w", name, err)
 		}

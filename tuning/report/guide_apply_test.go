@@ -44,9 +44,9 @@ matrix:
 func applyRecords(p *tuning.Plan, p99 func(tuning.Run) float64) []tuning.Record {
 	var recs []tuning.Record
 	for _, run := range p.Schedule() {
-		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Order: run.Order, Start: time.Unix(int64(run.Order), 0), Settings: run.Cell.Settings,
-			Measurement: tuning.Measurement{PublishP99: p99(run), ThroughputBytes: 1e7}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
+		r := tuning.NewRecord(p, run, tuning.Measurement{PublishP99: p99(run), ThroughputBytes: 1e7})
+		r.Start = time.Unix(int64(run.Order), 0)
+		recs = append(recs, r)
 	}
 	return recs
 }

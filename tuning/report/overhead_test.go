@@ -52,13 +52,10 @@ func overheadGuideOf(t *testing.T, thr, p99 float64, skew []float64, reps int) s
 				ft *= 1 + skew[run.Round%len(skew)]
 			}
 		}
-		recs = append(recs, tuning.Record{
-			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels, Repetition: run.Round,
-			Environment: procsample.Environment{Kernel: "6.18.0", CPUModel: "test", CPUs: 2},
-			Measurement: tuning.Measurement{ThroughputBytes: 80e6 * ft * j, ThroughputMsgs: 80000 * ft * j,
-				PublishP50: 0.001 * fp * j, PublishP99: 0.008 * fp * j, PublishP999: 0.02 * fp * j, E2EP99: 0.01 * fp * j},
-			File: tuning.RunFileName(run.Cell.ID, run.Round),
-		})
+		r := tuning.NewRecord(p, run, tuning.Measurement{ThroughputBytes: 80e6 * ft * j, ThroughputMsgs: 80000 * ft * j,
+			PublishP50: 0.001 * fp * j, PublishP99: 0.008 * fp * j, PublishP999: 0.02 * fp * j, E2EP99: 0.01 * fp * j})
+		r.Environment = procsample.Environment{Kernel: "6.18.0", CPUModel: "test", CPUs: 2}
+		recs = append(recs, r)
 	}
 	return guideOf(t, p, recs)
 }
@@ -88,8 +85,7 @@ func TestTablesShowProbeOverhead(t *testing.T) {
 		if run.Cell.Settings.Probes == tuning.ProbesAll {
 			thr *= 0.97
 		}
-		recs = append(recs, tuning.Record{Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Measurement: tuning.Measurement{ThroughputBytes: thr, PublishP99: 0.008}, File: tuning.RunFileName(run.Cell.ID, run.Round)})
+		recs = append(recs, tuning.NewRecord(p, run, tuning.Measurement{ThroughputBytes: thr, PublishP99: 0.008}))
 	}
 	var b bytes.Buffer
 	if err := WriteTables(&b, analysisOf(t, p, recs), Terminal); err != nil {

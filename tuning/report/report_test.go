@@ -79,9 +79,7 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 	env := procsample.Environment{Kernel: "6.18.0", CPUModel: "Intel Xeon (test)", CPUs: 2, MemTotalBytes: 24576 << 20,
 		Disk: "loop on vda (virtio)", Filesystem: "per cell", Workload: "1 topic, 1 partition, 1 KiB", GoVersion: "go1.26.0"}
 	var recs []tuning.Record
-	order := 0
 	for _, run := range p.Schedule() {
-		order++
 		e, ok := effects[run.Cell.Name]
 		if !ok {
 			t.Fatalf("no effect for %s", run.Cell.Name)
@@ -107,13 +105,9 @@ func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 		if run.Cell.Name == "flush=fsync-on-ack" && run.Round == 2 {
 			notes = []string{"target rate not held: achieved 9800 msg/s = 49.0% of the target 20000 msg/s (below 99%)"}
 		}
-		recs = append(recs, tuning.Record{
-			Notes: notes,
-			Plan:  p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Order: order, Start: start.Add(time.Duration(order) * time.Minute),
-			Settings: run.Cell.Settings, Environment: env, Measurement: m,
-			File: tuning.RunFileName(run.Cell.ID, run.Round),
-		})
+		r := tuning.NewRecord(p, run, m)
+		r.Start, r.Environment, r.Notes = start.Add(time.Duration(run.Order)*time.Minute), env, notes
+		recs = append(recs, r)
 	}
 	return p, recs
 }
@@ -288,13 +282,10 @@ func TestGuideFullFactorial(t *testing.T) {
 	var recs []tuning.Record
 	for _, run := range p.Schedule() {
 		j := 1 + jitter[(run.Round+2*len(run.Cell.Name))%len(jitter)]
-		recs = append(recs, tuning.Record{
-			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels, Repetition: run.Round,
-			Environment: procsample.Environment{Kernel: "6.18.0", CPUModel: "test", CPUs: 2},
-			Measurement: tuning.Measurement{ThroughputBytes: 20e6 * j, ThroughputMsgs: 20000 * j,
-				PublishP50: pub[run.Cell.Name] / 5 * j, PublishP99: pub[run.Cell.Name] * j, PublishP999: 2 * pub[run.Cell.Name] * j, E2EP99: 1.5 * pub[run.Cell.Name] * j},
-			File: tuning.RunFileName(run.Cell.ID, run.Round),
-		})
+		r := tuning.NewRecord(p, run, tuning.Measurement{ThroughputBytes: 20e6 * j, ThroughputMsgs: 20000 * j,
+			PublishP50: pub[run.Cell.Name] / 5 * j, PublishP99: pub[run.Cell.Name] * j, PublishP999: 2 * pub[run.Cell.Name] * j, E2EP99: 1.5 * pub[run.Cell.Name] * j})
+		r.Environment = procsample.Environment{Kernel: "6.18.0", CPUModel: "test", CPUs: 2}
+		recs = append(recs, r)
 	}
 	a := analysisOf(t, p, recs)
 	guide := guideText(t, a)

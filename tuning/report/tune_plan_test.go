@@ -21,13 +21,9 @@ func TestTunePlanAnswersEverySeedRow(t *testing.T) {
 	var recs []tuning.Record
 	for i, run := range p.Schedule() {
 		j := 1 + jitter[(run.Round+i)%len(jitter)]
-		recs = append(recs, tuning.Record{
-			Plan: p.Name, Cell: run.Cell.ID, CellName: run.Cell.Name, Levels: run.Cell.Levels,
-			Repetition: run.Round, Order: i + 1, Start: time.Date(2026, 12, 4, 12, 0, i, 0, time.UTC),
-			Settings:    run.Cell.Settings,
-			Measurement: tuning.Measurement{ThroughputMsgs: 20000, ThroughputBytes: 20e6, PublishP99: 0.005 * j, E2EP99: 0.008 * j},
-			File:        tuning.RunFileName(run.Cell.ID, run.Round),
-		})
+		r := tuning.NewRecord(p, run, tuning.Measurement{ThroughputMsgs: 20000, ThroughputBytes: 20e6, PublishP99: 0.005 * j, E2EP99: 0.008 * j})
+		r.Start = time.Date(2026, 12, 4, 12, 0, i, 0, time.UTC)
+		recs = append(recs, r)
 	}
 	a, err := Analyze(p, recs)
 	if err != nil {

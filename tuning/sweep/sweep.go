@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/fsutil"
 	"github.com/brokerlab/brokerlab/internal/profiling"
 	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/procsample"
@@ -242,15 +243,7 @@ func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) err
 		"tables.md": func(f *os.File) error { return report.WriteTables(f, a, report.Markdown) },
 		"guide.md":  func(f *os.File) error { return report.WriteGuide(f, a) },
 	} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		if err := write(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
+		if err := fsutil.WriteFileWith(filepath.Join(dir, name), write); err != nil {
 			return err
 		}
 	}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/sweep"
 )
@@ -28,9 +28,7 @@ func TestSweepWithKfakeAsTheTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "kfake"), "../../cmd/kfake").CombinedOutput(); err != nil {
-		t.Fatalf("building kfake: %v\n%s", err, out)
-	}
+	testutil.GoBuild(t, filepath.Join(root, "bin"), "../../cmd/kfake")
 	driver, err := os.ReadFile("../../workloads/driver-default.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -357,7 +357,7 @@ func TestGroupAPIsRaw(t *testing.T) {
 // TestKcatBalancedConsumers runs three kcat -G members on one topic: every
 // record is consumed exactly once across them.
 func TestKcatBalancedConsumers(t *testing.T) {
-	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	kc := requireKcat(t)
 	b := newTestBroker(t)
 	const topic, group, n = "kcat-group", "kcats", 900
 	createGroupTopic(t, b.addr, topic, 6)
@@ -372,7 +372,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 	var members []member
 	for i := 0; i < 3; i++ {
 		m := member{out: &lockedBuffer{}, stderr: &lockedBuffer{}}
-		m.cmd = exec.CommandContext(ctx, kcat, "-b", b.addr, "-G", group, "-q", "-u", "-f", "%s\n",
+		m.cmd = kc.command(ctx, b.addr, "-G", group, "-q", "-u", "-f", "%s\n",
 			"-X", "auto.offset.reset=earliest", "-X", "client.id=kcat-"+fmt.Sprint(i),
 			"-X", "session.timeout.ms=10000", "-X", "heartbeat.interval.ms=500", topic)
 		m.cmd.Stdout, m.cmd.Stderr = m.out, m.stderr

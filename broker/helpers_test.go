@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,4 +307,32 @@ func (k kafkajs) run(t *testing.T, script string, args ...string) {
 		t.Fatalf("%s failed: %v\n%s", script, err, out)
 	}
 	t.Logf("%s: %s", script, bytes.TrimSpace(out))
+}
+
+// kcat is the path of kcat, librdkafka's command-line client.
+type kcat string
+
+// requireKcat finds kcat, and skips the test where it is not installed.
+func requireKcat(tb testing.TB) kcat {
+	tb.Helper()
+	return kcat(testutil.RequireCommand(tb, "kcat", "apt-get install kcat"))
+}
+
+// command returns kcat with args, talking to the broker at addr.
+func (k kcat) command(ctx context.Context, addr string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, string(k), append([]string{"-b", addr}, args...)...)
+}
+
+// run runs kcat with args and stdin as its input, and returns what it
+// wrote to standard output; the test fails with its output when it fails.
+func (k kcat) run(ctx context.Context, tb testing.TB, addr, stdin string, args ...string) string {
+	tb.Helper()
+	cmd := k.command(ctx, addr, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("kcat %v: %v\n%s%s", args, err, out.String(), errb.String())
+	}
+	return out.String()
 }

@@ -299,9 +299,7 @@ func TestWaitIsClosedByTheNextAppend(t *testing.T) {
 }
 
 func TestRollByTime(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	cfg.RollInterval = time.Hour
 	s := openStore(t, cfg)
 	mustCreate(t, s, "broker-default", 1, nil)
@@ -347,9 +345,7 @@ func TestRetention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
-			cfg := testConfig(t, 1)
-			cfg.Now = clock.Now
+			cfg, clock := clockedConfig(t, 1)
 			cfg.Retention = tt.broker
 			s := openStore(t, cfg)
 			configs := map[string]*string{"segment.bytes": ptr("1000")}
@@ -393,9 +389,7 @@ func TestRetention(t *testing.T) {
 }
 
 func TestSliceOutlivesRetention(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, _ := clockedConfig(t, 1) // time stands still
 	s := openStore(t, cfg)
 	mustCreate(t, s, "rel", 1, map[string]*string{"segment.bytes": ptr("1000"), "retention.bytes": ptr("0")})
 	p := s.Partition("rel", 0)
@@ -419,9 +413,7 @@ func TestSliceOutlivesRetention(t *testing.T) {
 }
 
 func TestRunEnforcesRetentionAndCheckpoints(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	cfg.Retention = Retention{Duration: time.Hour, CheckInterval: 5 * time.Millisecond}
 	cfg.CheckpointInterval = 5 * time.Millisecond
 	s := openStore(t, cfg)
@@ -529,9 +521,7 @@ func TestFlushPolicy(t *testing.T) {
 		}
 	})
 	t.Run("log.flush.interval.ms syncs old unflushed data", func(t *testing.T) {
-		clock := newFakeClock()
-		cfg := testConfig(t, 1)
-		cfg.Now = clock.Now
+		cfg, clock := clockedConfig(t, 1)
 		cfg.Flush.Interval = time.Minute
 		s := openStore(t, cfg)
 		mustCreate(t, s, "ms", 1, nil)

@@ -29,13 +29,7 @@ func TestTopicCompressionType(t *testing.T) {
 	for typ, codec := range types {
 		t.Run(typ, func(t *testing.T) {
 			topic := "ct-" + typ
-			r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"compression.type": kmsg.StringPtr(typ)}, topic)
-			if err == nil {
-				err = r.Err
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			createTopic(t, b.addr, topic, 1, map[string]*string{"compression.type": kmsg.StringPtr(typ)})
 			cl := newClient(t, b.addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			var want []string
 			for i := range 200 {

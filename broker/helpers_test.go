@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -107,6 +108,21 @@ func newClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	}
 	tb.Cleanup(cl.Close)
 	return cl
+}
+
+// createTopic creates topic with the given partitions and configs through
+// kadm.
+func createTopic(tb testing.TB, addr, topic string, partitions int32, configs map[string]*string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(newClient(tb, addr)).CreateTopic(ctx, partitions, 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		tb.Fatalf("creating %s: %v", topic, err)
+	}
 }
 
 // rawConn speaks the Kafka protocol over a plain net.Conn, with kmsg.

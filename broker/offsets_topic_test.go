@@ -41,7 +41,7 @@ func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "user", 1)
+	createTopic(t, b.addr, "user", 1, nil)
 	produceValues(t, b.addr, "user", "u", 0, 5)
 
 	rc := dialRaw(t, b.addr)

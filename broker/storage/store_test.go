@@ -97,10 +97,7 @@ func readMeta(tb testing.TB, dir string) metaProperties {
 
 func TestPlacementPicksDirWithFewestPartitions(t *testing.T) {
 	cfg := testConfig(t, 3)
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "a", 2, nil) // dirs 0, 1
 	mustCreate(t, s, "b", 4, nil) // dirs 2, 0, 1, 2
 	count := func(s *Store) map[string]int {
@@ -591,10 +588,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 
 func TestCreateTopicWritesEveryPartitionsMetadataAndReloads(t *testing.T) {
 	cfg := testConfig(t, 2)
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	if err := s.CreateTopic("many", 60, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,7 @@ func TestAlterTopicConfigs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": new("1024")}, "cfg"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, b.addr, "cfg", 1, map[string]*string{"segment.bytes": new("1024")})
 	describe := func(adm *kadm.Client) map[string]kadm.Config {
 		t.Helper()
 		rcs, err := adm.DescribeTopicConfigs(ctx, "cfg")

@@ -38,17 +38,6 @@ func clientSuite(t *testing.T, addr string) {
 	t.Cleanup(cancel)
 	adm := kadm.NewClient(newClient(t, addr))
 
-	createTopic := func(t *testing.T, name string, partitions int32, configs map[string]*string) {
-		t.Helper()
-		resp, err := adm.CreateTopic(ctx, partitions, 1, configs, name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			t.Fatalf("creating %s: %v", name, err)
-		}
-	}
-
 	// consume reads n records from the given partition offsets.
 	consume := func(t *testing.T, parts map[string]map[int32]kgo.Offset, n int) []*kgo.Record {
 		t.Helper()
@@ -67,7 +56,7 @@ func clientSuite(t *testing.T, addr string) {
 
 	t.Run("an idempotent producer's records come back exactly once and in order", func(t *testing.T) {
 		const topic, parts, n = "idempotent", 4, 4000
-		createTopic(t, topic, parts, nil)
+		createTopic(t, addr, topic, parts, nil)
 		prod := newClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 		var recs []*kgo.Record
 		for i := range n {
@@ -111,7 +100,7 @@ func clientSuite(t *testing.T, addr string) {
 
 	t.Run("a partition is consumed from the start, an offset and the end", func(t *testing.T) {
 		const topic = "direct"
-		createTopic(t, topic, 1, nil)
+		createTopic(t, addr, topic, 1, nil)
 		prod := newClient(t, addr, kgo.DefaultProduceTopic(topic))
 		produce := func(from, to int) {
 			for i := from; i < to; i++ {
@@ -155,7 +144,7 @@ func clientSuite(t *testing.T, addr string) {
 
 	t.Run("ListOffsets answers earliest, latest and by timestamp", func(t *testing.T) {
 		const topic = "offsets"
-		createTopic(t, topic, 1, nil)
+		createTopic(t, addr, topic, 1, nil)
 		prod := newClient(t, addr, kgo.DefaultProduceTopic(topic))
 		base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 		for i := range 5 {
@@ -189,7 +178,7 @@ func clientSuite(t *testing.T, addr string) {
 	t.Run("topics are created, described and deleted with kadm", func(t *testing.T) {
 		const topic = "admin"
 		ms := "12345"
-		createTopic(t, topic, 3, map[string]*string{"retention.ms": &ms})
+		createTopic(t, addr, topic, 3, map[string]*string{"retention.ms": &ms})
 		if resp, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err == nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
 			t.Errorf("creating it again: %v, want TOPIC_ALREADY_EXISTS", resp.Err)
 		}

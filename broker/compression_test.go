@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestTopicCompressionType produces uncompressed records to topics of every
@@ -23,7 +20,7 @@ import (
 // them back with franz-go and with kcat (librdkafka), whose decompressors
 // are not ours.
 func TestTopicCompressionType(t *testing.T) {
-	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	kc := requireKcat(t)
 	b := newTestBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -32,13 +29,7 @@ func TestTopicCompressionType(t *testing.T) {
 	for typ, codec := range types {
 		t.Run(typ, func(t *testing.T) {
 			topic := "ct-" + typ
-			r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"compression.type": kmsg.StringPtr(typ)}, topic)
-			if err == nil {
-				err = r.Err
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			createTopic(t, b.addr, topic, 1, map[string]*string{"compression.type": kmsg.StringPtr(typ)})
 			cl := newClient(t, b.addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			var want []string
 			for i := range 200 {
@@ -75,11 +66,8 @@ func TestTopicCompressionType(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("franz-go consumed %d records, not the %d produced", len(got), len(want))
 			}
-			out, err := exec.CommandContext(ctx, kcat, "-b", b.addr, "-t", topic, "-C", "-o", "beginning", "-e", "-q", "-f", "%s\n").CombinedOutput()
-			if err != nil {
-				t.Fatalf("kcat: %v\n%s", err, out)
-			}
-			if string(out) != strings.Join(want, "\n")+"\n" {
+			out := kc.run(ctx, t, b.addr, "", "-t", topic, "-C", "-o", "beginning", "-e", "-q", "-f", "%s\n")
+			if out != strings.Join(want, "\n")+"\n" {
 				t.Errorf("kcat consumed:\n%.300s", out)
 			}
 		})

@@ -128,6 +128,21 @@ func runRoundTrips(b *testing.B, c *benchClient, frame []byte, depth int) {
 	if err := c.roundTrip(frame, 1); err != nil { // warm: buffers, pools
 		b.Fatal(err)
 	}
+	stop := measureBroker(b)
+	for i := 0; i < b.N; i += depth {
+		n := min(depth, b.N-i)
+		if err := c.roundTrip(frames[:n*len(frame)], n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stop()
+}
+
+// measureBroker starts the measured loop of a benchmark: the broker's CPU
+// and, where they can be counted, its syscalls (countSyscalls) from here,
+// allocations reported, the timer reset. stop stops the timer and reports
+// them per op.
+func measureBroker(b *testing.B) (stop func()) {
 	counter := countSyscalls(b)
 	var before bpf.SyscallCounts
 	if counter != nil {
@@ -136,32 +151,22 @@ func runRoundTrips(b *testing.B, c *benchClient, frame []byte, depth int) {
 	cpu0 := brokerCPU()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i += depth {
-		n := min(depth, b.N-i)
-		if err := c.roundTrip(frames[:n*len(frame)], n); err != nil {
+	return func() {
+		b.StopTimer()
+		b.ReportMetric(float64(brokerCPU()-cpu0)/float64(b.N), "broker-cpu-ns/op")
+		if counter == nil {
+			return
+		}
+		after, err := counter.Counts()
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.StopTimer()
-	reportBroker(b, counter, before, cpu0)
-}
-
-// reportBroker reports the broker's CPU and, with a counter, its syscalls
-// per op since cpu0 and before.
-func reportBroker(b *testing.B, counter *bpf.SyscallCounter, before bpf.SyscallCounts, cpu0 int64) {
-	b.ReportMetric(float64(brokerCPU()-cpu0)/float64(b.N), "broker-cpu-ns/op")
-	if counter == nil {
-		return
-	}
-	after, err := counter.Counts()
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := after.Sub(before)
-	b.ReportMetric(float64(d.Total())/float64(b.N), "syscalls/op")
-	for _, k := range d.Sorted() {
-		if per := float64(k.Count) / float64(b.N); per >= 0.05 {
-			b.ReportMetric(per, k.Name+"/op")
+		d := after.Sub(before)
+		b.ReportMetric(float64(d.Total())/float64(b.N), "syscalls/op")
+		for _, k := range d.Sorted() {
+			if per := float64(k.Count) / float64(b.N); per >= 0.05 {
+				b.ReportMetric(per, k.Name+"/op")
+			}
 		}
 	}
 }
@@ -252,17 +257,9 @@ func BenchmarkTailRoundTrip(b *testing.B) {
 		next += 3
 	}
 	op() // warm: buffers, pools
-	counter := countSyscalls(b)
-	var before bpf.SyscallCounts
-	if counter != nil {
-		before, _ = counter.Counts()
-	}
-	cpu0 := brokerCPU()
-	b.ReportAllocs()
-	b.ResetTimer()
+	stop := measureBroker(b)
 	for range b.N {
 		op()
 	}
-	b.StopTimer()
-	reportBroker(b, counter, before, cpu0)
+	stop()
 }

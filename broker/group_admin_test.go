@@ -19,8 +19,8 @@ func TestDeleteGroupsOffsetDeleteAndListFilters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "subscribed", 2)
-	createGroupTopic(t, b.addr, "other", 1)
+	createTopic(t, b.addr, "subscribed", 2, nil)
+	createTopic(t, b.addr, "other", 1, nil)
 
 	// "idle": offsets on both topics, no members.
 	commit := func(group string) {
@@ -142,7 +142,7 @@ func TestOffsetsTopicInMetadata(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "regex-user", 1)
+	createTopic(t, b.addr, "regex-user", 1, nil)
 	produceValues(t, b.addr, "regex-user", "r", 0, 5)
 
 	td, err := adm.ListTopicsWithInternal(ctx)

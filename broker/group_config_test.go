@@ -58,7 +58,7 @@ func TestGroupConfigApplied(t *testing.T) {
 		c.GroupMinSessionTimeout = 20 * time.Second
 		c.OffsetMetadataMaxBytes = 8
 	})
-	createGroupTopic(t, b.addr, "gc", 1)
+	createTopic(t, b.addr, "gc", 1, nil)
 	rc := dialRaw(t, b.addr)
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.Version = 4
@@ -91,8 +91,8 @@ func TestDeleteTopicDeletesCommittedOffsets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "reborn", 2)
-	createGroupTopic(t, b.addr, "kept", 1)
+	createTopic(t, b.addr, "reborn", 2, nil)
+	createTopic(t, b.addr, "kept", 1, nil)
 	var offs kadm.Offsets
 	offs.Add(kadm.Offset{Topic: "reborn", Partition: 0, At: 5, LeaderEpoch: -1})
 	offs.Add(kadm.Offset{Topic: "reborn", Partition: 1, At: 6, LeaderEpoch: -1})
@@ -105,7 +105,7 @@ func TestDeleteTopicDeletesCommittedOffsets(t *testing.T) {
 	if _, err := adm.DeleteTopic(ctx, "reborn"); err != nil {
 		t.Fatal(err)
 	}
-	createGroupTopic(t, b.addr, "reborn", 2)
+	createTopic(t, b.addr, "reborn", 2, nil)
 	for _, g := range []string{"g1", "g2"} {
 		got, err := adm.FetchOffsets(ctx, g)
 		if err != nil {

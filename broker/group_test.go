@@ -22,20 +22,6 @@ import (
 	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
-// createGroupTopic creates topic with the given partitions through kadm.
-func createGroupTopic(t *testing.T, addr, topic string, partitions int32) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(newClient(t, addr)).CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
-}
-
 // produceValues writes "<prefix>-<i>" for i in [from, to), spread over the
 // partitions.
 func produceValues(t *testing.T, addr, topic, prefix string, from, to int) {
@@ -184,7 +170,7 @@ func waitGroupMembers(t *testing.T, addr, group string, n int) {
 func TestGroupConsumersRebalanceWithoutLossOrDuplicates(t *testing.T) {
 	b := newTestBroker(t)
 	const topic, group, per = "rebalance", "rebalancers", 600
-	createGroupTopic(t, b.addr, topic, 6)
+	createTopic(t, b.addr, topic, 6, nil)
 	tl := newTally()
 
 	a := startGroupMember(t, b.addr, group, topic, "a", tl)
@@ -233,7 +219,7 @@ func TestGroupConsumersRebalanceWithoutLossOrDuplicates(t *testing.T) {
 func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	b := newTestBroker(t)
 	const topic, group, n = "durable-commits", "survivors", 300
-	createGroupTopic(t, b.addr, topic, 3)
+	createTopic(t, b.addr, topic, 3, nil)
 	produceValues(t, b.addr, topic, "d", 0, n)
 
 	tl := newTally()
@@ -357,10 +343,10 @@ func TestGroupAPIsRaw(t *testing.T) {
 // TestKcatBalancedConsumers runs three kcat -G members on one topic: every
 // record is consumed exactly once across them.
 func TestKcatBalancedConsumers(t *testing.T) {
-	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	kc := requireKcat(t)
 	b := newTestBroker(t)
 	const topic, group, n = "kcat-group", "kcats", 900
-	createGroupTopic(t, b.addr, topic, 6)
+	createTopic(t, b.addr, topic, 6, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -372,7 +358,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 	var members []member
 	for i := 0; i < 3; i++ {
 		m := member{out: &lockedBuffer{}, stderr: &lockedBuffer{}}
-		m.cmd = exec.CommandContext(ctx, kcat, "-b", b.addr, "-G", group, "-q", "-u", "-f", "%s\n",
+		m.cmd = kc.command(ctx, b.addr, "-G", group, "-q", "-u", "-f", "%s\n",
 			"-X", "auto.offset.reset=earliest", "-X", "client.id=kcat-"+fmt.Sprint(i),
 			"-X", "session.timeout.ms=10000", "-X", "heartbeat.interval.ms=500", topic)
 		m.cmd.Stdout, m.cmd.Stderr = m.out, m.stderr
@@ -461,6 +447,6 @@ func TestKafkajsGroupConsumers(t *testing.T) {
 	kjs := requireKafkajs(t)
 	b := newTestBroker(t)
 	const topic, n = "kafkajs-group", 500
-	createGroupTopic(t, b.addr, topic, 4)
+	createTopic(t, b.addr, topic, 4, nil)
 	kjs.run(t, "groups.js", b.addr, topic, fmt.Sprint(n))
 }

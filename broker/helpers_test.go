@@ -13,9 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -106,6 +108,21 @@ func newClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	}
 	tb.Cleanup(cl.Close)
 	return cl
+}
+
+// createTopic creates topic with the given partitions and configs through
+// kadm.
+func createTopic(tb testing.TB, addr, topic string, partitions int32, configs map[string]*string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(newClient(tb, addr)).CreateTopic(ctx, partitions, 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		tb.Fatalf("creating %s: %v", topic, err)
+	}
 }
 
 // rawConn speaks the Kafka protocol over a plain net.Conn, with kmsg.
@@ -306,4 +323,32 @@ func (k kafkajs) run(t *testing.T, script string, args ...string) {
 		t.Fatalf("%s failed: %v\n%s", script, err, out)
 	}
 	t.Logf("%s: %s", script, bytes.TrimSpace(out))
+}
+
+// kcat is the path of kcat, librdkafka's command-line client.
+type kcat string
+
+// requireKcat finds kcat, and skips the test where it is not installed.
+func requireKcat(tb testing.TB) kcat {
+	tb.Helper()
+	return kcat(testutil.RequireCommand(tb, "kcat", "apt-get install kcat"))
+}
+
+// command returns kcat with args, talking to the broker at addr.
+func (k kcat) command(ctx context.Context, addr string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, string(k), append([]string{"-b", addr}, args...)...)
+}
+
+// run runs kcat with args and stdin as its input, and returns what it
+// wrote to standard output; the test fails with its output when it fails.
+func (k kcat) run(ctx context.Context, tb testing.TB, addr, stdin string, args ...string) string {
+	tb.Helper()
+	cmd := k.command(ctx, addr, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("kcat %v: %v\n%s%s", args, err, out.String(), errb.String())
+	}
+	return out.String()
 }

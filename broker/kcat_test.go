@@ -2,30 +2,21 @@ package broker
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestKcat drives the broker with kcat (librdkafka): produce with keys and
 // headers, consume from the beginning until the end, and compare.
 func TestKcat(t *testing.T) {
-	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	kc := requireKcat(t)
 	b := newTestBroker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	run := func(stdin string, args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, kcat, append([]string{"-b", b.addr, "-t", "kcat"}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kcat %v: %v\n%s", args, err, out)
-		}
-		return string(out)
+		return kc.run(ctx, t, b.addr, stdin, append([]string{"-t", "kcat"}, args...)...)
 	}
 	run("k1:first value\nk2:second\nk3:third: with a colon\n", "-P", "-K:", "-H", "trace=abc", "-H", "source=kcat")
 	out := run("", "-C", "-o", "beginning", "-e", "-q", "-f", "%k|%s|%h|%o\n")

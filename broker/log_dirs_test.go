@@ -27,8 +27,8 @@ func TestDescribeLogDirs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "a", 3)
-	createGroupTopic(t, b.addr, "b", 1)
+	createTopic(t, b.addr, "a", 3, nil)
+	createTopic(t, b.addr, "b", 1, nil)
 	produceValues(t, b.addr, "a", "value", 0, 300)
 
 	all, err := adm.DescribeAllLogDirs(ctx, nil)

@@ -20,7 +20,7 @@ func TestOffsetFetchManyGroups(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "of", 2)
+	createTopic(t, b.addr, "of", 2, nil)
 	for i, g := range []string{"g1", "g2", "g3"} {
 		os := kadm.Offsets{}
 		os.Add(kadm.Offset{Topic: "of", Partition: int32(i % 2), At: int64(10 + i), LeaderEpoch: -1})

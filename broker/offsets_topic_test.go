@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -10,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestOffsetsTopicReadsAsEmpty: once Metadata lists __consumer_offsets,
@@ -39,12 +36,12 @@ func consumeOnly(ctx context.Context, t *testing.T, cl *kgo.Client, topic string
 }
 
 func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
-	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	kc := requireKcat(t)
 	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	createGroupTopic(t, b.addr, "user", 1)
+	createTopic(t, b.addr, "user", 1, nil)
 	produceValues(t, b.addr, "user", "u", 0, 5)
 
 	rc := dialRaw(t, b.addr)
@@ -101,8 +98,7 @@ func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
 	consumeOnly(ctx, t, cl, "user", 5)
 
 	// kcat reads every partition to its end and exits.
-	out, err := exec.CommandContext(ctx, kcat, "-b", b.addr, "-t", offsetsTopicName, "-C", "-o", "beginning", "-e", "-q").CombinedOutput()
-	if err != nil || len(out) != 0 {
-		t.Errorf("kcat -C -t %s -e: %v %q", offsetsTopicName, err, out)
+	if out := kc.run(ctx, t, b.addr, "", "-t", offsetsTopicName, "-C", "-o", "beginning", "-e", "-q"); out != "" {
+		t.Errorf("kcat -C -t %s -e: %q", offsetsTopicName, out)
 	}
 }

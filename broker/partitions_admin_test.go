@@ -20,9 +20,7 @@ func TestCreatePartitions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	if _, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.bytes": kmsg.StringPtr("1048576")}, "grow"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, b.addr, "grow", 2, map[string]*string{"retention.bytes": kmsg.StringPtr("1048576")})
 
 	vr, err := adm.ValidateCreatePartitions(ctx, 2, "grow")
 	if err != nil || vr["grow"].Err != nil {
@@ -170,9 +168,7 @@ func TestDeleteRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, b.addr))
-	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": kmsg.StringPtr("200")}, "head"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, b.addr, "head", 1, map[string]*string{"segment.bytes": kmsg.StringPtr("200")})
 	cl := newClient(t, b.addr, kgo.DefaultProduceTopic("head"), kgo.MaxBufferedRecords(1))
 	for i := range 30 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("x", 40) + string(rune('a'+i%26)))}).FirstErr(); err != nil {

@@ -1,17 +1,13 @@
 package broker
 
 import (
-	"bytes"
 	"context"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestKcatTransactions drives transactions with kcat (librdkafka 2.0's
@@ -21,7 +17,7 @@ import (
 // only kcat's records (and stop at the open transaction), read_uncommitted
 // everything.
 func TestKcatTransactions(t *testing.T) {
-	kcat := testutil.RequireCommand(t, "kcat", "apt-get install kcat")
+	kc := requireKcat(t)
 	b := newTestBroker(t)
 	rc := dialRaw(t, b.addr)
 	createTopicRaw(t, rc, "kcat-txn", 2)
@@ -29,14 +25,7 @@ func TestKcatTransactions(t *testing.T) {
 	defer cancel()
 	run := func(stdin string, args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, kcat, append([]string{"-b", b.addr, "-t", "kcat-txn", "-q"}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("kcat %v: %v\n%s%s", args, err, out.String(), errb.String())
-		}
-		return out.String()
+		return kc.run(ctx, t, b.addr, stdin, append([]string{"-t", "kcat-txn", "-q"}, args...)...)
 	}
 	lines := func(s string) []string {
 		out := strings.Fields(s)

@@ -268,10 +268,7 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 	}
 	g.joinSeq++
 	m.joinedAt = g.joinSeq
-	m.setJoin(req)
-	for _, p := range req.Protocols {
-		g.protocols[p.Name]++
-	}
+	g.setJoin(m, req)
 	g.members[m.id] = m
 	if g.leader == "" {
 		g.leader = m.id
@@ -279,14 +276,7 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 	if g.initialDelay {
 		g.newMemberAdded = true
 	}
-	w := g.wait(m, req.Version)
-	g.scheduleSession(m)
-	if g.state == statePreparingRebalance {
-		g.maybeCompleteJoin()
-	} else {
-		g.prepareRebalance("member joined")
-	}
-	return w
+	return g.parkJoin(m, req.Version, "member joined")
 }
 
 // updateMember records a known member's new join and parks it.
@@ -294,23 +284,35 @@ func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.J
 	for _, p := range m.protocols {
 		g.protocols[p.name]--
 	}
+	g.setJoin(m, req)
+	// A join retried on a new connection: the old one waits no more.
+	g.failJoin(m, kerr.RebalanceInProgress)
+	w := g.wait(m, req.Version)
+	if g.state == statePreparingRebalance {
+		g.maybeCompleteJoin()
+	}
+	return w
+}
+
+// setJoin records req as m's join and counts its protocols in the group's
+// tally (a caller replacing an earlier join uncounts its protocols first).
+func (g *group) setJoin(m *member, req *kmsg.JoinGroupRequest) {
 	m.setJoin(req)
 	for _, p := range req.Protocols {
 		g.protocols[p.Name]++
 	}
-	if m.joinw != nil {
-		// A join retried on a new connection: the old one waits no more.
-		old := &kmsg.JoinGroupResponse{Version: m.joinv}
-		old.Default()
-		old.ErrorCode = kerr.RebalanceInProgress.Code
-		old.MemberID = m.id
-		m.joinw <- old
-		m.joinw = nil
-		g.nJoining--
-	}
-	w := g.wait(m, req.Version)
+}
+
+// parkJoin parks m's join until the group answers it and schedules m's
+// session; the rebalance in preparation may now complete, or one starts
+// for reason.
+func (g *group) parkJoin(m *member, version int16, reason string) chan *kmsg.JoinGroupResponse {
+	w := g.wait(m, version)
+	g.scheduleSession(m)
 	if g.state == statePreparingRebalance {
 		g.maybeCompleteJoin()
+	} else {
+		g.prepareRebalance(reason)
 	}
 	return w
 }
@@ -363,10 +365,7 @@ func (g *group) replaceStatic(oldID string, cl Client, req *kmsg.JoinGroupReques
 	g.dropMember(old)
 	g.static[*req.InstanceID] = m.id
 	g.members[m.id] = m
-	m.setJoin(req)
-	for _, p := range req.Protocols {
-		g.protocols[p.Name]++
-	}
+	g.setJoin(m, req)
 	if g.leader == oldID || g.leader == "" {
 		g.leader = m.id
 	}
@@ -378,14 +377,7 @@ func (g *group) replaceStatic(oldID string, cl Client, req *kmsg.JoinGroupReques
 		resp.SkipAssignment = m.id == g.leader
 		return nil
 	}
-	w := g.wait(m, req.Version)
-	g.scheduleSession(m)
-	if g.state == statePreparingRebalance {
-		g.maybeCompleteJoin()
-	} else {
-		g.prepareRebalance("static member rejoined with new protocols")
-	}
-	return w
+	return g.parkJoin(m, req.Version, "static member rejoined with new protocols")
 }
 
 // fence answers a replaced static member's waiting requests with
@@ -395,22 +387,36 @@ func (g *group) fence(m *member) { g.failWaiting(m, kerr.FencedInstanceID) }
 // failWaiting answers m's waiting JoinGroup and SyncGroup requests, if any,
 // with err.
 func (g *group) failWaiting(m *member, err *kerr.Error) {
-	if m.joinw != nil {
-		r := &kmsg.JoinGroupResponse{Version: m.joinv}
-		r.Default()
-		r.ErrorCode = err.Code
-		r.MemberID = m.id
-		m.joinw <- r
-		m.joinw = nil
-		g.nJoining--
+	g.failJoin(m, err)
+	m.failSync(err)
+}
+
+// failJoin answers m's waiting JoinGroup request, if any, with err.
+func (g *group) failJoin(m *member, err *kerr.Error) {
+	if m.joinw == nil {
+		return
 	}
-	if m.syncw != nil {
-		r := &kmsg.SyncGroupResponse{Version: m.syncv}
-		r.Default()
-		r.ErrorCode = err.Code
-		m.syncw <- r
-		m.syncw = nil
+	r := &kmsg.JoinGroupResponse{Version: m.joinv}
+	r.Default()
+	r.ErrorCode = err.Code
+	r.MemberID = m.id
+	m.joinw <- r
+	m.joinw = nil
+	g.nJoining--
+}
+
+// failSync answers m's waiting SyncGroup request, if any, with err, and
+// says whether there was one.
+func (m *member) failSync(err *kerr.Error) bool {
+	if m.syncw == nil {
+		return false
 	}
+	r := &kmsg.SyncGroupResponse{Version: m.syncv}
+	r.Default()
+	r.ErrorCode = err.Code
+	m.syncw <- r
+	m.syncw = nil
+	return true
 }
 
 // supportsProtocols is Kafka's GroupMetadata.supportsProtocols: an empty
@@ -462,12 +468,7 @@ func (g *group) prepareRebalance(reason string) {
 	if g.state == stateCompletingRebalance {
 		for _, m := range g.members {
 			m.assignment = nil
-			if m.syncw != nil {
-				r := &kmsg.SyncGroupResponse{Version: m.syncv}
-				r.Default()
-				r.ErrorCode = kerr.RebalanceInProgress.Code
-				m.syncw <- r
-				m.syncw = nil
+			if m.failSync(kerr.RebalanceInProgress) {
 				g.scheduleSession(m)
 			}
 		}
@@ -786,12 +787,7 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) c
 	case statePreparingRebalance:
 		return fail(kerr.RebalanceInProgress)
 	case stateCompletingRebalance:
-		if m.syncw != nil {
-			r := &kmsg.SyncGroupResponse{Version: m.syncv}
-			r.Default()
-			r.ErrorCode = kerr.RebalanceInProgress.Code
-			m.syncw <- r
-		}
+		m.failSync(kerr.RebalanceInProgress) // an earlier SyncGroup of m still waiting
 		m.syncw = make(chan *kmsg.SyncGroupResponse, 1)
 		m.syncv = req.Version
 		w := m.syncw

@@ -334,26 +334,40 @@ func appendRecord(dst []byte, r offsetRecord) ([]byte, error) {
 	if len(r.group) > maxGroupIDLen || len(r.tp.topic) > maxTopicLen || (r.value.metadata != nil && len(*r.value.metadata) > MaxMetadataBytesLimit) {
 		return dst, fmt.Errorf("encoding offset of group (%d bytes) topic (%d bytes): %w", len(r.group), len(r.tp.topic), errRecordTooLarge)
 	}
+	return appendRecordVersion(dst, r, recordVersion), nil
+}
+
+// appendRecordVersion appends r's encoding in layout version (the mirror of
+// decodeBody). Version 0 writes the group and topic lengths as uint16s,
+// len&0xffff for a longer string as the brokers that wrote it did: only
+// tests write it, to make the files those brokers left.
+func appendRecordVersion(dst []byte, r offsetRecord, version byte) []byte {
 	kind := byte(kindCommit)
 	if r.tombstone {
 		kind = kindTombstone
 	}
+	appendName := func(dst []byte, s string) []byte { // the group or the topic
+		if version == 0 {
+			dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+		} else {
+			dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+		}
+		return append(dst, s...)
+	}
 	return framedlog.AppendFrame(dst, func(dst []byte) []byte {
-		dst = append(dst, recordVersion, kind)
+		dst = append(dst, version, kind)
 		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
 		dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
 		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
 		dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.group)))
-		dst = append(dst, r.group...)
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.tp.topic)))
-		dst = append(dst, r.tp.topic...)
+		dst = appendName(dst, r.group)
+		dst = appendName(dst, r.tp.topic)
 		if r.value.metadata == nil {
 			return binary.BigEndian.AppendUint32(dst, 0xffffffff)
 		}
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(*r.value.metadata)))
 		return append(dst, *r.value.metadata...)
-	}), nil
+	})
 }
 
 // decodeRecords decodes data up to the first torn or corrupt envelope (a

@@ -15,8 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/brokerlab/brokerlab/internal/framedlog"
 )
 
 func commitReq(group, memberID string, gen int32, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
@@ -359,7 +357,7 @@ func FuzzDecodeRecords(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(rec)
-	f.Add(appendRecordV0(nil, offsetRecord{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: 5, metadata: &md}}))
+	f.Add(appendRecordVersion(nil, offsetRecord{group: "g", tp: tp{"t", 1}, value: offsetValue{offset: 5, metadata: &md}}, 0))
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		records, valid, _ := decodeRecords(data)
@@ -396,31 +394,6 @@ func sameRecord(a, b offsetRecord) bool {
 	return a == b
 }
 
-// appendRecordV0 is the version 0 encoder (uint16 string lengths, truncated
-// silently), kept to write the files earlier brokers wrote.
-func appendRecordV0(dst []byte, r offsetRecord) []byte {
-	kind := byte(kindCommit)
-	if r.tombstone {
-		kind = kindTombstone
-	}
-	return framedlog.AppendFrame(dst, func(dst []byte) []byte {
-		dst = append(dst, 0, kind)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.commitMs))
-		dst = binary.BigEndian.AppendUint32(dst, uint32(r.tp.partition))
-		dst = binary.BigEndian.AppendUint64(dst, uint64(r.value.offset))
-		dst = binary.BigEndian.AppendUint32(dst, uint32(r.value.leaderEpoch))
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.group)))
-		dst = append(dst, r.group...)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.tp.topic)))
-		dst = append(dst, r.tp.topic...)
-		if r.value.metadata == nil {
-			return binary.BigEndian.AppendUint32(dst, 0xffffffff)
-		}
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(*r.value.metadata)))
-		return append(dst, *r.value.metadata...)
-	})
-}
-
 func flip(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 0xff
@@ -444,14 +417,14 @@ func TestOffsetLogLoadsVersion0AndSkipsBadRecords(t *testing.T) {
 	dir := t.TempDir()
 	md := "md"
 	var data []byte
-	data = appendRecordV0(data, offsetRecord{group: "g1", tp: tp{"t", 0}, value: offsetValue{offset: 10, leaderEpoch: -1, metadata: &md, commitMs: 1}})
+	data = appendRecordVersion(data, offsetRecord{group: "g1", tp: tp{"t", 0}, value: offsetValue{offset: 10, leaderEpoch: -1, metadata: &md, commitMs: 1}}, 0)
 	// A sound envelope around a body with a string length past its end
 	// (what a 70,000-byte group id left in the first layout).
-	bad := appendRecordV0(nil, offsetRecord{group: "g2", tp: tp{"t", 0}, value: offsetValue{offset: 99}})
+	bad := appendRecordVersion(nil, offsetRecord{group: "g2", tp: tp{"t", 0}, value: offsetValue{offset: 99}}, 0)
 	binary.BigEndian.PutUint16(bad[recordHeaderLen+26:], 0xffff)
 	binary.BigEndian.PutUint32(bad[4:], crc32.Checksum(bad[recordHeaderLen:], crc32.MakeTable(crc32.Castagnoli)))
 	data = append(data, bad...)
-	data = appendRecordV0(data, offsetRecord{group: "g3", tp: tp{"t", 1}, value: offsetValue{offset: 30, leaderEpoch: 2, commitMs: 3}})
+	data = appendRecordVersion(data, offsetRecord{group: "g3", tp: tp{"t", 1}, value: offsetValue{offset: 30, leaderEpoch: 2, commitMs: 3}}, 0)
 	if err := os.WriteFile(filepath.Join(dir, offsetLogName), data, 0o644); err != nil {
 		t.Fatal(err)
 	}

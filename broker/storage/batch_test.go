@@ -116,9 +116,7 @@ func TestAppendRejectsInvalidBatchWithoutWriting(t *testing.T) {
 }
 
 func TestLogAppendTime(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	s := openStore(t, cfg)
 	mustCreate(t, s, "lat", 1, map[string]*string{"message.timestamp.type": ptr("LogAppendTime")})
 	mustCreate(t, s, "ct", 1, nil)

@@ -94,10 +94,7 @@ func TestMetaPropertiesFormat(t *testing.T) {
 
 func TestMissingPartitionDirIsRecreatedEmpty(t *testing.T) {
 	cfg := testConfig(t, 2)
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "m", 2, nil)
 	mustAppend(t, s.Partition("m", 0), simple(t, "x", 3, 10))
 	mustAppend(t, s.Partition("m", 1), simple(t, "y", 2, 10))

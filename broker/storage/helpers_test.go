@@ -105,6 +105,16 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// clockedConfig is testConfig with the store's clock a fake one, returned
+// to be advanced.
+func clockedConfig(tb testing.TB, dirs int) (Config, *fakeClock) {
+	tb.Helper()
+	clock := newFakeClock()
+	cfg := testConfig(tb, dirs)
+	cfg.Now = clock.Now
+	return cfg, clock
+}
+
 func testLogger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

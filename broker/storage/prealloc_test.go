@@ -160,10 +160,7 @@ func TestCrashWithPreallocatedZeroTail(t *testing.T) {
 			cfg := testConfig(t, 1)
 			requireFallocate(t, cfg.Dirs[0])
 			cfg.SegmentBytes = 8000
-			s, err := Open(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openStore(t, cfg)
 			mustCreate(t, s, "zero", 1, nil)
 			p := s.Partition("zero", 0)
 			fill(t, p, "z", 30)

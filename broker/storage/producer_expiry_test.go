@@ -7,10 +7,13 @@ import (
 	"time"
 )
 
-// manyProducers appends one single-record batch for each of n producer
-// ids (1..n), 2,000 batches per Append.
-func manyProducers(tb testing.TB, p *Partition, n int) {
+// manyProducers creates topic "t" with one partition and appends to it one
+// single-record batch for each of n producer ids (1..n), 2,000 batches per
+// Append.
+func manyProducers(tb testing.TB, s *Store, n int) *Partition {
 	tb.Helper()
+	mustCreate(tb, s, "t", 1, nil)
+	p := s.Partition("t", 0)
 	tmpl := idem(tb, 1, 0, 0, 1)
 	var records []byte
 	for pid := 1; pid <= n; pid++ {
@@ -23,6 +26,7 @@ func manyProducers(tb testing.TB, p *Partition, n int) {
 			records = records[:0]
 		}
 	}
+	return p
 }
 
 func producerCount(p *Partition) int {
@@ -33,14 +37,10 @@ func producerCount(p *Partition) int {
 
 func TestProducerIDsExpire(t *testing.T) {
 	const n = 200_000
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	cfg.ProducerIDExpiration = time.Hour
 	s := openStore(t, cfg)
-	mustCreate(t, s, "t", 1, nil)
-	p := s.Partition("t", 0)
-	manyProducers(t, p, n)
+	p := manyProducers(t, s, n)
 	if got := producerCount(p); got != n {
 		t.Fatalf("%d producers known, want %d", got, n)
 	}
@@ -65,14 +65,10 @@ func TestProducerIDsExpire(t *testing.T) {
 
 func TestRollDoesNotCopyProducerState(t *testing.T) {
 	const n = 200_000
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	cfg.RollInterval = time.Hour
 	s := openStore(t, cfg)
-	mustCreate(t, s, "t", 1, nil)
-	p := s.Partition("t", 0)
-	manyProducers(t, p, n)
+	p := manyProducers(t, s, n)
 	s.bg.Wait()
 	segsBefore := len(p.Segments())
 

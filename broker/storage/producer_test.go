@@ -64,10 +64,7 @@ func TestIdempotenceSurvivesRestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t, 1)
 			cfg.SegmentBytes = 2048 // several rolls, so snapshots and replay both matter
-			s, err := Open(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openStore(t, cfg)
 			mustCreate(t, s, "idem", 1, nil)
 			p := s.Partition("idem", 0)
 			var seq int32
@@ -113,10 +110,7 @@ func TestNextProducerIDUniqueAcrossRestarts(t *testing.T) {
 	cfg := testConfig(t, 2)
 	seen := map[int64]bool{}
 	for range 3 {
-		s, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openStore(t, cfg)
 		for range 5 {
 			id, err := s.NextProducerID()
 			if err != nil {

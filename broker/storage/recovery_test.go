@@ -44,10 +44,7 @@ func TestRestartKeepsOffsetsIndexesAndTopics(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.SegmentBytes = 4096
 	cfg.IndexIntervalBytes = 512
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "keep", 2, map[string]*string{"retention.ms": ptr("3600000"), "cleanup.policy": ptr("delete")})
 	before, _ := s.Topic("keep")
 	p := s.Partition("keep", 1)
@@ -113,10 +110,7 @@ func TestRestartKeepsOffsetsIndexesAndTopics(t *testing.T) {
 
 func TestCleanShutdownMarkerSkipsTheScan(t *testing.T) {
 	cfg := testConfig(t, 1)
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "skip", 1, nil)
 	p := s.Partition("skip", 0)
 	fill(t, p, "s", 5)
@@ -215,10 +209,7 @@ func TestRecoveryTruncatesTornTail(t *testing.T) {
 			cfg := testConfig(t, 1)
 			cfg.SegmentBytes = 3000
 			cfg.IndexIntervalBytes = 400
-			s, err := Open(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openStore(t, cfg)
 			mustCreate(t, s, "torn", 1, nil)
 			p := s.Partition("torn", 0)
 			fill(t, p, "t", 40)
@@ -281,10 +272,7 @@ func TestRecoveryRunsThreadsPerDirInParallel(t *testing.T) {
 	cfg := testConfig(t, 2)
 	cfg.RecoveryThreadsPerDir = threads
 	cfg.SegmentBytes = 2048
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "par", 12, nil)
 	want := map[int32][][]byte{}
 	for i := range int32(12) {
@@ -333,10 +321,7 @@ func TestRecoveryRunsThreadsPerDirInParallel(t *testing.T) {
 func TestRecoveryStartsAtTheRecoveryPoint(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.SegmentBytes = 2000
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "rp", 1, nil)
 	p := s.Partition("rp", 0)
 	fill(t, p, "a", 40)
@@ -460,10 +445,7 @@ func TestConcurrentAppendsReadsAndRetention(t *testing.T) {
 func TestRecoveryWithEveryBatchLostEndsTheLogAtZero(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.SegmentBytes = 3000
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "lost", 1, nil)
 	p := s.Partition("lost", 0)
 	fill(t, p, "l", 20)

@@ -97,10 +97,7 @@ func readMeta(tb testing.TB, dir string) metaProperties {
 
 func TestPlacementPicksDirWithFewestPartitions(t *testing.T) {
 	cfg := testConfig(t, 3)
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "a", 2, nil) // dirs 0, 1
 	mustCreate(t, s, "b", 4, nil) // dirs 2, 0, 1, 2
 	count := func(s *Store) map[string]int {
@@ -299,9 +296,7 @@ func TestWaitIsClosedByTheNextAppend(t *testing.T) {
 }
 
 func TestRollByTime(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	cfg.RollInterval = time.Hour
 	s := openStore(t, cfg)
 	mustCreate(t, s, "broker-default", 1, nil)
@@ -347,9 +342,7 @@ func TestRetention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
-			cfg := testConfig(t, 1)
-			cfg.Now = clock.Now
+			cfg, clock := clockedConfig(t, 1)
 			cfg.Retention = tt.broker
 			s := openStore(t, cfg)
 			configs := map[string]*string{"segment.bytes": ptr("1000")}
@@ -393,9 +386,7 @@ func TestRetention(t *testing.T) {
 }
 
 func TestSliceOutlivesRetention(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, _ := clockedConfig(t, 1) // time stands still
 	s := openStore(t, cfg)
 	mustCreate(t, s, "rel", 1, map[string]*string{"segment.bytes": ptr("1000"), "retention.bytes": ptr("0")})
 	p := s.Partition("rel", 0)
@@ -419,9 +410,7 @@ func TestSliceOutlivesRetention(t *testing.T) {
 }
 
 func TestRunEnforcesRetentionAndCheckpoints(t *testing.T) {
-	clock := newFakeClock()
-	cfg := testConfig(t, 1)
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t, 1)
 	cfg.Retention = Retention{Duration: time.Hour, CheckInterval: 5 * time.Millisecond}
 	cfg.CheckpointInterval = 5 * time.Millisecond
 	s := openStore(t, cfg)
@@ -529,9 +518,7 @@ func TestFlushPolicy(t *testing.T) {
 		}
 	})
 	t.Run("log.flush.interval.ms syncs old unflushed data", func(t *testing.T) {
-		clock := newFakeClock()
-		cfg := testConfig(t, 1)
-		cfg.Now = clock.Now
+		cfg, clock := clockedConfig(t, 1)
 		cfg.Flush.Interval = time.Minute
 		s := openStore(t, cfg)
 		mustCreate(t, s, "ms", 1, nil)
@@ -601,10 +588,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 
 func TestCreateTopicWritesEveryPartitionsMetadataAndReloads(t *testing.T) {
 	cfg := testConfig(t, 2)
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	if err := s.CreateTopic("many", 60, nil); err != nil {
 		t.Fatal(err)
 	}

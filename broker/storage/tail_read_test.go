@@ -77,10 +77,7 @@ func TestTailReadMatchesHeaderScan(t *testing.T) {
 func TestTailReadAfterReopenAndRoll(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.IndexIntervalBytes = 256
-	s, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t, cfg)
 	mustCreate(t, s, "tail", 1, nil)
 	var want [][]byte
 	for i := range 10 {
@@ -110,7 +107,7 @@ func TestTailReadAfterReopenAndRoll(t *testing.T) {
 	checkBatches(t, readAll(t, p, 0), want)
 
 	p.mu.Lock()
-	_, err = p.roll(time.Now())
+	_, err := p.roll(time.Now())
 	p.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,40 +25,14 @@ func TestAdminSurvivesSIGKILL(t *testing.T) {
 	defer cancel()
 	start := func() (*kadm.Client, *kgo.Client, func()) {
 		t.Helper()
-		cmd, addr := brokerCommand(t, dir)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		var once sync.Once
-		kill := func() {
-			once.Do(func() {
-				_ = cmd.Process.Kill()
-				select {
-				case <-exited:
-				case <-time.After(10 * time.Second):
-					t.Errorf("broker did not exit after SIGKILL:\n%s", stderr.String())
-				}
-			})
-		}
-		t.Cleanup(kill)
-		testutil.WaitFor(t, 20*time.Second, func() error {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("kept"),
+		p := startBroker(t, dir)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.DefaultProduceTopic("kept"),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(cl.Close)
-		return kadm.NewClient(cl), cl, kill
+		return kadm.NewClient(cl), cl, func() { p.kill(t) }
 	}
 
 	adm, cl, kill := start()

@@ -104,27 +104,27 @@ func brokerCommand(t *testing.T, logDir string, wrapper ...string) (*exec.Cmd, s
 	return exec.Command(args[0], args[1:]...), addr
 }
 
-// TestServeAndSignal runs the command like Kafka's start script, produces
-// to it, sends SIGTERM and checks the clean exit and the clean-shutdown
-// marker.
-func TestServeAndSignal(t *testing.T) {
-	testutil.RequireCommand(t, "go", "install Go")
-	dir := t.TempDir()
-	cmd, addr := brokerCommand(t, dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+// brokerProcess is the built broker running as a child process.
+type brokerProcess struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *bytes.Buffer // read it once the process has exited
+	done   chan struct{} // closed when the process has exited, err set
+	err    error
+}
+
+// startBroker starts brokerCommand(t, logDir) and waits until it accepts
+// connections. The test's end kills it if it still runs.
+func startBroker(t *testing.T, logDir string) *brokerProcess {
+	t.Helper()
+	cmd, addr := brokerCommand(t, logDir)
+	p := &brokerProcess{cmd: cmd, addr: addr, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-		}
-	})
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill(t) })
 	testutil.WaitFor(t, 20*time.Second, func() error {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -132,7 +132,28 @@ func TestServeAndSignal(t *testing.T) {
 		}
 		return err
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("signal"), kgo.AllowAutoTopicCreation())
+	return p
+}
+
+// kill SIGKILLs the broker, if it still runs, and waits for it to exit.
+func (p *brokerProcess) kill(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("broker did not exit after SIGKILL")
+	}
+}
+
+// TestServeAndSignal runs the command like Kafka's start script, produces
+// to it, sends SIGTERM and checks the clean exit and the clean-shutdown
+// marker.
+func TestServeAndSignal(t *testing.T) {
+	testutil.RequireCommand(t, "go", "install Go")
+	dir := t.TempDir()
+	p := startBroker(t, dir)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.DefaultProduceTopic("signal"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,22 +163,22 @@ func TestServeAndSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("broker exited with %v after SIGTERM:\n%s", err, stderr.String())
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("broker exited with %v after SIGTERM:\n%s", p.err, p.stderr.String())
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("broker did not exit within 20s of SIGTERM:\n%s", stderr.String())
+		t.Fatalf("broker did not exit within 20s of SIGTERM")
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".kafka_cleanshutdown")); err != nil {
 		t.Errorf("no clean-shutdown marker after SIGTERM: %v", err)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"broker stopped cleanly"`) {
-		t.Errorf("no clean stop in the log:\n%s", stderr.String())
+	if !strings.Contains(p.stderr.String(), `"msg":"broker stopped cleanly"`) {
+		t.Errorf("no clean stop in the log:\n%s", p.stderr.String())
 	}
 }
 

@@ -51,19 +51,23 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 	resp.ControllerID = b.cfg.NodeID
 
 	st := b.store
+	// partition is partition p of a topic this node leads, its only
+	// replica, at leaderEpoch (-1: unknown).
+	partition := func(p, leaderEpoch int32) kmsg.MetadataResponseTopicPartition {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.LeaderEpoch = p, leaderEpoch
+		mp.Leader = b.cfg.NodeID
+		mp.Replicas = []int32{b.cfg.NodeID}
+		mp.ISR = []int32{b.cfg.NodeID}
+		return mp
+	}
 	addTopic := func(ti storage.TopicInfo) {
 		t := kmsg.NewMetadataResponseTopic()
 		name := ti.Name
 		t.Topic = &name
 		t.TopicID = ti.ID
 		for p := int32(0); p < ti.Partitions; p++ {
-			mp := kmsg.NewMetadataResponseTopicPartition()
-			mp.Partition = p
-			mp.Leader = b.cfg.NodeID
-			mp.LeaderEpoch = 0
-			mp.Replicas = []int32{b.cfg.NodeID}
-			mp.ISR = []int32{b.cfg.NodeID}
-			t.Partitions = append(t.Partitions, mp)
+			t.Partitions = append(t.Partitions, partition(p, 0))
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
@@ -79,12 +83,7 @@ func handleMetadata(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (k
 		t.TopicID = offsetsTopicID(cid)
 		t.IsInternal = true
 		for p := int32(0); p < b.cfg.OffsetsTopicNumPartitions; p++ {
-			mp := kmsg.NewMetadataResponseTopicPartition()
-			mp.Partition = p
-			mp.Leader = b.cfg.NodeID
-			mp.Replicas = []int32{b.cfg.NodeID}
-			mp.ISR = []int32{b.cfg.NodeID}
-			t.Partitions = append(t.Partitions, mp)
+			t.Partitions = append(t.Partitions, partition(p, -1))
 		}
 		resp.Topics = append(resp.Topics, t)
 	}

@@ -34,7 +34,6 @@ func handleTxnOffsetCommit(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Requ
 	}
 	all := b.groups.CheckTxnCommit(req.Group, member, generation, instance)
 	var offsets []txn.PendingOffset
-	var codes []*int16
 	for _, t := range req.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
@@ -58,19 +57,17 @@ func handleTxnOffsetCommit(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Requ
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			if resp.Topics[i].Partitions[j].ErrorCode == 0 {
-				codes = append(codes, &resp.Topics[i].Partitions[j].ErrorCode)
-			}
-		}
-	}
 	if len(offsets) == 0 {
 		return resp, nil
 	}
 	if e := b.txns.CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offsets); e != nil {
-		for _, c := range codes {
-			*c = e.Code
+		// The partitions answered without an error were to be committed.
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if p := &resp.Topics[i].Partitions[j]; p.ErrorCode == 0 {
+					p.ErrorCode = e.Code
+				}
+			}
 		}
 	}
 	return resp, nil

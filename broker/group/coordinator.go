@@ -1,6 +1,7 @@
 package group
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -129,13 +130,7 @@ func (c *Coordinator) Close() error {
 		c.closed = true
 		c.timersMu.Unlock()
 		close(c.done)
-		c.mu.Lock()
-		groups := make([]*group, 0, len(c.groups))
-		for _, g := range c.groups {
-			groups = append(groups, g)
-		}
-		c.mu.Unlock()
-		for _, g := range groups {
+		for _, g := range c.snapshotGroups() {
 			g.mu.Lock()
 			g.stopTimers()
 			g.mu.Unlock()
@@ -365,15 +360,7 @@ func (c *Coordinator) snapshotGroups() []*group {
 		out = append(out, g)
 	}
 	c.mu.Unlock()
-	slices.SortFunc(out, func(a, b *group) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *group) int { return cmp.Compare(a.name, b.name) })
 	return out
 }
 

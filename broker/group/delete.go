@@ -86,7 +86,6 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 	}
 	now := c.cfg.Clock.Now().UnixMilli()
 	var tombs []offsetRecord
-	var deleted []*int16
 	for _, t := range req.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
@@ -103,17 +102,15 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			if resp.Topics[i].Partitions[j].ErrorCode == 0 {
-				deleted = append(deleted, &resp.Topics[i].Partitions[j].ErrorCode)
-			}
-		}
-	}
 	if err := c.log.append(tombs); err != nil {
 		c.logger.Error("deleting committed offsets", "group", g.name, "err", err)
-		for _, code := range deleted {
-			*code = kerr.KafkaStorageError.Code
+		// The partitions answered without an error were to be deleted.
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if p := &resp.Topics[i].Partitions[j]; p.ErrorCode == 0 {
+					p.ErrorCode = kerr.KafkaStorageError.Code
+				}
+			}
 		}
 	}
 	return resp

@@ -71,7 +71,6 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 
 	now := c.cfg.Clock.Now().UnixMilli()
 	var records []offsetRecord
-	var stored []*int16 // error codes of the stored partitions, for a write failure
 	for _, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
@@ -106,17 +105,15 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	for i := range resp.Topics {
-		for j := range resp.Topics[i].Partitions {
-			if resp.Topics[i].Partitions[j].ErrorCode == 0 {
-				stored = append(stored, &resp.Topics[i].Partitions[j].ErrorCode)
-			}
-		}
-	}
 	if err := c.log.append(records); err != nil {
 		c.logger.Error("storing committed offsets", "group", g.name, "err", err)
-		for _, code := range stored {
-			*code = kerr.KafkaStorageError.Code
+		// The partitions answered without an error were to be stored.
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				if p := &resp.Topics[i].Partitions[j]; p.ErrorCode == 0 {
+					p.ErrorCode = kerr.KafkaStorageError.Code
+				}
+			}
 		}
 		return resp
 	}

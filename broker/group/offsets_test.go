@@ -468,3 +468,24 @@ func TestAppendRecordRefusesOverlongStrings(t *testing.T) {
 		}
 	}
 }
+
+// A failed write answers KAFKA_STORAGE_ERROR where the write would have
+// committed or deleted an offset, and the error found before it elsewhere.
+func TestOffsetWriteFailure(t *testing.T) {
+	h := newHarness(t)
+	code(t, h.c.OffsetCommit(commitReq("g", "", -1, "t", 0, 5)).Topics[0].Partitions[0].ErrorCode, nil)
+	if err := h.c.log.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	commit := commitReq("g", "", -1, "t", 0, 6)
+	commit.Topics[0].Partitions = append(commit.Topics[0].Partitions, kmsg.OffsetCommitRequestTopicPartition{Partition: -1, Offset: 1})
+	cr := h.c.OffsetCommit(commit)
+	code(t, cr.Topics[0].Partitions[0].ErrorCode, kerr.KafkaStorageError)
+	code(t, cr.Topics[0].Partitions[1].ErrorCode, kerr.UnknownTopicOrPartition)
+
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "g"
+	del.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+	code(t, h.c.OffsetDelete(del).Topics[0].Partitions[0].ErrorCode, kerr.KafkaStorageError)
+}

@@ -68,8 +68,7 @@ func TestCompressionBombsAreRefusedWithBoundedMemory(t *testing.T) {
 	}{{"gzip", codecGzip}, {"zstd", codecZstd}} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openStore(t, testConfig(t, 1))
-			mustCreate(t, s, "t", 1, nil)
-			p := s.Partition("t", 0)
+			p := onePartition(t, s, "t")
 			b := bomb(t, tt.codec)
 			if len(b) > DefaultMessageMaxBytes {
 				t.Fatalf("the %s bomb is %d bytes, above message.max.bytes", tt.name, len(b))
@@ -97,8 +96,7 @@ func TestCompressionBombsAreRefusedWithBoundedMemory(t *testing.T) {
 
 func TestCompressedBatchesWithinTheBoundAreStored(t *testing.T) {
 	s := openStore(t, testConfig(t, 1))
-	mustCreate(t, s, "t", 1, nil)
-	p := s.Partition("t", 0)
+	p := onePartition(t, s, "t")
 	var want [][]byte
 	for _, c := range []struct {
 		name  string

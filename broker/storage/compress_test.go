@@ -112,8 +112,7 @@ func TestCompressionTypeBadValuesAndLiveChange(t *testing.T) {
 	for _, v := range []string{"GZIP", "brotli", ""} {
 		wantKerr(t, s.CreateTopic("bad", 1, map[string]*string{"compression.type": ptr(v)}), kerr.InvalidConfig)
 	}
-	mustCreate(t, s, "live", 1, nil)
-	p := s.Partition("live", 0)
+	p := onePartition(t, s, "live")
 	mustAppend(t, p, simple(t, "a", 5, 100))
 	if err := s.SetTopicConfigs("live", map[string]*string{"compression.type": ptr("zstd")}); err != nil {
 		t.Fatal(err)

@@ -67,8 +67,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	mustCreate(t, s, "full", 1, nil)
-	p := s.Partition("full", 0)
+	p := onePartition(t, s, "full")
 
 	var appended int
 	for i := 0; ; i++ {

@@ -159,6 +159,14 @@ func mustCreate(tb testing.TB, s *Store, topic string, partitions int32, configs
 	}
 }
 
+// onePartition creates topic with one partition and the broker's default
+// configs, and returns the partition.
+func onePartition(tb testing.TB, s *Store, topic string) *Partition {
+	tb.Helper()
+	mustCreate(tb, s, topic, 1, nil)
+	return s.Partition(topic, 0)
+}
+
 func mustAppend(tb testing.TB, p *Partition, batch []byte) AppendResult {
 	tb.Helper()
 	res, err := p.Append(batch, false)

@@ -45,8 +45,7 @@ func TestSyncOnAckSurvivesAPowerCutAfterARoll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustCreate(t, s, "acked", 1, nil)
-		p := s.Partition("acked", 0)
+		p := onePartition(t, s, "acked")
 		var acked [][]byte
 		for i := 0; len(p.Segments()) < 2; i++ {
 			b := simple(t, fmt.Sprintf("r%d-%d-", round, i), 1+i%3, 200)

@@ -52,8 +52,7 @@ func TestPreallocationGrowsAndIsTrimmed(t *testing.T) {
 	requireFallocate(t, cfg.Dirs[0])
 	cfg.SegmentBytes = 1 << 20
 	s := openStore(t, cfg)
-	mustCreate(t, s, "pre", 1, nil)
-	p := s.Partition("pre", 0)
+	p := onePartition(t, s, "pre")
 	path := func(base int64) string { return filepath.Join(p.dir, segmentName(base, logSuffix)) }
 
 	mustAppend(t, p, simple(t, "a", 1, 100))
@@ -106,8 +105,7 @@ func TestPreallocationOff(t *testing.T) {
 	requireFallocate(t, cfg.Dirs[0])
 	cfg.PreallocateBytes = -1
 	s := openStore(t, cfg)
-	mustCreate(t, s, "off", 1, nil)
-	p := s.Partition("off", 0)
+	p := onePartition(t, s, "off")
 	mustAppend(t, p, simple(t, "a", 1, 100))
 	disk, size := allocated(t, filepath.Join(p.dir, segmentName(0, logSuffix)))
 	if !trimmed(disk, size) {
@@ -161,8 +159,7 @@ func TestCrashWithPreallocatedZeroTail(t *testing.T) {
 			requireFallocate(t, cfg.Dirs[0])
 			cfg.SegmentBytes = 8000
 			s := openStore(t, cfg)
-			mustCreate(t, s, "zero", 1, nil)
-			p := s.Partition("zero", 0)
+			p := onePartition(t, s, "zero")
 			fill(t, p, "z", 30)
 			batches := readAll(t, p, 0)
 			segs := p.Segments()

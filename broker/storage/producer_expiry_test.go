@@ -12,8 +12,7 @@ import (
 // Append.
 func manyProducers(tb testing.TB, s *Store, n int) *Partition {
 	tb.Helper()
-	mustCreate(tb, s, "t", 1, nil)
-	p := s.Partition("t", 0)
+	p := onePartition(tb, s, "t")
 	tmpl := idem(tb, 1, 0, 0, 1)
 	var records []byte
 	for pid := 1; pid <= n; pid++ {

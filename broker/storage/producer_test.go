@@ -39,8 +39,7 @@ func TestIdempotentProducer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openStore(t, testConfig(t, 1))
-			mustCreate(t, s, "idem", 1, nil)
-			p := s.Partition("idem", 0)
+			p := onePartition(t, s, "idem")
 			for i, st := range tt.steps {
 				res, err := p.Append(idem(t, 1000, st.epoch, st.seq, st.n), false)
 				if st.want != nil {
@@ -65,8 +64,7 @@ func TestIdempotenceSurvivesRestart(t *testing.T) {
 			cfg := testConfig(t, 1)
 			cfg.SegmentBytes = 2048 // several rolls, so snapshots and replay both matter
 			s := openStore(t, cfg)
-			mustCreate(t, s, "idem", 1, nil)
-			p := s.Partition("idem", 0)
+			p := onePartition(t, s, "idem")
 			var seq int32
 			for range 30 {
 				mustAppend(t, p, idem(t, 77, 3, seq, 2))

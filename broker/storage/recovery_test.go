@@ -111,8 +111,7 @@ func TestRestartKeepsOffsetsIndexesAndTopics(t *testing.T) {
 func TestCleanShutdownMarkerSkipsTheScan(t *testing.T) {
 	cfg := testConfig(t, 1)
 	s := openStore(t, cfg)
-	mustCreate(t, s, "skip", 1, nil)
-	p := s.Partition("skip", 0)
+	p := onePartition(t, s, "skip")
 	fill(t, p, "s", 5)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -210,8 +209,7 @@ func TestRecoveryTruncatesTornTail(t *testing.T) {
 			cfg.SegmentBytes = 3000
 			cfg.IndexIntervalBytes = 400
 			s := openStore(t, cfg)
-			mustCreate(t, s, "torn", 1, nil)
-			p := s.Partition("torn", 0)
+			p := onePartition(t, s, "torn")
 			fill(t, p, "t", 40)
 			batches := readAll(t, p, 0) // with their assigned offsets
 			segs := p.Segments()
@@ -322,8 +320,7 @@ func TestRecoveryStartsAtTheRecoveryPoint(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.SegmentBytes = 2000
 	s := openStore(t, cfg)
-	mustCreate(t, s, "rp", 1, nil)
-	p := s.Partition("rp", 0)
+	p := onePartition(t, s, "rp")
 	fill(t, p, "a", 40)
 	s.bg.Wait() // the background flushes of rolled segments advance the recovery point
 	segs := p.Segments()
@@ -446,8 +443,7 @@ func TestRecoveryWithEveryBatchLostEndsTheLogAtZero(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.SegmentBytes = 3000
 	s := openStore(t, cfg)
-	mustCreate(t, s, "lost", 1, nil)
-	p := s.Partition("lost", 0)
+	p := onePartition(t, s, "lost")
 	fill(t, p, "l", 20)
 	segs := p.Segments()
 	if len(segs) < 2 {

@@ -10,8 +10,7 @@ func TestAppendReadRoundTripAcrossRolls(t *testing.T) {
 	cfg.SegmentBytes = 8 << 10
 	cfg.IndexIntervalBytes = 1024
 	s := openStore(t, cfg)
-	mustCreate(t, s, "rt", 1, nil)
-	p := s.Partition("rt", 0)
+	p := onePartition(t, s, "rt")
 	var want [][]byte
 	var next int64
 	for i := range 60 {

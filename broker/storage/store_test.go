@@ -206,8 +206,7 @@ func TestReadBoundsAndMaxBytes(t *testing.T) {
 	cfg := testConfig(t, 1)
 	cfg.IndexIntervalBytes = 256
 	s := openStore(t, cfg)
-	mustCreate(t, s, "r", 1, nil)
-	p := s.Partition("r", 0)
+	p := onePartition(t, s, "r")
 	sl, err := p.Read(0, 100)
 	if err != nil || sl.Size != 0 || sl.File != nil {
 		t.Fatalf("Read of an empty partition: %+v, %v", sl, err)
@@ -264,8 +263,7 @@ func sum(xs []int64) int64 {
 
 func TestWaitIsClosedByTheNextAppend(t *testing.T) {
 	s := openStore(t, testConfig(t, 1))
-	mustCreate(t, s, "w", 1, nil)
-	p := s.Partition("w", 0)
+	p := onePartition(t, s, "w")
 	var wg sync.WaitGroup
 	woken := make(chan int64, 3)
 	for range 3 {
@@ -441,8 +439,7 @@ func TestFlushPolicy(t *testing.T) {
 	t.Run("a synced append syncs before every ack and groups concurrent appends", func(t *testing.T) {
 		cfg := testConfig(t, 1)
 		s := openStore(t, cfg)
-		mustCreate(t, s, "sync", 1, nil)
-		p := s.Partition("sync", 0)
+		p := onePartition(t, s, "sync")
 		const writers, each = 8, 25
 		var wg sync.WaitGroup
 		for w := range writers {
@@ -476,8 +473,7 @@ func TestFlushPolicy(t *testing.T) {
 	t.Run("one fdatasync covers every append waiting for it", func(t *testing.T) {
 		cfg := testConfig(t, 1)
 		s := openStore(t, cfg)
-		mustCreate(t, s, "group", 1, nil)
-		p := s.Partition("group", 0)
+		p := onePartition(t, s, "group")
 		// Hold the sync lock as a slow fdatasync would, let 6 appends write
 		// and queue behind it, then let go: one sync must cover them all.
 		p.syncMu.Lock()
@@ -521,8 +517,7 @@ func TestFlushPolicy(t *testing.T) {
 		cfg, clock := clockedConfig(t, 1)
 		cfg.Flush.Interval = time.Minute
 		s := openStore(t, cfg)
-		mustCreate(t, s, "ms", 1, nil)
-		p := s.Partition("ms", 0)
+		p := onePartition(t, s, "ms")
 		mustAppend(t, p, simple(t, "m", 3, 10))
 		if err := p.maybeFlushByTime(clock.Now()); err != nil || p.recoveryPoint() != 0 {
 			t.Fatalf("flushed too early: %v, recovery point %d", err, p.recoveryPoint())
@@ -539,8 +534,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 	cfg.SegmentBytes = 2000
 	cfg.IndexIntervalBytes = 300
 	s := openStore(t, cfg)
-	mustCreate(t, s, "ts", 1, nil)
-	p := s.Partition("ts", 0)
+	p := onePartition(t, s, "ts")
 	// Batch i has 3 records with timestamps 1000*i + {0, 1, 2}; every
 	// other batch is compressed.
 	for i := range 30 {

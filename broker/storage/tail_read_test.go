@@ -15,8 +15,7 @@ func TestTailReadMatchesHeaderScan(t *testing.T) {
 	cfg.IndexIntervalBytes = 1024
 	cfg.MaxIndexBytes = 1 << 20
 	s := openStore(t, cfg)
-	mustCreate(t, s, "tail", 1, nil)
-	p := s.Partition("tail", 0)
+	p := onePartition(t, s, "tail")
 
 	const batches = tailBatches + 60 // the ring wraps
 	var next int64

@@ -49,8 +49,7 @@ func readCommitted(tb testing.TB, p *Partition, offset int64) ([]int64, []Aborte
 func TestTransactionsLSOAndAbortedIndex(t *testing.T) {
 	cfg := testConfig(t, 1)
 	s := openStore(t, cfg)
-	mustCreate(t, s, "txn", 1, nil)
-	p := s.Partition("txn", 0)
+	p := onePartition(t, s, "txn")
 
 	mustAppend(t, p, txnBatch(t, 1, 0, 0, 2))  // 0-1: producer 1's transaction
 	mustAppend(t, p, txnBatch(t, 2, 0, 0, 2))  // 2-3: producer 2's transaction

@@ -51,6 +51,25 @@ func ReadProcess(procRoot string, pid int) (Process, error) {
 	return processFrom(st, status), nil
 }
 
+// ReadIOCalls reads the read and write system calls process pid has made
+// (syscr and syscw of procRoot/<pid>/io, counters) with procfs. Another
+// user's process needs the right to ptrace it.
+func ReadIOCalls(procRoot string, pid int) (reads, writes uint64, err error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening procfs %s: %w", procRoot, err)
+	}
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	io, err := p.IO()
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading I/O counters of process %d: %w", pid, err)
+	}
+	return io.SyscR, io.SyscW, nil
+}
+
 func processFrom(st procfs.ProcStat, status procfs.ProcStatus) Process {
 	rss := status.VmRSS
 	if rss == 0 && st.RSS > 0 {

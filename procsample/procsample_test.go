@@ -88,6 +88,19 @@ func TestDiskByMajorMinorAndMissingDevice(t *testing.T) {
 	}
 }
 
+func TestReadStartTimeReadsField22AndTheState(t *testing.T) {
+	start, zombie, err := ReadStartTime(fixtures, 4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start != 94435 || zombie {
+		t.Errorf("ReadStartTime = %d, zombie %v; want 94435, false (state R)", start, zombie)
+	}
+	if _, _, err := ReadStartTime(fixtures, 4243); err == nil {
+		t.Error("ReadStartTime of a missing process succeeded")
+	}
+}
+
 func TestReadIOCallsReadsSyscrAndSyscw(t *testing.T) {
 	reads, writes, err := ReadIOCalls(fixtures, 4242)
 	if err != nil {

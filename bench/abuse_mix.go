@@ -608,43 +608,35 @@ func bombKinds(l mixLimits) []bombKind {
 			return "malformed response"
 		}},
 		{"group_id_over_32767", func(c *rawConn, deadline time.Time) string {
-			req := kmsg.NewPtrOffsetCommitRequest()
-			req.Group = string(bytes.Repeat([]byte("g"), 40000))
-			req.Generation = -1
-			t := kmsg.NewOffsetCommitRequestTopic()
-			t.Topic = l.abuseTopic
 			p := kmsg.NewOffsetCommitRequestTopicPartition()
 			p.Offset = 999999
-			t.Partitions = append(t.Partitions, p)
-			req.Topics = append(req.Topics, t)
-			resp, err := c.roundTrip(req, 8, deadline)
-			if err != nil {
-				return closedOr(err)
-			}
-			return firstCommitErr(resp.(*kmsg.OffsetCommitResponse))
+			return commitOne(c, deadline, string(bytes.Repeat([]byte("g"), 40000)), l.abuseTopic, p)
 		}},
 		{"commit_metadata_over_max", func(c *rawConn, deadline time.Time) string {
-			req := kmsg.NewPtrOffsetCommitRequest()
-			req.Group = "abuse-bomb-commit"
-			req.Generation = -1
-			t := kmsg.NewOffsetCommitRequestTopic()
-			t.Topic = l.abuseTopic
 			p := kmsg.NewOffsetCommitRequestTopicPartition()
 			p.Offset = 0
 			md := string(make([]byte, l.OffsetMetadataMax+1))
 			p.Metadata = &md
-			t.Partitions = append(t.Partitions, p)
-			req.Topics = append(req.Topics, t)
-			resp, err := c.roundTrip(req, 8, deadline)
-			if err != nil {
-				return closedOr(err)
-			}
-			return firstCommitErr(resp.(*kmsg.OffsetCommitResponse))
+			return commitOne(c, deadline, "abuse-bomb-commit", l.abuseTopic, p)
 		}},
 	}
 }
 
-func firstCommitErr(r *kmsg.OffsetCommitResponse) string {
+// commitOne commits p of topic for group outside any generation (-1),
+// OffsetCommit v8, and names the partition's outcome.
+func commitOne(c *rawConn, deadline time.Time, group, topic string, p kmsg.OffsetCommitRequestTopicPartition) string {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = group
+	req.Generation = -1
+	t := kmsg.NewOffsetCommitRequestTopic()
+	t.Topic = topic
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	resp, err := c.roundTrip(req, 8, deadline)
+	if err != nil {
+		return closedOr(err)
+	}
+	r := resp.(*kmsg.OffsetCommitResponse)
 	if len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 {
 		return errName(r.Topics[0].Partitions[0].ErrorCode)
 	}

@@ -25,9 +25,7 @@ func orDefault[T comparable](v *T, def T) {
 // time-based seed and a logger that discards.
 func seedAndLogger(seed *uint64, logger **slog.Logger) {
 	orDefault(seed, uint64(time.Now().UnixNano()))
-	if *logger == nil {
-		*logger = slog.New(slog.DiscardHandler)
-	}
+	orDefault(logger, slog.New(slog.DiscardHandler))
 }
 
 // rounds orders the arms of an interleaved comparison: each call of next

@@ -20,8 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -206,7 +204,7 @@ func readIsoPass(ctx context.Context, cfg FetchIsoConfig, dataDir, level string,
 	if err != nil {
 		return pass, err
 	}
-	syscr0, err := readSyscalls(p.Pid())
+	syscr0, _, err := procsample.ReadIOCalls("/proc", p.Pid())
 	if err != nil {
 		return pass, err
 	}
@@ -223,29 +221,15 @@ func readIsoPass(ctx context.Context, cfg FetchIsoConfig, dataDir, level string,
 		return pass, err
 	}
 	pass.CPUSeconds = after.CPUSeconds - before.CPUSeconds
-	syscr1, err := readSyscalls(p.Pid())
+	syscr1, _, err := procsample.ReadIOCalls("/proc", p.Pid())
 	if err != nil {
 		return pass, err
 	}
-	pass.ReadCalls = syscr1 - syscr0
+	pass.ReadCalls = int64(syscr1 - syscr0)
 	if pass.Read.Messages != count {
 		return pass, fmt.Errorf("read %d records, want %d", pass.Read.Messages, count)
 	}
 	return pass, p.Stop(time.Minute)
-}
-
-// readSyscalls reads syscr from /proc/<pid>/io.
-func readSyscalls(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
-	if err != nil {
-		return 0, fmt.Errorf("reading the broker's I/O counters: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no syscr in /proc/%d/io", pid)
 }
 
 // FetchIsoSummary aggregates one level's passes.

@@ -39,12 +39,8 @@ type LoadConfig struct {
 // the charts into runDir, the table to stdout and a section to md, and
 // returns the two results (those it got, with an error).
 func RunLoad(ctx context.Context, cfg LoadConfig, runDir string, stdout, md io.Writer) (maxRes, halfRes *loadgen.Result, err error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
+	orDefault(&cfg.Logger, slog.New(slog.DiscardHandler))
+	orDefault(&cfg.Progress, io.Discard)
 	w, err := loadgen.LoadWorkload(cfg.WorkloadPath)
 	if err != nil {
 		return nil, nil, err

@@ -127,9 +127,7 @@ func (c *RecoveryConfig) setDefaults() {
 	}
 	orDefault(&c.Pairs, 3)
 	orDefault(&c.StartTimeout, 30*time.Minute)
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	orDefault(&c.Logger, slog.New(slog.DiscardHandler))
 }
 
 // Cache says whether a run started with this log's pages evicted.

@@ -100,9 +100,7 @@ func RunRequests(ctx context.Context, cfg RequestsConfig) ([]RequestsPass, error
 	orDefault(&cfg.Duration, 20*time.Second)
 	orDefault(&cfg.Warmup, 5*time.Second)
 	orDefault(&cfg.Rounds, 3)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	orDefault(&cfg.Logger, slog.New(slog.DiscardHandler))
 	if len(cfg.Builds) == 0 {
 		return nil, errors.New("requests bench: no broker builds to run")
 	}

@@ -72,15 +72,9 @@ type SuiteConfig struct {
 // last, the Summary; the stages' full tables go to the run's README.md,
 // under the summary.
 func RunSuite(ctx context.Context, cfg SuiteConfig) (err error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Stdout == nil {
-		cfg.Stdout = io.Discard
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
+	orDefault(&cfg.Logger, slog.New(slog.DiscardHandler))
+	orDefault(&cfg.Stdout, io.Discard)
+	orDefault(&cfg.Progress, io.Discard)
 	orDefault(&cfg.CeilingRuns, 3)
 	orDefault(&cfg.Width, report.DefaultWidth)
 	want := map[string]bool{}

@@ -206,15 +206,10 @@ func (r *Result) OMB() OMBResult {
 	}
 
 	a := r.Aggregate
-	o.AggregatedPublishLatencyAvg = a.PublishLatency.MeanUs / 1000
-	o.AggregatedPublishLatency50pct = ms(a.PublishLatency.P50Us)
-	o.AggregatedPublishLatency75pct = ms(a.PublishLatency.P75Us)
-	o.AggregatedPublishLatency95pct = ms(a.PublishLatency.P95Us)
-	o.AggregatedPublishLatency99pct = ms(a.PublishLatency.P99Us)
-	o.AggregatedPublishLatency999pct = ms(a.PublishLatency.P999Us)
-	o.AggregatedPublishLatency9999pct = ms(a.PublishLatency.P9999Us)
-	o.AggregatedPublishLatency99999pct = ms(curveAt(r.Curves.PublishLatency, 99.999))
-	o.AggregatedPublishLatencyMax = ms(a.PublishLatency.MaxUs)
+	setMillis(a.PublishLatency, r.Curves.PublishLatency, &o.AggregatedPublishLatencyAvg, &o.AggregatedPublishLatency50pct,
+		&o.AggregatedPublishLatency75pct, &o.AggregatedPublishLatency95pct, &o.AggregatedPublishLatency99pct,
+		&o.AggregatedPublishLatency999pct, &o.AggregatedPublishLatency9999pct, &o.AggregatedPublishLatency99999pct,
+		&o.AggregatedPublishLatencyMax)
 
 	o.AggregatedPublishDelayLatencyAvg = a.PublishDelay.MeanUs
 	o.AggregatedPublishDelayLatency50pct = a.PublishDelay.P50Us
@@ -226,15 +221,10 @@ func (r *Result) OMB() OMBResult {
 	o.AggregatedPublishDelayLatency99999pct = curveAt(r.Curves.PublishDelay, 99.999)
 	o.AggregatedPublishDelayLatencyMax = a.PublishDelay.MaxUs
 
-	o.AggregatedEndToEndLatencyAvg = a.EndToEnd.MeanUs / 1000
-	o.AggregatedEndToEndLatency50pct = ms(a.EndToEnd.P50Us)
-	o.AggregatedEndToEndLatency75pct = ms(a.EndToEnd.P75Us)
-	o.AggregatedEndToEndLatency95pct = ms(a.EndToEnd.P95Us)
-	o.AggregatedEndToEndLatency99pct = ms(a.EndToEnd.P99Us)
-	o.AggregatedEndToEndLatency999pct = ms(a.EndToEnd.P999Us)
-	o.AggregatedEndToEndLatency9999pct = ms(a.EndToEnd.P9999Us)
-	o.AggregatedEndToEndLatency99999pct = ms(curveAt(r.Curves.EndToEnd, 99.999))
-	o.AggregatedEndToEndLatencyMax = ms(a.EndToEnd.MaxUs)
+	setMillis(a.EndToEnd, r.Curves.EndToEnd, &o.AggregatedEndToEndLatencyAvg, &o.AggregatedEndToEndLatency50pct,
+		&o.AggregatedEndToEndLatency75pct, &o.AggregatedEndToEndLatency95pct, &o.AggregatedEndToEndLatency99pct,
+		&o.AggregatedEndToEndLatency999pct, &o.AggregatedEndToEndLatency9999pct, &o.AggregatedEndToEndLatency99999pct,
+		&o.AggregatedEndToEndLatencyMax)
 
 	o.AggregatedPublishLatencyQuantiles = quantileMap(r.Curves.PublishLatency, 1000)
 	o.AggregatedPublishDelayLatencyQuantiles = quantileMap(r.Curves.PublishDelay, 1)
@@ -277,6 +267,15 @@ func appendMillis(q Quantiles, avg, p50, p75, p95, p99, p999, p9999, max *[]floa
 	*p999 = append(*p999, ms(q.P999Us))
 	*p9999 = append(*p9999, ms(q.P9999Us))
 	*max = append(*max, ms(q.MaxUs))
+}
+
+// setMillis sets one latency's aggregated figures in milliseconds from q,
+// and p99.999 from the curve (Quantiles stops at p99.99).
+func setMillis(q Quantiles, curve []CurvePoint, avg, p50, p75, p95, p99, p999, p9999, p99999, max *float64) {
+	*avg = q.MeanUs / 1000
+	*p50, *p75, *p95, *p99 = ms(q.P50Us), ms(q.P75Us), ms(q.P95Us), ms(q.P99Us)
+	*p999, *p9999, *p99999 = ms(q.P999Us), ms(q.P9999Us), ms(curveAt(curve, 99.999))
+	*max = ms(q.MaxUs)
 }
 
 // ms converts microseconds to OMB's milliseconds.

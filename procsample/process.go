@@ -51,6 +51,45 @@ func ReadProcess(procRoot string, pid int) (Process, error) {
 	return processFrom(st, status), nil
 }
 
+// ReadStartTime reads when process pid started (field 22 of
+// procRoot/<pid>/stat, clock ticks since boot) and whether it is a zombie
+// (state Z or X) with procfs. With the pid, the start time names one
+// process even after the pid is reused.
+func ReadStartTime(procRoot string, pid int) (start uint64, zombie bool, err error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return 0, false, fmt.Errorf("opening procfs %s: %w", procRoot, err)
+	}
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return 0, false, fmt.Errorf("process %d: %w", pid, err)
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return 0, false, fmt.Errorf("reading stat of process %d: %w", pid, err)
+	}
+	return st.Starttime, st.State == "Z" || st.State == "X", nil
+}
+
+// ReadIOCalls reads the read and write system calls process pid has made
+// (syscr and syscw of procRoot/<pid>/io, counters) with procfs. Another
+// user's process needs the right to ptrace it.
+func ReadIOCalls(procRoot string, pid int) (reads, writes uint64, err error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening procfs %s: %w", procRoot, err)
+	}
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	io, err := p.IO()
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading I/O counters of process %d: %w", pid, err)
+	}
+	return io.SyscR, io.SyscW, nil
+}
+
 func processFrom(st procfs.ProcStat, status procfs.ProcStatus) Process {
 	rss := status.VmRSS
 	if rss == 0 && st.RSS > 0 {

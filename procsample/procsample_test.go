@@ -88,6 +88,32 @@ func TestDiskByMajorMinorAndMissingDevice(t *testing.T) {
 	}
 }
 
+func TestReadStartTimeReadsField22AndTheState(t *testing.T) {
+	start, zombie, err := ReadStartTime(fixtures, 4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start != 94435 || zombie {
+		t.Errorf("ReadStartTime = %d, zombie %v; want 94435, false (state R)", start, zombie)
+	}
+	if _, _, err := ReadStartTime(fixtures, 4243); err == nil {
+		t.Error("ReadStartTime of a missing process succeeded")
+	}
+}
+
+func TestReadIOCallsReadsSyscrAndSyscw(t *testing.T) {
+	reads, writes, err := ReadIOCalls(fixtures, 4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads != 17 || writes != 9 {
+		t.Errorf("ReadIOCalls = %d reads, %d writes; want 17, 9", reads, writes)
+	}
+	if _, _, err := ReadIOCalls(fixtures, 4243); err == nil {
+		t.Error("ReadIOCalls of a missing process succeeded")
+	}
+}
+
 func TestDeltaSubtractsCountersAndKeepsGauges(t *testing.T) {
 	prev := Sample{VMStat: VMStat{PswpIn: 10}, SNMP: SNMP{TCPRetransSegs: 5}, Process: &Process{MajFlt: 3, RSS: 100}}
 	cur := Sample{VMStat: VMStat{PswpIn: 25}, SNMP: SNMP{TCPRetransSegs: 9}, MemInfo: MemInfo{Cached: 7}, Process: &Process{MajFlt: 4, RSS: 90}}

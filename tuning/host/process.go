@@ -3,12 +3,11 @@ package host
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/brokerlab/brokerlab/procsample"
 )
 
 // TrackProcess journals a process the lab started (the broker), so a
@@ -29,25 +28,14 @@ func (s *Session) TrackProcess(pid int) error {
 	return err
 }
 
-// procStartTime returns field 22 of /proc/<pid>/stat (start time in clock
-// ticks since boot) and whether the process is a zombie.
+// procStat returns the process's start time (procsample.ReadStartTime) as
+// the journal writes it and whether the process is a zombie.
 func procStat(procRoot string, pid int) (start string, zombie bool, err error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+	st, zombie, err := procsample.ReadStartTime(procRoot, pid)
 	if err != nil {
 		return "", false, err
 	}
-	// The command name (field 2) may hold spaces and parentheses: split
-	// after the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return "", false, fmt.Errorf("parsing /proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); field 22 is f[19].
-	if len(f) < 20 {
-		return "", false, fmt.Errorf("parsing /proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	return f[19], f[0] == "Z" || f[0] == "X", nil
+	return strconv.FormatUint(st, 10), zombie, nil
 }
 
 func procStartTime(procRoot string, pid int) (string, error) {

@@ -1,6 +1,7 @@
 package procsample
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type Environment struct {
 	THP string `json:"transparent_hugepage,omitempty"`
 	// Sysctls are KnownSysctls' values at capture time.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Host is what the host offers that some measurements need (disks,
+	// sch_netem).
+	Host *HostCaps `json:"host,omitempty"`
 	// Disk and Filesystem describe the disk under test in words, where a
 	// sweep prepared one ("loop file on /var/tmp", "xfs (/dev/loop3 on
 	// /mnt/x)").
@@ -60,8 +64,9 @@ type Environment struct {
 
 // EnvConfig says where ReadEnvironment reads from.
 type EnvConfig struct {
-	// ProcRoot and SysRoot default to /proc and /sys.
-	ProcRoot, SysRoot string
+	// ProcRoot, SysRoot and ModulesRoot default to /proc, /sys and
+	// /lib/modules.
+	ProcRoot, SysRoot, ModulesRoot string
 	// Dir, when set, is the directory whose disk, filesystem, mount
 	// options and I/O scheduler are recorded (the broker's log dir).
 	Dir string
@@ -98,6 +103,8 @@ func ReadEnvironment(cfg EnvConfig) (Environment, error) {
 		errs = append(errs, err)
 	}
 	e.Sysctls = ReadSysctls(cfg.ProcRoot, KnownSysctls)
+	caps := ReadHostCaps(cfg.ProcRoot, cfg.SysRoot, cmp.Or(cfg.ModulesRoot, "/lib/modules"))
+	e.Host = &caps
 	if cfg.Dir != "" {
 		e.LogDir = cfg.Dir
 		m, err := MountOf(cfg.ProcRoot, cfg.Dir)

@@ -18,9 +18,13 @@ func TestParseCPUModel(t *testing.T) {
 }
 
 func TestReadEnvironmentFromTestdata(t *testing.T) {
-	e, err := ReadEnvironment(EnvConfig{ProcRoot: "testdata/proc", SysRoot: "testdata/sys"})
+	e, err := ReadEnvironment(EnvConfig{ProcRoot: "testdata/proc", SysRoot: "testdata/sys", ModulesRoot: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The tree has no block devices, no config.gz and no modules.
+	if e.Host == nil || len(e.Host.Disks) != 0 || e.Host.Netem != "unknown" {
+		t.Errorf("host caps %+v, want no disk and sch_netem unknown", e.Host)
 	}
 	if e.CPUModel != "Intel(R) Xeon(R) CPU @ 2.20GHz" || e.MemTotalBytes != 24683620*1024 || e.THP != "madvise" {
 		t.Errorf("cpu %q, memory %d, thp %q", e.CPUModel, e.MemTotalBytes, e.THP)

@@ -15,8 +15,8 @@ import (
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
 
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning/check"
-	"github.com/brokerlab/brokerlab/tuning/report"
 )
 
 func init() {
@@ -69,7 +69,7 @@ func runCheck(_ context.Context, _ *slog.Logger, args []string) error {
 		dir = newest
 	}
 	if dir != "" && dir != "none" {
-		adv, verdicts, err := check.FromRun(dir, report.ReadHost(*procRoot, *sysRoot, "/lib/modules"))
+		adv, verdicts, err := check.FromRun(dir, procsample.ReadHostCaps(*procRoot, *sysRoot, "/lib/modules"))
 		if err != nil {
 			return fmt.Errorf("-run %s: %w", dir, err)
 		}

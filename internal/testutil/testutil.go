@@ -174,3 +174,15 @@ func Golden(tb testing.TB, got []byte) {
 		tb.Errorf("%s mismatch (-want +got), rerun with -update if the change is intended:\n%s", path, diff)
 	}
 }
+
+// WriteFile writes content to path, making its parent directories: a fake
+// /proc, /sys or result tree, file by file.
+func WriteFile(tb testing.TB, path, content string) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}

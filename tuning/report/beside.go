@@ -1,8 +1,6 @@
 package report
 
 import (
-	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
+	"github.com/brokerlab/brokerlab/procsample"
 	"github.com/brokerlab/brokerlab/tuning"
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
@@ -21,113 +19,29 @@ import (
 // some of the seed's advice impossible to measure here.
 
 // Host is what the guide needs to know about the machine the plan ran on
-// to say why a piece of advice cannot be measured on it.
-type Host struct {
-	// Disks are the block devices that are real devices (those with a
-	// device link under /sys/block: not loop, zram, ram or device-mapper).
-	Disks []string
-	// Netem is "yes", "no" or "unknown": whether the sch_netem qdisc,
-	// which adds a round-trip time to a link, is available.
-	Netem string
-	// NetemWhy says how Netem was decided ("CONFIG_NET_SCH_NETEM is not
-	// set in /proc/config.gz").
-	NetemWhy string
+// to say why a piece of advice cannot be measured on it: the run's
+// environment records it (procsample.HostCaps).
+type Host = procsample.HostCaps
+
+// hostOf is the host facts the run's records carry, or, for a run recorded
+// before records kept them, rendering (the facts of the host rendering the
+// guide) marked as such.
+func hostOf(recs []tuning.Record, rendering Host) Host {
+	for _, r := range recs {
+		if h := r.Environment.Host; h != nil {
+			return *h
+		}
+	}
+	rendering.Rendering = true
+	return rendering
 }
 
-// ReadHost reads the host's disks from sysRoot/block and whether the
-// kernel has sch_netem from procRoot/config.gz, else from the modules of
-// the running kernel under modulesRoot/<release>.
-func ReadHost(procRoot, sysRoot, modulesRoot string) Host {
-	var h Host
-	if ents, err := os.ReadDir(filepath.Join(sysRoot, "block")); err == nil {
-		for _, e := range ents {
-			if _, err := os.Stat(filepath.Join(sysRoot, "block", e.Name(), "device")); err == nil {
-				h.Disks = append(h.Disks, e.Name())
-			}
-		}
+// thisHost names the host whose facts h are, for the guide's reasons.
+func thisHost(h *Host) string {
+	if h.Rendering {
+		return "the host this guide was rendered on (the run did not record its own)"
 	}
-	h.Netem, h.NetemWhy = netem(procRoot, modulesRoot)
-	return h
-}
-
-func netem(procRoot, modulesRoot string) (string, string) {
-	const opt = "CONFIG_NET_SCH_NETEM"
-	cfgPath := filepath.Join(procRoot, "config.gz")
-	release := ""
-	if b, err := os.ReadFile(filepath.Join(procRoot, "sys/kernel/osrelease")); err == nil {
-		release = strings.TrimSpace(string(b))
-	}
-	modDir := filepath.Join(modulesRoot, release)
-	if v, ok := kernelConfig(cfgPath, opt); ok {
-		switch v {
-		case "n":
-			return "no", opt + " is not set in " + cfgPath
-		case "y":
-			return "yes", opt + "=y in " + cfgPath
-		case "m":
-			if release != "" && hasModule(modDir, "sch_netem") {
-				return "yes", opt + "=m in " + cfgPath + " and the module is installed"
-			}
-			return "no", opt + "=m in " + cfgPath + " but sch_netem is not installed under " + modDir
-		default:
-			return "no", opt + " is absent from " + cfgPath
-		}
-	}
-	if release != "" {
-		if hasModule(modDir, "sch_netem") {
-			return "yes", "sch_netem is among the modules under " + modDir
-		}
-		if _, err := os.Stat(modDir); err == nil {
-			return "no", "sch_netem is not among the modules under " + modDir
-		}
-	}
-	return "unknown", "neither " + cfgPath + " nor the kernel's modules under " + modulesRoot + " could be read"
-}
-
-// kernelConfig reads option from the gzipped kernel config at path: "y",
-// "m", "n" (a "is not set" line) or "" (absent); false when the file
-// cannot be read to its end.
-func kernelConfig(path, option string) (string, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return "", false
-	}
-	sc := bufio.NewScanner(zr)
-	for sc.Scan() {
-		switch line := sc.Text(); line {
-		case "# " + option + " is not set":
-			return "n", true
-		case option + "=y":
-			return "y", true
-		case option + "=m":
-			return "m", true
-		}
-	}
-	return "", sc.Err() == nil
-}
-
-// hasModule says whether module (built in or loadable) is listed in the
-// kernel module dir's modules.builtin or modules.dep.
-func hasModule(dir, module string) bool {
-	for _, f := range []string{"modules.builtin", "modules.dep"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			name, _, _ := strings.Cut(line, ":")
-			base := filepath.Base(name)
-			if base == module+".ko" || strings.HasPrefix(base, module+".ko.") {
-				return true
-			}
-		}
-	}
-	return false
+	return "this host"
 }
 
 // Recovery is the restart timing of lab recovery: seconds to serve by
@@ -233,8 +147,10 @@ func (a *Analysis) ReadBeside(dir string, h Host) error {
 }
 
 // AnalyzeDir analyzes the run files of result dir dir (Analyze) and reads
-// what lies beside them (ReadBeside), h being the host the plan ran on.
-func AnalyzeDir(dir string, plan *tuning.Plan, h Host) (*Analysis, error) {
+// what lies beside them (ReadBeside) with the host facts the run recorded;
+// rendering, the facts of the host rendering the report, stands in for a
+// run from before runs recorded them.
+func AnalyzeDir(dir string, plan *tuning.Plan, rendering Host) (*Analysis, error) {
 	recs, err := tuning.ReadRecords(dir)
 	if err != nil {
 		return nil, err
@@ -243,7 +159,7 @@ func AnalyzeDir(dir string, plan *tuning.Plan, h Host) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.ReadBeside(dir, h); err != nil {
+	if err := a.ReadBeside(dir, hostOf(recs, rendering)); err != nil {
 		return nil, err
 	}
 	return a, nil

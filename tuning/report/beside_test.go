@@ -1,98 +1,14 @@
 package report
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/tuning"
 )
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeConfigGz(t *testing.T, path string, lines ...string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := gzip.NewWriter(f)
-	if _, err := zw.Write([]byte(strings.Join(lines, "\n") + "\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// fakeRoots is a /proc, /sys and /lib/modules tree: kernel 6.1.0-test,
-// one virtio disk vda beside loop0, zram0 and dm-0.
-func fakeRoots(t *testing.T) (proc, sys, modules string) {
-	root := t.TempDir()
-	proc, sys, modules = filepath.Join(root, "proc"), filepath.Join(root, "sys"), filepath.Join(root, "lib/modules")
-	writeFile(t, filepath.Join(proc, "sys/kernel/osrelease"), "6.1.0-test\n")
-	writeFile(t, filepath.Join(sys, "block/vda/device/vendor"), "0x1af4\n")
-	for _, d := range []string{"loop0", "zram0", "dm-0"} {
-		writeFile(t, filepath.Join(sys, "block", d, "size"), "0\n")
-	}
-	return proc, sys, modules
-}
-
-func TestReadHost(t *testing.T) {
-	t.Run("not set in config.gz", func(t *testing.T) {
-		proc, sys, mods := fakeRoots(t)
-		writeConfigGz(t, filepath.Join(proc, "config.gz"), "CONFIG_NET_SCHED=y", "# CONFIG_NET_SCH_NETEM is not set")
-		h := ReadHost(proc, sys, mods)
-		if !slices.Equal(h.Disks, []string{"vda"}) {
-			t.Errorf("disks %v, want [vda]: loop, zram and dm have no device link", h.Disks)
-		}
-		if h.Netem != "no" || !strings.Contains(h.NetemWhy, "CONFIG_NET_SCH_NETEM is not set") {
-			t.Errorf("netem %q (%s), want no from config.gz", h.Netem, h.NetemWhy)
-		}
-	})
-	for _, tc := range []struct {
-		name   string
-		config []string          // config.gz's lines; nil for no config.gz
-		files  map[string]string // under the modules root
-		want   string
-	}{
-		{"module installed", []string{"CONFIG_NET_SCH_NETEM=m"}, map[string]string{"6.1.0-test/modules.dep": "kernel/net/sched/sch_netem.ko.xz:\n"}, "yes"},
-		{"module configured but not installed", []string{"CONFIG_NET_SCH_NETEM=m"}, map[string]string{"6.1.0-test/modules.dep": "kernel/net/sched/sch_fq.ko:\n"}, "no"},
-		{"no config.gz, builtin", nil, map[string]string{"6.1.0-test/modules.builtin": "kernel/net/sched/sch_netem.ko\n"}, "yes"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			proc, sys, mods := fakeRoots(t)
-			if tc.config != nil {
-				writeConfigGz(t, filepath.Join(proc, "config.gz"), tc.config...)
-			}
-			for name, content := range tc.files {
-				writeFile(t, filepath.Join(mods, name), content)
-			}
-			if h := ReadHost(proc, sys, mods); h.Netem != tc.want {
-				t.Errorf("netem %q (%s), want %s", h.Netem, h.NetemWhy, tc.want)
-			}
-		})
-	}
-	t.Run("nothing readable", func(t *testing.T) {
-		proc, sys, mods := fakeRoots(t)
-		if h := ReadHost(proc, sys, mods); h.Netem != "unknown" {
-			t.Errorf("netem %q (%s), want unknown", h.Netem, h.NetemWhy)
-		}
-	})
-}
 
 // writeRecovery writes a lab recovery result under dir: 5 cold and 5
 // warm starts per thread count, seconds[threads][cache].
@@ -112,7 +28,7 @@ func writeRecovery(t *testing.T, dir string, seconds map[int]map[string][]float6
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "20261204T134500Z-recovery", "recovery.json"), string(b))
+	testutil.WriteFile(t, filepath.Join(dir, "20261204T134500Z-recovery", "recovery.json"), string(b))
 }
 
 func seedRow(t *testing.T, a *Analysis, advicePrefix string) (string, string) {
@@ -169,5 +85,29 @@ func TestSeedRowsFromBesideTheRuns(t *testing.T) {
 	}
 	if v, ev := seedRow(t, a, "Use more than one recovery thread"); v != "not measured" || !strings.Contains(ev, "lab recovery") {
 		t.Errorf("recovery without a bench: %s: %s", v, ev)
+	}
+}
+
+// TestHostOfPrefersWhatTheRunRecorded: a guide states the facts of the
+// host the run ran on, and says so when it has only the rendering host's.
+func TestHostOfPrefersWhatTheRunRecorded(t *testing.T) {
+	rendering := Host{Disks: []string{"vda", "vdb"}, Netem: "yes", NetemWhy: "CONFIG_NET_SCH_NETEM=y in /proc/config.gz"}
+	recorded := Host{Disks: []string{"vda"}, Netem: "no", NetemWhy: "CONFIG_NET_SCH_NETEM is not set in /proc/config.gz"}
+	var old, recent tuning.Record
+	recent.Environment.Host = &recorded
+	if h := hostOf([]tuning.Record{old, recent}, rendering); h.Rendering || h.Netem != "no" || len(h.Disks) != 1 {
+		t.Errorf("with a record that has host facts: %+v, want %+v", h, recorded)
+	}
+	h := hostOf([]tuning.Record{old}, rendering)
+	if !h.Rendering || h.Netem != "yes" {
+		t.Errorf("without: %+v, want the rendering host's, marked", h)
+	}
+	g := &guide{a: &Analysis{Host: &Host{Disks: []string{"vda"}, Rendering: true}}}
+	if _, why := logDirsBeside(g, "not measured", ""); !strings.HasPrefix(why, "the host this guide was rendered on (the run did not record its own) has one disk") {
+		t.Errorf("log.dirs row from the rendering host's facts: %q", why)
+	}
+	g.a.Host.Rendering = false
+	if _, why := logDirsBeside(g, "not measured", ""); !strings.HasPrefix(why, "this host has one disk") {
+		t.Errorf("log.dirs row from the run's facts: %q", why)
 	}
 }

@@ -12,7 +12,7 @@
 // evidence, with p-values Holm-corrected per dimension (each knob is one
 // family). Advice no dimension answers is read beside the run files
 // (Analysis.ReadBeside): restart time from the result dir's recovery
-// bench, and the host's facts (ReadHost) that make socket buffers (no
+// bench, and the host's facts (procsample.ReadHostCaps, recorded in each run's environment) that make socket buffers (no
 // sch_netem: on loopback the bandwidth-delay product is ~0) or log.dirs
 // on several devices (one disk) "not measurable here", with the reason.
 // Every number names the run files it came from.

@@ -57,11 +57,11 @@ func sockbufBeside(g *guide, verdict, ev string) (string, string) {
 	}
 	why := fmt.Sprintf("the load generator reaches the broker over loopback, where the bandwidth-delay product is ~0 "+
 		"(an RTT of ~0.05 ms: even 1 GB/s keeps only ~50 KB in flight, far below what TCP autotuning gives by default), so larger buffers cannot help; "+
-		"showing the advice needs a real RTT, added with sch_netem in a network namespace, and this host has no sch_netem (%s). "+
-		"Run the plan on a host with sch_netem (the Vagrant VM's kernel)", h.NetemWhy)
+		"showing the advice needs a real RTT, added with sch_netem in a network namespace, and %s has no sch_netem (%s). "+
+		"Run the plan on a host with sch_netem (the Vagrant VM's kernel)", thisHost(h), h.NetemWhy)
 	if h.Netem == "unknown" {
 		why = fmt.Sprintf("the load generator reaches the broker over loopback, where the bandwidth-delay product is ~0, "+
-			"and whether this host has sch_netem to add a round-trip time is unknown (%s)", h.NetemWhy)
+			"and whether %s has sch_netem to add a round-trip time is unknown (%s)", thisHost(h), h.NetemWhy)
 	}
 	if verdict != "not measured" {
 		why += fmt.Sprintf(". On loopback the plan's comparison was %s: %s", verdict, ev)
@@ -80,9 +80,9 @@ func logDirsBeside(g *guide, verdict, ev string) (string, string) {
 	if len(h.Disks) == 1 {
 		disks = "one disk (/dev/" + h.Disks[0] + ")"
 	}
-	return notMeasurable, fmt.Sprintf("this host has %s in /sys/block besides loop, zram and device-mapper devices; "+
+	return notMeasurable, fmt.Sprintf("%s has %s in /sys/block besides loop, zram and device-mapper devices; "+
 		"two log dirs on one disk, or two loop files on it, share its queue and bandwidth, so they cannot show what a second "+
-		"device gives. It needs a host with two disks (the Vagrant VM has spare disks) and %s", disks, "plans/vm-disks.yaml")
+		"device gives. It needs a host with two disks (the Vagrant VM has spare disks) and %s", thisHost(h), disks, "plans/vm-disks.yaml")
 }
 
 // recoveryMetric is what the recovery bench compares: seconds from the

@@ -232,7 +232,7 @@ func Run(ctx context.Context, cfg Config) (string, error) {
 // WriteReports renders tables (terminal to stdout, tables.md), guide.md
 // and charts/*.png from the run files in dir, and says where to progress.
 func WriteReports(dir string, plan *tuning.Plan, stdout, progress io.Writer) error {
-	a, err := report.AnalyzeDir(dir, plan, report.ReadHost("/proc", "/sys", "/lib/modules"))
+	a, err := report.AnalyzeDir(dir, plan, procsample.ReadHostCaps("/proc", "/sys", "/lib/modules"))
 	if err != nil {
 		return err
 	}

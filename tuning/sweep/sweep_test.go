@@ -109,6 +109,9 @@ matrix:
 		if !strings.HasPrefix(r.Broker, "kfake (bin/kfake -listen") {
 			t.Errorf("%s: broker %q, want kfake", r.File, r.Broker)
 		}
+		if h := r.Environment.Host; h == nil || h.Netem == "" {
+			t.Errorf("%s: the environment lacks the host's facts (disks, sch_netem): %+v", r.File, h)
+		}
 		if r.Measurement.ThroughputMsgs <= 0 || r.Measurement.PublishP99 <= 0 {
 			t.Errorf("%s: nothing measured: %+v", r.File, r.Measurement)
 		}

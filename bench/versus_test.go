@@ -2,10 +2,13 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 )
@@ -74,5 +77,27 @@ func TestVersusReadsFilesWrittenBeforeCells(t *testing.T) {
 	s, ok := rep.Summary(VersusCell{Size: 1024, Partitions: 1}, "produce MB/s")
 	if !ok || s.Ratio != 2 || s.Broker != 2 {
 		t.Errorf("an old file's samples read as %+v (found %v), want the 1 KiB x 1 partition cell with ratio 2", s, ok)
+	}
+}
+
+// TestCreateTopicAcceptsItsOwnEarlierCreation creates a topic twice, as a
+// client resending a slow creation does: the second call finds the topic
+// with the partitions asked for and succeeds; asking for another count
+// fails.
+func TestCreateTopicAcceptsItsOwnEarlierCreation(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	ctx := context.Background()
+	for i := range 2 {
+		if err := createTopic(ctx, addr, "twice", 3); err != nil {
+			t.Fatalf("creation %d: %v", i+1, err)
+		}
+	}
+	if err := createTopic(ctx, addr, "twice", 4); err == nil {
+		t.Error("creating an existing topic of 3 partitions with 4 succeeded")
 	}
 }

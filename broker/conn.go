@@ -90,6 +90,7 @@ type Conn struct {
 	// Write path (conn_write.go); the serve goroutine only.
 	wbuf   []byte // response encoding buffer, reused
 	pieces []wirePiece
+	stage  []byte   // a Fetch response's fields and small record chunks (writeFetchMixed), reused
 	w      rawWrite // arguments and results of the raw write callbacks
 	// Callbacks for raw.Write, bound once so that a request makes no closure.
 	sendMoreFn, sendfileFn func(fd uintptr) bool
@@ -162,7 +163,7 @@ func (cc *Conn) serve() {
 		cancel()
 		_ = cc.flush() // responses held back for a request that closed the connection
 		_ = cc.nc.Close()
-		cc.rbuf, cc.wbuf = nil, nil
+		cc.rbuf, cc.wbuf, cc.stage = nil, nil, nil
 	}()
 	for {
 		f, err := cc.readFrame()

@@ -137,29 +137,114 @@ func TestFetchEncoderMatchesKmsg(t *testing.T) {
 
 // TestFetchSendfileAndCopySendSameBytes writes the same response through a
 // real TCP connection with sendfile and with copy, and compares both with
-// kmsg's encoding.
+// kmsg's encoding. In sendfile mode the 200 KiB partition goes by
+// sendfile and the 1000-byte one is copied (copyBelow).
 func TestFetchSendfileAndCopySendSameBytes(t *testing.T) {
 	fx := newFetchFixture(t)
-	b := &Broker{cfg: DefaultConfig()}
-	b.metrics = newMetrics(b)
-	for _, mode := range []string{FetchModeSendfile, FetchModeCopy} {
-		b.cfg.FetchMode = mode
+	for _, c := range []struct {
+		mode           string
+		sendfile, copy float64 // record bytes, three versions
+	}{
+		{FetchModeSendfile, 3 * 200 << 10, 3 * 1000},
+		{FetchModeCopy, 0, 3 * (1000 + 200<<10)},
+	} {
+		b := &Broker{cfg: DefaultConfig()}
+		b.metrics = newMetrics(b)
+		b.cfg.FetchMode = c.mode
 		for _, v := range []int16{4, 11, 12} {
 			ours, want := fx.responses(v)
 			wantBytes := appendResponse(nil, want, 9)
 			got := writeThroughTCP(t, b, ours, 9)
 			if !bytes.Equal(got, wantBytes) {
-				t.Errorf("%s v%d: %d bytes on the wire differ from kmsg's %d", mode, v, len(got), len(wantBytes))
+				t.Errorf("%s v%d: %d bytes on the wire differ from kmsg's %d", c.mode, v, len(got), len(wantBytes))
 			}
 		}
+		if got := counterValue(t, b.metrics.fetchSendfileBytes); got != c.sendfile {
+			t.Errorf("%s: fetch_sendfile_bytes_total = %v, want %v", c.mode, got, c.sendfile)
+		}
+		if got := counterValue(t, b.metrics.fetchCopyBytes); got != c.copy {
+			t.Errorf("%s: fetch_copy_bytes_total = %v, want %v", c.mode, got, c.copy)
+		}
 	}
-	// Three versions, two partitions with records each.
-	wantRec := float64(3 * (1000 + 200<<10))
-	if got := counterValue(t, b.metrics.fetchSendfileBytes); got != wantRec {
-		t.Errorf("fetch_sendfile_bytes_total = %v, want %v", got, wantRec)
+}
+
+// TestFetchManySmallPartitionsSameBytes sends, with sendfile, a response
+// of many partitions whose chunks are under and over copyBelow in turn,
+// with more small bytes than one staging buffer holds (maxStaged), and
+// compares the bytes on the wire with kmsg's encoding.
+func TestFetchManySmallPartitionsSameBytes(t *testing.T) {
+	const small = copyBelow - 1
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i*13 + i>>11)
 	}
-	if got := counterValue(t, b.metrics.fetchCopyBytes); got != wantRec {
-		t.Errorf("fetch_copy_bytes_total = %v, want %v", got, wantRec)
+	path := filepath.Join(t.TempDir(), "00000000000000000000.log")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+
+	ours := &fetchResponse{FetchResponse: kmsg.NewPtrFetchResponse()}
+	want := kmsg.NewPtrFetchResponse()
+	ours.Version, want.Version = 12, 12
+	ot, wt := kmsg.NewFetchResponseTopic(), kmsg.NewFetchResponseTopic()
+	ot.Topic, wt.Topic = "many", "many"
+	var slices []storage.Slice
+	var pos, smallBytes, largeBytes int64
+	for p := range int32(200) {
+		n := int64(small - int(p)) // under copyBelow, sizes differing
+		switch {
+		case p%50 == 49:
+			n = copyBelow + int64(p) // at or over copyBelow: sendfile
+		case p%7 == 3:
+			n = 0 // no records
+		}
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p, int64(p)*10, int64(p)*10, 0
+		sp.PreferredReadReplica = -1
+		ot.Partitions = append(ot.Partitions, sp)
+		sp.RecordBatches = append([]byte{}, data[pos:pos+n]...)
+		wt.Partitions = append(wt.Partitions, sp)
+		var sl storage.Slice
+		if n > 0 {
+			sl = storage.Slice{File: f, Pos: pos, Size: n}
+		}
+		slices = append(slices, sl)
+		switch {
+		case n >= copyBelow:
+			largeBytes += n
+		default:
+			smallBytes += n
+		}
+		pos += n
+	}
+	if smallBytes <= maxStaged {
+		t.Fatalf("the small chunks (%d bytes) fit one staging buffer (%d): the test would not cross it", smallBytes, maxStaged)
+	}
+	ours.Topics = append(ours.Topics, ot)
+	ours.records = append(ours.records, slices)
+	want.Topics = append(want.Topics, wt)
+
+	b := &Broker{cfg: DefaultConfig()}
+	b.metrics = newMetrics(b)
+	b.cfg.FetchMode = FetchModeSendfile
+	wantBytes := appendResponse(nil, want, 3)
+	if got := writeThroughTCP(t, b, ours, 3); !bytes.Equal(got, wantBytes) {
+		i := 0
+		for i < len(got) && i < len(wantBytes) && got[i] == wantBytes[i] {
+			i++
+		}
+		t.Errorf("%d bytes on the wire differ from kmsg's %d at byte %d", len(got), len(wantBytes), i)
+	}
+	if got := counterValue(t, b.metrics.fetchSendfileBytes); got != float64(largeBytes) {
+		t.Errorf("fetch_sendfile_bytes_total = %v, want %v", got, largeBytes)
+	}
+	if got := counterValue(t, b.metrics.fetchCopyBytes); got != float64(smallBytes) {
+		t.Errorf("fetch_copy_bytes_total = %v, want %v", got, smallBytes)
 	}
 }
 

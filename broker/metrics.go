@@ -73,7 +73,7 @@ func newMetrics(b *Broker) *metrics {
 	m.bytesIn = counter("network_received_bytes_total", "Bytes of requests received, size prefixes included.")
 	m.bytesOut = counter("network_sent_bytes_total", "Bytes of responses sent, size prefixes included.")
 	m.fetchSendfileBytes = counter("fetch_sendfile_bytes_total", "Record bytes of Fetch responses sent with sendfile(2), not copied through user space.")
-	m.fetchCopyBytes = counter("fetch_copy_bytes_total", "Record bytes of Fetch responses read into a buffer and written (copy mode or no TCP socket).")
+	m.fetchCopyBytes = counter("fetch_copy_bytes_total", "Record bytes of Fetch responses read into a buffer and written (copy mode, no TCP socket, or a partition's records under 16 KiB).")
 	m.producedRecords = counter("produced_records_total", "Records appended by Produce requests (duplicates not counted).")
 	m.producedBatches = counter("produced_batches_total", "Record batches appended by Produce requests (duplicates not counted).")
 	m.fetchedBytes = counter("fetched_record_bytes_total", "Record bytes returned by Fetch requests, whichever way they were sent.")

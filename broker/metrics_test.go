@@ -64,8 +64,8 @@ func TestMetrics(t *testing.T) {
 		`brokerlab_broker_produced_records_total 10`,
 		`brokerlab_broker_request_duration_seconds_bucket{api="Fetch"`,
 		`brokerlab_broker_connections `,
-		`brokerlab_broker_fetch_sendfile_bytes_total `,
-		`brokerlab_broker_fetch_copy_bytes_total 0`,
+		`brokerlab_broker_fetch_sendfile_bytes_total 0`, // records under copyBelow are copied
+		`brokerlab_broker_fetch_copy_bytes_total `,
 		`brokerlab_broker_storage_appended_records_total 10`,
 		`brokerlab_broker_storage_sync_duration_seconds_count `,
 		`brokerlab_broker_network_received_bytes_total `,
@@ -74,8 +74,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics has no %q", want)
 		}
 	}
-	if strings.Contains(text, "brokerlab_broker_fetch_sendfile_bytes_total 0\n") {
-		t.Error("fetches sent no bytes with sendfile")
+	if strings.Contains(text, "brokerlab_broker_fetch_copy_bytes_total 0\n") {
+		t.Error("fetches sent no record bytes")
 	}
 
 	promtool := testutil.RequireCommand(t, "promtool", "apt-get install prometheus")

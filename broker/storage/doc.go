@@ -162,7 +162,8 @@
 //
 // CreateTopic checks the count against max.broker.partitions, reserves the
 // name and places the partitions under Store.mu, makes every partition dir
-// and first segment without holding it, writes topic.json into each, and
+// and first segment without holding it (16 at a time), writes topic.json
+// into each, and
 // publishes the topic under Store.mu; on failure it removes what it made
 // (topic.json first) and a failed removal is part of the error. DeleteTopic
 // renames every partition dir to Kafka's capped "-delete" name

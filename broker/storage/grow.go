@@ -47,22 +47,18 @@ func (s *Store) AddPartitions(name string, count int32, validateOnly bool) error
 	old := topicState{name: t.name, id: t.id, partitions: t.partitions, configs: t.configs, configVersion: t.configVersion, cfg: t.cfg}
 	next := old
 	next.partitions, next.configVersion = count, old.configVersion+1
-	parts := make([]*Partition, 0, len(lds))
+	var parts []*Partition
 	rewriting := false // the old partitions' topic.json copies may say count
 	err = func() error {
 		// As CreateTopic: the dirs and segments, then their topic.json
 		// copies with the fsyncs batched, then each log dir synced once.
-		dirs := make([]string, 0, len(lds))
-		for i, ld := range lds {
-			p, err := createPartitionUnsynced(s, &next, old.partitions+int32(i), ld)
-			if err != nil {
-				return err
-			}
-			parts = append(parts, p)
+		var err error
+		if parts, err = createPartitions(s, &next, old.partitions, lds); err != nil {
+			return err
+		}
+		dirs := make([]string, 0, len(parts))
+		for _, p := range parts {
 			dirs = append(dirs, p.dir)
-			if testHookCreatedPartition != nil {
-				testHookCreatedPartition(p.id)
-			}
 		}
 		if err := writeTopicMetas(dirs, &next); err != nil {
 			return err

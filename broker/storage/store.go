@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -405,22 +406,18 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 	}
 	defer s.ops.Done()
 
-	parts := make([]*Partition, 0, partitions)
+	var parts []*Partition
 	err = func() error {
 		// The partitions' dirs and segments first, then every topic.json
 		// (written last: a dir without one is not a partition) with the
 		// fsyncs batched, then each log dir's entries made durable once.
-		dirs := make([]string, 0, partitions)
-		for i, ld := range lds {
-			p, err := createPartitionUnsynced(s, t, int32(i), ld)
-			if err != nil {
-				return err
-			}
-			parts = append(parts, p)
+		var err error
+		if parts, err = createPartitions(s, t, 0, lds); err != nil {
+			return err
+		}
+		dirs := make([]string, 0, len(parts))
+		for _, p := range parts {
 			dirs = append(dirs, p.dir)
-			if testHookCreatedPartition != nil {
-				testHookCreatedPartition(int32(i))
-			}
 		}
 		if err := writeTopicMetas(dirs, t); err != nil {
 			return err
@@ -452,8 +449,53 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 }
 
 // testHookCreatedPartition, when set by a test, runs after each partition
-// of a CreateTopic is made.
+// of a CreateTopic or AddPartitions is made, one call at a time.
 var testHookCreatedPartition func(partition int32)
+
+// createPartitions makes the dirs and empty segments of t's partitions
+// first, first+1, ... in lds[0], lds[1], ..., syncParallelism at a time:
+// each is a handful of metadata operations (mkdir, creates, index sizing)
+// that mostly wait on the filesystem, so a topic of many partitions is made
+// in a fraction of the time one after the other takes. Nothing is synced;
+// the caller writes the topic.json copies and syncs. It returns the
+// partitions made, in order, also with an error, when the caller removes
+// them; after the first error no more are started.
+func createPartitions(s *Store, t *topicState, first int32, lds []*logDir) ([]*Partition, error) {
+	parts := make([]*Partition, len(lds))
+	var (
+		g      errgroup.Group
+		failed atomic.Bool
+		hookMu sync.Mutex
+	)
+	g.SetLimit(syncParallelism)
+	for i, ld := range lds {
+		g.Go(func() error {
+			if failed.Load() {
+				return nil
+			}
+			p, err := createPartitionUnsynced(s, t, first+int32(i), ld)
+			if err != nil {
+				failed.Store(true)
+				return err
+			}
+			parts[i] = p
+			if testHookCreatedPartition != nil {
+				hookMu.Lock()
+				defer hookMu.Unlock()
+				testHookCreatedPartition(p.id)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	made := parts[:0]
+	for _, p := range parts {
+		if p != nil {
+			made = append(made, p)
+		}
+	}
+	return made, err
+}
 
 // reserveTopic claims t's name and places its partitions (counted in their
 // log dirs from now on), under s.mu. The caller must call s.ops.Done.

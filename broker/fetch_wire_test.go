@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,12 +24,12 @@ type fetchFixture struct {
 	data []byte
 }
 
-func newFetchFixture(t *testing.T) fetchFixture {
+// newFetchFixture writes size bytes that do not repeat (a misplaced range
+// cannot match by luck) to a segment-named file and opens it.
+func newFetchFixture(t *testing.T, size int) fetchFixture {
 	t.Helper()
-	data := make([]byte, 300<<10)
-	for i := range data {
-		data[i] = byte(i*7 + i>>9)
-	}
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{byte(size), byte(size >> 8), byte(size >> 16)}).Read(data)
 	path := filepath.Join(t.TempDir(), "00000000000000000000.log")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -101,7 +102,7 @@ func (fx fetchFixture) responses(v int16) (*fetchResponse, *kmsg.FetchResponse) 
 // against kmsg's, byte for byte, for every version we serve; the record
 // bytes are spliced in with a plain copy from the file.
 func TestFetchEncoderMatchesKmsg(t *testing.T) {
-	fx := newFetchFixture(t)
+	fx := newFetchFixture(t, 300<<10)
 	for v := int16(4); v <= 12; v++ {
 		ours, want := fx.responses(v)
 		wantBytes := appendResponse(nil, want, 42)
@@ -140,7 +141,7 @@ func TestFetchEncoderMatchesKmsg(t *testing.T) {
 // kmsg's encoding. In sendfile mode the 200 KiB partition goes by
 // sendfile and the 1000-byte one is copied (copyBelow).
 func TestFetchSendfileAndCopySendSameBytes(t *testing.T) {
-	fx := newFetchFixture(t)
+	fx := newFetchFixture(t, 300<<10)
 	for _, c := range []struct {
 		mode           string
 		sendfile, copy float64 // record bytes, three versions
@@ -174,19 +175,8 @@ func TestFetchSendfileAndCopySendSameBytes(t *testing.T) {
 // compares the bytes on the wire with kmsg's encoding.
 func TestFetchManySmallPartitionsSameBytes(t *testing.T) {
 	const small = copyBelow - 1
-	data := make([]byte, 8<<20)
-	for i := range data {
-		data[i] = byte(i*13 + i>>11)
-	}
-	path := filepath.Join(t.TempDir(), "00000000000000000000.log")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	fx := newFetchFixture(t, 8<<20)
+	data, f := fx.data, fx.file
 
 	ours := &fetchResponse{FetchResponse: kmsg.NewPtrFetchResponse()}
 	want := kmsg.NewPtrFetchResponse()

@@ -39,7 +39,7 @@ func hostOf(recs []tuning.Record, rendering Host) Host {
 // thisHost names the host whose facts h are, for the guide's reasons.
 func thisHost(h *Host) string {
 	if h.Rendering {
-		return "the host this guide was rendered on (the run did not record its own)"
+		return "the host reading the run (the run did not record its own)"
 	}
 	return "this host"
 }

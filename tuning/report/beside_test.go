@@ -103,7 +103,7 @@ func TestHostOfPrefersWhatTheRunRecorded(t *testing.T) {
 		t.Errorf("without: %+v, want the rendering host's, marked", h)
 	}
 	g := &guide{a: &Analysis{Host: &Host{Disks: []string{"vda"}, Rendering: true}}}
-	if _, why := logDirsBeside(g, "not measured", ""); !strings.HasPrefix(why, "the host this guide was rendered on (the run did not record its own) has one disk") {
+	if _, why := logDirsBeside(g, "not measured", ""); !strings.HasPrefix(why, "the host reading the run (the run did not record its own) has one disk") {
 		t.Errorf("log.dirs row from the rendering host's facts: %q", why)
 	}
 	g.a.Host.Rendering = false

@@ -81,13 +81,7 @@ func (s *Store) AddPartitions(name string, count int32, validateOnly bool) error
 
 	s.mu.Lock()
 	t.growing = false
-	if err == nil && s.closed {
-		err = ErrClosed
-	}
-	if err != nil {
-		for _, ld := range lds {
-			ld.partitions--
-		}
+	if err = s.endPlacement(err, lds); err != nil {
 		s.mu.Unlock()
 		var rerrs []error
 		// The new dirs first (topic.json goes first inside each), so that

@@ -427,13 +427,7 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 
 	s.mu.Lock()
 	delete(s.creating, name)
-	if err == nil && s.closed {
-		err = ErrClosed
-	}
-	if err != nil {
-		for _, ld := range lds {
-			ld.partitions--
-		}
+	if err = s.endPlacement(err, lds); err != nil {
 		s.mu.Unlock()
 		if rerr := removePartitions(parts); rerr != nil {
 			s.log.Error("removing the partitions of a failed topic creation", "topic", name, "err", rerr)
@@ -495,6 +489,22 @@ func createPartitions(s *Store, t *topicState, first int32, lds []*logDir) ([]*P
 		}
 	}
 	return made, err
+}
+
+// endPlacement ends, under s.mu, an operation that placed partitions in
+// lds (CreateTopic, AddPartitions): its error, or ErrClosed when the store
+// closed meanwhile; on error the partitions are no longer counted in their
+// log dirs.
+func (s *Store) endPlacement(err error, lds []*logDir) error {
+	if err == nil && s.closed {
+		err = ErrClosed
+	}
+	if err != nil {
+		for _, ld := range lds {
+			ld.partitions--
+		}
+	}
+	return err
 }
 
 // reserveTopic claims t's name and places its partitions (counted in their

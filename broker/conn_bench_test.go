@@ -189,6 +189,8 @@ func BenchmarkProduceRoundTrip(b *testing.B) {
 	}
 }
 
+// BenchmarkFetchRoundTrip reads the same records again and again, more
+// than copyBelow of them so that mode=sendfile takes the sendfile path.
 func BenchmarkFetchRoundTrip(b *testing.B) {
 	for _, mode := range []string{"sendfile", "copy"} {
 		b.Run("mode="+mode, func(b *testing.B) {
@@ -201,7 +203,7 @@ func BenchmarkFetchRoundTrip(b *testing.B) {
 			setup := dialRaw(b, tb.addr)
 			createTopicRaw(b, setup, "bench", 1)
 			v := make([]byte, 1024)
-			for range 4 {
+			for filled := 0; filled < copyBelow; filled += 3 * len(v) {
 				if p := produceRaw(b, setup, "bench", 0, makeBatch(-1, -1, -1, time.Now().UnixMilli(), v, v, v)); p.ErrorCode != 0 {
 					b.Fatalf("produce: error %d", p.ErrorCode)
 				}

@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -10,6 +13,9 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // orDefault sets *v to def when *v is its zero value: the one way a Config's
@@ -55,4 +61,31 @@ func newTable(w io.Writer, markdown bool) *tablewriter.Table {
 		opts = append(opts, tablewriter.WithRenderer(renderer.NewMarkdown()))
 	}
 	return tablewriter.NewTable(w, opts...)
+}
+
+// createTopic creates topic with partitions and configs through a client of
+// its own. A creation that kgo resent (the broker took longer than the
+// request timeout to make a large topic) comes back TOPIC_ALREADY_EXISTS:
+// that counts as created when the topic has the partitions asked for.
+func createTopic(ctx context.Context, addr, topic string, partitions int, configs map[string]*string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, int32(partitions), 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		var details kadm.TopicDetails
+		if details, err = adm.ListTopics(ctx, topic); err == nil {
+			err = details.Error()
+		}
+		if n := len(details[topic].Partitions); err == nil && n != partitions {
+			err = fmt.Errorf("topic already exists with %d partitions", n)
+		}
+	}
+	return err
 }

@@ -131,7 +131,7 @@ func startFetchIsoBroker(ctx context.Context, cfg FetchIsoConfig, dataDir, label
 
 // fillTxns writes LogBytes of records in transactions; the last one commits.
 func fillTxns(ctx context.Context, cfg FetchIsoConfig, addr string, rep *FetchIsoReport) error {
-	if err := createCutTopic(ctx, addr, fetchIsoTopic, 1, nil); err != nil {
+	if err := createTopic(ctx, addr, fetchIsoTopic, 1, nil); err != nil {
 		return fmt.Errorf("creating %s: %w", fetchIsoTopic, err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("fetchiso-fill"), kgo.DefaultProduceTopic(fetchIsoTopic),

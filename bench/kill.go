@@ -160,7 +160,7 @@ func killMidLoad(ctx context.Context, b launch.Broker, topic string, partitions 
 	if err != nil {
 		return nil, err
 	}
-	if err := createCutTopic(ctx, p.Addr(), topic, partitions, nil); err != nil {
+	if err := createTopic(ctx, p.Addr(), topic, partitions, nil); err != nil {
 		p.Kill()
 		return nil, fmt.Errorf("creating %s: %w", topic, err)
 	}

@@ -256,18 +256,6 @@ func produceCut(ctx context.Context, wg *sync.WaitGroup, addr, topic string, fir
 	return nil
 }
 
-func createCutTopic(ctx context.Context, addr, topic string, partitions int, configs map[string]*string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	return err
-}
 
 func cutTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, sem CutSemantics, n int, run, lateAt time.Duration, seed uint64) (PowercutTrial, error) {
 	tr := PowercutTrial{Policy: pol.Name, Semantics: sem, N: n, CutAfter: run}
@@ -307,7 +295,7 @@ func cutTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, sem CutS
 	}
 	defer p.Kill()
 	retention := fmt.Sprint(cfg.Retention.Milliseconds())
-	if err := createCutTopic(ctx, addr, "first", cfg.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
+	if err := createTopic(ctx, addr, "first", cfg.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
 		return tr, fmt.Errorf("%w: creating topic first: %w", errCutSetup, err)
 	}
 	topics := []cutTopic{{"first", NewAcks()}}
@@ -326,7 +314,7 @@ func cutTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, sem CutS
 			lateDone <- false
 			return
 		}
-		if createCutTopic(pctx, addr, late.name, cfg.Partitions, nil) != nil {
+		if createTopic(pctx, addr, late.name, cfg.Partitions, nil) != nil {
 			lateDone <- false
 			return
 		}

@@ -123,7 +123,7 @@ func cutLoopTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, n in
 		return tr, err
 	}
 	defer p.Kill()
-	if err := createCutTopic(ctx, addr, "first", cfg.Partitions, nil); err != nil {
+	if err := createTopic(ctx, addr, "first", cfg.Partitions, nil); err != nil {
 		return tr, err
 	}
 	acks := NewAcks()

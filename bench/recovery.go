@@ -53,7 +53,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sys/unix"
 
@@ -271,8 +270,8 @@ func fillRecoveryLog(ctx context.Context, cfg RecoveryConfig, dataDir string) (R
 		v := strconv.FormatInt(cfg.SegmentBytes, 10)
 		configs = map[string]*string{"segment.bytes": &v}
 	}
-	if resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(cfg.Partitions), 1, configs, recoveryTopic); err != nil || resp.Err != nil {
-		return d, fmt.Errorf("creating topic %s: %w", recoveryTopic, errors.Join(err, resp.Err))
+	if err := createTopic(ctx, addr, recoveryTopic, cfg.Partitions, configs); err != nil {
+		return d, fmt.Errorf("creating topic %s: %w", recoveryTopic, err)
 	}
 	records := max(cfg.LogBytes/int64(cfg.RecordSize), int64(cfg.Partitions))
 	cfg.Logger.Info("filling the log", "partitions", cfg.Partitions, "records", records, "value_bytes", records*int64(cfg.RecordSize))

@@ -32,9 +32,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
@@ -265,8 +262,8 @@ func runOne(ctx context.Context, cfg VersusConfig, target string, round int, cel
 	// The topic is created before the produce pass, so that the pass
 	// measures producing, and the creation is timed on its own.
 	start := time.Now()
-	if err := createTopic(ctx, addr, topic, cell.Partitions); err != nil {
-		return s, err
+	if err := createTopic(ctx, addr, topic, cell.Partitions, nil); err != nil {
+		return s, fmt.Errorf("creating topic %s with %d partitions: %w", topic, cell.Partitions, err)
 	}
 	s.CreateSeconds = time.Since(start).Seconds()
 	m, err := startMeter(p.Pid())
@@ -543,33 +540,3 @@ func (r *VersusReport) Save(dir, workDir string, stdout io.Writer) error {
 	})
 }
 
-// createTopic creates topic with partitions on the server at addr (kadm).
-// The server is fresh for each pass, so TOPIC_ALREADY_EXISTS means the
-// client resent a creation that took longer than its request timeout (a
-// topic of many partitions on a loaded machine) and the first one
-// finished: the topic is then accepted if it has the partitions asked for.
-func createTopic(ctx context.Context, addr, topic string, partitions int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return fmt.Errorf("creating topic %s: %w", topic, err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if errors.Is(err, kerr.TopicAlreadyExists) {
-		var details kadm.TopicDetails
-		if details, err = adm.ListTopics(ctx, topic); err == nil {
-			err = details.Error()
-		}
-		if n := len(details[topic].Partitions); err == nil && n != partitions {
-			err = fmt.Errorf("topic already exists with %d partitions", n)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("creating topic %s with %d partitions: %w", topic, partitions, err)
-	}
-	return nil
-}

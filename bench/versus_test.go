@@ -93,11 +93,11 @@ func TestCreateTopicAcceptsItsOwnEarlierCreation(t *testing.T) {
 	addr := c.ListenAddrs()[0]
 	ctx := context.Background()
 	for i := range 2 {
-		if err := createTopic(ctx, addr, "twice", 3); err != nil {
+		if err := createTopic(ctx, addr, "twice", 3, nil); err != nil {
 			t.Fatalf("creation %d: %v", i+1, err)
 		}
 	}
-	if err := createTopic(ctx, addr, "twice", 4); err == nil {
+	if err := createTopic(ctx, addr, "twice", 4, nil); err == nil {
 		t.Error("creating an existing topic of 3 partitions with 4 succeeded")
 	}
 }

@@ -33,7 +33,7 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 		return err
 	}
 	defer cleanup()
-	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: *exp.work, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
+	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
 		Logger: logger.With("component", "probecost")}
 	if *workload != "" {
 		w, err := loadgen.LoadWorkload(*workload)
@@ -42,7 +42,6 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 		}
 		cfg.Workload = &w
 	}
-	cfg.WorkDir = dir
 	rep, runErr := bench.RunProbeCost(ctx, cfg)
 	if rep == nil {
 		return runErr

@@ -256,7 +256,6 @@ func produceCut(ctx context.Context, wg *sync.WaitGroup, addr, topic string, fir
 	return nil
 }
 
-
 func cutTrial(ctx context.Context, cfg PowercutConfig, pol FlushPolicy, sem CutSemantics, n int, run, lateAt time.Duration, seed uint64) (PowercutTrial, error) {
 	tr := PowercutTrial{Policy: pol.Name, Semantics: sem, N: n, CutAfter: run}
 	dir := filepath.Join(cfg.WorkDir, fmt.Sprintf("%03d-%s-%s", n, pol.Name, strings.ReplaceAll(string(sem), "+", "-")))

@@ -106,8 +106,6 @@ type ProbeCostPass struct {
 	TargetHeld   bool    `json:"target_held"`
 	// Families are the probe families that loaded (arm all).
 	Families []string `json:"families,omitempty"`
-
-	attribution *ProbeAttribution // the attribution pass only
 }
 
 // ProbeCostReport is the outcome of RunProbeCost.
@@ -169,7 +167,7 @@ func RunProbeCost(ctx context.Context, cfg ProbeCostConfig) (*ProbeCostReport, e
 	for round := range cfg.Pairs {
 		for i, arm := range order.next() {
 			cfg.Logger.Info("pass", "pair", round+1, "of", cfg.Pairs, "probes", arm)
-			p, err := probeCostPass(ctx, cfg, w, arm, round)
+			p, _, err := probeCostPass(ctx, cfg, w, arm, round)
 			if err != nil {
 				return rep, fmt.Errorf("pair %d, probes %s: %w", round+1, arm, err)
 			}
@@ -178,7 +176,7 @@ func RunProbeCost(ctx context.Context, cfg ProbeCostConfig) (*ProbeCostReport, e
 		}
 	}
 	cfg.Logger.Info("pass", "attribution", "every probe, BPF run-time accounting on")
-	p, err := probeCostPass(ctx, cfg, w, probesAttribute, cfg.Pairs)
+	_, attr, err := probeCostPass(ctx, cfg, w, probesAttribute, cfg.Pairs)
 	if errors.Is(err, errNoRunStats) {
 		cfg.Logger.Warn("no attribution of the cost to programs", "err", err)
 		return rep, nil
@@ -186,7 +184,7 @@ func RunProbeCost(ctx context.Context, cfg ProbeCostConfig) (*ProbeCostReport, e
 	if err != nil {
 		return rep, fmt.Errorf("attribution pass: %w", err)
 	}
-	rep.Attribution = p.attribution
+	rep.Attribution = attr
 	return rep, nil
 }
 
@@ -196,13 +194,15 @@ const probesAttribute = "attribute"
 
 var errNoRunStats = errors.New("BPF run-time statistics unavailable")
 
-func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload, arm string, round int) (ProbeCostPass, error) {
+// probeCostPass runs one pass of arm on a fresh broker; the attribution
+// pass (arm probesAttribute) also returns what each program ran.
+func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload, arm string, round int) (_ ProbeCostPass, attr *ProbeAttribution, _ error) {
 	label := arm + "-" + strconv.Itoa(round)
 	dir := filepath.Join(cfg.WorkDir, label)
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	b, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: label})
 	if err != nil {
-		return ProbeCostPass{}, err
+		return ProbeCostPass{}, nil, err
 	}
 	defer b.Stop(30 * time.Second)
 	pass := ProbeCostPass{Arm: arm, Round: round}
@@ -210,54 +210,54 @@ func probeCostPass(ctx context.Context, cfg ProbeCostConfig, w loadgen.Workload,
 	var runs0 []bpf.ProgramRun
 	if arm == ProbesAll || arm == probesAttribute {
 		if probes, err = bpf.New(bpf.Config{PID: b.Pid(), Logger: cfg.Logger}); err != nil {
-			return pass, fmt.Errorf("attaching the probes: %w", err)
+			return pass, nil, fmt.Errorf("attaching the probes: %w", err)
 		}
 		defer probes.Close()
 		for _, f := range probes.Loaded() {
 			pass.Families = append(pass.Families, string(f))
 		}
 		if len(pass.Families) == 0 {
-			return pass, errors.New("no probe family loaded: this pass would measure no probes")
+			return pass, nil, errors.New("no probe family loaded: this pass would measure no probes")
 		}
 	}
 	if arm == probesAttribute {
 		stats, err := bpf.EnableRunStats()
 		if err != nil {
-			return pass, fmt.Errorf("%w: %w", errNoRunStats, err)
+			return pass, nil, fmt.Errorf("%w: %w", errNoRunStats, err)
 		}
 		defer stats.Close()
 		if runs0, err = probes.ProgramRuns(); err != nil {
-			return pass, err
+			return pass, nil, err
 		}
 	}
 	start := time.Now()
 	m, err := startMeter(b.Pid())
 	if err != nil {
-		return pass, err
+		return pass, nil, err
 	}
 	res, err := loadgen.Run(ctx, w, *cfg.Driver, loadgen.Options{Brokers: []string{b.Addr()}, Label: label, Logger: cfg.Logger})
 	if err != nil {
-		return pass, fmt.Errorf("load: %w", err)
+		return pass, nil, fmt.Errorf("load: %w", err)
 	}
 	if pass.Server, err = m.stop(res.Totals.Acked*int64(w.MessageSize), res.Totals.Acked); err != nil {
-		return pass, err
+		return pass, nil, err
 	}
 	if arm == probesAttribute {
 		runs, err := probes.ProgramRuns()
 		if err != nil {
-			return pass, err
+			return pass, nil, err
 		}
-		pass.attribution = &ProbeAttribution{Server: pass.Server, Seconds: time.Since(start).Seconds(), Programs: bpf.SubtractRuns(runs, runs0)}
+		attr = &ProbeAttribution{Server: pass.Server, Seconds: time.Since(start).Seconds(), Programs: bpf.SubtractRuns(runs, runs0)}
 	}
 	if probes != nil {
 		// The readings are not the point here, but reading them is part
 		// of what a probed run costs.
 		if _, err := probes.Snapshot(); err != nil {
-			return pass, fmt.Errorf("reading the probes: %w", err)
+			return pass, nil, fmt.Errorf("reading the probes: %w", err)
 		}
 	}
 	pass.PublishP99Us, pass.PublishRate, pass.TargetHeld = res.Aggregate.PublishLatency.P99Us, res.Aggregate.PublishRate, res.Verdict.TargetHeld
-	return pass, b.Stop(30 * time.Second)
+	return pass, attr, b.Stop(30 * time.Second)
 }
 
 // ProbeCostSummary is one metric over the pairs: each arm's median and the

@@ -32,7 +32,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/brokerlab/brokerlab/internal/launch"
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/tuning/stats"
@@ -539,4 +538,3 @@ func (r *VersusReport) Save(dir, workDir string, stdout io.Writer) error {
 		return r.WriteScalingTable(f, true)
 	})
 }
-

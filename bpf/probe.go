@@ -143,10 +143,10 @@ type loaded struct {
 	def    familyDef
 	coll   *ebpf.Collection
 	links  []link.Link
-	// methods are the program sections attached, in the order of the
-	// sorted program names; names are those program names.
+	// methods are the program sections attached, progs the programs
+	// attached there, index by index.
 	methods []string
-	names   []string
+	progs   []*ebpf.Program
 	// dropNames maps skb drop reasons to names (sockbuf only).
 	dropNames map[uint32]string
 }
@@ -283,7 +283,7 @@ func loadFamily(f Family, sc scope) (_ *loaded, err error) {
 		}
 		l.links = append(l.links, lk)
 		l.methods = append(l.methods, section)
-		l.names = append(l.names, name)
+		l.progs = append(l.progs, coll.Programs[name])
 	}
 	if f == FamilySockBuf {
 		l.dropNames = dropReasonNames()

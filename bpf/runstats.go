@@ -57,10 +57,10 @@ func (p *Probes) ProgramRuns() ([]ProgramRun, error) {
 	}
 	var out []ProgramRun
 	for _, l := range p.fams {
-		for i, name := range l.names {
-			st, err := l.coll.Programs[name].Stats()
+		for i, prog := range l.progs {
+			st, err := prog.Stats()
 			if err != nil {
-				return nil, fmt.Errorf("statistics of %s program %s: %w", l.family, name, err)
+				return nil, fmt.Errorf("statistics of %s program at %s: %w", l.family, l.methods[i], err)
 			}
 			out = append(out, ProgramRun{Family: l.family, Section: l.methods[i], Runs: st.RunCount, Runtime: st.Runtime})
 		}

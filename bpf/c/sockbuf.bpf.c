@@ -61,22 +61,22 @@ static __always_inline __u32 fill_pct(__u64 used, __u64 size)
 	return pct > 1000 ? 1000 : (__u32)pct;
 }
 
+static __always_inline bool is_own(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	return sk && bpf_map_lookup_elem(&own_socks, &key);
+}
+
 // remember marks sk as the scope's socket. A lookup first: the socket is
 // known after its first send or receive, and an LRU hash update (a lock and
 // an element move) on every one was the family's largest cost.
 static __always_inline void remember(struct sock *sk)
 {
-	__u64 key = (__u64)sk;
-	if (bpf_map_lookup_elem(&own_socks, &key))
+	if (is_own(sk))
 		return;
+	__u64 key = (__u64)sk;
 	__u8 one = 1;
 	bpf_map_update_elem(&own_socks, &key, &one, BPF_ANY);
-}
-
-static __always_inline bool is_own(struct sock *sk)
-{
-	__u64 key = (__u64)sk;
-	return sk && bpf_map_lookup_elem(&own_socks, &key);
 }
 
 SEC("tp_btf/sock_send_length")

@@ -153,9 +153,13 @@ func (cc *Conn) writeFetchMixed(hdr []byte, pieces []wirePiece) (int64, error) {
 	var (
 		written int64
 		prev    int
+		copied  int // records read into out, counted once per response
 		out     = cc.stage[:0]
 	)
 	defer func() {
+		if copied > 0 {
+			cc.b.metrics.fetchCopyBytes.Add(float64(copied))
+		}
 		if cap(out) <= maxPooledWrite {
 			cc.stage = out[:0]
 		} else {
@@ -186,7 +190,7 @@ func (cc *Conn) writeFetchMixed(hdr []byte, pieces []wirePiece) (int64, error) {
 			if err := readFull(pc.rec.File, out[at:], pc.rec.Pos); err != nil {
 				return written, err
 			}
-			cc.b.metrics.fetchCopyBytes.Add(float64(size))
+			copied += size
 			continue
 		}
 		if err := sendStaged(); err != nil {

@@ -50,20 +50,10 @@ func (s *Store) AddPartitions(name string, count int32, validateOnly bool) error
 	var parts []*Partition
 	rewriting := false // the old partitions' topic.json copies may say count
 	err = func() error {
-		// As CreateTopic: the dirs and segments, then their topic.json
-		// copies with the fsyncs batched, then each log dir synced once.
+		// As CreateTopic: the new partitions whole, then the old
+		// partitions' topic.json copies.
 		var err error
 		if parts, err = createPartitions(s, &next, old.partitions, lds); err != nil {
-			return err
-		}
-		dirs := make([]string, 0, len(parts))
-		for _, p := range parts {
-			dirs = append(dirs, p.dir)
-		}
-		if err := writeTopicMetas(dirs, &next); err != nil {
-			return err
-		}
-		if err := syncDirs(parts); err != nil {
 			return err
 		}
 		rewriting = true

@@ -408,21 +408,9 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 
 	var parts []*Partition
 	err = func() error {
-		// The partitions' dirs and segments first, then every topic.json
-		// (written last: a dir without one is not a partition) with the
-		// fsyncs batched, then each log dir's entries made durable once.
 		var err error
-		if parts, err = createPartitions(s, t, 0, lds); err != nil {
-			return err
-		}
-		dirs := make([]string, 0, len(parts))
-		for _, p := range parts {
-			dirs = append(dirs, p.dir)
-		}
-		if err := writeTopicMetas(dirs, t); err != nil {
-			return err
-		}
-		return syncDirs(parts)
+		parts, err = createPartitions(s, t, 0, lds)
+		return err
 	}()
 
 	s.mu.Lock()
@@ -446,14 +434,15 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]*s
 // of a CreateTopic or AddPartitions is made, one call at a time.
 var testHookCreatedPartition func(partition int32)
 
-// createPartitions makes the dirs and empty segments of t's partitions
-// first, first+1, ... in lds[0], lds[1], ..., syncParallelism at a time:
-// each is a handful of metadata operations (mkdir, creates, index sizing)
-// that mostly wait on the filesystem, so a topic of many partitions is made
-// in a fraction of the time one after the other takes. Nothing is synced;
-// the caller writes the topic.json copies and syncs. It returns the
-// partitions made, in order, also with an error, when the caller removes
-// them; after the first error no more are started.
+// createPartitions makes t's partitions first, first+1, ... in lds[0],
+// lds[1], ...: their dirs and empty segments syncParallelism at a time
+// (each is a handful of metadata operations that mostly wait on the
+// filesystem, so a topic of many partitions is made in a fraction of the
+// time one after the other takes), then every topic.json (written last: a
+// dir without one is not a partition) with the fsyncs batched, then each
+// log dir's entries made durable once. It returns the partitions made, in
+// order, also with an error, when the caller removes them; after the first
+// error no more are started.
 func createPartitions(s *Store, t *topicState, first int32, lds []*logDir) ([]*Partition, error) {
 	parts := make([]*Partition, len(lds))
 	var (
@@ -488,7 +477,17 @@ func createPartitions(s *Store, t *topicState, first int32, lds []*logDir) ([]*P
 			made = append(made, p)
 		}
 	}
-	return made, err
+	if err != nil {
+		return made, err
+	}
+	dirs := make([]string, 0, len(made))
+	for _, p := range made {
+		dirs = append(dirs, p.dir)
+	}
+	if err := writeTopicMetas(dirs, t); err != nil {
+		return made, err
+	}
+	return made, syncDirs(made)
 }
 
 // endPlacement ends, under s.mu, an operation that placed partitions in

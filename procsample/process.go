@@ -32,13 +32,9 @@ type Process struct {
 
 // ReadProcess reads procRoot/<pid>/stat and status with procfs.
 func ReadProcess(procRoot string, pid int) (Process, error) {
-	fs, err := procfs.NewFS(procRoot)
+	p, err := proc(procRoot, pid)
 	if err != nil {
-		return Process{}, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	p, err := fs.Proc(pid)
-	if err != nil {
-		return Process{}, fmt.Errorf("process %d: %w", pid, err)
+		return Process{}, err
 	}
 	st, err := p.Stat()
 	if err != nil {
@@ -56,13 +52,9 @@ func ReadProcess(procRoot string, pid int) (Process, error) {
 // (state Z or X) with procfs. With the pid, the start time names one
 // process even after the pid is reused.
 func ReadStartTime(procRoot string, pid int) (start uint64, zombie bool, err error) {
-	fs, err := procfs.NewFS(procRoot)
+	p, err := proc(procRoot, pid)
 	if err != nil {
-		return 0, false, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	p, err := fs.Proc(pid)
-	if err != nil {
-		return 0, false, fmt.Errorf("process %d: %w", pid, err)
+		return 0, false, err
 	}
 	st, err := p.Stat()
 	if err != nil {
@@ -75,19 +67,28 @@ func ReadStartTime(procRoot string, pid int) (start uint64, zombie bool, err err
 // (syscr and syscw of procRoot/<pid>/io, counters) with procfs. Another
 // user's process needs the right to ptrace it.
 func ReadIOCalls(procRoot string, pid int) (reads, writes uint64, err error) {
-	fs, err := procfs.NewFS(procRoot)
+	p, err := proc(procRoot, pid)
 	if err != nil {
-		return 0, 0, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	p, err := fs.Proc(pid)
-	if err != nil {
-		return 0, 0, fmt.Errorf("process %d: %w", pid, err)
+		return 0, 0, err
 	}
 	io, err := p.IO()
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading I/O counters of process %d: %w", pid, err)
 	}
 	return io.SyscR, io.SyscW, nil
+}
+
+// proc opens process pid in the procfs at procRoot.
+func proc(procRoot string, pid int) (procfs.Proc, error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return procfs.Proc{}, fmt.Errorf("opening procfs %s: %w", procRoot, err)
+	}
+	p, err := fs.Proc(pid)
+	if err != nil {
+		return procfs.Proc{}, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return p, nil
 }
 
 func processFrom(st procfs.ProcStat, status procfs.ProcStatus) Process {

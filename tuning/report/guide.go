@@ -278,9 +278,8 @@ func (g *guide) write(w *bufio.Writer) {
 		"says why and what it needs), **not measured** (the plan has no dimension for it: the evidence says what to add). "+
 		"Restart time comes from the recovery bench in the result dir (`*-recovery/recovery.json`), not from the sweep.\n\n", MinTestableRuns)
 	var rows [][]string
-	for _, ch := range g.checks {
-		verdict, ev := g.seedVerdict(ch)
-		rows = append(rows, []string{ch.claim.advice, ch.claim.source, verdict, ev})
+	for _, r := range g.seedRows() {
+		rows = append(rows, []string{r.Advice, r.Source, r.Verdict, r.Evidence})
 	}
 	g.table(w, []string{"advice", "source", "verdict", "evidence"}, rows)
 	fmt.Fprintln(w)

@@ -155,10 +155,16 @@ func SeedVerdicts(a *Analysis) ([]SeedVerdict, error) {
 	if err != nil {
 		return nil, err
 	}
+	return g.seedRows(), nil
+}
+
+// seedRows is the seed table: each check of the seed's advice with its
+// verdict and evidence.
+func (g *guide) seedRows() []SeedVerdict {
 	var out []SeedVerdict
 	for _, ch := range g.checks {
 		v, ev := g.seedVerdict(ch)
 		out = append(out, SeedVerdict{Advice: ch.claim.advice, Source: ch.claim.source, Verdict: v, Evidence: ev, Settings: ch.claim.settings})
 	}
-	return out, nil
+	return out
 }

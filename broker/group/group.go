@@ -281,9 +281,6 @@ func (g *group) addMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.Join
 
 // updateMember records a known member's new join and parks it.
 func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.JoinGroupResponse {
-	for _, p := range m.protocols {
-		g.protocols[p.name]--
-	}
 	g.setJoin(m, req)
 	// A join retried on a new connection: the old one waits no more.
 	g.failJoin(m, kerr.RebalanceInProgress)
@@ -294,12 +291,23 @@ func (g *group) updateMember(m *member, req *kmsg.JoinGroupRequest) chan *kmsg.J
 	return w
 }
 
-// setJoin records req as m's join and counts its protocols in the group's
-// tally (a caller replacing an earlier join uncounts its protocols first).
+// setJoin records req as m's join in place of any earlier one, and in the
+// group's tally of protocols.
 func (g *group) setJoin(m *member, req *kmsg.JoinGroupRequest) {
+	g.uncountProtocols(m)
 	m.setJoin(req)
 	for _, p := range req.Protocols {
 		g.protocols[p.Name]++
+	}
+}
+
+// uncountProtocols takes m's protocols out of the group's tally.
+func (g *group) uncountProtocols(m *member) {
+	for _, p := range m.protocols {
+		g.protocols[p.name]--
+		if g.protocols[p.name] <= 0 {
+			delete(g.protocols, p.name)
+		}
 	}
 }
 
@@ -655,12 +663,7 @@ func (g *group) sortedMembers() []*member {
 // UNKNOWN_MEMBER_ID.
 func (g *group) dropMember(m *member) {
 	g.failWaiting(m, kerr.UnknownMemberID)
-	for _, p := range m.protocols {
-		g.protocols[p.name]--
-		if g.protocols[p.name] <= 0 {
-			delete(g.protocols, p.name)
-		}
-	}
+	g.uncountProtocols(m)
 	delete(g.members, m.id)
 	delete(g.pendingSync, m.id)
 	if m.instanceID != nil && g.static[*m.instanceID] == m.id {

@@ -72,7 +72,19 @@ bench-requests: build ## broker CPU s/GB and us/request at 50k msg/s x 1 KiB: BA
 	@tmp=$$(mktemp -d) && trap 'git worktree remove --force '"$$tmp"'/src >/dev/null 2>&1; rm -rf '"$$tmp" EXIT && \
 	git worktree add --detach -q $$tmp/src $${BASE:-main} && \
 	(cd $$tmp/src && $(GO) build -o $$tmp/broker-base ./cmd/broker) && \
-	$(BIN)/lab requests -brokers base=$$tmp/broker-base,this=$(BIN)/broker -rounds $${ROUNDS:-3}
+	$(BIN)/lab requests -brokers base=$$tmp/broker-base,this=$(BIN)/broker -repetitions $${ROUNDS:-3} -out $(RESULTS)
+
+# The same broker under Go runtime settings: GOMAXPROCS=1, and a GODEBUG
+# that keeps the runtime's monitor thread (sysmon) from parking while the
+# broker idles between requests, so that no system call has to wake it (a
+# diagnostic of what that costs, not a production setting; README).
+SYSMON_AWAKE := GODEBUG=schedtrace=2147483647
+.PHONY: bench-runtime
+bench-runtime: build ## broker CPU s/GB and us/request at 50k msg/s x 1 KiB under Go runtime settings (GOMAXPROCS=1, sysmon kept awake), interleaved
+	@echo ">> comparing the broker under Go runtime settings at a held rate"
+	@$(BIN)/lab requests -brokers default=$(BIN)/broker,gmp1=$(BIN)/broker,sysmon=$(BIN)/broker,both=$(BIN)/broker \
+		-env gmp1:GOMAXPROCS=1 -env sysmon:$(SYSMON_AWAKE) -env both:GOMAXPROCS=1 -env both:$(SYSMON_AWAKE) \
+		-repetitions $${ROUNDS:-3} -out $(RESULTS)
 
 .PHONY: bench-abuse
 bench-abuse: build ## soak: a producer and consumer beside misbehaving clients (slowloris, long polls, bombs, floods, group churn) for ABUSE_DURATION (10m); ratio, RSS, fds, goroutines, no acked record lost

@@ -55,20 +55,34 @@ type RequestsConfig struct {
 	// WorkDir holds each pass's log dir and broker log.
 	WorkDir string
 	// Logger receives progress; nil discards.
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-"`
 }
 
-// RequestsBuild is one broker binary.
+// RequestsBuild is one broker binary, with the environment it runs in:
+// the same binary under two labels compares runtime settings
+// (GOMAXPROCS=1, GOGC=200, GODEBUG=...).
 type RequestsBuild struct {
-	Label, Path string
+	Label, Path string `json:",omitempty"`
+	// Env is added to the broker's environment, KEY=VALUE.
+	Env []string `json:",omitempty"`
 }
 
 // RequestsPass is one run of one build.
 type RequestsPass struct {
 	Label string
 	Round int
-	// CPUSeconds is the broker's user+system CPU over the pass.
-	CPUSeconds float64
+	// Env is what the build's broker ran with beyond the lab's own
+	// environment (RequestsBuild.Env).
+	Env []string `json:",omitempty"`
+	// CPUSeconds is the broker's user+system CPU over the pass;
+	// SystemSeconds is its system part.
+	CPUSeconds, SystemSeconds float64
+	// Voluntary and Involuntary are the broker's context switches over the
+	// pass, summed over its threads: a thread that blocked (a read with no
+	// data, an idle thread's futex or epoll wait, the Go runtime's
+	// monitor thread sleeping) and one that was preempted. On a VM a
+	// switch is expensive, and at a held rate a request wakes the broker.
+	Voluntary, Involuntary float64
 	// Requests by API, and their total.
 	Requests      map[string]float64
 	TotalRequests float64
@@ -134,7 +148,7 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 	if err != nil {
 		return RequestsPass{}, err
 	}
-	p, err := launch.StartBroker(ctx, launch.Broker{Path: b.Path, Dir: dir, Label: b.Label,
+	p, err := launch.StartBroker(ctx, launch.Broker{Path: b.Path, Dir: dir, Label: b.Label, Env: b.Env,
 		Props: []string{"num.partitions=1", "brokerlab.metrics.listen=" + metricsAddr}})
 	if err != nil {
 		return RequestsPass{}, err
@@ -151,7 +165,7 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 			defer counter.Close()
 		}
 	}
-	cpu0, err := processCPU(p.Pid())
+	u0, err := readUsage(p.Pid())
 	if err != nil {
 		return RequestsPass{}, err
 	}
@@ -178,7 +192,7 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 		return RequestsPass{}, fmt.Errorf("load: %w", err)
 	}
 
-	cpu1, err := processCPU(p.Pid())
+	u1, err := readUsage(p.Pid())
 	if err != nil {
 		return RequestsPass{}, err
 	}
@@ -187,7 +201,9 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 		return RequestsPass{}, err
 	}
 	pass := RequestsPass{
-		Label: b.Label, Round: round, CPUSeconds: cpu1 - cpu0, Requests: map[string]float64{},
+		Label: b.Label, Round: round, Env: b.Env, Requests: map[string]float64{},
+		CPUSeconds: u1.CPUSeconds - u0.CPUSeconds, SystemSeconds: u1.SystemSeconds - u0.SystemSeconds,
+		Voluntary: float64(u1.voluntary - u0.voluntary), Involuntary: float64(u1.involuntary - u0.involuntary),
 		AppendedBytes: m1["brokerlab_broker_storage_appended_bytes_total"] - m0["brokerlab_broker_storage_appended_bytes_total"],
 		PublishP99Us:  res.Aggregate.PublishLatency.P99Us,
 		PublishRate:   res.Aggregate.PublishRate,
@@ -211,14 +227,33 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 	return pass, p.Stop(30 * time.Second)
 }
 
-// processCPU returns a process's user+system CPU seconds (procsample).
-func processCPU(pid int) (float64, error) {
+// usage is a process's CPU and context-switch counters.
+type usage struct {
+	procsample.Process
+	voluntary, involuntary uint64
+}
+
+// readUsage reads the broker's CPU and context switches (procsample).
+func readUsage(pid int) (usage, error) {
 	p, err := procsample.ReadProcess("/proc", pid)
 	if err != nil {
-		return 0, fmt.Errorf("reading broker CPU: %w", err)
+		return usage{}, fmt.Errorf("reading broker CPU: %w", err)
 	}
-	return p.CPUSeconds, nil
+	u := usage{Process: p}
+	if u.voluntary, u.involuntary, err = procsample.ReadContextSwitches("/proc", pid); err != nil {
+		return usage{}, fmt.Errorf("reading broker context switches: %w", err)
+	}
+	return u, nil
 }
+
+// ContextSwitchesPerRequest returns the broker's context switches
+// (voluntary and involuntary) per request.
+func (p RequestsPass) ContextSwitchesPerRequest() float64 {
+	return (p.Voluntary + p.Involuntary) / p.TotalRequests
+}
+
+// SystemShare returns the share of the broker's CPU spent in the kernel.
+func (p RequestsPass) SystemShare() float64 { return p.SystemSeconds / p.CPUSeconds }
 
 // scrape returns the broker's sample values by series ("name{labels}").
 func scrape(ctx context.Context, addr string) (map[string]float64, error) {
@@ -253,9 +288,9 @@ func scrape(ctx context.Context, addr string) (map[string]float64, error) {
 // WriteRequestsTable writes every pass, then the medians and spread per build, and
 // the syscalls per request by kind (median over the passes).
 func WriteRequestsTable(w io.Writer, passes []RequestsPass) {
-	fmt.Fprintf(w, "%-8s %5s %9s %9s %9s %9s %10s %10s %11s\n", "build", "round", "cpu_s", "requests", "cpu_s/GB", "us/req", "B/produce", "publish/s", "pub_p99_us")
+	fmt.Fprintf(w, "%-8s %5s %9s %5s %9s %9s %9s %7s %10s %10s %11s\n", "build", "round", "cpu_s", "sys%", "requests", "cpu_s/GB", "us/req", "cs/req", "B/produce", "publish/s", "pub_p99_us")
 	for _, p := range passes {
-		fmt.Fprintf(w, "%-8s %5d %9.2f %9.0f %9.2f %9.1f %10.0f %10.0f %11d\n", p.Label, p.Round+1, p.CPUSeconds, p.TotalRequests, p.CPUPerGB(), p.MicrosPerRequest(), p.BytesPerProduce(), p.PublishRate, p.PublishP99Us)
+		fmt.Fprintf(w, "%-8s %5d %9.2f %5.0f %9.0f %9.2f %9.1f %7.2f %10.0f %10.0f %11d\n", p.Label, p.Round+1, p.CPUSeconds, 100*p.SystemShare(), p.TotalRequests, p.CPUPerGB(), p.MicrosPerRequest(), p.ContextSwitchesPerRequest(), p.BytesPerProduce(), p.PublishRate, p.PublishP99Us)
 	}
 	byLabel := map[string][]RequestsPass{}
 	var labels []string
@@ -269,8 +304,12 @@ func WriteRequestsTable(w io.Writer, passes []RequestsPass) {
 	for _, l := range labels {
 		ps := byLabel[l]
 		gb, us, p99 := passSpread(ps, RequestsPass.CPUPerGB), passSpread(ps, RequestsPass.MicrosPerRequest), passSpread(ps, func(p RequestsPass) float64 { return float64(p.PublishP99Us) })
-		fmt.Fprintf(w, "%-8s cpu_s/GB %.2f [%.2f-%.2f]  us/req %.1f [%.1f-%.1f]  publish_p99_us %.0f [%.0f-%.0f]\n",
-			l, gb[0], gb[1], gb[2], us[0], us[1], us[2], p99[0], p99[1], p99[2])
+		cs := passSpread(ps, RequestsPass.ContextSwitchesPerRequest)
+		fmt.Fprintf(w, "%-8s cpu_s/GB %.2f [%.2f-%.2f]  us/req %.1f [%.1f-%.1f]  cs/req %.2f [%.2f-%.2f]  publish_p99_us %.0f [%.0f-%.0f]\n",
+			l, gb[0], gb[1], gb[2], us[0], us[1], us[2], cs[0], cs[1], cs[2], p99[0], p99[1], p99[2])
+		if len(ps[0].Env) > 0 {
+			fmt.Fprintf(w, "         environment %s\n", strings.Join(ps[0].Env, " "))
+		}
 		var reqs []string
 		for api := range ps[0].Requests {
 			reqs = append(reqs, api)
@@ -280,8 +319,8 @@ func WriteRequestsTable(w io.Writer, passes []RequestsPass) {
 			fmt.Fprintf(w, "         %s requests per pass %.0f\n", api, passMedian(ps, func(p RequestsPass) float64 { return p.Requests[api] }))
 		}
 	}
-	if len(labels) == 2 {
-		writeRatios(w, labels, passes)
+	for _, l := range labels[1:] {
+		writeRatios(w, [2]string{labels[0], l}, passes)
 	}
 	fmt.Fprintf(w, "\nbroker syscalls per request by kind (median over passes; root only)\n")
 	kinds := map[string]bool{}
@@ -345,7 +384,7 @@ func spread(vs []float64) [3]float64 {
 // round's figures (the passes of a round ran back to back, so they shared
 // the machine's load): median and spread over the rounds. On a shared
 // machine the ratio holds better than either absolute figure.
-func writeRatios(w io.Writer, labels []string, passes []RequestsPass) {
+func writeRatios(w io.Writer, labels [2]string, passes []RequestsPass) {
 	byRound := map[int]map[string]RequestsPass{}
 	for _, p := range passes {
 		if byRound[p.Round] == nil {
@@ -375,4 +414,22 @@ func writeRatios(w io.Writer, labels []string, passes []RequestsPass) {
 	p99 := ratio(func(p RequestsPass) float64 { return float64(p.PublishP99Us) })
 	fmt.Fprintf(w, "\nratio %s/%s over %d rounds: cpu_s/GB %.2f [%.2f-%.2f]  us/req %.2f [%.2f-%.2f]  publish_p99 %.2f [%.2f-%.2f]\n",
 		labels[1], labels[0], len(pairs), gb[0], gb[1], gb[2], us[0], us[1], us[2], p99[0], p99[1], p99[2])
+}
+
+// SaveRequests writes a run's passes to dir: requests.json (the command,
+// the machine and every pass, bench.SaveRun) and requests.txt (the table
+// WriteRequestsTable prints), and the table to w too. workDir is where the
+// passes' brokers wrote their logs.
+func SaveRequests(dir, workDir string, cfg RequestsConfig, passes []RequestsPass, w io.Writer) error {
+	report := struct {
+		Config RequestsConfig
+		Passes []RequestsPass
+	}{cfg, passes}
+	if err := SaveRun(dir, "requests.json", workDir, report); err != nil {
+		return err
+	}
+	return writeMarkdown(dir, "requests.txt", func(f *os.File) error {
+		WriteRequestsTable(io.MultiWriter(f, w), passes)
+		return nil
+	})
 }

@@ -6,27 +6,40 @@ import (
 	"testing"
 
 	"github.com/brokerlab/brokerlab/bpf"
+	"golang.org/x/sys/unix"
 )
 
-// TestProcessCPU reads this process's CPU from /proc after burning some.
-func TestProcessCPU(t *testing.T) {
+// TestReadUsage reads this process's CPU from /proc after burning some,
+// and its context switches after its thread blocked in the kernel.
+func TestReadUsage(t *testing.T) {
+	u0, err := readUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	x := 0
 	for i := range 50_000_000 {
 		x += i % 7
 	}
-	cpu, err := processCPU(os.Getpid())
+	// nanosleep(2) takes this thread off the CPU: a voluntary switch.
+	if err := unix.Nanosleep(&unix.Timespec{Nsec: 1000}, nil); err != nil {
+		t.Fatal(err)
+	}
+	u1, err := readUsage(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cpu <= 0 || x == 0 {
-		t.Errorf("process CPU %v s after a busy loop", cpu)
+	if u1.CPUSeconds <= u0.CPUSeconds || x == 0 {
+		t.Errorf("process CPU %v s after a busy loop, %v before", u1.CPUSeconds, u0.CPUSeconds)
+	}
+	if u1.voluntary <= u0.voluntary {
+		t.Errorf("voluntary context switches %d after a nanosleep, %d before", u1.voluntary, u0.voluntary)
 	}
 }
 
 // TestWriteTable checks the medians, the spread and the syscall table.
 func TestWriteTable(t *testing.T) {
 	pass := func(label string, round int, cpu, reqs float64, reads uint64) RequestsPass {
-		return RequestsPass{Label: label, Round: round, CPUSeconds: cpu, TotalRequests: reqs, AppendedBytes: 1e9,
+		return RequestsPass{Label: label, Round: round, CPUSeconds: cpu, SystemSeconds: cpu / 2, Voluntary: 3 * reqs, Involuntary: reqs / 2, TotalRequests: reqs, AppendedBytes: 1e9,
 			Requests: map[string]float64{"Produce": reqs}, Syscalls: []bpf.SyscallCount{{Name: "read", Count: reads}},
 			PublishP99Us: int64(1000 * cpu)}
 	}
@@ -34,7 +47,8 @@ func TestWriteTable(t *testing.T) {
 	WriteRequestsTable(&b, []RequestsPass{pass("a", 0, 6, 1000, 2000), pass("b", 0, 4, 1000, 1000), pass("b", 1, 5, 1000, 1000), pass("a", 1, 7, 1000, 3000), pass("a", 2, 8, 1000, 2000)})
 	out := b.String()
 	for _, want := range []string{
-		"a        cpu_s/GB 7.00 [6.00-8.00]  us/req 7000.0 [6000.0-8000.0]",
+		"a        cpu_s/GB 7.00 [6.00-8.00]  us/req 7000.0 [6000.0-8000.0]  cs/req 3.50 [3.50-3.50]",
+		"6.00    50      1000", // cpu_s, sys%, requests of a's first pass
 		"b        cpu_s/GB 4.50 [4.00-5.00]",
 		"read                   2.00       1.00",
 		"   1000000 ", // bytes per Produce request

@@ -1,7 +1,9 @@
 package procsample
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,6 +78,36 @@ func ReadIOCalls(procRoot string, pid int) (reads, writes uint64, err error) {
 		return 0, 0, fmt.Errorf("reading I/O counters of process %d: %w", pid, err)
 	}
 	return io.SyscR, io.SyscW, nil
+}
+
+// ReadContextSwitches reads the context switches of process pid, summed
+// over its threads (voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+// of procRoot/<pid>/task/*/status) with procfs: a voluntary switch is a
+// thread that blocked (a read that found no data, a futex wait, a sleep),
+// an involuntary one a thread that was preempted. The sum covers the
+// threads alive now; a thread that has exited takes its counts with it (a
+// Go process keeps its threads).
+func ReadContextSwitches(procRoot string, pid int) (voluntary, involuntary uint64, err error) {
+	pfs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening procfs %s: %w", procRoot, err)
+	}
+	threads, err := pfs.AllThreads(pid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("threads of process %d: %w", pid, err)
+	}
+	for _, t := range threads {
+		st, err := t.NewStatus()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread exited while we read
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("reading status of thread %d of process %d: %w", t.PID, pid, err)
+		}
+		voluntary += st.VoluntaryCtxtSwitches
+		involuntary += st.NonVoluntaryCtxtSwitches
+	}
+	return voluntary, involuntary, nil
 }
 
 // proc opens process pid in the procfs at procRoot.

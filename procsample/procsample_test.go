@@ -114,6 +114,20 @@ func TestReadIOCallsReadsSyscrAndSyscw(t *testing.T) {
 	}
 }
 
+func TestReadContextSwitchesSumsEveryThread(t *testing.T) {
+	vol, invol, err := ReadContextSwitches(fixtures, 4242)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// task/4242 (the leader) 0 and 39, task/4245 1200 and 7.
+	if vol != 1200 || invol != 46 {
+		t.Errorf("ReadContextSwitches = %d voluntary, %d involuntary; want 1200, 46", vol, invol)
+	}
+	if _, _, err := ReadContextSwitches(fixtures, 4243); err == nil {
+		t.Error("ReadContextSwitches of a missing process succeeded")
+	}
+}
+
 func TestDeltaSubtractsCountersAndKeepsGauges(t *testing.T) {
 	prev := Sample{VMStat: VMStat{PswpIn: 10}, SNMP: SNMP{TCPRetransSegs: 5}, Process: &Process{MajFlt: 3, RSS: 100}}
 	cur := Sample{VMStat: VMStat{PswpIn: 25}, SNMP: SNMP{TCPRetransSegs: 9}, MemInfo: MemInfo{Cached: 7}, Process: &Process{MajFlt: 4, RSS: 90}}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,14 +21,16 @@ func init() {
 
 func runRequests(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("requests")
-	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker")
+	exp := experimentFlags(fs, "requests", "directory for the passes' logs (default: a temp dir)")
+	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker; one binary under two labels compares environments (-env)")
+	var envs stringList
+	fs.Var(&envs, "env", "LABEL:KEY=VALUE added to that build's broker environment (repeatable), e.g. -env gmp1:GOMAXPROCS=1")
 	rate := fs.Float64("rate", 50000, "producer rate, messages/s")
 	size := fs.Int("size", 1024, "message size, bytes")
 	duration := fs.Duration("duration", 20*time.Second, "measured phase of each pass")
 	warmup := fs.Duration("warmup", 5*time.Second, "warm-up of each pass at the rate")
 	rounds := fs.Int("repetitions", 3, "passes per build, interleaved")
 	fs.IntVar(rounds, "rounds", 3, "deprecated spelling of -repetitions")
-	work := fs.String("work-dir", "", "directory for the passes' logs (default: a temp dir)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,13 +42,23 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 		}
 		cfg.Builds = append(cfg.Builds, bench.RequestsBuild{Label: label, Path: path})
 	}
-	dir, cleanup, err := workDir(*work, "lab-requests-")
+	for _, e := range envs {
+		label, kv, ok := strings.Cut(e, ":")
+		i := slices.IndexFunc(cfg.Builds, func(b bench.RequestsBuild) bool { return b.Label == label })
+		if !ok || !strings.Contains(kv, "=") || i < 0 {
+			return fmt.Errorf("-env %q: want LABEL:KEY=VALUE with a LABEL of -brokers", e)
+		}
+		cfg.Builds[i].Env = append(cfg.Builds[i].Env, kv)
+	}
+	dir, cleanup, err := workDir(*exp.work, "lab-requests-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	cfg.WorkDir = dir
-	passes, err := bench.RunRequests(ctx, cfg)
-	bench.WriteRequestsTable(os.Stdout, passes)
-	return err
+	passes, runErr := bench.RunRequests(ctx, cfg)
+	if len(passes) == 0 {
+		return runErr
+	}
+	return exp.save(runErr, func(out string) error { return bench.SaveRequests(out, dir, cfg, passes, os.Stdout) })
 }

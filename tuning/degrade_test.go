@@ -105,7 +105,7 @@ func TestDegrade(t *testing.T) {
 		{"ab-fs.yaml", noMount, []string{"durability=page-cache", "durability=fsync-on-ack"}, []string{
 			"disk and filesystem", "dimension fs left out",
 		}},
-		{"tune.yaml", Capabilities{}, []string{"baseline", "sockbuf=large-4m", "gc=gogc-50", "gc=gogc-400", "gc=gogc-off-limit-768m",
+		{"tune.yaml", Capabilities{}, []string{"baseline", "sockbuf=large-4m", "gc=gogc-50", "gc=gogc-400", "gc=gogc-off-limit-768m", "procs=gomaxprocs-1",
 			"flush=every-1000-msgs", "flush=every-100ms", "flush=fsync-on-ack", "fetch=copy", "segment=8m", "message-max=10m"}, []string{
 			"disk and filesystem", "swap: no zram swap", "dimension fs left out", "dimension disk left out",
 			"sysctl vm.swappiness: not set", "dimension swappiness left out",

@@ -6,7 +6,7 @@
 // each a knob with levels: sysctls, the disk and filesystem under the log
 // dir (loop file, tmpfs-backed loop, zram, a named spare disk; ext4 or xfs
 // with mkfs and mount options; I/O scheduler; blkio throttling), zram swap,
-// the broker's memory cgroup limit, Go runtime settings (GOGC, GOMEMLIMIT)
+// the broker's memory cgroup limit, Go runtime settings (GOGC, GOMEMLIMIT, GOMAXPROCS)
 // and broker overrides (flush policy, fetch mode, socket buffers). Cells
 // expands the matrix (full factorial or one at a time) and Schedule
 // interleaves the repetitions, shuffling the order every round. A level

@@ -16,7 +16,7 @@ func TestShippedPlansParse(t *testing.T) {
 	if err != nil || len(files) < 3 {
 		t.Fatalf("plans: %v %v", files, err)
 	}
-	want := map[string]int{"quick.yaml": 2, "ab-fs.yaml": 8, "tune.yaml": 21, "overhead.yaml": 2, "overhead-fixed.yaml": 2, "flush.yaml": 8, "flush-max.yaml": 8}
+	want := map[string]int{"quick.yaml": 2, "ab-fs.yaml": 8, "tune.yaml": 22, "overhead.yaml": 2, "overhead-fixed.yaml": 2, "flush.yaml": 8, "flush-max.yaml": 8}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			p, err := LoadPlan(f)
@@ -95,6 +95,8 @@ func TestPlanValidateNamesKeyValueAndFix(t *testing.T) {
 			[]string{"base.broker[brokerlab.fetch.mode]", `"mmap"`, "sendfile, copy"}},
 		{"bad GOMEMLIMIT", [2]string{"  filesystem: {type: ext4}\n", "  filesystem: {type: ext4}\n  runtime: {gomemlimit: 1G}\n"},
 			[]string{"base.runtime.gomemlimit", `"1G"`, "GiB"}},
+		{"bad GOMAXPROCS", [2]string{"  filesystem: {type: ext4}\n", "  filesystem: {type: ext4}\n  runtime: {gomaxprocs: all}\n"},
+			[]string{"base.runtime.gomaxprocs", `"all"`, "positive number"}},
 		{"bad objective", [2]string{"seed: 42", "seed: 42\nobjective: speed"},
 			[]string{"objective", `"speed"`, "publish_p99"}},
 		{"disk kind", [2]string{"kind: loop", "kind: nvme"},
@@ -253,12 +255,12 @@ func TestParseByteSize(t *testing.T) {
 func TestSettingsToBrokerProcess(t *testing.T) {
 	s := Settings{
 		Broker:  map[string]string{"log.flush.interval.ms": "100", "brokerlab.fetch.mode": "copy"},
-		Runtime: &Runtime{GOGC: "50", GOMEMLIMIT: "1GiB"},
+		Runtime: &Runtime{GOGC: "50", GOMEMLIMIT: "1GiB", GOMAXPROCS: "1"},
 	}
 	if diff := cmp.Diff([]string{"--override", "brokerlab.fetch.mode=copy", "--override", "log.flush.interval.ms=100"}, s.Overrides()); diff != "" {
 		t.Error(diff)
 	}
-	if diff := cmp.Diff([]string{"GOGC=50", "GOMEMLIMIT=1GiB"}, s.Runtime.Env()); diff != "" {
+	if diff := cmp.Diff([]string{"GOGC=50", "GOMEMLIMIT=1GiB", "GOMAXPROCS=1"}, s.Runtime.Env()); diff != "" {
 		t.Error(diff)
 	}
 	_ = time.Second

@@ -29,7 +29,7 @@ type BrokerSpec struct {
 	LogDir string
 	// Overrides are `--override key=value` arguments (Settings.Overrides).
 	Overrides []string
-	// Env is extra environment (Runtime.Env: GOGC, GOMEMLIMIT).
+	// Env is extra environment (Runtime.Env: GOGC, GOMEMLIMIT, GOMAXPROCS).
 	Env []string
 	// Label names the run in logs ("c03-r2").
 	Label string

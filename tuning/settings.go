@@ -101,6 +101,11 @@ type Runtime struct {
 	GOGC string `yaml:"gogc,omitempty" json:"gogc,omitempty"`
 	// GOMEMLIMIT is a Go memory limit ("1GiB", "512MiB", "off").
 	GOMEMLIMIT string `yaml:"gomemlimit,omitempty" json:"gomemlimit,omitempty"`
+	// GOMAXPROCS is how many threads run Go code at once ("1", "2"); by
+	// default the host's CPUs (or the cgroup's CPU limit). At a held rate
+	// of small requests fewer can cost less: an idle P makes the runtime
+	// wake a thread to look for work (make bench-runtime).
+	GOMAXPROCS string `yaml:"gomaxprocs,omitempty" json:"gomaxprocs,omitempty"`
 }
 
 // Env returns the environment entries ("GOGC=50") the broker runs with.
@@ -114,6 +119,9 @@ func (r *Runtime) Env() []string {
 	}
 	if r.GOMEMLIMIT != "" {
 		env = append(env, "GOMEMLIMIT="+r.GOMEMLIMIT)
+	}
+	if r.GOMAXPROCS != "" {
+		env = append(env, "GOMAXPROCS="+r.GOMAXPROCS)
 	}
 	return env
 }
@@ -239,6 +247,9 @@ func mergeRuntime(a, b *Runtime) *Runtime {
 		if b.GOMEMLIMIT != "" {
 			out.GOMEMLIMIT = b.GOMEMLIMIT
 		}
+		if b.GOMAXPROCS != "" {
+			out.GOMAXPROCS = b.GOMAXPROCS
+		}
 	}
 	return &out
 }
@@ -266,6 +277,9 @@ func (s Settings) knobs() []string {
 		}
 		if s.Runtime.GOMEMLIMIT != "" {
 			k = append(k, "runtime GOMEMLIMIT")
+		}
+		if s.Runtime.GOMAXPROCS != "" {
+			k = append(k, "runtime GOMAXPROCS")
 		}
 	}
 	if s.MemoryLimit != 0 {
@@ -447,6 +461,11 @@ func (s Settings) validate(at string) []error {
 		}
 		if r.GOMEMLIMIT != "" && !goMemLimit.MatchString(r.GOMEMLIMIT) {
 			bad("runtime.gomemlimit", r.GOMEMLIMIT, "want off or bytes with a Go unit such as 512MiB or 2GiB (B, KiB, MiB, GiB, TiB)")
+		}
+		if r.GOMAXPROCS != "" {
+			if n, err := strconv.Atoi(r.GOMAXPROCS); err != nil || n < 1 {
+				bad("runtime.gomaxprocs", r.GOMAXPROCS, "want a positive number of threads such as 1 or 2")
+			}
 		}
 	}
 	if s.MemoryLimit != 0 && s.MemoryLimit < 64<<20 {

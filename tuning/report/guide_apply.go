@@ -92,6 +92,9 @@ func (g *guide) apply() ([]applyFile, []string) {
 			if rt.GOMEMLIMIT != "" {
 				add(3, because, "GOMEMLIMIT="+rt.GOMEMLIMIT)
 			}
+			if rt.GOMAXPROCS != "" {
+				add(3, because, "GOMAXPROCS="+rt.GOMAXPROCS)
+			}
 		}
 		if s.MemoryLimit != 0 {
 			other = append(other, fmt.Sprintf("%s = %s: a memory limit of %s for the broker's cgroup (systemd MemoryMax=)", d.Name, l.Name, s.MemoryLimit))

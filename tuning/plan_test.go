@@ -16,7 +16,7 @@ func TestShippedPlansParse(t *testing.T) {
 	if err != nil || len(files) < 3 {
 		t.Fatalf("plans: %v %v", files, err)
 	}
-	want := map[string]int{"quick.yaml": 2, "ab-fs.yaml": 8, "tune.yaml": 22, "overhead.yaml": 2, "overhead-fixed.yaml": 2, "flush.yaml": 8, "flush-max.yaml": 8}
+	want := map[string]int{"quick.yaml": 2, "ab-fs.yaml": 8, "tune.yaml": 22, "overhead.yaml": 2, "overhead-fixed.yaml": 2, "flush.yaml": 8, "flush-max.yaml": 8, "runtime.yaml": 2}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			p, err := LoadPlan(f)

@@ -294,13 +294,19 @@ func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
 // listEndOffsets is what readAll reads up to: each partition's end offset.
 func listEndOffsets(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedOffsets, error) {
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	return listed(ends, err, "end offsets")
+}
+
+// listed is a kadm listing of what with its error, or its first
+// partition's error when the request itself worked.
+func listed(offsets kadm.ListedOffsets, err error, what string) (kadm.ListedOffsets, error) {
 	if err == nil {
-		err = ends.Error()
+		err = offsets.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+		return nil, fmt.Errorf("listing %s: %w", what, err)
 	}
-	return ends, nil
+	return offsets, nil
 }
 
 // consumeTo reads topic from the broker at addr: every partition that

@@ -316,13 +316,7 @@ func readCommittedTxns(ctx context.Context, addr, topic string, ids []string) (m
 			}
 		}
 		ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing last stable offsets: %w", err)
-		}
-		return ends, nil
+		return listed(ends, err, "last stable offsets")
 	}
 	got := map[txnKey]map[int]int{}
 	err := consumeTo(ctx, addr, topic, reinitAndList, []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()},

@@ -35,12 +35,14 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	defer cleanup()
+	cfg := bench.KillConfig{
+		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
+		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
+		Logger: logger.With("component", "killtest"),
+	}
 	if *txns {
-		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{
-			BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
-			Producers: *producers, Partitions: *partitions, MaxRun: 2 * *maxRun,
-			Logger: logger.With("component", "killtest"),
-		})
+		cfg.MaxRun *= 2
+		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{KillConfig: cfg})
 		if rep == nil {
 			return runErr
 		}
@@ -50,11 +52,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		}
 		return errors.Join(runErr, lossErr)
 	}
-	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
-		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
-		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
-		Logger: logger.With("component", "killtest"),
-	})
+	rep, runErr := bench.RunKill(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}

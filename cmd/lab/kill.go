@@ -19,8 +19,7 @@ func init() {
 }
 
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("kill")
-	exp := experimentFlags(fs, "kill", "where the broker's logs live (default a temp dir)")
+	fs, exp := newExperiment("kill", "where the broker's logs live (default a temp dir)")
 	trials := fs.Int("trials", 100, "kill/restart cycles")
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,7 +27,9 @@ import (
 // must be readable at the offset it was acknowledged with, each producer's
 // records must be in order, and no record may appear twice.
 
-// KillConfig describes a run. Zero values take the documented defaults.
+// KillConfig describes a run, and is what a transactions kill run
+// (KillTxnConfig) has of its own run too. Zero values take the documented
+// defaults.
 type KillConfig struct {
 	BrokerPath string
 	// WorkDir holds the broker's log dir, kept across trials so that every
@@ -34,11 +37,13 @@ type KillConfig struct {
 	WorkDir string
 	// Trials is the number of kill/restart cycles (default 20).
 	Trials int
-	// Producers per trial (default 4), each on its own client, writing to
-	// Partitions partitions (default 4).
+	// Producers per trial (default 4), each on its own client (with its own
+	// transactional id in a transactions run), writing to Partitions
+	// partitions (default 4).
 	Producers, Partitions int
 	// The kill comes at a uniformly random moment between MinRun and
-	// MaxRun after the producers start (defaults 50ms and 750ms).
+	// MaxRun after the producers start (defaults 50ms and 750ms; 100ms and
+	// 1500ms in a transactions run).
 	MinRun, MaxRun time.Duration
 	// BrokerProps are extra server.properties lines.
 	BrokerProps []string
@@ -47,12 +52,35 @@ type KillConfig struct {
 }
 
 func (c *KillConfig) setDefaults() {
+	c.fill(50*time.Millisecond, 750*time.Millisecond)
+}
+
+// fill sets the defaults of a kill run whose kill comes between minRun
+// and maxRun unless told otherwise.
+func (c *KillConfig) fill(minRun, maxRun time.Duration) {
 	orDefault(&c.Trials, 20)
 	orDefault(&c.Producers, 4)
 	orDefault(&c.Partitions, 4)
-	orDefault(&c.MinRun, 50*time.Millisecond)
-	orDefault(&c.MaxRun, 750*time.Millisecond)
+	orDefault(&c.MinRun, minRun)
+	orDefault(&c.MaxRun, maxRun)
 	seedAndLogger(&c.Seed, &c.Logger)
+}
+
+// check says what the run of the experiment name lacks to start.
+func (c *KillConfig) check(name string) error {
+	if c.BrokerPath == "" || c.WorkDir == "" {
+		return fmt.Errorf("%s: broker path and work dir are required", name)
+	}
+	return nil
+}
+
+// broker is the broker of the trial labelled label: the run's binary on its
+// work dir, with the run's partitions as num.partitions, props and the
+// run's BrokerProps.
+func (c *KillConfig) broker(label string, props ...string) launch.Broker {
+	return launch.Broker{Path: c.BrokerPath, Dir: c.WorkDir, Label: label,
+		Props:        slices.Concat([]string{"num.partitions=" + strconv.Itoa(c.Partitions)}, props, c.BrokerProps),
+		StartTimeout: 2 * time.Minute}
 }
 
 // KillTrial is the outcome of one kill and restart.
@@ -113,8 +141,8 @@ func (r *KillReport) Totals() KillTrial {
 // trial that loses data is not an error of Run: check KillTrial.OK.
 func RunKill(ctx context.Context, cfg KillConfig) (*KillReport, error) {
 	cfg.setDefaults()
-	if cfg.BrokerPath == "" || cfg.WorkDir == "" {
-		return nil, errors.New("kill test: broker path and work dir are required")
+	if err := cfg.check("kill test"); err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
 	rep := &KillReport{Seed: cfg.Seed}
@@ -216,9 +244,7 @@ func trial(ctx context.Context, cfg KillConfig, n int, run time.Duration) (KillT
 	tr := KillTrial{Trial: n, KilledAfter: run}
 	topic := fmt.Sprintf("kill-%d", n)
 	acks := NewAcks()
-	p, err := killMidLoad(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: strconv.Itoa(n),
-		Props:        append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions), "log.flush.sync.on.ack=true"}, cfg.BrokerProps...),
-		StartTimeout: 2 * time.Minute}, topic, cfg.Partitions, run,
+	p, err := killMidLoad(ctx, cfg.broker(strconv.Itoa(n), "log.flush.sync.on.ack=true"), topic, cfg.Partitions, run,
 		func(addr string) (func(), error) {
 			var wg sync.WaitGroup
 			pctx, stopProducing := context.WithCancel(ctx)
@@ -294,13 +320,19 @@ func readAll(ctx context.Context, addr, topic string) ([]record, int, error) {
 // listEndOffsets is what readAll reads up to: each partition's end offset.
 func listEndOffsets(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedOffsets, error) {
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	return listed(ends, err, "end offsets")
+}
+
+// listed is a kadm listing of what with its error, or its first
+// partition's error when the request itself worked.
+func listed(offsets kadm.ListedOffsets, err error, what string) (kadm.ListedOffsets, error) {
 	if err == nil {
-		err = ends.Error()
+		err = offsets.Error()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+		return nil, fmt.Errorf("listing %s: %w", what, err)
 	}
-	return ends, nil
+	return offsets, nil
 }
 
 // consumeTo reads topic from the broker at addr: every partition that

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/brokerlab/brokerlab/internal/launch"
 )
 
 // The transactions kill experiment checks exactly-once across a crash:
@@ -33,37 +29,21 @@ import (
 // one; a transaction whose commit was in flight at the kill must be there
 // whole or not at all.
 
-// KillTxnConfig describes a run. Zero values take the documented defaults.
+// KillTxnConfig describes a run: the kill run's settings (the kill
+// between 100ms and 1500ms by default) and the transactions'. Zero values
+// take the documented defaults.
 type KillTxnConfig struct {
-	BrokerPath string
-	// WorkDir holds the broker's log dir, kept across trials.
-	WorkDir string
-	// Trials is the number of kill/restart cycles (default 20).
-	Trials int
-	// Producers per trial (default 4), each with its own transactional id,
-	// writing to Partitions partitions (default 4).
-	Producers, Partitions int
+	KillConfig
 	// MaxRecords is the most records per transaction (default 20).
 	MaxRecords int
 	// AbortEvery: one transaction in AbortEvery is aborted (default 4).
 	AbortEvery int
-	// The kill comes at a uniformly random moment between MinRun and
-	// MaxRun after the producers start (defaults 100ms and 1500ms).
-	MinRun, MaxRun time.Duration
-	BrokerProps    []string
-	Seed           uint64
-	Logger         *slog.Logger
 }
 
 func (c *KillTxnConfig) setDefaults() {
-	orDefault(&c.Trials, 20)
-	orDefault(&c.Producers, 4)
-	orDefault(&c.Partitions, 4)
+	c.fill(100*time.Millisecond, 1500*time.Millisecond)
 	orDefault(&c.MaxRecords, 20)
 	orDefault(&c.AbortEvery, 4)
-	orDefault(&c.MinRun, 100*time.Millisecond)
-	orDefault(&c.MaxRun, 1500*time.Millisecond)
-	seedAndLogger(&c.Seed, &c.Logger)
 }
 
 // KillTxnTrial is the outcome of one kill and restart.
@@ -136,8 +116,8 @@ func (r *KillTxnReport) Save(dir string, stdout io.Writer) error {
 // error of the run: check KillTxnTrial.OK.
 func RunKillTxn(ctx context.Context, cfg KillTxnConfig) (*KillTxnReport, error) {
 	cfg.setDefaults()
-	if cfg.BrokerPath == "" || cfg.WorkDir == "" {
-		return nil, errors.New("transactions kill test: broker path and work dir are required")
+	if err := cfg.check("transactions kill test"); err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 3))
 	rep := &KillTxnReport{Seed: cfg.Seed}
@@ -203,9 +183,7 @@ func txnTrial(ctx context.Context, cfg KillTxnConfig, n int, run time.Duration, 
 	topic := fmt.Sprintf("kill-txn-%d", n)
 	ledger := &txnLedger{state: map[txnKey]int{}, size: map[txnKey]int{}}
 	ids := make([]string, cfg.Producers)
-	p, err := killMidLoad(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: fmt.Sprintf("txn-%d", n),
-		Props: append([]string{"num.partitions=" + strconv.Itoa(cfg.Partitions)}, cfg.BrokerProps...), StartTimeout: 2 * time.Minute},
-		topic, cfg.Partitions, run,
+	p, err := killMidLoad(ctx, cfg.broker(fmt.Sprintf("txn-%d", n)), topic, cfg.Partitions, run,
 		func(addr string) (func(), error) {
 			clients := make([]*kgo.Client, cfg.Producers)
 			// After the kill the producers dial nothing: the restarted broker may
@@ -316,13 +294,7 @@ func readCommittedTxns(ctx context.Context, addr, topic string, ids []string) (m
 			}
 		}
 		ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing last stable offsets: %w", err)
-		}
-		return ends, nil
+		return listed(ends, err, "last stable offsets")
 	}
 	got := map[txnKey]map[int]int{}
 	err := consumeTo(ctx, addr, topic, reinitAndList, []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords()},

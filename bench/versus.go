@@ -300,26 +300,43 @@ type VersusSummary struct {
 	Pairs             int
 }
 
-// versusMetrics are the report's rows, per cell.
-var versusMetrics = []struct {
+// versusMetric is one of the report's rows: a figure of a sample.
+type versusMetric struct {
 	name string
 	f    func(VersusSample) float64
-}{
-	{"topic creation s", func(s VersusSample) float64 { return s.CreateSeconds }},
-	{"produce MB/s", func(s VersusSample) float64 { return s.Produce.MBps() }},
-	{"produce records/s", func(s VersusSample) float64 { return s.Produce.MsgsPerSec() }},
-	{"produce server CPU s/GB", func(s VersusSample) float64 { return s.ProduceUse.CPUPerGB() }},
-	{"produce server user s/GB", func(s VersusSample) float64 { return s.ProduceUse.UserPerGB() }},
-	{"produce server system s/GB", func(s VersusSample) float64 { return s.ProduceUse.SystemPerGB() }},
-	{"produce server CPU s/M records", func(s VersusSample) float64 { return s.ProduceUse.CPUPerMRecords() }},
-	{"produce server peak RSS MiB", func(s VersusSample) float64 { return float64(s.ProduceUse.PeakRSS) / (1 << 20) }},
-	{"consume MB/s", func(s VersusSample) float64 { return s.Consume.MBps() }},
-	{"consume records/s", func(s VersusSample) float64 { return s.Consume.MsgsPerSec() }},
-	{"consume server CPU s/GB", func(s VersusSample) float64 { return s.ConsumeUse.CPUPerGB() }},
-	{"consume server user s/GB", func(s VersusSample) float64 { return s.ConsumeUse.UserPerGB() }},
-	{"consume server system s/GB", func(s VersusSample) float64 { return s.ConsumeUse.SystemPerGB() }},
-	{"consume server CPU s/M records", func(s VersusSample) float64 { return s.ConsumeUse.CPUPerMRecords() }},
-	{"consume server peak RSS MiB", func(s VersusSample) float64 { return float64(s.ConsumeUse.PeakRSS) / (1 << 20) }},
+}
+
+// versusMetrics are the report's rows, per cell.
+var versusMetrics = slices.Concat(
+	[]versusMetric{{"topic creation s", func(s VersusSample) float64 { return s.CreateSeconds }}},
+	passMetrics("produce", func(s VersusSample) (rdkperf.Result, ServerUse) { return s.Produce, s.ProduceUse }),
+	passMetrics("consume", func(s VersusSample) (rdkperf.Result, ServerUse) { return s.Consume, s.ConsumeUse }),
+)
+
+// passMetrics are the rows of one pass of a sample, the produce or the
+// consume pass (what pass of gives): its rates and the server's use.
+func passMetrics(name string, pass func(VersusSample) (rdkperf.Result, ServerUse)) []versusMetric {
+	result := func(f func(rdkperf.Result) float64) func(VersusSample) float64 {
+		return func(s VersusSample) float64 {
+			r, _ := pass(s)
+			return f(r)
+		}
+	}
+	use := func(f func(ServerUse) float64) func(VersusSample) float64 {
+		return func(s VersusSample) float64 {
+			_, u := pass(s)
+			return f(u)
+		}
+	}
+	return []versusMetric{
+		{name + " MB/s", result(rdkperf.Result.MBps)},
+		{name + " records/s", result(rdkperf.Result.MsgsPerSec)},
+		{name + " server CPU s/GB", use(ServerUse.CPUPerGB)},
+		{name + " server user s/GB", use(ServerUse.UserPerGB)},
+		{name + " server system s/GB", use(ServerUse.SystemPerGB)},
+		{name + " server CPU s/M records", use(ServerUse.CPUPerMRecords)},
+		{name + " server peak RSS MiB", use(func(u ServerUse) float64 { return float64(u.PeakRSS) / (1 << 20) })},
+	}
 }
 
 // cellOf reads a sample's cell, files from before cells included.

@@ -101,3 +101,43 @@ func TestCreateTopicAcceptsItsOwnEarlierCreation(t *testing.T) {
 		t.Error("creating an existing topic of 3 partitions with 4 succeeded")
 	}
 }
+
+// TestVersusMetricsReadTheirPass: the report's rows come in their order,
+// each named after and reading its own pass of a sample.
+func TestVersusMetricsReadTheirPass(t *testing.T) {
+	s := VersusSample{CreateSeconds: 0.25,
+		Produce:    rdkperf.Result{Messages: 2e6, Bytes: 2e9, Elapsed: time.Second},
+		Consume:    rdkperf.Result{Messages: 3e6, Bytes: 6e9, Elapsed: 4 * time.Second},
+		ProduceUse: ServerUse{UserSeconds: 1, SystemSeconds: 3, Bytes: 2e9, Records: 2e6, PeakRSS: 64 << 20},
+		ConsumeUse: ServerUse{UserSeconds: 5, SystemSeconds: 7, Bytes: 6e9, Records: 3e6, PeakRSS: 96 << 20}}
+	type row struct {
+		name string
+		v    float64
+	}
+	want := []row{{"topic creation s", 0.25}}
+	for _, p := range []struct {
+		name string
+		r    rdkperf.Result
+		u    ServerUse
+	}{{"produce", s.Produce, s.ProduceUse}, {"consume", s.Consume, s.ConsumeUse}} {
+		want = append(want, row{p.name + " MB/s", p.r.MBps()}, row{p.name + " records/s", p.r.MsgsPerSec()},
+			row{p.name + " server CPU s/GB", p.u.CPUPerGB()}, row{p.name + " server user s/GB", p.u.UserPerGB()},
+			row{p.name + " server system s/GB", p.u.SystemPerGB()}, row{p.name + " server CPU s/M records", p.u.CPUPerMRecords()},
+			row{p.name + " server peak RSS MiB", float64(p.u.PeakRSS) / (1 << 20)})
+	}
+	var got []row
+	for _, m := range versusMetrics {
+		got = append(got, row{m.name, m.f(s)})
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if want[2].v == want[9].v || want[4].v == want[11].v {
+		t.Fatal("the sample does not tell the passes apart")
+	}
+}

@@ -44,10 +44,9 @@ func init() { register(19, 0, 7, handleCreateTopics) }
 func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	count := map[string]int{}
+	twice := namedTwice(req.Topics, func(rt kmsg.CreateTopicsRequestTopic) string { return rt.Topic })
 	var total int64
 	for _, rt := range req.Topics {
-		count[rt.Topic]++
 		total += int64(max(requestedPartitions(rt, b.cfg.NumPartitions), 0))
 	}
 	tooMany := total > int64(b.cfg.CreateTopicsMaxPartitions)
@@ -56,9 +55,7 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
 		fail := func(e *kerr.Error, format string, args ...any) {
-			st.ErrorCode = e.Code
-			msg := fmt.Sprintf(format, args...)
-			st.ErrorMessage = &msg
+			st.ErrorCode, st.ErrorMessage = failure(e, format, args...)
 		}
 		parts := requestedPartitions(rt, b.cfg.NumPartitions)
 		configs := map[string]*string{}
@@ -70,7 +67,7 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			configs[c.Name] = c.Value
 		}
 		switch {
-		case count[rt.Topic] > 1:
+		case twice(rt):
 			fail(kerr.InvalidRequest, "topic %q is named more than once in the request", rt.Topic)
 		case storage.ValidateTopicName(rt.Topic) != nil:
 			fail(kerr.InvalidTopicException, "%v", storage.ValidateTopicName(rt.Topic))
@@ -94,16 +91,12 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 			if req.ValidateOnly {
 				// The values too, as CreateTopic would.
 				if err := b.store.ValidateTopicConfigs(configs); err != nil {
-					st.ErrorCode = kafkaErrorCode(err)
-					msg := err.Error()
-					st.ErrorMessage = &msg
+					st.ErrorCode, st.ErrorMessage = errorAnswer(err)
 				}
 				break
 			}
 			if err := b.store.CreateTopic(rt.Topic, parts, configs); err != nil {
-				st.ErrorCode = kafkaErrorCode(err)
-				msg := err.Error()
-				st.ErrorMessage = &msg
+				st.ErrorCode, st.ErrorMessage = errorAnswer(err)
 			}
 		}
 		if st.ErrorCode == 0 {
@@ -129,6 +122,21 @@ func handleCreateTopics(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// failure is a topic's error code and message in a CreateTopics or
+// CreatePartitions response: e, with the message format makes of args.
+func failure(e *kerr.Error, format string, args ...any) (int16, *string) {
+	msg := fmt.Sprintf(format, args...)
+	return e.Code, &msg
+}
+
+// errorAnswer is a topic's error code and message in a CreateTopics or
+// CreatePartitions response for err from the store: its Kafka code
+// (kafkaErrorCode) and its text.
+func errorAnswer(err error) (int16, *string) {
+	msg := err.Error()
+	return kafkaErrorCode(err), &msg
 }
 
 // requestedPartitions is the partition count a CreateTopics topic asks

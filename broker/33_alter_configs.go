@@ -33,8 +33,8 @@ func init() { register(33, 0, 2, handleAlterConfigs) }
 func handleAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	twice := namedTwice(req.Resources, func(rr kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
-		return rr.ResourceType, rr.ResourceName
+	twice := namedTwice(req.Resources, func(rr kmsg.AlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
 	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
@@ -55,21 +55,23 @@ func handleAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request
 	return resp, nil
 }
 
-// namedTwice says which of a request's resources it names more than once
-// (alterResource answers each such resource INVALID_REQUEST).
-func namedTwice[R any](rs []R, key func(R) (kmsg.ConfigResourceType, string)) func(R) bool {
-	type name struct {
-		typ  kmsg.ConfigResourceType
-		name string
-	}
-	seen := map[name]int{}
+// configResource names a resource of AlterConfigs and
+// IncrementalAlterConfigs.
+type configResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// namedTwice says which of a request's entries (resources, topics) it
+// names more than once, each named by key: Kafka answers every such entry
+// INVALID_REQUEST.
+func namedTwice[R any, K comparable](rs []R, key func(R) K) func(R) bool {
+	seen := map[K]int{}
 	for _, r := range rs {
-		t, n := key(r)
-		seen[name{t, n}]++
+		seen[key(r)]++
 	}
 	return func(r R) bool {
-		t, n := key(r)
-		return seen[name{t, n}] > 1
+		return seen[key(r)] > 1
 	}
 }
 

@@ -26,7 +26,6 @@ package broker
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,10 +36,9 @@ func init() { register(37, 0, 3, handleCreatePartitions) }
 func handleCreatePartitions(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	count := map[string]int{}
+	twice := namedTwice(req.Topics, func(rt kmsg.CreatePartitionsRequestTopic) string { return rt.Topic })
 	var total int64
 	for _, rt := range req.Topics {
-		count[rt.Topic]++
 		if ti, ok := b.store.Topic(rt.Topic); ok && rt.Count > ti.Partitions {
 			total += int64(rt.Count - ti.Partitions)
 		}
@@ -50,13 +48,11 @@ func handleCreatePartitions(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Req
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		fail := func(e *kerr.Error, format string, args ...any) {
-			st.ErrorCode = e.Code
-			msg := fmt.Sprintf(format, args...)
-			st.ErrorMessage = &msg
+			st.ErrorCode, st.ErrorMessage = failure(e, format, args...)
 		}
 		ti, exists := b.store.Topic(rt.Topic)
 		switch {
-		case count[rt.Topic] > 1:
+		case twice(rt):
 			fail(kerr.InvalidRequest, "Duplicate topic name.")
 		case rt.Topic == offsetsTopicName:
 			fail(kerr.InvalidPartitions, "the partition count of the internal topic %s is offsets.topic.num.partitions=%d and cannot change", offsetsTopicName, b.cfg.OffsetsTopicNumPartitions)
@@ -74,9 +70,7 @@ func handleCreatePartitions(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Req
 			fail(kerr.InvalidReplicaAssignment, "replica assignment may only name broker %d, once per partition (replication factor 1)", b.cfg.NodeID)
 		default:
 			if err := b.store.AddPartitions(rt.Topic, rt.Count, req.ValidateOnly); err != nil {
-				st.ErrorCode = kafkaErrorCode(err)
-				msg := err.Error()
-				st.ErrorMessage = &msg
+				st.ErrorCode, st.ErrorMessage = errorAnswer(err)
 			}
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -50,8 +50,8 @@ func listTopicConfigs() []string {
 func handleIncrementalAlterConfigs(_ context.Context, b *Broker, _ *Conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	twice := namedTwice(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
-		return rr.ResourceType, rr.ResourceName
+	twice := namedTwice(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) configResource {
+		return configResource{rr.ResourceType, rr.ResourceName}
 	})
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()

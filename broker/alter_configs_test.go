@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"strings"
@@ -20,9 +19,8 @@ import (
 // restart, and the refusals.
 func TestAlterTopicConfigs(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.RetentionCheckInterval = 20 * time.Millisecond })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 30*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "cfg", 1, map[string]*string{"segment.bytes": new("1024")})
 	describe := func(adm *kadm.Client) map[string]kadm.Config {
 		t.Helper()
@@ -184,7 +182,7 @@ func TestAlterTopicConfigs(t *testing.T) {
 
 	t.Run("configs survive a restart", func(t *testing.T) {
 		b2 := b.restart(t)
-		got := describe(kadm.NewClient(newClient(t, b2.addr)))
+		got := describe(newAdmin(t, b2.addr))
 		wantConfig(got, "retention.bytes", "0", kmsg.ConfigSourceDynamicTopicConfig)
 		wantConfig(got, "segment.bytes", "1024", kmsg.ConfigSourceDynamicTopicConfig)
 	})
@@ -193,9 +191,8 @@ func TestAlterTopicConfigs(t *testing.T) {
 // CreateTopics with validate_only checks config values, not only names.
 func TestValidateCreateTopicsChecksValues(t *testing.T) {
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 10*time.Second)
+	adm := newAdmin(t, b.addr)
 	resp, err := adm.ValidateCreateTopics(ctx, 1, 1, map[string]*string{"retention.ms": new("soon")}, "v")
 	if err != nil {
 		t.Fatal(err)

@@ -34,9 +34,8 @@ func TestClients(t *testing.T) {
 }
 
 func clientSuite(t *testing.T, addr string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	adm := kadm.NewClient(newClient(t, addr))
+	ctx := testContext(t, 90*time.Second)
+	adm := newAdmin(t, addr)
 
 	// consume reads n records from the given partition offsets.
 	consume := func(t *testing.T, parts map[string]map[int32]kgo.Offset, n int) []*kgo.Record {

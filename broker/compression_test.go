@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,9 +21,8 @@ import (
 func TestTopicCompressionType(t *testing.T) {
 	kc := requireKcat(t)
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 90*time.Second)
+	adm := newAdmin(t, b.addr)
 	types := map[string]int16{"producer": 0, "uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 	for typ, codec := range types {
 		t.Run(typ, func(t *testing.T) {

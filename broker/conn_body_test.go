@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -72,8 +71,7 @@ func TestBodyOwnership(t *testing.T) {
 	poisonReleasedBodies = true
 	t.Cleanup(func() { poisonReleasedBodies = false })
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 
 	prod := newClient(t, b.addr, kgo.DefaultProduceTopic("owned"), kgo.AllowAutoTopicCreation(),
 		kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(4<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
@@ -134,8 +132,7 @@ func TestBodyOwnership(t *testing.T) {
 // goes out in runs of pread+write instead of one write.
 func TestFetchCopyLargeResponse(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.FetchMode = FetchModeCopy })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 	prod := newClient(t, b.addr, kgo.DefaultProduceTopic("big"), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	var want [][]byte

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -16,9 +15,8 @@ import (
 // consumer group and an empty one.
 func TestDeleteGroupsOffsetDeleteAndListFilters(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 60*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "subscribed", 2, nil)
 	createTopic(t, b.addr, "other", 1, nil)
 
@@ -94,7 +92,7 @@ func TestDeleteGroupsOffsetDeleteAndListFilters(t *testing.T) {
 	// After a restart: idle is gone with its offsets, live kept
 	// subscribed/0 and lost other/0.
 	b = b.restart(t)
-	adm = kadm.NewClient(newClient(t, b.addr))
+	adm = newAdmin(t, b.addr)
 	lg, err := adm.ListGroups(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -139,9 +137,8 @@ func equalStrings(a, b []string) bool {
 // INVALID_TOPIC_EXCEPTION and CreateTopics TOPIC_ALREADY_EXISTS.
 func TestOffsetsTopicInMetadata(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 60*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "regex-user", 1, nil)
 	produceValues(t, b.addr, "regex-user", "r", 0, 5)
 
@@ -155,7 +152,7 @@ func TestOffsetsTopicInMetadata(t *testing.T) {
 	if _, err := adm.FetchOffsets(ctx, "any-group"); err != nil { // FindCoordinator first
 		t.Fatal(err)
 	}
-	adm = kadm.NewClient(newClient(t, b.addr)) // kgo caches metadata
+	adm = newAdmin(t, b.addr) // kgo caches metadata
 	td, err = adm.ListTopicsWithInternal(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +183,7 @@ func TestOffsetsTopicInMetadata(t *testing.T) {
 	}
 	// Still listed after a restart: the offsets log holds offsets now.
 	b = b.restart(t)
-	adm = kadm.NewClient(newClient(t, b.addr))
+	adm = newAdmin(t, b.addr)
 	if td, err = adm.ListTopicsWithInternal(ctx); err != nil || !td.Has(offsetsTopicName) {
 		t.Errorf("after restart: %v, listed %v", err, td.Names())
 	}

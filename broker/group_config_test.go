@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -70,9 +69,8 @@ func TestGroupConfigApplied(t *testing.T) {
 		t.Errorf("JoinGroup with a 10s session under a 20s minimum: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 10*time.Second)
+	adm := newAdmin(t, b.addr)
 	var offs kadm.Offsets
 	offs.Add(kadm.Offset{Topic: "gc", Partition: 0, At: 1, LeaderEpoch: -1, Metadata: "longer than eight"})
 	resp, err := adm.CommitOffsets(ctx, "gc-group", offs)
@@ -88,9 +86,8 @@ func TestGroupConfigApplied(t *testing.T) {
 // topic of the same name does not inherit them.
 func TestDeleteTopicDeletesCommittedOffsets(t *testing.T) {
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 10*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "reborn", 2, nil)
 	createTopic(t, b.addr, "kept", 1, nil)
 	var offs kadm.Offsets

@@ -148,7 +148,7 @@ func (m *groupMember) stop() {
 // waitGroupMembers waits until group is Stable with n members.
 func waitGroupMembers(t *testing.T, addr, group string, n int) {
 	t.Helper()
-	adm := kadm.NewClient(newClient(t, addr))
+	adm := newAdmin(t, addr)
 	testutil.WaitFor(t, 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -199,7 +199,7 @@ func TestGroupConsumersRebalanceWithoutLossOrDuplicates(t *testing.T) {
 	// The committed offsets add up to everything produced. A member
 	// commits after it has tallied a batch, so the last commits may still
 	// be on their way: wait for them.
-	adm := kadm.NewClient(newClient(t, b.addr))
+	adm := newAdmin(t, b.addr)
 	testutil.WaitFor(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -232,9 +232,8 @@ func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	}
 	b = b.restart(t)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 10*time.Second)
+	adm := newAdmin(t, b.addr)
 	offs, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		t.Fatal(err)
@@ -348,8 +347,7 @@ func TestKcatBalancedConsumers(t *testing.T) {
 	const topic, group, n = "kcat-group", "kcats", 900
 	createTopic(t, b.addr, topic, 6, nil)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	ctx := testContext(t, 90*time.Second)
 	type member struct {
 		cmd    *exec.Cmd
 		out    *lockedBuffer

@@ -110,13 +110,27 @@ func newClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// newAdmin returns a kadm client for addr, closed at the end of the test.
+func newAdmin(tb testing.TB, addr string) *kadm.Client {
+	tb.Helper()
+	return kadm.NewClient(newClient(tb, addr))
+}
+
+// testContext returns a context that ends after timeout, or at the end of
+// the test.
+func testContext(tb testing.TB, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
 // createTopic creates topic with the given partitions and configs through
 // kadm.
 func createTopic(tb testing.TB, addr, topic string, partitions int32, configs map[string]*string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(newClient(tb, addr)).CreateTopic(ctx, partitions, 1, configs, topic)
+	resp, err := newAdmin(tb, addr).CreateTopic(ctx, partitions, 1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}

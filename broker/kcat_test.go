@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +11,7 @@ import (
 func TestKcat(t *testing.T) {
 	kc := requireKcat(t)
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 	run := func(stdin string, args ...string) string {
 		t.Helper()
 		return kc.run(ctx, t, b.addr, stdin, append([]string{"-t", "kcat"}, args...)...)

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -24,9 +22,8 @@ func TestDescribeLogDirs(t *testing.T) {
 	df := testutil.RequireCommand(t, "df", "apt-get install coreutils")
 	dirs := []string{t.TempDir(), t.TempDir()}
 	b := newTestBroker(t, func(c *Config) { c.LogDirs = dirs })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 60*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "a", 3, nil)
 	createTopic(t, b.addr, "b", 1, nil)
 	produceValues(t, b.addr, "a", "value", 0, 300)

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +24,7 @@ func TestMetrics(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.MetricsListen = "127.0.0.1:0" })
 	cl := newClient(t, b.addr, kgo.DefaultProduceTopic("metrics"), kgo.AllowAutoTopicCreation(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"metrics": {0: kgo.NewOffset().AtStart()}}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	for i := range 10 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("m", i+1))}).FirstErr(); err != nil {
 			t.Fatal(err)

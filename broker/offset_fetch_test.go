@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +16,8 @@ import (
 // member id and epoch and with bad group ids.
 func TestOffsetFetchManyGroups(t *testing.T) {
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 30*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "of", 2, nil)
 	for i, g := range []string{"g1", "g2", "g3"} {
 		os := kadm.Offsets{}

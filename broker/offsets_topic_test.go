@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -38,9 +37,8 @@ func consumeOnly(ctx context.Context, t *testing.T, cl *kgo.Client, topic string
 func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
 	kc := requireKcat(t)
 	b := newTestBroker(t, func(c *Config) { c.GroupInitialRebalanceDelay = 0 })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 60*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "user", 1, nil)
 	produceValues(t, b.addr, "user", "u", 0, 5)
 

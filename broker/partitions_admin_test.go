@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +16,8 @@ import (
 // errors Kafka gives for bad requests.
 func TestCreatePartitions(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.MaxBrokerPartitions = 10; c.CreateTopicsMaxPartitions = 6 })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 60*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "grow", 2, map[string]*string{"retention.bytes": kmsg.StringPtr("1048576")})
 
 	vr, err := adm.ValidateCreatePartitions(ctx, 2, "grow")
@@ -61,7 +59,7 @@ func TestCreatePartitions(t *testing.T) {
 	}
 
 	b = b.restart(t)
-	adm = kadm.NewClient(newClient(t, b.addr))
+	adm = newAdmin(t, b.addr)
 	offs, err := adm.ListEndOffsets(ctx, "grow")
 	if err != nil {
 		t.Fatal(err)
@@ -165,9 +163,8 @@ func strOrNil(s *string) string {
 // after a restart, and the errors of bad requests.
 func TestDeleteRecords(t *testing.T) {
 	b := newTestBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(newClient(t, b.addr))
+	ctx := testContext(t, 60*time.Second)
+	adm := newAdmin(t, b.addr)
 	createTopic(t, b.addr, "head", 1, map[string]*string{"segment.bytes": kmsg.StringPtr("200")})
 	cl := newClient(t, b.addr, kgo.DefaultProduceTopic("head"), kgo.MaxBufferedRecords(1))
 	for i := range 30 {
@@ -191,7 +188,7 @@ func TestDeleteRecords(t *testing.T) {
 
 	check := func(b *testBroker) {
 		t.Helper()
-		adm := kadm.NewClient(newClient(t, b.addr))
+		adm := newAdmin(t, b.addr)
 		so, err := adm.ListStartOffsets(ctx, "head")
 		if err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,8 +56,7 @@ func TestRdkafkaPerformance(t *testing.T) {
 	b := newTestBroker(t, func(c *Config) { c.SegmentBytes = 256 << 20 })
 	rc := dialRaw(t, b.addr)
 	createTopicRaw(t, rc, "perf", 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testContext(t, 3*time.Minute)
 	run := func(args ...string) string {
 		t.Helper()
 		start := time.Now()

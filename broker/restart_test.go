@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -79,8 +78,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 	// Every record comes back once, in order.
 	cl := newClient(t, b.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"durable": {1: kgo.NewOffset().AtStart()}}))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	var got []*kgo.Record
 	for len(got) < 81 && ctx.Err() == nil {
 		got = append(got, cl.PollFetches(ctx).Records()...)

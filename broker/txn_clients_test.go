@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +20,7 @@ func TestKcatTransactions(t *testing.T) {
 	b := newTestBroker(t)
 	rc := dialRaw(t, b.addr)
 	createTopicRaw(t, rc, "kcat-txn", 2)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
+	ctx := testContext(t, 90*time.Second)
 	run := func(stdin string, args ...string) string {
 		t.Helper()
 		return kc.run(ctx, t, b.addr, stdin, append([]string{"-t", "kcat-txn", "-q"}, args...)...)

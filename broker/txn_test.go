@@ -21,7 +21,7 @@ import (
 func consumeValues(t *testing.T, addr, topic string, committed bool) []string {
 	t.Helper()
 	ctx := context.Background()
-	adm := kadm.NewClient(newClient(t, addr))
+	adm := newAdmin(t, addr)
 	list := adm.ListEndOffsets
 	iso := kgo.ReadUncommitted()
 	if committed {

@@ -37,9 +37,9 @@ func TestKillLosesNoAcknowledgedRecord(t *testing.T) {
 // see every committed transaction exactly once and nothing of an aborted
 // or unfinished one. `make bench-kill-txn` runs the same with 20 trials.
 func TestKillTxnExactlyOnce(t *testing.T) {
-	rep, err := bench.RunKillTxn(context.Background(), bench.KillTxnConfig{
+	rep, err := bench.RunKillTxn(context.Background(), bench.KillTxnConfig{KillConfig: bench.KillConfig{
 		BrokerPath: bin("broker"), WorkDir: t.TempDir(), Trials: 3,
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

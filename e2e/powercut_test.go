@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,10 +17,7 @@ import (
 // corrupt batch served, and the broker must start every time. `make
 // bench-powercut` runs every flush policy with 50 trials.
 func TestPowerCutFsyncOnAckLosesNothing(t *testing.T) {
-	testutil.RequirePrivileged(t, "FUSE mounts (the power-cut filesystem)")
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		testutil.Unavailable(t, "/dev/fuse: %v", err)
-	}
+	testutil.RequireFUSE(t, "FUSE mounts (the power-cut filesystem)")
 	session, _, err := host.Open(host.Config{StateDir: filepath.Join(t.TempDir(), "journal")})
 	if err != nil {
 		t.Fatal(err)

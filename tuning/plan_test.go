@@ -11,6 +11,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// mustParsePlan is ParsePlan of src, failing the test on an error.
+func mustParsePlan(t testing.TB, src string) *Plan {
+	t.Helper()
+	p, err := ParsePlan([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestShippedPlansParse(t *testing.T) {
 	files, err := filepath.Glob("../plans/*.yaml")
 	if err != nil || len(files) < 3 {
@@ -140,21 +150,15 @@ func TestPlanRejectsUnknownKeysWithTheirLine(t *testing.T) {
 }
 
 func TestCheckFilesNamesMissingFiles(t *testing.T) {
-	p, err := ParsePlan([]byte(goodPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = p.CheckFiles("..")
+	p := mustParsePlan(t, goodPlan)
+	err := p.CheckFiles("..")
 	if err == nil || !strings.Contains(err.Error(), `workload: "workloads/w.yaml"`) || !strings.Contains(err.Error(), `driver: "workloads/drivers/d.yaml"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestCellsFullFactorial(t *testing.T) {
-	p, err := ParsePlan([]byte(goodPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, goodPlan)
 	var names []string
 	for _, c := range p.Cells() {
 		names = append(names, c.ID+" "+c.Name)
@@ -176,10 +180,7 @@ func TestCellsFullFactorial(t *testing.T) {
 }
 
 func TestCellsOneAtATime(t *testing.T) {
-	p, err := ParsePlan([]byte(goodPlan + "design: one-at-a-time\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, goodPlan+"design: one-at-a-time\n")
 	var names []string
 	for _, c := range p.Cells() {
 		names = append(names, c.Name)
@@ -191,10 +192,7 @@ func TestCellsOneAtATime(t *testing.T) {
 }
 
 func TestScheduleInterleavesAndShufflesEachRound(t *testing.T) {
-	p, err := ParsePlan([]byte(goodPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, goodPlan)
 	runs := p.Schedule()
 	n := len(p.Cells())
 	orders := map[string]bool{}

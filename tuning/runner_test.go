@@ -63,10 +63,7 @@ testDurationSeconds: 2
 // default driver.
 func runnerInputs(t *testing.T, planYAML string) (*Plan, loadgen.Workload, loadgen.Driver) {
 	t.Helper()
-	plan, err := ParsePlan([]byte(planYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := mustParsePlan(t, planYAML)
 	w, err := loadgen.ParseWorkload([]byte(runnerWorkload), "")
 	if err != nil {
 		t.Fatal(err)
@@ -169,10 +166,7 @@ func TestRunnerRunsACellLifecycleAndRestoresTheHost(t *testing.T) {
 
 func TestRunnerStopsOnCancelAndRestores(t *testing.T) {
 	testutil.RequirePrivileged(t, "sysctls and cgroups for a sweep")
-	plan, err := ParsePlan([]byte(runnerPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := mustParsePlan(t, runnerPlan)
 	orig, _ := host.ReadSysctl("/proc", runnerTestSysctl)
 	s, _, err := host.Open(host.Config{StateDir: t.TempDir()})
 	if err != nil {

@@ -43,10 +43,7 @@ func seqRecords(p *Plan, rounds int, f func(c Cell, round int) float64) []Record
 }
 
 func TestComparisonsPairEachLevelWithItsReference(t *testing.T) {
-	p, err := ParsePlan([]byte(seqPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, seqPlan)
 	var got []string
 	for _, c := range p.Comparisons() {
 		got = append(got, c[0].Name+" vs "+c[1].Name)
@@ -59,10 +56,7 @@ func TestComparisonsPairEachLevelWithItsReference(t *testing.T) {
 }
 
 func TestSequentialStopsWhenTargetsAreMetOrTheBudgetRunsOut(t *testing.T) {
-	p, err := ParsePlan([]byte(seqPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, seqPlan)
 	tight := func(c Cell, round int) float64 { return 0.005 * (1 + 0.01*float64(round%3)) }
 	noisy := func(c Cell, round int) float64 { return 0.005 * []float64{0.5, 1.8, 0.9, 1.4, 0.6, 2.0}[round%6] }
 

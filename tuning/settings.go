@@ -142,22 +142,40 @@ func Merge(base, over Settings) Settings {
 		Sysctl:      mergeMap(base.Sysctl, over.Sysctl),
 		Broker:      mergeMap(base.Broker, over.Broker),
 		MemoryLimit: base.MemoryLimit,
+		Swap:        base.Swap,
+		Probes:      base.Probes,
 	}
-	if over.MemoryLimit != 0 {
-		out.MemoryLimit = over.MemoryLimit
-	}
-	out.Swap = base.Swap
-	if over.Swap != 0 {
-		out.Swap = over.Swap
-	}
-	out.Probes = base.Probes
-	if over.Probes != "" {
-		out.Probes = over.Probes
-	}
-	out.Disk = mergeDisk(base.Disk, over.Disk)
-	out.Filesystem = mergeFS(base.Filesystem, over.Filesystem)
-	out.Runtime = mergeRuntime(base.Runtime, over.Runtime)
+	overlay(&out.MemoryLimit, over.MemoryLimit)
+	overlay(&out.Swap, over.Swap)
+	overlay(&out.Probes, over.Probes)
+	out.Disk = mergeStruct(base.Disk, over.Disk, mergeDisk)
+	out.Filesystem = mergeStruct(base.Filesystem, over.Filesystem, mergeFS)
+	out.Runtime = mergeStruct(base.Runtime, over.Runtime, mergeRuntime)
 	return out
+}
+
+// overlay sets *v to over when over is set (not its type's zero value).
+func overlay[T comparable](v *T, over T) {
+	var zero T
+	if over != zero {
+		*v = over
+	}
+}
+
+// mergeStruct merges the settings a and b point to: nil when neither is
+// set, else a copy of *a (or of the zero value) with b laid on by merge.
+func mergeStruct[T any](a, b *T, merge func(out, b *T)) *T {
+	if a == nil && b == nil {
+		return nil
+	}
+	var out T
+	if a != nil {
+		out = *a
+	}
+	if b != nil {
+		merge(&out, b)
+	}
+	return &out
 }
 
 func mergeMap(a, b map[string]string) map[string]string {
@@ -172,56 +190,23 @@ func mergeMap(a, b map[string]string) map[string]string {
 	return out
 }
 
-func mergeDisk(a, b *Disk) *Disk {
-	if a == nil && b == nil {
-		return nil
-	}
-	var out Disk
-	if a != nil {
-		out = *a
-	}
-	if b == nil {
-		return &out
-	}
-	if b.Kind != "" {
-		out.Kind = b.Kind
-	}
-	if b.Size != 0 {
-		out.Size = b.Size
-	}
-	if b.Device != "" {
-		out.Device = b.Device
-	}
-	if b.Preallocate != nil {
-		out.Preallocate = b.Preallocate
-	}
-	if b.Scheduler != "" {
-		out.Scheduler = b.Scheduler
-	}
+func mergeDisk(out, b *Disk) {
+	overlay(&out.Kind, b.Kind)
+	overlay(&out.Size, b.Size)
+	overlay(&out.Device, b.Device)
+	overlay(&out.Preallocate, b.Preallocate)
+	overlay(&out.Scheduler, b.Scheduler)
 	if b.Throttle != nil {
 		t := *b.Throttle
 		out.Throttle = &t
 	}
-	if b.Compression != "" {
-		out.Compression = b.Compression
-	}
-	return &out
+	overlay(&out.Compression, b.Compression)
 }
 
-func mergeFS(a, b *Filesystem) *Filesystem {
-	if a == nil && b == nil {
-		return nil
-	}
-	var out Filesystem
-	if a != nil {
-		out = *a
-	}
-	if b == nil {
-		return &out
-	}
+func mergeFS(out, b *Filesystem) {
 	if b.Type != "" && b.Type != out.Type {
 		// Options of one filesystem do not carry over to another.
-		out = Filesystem{Type: b.Type}
+		*out = Filesystem{Type: b.Type}
 	}
 	if b.MkfsOptions != nil {
 		out.MkfsOptions = b.MkfsOptions
@@ -229,29 +214,12 @@ func mergeFS(a, b *Filesystem) *Filesystem {
 	if b.MountOptions != nil {
 		out.MountOptions = b.MountOptions
 	}
-	return &out
 }
 
-func mergeRuntime(a, b *Runtime) *Runtime {
-	if a == nil && b == nil {
-		return nil
-	}
-	var out Runtime
-	if a != nil {
-		out = *a
-	}
-	if b != nil {
-		if b.GOGC != "" {
-			out.GOGC = b.GOGC
-		}
-		if b.GOMEMLIMIT != "" {
-			out.GOMEMLIMIT = b.GOMEMLIMIT
-		}
-		if b.GOMAXPROCS != "" {
-			out.GOMAXPROCS = b.GOMAXPROCS
-		}
-	}
-	return &out
+func mergeRuntime(out, b *Runtime) {
+	overlay(&out.GOGC, b.GOGC)
+	overlay(&out.GOMEMLIMIT, b.GOMEMLIMIT)
+	overlay(&out.GOMAXPROCS, b.GOMAXPROCS)
 }
 
 // knobs lists the knobs s sets, as "sysctl vm.swappiness", "filesystem",

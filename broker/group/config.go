@@ -102,34 +102,28 @@ func (c Config) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("offsets dir is required"))
 	}
-	if c.MinSessionTimeout < 0 {
-		errs = append(errs, fmt.Errorf("min session timeout %v is negative", c.MinSessionTimeout))
-	}
-	if c.MaxSessionTimeout < 0 {
-		errs = append(errs, fmt.Errorf("max session timeout %v is negative", c.MaxSessionTimeout))
-	}
+	errs = append(errs, negative("min session timeout", c.MinSessionTimeout), negative("max session timeout", c.MaxSessionTimeout))
 	if c.MinSessionTimeout > 0 && c.MaxSessionTimeout > 0 && c.MinSessionTimeout > c.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("min session timeout %v exceeds max session timeout %v", c.MinSessionTimeout, c.MaxSessionTimeout))
 	}
 	if c.MaxMetadataBytes < 0 || c.MaxMetadataBytes > MaxMetadataBytesLimit {
 		errs = append(errs, fmt.Errorf("max metadata bytes %d: want 0 (default) to %d", c.MaxMetadataBytes, MaxMetadataBytesLimit))
 	}
-	if c.MaxProtocolMetadataBytes < 0 {
-		errs = append(errs, fmt.Errorf("max protocol metadata bytes %d is negative", c.MaxProtocolMetadataBytes))
-	}
-	if c.InitialRebalanceDelay < 0 {
-		errs = append(errs, fmt.Errorf("initial rebalance delay %v is negative", c.InitialRebalanceDelay))
-	}
+	errs = append(errs, negative("max protocol metadata bytes", c.MaxProtocolMetadataBytes), negative("initial rebalance delay", c.InitialRebalanceDelay))
 	if c.OffsetsRetention < -1 {
 		errs = append(errs, fmt.Errorf("offsets retention %v: want -1 (forever), 0 (default) or positive", c.OffsetsRetention))
 	}
-	if c.OffsetsRetentionCheckInterval < 0 {
-		errs = append(errs, fmt.Errorf("offsets retention check interval %v is negative", c.OffsetsRetentionCheckInterval))
-	}
-	if c.CompactBytes < 0 {
-		errs = append(errs, fmt.Errorf("compact bytes %d is negative", c.CompactBytes))
-	}
+	errs = append(errs, negative("offsets retention check interval", c.OffsetsRetentionCheckInterval), negative("compact bytes", c.CompactBytes))
 	return errors.Join(errs...)
+}
+
+// negative is the error of the setting what when its value v is negative,
+// else nil (which errors.Join leaves out).
+func negative[T ~int | ~int32 | ~int64](what string, v T) error {
+	if v < 0 {
+		return fmt.Errorf("%s %v is negative", what, v)
+	}
+	return nil
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -404,13 +404,31 @@ func (g *group) failJoin(m *member, err *kerr.Error) {
 	if m.joinw == nil {
 		return
 	}
+	m.answerJoin(func(r *kmsg.JoinGroupResponse) {
+		r.ErrorCode = err.Code
+		r.MemberID = m.id
+	})
+	g.nJoining--
+}
+
+// answerJoin answers m's waiting JoinGroup request with a response of its
+// version that fill completes.
+func (m *member) answerJoin(fill func(r *kmsg.JoinGroupResponse)) {
 	r := &kmsg.JoinGroupResponse{Version: m.joinv}
 	r.Default()
-	r.ErrorCode = err.Code
-	r.MemberID = m.id
+	fill(r)
 	m.joinw <- r
 	m.joinw = nil
-	g.nJoining--
+}
+
+// answerSync answers m's waiting SyncGroup request with a response of its
+// version that fill completes.
+func (m *member) answerSync(fill func(r *kmsg.SyncGroupResponse)) {
+	r := &kmsg.SyncGroupResponse{Version: m.syncv}
+	r.Default()
+	fill(r)
+	m.syncw <- r
+	m.syncw = nil
 }
 
 // failSync answers m's waiting SyncGroup request, if any, with err, and
@@ -419,11 +437,7 @@ func (m *member) failSync(err *kerr.Error) bool {
 	if m.syncw == nil {
 		return false
 	}
-	r := &kmsg.SyncGroupResponse{Version: m.syncv}
-	r.Default()
-	r.ErrorCode = err.Code
-	m.syncw <- r
-	m.syncw = nil
+	m.answerSync(func(r *kmsg.SyncGroupResponse) { r.ErrorCode = err.Code })
 	return true
 }
 
@@ -569,11 +583,7 @@ func (g *group) completeJoin() {
 	g.pendingSync = make(map[string]struct{}, len(g.members))
 	for _, m := range g.members {
 		g.pendingSync[m.id] = struct{}{}
-		r := &kmsg.JoinGroupResponse{Version: m.joinv}
-		r.Default()
-		g.fillJoin(m, r)
-		m.joinw <- r
-		m.joinw = nil
+		m.answerJoin(func(r *kmsg.JoinGroupResponse) { g.fillJoin(m, r) })
 		g.scheduleSession(m)
 	}
 	g.nJoining = 0
@@ -835,11 +845,7 @@ func (g *group) completeSync(req *kmsg.SyncGroupRequest) {
 		if m.syncw == nil {
 			continue
 		}
-		r := &kmsg.SyncGroupResponse{Version: m.syncv}
-		r.Default()
-		g.fillSync(m, r)
-		m.syncw <- r
-		m.syncw = nil
+		m.answerSync(func(r *kmsg.SyncGroupResponse) { g.fillSync(m, r) })
 		g.scheduleSession(m)
 	}
 	g.c.logger.Info("group stable", "group", g.name, "generation", g.generation, "members", len(g.members))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -427,6 +428,15 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{Dir: "x"}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+	err = Config{Dir: "x", MinSessionTimeout: -time.Second, MaxSessionTimeout: -time.Minute, MaxProtocolMetadataBytes: -1,
+		InitialRebalanceDelay: -time.Millisecond, OffsetsRetentionCheckInterval: -time.Hour, CompactBytes: -2}.Validate()
+	for _, want := range []string{"min session timeout -1s is negative", "max session timeout -1m0s is negative",
+		"max protocol metadata bytes -1 is negative", "initial rebalance delay -1ms is negative",
+		"offsets retention check interval -1h0m0s is negative", "compact bytes -2 is negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate of negative settings = %v, want it to say %q", err, want)
+		}
 	}
 }
 

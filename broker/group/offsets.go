@@ -141,13 +141,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			// v9's member id and epoch (KIP-848) are checked only for
 			// consumer-protocol groups; a classic group accepts any,
 			// as Kafka's ClassicGroup.validateOffsetFetch does.
-			var topics []fetchTopic
-			if rg.Topics != nil {
-				topics = make([]fetchTopic, 0, len(rg.Topics))
-				for _, t := range rg.Topics {
-					topics = append(topics, fetchTopic{t.Topic, t.Partitions})
-				}
-			}
+			topics := requestedTopics(rg.Topics, func(t kmsg.OffsetFetchRequestGroupTopic) fetchTopic { return fetchTopic{t.Topic, t.Partitions} })
 			for _, ft := range c.fetchOffsets(rg.Group, topics, rg.Topics == nil) {
 				st := kmsg.NewOffsetFetchResponseGroupTopic()
 				st.Topic = ft.topic
@@ -162,13 +156,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		}
 		return resp
 	}
-	var topics []fetchTopic
-	if req.Topics != nil {
-		topics = make([]fetchTopic, 0, len(req.Topics))
-		for _, t := range req.Topics {
-			topics = append(topics, fetchTopic{t.Topic, t.Partitions})
-		}
-	}
+	topics := requestedTopics(req.Topics, func(t kmsg.OffsetFetchRequestTopic) fetchTopic { return fetchTopic{t.Topic, t.Partitions} })
 	all := req.Topics == nil && req.Version >= 2
 	for _, ft := range c.fetchOffsets(req.Group, topics, all) {
 		st := kmsg.NewOffsetFetchResponseTopic()
@@ -186,6 +174,19 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 type fetchTopic struct {
 	topic string
 	parts []int32
+}
+
+// requestedTopics is the topics an OffsetFetch request, or one of its
+// v8+ groups, names, as fetchOffsets takes them: nil where it names none.
+func requestedTopics[T any](ts []T, of func(T) fetchTopic) []fetchTopic {
+	if ts == nil {
+		return nil
+	}
+	topics := make([]fetchTopic, 0, len(ts))
+	for _, t := range ts {
+		topics = append(topics, of(t))
+	}
+	return topics
 }
 
 type fetchedTopic struct {

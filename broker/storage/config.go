@@ -173,53 +173,36 @@ func (c Config) Validate() error {
 		}
 		seen[d] = true
 	}
-	if c.NodeID < 0 {
-		errs = append(errs, fmt.Errorf("node.id: %d is negative", c.NodeID))
-	}
+	errs = append(errs, negative("node.id", c.NodeID))
 	if c.SegmentBytes != 0 && (c.SegmentBytes < minSegmentBytes || c.SegmentBytes > maxSegmentBytes) {
 		errs = append(errs, fmt.Errorf("log.segment.bytes: %d is outside [%d, %d]", c.SegmentBytes, minSegmentBytes, int64(maxSegmentBytes)))
 	}
-	if c.RollInterval < 0 {
-		errs = append(errs, fmt.Errorf("log.roll.ms: %v is negative", c.RollInterval))
-	}
-	if c.IndexIntervalBytes < 0 {
-		errs = append(errs, fmt.Errorf("log.index.interval.bytes: %d is negative", c.IndexIntervalBytes))
-	}
+	errs = append(errs, negative("log.roll.ms", c.RollInterval), negative("log.index.interval.bytes", c.IndexIntervalBytes))
 	if c.MaxIndexBytes != 0 && c.MaxIndexBytes < 4*offsetEntrySize {
 		errs = append(errs, fmt.Errorf("log.index.size.max.bytes: %d is below %d", c.MaxIndexBytes, 4*offsetEntrySize))
 	}
-	if c.MessageMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("message.max.bytes: %d is negative", c.MessageMaxBytes))
-	}
+	errs = append(errs, negative("message.max.bytes", c.MessageMaxBytes))
 	if c.CompressionType != "" && !ValidCompressionType(c.CompressionType) {
 		errs = append(errs, fmt.Errorf("compression.type: %q is not one of uncompressed, zstd, lz4, snappy, gzip, producer", c.CompressionType))
 	}
-	if c.RecoveryThreadsPerDir < 0 {
-		errs = append(errs, fmt.Errorf("num.recovery.threads.per.data.dir: %d is negative", c.RecoveryThreadsPerDir))
-	}
-	if c.Flush.Messages < 0 {
-		errs = append(errs, fmt.Errorf("log.flush.interval.messages: %d is negative", c.Flush.Messages))
-	}
-	if c.Flush.Interval < 0 {
-		errs = append(errs, fmt.Errorf("log.flush.interval.ms: %v is negative", c.Flush.Interval))
-	}
-	if c.Retention.CheckInterval < 0 {
-		errs = append(errs, fmt.Errorf("log.retention.check.interval.ms: %v is negative", c.Retention.CheckInterval))
-	}
-	if c.ProducerIDExpiration < 0 {
-		errs = append(errs, fmt.Errorf("producer.id.expiration.ms: %v is negative", c.ProducerIDExpiration))
-	}
-	if c.ProducerIDCheckInterval < 0 {
-		errs = append(errs, fmt.Errorf("producer.id.expiration.check.interval.ms: %v is negative", c.ProducerIDCheckInterval))
-	}
-	if c.MaxDecompressedBytes < 0 {
-		errs = append(errs, fmt.Errorf("brokerlab.message.max.decompressed.bytes: %d is negative", c.MaxDecompressedBytes))
-	}
-	if c.MaxPartitions < 0 {
-		errs = append(errs, fmt.Errorf("max.broker.partitions: %d is negative", c.MaxPartitions))
-	}
-	if c.CheckpointInterval < 0 {
-		errs = append(errs, fmt.Errorf("log.flush.offset.checkpoint.interval.ms: %v is negative", c.CheckpointInterval))
-	}
+	errs = append(errs,
+		negative("num.recovery.threads.per.data.dir", c.RecoveryThreadsPerDir),
+		negative("log.flush.interval.messages", c.Flush.Messages),
+		negative("log.flush.interval.ms", c.Flush.Interval),
+		negative("log.retention.check.interval.ms", c.Retention.CheckInterval),
+		negative("producer.id.expiration.ms", c.ProducerIDExpiration),
+		negative("producer.id.expiration.check.interval.ms", c.ProducerIDCheckInterval),
+		negative("brokerlab.message.max.decompressed.bytes", c.MaxDecompressedBytes),
+		negative("max.broker.partitions", c.MaxPartitions),
+		negative("log.flush.offset.checkpoint.interval.ms", c.CheckpointInterval))
 	return errors.Join(errs...)
+}
+
+// negative is the error of key's value v when it is negative, else nil
+// (which errors.Join leaves out).
+func negative[T ~int | ~int32 | ~int64](key string, v T) error {
+	if v < 0 {
+		return fmt.Errorf("%s: %v is negative", key, v)
+	}
+	return nil
 }

@@ -21,6 +21,16 @@ func TestConfigValidate(t *testing.T) {
 		{"every problem at once", Config{Dirs: []string{"/d", "/d"}, NodeID: -1, SegmentBytes: 5, MaxIndexBytes: 8,
 			RecoveryThreadsPerDir: -2, Flush: FlushPolicy{Messages: -1}, Retention: Retention{CheckInterval: -time.Second}},
 			[]string{"listed twice", "node.id", "log.segment.bytes", "log.index.size.max.bytes", "num.recovery.threads", "log.flush.interval.messages", "log.retention.check.interval.ms"}},
+		{"every negative setting by its key and value", Config{Dirs: []string{"/d"}, NodeID: -1, RollInterval: -time.Second, IndexIntervalBytes: -2,
+			MessageMaxBytes: -3, RecoveryThreadsPerDir: -4, Flush: FlushPolicy{Messages: -5, Interval: -time.Minute},
+			Retention: Retention{CheckInterval: -time.Hour}, ProducerIDExpiration: -2 * time.Second, ProducerIDCheckInterval: -3 * time.Second,
+			MaxDecompressedBytes: -6, MaxPartitions: -7, CheckpointInterval: -4 * time.Second},
+			[]string{"node.id: -1 is negative", "log.roll.ms: -1s is negative", "log.index.interval.bytes: -2 is negative",
+				"message.max.bytes: -3 is negative", "num.recovery.threads.per.data.dir: -4 is negative",
+				"log.flush.interval.messages: -5 is negative", "log.flush.interval.ms: -1m0s is negative",
+				"log.retention.check.interval.ms: -1h0m0s is negative", "producer.id.expiration.ms: -2s is negative",
+				"producer.id.expiration.check.interval.ms: -3s is negative", "brokerlab.message.max.decompressed.bytes: -6 is negative",
+				"max.broker.partitions: -7 is negative", "log.flush.offset.checkpoint.interval.ms: -4s is negative"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

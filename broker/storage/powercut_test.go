@@ -18,10 +18,7 @@ import (
 // cut. The cut comes as the first append to a new segment returns, before
 // the roll's background work (which fsyncs the directory too) can finish.
 func TestSyncOnAckSurvivesAPowerCutAfterARoll(t *testing.T) {
-	testutil.RequirePrivileged(t, "a FUSE mount (the power-cut filesystem)")
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		testutil.Unavailable(t, "/dev/fuse: %v", err)
-	}
+	testutil.RequireFUSE(t, "a FUSE mount (the power-cut filesystem)")
 	for round := range 5 {
 		base := t.TempDir()
 		disk, mnt := filepath.Join(base, "disk"), filepath.Join(base, "mnt")

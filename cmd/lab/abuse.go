@@ -18,8 +18,7 @@ func init() {
 }
 
 func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("abuse")
-	exp := experimentFlags(fs, "abuse", "where the broker's log lives (default a temp dir)")
+	fs, exp := newExperiment("abuse", "where the broker's log lives (default a temp dir)")
 	duration := fs.Duration("duration", 10*time.Minute, "total time of the misbehaving mix, split over the rounds' abuse phases")
 	rounds := fs.Int("repetitions", 5, "rounds, each a solo and an abuse phase in a seeded order")
 	solo := fs.Duration("solo", 0, "each solo phase (default half an abuse phase)")

@@ -20,8 +20,7 @@ func init() {
 }
 
 func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("fetch")
-	exp := experimentFlags(fs, "fetch", "where the broker's log lives (needs -gb of free space; default a temp dir)")
+	fs, exp := newExperiment("fetch", "where the broker's log lives (needs -gb of free space; default a temp dir)")
 	gb := fs.Float64("gb", 10, "log size in GB (10^9 bytes) to fill and read back")
 	size := fs.Int("size", 1024, "record size in bytes")
 	rounds := fs.Int("repetitions", 6, "interleaved rounds; each reads the whole log once per mode (5 or more give the ratios a 95% interval)")

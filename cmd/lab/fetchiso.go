@@ -18,8 +18,7 @@ func init() {
 }
 
 func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("fetch-isolation")
-	exp := experimentFlags(fs, "fetch-isolation", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
+	fs, exp := newExperiment("fetch-isolation", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
 	gb := fs.Float64("gb", 1, "record data in GB (10^9 bytes) to write in transactions and read back")
 	rounds := fs.Int("repetitions", 5, "interleaved rounds; each reads the whole log once per isolation level")
 	txn := fs.Int("txn-records", 1000, "records per transaction")

@@ -19,8 +19,7 @@ func init() {
 }
 
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("kill")
-	exp := experimentFlags(fs, "kill", "where the broker's logs live (default a temp dir)")
+	fs, exp := newExperiment("kill", "where the broker's logs live (default a temp dir)")
 	trials := fs.Int("trials", 100, "kill/restart cycles")
 	producers := fs.Int("producers", 4, "idempotent producers (acks=all)")
 	partitions := fs.Int("partitions", 4, "partitions of each trial's topic")
@@ -35,12 +34,14 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	defer cleanup()
+	cfg := bench.KillConfig{
+		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
+		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
+		Logger: logger.With("component", "killtest"),
+	}
 	if *txns {
-		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{
-			BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
-			Producers: *producers, Partitions: *partitions, MaxRun: 2 * *maxRun,
-			Logger: logger.With("component", "killtest"),
-		})
+		cfg.MaxRun *= 2
+		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{KillConfig: cfg})
 		if rep == nil {
 			return runErr
 		}
@@ -50,11 +51,7 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 		}
 		return errors.Join(runErr, lossErr)
 	}
-	rep, runErr := bench.RunKill(ctx, bench.KillConfig{
-		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
-		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
-		Logger: logger.With("component", "killtest"),
-	})
+	rep, runErr := bench.RunKill(ctx, cfg)
 	if rep == nil {
 		return runErr
 	}

@@ -19,8 +19,7 @@ func init() {
 }
 
 func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("probe-cost")
-	exp := experimentFlags(fs, "probe-cost", "where the brokers' logs live (default a temp dir)")
+	fs, exp := newExperiment("probe-cost", "where the brokers' logs live (default a temp dir)")
 	pairs := fs.Int("repetitions", 10, "interleaved pairs (one pass with every probe, one without)")
 	warmup := fs.Duration("warmup", 5*time.Second, "warm-up of each pass")
 	measure := fs.Duration("measure", 20*time.Second, "measured phase of each pass")

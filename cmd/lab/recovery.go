@@ -17,8 +17,7 @@ func init() {
 }
 
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("recovery")
-	exp := experimentFlags(fs, "recovery", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
+	fs, exp := newExperiment("recovery", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
 	gb := fs.Float64("gb", 3, "record value bytes to produce, in GB (10^9 bytes)")
 	partitions := fs.Int("partitions", 1000, "partitions of the topic")
 	size := fs.Int("size", 1024, "record value size in bytes")

@@ -20,8 +20,7 @@ func init() {
 }
 
 func runRequests(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("requests")
-	exp := experimentFlags(fs, "requests", "directory for the passes' logs (default: a temp dir)")
+	fs, exp := newExperiment("requests", "directory for the passes' logs (default: a temp dir)")
 	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker; one binary under two labels compares environments (-env)")
 	var envs stringList
 	fs.Var(&envs, "env", "LABEL:KEY=VALUE added to that build's broker environment (repeatable), e.g. -env gmp1:GOMAXPROCS=1")

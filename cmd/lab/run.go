@@ -51,10 +51,12 @@ type experiment struct {
 	out, work *string
 }
 
-// experimentFlags adds -out and -work-dir to fs for the experiment name;
-// workUsage is -work-dir's usage (what the directory needs).
-func experimentFlags(fs *flag.FlagSet, name, workUsage string) *experiment {
-	return &experiment{
+// newExperiment is the flag set of the experiment subcommand name (newFlags)
+// with -out and -work-dir added; workUsage is -work-dir's usage (what the
+// directory needs).
+func newExperiment(name, workUsage string) (*flag.FlagSet, *experiment) {
+	fs := newFlags(name)
+	return fs, &experiment{
 		name: name,
 		out:  fs.String("out", "results", "directory under which results/<timestamp>-"+name+"/ is written"),
 		work: fs.String("work-dir", "", workUsage),

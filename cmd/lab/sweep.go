@@ -15,10 +15,16 @@ import (
 )
 
 func init() {
-	register("sweep", command{
-		summary: "run a tuning plan (default plans/tune.yaml): tables and guide under -out",
+	registerPlanCommand("sweep", "plans/tune.yaml", "run a tuning plan (default plans/tune.yaml): tables and guide under -out")
+}
+
+// registerPlanCommand registers lab name: runPlanArgs with -plan defaulting
+// to defaultPlan.
+func registerPlanCommand(name, defaultPlan, summary string) {
+	register(name, command{
+		summary: summary,
 		run: func(ctx context.Context, logger *slog.Logger, args []string) error {
-			_, err := runPlanArgs(ctx, logger, "lab sweep", "plans/tune.yaml", args)
+			_, err := runPlanArgs(ctx, logger, "lab "+name, defaultPlan, args)
 			return err
 		},
 	})

@@ -18,8 +18,7 @@ func init() {
 }
 
 func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
-	fs := newFlags("versus")
-	exp := experimentFlags(fs, "versus", "where the servers' data lives (default a temp dir)")
+	fs, exp := newExperiment("versus", "where the servers' data lives (default a temp dir)")
 	pairs := fs.Int("repetitions", 5, "interleaved broker/kfake rounds per cell")
 	sizes := fs.String("sizes", "1024", "record sizes in bytes, comma-separated")
 	partitions := fs.String("partitions", "1", "partitions of the topic, comma-separated")

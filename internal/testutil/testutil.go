@@ -60,6 +60,18 @@ func Unavailable(tb testing.TB, format string, args ...any) {
 	tb.Skipf(format, args...)
 }
 
+// RequireFUSE skips (or, under LAB_REQUIRE_PRIVILEGED=1, fails) the test
+// unless it runs as root, as RequirePrivileged, on a machine with
+// /dev/fuse: what names the FUSE mount the test needs (for example "the
+// power-cut filesystem").
+func RequireFUSE(tb testing.TB, what string) {
+	tb.Helper()
+	RequirePrivileged(tb, what)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		Unavailable(tb, "/dev/fuse: %v", err)
+	}
+}
+
 // RequireCommand skips (or, under LAB_REQUIRE_PRIVILEGED=1, fails) the test
 // when the named program is not on PATH, and returns its path otherwise.
 func RequireCommand(tb testing.TB, name, install string) string {

@@ -26,19 +26,11 @@ type lab struct {
 	session *host.Session
 }
 
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	testutil.RequirePrivileged(t, "a FUSE mount")
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		testutil.Unavailable(t, "/dev/fuse: %v", err)
-	}
-}
-
 // mount mounts a power-cut filesystem over a fresh directory; prepare, if
 // set, fills the directory first (its contents count as durable).
 func mount(t *testing.T, opts Options, prepare func(dir string)) *lab {
 	t.Helper()
-	requireFUSE(t)
+	testutil.RequireFUSE(t, "a FUSE mount")
 	base := t.TempDir()
 	l := &lab{t: t, dir: filepath.Join(base, "dir"), mnt: filepath.Join(base, "mnt"), state: filepath.Join(base, "journal")}
 	for _, d := range []string{l.dir, l.mnt} {
@@ -445,7 +437,7 @@ func TestUnmountLeavesNothingInTheJournal(t *testing.T) {
 // The restore path: the server dies without unmounting, and the next
 // session's restore clears the mount.
 func TestRestoreClearsTheMountOfAKilledServer(t *testing.T) {
-	requireFUSE(t)
+	testutil.RequireFUSE(t, "a FUSE mount")
 	if os.Getenv("POWERCUT_CHILD") != "" {
 		t.Skip("runs in the parent")
 	}

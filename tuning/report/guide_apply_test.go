@@ -55,10 +55,7 @@ func applyRecords(p *tuning.Plan, p99 func(tuning.Run) float64) []tuning.Record 
 // its finding; an inconclusive dimension (swappiness) and a worse one
 // (segment) write nothing.
 func TestWriteApplyWritesOnlyFindings(t *testing.T) {
-	p, err := tuning.ParsePlan([]byte(applyPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, applyPlan)
 	effect := map[string]float64{"baseline": 1, "dirty=seed-60": 0.7, "segment=256m": 1.4, "gc=gogc-200": 0.85}
 	noise := []float64{0.5, 1.6, 0.8, 1.4, 0.9, 1.7, 0.6, 1.3}
 	jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02, -0.03, 0, 0.015}
@@ -137,10 +134,7 @@ matrix:
       - {name: "60", sysctl: {vm.swappiness: "60"}}
       - {name: "1", sysctl: {vm.swappiness: "1"}}
 `
-	p, err := tuning.ParsePlan([]byte(plan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, plan)
 	noise := []float64{0.5, 1.6, 0.8, 1.4, 0.9}
 	recs := applyRecords(p, func(run tuning.Run) float64 { // no finding in the sweep
 		return 0.010 * noise[(run.Round+run.Order)%len(noise)]
@@ -229,10 +223,7 @@ matrix:
       - {name: "1", broker: {num.recovery.threads.per.data.dir: "1"}}
       - {name: "` + tc.threads + `", broker: {num.recovery.threads.per.data.dir: "` + tc.threads + `"}}
 `
-			p, err := tuning.ParsePlan([]byte(plan))
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustParsePlan(t, plan)
 			jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02}
 			recs := applyRecords(p, func(run tuning.Run) float64 {
 				v := 0.010 * (1 + jitter[run.Round%len(jitter)])

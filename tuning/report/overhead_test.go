@@ -36,10 +36,7 @@ func overheadGuide(t *testing.T, thr, p99 float64, skew []float64) string {
 
 func overheadGuideOf(t *testing.T, thr, p99 float64, skew []float64, reps int) string {
 	t.Helper()
-	p, err := tuning.ParsePlan([]byte(overheadPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, overheadPlan)
 	p.Repetitions = reps
 	jitter := []float64{-0.004, 0.001, 0.005, -0.0015, 0.0025, -0.003}
 	var recs []tuning.Record
@@ -75,10 +72,7 @@ func TestGuideProbeOverhead(t *testing.T) {
 }
 
 func TestTablesShowProbeOverhead(t *testing.T) {
-	p, err := tuning.ParsePlan([]byte(overheadPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, overheadPlan)
 	var recs []tuning.Record
 	for _, run := range p.Schedule() {
 		thr := 80e6 * (1 + float64(run.Round)/1000)

@@ -15,6 +15,16 @@ import (
 	"github.com/brokerlab/brokerlab/tuning"
 )
 
+// mustParsePlan is tuning.ParsePlan of src, failing the test on an error.
+func mustParsePlan(t testing.TB, src string) *tuning.Plan {
+	t.Helper()
+	p, err := tuning.ParsePlan([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 const testPlan = `
 name: guide-test
 description: A fixed data set for the golden files.
@@ -61,10 +71,7 @@ type effect struct {
 // baseline times the cell's effect times a fixed jitter per repetition.
 func testRecords(t *testing.T) (*tuning.Plan, []tuning.Record) {
 	t.Helper()
-	p, err := tuning.ParsePlan([]byte(testPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, testPlan)
 	effects := map[string]effect{
 		"baseline":     {1, 1, 1, 1, 1, 1},
 		"swappiness=1": {0.99, 1.0, 1.0, 1, 1, 0.2},
@@ -270,10 +277,7 @@ matrix:
 // TestGuideFullFactorial: XFS helps only when fsync is on the ack path,
 // the interaction the ab-fs plan is built to find.
 func TestGuideFullFactorial(t *testing.T) {
-	p, err := tuning.ParsePlan([]byte(factorialPlan))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParsePlan(t, factorialPlan)
 	pub := map[string]float64{
 		"fs=ext4,durability=page-cache": 0.010, "fs=xfs,durability=page-cache": 0.0101,
 		"fs=ext4,durability=fsync-on-ack": 0.040, "fs=xfs,durability=fsync-on-ack": 0.025,

@@ -120,8 +120,10 @@ func MetricByKey(key string) (Metric, error) {
 	return Metric{}, fmt.Errorf("unknown metric %q", key)
 }
 
-// objectiveKeys are the metrics a plan may optimise for.
-var objectiveKeys = []string{"throughput", "publish_p50", "publish_p99", "publish_p999", "e2e_p99"}
+// objectiveKeys are the metrics a plan may optimise for: cpu_per_gb
+// where the workload holds a rate, so that the throughput is fixed and
+// what a setting changes is what the broker spends on it.
+var objectiveKeys = []string{"throughput", "publish_p50", "publish_p99", "publish_p999", "e2e_p99", "cpu_per_gb"}
 
 // ThresholdOf is the practical threshold of metric m in plan p: the plan's
 // thresholds: entry, else m.Threshold, else the stats default (5%).

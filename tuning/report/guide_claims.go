@@ -183,7 +183,7 @@ var claims = []claim{
 		pick: func(levels []tuning.Settings) (int, int, bool) {
 			return 0, 0, differ(levels, func(s tuning.Settings) string {
 				if s.Runtime == nil {
-					return ""
+					return "/" // as a runtime setting that leaves both unset (GOMAXPROCS only)
 				}
 				return s.Runtime.GOGC + "/" + s.Runtime.GOMEMLIMIT
 			})

@@ -330,3 +330,52 @@ func TestWriteChartsWritesPNGs(t *testing.T) {
 		}
 	}
 }
+
+// A plan that varies GOMAXPROCS alone at a held rate, optimising the
+// broker's CPU per GB: the recommendation follows the CPU, and the GC row
+// of the seed table is not measured by it (GOGC and GOMEMLIMIT stay unset).
+func TestGuideCPUObjectiveAndGOMAXPROCS(t *testing.T) {
+	p := mustParsePlan(t, `
+name: runtime-test
+workload: workloads/1-topic-1-partition-1kb-50k.yaml
+driver: workloads/driver-default.yaml
+repetitions: 6
+seed: 5
+warmup: 5s
+measure: 20s
+objective: cpu_per_gb
+base:
+  disk: {kind: dir}
+matrix:
+  - name: procs
+    levels:
+      - name: gomaxprocs-cpus
+      - {name: gomaxprocs-1, runtime: {gomaxprocs: "1"}}
+`)
+	jitter := []float64{-0.02, 0.01, 0.015, -0.01, 0.005, 0}
+	var recs []tuning.Record
+	for i, run := range p.Schedule() {
+		j := 1 + jitter[(run.Round+i)%len(jitter)]
+		cpu := 10.0 * j // s per GB
+		if run.Cell.Levels["procs"] == "gomaxprocs-1" {
+			cpu *= 0.9
+		}
+		m := tuning.Measurement{ThroughputMsgs: 50000, ThroughputBytes: 51.2e6, PublishP99: 0.0017 * j, E2EP99: 0.0026 * j,
+			Proc:     &procsample.Sample{Process: &procsample.Process{UserSeconds: cpu / 3 * 1.28, SystemSeconds: cpu * 2 / 3 * 1.28}},
+			Produced: &tuning.Produced{Bytes: 1.28e9, Records: 1.25e6}}
+		r := tuning.NewRecord(p, run, m)
+		r.Start = time.Date(2026, 12, 4, 17, 0, i, 0, time.UTC)
+		recs = append(recs, r)
+	}
+	a := analysisOf(t, p, recs)
+	guideHas(t, guideText(t, a), "Objective: **broker CPU** (lower is better)", "**Recommended: procs = gomaxprocs-1**")
+	g, err := newGuide(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range g.checks {
+		if v, _ := g.verdict(ch); strings.HasPrefix(ch.claim.advice, "Tune the garbage collector") && v != "not measured" {
+			t.Errorf("GC advice: verdict %q from a plan that leaves GOGC and GOMEMLIMIT unset, want not measured", v)
+		}
+	}
+}

@@ -163,10 +163,21 @@ type Config struct {
 	// FetchMode is brokerlab.fetch.mode: "sendfile" or "copy". Default sendfile.
 	FetchMode string
 	// SocketSendBufferBytes is socket.send.buffer.bytes (SO_SNDBUF); -1 =
-	// the OS default. Default 102400.
+	// the OS default: Linux autotunes each socket's buffer up to
+	// net.ipv4.tcp_wmem's maximum, bounded for all sockets by
+	// net.ipv4.tcp_mem. Default -1, where Kafka's is 102400: a fixed
+	// SO_SNDBUF turns autotuning off, and with ~200 KiB a 1 MiB partition
+	// chunk leaves in several sendfile calls, each waiting for the socket
+	// to drain. Measured on the project's 2-vCPU VM (rdkafka_performance
+	// reading 3 GB of 1 KiB records, 6 interleaved pairs): -1 gave
+	// ~1,940 MB/s against ~1,450 and ~25% less broker CPU. A size bounds
+	// each connection's buffer instead.
 	SocketSendBufferBytes int
 	// SocketReceiveBufferBytes is socket.receive.buffer.bytes (SO_RCVBUF);
-	// -1 = the OS default. Default 102400.
+	// -1 = the OS default (autotuned up to net.ipv4.tcp_rmem's maximum).
+	// Default -1, where Kafka's is 102400: rdkafka_performance producing
+	// 2 GB of 1 KiB records in 1 MB batches, 6 interleaved pairs, reached
+	// ~720 MB/s against ~560 with ~25% less broker CPU per GB.
 	SocketReceiveBufferBytes int
 	// SocketRequestMaxBytes is socket.request.max.bytes: a larger request
 	// closes the connection. Default 104857600.
@@ -266,8 +277,8 @@ func DefaultConfig() Config {
 		TransactionCheckInterval:      txn.DefaultCheckInterval,
 		TransactionalIDsMax:           txn.DefaultMaxIDs,
 		TransactionPartitionsMax:      txn.DefaultMaxPartitions,
-		SocketSendBufferBytes:         102400,
-		SocketReceiveBufferBytes:      102400,
+		SocketSendBufferBytes:         -1,
+		SocketReceiveBufferBytes:      -1,
 		SocketRequestMaxBytes:         104857600,
 		ConnectionsMaxIdle:            600 * time.Second,
 		MaxConnections:                4096,

@@ -52,18 +52,9 @@ func waitGauge(t *testing.T, g prometheus.Gauge, want float64, what string) {
 // longPoll builds a Fetch v12 of partition 0 of topic at offset, asking to
 // wait up to maxWait for a byte.
 func longPoll(topic string, offset int64, maxWait int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = 12
+	req := fetchOne(12, topic, 0, offset, 1<<20)
 	req.MaxWaitMillis = maxWait
 	req.MinBytes = 1
-	req.MaxBytes = 1 << 20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = 1 << 20
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	return req
 }
 

@@ -14,16 +14,8 @@ import (
 )
 
 func fetchReq(version int16, topic string, partition int32, offset int64, maxWait, minBytes int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = version
+	req := fetchOne(version, topic, partition, offset, 10<<20)
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = maxWait, minBytes, 50<<20
-	req.SessionEpoch = -1
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = partition, offset, 10<<20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
 	return req
 }
 

@@ -13,14 +13,10 @@ import (
 // was not mounted before the tests and New mounted it, it is unmounted
 // afterwards, leaving the host as it was.
 func TestMain(m *testing.M) {
-	if cg := os.Getenv(swapChildEnv); cg != "" {
-		os.Exit(swapChild(cg))
-	}
-	if cg := os.Getenv(fsyncChildEnv); cg != "" {
-		os.Exit(fsyncChild(cg))
-	}
-	if cg := os.Getenv(tcpMemChildEnv); cg != "" {
-		os.Exit(tcpMemChild(cg))
+	for env, child := range map[string]func() error{swapChildEnv: swapChild, fsyncChildEnv: fsyncChild, tcpMemChildEnv: tcpMemChild} {
+		if cg := os.Getenv(env); cg != "" {
+			os.Exit(inCgroup(cg, child))
+		}
 	}
 	_, err := os.Stat(filepath.Join(DefaultTracefsDir, "events"))
 	hadTracefs := err == nil

@@ -97,14 +97,7 @@ func TestNamedLoopDevicesOnTheRootDiskAreRefused(t *testing.T) {
 		}
 	})
 	t.Run("the lab's own loop on a file of the root filesystem", func(t *testing.T) {
-		img := filepath.Join(work, "lab.img")
-		if err := s.CreateFile(img, 16<<20, false); err != nil {
-			t.Fatal(err)
-		}
-		dev, err := s.AttachLoop(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dev := labLoop(t, s, filepath.Join(work, "lab.img"), 16<<20)
 		if err := s.CheckDevice(dev); err != nil {
 			t.Errorf("CheckDevice(%s) = %v; the lab's own loop file is its scratch disk", dev, err)
 		}

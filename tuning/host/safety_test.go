@@ -21,6 +21,20 @@ func requireRefused(t *testing.T, err error, device, reason string) {
 	}
 }
 
+// labLoop creates the file img of size bytes through s and attaches a loop
+// device to it, both journaled as the lab's own.
+func labLoop(t *testing.T, s *Session, img string, size int64) string {
+	t.Helper()
+	if err := s.CreateFile(img, size, false); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := s.AttachLoop(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dev
+}
+
 func rootSource(t *testing.T) string {
 	t.Helper()
 	mounts, err := readMounts("/proc")
@@ -77,14 +91,7 @@ func TestMkfsRefusesDevicesThatAreNotTheLabs(t *testing.T) {
 		requireRefused(t, s.Mkfs(root, "ext4", nil), root, "root disk")
 	})
 	t.Run("a mounted device", func(t *testing.T) {
-		img := filepath.Join(work, "lab.img")
-		if err := s.CreateFile(img, 64<<20, false); err != nil {
-			t.Fatal(err)
-		}
-		dev, err := s.AttachLoop(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dev := labLoop(t, s, filepath.Join(work, "lab.img"), 64<<20)
 		if err := s.Mkfs(dev, "ext4", []string{"-E", "lazy_itable_init=1"}); err != nil {
 			t.Fatalf("mkfs of the lab's own loop device: %v", err)
 		}
@@ -143,14 +150,7 @@ func TestTmpfsLoopXFSCellIsRestored(t *testing.T) {
 	if err := s.MountTmpfs(ram, 400<<20); err != nil {
 		t.Fatal(err)
 	}
-	img := filepath.Join(ram, "disk.img")
-	if err := s.CreateFile(img, 320<<20, false); err != nil {
-		t.Fatal(err)
-	}
-	dev, err := s.AttachLoop(img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev := labLoop(t, s, filepath.Join(ram, "disk.img"), 320<<20)
 	if err := s.Mkfs(dev, "xfs", nil); err != nil {
 		t.Fatal(err)
 	}

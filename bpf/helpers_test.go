@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -96,32 +95,6 @@ func tempCgroup(t *testing.T, root, marker string) string {
 
 // joinCgroup moves the calling process into cgroup (the tests' children
 // call it first thing).
-// inCgroup is a child process of a test (TestMain's): it joins cgroup and
-// runs child there, and returns the exit status, 2 with the error on
-// stderr when joining or child failed.
-func inCgroup(cgroup string, child func() error) int {
-	err := joinCgroup(cgroup)
-	if err == nil {
-		err = child()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	return 0
-}
-
-// runChild re-executes the test binary as the child that env names (see
-// TestMain), in the cgroup cg, and fails the test if the child fails.
-func runChild(t *testing.T, env, cg, what string) {
-	t.Helper()
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), env+"="+cg)
-	if out, err := child.CombinedOutput(); err != nil {
-		t.Fatalf("%s child: %v\n%s", what, err, out)
-	}
-}
-
 func joinCgroup(cgroup string) error {
 	if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return fmt.Errorf("joining cgroup %s: %w", cgroup, err)

@@ -1,7 +1,9 @@
 package bpf
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -25,4 +27,30 @@ func TestMain(m *testing.M) {
 		_ = unix.Unmount(DefaultTracefsDir, 0) // EBUSY: someone else uses it now; leave it
 	}
 	os.Exit(code)
+}
+
+// inCgroup is a child process of a test (TestMain's): it joins cgroup and
+// runs child there, and returns the exit status, 2 with the error on
+// stderr when joining or child failed.
+func inCgroup(cgroup string, child func() error) int {
+	err := joinCgroup(cgroup)
+	if err == nil {
+		err = child()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	return 0
+}
+
+// runChild re-executes the test binary as the child that env names (see
+// TestMain), in the cgroup cg, and fails the test if the child fails.
+func runChild(t *testing.T, env, cg, what string) {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), env+"="+cg)
+	if out, err := child.CombinedOutput(); err != nil {
+		t.Fatalf("%s child: %v\n%s", what, err, out)
+	}
 }

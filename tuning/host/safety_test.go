@@ -133,11 +133,7 @@ func TestTmpfsLoopXFSCellIsRestored(t *testing.T) {
 	testutil.RequireCommand(t, "losetup", "apt-get install mount")
 	testutil.RequireCommand(t, "mkfs.xfs", "apt-get install xfsprogs")
 	work := t.TempDir()
-	s, _, err := Open(Config{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSession(t, Config{})
 	ram := filepath.Join(work, "ram")
 	mnt := filepath.Join(work, "log")
 	for _, d := range []string{ram, mnt} {
@@ -190,11 +186,7 @@ func TestZramSwapIsSwitchedOffOnRestore(t *testing.T) {
 	if _, err := os.Stat("/sys/class/zram-control"); err != nil {
 		testutil.Unavailable(t, "zram is not available (modprobe zram): %v", err)
 	}
-	s, _, err := Open(Config{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSession(t, Config{})
 	dev, err := s.AddZram(16<<20, "")
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -65,7 +64,12 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		}
 		defer c.gzip.Put(w)
 		w.Reset(buf)
-		return writeStream(buf, w, src)
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
 	case codecSnappy:
 		out := append(dst, xerialMagic...)
 		out = binary.BigEndian.AppendUint32(out, 1) // version
@@ -88,7 +92,12 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1)); err != nil {
 			return nil, err
 		}
-		return writeStream(buf, w, src)
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
 	case codecZstd:
 		e, _ := c.zstd.Get().(*zstd.Encoder)
 		if e == nil {
@@ -101,17 +110,6 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		return e.EncodeAll(src, dst), nil
 	default:
 		return nil, fmt.Errorf("unknown compression codec %d", codec)
-	}
-}
-
-// writeStream writes src through the compressing writer w, which writes to
-// buf, and closes w to end the stream: buf's bytes then hold it whole.
-func writeStream(buf *bytes.Buffer, w io.WriteCloser, src []byte) ([]byte, error) {
-	if _, err := w.Write(src); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
 	}
 	return buf.Bytes(), nil
 }

@@ -2,8 +2,6 @@ package bpf
 
 import (
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -25,14 +23,7 @@ func BenchmarkSyscallLoop(b *testing.B) {
 			if tc.families != nil {
 				newTestProbes(b, Config{Families: tc.families})
 			}
-			f, err := os.Create(filepath.Join(b.TempDir(), "data"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer f.Close()
-			if _, err := f.Write(make([]byte, 1<<20)); err != nil {
-				b.Fatal(err)
-			}
+			f := tempFile(b, "data", 1<<20)
 			w, r := tcpPairTB(b)
 			go func() { _, _ = io.Copy(io.Discard, r) }()
 			buf := make([]byte, 4096)

@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,14 +93,7 @@ func TestExporterOutputPassesPromtool(t *testing.T) {
 	promtool := testutil.RequireCommand(t, "promtool", "apt-get install prometheus")
 	cfg := Config{Families: Families(), PID: os.Getpid()}
 	p := newTestProbes(t, cfg)
-	f, err := os.Create(filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
+	f := tempFile(t, "data", 1<<20)
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}

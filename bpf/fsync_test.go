@@ -14,11 +14,7 @@ import (
 func TestFsyncCountsAndLatencyMatchTheWorkload(t *testing.T) {
 	p := newTestProbes(t, Config{Families: []Family{FamilyFsync}})
 
-	f, err := os.Create(filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t, "data", 0)
 	buf := make([]byte, 64<<10)
 	const n = 40
 	before := snapshot(t, p)
@@ -126,11 +122,7 @@ func TestBlockLatencyFiltersByDevice(t *testing.T) {
 func TestFsyncOfAnotherProcessIsOutOfScope(t *testing.T) {
 	// Scope to PID 1: our own fsyncs must not count.
 	p := newTestProbes(t, Config{Families: []Family{FamilyFsync}, PID: 1})
-	f, err := os.Create(filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t, "data", 0)
 	before := snapshot(t, p)
 	for range 5 {
 		if err := f.Sync(); err != nil {

@@ -44,6 +44,23 @@ func newTestProbes(t testing.TB, cfg Config) *Probes {
 	return p
 }
 
+// tempFile creates name in a temp dir of the test with size zero bytes
+// written to it, and closes it at the end of the test.
+func tempFile(tb testing.TB, name string, size int) *os.File {
+	tb.Helper()
+	f, err := os.Create(filepath.Join(tb.TempDir(), name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	if size > 0 {
+		if _, err := f.Write(make([]byte, size)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return f
+}
+
 func snapshot(t testing.TB, p *Probes) Snapshot {
 	t.Helper()
 	s, err := p.Snapshot()

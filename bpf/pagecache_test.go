@@ -139,11 +139,7 @@ func TestPageCacheColdWarmAndPartialReads(t *testing.T) {
 
 func TestPageCacheTellsWriteInsertsFromReadMisses(t *testing.T) {
 	p := newTestProbes(t, Config{Families: []Family{FamilyPageCache}})
-	f, err := os.Create(filepath.Join(t.TempDir(), "append"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t, "append", 0)
 	before := snapshot(t, p)
 	buf := make([]byte, 4096)
 	const appends = 256

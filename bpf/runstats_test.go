@@ -1,8 +1,6 @@
 package bpf
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -16,11 +14,7 @@ func TestProgramRunsCountEveryEventWhileStatsAreOn(t *testing.T) {
 	}
 	defer stats.Close()
 
-	f, err := os.Create(filepath.Join(t.TempDir(), "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := tempFile(t, "data", 0)
 	before, err := p.ProgramRuns()
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,7 @@
 package bpf
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
@@ -14,26 +12,20 @@ const (
 	fsyncChildFsyncs = 7
 )
 
-// fsyncChild joins the cgroup and does fsyncChildFsyncs fsyncs.
-func fsyncChild(cgroup string) int {
-	if err := joinCgroup(cgroup); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
+// fsyncChild does fsyncChildFsyncs fsyncs (in the cgroup: inCgroup).
+func fsyncChild() error {
 	f, err := os.CreateTemp("", "fsync-child")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	for range fsyncChildFsyncs {
 		if err := f.Sync(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+			return err
 		}
 	}
-	return 0
+	return nil
 }
 
 func TestCgroupScope(t *testing.T) {
@@ -60,11 +52,7 @@ func TestCgroupScope(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			child := exec.Command(os.Args[0], "-test.run=^$")
-			child.Env = append(os.Environ(), fsyncChildEnv+"="+cg)
-			if out, err := child.CombinedOutput(); err != nil {
-				t.Fatalf("fsync child: %v\n%s", err, out)
-			}
+			runChild(t, fsyncChildEnv, cg, "fsync")
 			w := snapshot(t, p).Delta(before)
 			if got := w.Value(FamilyFsync, "fsync_calls"); got != fsyncChildFsyncs {
 				t.Errorf("fsyncs in cgroup %s = %d, want exactly the child's %d", cg, got, fsyncChildFsyncs)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -44,14 +43,7 @@ func sendFile(t *testing.T, c *net.TCPConn, f *os.File, size int64) (calls, eaga
 func TestSendfileCallsAndBytesMatchTheSender(t *testing.T) {
 	p := newTestProbes(t, Config{Families: []Family{FamilySendfile}})
 	const size = 6 << 20
-	f, err := os.Create(filepath.Join(t.TempDir(), "segment"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(make([]byte, size)); err != nil {
-		t.Fatal(err)
-	}
+	f := tempFile(t, "segment", size)
 	w, r := tcpPair(t, 0)
 	drained := make(chan error, 1)
 	go func() {

@@ -3,10 +3,8 @@ package bpf
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -21,29 +19,22 @@ const tcpMemChildEnv = "BROKERLAB_BPF_TCPMEM_CHILD" // the memcg directory the c
 // loopback connection queues.
 const tcpMemLimit = 32 << 10
 
-// tcpMemChild joins the memcg and writes to a loopback TCP socket nobody
-// reads, until the memcg's TCP memory limit refuses more.
-func tcpMemChild(cgroup string) int {
-	if err := joinCgroup(cgroup); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
+// tcpMemChild writes to a loopback TCP socket nobody reads, until the
+// memcg's TCP memory limit refuses more (in the memcg: inCgroup).
+func tcpMemChild() error {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return err
 	}
 	defer ln.Close()
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return err
 	}
 	defer c.Close()
 	s, err := ln.Accept()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return err
 	}
 	defer s.Close()
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -51,13 +42,12 @@ func tcpMemChild(cgroup string) int {
 	for range 256 {
 		if _, err := c.Write(buf); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return 0 // blocked: the limit holds
+				return nil // blocked: the limit holds
 			}
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+			return err
 		}
 	}
-	return 0
+	return nil
 }
 
 func TestSocketMemoryLimitFiresExceedBufLimit(t *testing.T) {
@@ -70,11 +60,7 @@ func TestSocketMemoryLimitFiresExceedBufLimit(t *testing.T) {
 	writeFile(t, limit, strconv.Itoa(tcpMemLimit))
 	p := newTestProbes(t, Config{Families: []Family{FamilySockBuf}, Cgroup: cg})
 	before := snapshot(t, p)
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), tcpMemChildEnv+"="+cg)
-	if out, err := child.CombinedOutput(); err != nil {
-		t.Fatalf("tcp memory child: %v\n%s", err, out)
-	}
+	runChild(t, tcpMemChildEnv, cg, "tcp memory")
 	w := snapshot(t, p).Delta(before)
 	failcnt, _ := os.ReadFile(filepath.Join(cg, "memory.kmem.tcp.failcnt"))
 	maxUsage, _ := os.ReadFile(filepath.Join(cg, "memory.kmem.tcp.max_usage_in_bytes"))

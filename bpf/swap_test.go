@@ -22,17 +22,13 @@ const (
 	zramDiskBytes = 512 << 20
 )
 
-// swapChild joins the cgroup, touches more anonymous memory than the limit
-// allows (pushing pages to swap), then reads it all again (swapping back in).
-func swapChild(cgroup string) int {
-	if err := joinCgroup(cgroup); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
+// swapChild touches more anonymous memory than the limit allows (pushing
+// pages to swap), then reads it all again (swapping back in); in the
+// cgroup: inCgroup.
+func swapChild() error {
 	mem, err := unix.Mmap(-1, 0, swapTouch, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mmap:", err)
-		return 2
+		return fmt.Errorf("mmap: %w", err)
 	}
 	page := os.Getpagesize()
 	for i := 0; i < len(mem); i += page {
@@ -44,7 +40,7 @@ func swapChild(cgroup string) int {
 		sum += uint64(mem[i])
 	}
 	fmt.Println(sum)
-	return 0
+	return nil
 }
 
 // writeFile writes a sysfs/cgroupfs attribute.
@@ -122,11 +118,7 @@ func TestSwapInCountMatchesVMStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), swapChildEnv+"="+cg)
-	if out, err := child.CombinedOutput(); err != nil {
-		t.Fatalf("swap child: %v\n%s", err, out)
-	}
+	runChild(t, swapChildEnv, cg, "swap")
 	vmAfter, err := procsample.ReadVMStat("/proc")
 	if err != nil {
 		t.Fatal(err)

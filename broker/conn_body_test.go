@@ -154,7 +154,7 @@ func TestFetchCopyLargeResponse(t *testing.T) {
 			t.Fatalf("record %d does not read back as produced", i)
 		}
 	}
-	if got := counterValue(t, b.metrics.fetchCopyBytes); got < 3*600<<10 {
+	if got := metricValue(t, b.metrics.fetchCopyBytes); got < 3*600<<10 {
 		t.Errorf("fetch_copy_bytes_total = %v, want at least %d", got, 3*600<<10)
 	}
 }

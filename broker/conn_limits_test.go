@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
@@ -24,25 +23,16 @@ import (
 // connections were unbounded; a promised 100 MB frame was allocated at
 // once) and check that the bound now holds and others are still served.
 
-func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetGauge().GetValue()
-}
-
 func connErrorsValue(t *testing.T, b *testBroker, reason string) float64 {
 	t.Helper()
-	return counterValue(t, b.metrics.connErrors.WithLabelValues(reason))
+	return metricValue(t, b.metrics.connErrors.WithLabelValues(reason))
 }
 
 // waitGauge waits until g reads want.
 func waitGauge(t *testing.T, g prometheus.Gauge, want float64, what string) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, func() error {
-		if got := gaugeValue(t, g); got != want {
+		if got := metricValue(t, g); got != want {
 			return fmt.Errorf("%s = %v, want %v", what, got, want)
 		}
 		return nil
@@ -52,18 +42,9 @@ func waitGauge(t *testing.T, g prometheus.Gauge, want float64, what string) {
 // longPoll builds a Fetch v12 of partition 0 of topic at offset, asking to
 // wait up to maxWait for a byte.
 func longPoll(topic string, offset int64, maxWait int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = 12
+	req := fetchOne(12, topic, 0, offset, 1<<20)
 	req.MaxWaitMillis = maxWait
 	req.MinBytes = 1
-	req.MaxBytes = 1 << 20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = 1 << 20
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	return req
 }
 
@@ -220,7 +201,7 @@ func TestPromisedFrameIsNotReserved(t *testing.T) {
 	}
 	// Each frame reserves what it sent plus one window, not its promise.
 	testutil.WaitFor(t, 20*time.Second, func() error {
-		if got := gaugeValue(t, b.metrics.queuedRequestBytes); got < 4*budgetWindow || got > 4*(budgetWindow+1000) {
+		if got := metricValue(t, b.metrics.queuedRequestBytes); got < 4*budgetWindow || got > 4*(budgetWindow+1000) {
 			return fmt.Errorf("queued_request_bytes = %v, want 4 x (%d + at most 1000)", got, budgetWindow)
 		}
 		return nil
@@ -279,14 +260,14 @@ func TestQueuedMaxRequestBytes(t *testing.T) {
 		}
 		return nil
 	})
-	waits := counterValue(t, b.metrics.requestBudgetWaits)
+	waits := metricValue(t, b.metrics.requestBudgetWaits)
 
 	waiter := dialRaw(t, b.addr)
 	batch := makeBatch(-1, -1, -1, time.Now().UnixMilli(), make([]byte, 100<<10))
 	corr := waiter.send(produceReq("queued", 0, -1, batch))
 	testutil.WaitFor(t, 20*time.Second, func() error {
-		if got := counterValue(t, b.metrics.requestBudgetWaits); got <= waits {
-			return fmt.Errorf("queued_request_bytes_waits_total = %v, want more than %v (queued %v, in use %d)", got, waits, gaugeValue(t, b.metrics.queuedRequestBytes), b.reqBudget.inUse())
+		if got := metricValue(t, b.metrics.requestBudgetWaits); got <= waits {
+			return fmt.Errorf("queued_request_bytes_waits_total = %v, want more than %v (queued %v, in use %d)", got, waits, metricValue(t, b.metrics.queuedRequestBytes), b.reqBudget.inUse())
 		}
 		return nil
 	})

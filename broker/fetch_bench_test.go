@@ -27,16 +27,8 @@ func BenchmarkFetch(b *testing.B) {
 					b.Fatal(kerr.ErrorForCode(p.ErrorCode))
 				}
 			}
-			req := kmsg.NewPtrFetchRequest()
-			req.Version = 12
-			req.MaxBytes = 8 << 20
+			req := fetchOne(12, "bench", 0, 0, 8<<20)
 			req.MinBytes = 1
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = "bench"
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 8 << 20
-			ft.Partitions = append(ft.Partitions, fp)
-			req.Topics = append(req.Topics, ft)
 			frame := kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)
 			b.ResetTimer()
 			var total int64
@@ -91,14 +83,8 @@ func BenchmarkFetchIsolation(b *testing.B) {
 				}
 			}
 			hwm := p.HighWatermark()
-			req := kmsg.NewPtrFetchRequest()
-			req.Version, req.MaxBytes, req.MinBytes, req.IsolationLevel = 12, 1<<20, 1, level
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = "iso"
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = append(ft.Partitions, fp)
-			req.Topics = append(req.Topics, ft)
+			req := fetchOne(12, "iso", 0, 0, 1<<20)
+			req.MinBytes, req.IsolationLevel = 1, level
 			var total int64
 			offset := int64(0)
 			cpu0 := processCPU(b)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -14,16 +13,8 @@ import (
 )
 
 func fetchReq(version int16, topic string, partition int32, offset int64, maxWait, minBytes int32) *kmsg.FetchRequest {
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = version
+	req := fetchOne(version, topic, partition, offset, 10<<20)
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = maxWait, minBytes, 50<<20
-	req.SessionEpoch = -1
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = partition, offset, 10<<20
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
 	return req
 }
 
@@ -56,16 +47,16 @@ func TestFetchModesSendSameBytes(t *testing.T) {
 		return frames
 	}
 	sendfile := fetchAll(b)
-	if got := counterValue(t, b.metrics.fetchSendfileBytes); got == 0 {
+	if got := metricValue(t, b.metrics.fetchSendfileBytes); got == 0 {
 		t.Error("sendfile mode sent no bytes with sendfile")
 	}
 	b.cfg.FetchMode = FetchModeCopy
 	b = b.restart(t)
 	cp := fetchAll(b)
-	if got := counterValue(t, b.metrics.fetchSendfileBytes); got != 0 {
+	if got := metricValue(t, b.metrics.fetchSendfileBytes); got != 0 {
 		t.Errorf("copy mode sent %v bytes with sendfile", got)
 	}
-	if got := counterValue(t, b.metrics.fetchCopyBytes); got == 0 {
+	if got := metricValue(t, b.metrics.fetchCopyBytes); got == 0 {
 		t.Error("copy mode copied no bytes")
 	}
 	for i := range sendfile {
@@ -203,11 +194,7 @@ func TestCloseWhileRunning(t *testing.T) {
 func waitFetchParked(t *testing.T, b *testBroker) {
 	t.Helper()
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		var m dto.Metric
-		if err := b.metrics.fetchWaiting.Write(&m); err != nil {
-			return err
-		}
-		if n := m.GetGauge().GetValue(); n != 1 {
+		if n := metricValue(t, b.metrics.fetchWaiting); n != 1 {
 			return fmt.Errorf("%v fetches waiting, want 1", n)
 		}
 		return nil

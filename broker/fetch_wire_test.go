@@ -160,10 +160,10 @@ func TestFetchSendfileAndCopySendSameBytes(t *testing.T) {
 				t.Errorf("%s v%d: %d bytes on the wire differ from kmsg's %d", c.mode, v, len(got), len(wantBytes))
 			}
 		}
-		if got := counterValue(t, b.metrics.fetchSendfileBytes); got != c.sendfile {
+		if got := metricValue(t, b.metrics.fetchSendfileBytes); got != c.sendfile {
 			t.Errorf("%s: fetch_sendfile_bytes_total = %v, want %v", c.mode, got, c.sendfile)
 		}
-		if got := counterValue(t, b.metrics.fetchCopyBytes); got != c.copy {
+		if got := metricValue(t, b.metrics.fetchCopyBytes); got != c.copy {
 			t.Errorf("%s: fetch_copy_bytes_total = %v, want %v", c.mode, got, c.copy)
 		}
 	}
@@ -230,10 +230,10 @@ func TestFetchManySmallPartitionsSameBytes(t *testing.T) {
 		}
 		t.Errorf("%d bytes on the wire differ from kmsg's %d at byte %d", len(got), len(wantBytes), i)
 	}
-	if got := counterValue(t, b.metrics.fetchSendfileBytes); got != float64(largeBytes) {
+	if got := metricValue(t, b.metrics.fetchSendfileBytes); got != float64(largeBytes) {
 		t.Errorf("fetch_sendfile_bytes_total = %v, want %v", got, largeBytes)
 	}
-	if got := counterValue(t, b.metrics.fetchCopyBytes); got != float64(smallBytes) {
+	if got := metricValue(t, b.metrics.fetchCopyBytes); got != float64(smallBytes) {
 		t.Errorf("fetch_copy_bytes_total = %v, want %v", got, smallBytes)
 	}
 }
@@ -276,12 +276,15 @@ func writeThroughTCP(t *testing.T, b *Broker, r *fetchResponse, corr int32) []by
 	return <-got
 }
 
-// counterValue reads a counter's current value.
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
+// metricValue reads a counter's or a gauge's current value.
+func metricValue(t *testing.T, metric prometheus.Metric) float64 {
 	t.Helper()
 	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+	if err := metric.Write(&m); err != nil {
 		t.Fatal(err)
+	}
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
 	}
 	return m.GetCounter().GetValue()
 }

@@ -254,15 +254,7 @@ func seedRequestFor(key int16) kmsg.Request {
 	case kmsg.Produce.Int16():
 		return produceReq(topic, 0, 1, makeBatch(-1, -1, -1, 1700000000000, []byte("v")))
 	case kmsg.Fetch.Int16():
-		r := kmsg.NewPtrFetchRequest()
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = topic
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.PartitionMaxBytes = 1 << 20
-		ft.Partitions = append(ft.Partitions, fp)
-		r.Topics = append(r.Topics, ft)
-		r.MaxBytes = 1 << 20
-		return r
+		return fetchOne(0, topic, 0, 0, 1<<20)
 	case kmsg.ListOffsets.Int16():
 		r := kmsg.NewPtrListOffsetsRequest()
 		rt := kmsg.NewListOffsetsRequestTopic()

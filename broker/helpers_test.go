@@ -282,6 +282,22 @@ func produceReq(topic string, partition int32, acks int16, batch []byte) *kmsg.P
 	return req
 }
 
+// fetchOne builds a Fetch request of the given version for one partition of
+// topic from offset, asking for at most maxBytes in all and from the
+// partition; the caller sets the rest (wait, min bytes, isolation).
+func fetchOne(version int16, topic string, partition int32, offset int64, maxBytes int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = version
+	req.MaxBytes = maxBytes
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = partition, offset, maxBytes
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	return req
+}
+
 // produceRaw sends one batch and returns the partition's answer.
 func produceRaw(tb testing.TB, rc *rawConn, topic string, partition int32, batch []byte) kmsg.ProduceResponseTopicPartition {
 	tb.Helper()

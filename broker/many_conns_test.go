@@ -82,15 +82,8 @@ func (pc *plainConn) produceFetch(topic string, partition int32, value []byte) e
 	if pr.ErrorCode != 0 {
 		return fmt.Errorf("produce to %s/%d: %w", topic, partition, kerr.ErrorForCode(pr.ErrorCode))
 	}
-	f := kmsg.NewPtrFetchRequest()
-	f.Version = 11
-	f.MaxBytes, f.MinBytes, f.MaxWaitMillis = 1<<20, 1, 1000
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = topic
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset = partition, pr.BaseOffset, 1<<20, -1
-	ft.Partitions = append(ft.Partitions, fp)
-	f.Topics = append(f.Topics, ft)
+	f := fetchOne(11, topic, partition, pr.BaseOffset, 1<<20)
+	f.MinBytes, f.MaxWaitMillis = 1, 1000
 	resp, err = pc.roundTrip(f)
 	if err != nil {
 		return err

@@ -73,14 +73,8 @@ func TestOffsetsTopicReadsAsEmpty(t *testing.T) {
 	}
 	fetch := func(offset int64) kmsg.FetchResponseTopicPartition {
 		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.MaxBytes, req.MaxWaitMillis, req.MinBytes = 12, 1<<20, 10, 1
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = offsetsTopicName
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset = 7, offset, 1<<20, -1
-		ft.Partitions = append(ft.Partitions, fp)
-		req.Topics = append(req.Topics, ft)
+		req := fetchOne(12, offsetsTopicName, 7, offset, 1<<20)
+		req.MaxWaitMillis, req.MinBytes = 10, 1
 		return rc.roundTrip(req).(*kmsg.FetchResponse).Topics[0].Partitions[0]
 	}
 	if p := fetch(0); p.ErrorCode != 0 || p.HighWatermark != 0 || p.LogStartOffset != 0 || len(p.RecordBatches) != 0 {

@@ -197,15 +197,7 @@ func TestDeleteRecords(t *testing.T) {
 			t.Errorf("ListOffsets earliest %d, want 17", o.Offset)
 		}
 		rc := dialRaw(t, b.addr)
-		freq := kmsg.NewPtrFetchRequest()
-		freq.Version, freq.MaxBytes = 12, 1<<20
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic = "head"
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.FetchOffset, fp.PartitionMaxBytes, fp.LogStartOffset = 16, 1<<20, -1
-		ft.Partitions = append(ft.Partitions, fp)
-		freq.Topics = append(freq.Topics, ft)
-		fr := rc.roundTrip(freq).(*kmsg.FetchResponse)
+		fr := rc.roundTrip(fetchOne(12, "head", 0, 16, 1<<20)).(*kmsg.FetchResponse)
 		if sp := fr.Topics[0].Partitions[0]; sp.ErrorCode != kerr.OffsetOutOfRange.Code || sp.LogStartOffset != 17 {
 			t.Errorf("Fetch below the start: %v, log start %d; want OFFSET_OUT_OF_RANGE and 17", kerr.ErrorForCode(sp.ErrorCode), sp.LogStartOffset)
 		}

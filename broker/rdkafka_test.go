@@ -109,7 +109,7 @@ func TestRdkafkaPerformance(t *testing.T) {
 		}
 	}
 	t.Logf("franz-go verified %d records in %v", n, time.Since(start).Round(time.Millisecond))
-	if sent := counterValue(t, b.metrics.fetchSendfileBytes); sent < 2*count*size {
+	if sent := metricValue(t, b.metrics.fetchSendfileBytes); sent < 2*count*size {
 		t.Errorf("fetch_sendfile_bytes_total = %v, want at least %d (both consumers, zero-copy)", sent, 2*count*size)
 	}
 }

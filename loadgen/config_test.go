@@ -29,15 +29,22 @@ func TestWorkloadValidationNamesTheKey(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseWorkload([]byte(c.yaml), "")
-			if err == nil {
-				t.Fatalf("no error for:\n%s", c.yaml)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
+			wantErrorNaming(t, err, c.yaml, c.want)
 		})
+	}
+}
+
+// wantErrorNaming fails the test unless err, the error parsing yaml, says
+// every one of want.
+func wantErrorNaming(t *testing.T, err error, yaml string, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error for:\n%s", yaml)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
 	}
 }
 
@@ -57,14 +64,7 @@ func TestDriverValidationNamesTheKey(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseDriver([]byte(c.yaml))
-			if err == nil {
-				t.Fatalf("no error for:\n%s", c.yaml)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
+			wantErrorNaming(t, err, c.yaml, c.want)
 		})
 	}
 }

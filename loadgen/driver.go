@@ -5,8 +5,6 @@ import (
 
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,18 +290,7 @@ func ParseDriver(data []byte) (Driver, error) {
 // LoadDriver reads and parses a driver file; the name defaults to the
 // file's base name without extension.
 func LoadDriver(path string) (Driver, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Driver{}, fmt.Errorf("reading driver: %w", err)
-	}
-	d, err := ParseDriver(data)
-	if err != nil {
-		return Driver{}, fmt.Errorf("driver %s: %w", path, err)
-	}
-	if d.Name == "" {
-		d.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	}
-	return d, nil
+	return loadFile(path, "driver", ParseDriver, func(d *Driver) *string { return &d.Name })
 }
 
 // Validate checks the typed settings (for drivers built in code).

@@ -216,18 +216,27 @@ func ParseWorkload(data []byte, dir string) (Workload, error) {
 // LoadWorkload reads and parses a workload file; the name defaults to the
 // file's base name without extension.
 func LoadWorkload(path string) (Workload, error) {
+	parse := func(data []byte) (Workload, error) { return ParseWorkload(data, filepath.Dir(path)) }
+	return loadFile(path, "workload", parse, func(w *Workload) *string { return &w.Name })
+}
+
+// loadFile reads the kind file (workload, driver) at path and parses it;
+// the name that name points to defaults to the file's base name without
+// extension.
+func loadFile[T any](path, kind string, parse func([]byte) (T, error), name func(*T) *string) (T, error) {
+	var zero T
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Workload{}, fmt.Errorf("reading workload: %w", err)
+		return zero, fmt.Errorf("reading %s: %w", kind, err)
 	}
-	w, err := ParseWorkload(data, filepath.Dir(path))
+	v, err := parse(data)
 	if err != nil {
-		return Workload{}, fmt.Errorf("workload %s: %w", path, err)
+		return zero, fmt.Errorf("%s %s: %w", kind, path, err)
 	}
-	if w.Name == "" {
-		w.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if n := name(&v); *n == "" {
+		*n = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	return w, nil
+	return v, nil
 }
 
 // decodeStrict decodes one YAML document into v, failing on keys v does not

@@ -1,10 +1,6 @@
 package procsample
 
-import (
-	"fmt"
-
-	"github.com/prometheus/procfs"
-)
+import "github.com/prometheus/procfs"
 
 // MemInfo holds the /proc/meminfo gauges about the page cache, in bytes.
 type MemInfo struct {
@@ -20,13 +16,9 @@ type MemInfo struct {
 
 // ReadMemInfo reads procRoot/meminfo with procfs.
 func ReadMemInfo(procRoot string) (MemInfo, error) {
-	fs, err := procfs.NewFS(procRoot)
+	m, err := readProcFS(procRoot, "reading meminfo", procfs.FS.Meminfo)
 	if err != nil {
-		return MemInfo{}, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	m, err := fs.Meminfo()
-	if err != nil {
-		return MemInfo{}, fmt.Errorf("reading meminfo: %w", err)
+		return MemInfo{}, err
 	}
 	return memInfoFrom(m), nil
 }

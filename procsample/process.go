@@ -88,13 +88,9 @@ func ReadIOCalls(procRoot string, pid int) (reads, writes uint64, err error) {
 // threads alive now; a thread that has exited takes its counts with it (a
 // Go process keeps its threads).
 func ReadContextSwitches(procRoot string, pid int) (voluntary, involuntary uint64, err error) {
-	pfs, err := procfs.NewFS(procRoot)
+	threads, err := readProcFS(procRoot, fmt.Sprintf("threads of process %d", pid), func(pfs procfs.FS) (procfs.Procs, error) { return pfs.AllThreads(pid) })
 	if err != nil {
-		return 0, 0, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	threads, err := pfs.AllThreads(pid)
-	if err != nil {
-		return 0, 0, fmt.Errorf("threads of process %d: %w", pid, err)
+		return 0, 0, err
 	}
 	for _, t := range threads {
 		st, err := t.NewStatus()
@@ -112,15 +108,22 @@ func ReadContextSwitches(procRoot string, pid int) (voluntary, involuntary uint6
 
 // proc opens process pid in the procfs at procRoot.
 func proc(procRoot string, pid int) (procfs.Proc, error) {
-	fs, err := procfs.NewFS(procRoot)
+	return readProcFS(procRoot, fmt.Sprintf("process %d", pid), func(pfs procfs.FS) (procfs.Proc, error) { return pfs.Proc(pid) })
+}
+
+// readProcFS opens the procfs at procRoot and reads from it with read,
+// whose error it wraps with what.
+func readProcFS[T any](procRoot, what string, read func(procfs.FS) (T, error)) (T, error) {
+	var zero T
+	pfs, err := procfs.NewFS(procRoot)
 	if err != nil {
-		return procfs.Proc{}, fmt.Errorf("opening procfs %s: %w", procRoot, err)
+		return zero, fmt.Errorf("opening procfs %s: %w", procRoot, err)
 	}
-	p, err := fs.Proc(pid)
+	v, err := read(pfs)
 	if err != nil {
-		return procfs.Proc{}, fmt.Errorf("process %d: %w", pid, err)
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
-	return p, nil
+	return v, nil
 }
 
 func processFrom(st procfs.ProcStat, status procfs.ProcStatus) Process {

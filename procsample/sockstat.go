@@ -1,10 +1,6 @@
 package procsample
 
-import (
-	"fmt"
-
-	"github.com/prometheus/procfs"
-)
+import "github.com/prometheus/procfs"
 
 // SockStat holds the TCP line of /proc/net/sockstat.
 type SockStat struct {
@@ -18,13 +14,9 @@ type SockStat struct {
 
 // ReadSockStat reads procRoot/net/sockstat with procfs.
 func ReadSockStat(procRoot string) (SockStat, error) {
-	fs, err := procfs.NewFS(procRoot)
+	s, err := readProcFS(procRoot, "reading net/sockstat", procfs.FS.NetSockstat)
 	if err != nil {
-		return SockStat{}, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	s, err := fs.NetSockstat()
-	if err != nil {
-		return SockStat{}, fmt.Errorf("reading net/sockstat: %w", err)
+		return SockStat{}, err
 	}
 	return sockStatFrom(s), nil
 }

@@ -9,13 +9,9 @@ import (
 // ReadEffectiveCaps returns the effective capability set (CapEff) of this
 // process, from procRoot/self/status.
 func ReadEffectiveCaps(procRoot string) (uint64, error) {
-	fs, err := procfs.NewFS(procRoot)
+	p, err := readProcFS(procRoot, fmt.Sprintf("reading %s/self", procRoot), procfs.FS.Self)
 	if err != nil {
-		return 0, fmt.Errorf("opening procfs %s: %w", procRoot, err)
-	}
-	p, err := fs.Self()
-	if err != nil {
-		return 0, fmt.Errorf("reading %s/self: %w", procRoot, err)
+		return 0, err
 	}
 	st, err := p.NewStatus()
 	if err != nil {

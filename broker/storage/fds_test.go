@@ -150,16 +150,7 @@ func TestIndexesAfterSIGKILL(t *testing.T) {
 	checkIndexes(t, p)
 	// Every offset is found through the loaded indexes.
 	for off := int64(0); off < p.HighWatermark(); off++ {
-		sl, err := p.Read(off, 1)
-		if err != nil {
-			t.Fatalf("Read(%d): %v", off, err)
-		}
-		b, err := sl.readAll()
-		sl.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h := parseHeader(b); h.baseOffset > off || h.lastOffset() < off {
+		if h := parseHeader(readAt(t, p, off, 1)); h.baseOffset > off || h.lastOffset() < off {
 			t.Fatalf("Read(%d) returned batch [%d, %d]", off, h.baseOffset, h.lastOffset())
 		}
 	}

@@ -176,6 +176,22 @@ func mustAppend(tb testing.TB, p *Partition, batch []byte) AppendResult {
 	return res
 }
 
+// readAt returns what p serves at offset off, up to maxBytes (at least one
+// whole batch), failing the test if it cannot.
+func readAt(tb testing.TB, p *Partition, off int64, maxBytes int32) []byte {
+	tb.Helper()
+	sl, err := p.Read(off, maxBytes)
+	if err != nil {
+		tb.Fatalf("Read(%d): %v", off, err)
+	}
+	data, err := sl.readAll()
+	sl.Release()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
 // readAll reads every batch from offset to the high watermark, checks
 // their offsets are contiguous and returns the batches.
 func readAll(tb testing.TB, p *Partition, from int64) [][]byte {
@@ -183,15 +199,7 @@ func readAll(tb testing.TB, p *Partition, from int64) [][]byte {
 	var out [][]byte
 	next := from
 	for next < p.HighWatermark() {
-		sl, err := p.Read(next, 64<<10)
-		if err != nil {
-			tb.Fatalf("Read(%d): %v", next, err)
-		}
-		data, err := sl.readAll()
-		sl.Release()
-		if err != nil {
-			tb.Fatal(err)
-		}
+		data := readAt(tb, p, next, 64<<10)
 		if len(data) == 0 {
 			tb.Fatalf("Read(%d) below the high watermark %d returned nothing", next, p.HighWatermark())
 		}

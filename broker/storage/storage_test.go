@@ -39,12 +39,7 @@ func TestAppendReadRoundTripAcrossRolls(t *testing.T) {
 	}
 	// Every offset finds the batch holding it.
 	for off := int64(0); off < next; off++ {
-		sl, err := p.Read(off, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := sl.readAll()
-		sl.Release()
+		data := readAt(t, p, off, 1)
 		h := parseHeader(data)
 		if off < h.baseOffset || off > h.lastOffset() || int64(len(data)) != h.size() {
 			t.Fatalf("Read(%d, 1) gave batch [%d, %d] of %d bytes (%d returned)", off, h.baseOffset, h.lastOffset(), h.size(), len(data))

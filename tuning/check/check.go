@@ -192,13 +192,22 @@ func Run(cfg Config) ([]Row, error) {
 	}
 	thp, err := procsample.ReadTHP(cfg.SysRoot)
 	row("transparent hugepages", thp, err)
+	// fromSysfs reads with read, or fails as opening the sysfs did.
+	fromSysfs := func(read func(sysfs.FS) (string, error)) func() (string, error) {
+		return func() (string, error) {
+			if sysErr != nil {
+				return "", sysErr
+			}
+			return read(sfs)
+		}
+	}
 	for _, r := range []struct {
 		name string
 		read func() (string, error)
 	}{
 		{"swap", func() (string, error) { return swapOf(pfs) }},
-		{"CPU frequency governor", func() (string, error) { return governorOf(sfs, sysErr) }},
-		{"clocksource", func() (string, error) { return clocksourceOf(sfs, sysErr) }},
+		{"CPU frequency governor", fromSysfs(governorOf)},
+		{"clocksource", fromSysfs(clocksourceOf)},
 		{"open files limit", func() (string, error) { return fileLimitOf(pfs, cfg.PID) }},
 	} {
 		v, err := r.read()
@@ -269,10 +278,7 @@ func swapOf(pfs procfs.FS) (string, error) {
 	return strings.Join(parts, ", "), nil
 }
 
-func governorOf(sfs sysfs.FS, sysErr error) (string, error) {
-	if sysErr != nil {
-		return "", sysErr
-	}
+func governorOf(sfs sysfs.FS) (string, error) {
 	stats, err := sfs.SystemCpufreq()
 	if err != nil {
 		return "", err
@@ -289,10 +295,7 @@ func governorOf(sfs sysfs.FS, sysErr error) (string, error) {
 	return strings.Join(govs, ", "), nil
 }
 
-func clocksourceOf(sfs sysfs.FS, sysErr error) (string, error) {
-	if sysErr != nil {
-		return "", sysErr
-	}
+func clocksourceOf(sfs sysfs.FS) (string, error) {
 	cs, err := sfs.ClockSources()
 	if err != nil {
 		return "", err

@@ -14,11 +14,7 @@ func TestCgroupV2IsUsedWhenItOffersTheControllers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), []byte("cpu io memory pids\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: fakeProc(t), CgroupRoot: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSession(t, Config{ProcRoot: fakeProc(t), CgroupRoot: root})
 	cg, err := s.CreateCgroup("lab-broker", "memory", "blkio")
 	if err != nil {
 		t.Fatal(err)
@@ -46,12 +42,8 @@ func TestCgroupV2IsUsedWhenItOffersTheControllers(t *testing.T) {
 }
 
 func TestCgroupNeedsAHierarchy(t *testing.T) {
-	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: fakeProc(t), CgroupRoot: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.CreateCgroup("lab-broker", "memory")
+	s := openSession(t, Config{ProcRoot: fakeProc(t), CgroupRoot: t.TempDir()})
+	_, err := s.CreateCgroup("lab-broker", "memory")
 	if err == nil || !strings.Contains(err.Error(), "controller memory") {
 		t.Fatalf("err = %v, want one naming the missing controller", err)
 	}

@@ -26,6 +26,21 @@ func fakeProc(t *testing.T) string {
 	return root
 }
 
+// openSession opens a session on cfg, in a fresh state dir unless cfg
+// names one, and closes it at the end of the test.
+func openSession(t *testing.T, cfg Config) *Session {
+	t.Helper()
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	s, _, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func read(t *testing.T, proc, key string) string {
 	t.Helper()
 	v, err := ReadSysctl(proc, key)
@@ -37,11 +52,7 @@ func read(t *testing.T, proc, key string) string {
 
 func TestSessionRestoresSysctlsAtTheEndOfACell(t *testing.T) {
 	proc := fakeProc(t)
-	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: proc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSession(t, Config{ProcRoot: proc})
 	if err := s.SetSysctl("vm.swappiness", "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,12 +159,8 @@ func TestUndoSkipsChangesThatNeverHappened(t *testing.T) {
 
 func TestOpenRefusesALockedStateDir(t *testing.T) {
 	state := t.TempDir()
-	s, _, err := Open(Config{StateDir: state, ProcRoot: fakeProc(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, _, err = Open(Config{StateDir: state, ProcRoot: fakeProc(t)})
+	openSession(t, Config{StateDir: state, ProcRoot: fakeProc(t)})
+	_, _, err := Open(Config{StateDir: state, ProcRoot: fakeProc(t)})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: err = %v, want ErrLocked", err)
 	}
@@ -210,11 +217,7 @@ func TestSysctlPath(t *testing.T) {
 
 func TestRestoreToKeepsChangesBeforeTheMark(t *testing.T) {
 	proc := fakeProc(t)
-	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: proc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSession(t, Config{ProcRoot: proc})
 	if err := s.SetSysctl("net.ipv4.tcp_rmem", "8192 262144 8388608"); err != nil {
 		t.Fatal(err)
 	}

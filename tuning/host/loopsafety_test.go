@@ -78,11 +78,7 @@ func TestNamedLoopDevicesOnTheRootDiskAreRefused(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Unmount(ram, unix.MNT_DETACH) })
 	inRAM := attachForeign(t, filepath.Join(ram, "ram.img"), 16<<20)
 
-	s, _, err := Open(Config{StateDir: t.TempDir(), NamedDevices: []string{onRoot, nested, inRAM}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSession(t, Config{NamedDevices: []string{onRoot, nested, inRAM}})
 
 	t.Run("a loop on a file of the root filesystem", func(t *testing.T) {
 		// onRoot is mounted as well; the root disk is checked first.
@@ -97,14 +93,7 @@ func TestNamedLoopDevicesOnTheRootDiskAreRefused(t *testing.T) {
 		}
 	})
 	t.Run("the lab's own loop on a file of the root filesystem", func(t *testing.T) {
-		img := filepath.Join(work, "lab.img")
-		if err := s.CreateFile(img, 16<<20, false); err != nil {
-			t.Fatal(err)
-		}
-		dev, err := s.AttachLoop(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dev := labLoop(t, s, filepath.Join(work, "lab.img"), 16<<20)
 		if err := s.CheckDevice(dev); err != nil {
 			t.Errorf("CheckDevice(%s) = %v; the lab's own loop file is its scratch disk", dev, err)
 		}
@@ -114,12 +103,8 @@ func TestNamedLoopDevicesOnTheRootDiskAreRefused(t *testing.T) {
 func TestAttachLoopDirectIO(t *testing.T) {
 	testutil.RequirePrivileged(t, "loop devices")
 	testutil.RequireCommand(t, "losetup", "apt-get install mount")
-	s, _, err := Open(Config{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	img := filepath.Join(t.TempDir(), "dio.img")
+	img := filepath.Join(t.TempDir(), "dio.img") // removed after the session closes
+	s := openSession(t, Config{})
 	if err := s.CreateFile(img, 16<<20, false); err != nil {
 		t.Fatal(err)
 	}

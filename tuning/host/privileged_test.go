@@ -264,11 +264,7 @@ func TestRestoreOfDirtyBytesBringsBackTheRatio(t *testing.T) {
 	if bytes, _ := ReadSysctl("/proc", "vm.dirty_bytes"); !sameValue(bytes, "0") {
 		t.Skipf("this host runs with vm.dirty_bytes=%s set; the test starts from ratio mode", bytes)
 	}
-	s, _, err := Open(Config{StateDir: t.TempDir(), ProcRoot: "/proc"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSession(t, Config{ProcRoot: "/proc"})
 	// The kernel zeroes vm.dirty_ratio when vm.dirty_bytes is written and
 	// refuses to write 0 back to vm.dirty_bytes: the undo must write the
 	// ratio instead.

@@ -21,6 +21,20 @@ func requireRefused(t *testing.T, err error, device, reason string) {
 	}
 }
 
+// labLoop creates the file img of size bytes through s and attaches a loop
+// device to it, both journaled as the lab's own.
+func labLoop(t *testing.T, s *Session, img string, size int64) string {
+	t.Helper()
+	if err := s.CreateFile(img, size, false); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := s.AttachLoop(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dev
+}
+
 func rootSource(t *testing.T) string {
 	t.Helper()
 	mounts, err := readMounts("/proc")
@@ -77,14 +91,7 @@ func TestMkfsRefusesDevicesThatAreNotTheLabs(t *testing.T) {
 		requireRefused(t, s.Mkfs(root, "ext4", nil), root, "root disk")
 	})
 	t.Run("a mounted device", func(t *testing.T) {
-		img := filepath.Join(work, "lab.img")
-		if err := s.CreateFile(img, 64<<20, false); err != nil {
-			t.Fatal(err)
-		}
-		dev, err := s.AttachLoop(img)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dev := labLoop(t, s, filepath.Join(work, "lab.img"), 64<<20)
 		if err := s.Mkfs(dev, "ext4", []string{"-E", "lazy_itable_init=1"}); err != nil {
 			t.Fatalf("mkfs of the lab's own loop device: %v", err)
 		}
@@ -126,11 +133,7 @@ func TestTmpfsLoopXFSCellIsRestored(t *testing.T) {
 	testutil.RequireCommand(t, "losetup", "apt-get install mount")
 	testutil.RequireCommand(t, "mkfs.xfs", "apt-get install xfsprogs")
 	work := t.TempDir()
-	s, _, err := Open(Config{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSession(t, Config{})
 	ram := filepath.Join(work, "ram")
 	mnt := filepath.Join(work, "log")
 	for _, d := range []string{ram, mnt} {
@@ -143,14 +146,7 @@ func TestTmpfsLoopXFSCellIsRestored(t *testing.T) {
 	if err := s.MountTmpfs(ram, 400<<20); err != nil {
 		t.Fatal(err)
 	}
-	img := filepath.Join(ram, "disk.img")
-	if err := s.CreateFile(img, 320<<20, false); err != nil {
-		t.Fatal(err)
-	}
-	dev, err := s.AttachLoop(img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev := labLoop(t, s, filepath.Join(ram, "disk.img"), 320<<20)
 	if err := s.Mkfs(dev, "xfs", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +186,7 @@ func TestZramSwapIsSwitchedOffOnRestore(t *testing.T) {
 	if _, err := os.Stat("/sys/class/zram-control"); err != nil {
 		testutil.Unavailable(t, "zram is not available (modprobe zram): %v", err)
 	}
-	s, _, err := Open(Config{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openSession(t, Config{})
 	dev, err := s.AddZram(16<<20, "")
 	if err != nil {
 		t.Fatal(err)

@@ -136,14 +136,9 @@ func TestReplayTouchesOnlyWhatEachKindAllows(t *testing.T) {
 }
 
 func TestRestoreRemovesOnlyTheFileItMade(t *testing.T) {
-	state := t.TempDir()
 	dir := t.TempDir()
 	made, replaced := filepath.Join(dir, "made.img"), filepath.Join(dir, "replaced.img")
-	s, _, err := Open(Config{StateDir: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSession(t, Config{})
 	for _, p := range []string{made, replaced} {
 		if err := s.CreateFile(p, 4096, false); err != nil {
 			t.Fatal(err)

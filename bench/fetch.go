@@ -59,6 +59,9 @@ type FetchConfig struct {
 	// null); NullStreams is the null consumer's connections (default 4).
 	Readers     []string
 	NullStreams int
+	// BrokerOverrides are extra server.properties lines for the broker
+	// (key=value), in every mode, the fill's too.
+	BrokerOverrides []string
 	// Ceilings are the machine's; nil measures them in WorkDir first.
 	// Besides, every round measures the sendfile ceiling again (a shared
 	// machine's ceiling moves), and the null consumer's rate is compared
@@ -205,7 +208,7 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchReport, error) {
 // startFetchBroker starts the broker on dataDir in one fetch mode.
 func startFetchBroker(ctx context.Context, cfg FetchConfig, dataDir, mode, label string) (*launch.Process, string, error) {
 	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label, LogDir: dataDir,
-		Props: []string{"num.partitions=1", "brokerlab.fetch.mode=" + mode}, StartTimeout: 5 * time.Minute})
+		Props: append([]string{"num.partitions=1", "brokerlab.fetch.mode=" + mode}, cfg.BrokerOverrides...), StartTimeout: 5 * time.Minute})
 	if err != nil {
 		return nil, "", err
 	}

@@ -29,6 +29,8 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	readers := fs.String("readers", "rdkafka_performance,null", "who reads the log in each mode: rdkafka_performance (a real client) and null (raw Fetch, framing checked, no record decoded)")
 	nullStreams := fs.Int("null-streams", 4, "the null consumer's connections")
 	ceilingsFile := fs.String("ceilings", "", "the machine's ceilings from lab ceilings -out (default: measured first in the work dir)")
+	var overrides stringList
+	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +47,7 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	cfg := bench.FetchConfig{
 		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),
-		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams,
+		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, BrokerOverrides: overrides,
 		Logger: logger.With("component", "fetchbench"),
 	}
 	if *ceilingsFile != "" {

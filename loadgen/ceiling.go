@@ -44,6 +44,13 @@ type Ceilings struct {
 	TCPStreams      int `json:"tcp_streams,omitempty"`
 	LoopbackRuns    int `json:"loopback_runs,omitempty"`
 	ReadBytes       int `json:"read_bytes,omitempty"`
+	// SendfileSendBuffer and TCPSendBuffer are the sender's SO_SNDBUF in
+	// the best trial, 0 when the kernel autotuned it. Absent in files
+	// written before the ceilings tried several: those autotuned only,
+	// which on some machines is the slowest (a server with a fixed buffer
+	// could beat them).
+	SendfileSendBuffer *int `json:"sendfile_send_buffer_bytes,omitempty"`
+	TCPSendBuffer      *int `json:"tcp_send_buffer_bytes,omitempty"`
 	// Environment is the machine and dir's disk the ceilings were
 	// measured on.
 	Environment *procsample.Environment `json:"environment,omitempty"`
@@ -59,15 +66,20 @@ type CeilingOptions struct {
 	// when reached) and is the sendfile test's cached file size. Default
 	// 256 MiB for writes; the sendfile file is min(64 MiB, MaxFileBytes).
 	MaxFileBytes int64
-	// The loopback ceilings (sendfile, TCP) must bound every client, so
-	// their reader must be faster than any: each trial runs Streams
-	// connections side by side (default 1, 2 and 4), each read ReadBytes
-	// at a time (default 4 MiB; also sendfile's and write's chunk), for a
-	// quarter of Duration (at least 250 ms), and the best of Runs rounds
-	// (default 3) is the ceiling.
-	Streams   []int
-	ReadBytes int
-	Runs      int
+	// The loopback ceilings (sendfile, TCP) must bound every client and
+	// server, so their reader must be faster than any and their sender
+	// as well placed as any: each trial runs Streams connections side by
+	// side (default 1, 2 and 4), each read ReadBytes at a time (default 4
+	// MiB; also sendfile's and write's chunk), sent with each of
+	// SendBuffers as SO_SNDBUF (0: the kernel autotunes; default 0, 100
+	// KiB as Kafka's socket.send.buffer.bytes, and 1 MiB), for a quarter of
+	// Duration (at least 250 ms), and the best of Runs rounds (default 3)
+	// is the ceiling. The send buffer matters: on a 2-vCPU VM an
+	// autotuned buffer sent at ~60% of a fixed 100 KiB one's rate.
+	Streams     []int
+	SendBuffers []int
+	ReadBytes   int
+	Runs        int
 }
 
 // withDefaults fills in the documented defaults of the zero fields.
@@ -84,6 +96,9 @@ func (o CeilingOptions) withDefaults() CeilingOptions {
 	if len(o.Streams) == 0 {
 		o.Streams = []int{1, 2, 4}
 	}
+	if len(o.SendBuffers) == 0 {
+		o.SendBuffers = []int{0, 102400, 1 << 20}
+	}
 	if o.ReadBytes <= 0 {
 		o.ReadBytes = 4 << 20
 	}
@@ -98,7 +113,8 @@ func (o CeilingOptions) withDefaults() CeilingOptions {
 // fetch rate with the ceiling round by round measures it in every round, so
 // that a busy machine lowers both sides of the ratio alike.
 func SendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (mbps float64, streams int, err error) {
-	return sendfileCeiling(ctx, dir, o.withDefaults())
+	best, err := sendfileCeiling(ctx, dir, o.withDefaults())
+	return best.mbps, best.streams, err
 }
 
 // trial is one loopback trial's length.
@@ -157,7 +173,7 @@ func (c *Ceilings) of(kind string) float64 {
 // MeasureCeilings measures the ceilings using temporary files in dir (which
 // it removes) and loopback TCP connections. It runs the four measurements
 // one after another: each disk one for o.Duration, each loopback one as
-// o.Runs rounds of trials on 1, 2 and 4 connections.
+// o.Runs rounds of trials on 1, 2 and 4 connections with each send buffer.
 func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilings, error) {
 	o = o.withDefaults()
 	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds(), LoopbackRuns: o.Runs, ReadBytes: o.ReadBytes}
@@ -171,10 +187,14 @@ func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilin
 	if c.FsyncMBps, c.FsyncP50Us, c.FsyncP99Us, err = writeCeiling(ctx, dir, o, true); err != nil {
 		return nil, err
 	}
-	if c.SendfileMBps, c.SendfileStreams, err = sendfileCeiling(ctx, dir, o); err != nil {
+	sf, err := sendfileCeiling(ctx, dir, o)
+	c.SendfileMBps, c.SendfileStreams, c.SendfileSendBuffer = sf.mbps, sf.streams, &sf.sendBuffer
+	if err != nil {
 		return nil, err
 	}
-	if c.TCPMBps, c.TCPStreams, err = tcpCeiling(ctx, o); err != nil {
+	tcp, err := tcpCeiling(ctx, o)
+	c.TCPMBps, c.TCPStreams, c.TCPSendBuffer = tcp.mbps, tcp.streams, &tcp.sendBuffer
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -255,30 +275,42 @@ func loopbackPair() (send, recv *net.TCPConn, err error) {
 	return s.(*net.TCPConn), a.c.(*net.TCPConn), nil
 }
 
-// bestLoopback runs trial for every stream count, o.Runs times over, and
-// returns the best rate and the streams that reached it. A ceiling is the
-// most the machine can do, so a slow trial (a reader descheduled by a
-// neighbour) says nothing about it: the best one does.
-func bestLoopback(ctx context.Context, o CeilingOptions, trial func(ctx context.Context, streams int) (float64, error)) (best float64, streams int, err error) {
+// loopbackBest is the best loopback trial: its rate, streams and send
+// buffer (0: autotuned).
+type loopbackBest struct {
+	mbps                float64
+	streams, sendBuffer int
+}
+
+// bestLoopback runs a trial for every stream count and send buffer,
+// o.Runs times over, and returns the best. A ceiling is the most the
+// machine can do, so a slow trial (a reader descheduled by a neighbour, a
+// buffer this kernel handles badly) says nothing about it: the best one
+// does.
+func bestLoopback(ctx context.Context, o CeilingOptions, send func(c *net.TCPConn, stop <-chan struct{}) error) (loopbackBest, error) {
+	var best loopbackBest
 	for range o.Runs {
 		for _, n := range o.Streams {
-			mbps, err := trial(ctx, n)
-			if err != nil {
-				return 0, 0, err
-			}
-			if mbps > best {
-				best, streams = mbps, n
+			for _, sb := range o.SendBuffers {
+				mbps, err := loopbackTrial(ctx, n, sb, o.trial(), o.ReadBytes, send)
+				if err != nil {
+					return loopbackBest{}, err
+				}
+				if mbps > best.mbps {
+					best = loopbackBest{mbps, n, sb}
+				}
 			}
 		}
 	}
-	return best, streams, ctx.Err()
+	return best, ctx.Err()
 }
 
 // loopbackTrial runs streams loopback connections side by side for d: send
-// writes into its connection until stop is closed, a reader per connection
-// drains the other end with reads of readBytes. The rate is the bytes read
-// by the end of d over d, so the drain after it does not count.
-func loopbackTrial(ctx context.Context, streams int, d time.Duration, readBytes int, send func(c *net.TCPConn, stop <-chan struct{}) error) (float64, error) {
+// writes into its connection (SO_SNDBUF sendBuffer, or autotuned at 0)
+// until stop is closed, a reader per connection drains the other end with
+// reads of readBytes. The rate is the bytes read by the end of d over d,
+// so the drain after it does not count.
+func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration, readBytes int, send func(c *net.TCPConn, stop <-chan struct{}) error) (float64, error) {
 	var (
 		got     atomic.Int64
 		readers sync.WaitGroup
@@ -301,6 +333,11 @@ func loopbackTrial(ctx context.Context, streams int, d time.Duration, readBytes 
 			return 0, err
 		}
 		conns = append(conns, s, r)
+		if sendBuffer > 0 {
+			if err := s.SetWriteBuffer(sendBuffer); err != nil {
+				return 0, fmt.Errorf("setting a %d-byte send buffer: %w", sendBuffer, err)
+			}
+		}
 		pairs = append(pairs, pair{s, r})
 	}
 	start := time.Now()
@@ -357,12 +394,13 @@ func stopped(stop <-chan struct{}) bool {
 
 // sendfileCeiling sends a cached file over loopback TCP with sendfile(2),
 // from the start of the file again whenever it ends, on 1, 2 and 4
-// connections at once, and keeps the best of o.Runs rounds.
-func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (float64, int, error) {
+// connections at once with each send buffer, and keeps the best of o.Runs
+// rounds.
+func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbackBest, error) {
 	size := min(int64(64<<20), o.MaxFileBytes)
 	f, err := os.CreateTemp(dir, ".lab-ceiling-sendfile-*")
 	if err != nil {
-		return 0, 0, fmt.Errorf("creating sendfile test file in %s: %w", dir, err)
+		return loopbackBest{}, fmt.Errorf("creating sendfile test file in %s: %w", dir, err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
@@ -372,12 +410,12 @@ func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (float64
 	}
 	for off := int64(0); off < size; off += int64(len(buf)) {
 		if _, err := f.WriteAt(buf, off); err != nil {
-			return 0, 0, fmt.Errorf("writing %s: %w", f.Name(), err)
+			return loopbackBest{}, fmt.Errorf("writing %s: %w", f.Name(), err)
 		}
 	}
 	// Read it once so every page is cached.
 	if _, err := io.Copy(io.Discard, io.NewSectionReader(f, 0, size)); err != nil {
-		return 0, 0, fmt.Errorf("reading %s: %w", f.Name(), err)
+		return loopbackBest{}, fmt.Errorf("reading %s: %w", f.Name(), err)
 	}
 	chunk := int64(o.ReadBytes)
 	send := func(c *net.TCPConn, stop <-chan struct{}) error {
@@ -409,14 +447,13 @@ func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (float64
 		}
 		return sendErr
 	}
-	return bestLoopback(ctx, o, func(ctx context.Context, streams int) (float64, error) {
-		return loopbackTrial(ctx, streams, o.trial(), o.ReadBytes, send)
-	})
+	return bestLoopback(ctx, o, send)
 }
 
 // tcpCeiling copies a user-space buffer through loopback TCP, on 1, 2 and 4
-// connections at once, and keeps the best of o.Runs rounds.
-func tcpCeiling(ctx context.Context, o CeilingOptions) (float64, int, error) {
+// connections at once with each send buffer, and keeps the best of o.Runs
+// rounds.
+func tcpCeiling(ctx context.Context, o CeilingOptions) (loopbackBest, error) {
 	send := func(c *net.TCPConn, stop <-chan struct{}) error {
 		buf := make([]byte, o.ReadBytes)
 		for !stopped(stop) {
@@ -426,7 +463,5 @@ func tcpCeiling(ctx context.Context, o CeilingOptions) (float64, int, error) {
 		}
 		return nil
 	}
-	return bestLoopback(ctx, o, func(ctx context.Context, streams int) (float64, error) {
-		return loopbackTrial(ctx, streams, o.trial(), o.ReadBytes, send)
-	})
+	return bestLoopback(ctx, o, send)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,10 +169,11 @@ func TestPayloadsHaveTheRequestedRandomness(t *testing.T) {
 }
 
 func TestCeilingsAreMeasured(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	c, err := MeasureCeilings(ctx, dir, CeilingOptions{Duration: 150 * time.Millisecond, MaxFileBytes: 8 << 20})
+	// Two send buffers, not the default three, to keep the trials short.
+	c, err := MeasureCeilings(ctx, dir, CeilingOptions{Duration: 150 * time.Millisecond, MaxFileBytes: 8 << 20, SendBuffers: []int{0, 102400}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +190,11 @@ func TestCeilingsAreMeasured(t *testing.T) {
 	}
 	if c.SendfileStreams == 0 || c.TCPStreams == 0 || c.LoopbackRuns != 3 {
 		t.Errorf("loopback ceilings from %d/%d streams over %d rounds; want the best trial's streams over 3 rounds", c.SendfileStreams, c.TCPStreams, c.LoopbackRuns)
+	}
+	for name, sb := range map[string]*int{"sendfile": c.SendfileSendBuffer, "tcp": c.TCPSendBuffer} {
+		if sb == nil || !slices.Contains([]int{0, 102400}, *sb) {
+			t.Errorf("%s ceiling's send buffer %v, want one of the tried sizes", name, sb)
+		}
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".lab-ceiling-*"))
 	if len(left) != 0 {

@@ -528,8 +528,8 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 		{"sequential write + one fsync", fmt.Sprintf("%.0f MB/s", c.WriteMBps)},
 		{"write + fdatasync per block", fmt.Sprintf("%.0f MB/s", c.FsyncMBps)},
 		{"fdatasync p50 / p99", fmtUs(c.FsyncP50Us) + " / " + fmtUs(c.FsyncP99Us)},
-		{"sendfile, cached file, loopback", fmt.Sprintf("%.0f MB/s", c.SendfileMBps) + streamsText(c.SendfileStreams, c)},
-		{"TCP copy, loopback", fmt.Sprintf("%.0f MB/s", c.TCPMBps) + streamsText(c.TCPStreams, c)},
+		{"sendfile, cached file, loopback", fmt.Sprintf("%.0f MB/s", c.SendfileMBps) + streamsText(c.SendfileStreams, c.SendfileSendBuffer, c)},
+		{"TCP copy, loopback", fmt.Sprintf("%.0f MB/s", c.TCPMBps) + streamsText(c.TCPStreams, c.TCPSendBuffer, c)},
 		{"block / seconds each", fmt.Sprintf("%d B / %.1f s", c.BlockBytes, c.SecondsEach)},
 	}
 	for _, r := range rows {
@@ -544,11 +544,19 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 }
 
 // streamsText says how a loopback ceiling was reached.
-func streamsText(streams int, c *Ceilings) string {
+func streamsText(streams int, sendBuffer *int, c *Ceilings) string {
 	if streams == 0 {
 		return " (one stream: may be below a fast client)"
 	}
-	return fmt.Sprintf(" (best of %d rounds; %d stream(s), %d KiB reads)", c.LoopbackRuns, streams, c.ReadBytes>>10)
+	sb := "autotuned send buffer only: may be below a server with a fixed one"
+	switch {
+	case sendBuffer == nil:
+	case *sendBuffer == 0:
+		sb = "autotuned send buffer"
+	default:
+		sb = fmt.Sprintf("%d KiB send buffer", *sendBuffer>>10)
+	}
+	return fmt.Sprintf(" (best of %d rounds; %d stream(s), %d KiB reads, %s)", c.LoopbackRuns, streams, c.ReadBytes>>10, sb)
 }
 
 // ReadCeilings reads a ceilings JSON file written by `lab ceilings -out`.

@@ -198,3 +198,12 @@ func WriteFile(tb testing.TB, path, content string) {
 		tb.Fatal(err)
 	}
 }
+
+// StringOrNil is *s, or <nil> where s is nil: an optional string of a
+// Kafka message (an error message, commit metadata) in a test's report.
+func StringOrNil(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}

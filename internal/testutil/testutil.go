@@ -207,3 +207,14 @@ func StringOrNil(s *string) string {
 	}
 	return *s
 }
+
+// Contains fails the test for each of wants that text, named what in the
+// message (the output, a README.md), lacks, and shows the text.
+func Contains(tb testing.TB, what, text string, wants ...string) {
+	tb.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			tb.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
+}

@@ -54,13 +54,7 @@ func TestTopicCompressionType(t *testing.T) {
 
 			cons := newClient(t, b.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			var got []string
-			for len(got) < len(want) {
-				fs := cons.PollFetches(ctx)
-				if err := fs.Err0(); err != nil {
-					t.Fatal(err)
-				}
-				fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-			}
+			pollRecords(ctx, t, cons, len(want), func(r *kgo.Record) { got = append(got, string(r.Value)) })
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("franz-go consumed %d records, not the %d produced", len(got), len(want))
 			}

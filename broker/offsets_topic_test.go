@@ -18,20 +18,11 @@ import (
 // a record of a topic other than topic.
 func consumeOnly(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, n int) {
 	t.Helper()
-	got := 0
-	for got < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", got, n, err)
+	pollRecords(ctx, t, cl, n, func(r *kgo.Record) {
+		if r.Topic != topic {
+			t.Errorf("consumer got a record of %s, want only %s", r.Topic, topic)
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Topic != topic {
-				t.Errorf("consumer got a record of %s, want only %s", r.Topic, topic)
-			}
-			got++
-		})
-	}
+	})
 }
 
 func TestOffsetsTopicReadsAsEmpty(t *testing.T) {

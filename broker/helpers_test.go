@@ -116,23 +116,6 @@ func newAdmin(tb testing.TB, addr string) *kadm.Client {
 	return kadm.NewClient(newClient(tb, addr))
 }
 
-// pollRecords polls cl until it has handed n records to each, in the order
-// they came; a fetch error or the end of ctx fails the test.
-func pollRecords(ctx context.Context, tb testing.TB, cl *kgo.Client, n int, each func(r *kgo.Record)) {
-	tb.Helper()
-	for got := 0; got < n; {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			tb.Fatalf("consumed %d of %d records: %v", got, n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { tb.Fatalf("fetching %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			got++
-			each(r)
-		})
-	}
-}
-
 // testContext returns a context that ends after timeout, or at the end of
 // the test.
 func testContext(tb testing.TB, timeout time.Duration) context.Context {

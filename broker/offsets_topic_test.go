@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestOffsetsTopicReadsAsEmpty: once Metadata lists __consumer_offsets,
@@ -18,7 +20,7 @@ import (
 // a record of a topic other than topic.
 func consumeOnly(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, n int) {
 	t.Helper()
-	pollRecords(ctx, t, cl, n, func(r *kgo.Record) {
+	testutil.PollRecords(ctx, t, cl, n, func(r *kgo.Record) {
 		if r.Topic != topic {
 			t.Errorf("consumer got a record of %s, want only %s", r.Topic, topic)
 		}

@@ -199,7 +199,7 @@ func TestDeleteRecords(t *testing.T) {
 		// A consumer from the start gets offsets 17..29.
 		cons := newClient(t, b.addr, kgo.ConsumeTopics("head"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		var got []int64
-		pollRecords(ctx, t, cons, 13, func(r *kgo.Record) { got = append(got, r.Offset) })
+		testutil.PollRecords(ctx, t, cons, 13, func(r *kgo.Record) { got = append(got, r.Offset) })
 		if got[0] != 17 || got[len(got)-1] != 29 || len(got) != 13 {
 			t.Errorf("consumed offsets %v, want 17..29", got)
 		}

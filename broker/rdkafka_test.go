@@ -90,7 +90,7 @@ func TestRdkafkaPerformance(t *testing.T) {
 	cl := newClient(t, b.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"perf": {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
 	var n uint64
-	pollRecords(ctx, t, cl, count, func(r *kgo.Record) {
+	testutil.PollRecords(ctx, t, cl, count, func(r *kgo.Record) {
 		if r.Offset != int64(n) || !bytes.Equal(r.Value, rdkafkaPayload(pattern, size, n)) {
 			t.Fatalf("record at offset %d (expected %d) has value %.40q", r.Offset, n, r.Value)
 		}

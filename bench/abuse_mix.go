@@ -189,6 +189,20 @@ func (c *rawConn) roundTrip(req kmsg.Request, v int16, deadline time.Time) (kmsg
 	return resp, c.recv(resp)
 }
 
+// outcome sends req at version v and names what came of it: the failed
+// round trip (closedOr), the error code that code finds in the response,
+// or a malformed response where code finds none.
+func (c *rawConn) outcome(req kmsg.Request, v int16, deadline time.Time, code func(kmsg.Response) (int16, bool)) string {
+	resp, err := c.roundTrip(req, v, deadline)
+	if err != nil {
+		return closedOr(err)
+	}
+	if ec, ok := code(resp); ok {
+		return errName(ec)
+	}
+	return "malformed response"
+}
+
 // closedByPeer reports whether the broker has closed c: a read that ends
 // in EOF or a reset before deadline.
 func (c *rawConn) closedByPeer(deadline time.Time) bool {
@@ -538,15 +552,13 @@ func bombKinds(l mixLimits) []bombKind {
 			p.Records = batch
 			t.Partitions = append(t.Partitions, p)
 			req.Topics = append(req.Topics, t)
-			resp, err := c.roundTrip(req, 7, deadline)
-			if err != nil {
-				return closedOr(err)
-			}
-			r := resp.(*kmsg.ProduceResponse)
-			if len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 {
-				return errName(r.Topics[0].Partitions[0].ErrorCode)
-			}
-			return "malformed response"
+			return c.outcome(req, 7, deadline, func(resp kmsg.Response) (int16, bool) {
+				r := resp.(*kmsg.ProduceResponse)
+				if len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 {
+					return r.Topics[0].Partitions[0].ErrorCode, true
+				}
+				return 0, false
+			})
 		}}
 	}
 	return []bombKind{
@@ -583,11 +595,9 @@ func bombKinds(l mixLimits) []bombKind {
 			p.Name = "range"
 			p.Metadata = make([]byte, l.GroupMetadataMax+1)
 			req.Protocols = append(req.Protocols, p)
-			resp, err := c.roundTrip(req, 5, deadline)
-			if err != nil {
-				return closedOr(err)
-			}
-			return errName(resp.(*kmsg.JoinGroupResponse).ErrorCode)
+			return c.outcome(req, 5, deadline, func(resp kmsg.Response) (int16, bool) {
+				return resp.(*kmsg.JoinGroupResponse).ErrorCode, true
+			})
 		}},
 		{"create_topics_2^31-1_partitions", func(c *rawConn, deadline time.Time) string {
 			req := kmsg.NewPtrCreateTopicsRequest()
@@ -597,15 +607,13 @@ func bombKinds(l mixLimits) []bombKind {
 			t.NumPartitions = math.MaxInt32
 			t.ReplicationFactor = 1
 			req.Topics = append(req.Topics, t)
-			resp, err := c.roundTrip(req, 4, deadline)
-			if err != nil {
-				return closedOr(err)
-			}
-			r := resp.(*kmsg.CreateTopicsResponse)
-			if len(r.Topics) == 1 {
-				return errName(r.Topics[0].ErrorCode)
-			}
-			return "malformed response"
+			return c.outcome(req, 4, deadline, func(resp kmsg.Response) (int16, bool) {
+				r := resp.(*kmsg.CreateTopicsResponse)
+				if len(r.Topics) == 1 {
+					return r.Topics[0].ErrorCode, true
+				}
+				return 0, false
+			})
 		}},
 		{"group_id_over_32767", func(c *rawConn, deadline time.Time) string {
 			p := kmsg.NewOffsetCommitRequestTopicPartition()
@@ -632,15 +640,13 @@ func commitOne(c *rawConn, deadline time.Time, group, topic string, p kmsg.Offse
 	t.Topic = topic
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	resp, err := c.roundTrip(req, 8, deadline)
-	if err != nil {
-		return closedOr(err)
-	}
-	r := resp.(*kmsg.OffsetCommitResponse)
-	if len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 {
-		return errName(r.Topics[0].Partitions[0].ErrorCode)
-	}
-	return "malformed response"
+	return c.outcome(req, 8, deadline, func(resp kmsg.Response) (int16, bool) {
+		r := resp.(*kmsg.OffsetCommitResponse)
+		if len(r.Topics) == 1 && len(r.Topics[0].Partitions) == 1 {
+			return r.Topics[0].Partitions[0].ErrorCode, true
+		}
+		return 0, false
+	})
 }
 
 func errName(code int16) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 func TestRowsSummariseEachCell(t *testing.T) {
@@ -102,11 +104,7 @@ func TestPowercutRunSaveWritesReadme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"`lab powercut -trials 1`", "| seed | 7 |", "2 producers and 3 partitions", "retention.ms 1500", "page-cache |", "**The run stopped early:** interrupted"} {
-		if !strings.Contains(string(readme), want) {
-			t.Errorf("README.md lacks %q:\n%s", want, readme)
-		}
-	}
+	testutil.Contains(t, "README.md", string(readme), "`lab powercut -trials 1`", "| seed | 7 |", "2 producers and 3 partitions", "retention.ms 1500", "page-cache |", "**The run stopped early:** interrupted")
 	if !strings.Contains(stdout.String(), "page-cache |") {
 		t.Errorf("stdout lacks the table:\n%s", stdout.String())
 	}

@@ -165,19 +165,9 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 			defer counter.Close()
 		}
 	}
-	u0, err := readUsage(p.Pid())
+	before, err := readCounters(ctx, p.Pid(), metricsAddr, counter)
 	if err != nil {
 		return RequestsPass{}, err
-	}
-	m0, err := scrape(ctx, metricsAddr)
-	if err != nil {
-		return RequestsPass{}, err
-	}
-	var sc0 bpf.SyscallCounts
-	if counter != nil {
-		if sc0, err = counter.Counts(); err != nil {
-			return RequestsPass{}, err
-		}
 	}
 
 	w := loadgen.Workload{
@@ -192,14 +182,11 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 		return RequestsPass{}, fmt.Errorf("load: %w", err)
 	}
 
-	u1, err := readUsage(p.Pid())
+	after, err := readCounters(ctx, p.Pid(), metricsAddr, counter)
 	if err != nil {
 		return RequestsPass{}, err
 	}
-	m1, err := scrape(ctx, metricsAddr)
-	if err != nil {
-		return RequestsPass{}, err
-	}
+	u0, u1, m0, m1 := before.usage, after.usage, before.metrics, after.metrics
 	pass := RequestsPass{
 		Label: b.Label, Round: round, Env: b.Env, Requests: map[string]float64{},
 		CPUSeconds: u1.CPUSeconds - u0.CPUSeconds, SystemSeconds: u1.SystemSeconds - u0.SystemSeconds,
@@ -218,13 +205,37 @@ func requestsPass(ctx context.Context, cfg RequestsConfig, b RequestsBuild, roun
 		}
 	}
 	if counter != nil {
-		sc1, err := counter.Counts()
-		if err != nil {
-			return RequestsPass{}, err
-		}
-		pass.Syscalls = sc1.Sub(sc0).Sorted()
+		pass.Syscalls = after.syscalls.Sub(before.syscalls).Sorted()
 	}
 	return pass, p.Stop(30 * time.Second)
+}
+
+// brokerCounters are what a requests pass reads of the broker before and
+// after its load: CPU and context switches, /metrics, and the syscall
+// counts where they are counted.
+type brokerCounters struct {
+	usage    usage
+	metrics  map[string]float64
+	syscalls bpf.SyscallCounts
+}
+
+// readCounters reads the counters of the broker pid, its /metrics at
+// metricsAddr, and its syscall counts from counter (nil: none).
+func readCounters(ctx context.Context, pid int, metricsAddr string, counter *bpf.SyscallCounter) (brokerCounters, error) {
+	var c brokerCounters
+	var err error
+	if c.usage, err = readUsage(pid); err != nil {
+		return c, err
+	}
+	if c.metrics, err = scrape(ctx, metricsAddr); err != nil {
+		return c, err
+	}
+	if counter != nil {
+		if c.syscalls, err = counter.Counts(); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }
 
 // usage is a process's CPU and context-switch counters.

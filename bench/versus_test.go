@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"math"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/brokerlab/brokerlab/internal/rdkperf"
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // versusSample is a pass that moved mb MB in one second each way with
@@ -62,11 +62,7 @@ func TestVersusSummariesPairRounds(t *testing.T) {
 	if err := rep.WriteScalingTable(&out, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1 KiB x 1000 partitions", "produce server CPU s/GB", "1.25x .. 1.25x", "0.90x"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("tables lack %q:\n%s", want, out.String())
-		}
-	}
+	testutil.Contains(t, "the tables' text", out.String(), "1 KiB x 1000 partitions", "produce server CPU s/GB", "1.25x .. 1.25x", "0.90x")
 }
 
 func TestVersusReadsFilesWrittenBeforeCells(t *testing.T) {

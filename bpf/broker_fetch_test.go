@@ -10,6 +10,7 @@ import (
 
 	"github.com/brokerlab/brokerlab/broker"
 	"github.com/brokerlab/brokerlab/internal/brokertest"
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestBrokerFetchPathIsZeroCopyInSendfileMode runs the broker in-process in
@@ -87,18 +88,7 @@ func consume(t *testing.T, addr, topic string, n int) int64 {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var got int
 	var bytes int64
-	for got < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records: %v", got, n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			got++
-			bytes += int64(len(r.Key) + len(r.Value))
-		})
-	}
+	testutil.PollRecords(ctx, t, cl, n, func(r *kgo.Record) { bytes += int64(len(r.Key) + len(r.Value)) })
 	return bytes
 }

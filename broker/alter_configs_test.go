@@ -48,15 +48,19 @@ func TestAlterTopicConfigs(t *testing.T) {
 		}
 		return rs[0]
 	}
+	// alter applies ops to cfg incrementally and fails the test, naming
+	// what it did, when they are refused.
+	alter := func(what string, ops ...kadm.AlterConfig) {
+		t.Helper()
+		if r := oneResult(adm.AlterTopicConfigs(ctx, ops, "cfg")); r.Err != nil {
+			t.Fatalf("%s: %v %s", what, r.Err, r.ErrMessage)
+		}
+	}
 
 	t.Run("incremental set shows in DescribeConfigs and applies", func(t *testing.T) {
-		r := oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
-			{Op: kadm.SetConfig, Name: "message.timestamp.type", Value: new("LogAppendTime")},
-			{Op: kadm.SetConfig, Name: "retention.ms", Value: new("86400000")},
-		}, "cfg"))
-		if r.Err != nil {
-			t.Fatalf("AlterTopicConfigs: %v %s", r.Err, r.ErrMessage)
-		}
+		alter("AlterTopicConfigs",
+			kadm.AlterConfig{Op: kadm.SetConfig, Name: "message.timestamp.type", Value: new("LogAppendTime")},
+			kadm.AlterConfig{Op: kadm.SetConfig, Name: "retention.ms", Value: new("86400000")})
 		got := describe(adm)
 		wantConfig(got, "message.timestamp.type", "LogAppendTime", kmsg.ConfigSourceDynamicTopicConfig)
 		wantConfig(got, "retention.ms", "86400000", kmsg.ConfigSourceDynamicTopicConfig)
@@ -116,28 +120,17 @@ func TestAlterTopicConfigs(t *testing.T) {
 	})
 
 	t.Run("incremental delete, append and subtract", func(t *testing.T) {
-		r := oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
-			{Op: kadm.DeleteConfig, Name: "retention.ms"},
-			{Op: kadm.AppendConfig, Name: "follower.replication.throttled.replicas", Value: new("0:1,1:1")},
-		}, "cfg"))
-		if r.Err != nil {
-			t.Fatalf("delete and append: %v %s", r.Err, r.ErrMessage)
-		}
-		r = oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
-			{Op: kadm.SubtractConfig, Name: "follower.replication.throttled.replicas", Value: new("0:1")},
-			{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: new("delete")},
-		}, "cfg"))
-		if r.Err != nil {
-			t.Fatalf("subtract: %v %s", r.Err, r.ErrMessage)
-		}
+		alter("delete and append",
+			kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "retention.ms"},
+			kadm.AlterConfig{Op: kadm.AppendConfig, Name: "follower.replication.throttled.replicas", Value: new("0:1,1:1")})
+		alter("subtract",
+			kadm.AlterConfig{Op: kadm.SubtractConfig, Name: "follower.replication.throttled.replicas", Value: new("0:1")},
+			kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: new("delete")})
 		got := describe(adm)
 		wantConfig(got, "retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig)
 		wantConfig(got, "follower.replication.throttled.replicas", "1:1", kmsg.ConfigSourceDynamicTopicConfig)
 		wantConfig(got, "cleanup.policy", "delete", kmsg.ConfigSourceDynamicTopicConfig)
-		r = oneResult(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: new("86400000")}}, "cfg"))
-		if r.Err != nil {
-			t.Fatalf("set retention.ms back: %v %s", r.Err, r.ErrMessage)
-		}
+		alter("set retention.ms back", kadm.AlterConfig{Op: kadm.SetConfig, Name: "retention.ms", Value: new("86400000")})
 	})
 
 	t.Run("state alter replaces the set and retention applies", func(t *testing.T) {

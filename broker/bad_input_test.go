@@ -33,9 +33,16 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("another client cannot produce afterwards: %v", err)
 		}
 	}
+	// onNewConn runs f as subtest name on a connection of its own, then
+	// checks another client still works.
+	onNewConn := func(name string, f func(t *testing.T, rc *rawConn)) {
+		t.Run(name, func(t *testing.T) {
+			f(t, dialRaw(t, b.addr))
+			stillWorks(t)
+		})
+	}
 
-	t.Run("a batch with a bad CRC gets CORRUPT_MESSAGE", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("a batch with a bad CRC gets CORRUPT_MESSAGE", func(t *testing.T, rc *rawConn) {
 		batch := makeBatch(-1, -1, -1, time.Now().UnixMilli(), []byte("hello"))
 		batch[len(batch)-3] ^= 0xff // corrupt a value byte: the CRC no longer matches
 		if p := produceRaw(t, rc, "bad", 0, batch); p.ErrorCode != kerr.CorruptMessage.Code {
@@ -45,27 +52,22 @@ func TestBadInput(t *testing.T) {
 		if p := produceRaw(t, rc, "bad", 0, makeBatch(-1, -1, -1, time.Now().UnixMilli(), []byte("x"))); p.ErrorCode != 0 {
 			t.Errorf("good batch after a bad one: %v", kerr.ErrorForCode(p.ErrorCode))
 		}
-		stillWorks(t)
 	})
 
-	t.Run("a batch above message.max.bytes gets MESSAGE_TOO_LARGE", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("a batch above message.max.bytes gets MESSAGE_TOO_LARGE", func(t *testing.T, rc *rawConn) {
 		batch := makeBatch(-1, -1, -1, time.Now().UnixMilli(), bytes.Repeat([]byte("x"), 8000))
 		if p := produceRaw(t, rc, "bad", 0, batch); p.ErrorCode != kerr.MessageTooLarge.Code {
 			t.Errorf("error %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(p.ErrorCode))
 		}
-		stillWorks(t)
 	})
 
-	t.Run("a truncated request closes the connection", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("a truncated request closes the connection", func(t *testing.T, rc *rawConn) {
 		full := kmsg.NewRequestFormatter().AppendRequest(nil, produceReq("bad", 0, 1, makeBatch(-1, -1, -1, 1, []byte("v"))), 1)
 		frame := full[4 : len(full)-20] // a frame that ends inside the records
 		var size [4]byte
 		binary.BigEndian.PutUint32(size[:], uint32(len(frame)))
 		rc.nc.Write(append(size[:], frame...))
 		rc.expectClosed()
-		stillWorks(t)
 	})
 
 	t.Run("random bytes close the connection", func(t *testing.T) {
@@ -83,15 +85,12 @@ func TestBadInput(t *testing.T) {
 		stillWorks(t)
 	})
 
-	t.Run("a frame above socket.request.max.bytes closes the connection", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("a frame above socket.request.max.bytes closes the connection", func(t *testing.T, rc *rawConn) {
 		rc.nc.Write([]byte{0x7f, 0, 0, 0})
 		rc.expectClosed()
-		stillWorks(t)
 	})
 
-	t.Run("a too new ApiVersions gets a v0 answer with UNSUPPORTED_VERSION", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("a too new ApiVersions gets a v0 answer with UNSUPPORTED_VERSION", func(t *testing.T, rc *rawConn) {
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.Version = 9
 		corr := rc.send(req)
@@ -118,20 +117,16 @@ func TestBadInput(t *testing.T) {
 		if !found {
 			t.Errorf("ApiVersions range 0-3 not in the answer: %+v", av.ApiKeys)
 		}
-		stillWorks(t)
 	})
 
-	t.Run("an unsupported Produce version closes the connection", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("an unsupported Produce version closes the connection", func(t *testing.T, rc *rawConn) {
 		req := produceReq("bad", 0, 1, makeBatch(-1, -1, -1, 1, []byte("v")))
 		req.Version = 2
 		rc.send(req)
 		rc.expectClosed()
-		stillWorks(t)
 	})
 
-	t.Run("acks=0 gets no response, and a failure closes the connection", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("acks=0 gets no response, and a failure closes the connection", func(t *testing.T, rc *rawConn) {
 		rc.send(produceReq("bad", 0, 0, makeBatch(-1, -1, -1, 1, []byte("fire and forget"))))
 		// The next answer on the connection is the next request's.
 		if resp := rc.roundTrip(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); resp.ErrorCode != 0 {
@@ -141,11 +136,9 @@ func TestBadInput(t *testing.T) {
 		batch[len(batch)-2] ^= 0xff
 		rc.send(produceReq("bad", 0, 0, batch))
 		rc.expectClosed()
-		stillWorks(t)
 	})
 
-	t.Run("an unknown topic with auto-create off is UNKNOWN_TOPIC_OR_PARTITION", func(t *testing.T) {
-		rc := dialRaw(t, b.addr)
+	onNewConn("an unknown topic with auto-create off is UNKNOWN_TOPIC_OR_PARTITION", func(t *testing.T, rc *rawConn) {
 		req := kmsg.NewPtrMetadataRequest()
 		req.Version = 9
 		rt := kmsg.NewMetadataRequestTopic()
@@ -160,6 +153,5 @@ func TestBadInput(t *testing.T) {
 		if p := produceRaw(t, rc, name, 0, makeBatch(-1, -1, -1, 1, []byte("v"))); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
 			t.Errorf("produce: %v", kerr.ErrorForCode(p.ErrorCode))
 		}
-		stillWorks(t)
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestClients runs one suite of franz-go expectations against this broker
@@ -42,14 +44,7 @@ func clientSuite(t *testing.T, addr string) {
 		t.Helper()
 		cl := newClient(t, addr, kgo.ConsumePartitions(parts), kgo.FetchMaxWait(200*time.Millisecond))
 		var got []*kgo.Record
-		for len(got) < n {
-			fs := cl.PollFetches(ctx)
-			if err := ctx.Err(); err != nil {
-				t.Fatalf("consumed %d of %d records: %v", len(got), n, err)
-			}
-			fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetching %s/%d: %v", topic, p, err) })
-			got = append(got, fs.Records()...)
-		}
+		testutil.PollRecords(ctx, t, cl, n, func(r *kgo.Record) { got = append(got, r) })
 		return got
 	}
 

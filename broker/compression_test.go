@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestTopicCompressionType produces uncompressed records to topics of every
@@ -54,13 +56,7 @@ func TestTopicCompressionType(t *testing.T) {
 
 			cons := newClient(t, b.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			var got []string
-			for len(got) < len(want) {
-				fs := cons.PollFetches(ctx)
-				if err := fs.Err0(); err != nil {
-					t.Fatal(err)
-				}
-				fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-			}
+			testutil.PollRecords(ctx, t, cons, len(want), func(r *kgo.Record) { got = append(got, string(r.Value)) })
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("franz-go consumed %d records, not the %d produced", len(got), len(want))
 			}

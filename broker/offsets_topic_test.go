@@ -8,6 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestOffsetsTopicReadsAsEmpty: once Metadata lists __consumer_offsets,
@@ -18,20 +20,11 @@ import (
 // a record of a topic other than topic.
 func consumeOnly(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, n int) {
 	t.Helper()
-	got := 0
-	for got < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", got, n, err)
+	testutil.PollRecords(ctx, t, cl, n, func(r *kgo.Record) {
+		if r.Topic != topic {
+			t.Errorf("consumer got a record of %s, want only %s", r.Topic, topic)
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetching %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Topic != topic {
-				t.Errorf("consumer got a record of %s, want only %s", r.Topic, topic)
-			}
-			got++
-		})
-	}
+	})
 }
 
 func TestOffsetsTopicReadsAsEmpty(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 // TestCreatePartitions grows a topic through kadm, produces to and
@@ -127,14 +129,14 @@ func TestCreatePartitions(t *testing.T) {
 		} {
 			got := one(c.topic, c.count, c.validate, c.assign...)
 			if got.ErrorCode != c.want.Code || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, c.message) {
-				t.Errorf("%s: %v %v, want %v with %q", c.name, kerr.ErrorForCode(got.ErrorCode), strOrNil(got.ErrorMessage), c.want, c.message)
+				t.Errorf("%s: %v %v, want %v with %q", c.name, kerr.ErrorForCode(got.ErrorCode), testutil.StringOrNil(got.ErrorMessage), c.want, c.message)
 			}
 		}
 		if ti, _ := b.Store().Topic("small"); ti.Partitions != 1 {
 			t.Errorf("refused growths changed small to %d partitions", ti.Partitions)
 		}
 		if got := one("small", 2, false, []int32{b.cfg.NodeID}); got.ErrorCode != 0 {
-			t.Errorf("growth with a valid assignment: %v", strOrNil(got.ErrorMessage))
+			t.Errorf("growth with a valid assignment: %v", testutil.StringOrNil(got.ErrorMessage))
 		}
 	})
 }
@@ -149,13 +151,6 @@ func growTopic(topic string, count int32, assign ...[]int32) kmsg.CreatePartitio
 		rt.Assignment = append(rt.Assignment, ra)
 	}
 	return rt
-}
-
-func strOrNil(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
 }
 
 // TestDeleteRecords deletes the head of a partition through kadm and
@@ -204,13 +199,7 @@ func TestDeleteRecords(t *testing.T) {
 		// A consumer from the start gets offsets 17..29.
 		cons := newClient(t, b.addr, kgo.ConsumeTopics("head"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		var got []int64
-		for len(got) < 13 {
-			fs := cons.PollFetches(ctx)
-			if err := fs.Err0(); err != nil {
-				t.Fatal(err)
-			}
-			fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Offset) })
-		}
+		testutil.PollRecords(ctx, t, cons, 13, func(r *kgo.Record) { got = append(got, r.Offset) })
 		if got[0] != 17 || got[len(got)-1] != 29 || len(got) != 13 {
 			t.Errorf("consumed offsets %v, want 17..29", got)
 		}

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,23 +90,12 @@ func TestRdkafkaPerformance(t *testing.T) {
 	cl := newClient(t, b.addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"perf": {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
 	var n uint64
-	for n < count {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("franz-go read %d of %d records: %v", n, count, ctx.Err())
+	testutil.PollRecords(ctx, t, cl, count, func(r *kgo.Record) {
+		if r.Offset != int64(n) || !bytes.Equal(r.Value, rdkafkaPayload(pattern, size, n)) {
+			t.Fatalf("record at offset %d (expected %d) has value %.40q", r.Offset, n, r.Value)
 		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
-		var bad error
-		fs.EachRecord(func(r *kgo.Record) {
-			if bad == nil && (r.Offset != int64(n) || !bytes.Equal(r.Value, rdkafkaPayload(pattern, size, n))) {
-				bad = fmt.Errorf("record at offset %d (expected %d) has value %.40q", r.Offset, n, r.Value)
-			}
-			n++
-		})
-		if bad != nil {
-			t.Fatal(bad)
-		}
-	}
+		n++
+	})
 	t.Logf("franz-go verified %d records in %v", n, time.Since(start).Round(time.Millisecond))
 	if sent := metricValue(t, b.metrics.fetchSendfileBytes); sent < 2*count*size {
 		t.Errorf("fetch_sendfile_bytes_total = %v, want at least %d (both consumers, zero-copy)", sent, 2*count*size)

@@ -88,43 +88,39 @@ func TestDiskByMajorMinorAndMissingDevice(t *testing.T) {
 	}
 }
 
-func TestReadStartTimeReadsField22AndTheState(t *testing.T) {
-	start, zombie, err := ReadStartTime(fixtures, 4242)
+// readFixtureProcess is what read, named name, reads of the fixtures'
+// process 4242; reading process 4243, which the fixtures lack, must fail.
+func readFixtureProcess[A, B any](t *testing.T, name string, read func(procRoot string, pid int) (A, B, error)) (A, B) {
+	t.Helper()
+	a, b, err := read(fixtures, 4242)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := read(fixtures, 4243); err == nil {
+		t.Errorf("%s of a missing process succeeded", name)
+	}
+	return a, b
+}
+
+func TestReadStartTimeReadsField22AndTheState(t *testing.T) {
+	start, zombie := readFixtureProcess(t, "ReadStartTime", ReadStartTime)
 	if start != 94435 || zombie {
 		t.Errorf("ReadStartTime = %d, zombie %v; want 94435, false (state R)", start, zombie)
-	}
-	if _, _, err := ReadStartTime(fixtures, 4243); err == nil {
-		t.Error("ReadStartTime of a missing process succeeded")
 	}
 }
 
 func TestReadIOCallsReadsSyscrAndSyscw(t *testing.T) {
-	reads, writes, err := ReadIOCalls(fixtures, 4242)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reads, writes := readFixtureProcess(t, "ReadIOCalls", ReadIOCalls)
 	if reads != 17 || writes != 9 {
 		t.Errorf("ReadIOCalls = %d reads, %d writes; want 17, 9", reads, writes)
-	}
-	if _, _, err := ReadIOCalls(fixtures, 4243); err == nil {
-		t.Error("ReadIOCalls of a missing process succeeded")
 	}
 }
 
 func TestReadContextSwitchesSumsEveryThread(t *testing.T) {
-	vol, invol, err := ReadContextSwitches(fixtures, 4242)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vol, invol := readFixtureProcess(t, "ReadContextSwitches", ReadContextSwitches)
 	// task/4242 (the leader) 0 and 39, task/4245 1200 and 7.
 	if vol != 1200 || invol != 46 {
 		t.Errorf("ReadContextSwitches = %d voluntary, %d involuntary; want 1200, 46", vol, invol)
-	}
-	if _, _, err := ReadContextSwitches(fixtures, 4243); err == nil {
-		t.Error("ReadContextSwitches of a missing process succeeded")
 	}
 }
 

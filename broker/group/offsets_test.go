@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/brokerlab/brokerlab/internal/testutil"
 )
 
 func commitReq(group, memberID string, gen int32, topic string, partition int32, offset int64) *kmsg.OffsetCommitRequest {
@@ -49,7 +51,7 @@ func fetch(t *testing.T, h *harness, version int16, group, topic string, partiti
 		resp := h.c.OffsetFetch(req)
 		var out []string
 		for _, p := range resp.Groups[0].Topics[0].Partitions {
-			out = append(out, fmt.Sprintf("%d/%d/%s", p.Offset, p.LeaderEpoch, deref(p.Metadata)))
+			out = append(out, fmt.Sprintf("%d/%d/%s", p.Offset, p.LeaderEpoch, testutil.StringOrNil(p.Metadata)))
 		}
 		return out
 	}
@@ -60,16 +62,9 @@ func fetch(t *testing.T, h *harness, version int16, group, topic string, partiti
 	var out []string
 	for _, p := range resp.Topics[0].Partitions {
 		code(t, p.ErrorCode, nil)
-		out = append(out, fmt.Sprintf("%d/%d/%s", p.Offset, p.LeaderEpoch, deref(p.Metadata)))
+		out = append(out, fmt.Sprintf("%d/%d/%s", p.Offset, p.LeaderEpoch, testutil.StringOrNil(p.Metadata)))
 	}
 	return out
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
 }
 
 func TestOffsetCommitFetchRoundTrip(t *testing.T) {

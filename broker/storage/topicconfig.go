@@ -104,23 +104,15 @@ var topicConfigSpecs = []TopicConfigSpec{
 		}},
 	{Name: "follower.replication.throttled.replicas", Kind: KindList},
 	{Name: "index.interval.bytes", BrokerKey: "log.index.interval.bytes", Kind: KindInt, Effective: true,
-		def: func(c Config) string { return strconv.Itoa(int(c.IndexIntervalBytes)) },
-		apply: func(tc *topicConfig, k, v string) error {
-			n, err := num(k, v, 0, math.MaxInt32)
-			tc.indexInterval = int32(n)
-			return err
-		}},
+		def:   func(c Config) string { return strconv.Itoa(int(c.IndexIntervalBytes)) },
+		apply: intSetting(0, math.MaxInt32, func(tc *topicConfig) *int32 { return &tc.indexInterval })},
 	{Name: "leader.replication.throttled.replicas", Kind: KindList},
 	{Name: "local.retention.bytes", Kind: KindLong},
 	{Name: "local.retention.ms", Kind: KindLong},
 	{Name: "max.compaction.lag.ms", Kind: KindLong},
 	{Name: "max.message.bytes", BrokerKey: "message.max.bytes", Kind: KindInt, Effective: true,
-		def: func(c Config) string { return strconv.Itoa(int(c.MessageMaxBytes)) },
-		apply: func(tc *topicConfig, k, v string) error {
-			n, err := num(k, v, 0, math.MaxInt32)
-			tc.maxMessageBytes = int32(n)
-			return err
-		}},
+		def:   func(c Config) string { return strconv.Itoa(int(c.MessageMaxBytes)) },
+		apply: intSetting(0, math.MaxInt32, func(tc *topicConfig) *int32 { return &tc.maxMessageBytes })},
 	{Name: "message.downconversion.enable", Kind: KindBoolean},
 	{Name: "message.format.version", Kind: KindString},
 	{Name: "message.timestamp.after.max.ms", Kind: KindLong},
@@ -147,12 +139,8 @@ var topicConfigSpecs = []TopicConfigSpec{
 	{Name: "remote.log.delete.on.disable", Kind: KindBoolean},
 	{Name: "remote.storage.enable", Kind: KindBoolean},
 	{Name: "retention.bytes", BrokerKey: "log.retention.bytes", Kind: KindLong, Effective: true,
-		def: func(c Config) string { return strconv.FormatInt(c.Retention.Bytes, 10) },
-		apply: func(tc *topicConfig, k, v string) error {
-			n, err := num(k, v, -1, math.MaxInt64)
-			tc.retentionBytes = n
-			return err
-		}},
+		def:   func(c Config) string { return strconv.FormatInt(c.Retention.Bytes, 10) },
+		apply: intSetting(-1, math.MaxInt64, func(tc *topicConfig) *int64 { return &tc.retentionBytes })},
 	{Name: "retention.ms", BrokerKey: "log.retention.ms", Kind: KindLong, Effective: true,
 		def: func(c Config) string {
 			if c.Retention.Duration < 0 {
@@ -169,19 +157,11 @@ var topicConfigSpecs = []TopicConfigSpec{
 			return err
 		}},
 	{Name: "segment.bytes", BrokerKey: "log.segment.bytes", Kind: KindInt, Effective: true,
-		def: func(c Config) string { return strconv.FormatInt(c.SegmentBytes, 10) },
-		apply: func(tc *topicConfig, k, v string) error {
-			n, err := num(k, v, minSegmentBytes, maxSegmentBytes)
-			tc.segmentBytes = n
-			return err
-		}},
+		def:   func(c Config) string { return strconv.FormatInt(c.SegmentBytes, 10) },
+		apply: intSetting(minSegmentBytes, maxSegmentBytes, func(tc *topicConfig) *int64 { return &tc.segmentBytes })},
 	{Name: "segment.index.bytes", BrokerKey: "log.index.size.max.bytes", Kind: KindInt, Effective: true,
-		def: func(c Config) string { return strconv.Itoa(int(c.MaxIndexBytes)) },
-		apply: func(tc *topicConfig, k, v string) error {
-			n, err := num(k, v, 4*offsetEntrySize, math.MaxInt32)
-			tc.maxIndexBytes = int32(n)
-			return err
-		}},
+		def:   func(c Config) string { return strconv.Itoa(int(c.MaxIndexBytes)) },
+		apply: intSetting(4*offsetEntrySize, math.MaxInt32, func(tc *topicConfig) *int32 { return &tc.maxIndexBytes })},
 	{Name: "segment.jitter.ms", Kind: KindLong},
 	{Name: "segment.ms", BrokerKey: "log.roll.ms", Kind: KindLong, Effective: true,
 		def: func(c Config) string { return strconv.FormatInt(c.RollInterval.Milliseconds(), 10) },
@@ -225,6 +205,16 @@ func num(k, v string, lo, hi int64) (int64, error) {
 		return n, fmt.Errorf("topic config %s=%q: want an integer in [%d, %d]: %w", k, v, lo, hi, kerr.InvalidConfig)
 	}
 	return n, nil
+}
+
+// intSetting is the apply of an integer config in [lo, hi] that is kept in
+// the field of tc that field points to.
+func intSetting[T int32 | int64](lo, hi int64, field func(tc *topicConfig) *T) func(tc *topicConfig, k, v string) error {
+	return func(tc *topicConfig, k, v string) error {
+		n, err := num(k, v, lo, hi)
+		*field(tc) = T(n)
+		return err
+	}
 }
 
 // topicConfig is the effective configuration of one topic: the broker's

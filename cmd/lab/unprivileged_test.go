@@ -77,7 +77,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab sweep without root: %v\n%s", err, output)
 	}
-	for _, want := range []string{
+	testutil.Contains(t, "output", string(output), []string{
 		">> reduced run: a smoke test, not a measurement (repetitions: 4 -> 1; warmup: 5s -> 0s; measure: 15s -> 1s)",
 		">> skipped: disk and filesystem: the broker's log dir is a plain directory",
 		">> skipped: sysctl vm.dirty_expire_centisecs: not set",
@@ -86,11 +86,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 		">> skipped: drop_caches",
 		">> skipped: probes: not attached",
 		"c01 baseline",
-	} {
-		if !strings.Contains(string(output), want) {
-			t.Errorf("output lacks %q:\n%s", want, output)
-		}
-	}
+	}...)
 	dirs, _ := filepath.Glob(filepath.Join(out, "unprivileged-test-*"))
 	if len(dirs) != 1 {
 		t.Fatalf("result dirs %v, want one", dirs)
@@ -128,23 +124,15 @@ func TestSweepWithoutRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"**Reduced run:**", "**Skipped on this host**", "- probes: not attached",
-		"Nothing to compare: this host left out every dimension (fs; see above)"} {
-		if !strings.Contains(string(guide), want) {
-			t.Errorf("guide.md lacks %q", want)
-		}
-	}
+	testutil.Contains(t, "guide.md", string(guide), "**Reduced run:**", "**Skipped on this host**", "- probes: not attached",
+		"Nothing to compare: this host left out every dimension (fs; see above)")
 	// -unprivileged makes the same choices for any user; -check prints them.
 	check, err := exec.Command(filepath.Join(bin, "lab"), "sweep", "-check", "-unprivileged", "-plan", planFile, "-root", "../..").CombinedOutput()
 	if err != nil {
 		t.Fatalf("lab sweep -check -unprivileged: %v\n%s", err, check)
 	}
-	for _, want := range []string{"plan unprivileged-test: 1 cells, 4 repetitions", "skipped on this host: dimension fs left out",
-		"skipped on this host: probes: not attached (-unprivileged)"} {
-		if !strings.Contains(string(check), want) {
-			t.Errorf("lab sweep -check -unprivileged lacks %q:\n%s", want, check)
-		}
-	}
+	testutil.Contains(t, "lab sweep -check -unprivileged", string(check), "plan unprivileged-test: 1 cells, 4 repetitions", "skipped on this host: dimension fs left out",
+		"skipped on this host: probes: not attached (-unprivileged)")
 	// The lab cleaned up after itself: no journal left, an empty work dir.
 	left, _ := filepath.Glob(filepath.Join(scratch, "brokerlab-*", "journal", "journal.jsonl"))
 	if len(left) > 0 {

@@ -4,6 +4,7 @@
 package testutil
 
 import (
+	"context"
 	"flag"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // RequirePrivilegedEnv is the environment variable that turns a privileged
@@ -196,5 +198,42 @@ func WriteFile(tb testing.TB, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// StringOrNil is *s, or <nil> where s is nil: an optional string of a
+// Kafka message (an error message, commit metadata) in a test's report.
+func StringOrNil(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+// Contains fails the test for each of wants that text, named what in the
+// message (the output, a README.md), lacks, and shows the text.
+func Contains(tb testing.TB, what, text string, wants ...string) {
+	tb.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			tb.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
+}
+
+// PollRecords polls cl until it has handed n records to each, in the order
+// they came; a fetch error or the end of ctx fails the test.
+func PollRecords(ctx context.Context, tb testing.TB, cl *kgo.Client, n int, each func(r *kgo.Record)) {
+	tb.Helper()
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			tb.Fatalf("consumed %d of %d records: %v", got, n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { tb.Fatalf("fetching %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			each(r)
+		})
 	}
 }

@@ -91,17 +91,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	done, errno := n.pc.enter()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer done()
-	ch, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
-	if errno == 0 {
+	return n.entryOp(func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Mkdir(ctx, name, mode, out) }, func(ch *fs.Inode) {
 		n.created(ch, name)
 		n.changed(ch.Operations().(*node)) // the new directory, empty
-	}
-	return ch, errno
+	})
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -109,27 +102,29 @@ func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *f
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	done, errno := n.pc.enter()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer done()
-	ch, errno := n.LoopbackNode.Symlink(ctx, target, name, out)
-	if errno == 0 {
+	return n.entryOp(func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Symlink(ctx, target, name, out) }, func(ch *fs.Inode) {
 		n.created(ch, name)
-	}
-	return ch, errno
+	})
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return n.entryOp(func() (*fs.Inode, syscall.Errno) { return n.LoopbackNode.Link(ctx, target, name, out) }, func(*fs.Inode) {
+		n.changed(n) // the same inode, a new name: no new identity
+	})
+}
+
+// entryOp runs a change that adds a directory entry with an inode (mkdir,
+// symlink, link) while the filesystem is up, and hands the entry's inode to
+// record when it succeeds.
+func (n *node) entryOp(op func() (*fs.Inode, syscall.Errno), record func(ch *fs.Inode)) (*fs.Inode, syscall.Errno) {
 	done, errno := n.pc.enter()
 	if errno != 0 {
 		return nil, errno
 	}
 	defer done()
-	ch, errno := n.LoopbackNode.Link(ctx, target, name, out)
+	ch, errno := op()
 	if errno == 0 {
-		n.changed(n) // the same inode, a new name: no new identity
+		record(ch)
 	}
 	return ch, errno
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/tuning"
 )
 
@@ -90,16 +91,12 @@ func TestWriteApplyWritesOnlyFindings(t *testing.T) {
 		return string(b)
 	}
 	sysctl := read(applySysctl)
-	for _, want := range []string{
+	testutil.Contains(t, "sysctl.d file", sysctl, []string{
 		"# finding: dirty = seed-60 vs default: publish p99 10.0",
 		"-30.0% (95% CI",
 		"runs c02-r*.json vs c01-r*.json, n=8+8)\nvm.dirty_background_ratio = 5\n",
 		"\nvm.dirty_ratio = 60\n",
-	} {
-		if !strings.Contains(sysctl, want) {
-			t.Errorf("sysctl.d file lacks %q:\n%s", want, sysctl)
-		}
-	}
+	}...)
 	if strings.Contains(sysctl, "swappiness") {
 		t.Errorf("an inconclusive dimension in the sysctl.d file:\n%s", sysctl)
 	}
@@ -186,11 +183,7 @@ matrix:
 				t.Fatal(err)
 			}
 			got := string(b)
-			for _, want := range strings.SplitAfter(tc.want, "(95% CI ") {
-				if !strings.Contains(got, want) {
-					t.Errorf("server.properties lacks %q:\n%s", want, got)
-				}
-			}
+			testutil.Contains(t, "server.properties", got, strings.SplitAfter(tc.want, "(95% CI ")...)
 			if n := strings.Count(got, "\nnum.recovery.threads.per.data.dir="); n != 1 {
 				t.Errorf("%d num.recovery.threads.per.data.dir lines, want 1:\n%s", n, got)
 			}

@@ -26,7 +26,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 		testutil.Unavailable(t, "%v", err)
 	}
 	out := t.TempDir()
-	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-root", repoRoot(t), "-repetitions", "1", "-records", "20000",
+	cmd := exec.Command(bin("lab"), "bench", "-out", out, "-root", repoRoot(t), "-repetitions", "1", "-records", "20000", "-ceiling-runs", "1",
 		"-measure", "4s", "-search-max", "8s", "-plan-args", "-repetitions 1 -warmup 1s -measure 2s -state "+filepath.Join(out, "state")+" -work-dir "+filepath.Join(out, "work"))
 	cmd.Env = append(os.Environ(), rdkperf.EnvPath+"="+rdk)
 	var stdout, stderr bytes.Buffer

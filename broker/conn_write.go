@@ -362,7 +362,12 @@ func (cc *Conn) sendfileCB(fd uintptr) bool {
 // copyFile sends n bytes of f starting at off by pread into a buffer and
 // write, in runs of at most maxPooledWrite.
 func (cc *Conn) copyFile(f *os.File, off, n int64) (int64, error) {
-	buf := make([]byte, min(n, maxPooledWrite))
+	// The connection's staging buffer (writeFetchMixed's, unused in copy
+	// mode), kept for the next response: one buffer per connection, not
+	// one per partition.
+	size := int(min(n, maxPooledWrite))
+	buf := slices.Grow(cc.stage[:0], size)[:size]
+	cc.stage = buf[:0]
 	var sent int64
 	for sent < n {
 		chunk := buf[:min(int64(len(buf)), n-sent)]

@@ -500,8 +500,8 @@ func (s *sampler) peaks(phase string, ph *AbusePhase) {
 
 // cpuOf returns a process's CPU seconds, 0 if unreadable.
 func cpuOf(pid int) float64 {
-	u, _ := readUsage(pid)
-	return u.CPUSeconds
+	p, _ := procsample.ReadProcess("/proc", pid)
+	return p.CPUSeconds
 }
 
 // RunAbuse runs the soak. It returns the report so far with the first

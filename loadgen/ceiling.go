@@ -51,6 +51,12 @@ type Ceilings struct {
 	// could beat them).
 	SendfileSendBuffer *int `json:"sendfile_send_buffer_bytes,omitempty"`
 	TCPSendBuffer      *int `json:"tcp_send_buffer_bytes,omitempty"`
+	// SendfileFileBytes is the size of the cached file the sendfile
+	// ceiling sent (CeilingOptions.SendfileFileBytes). Absent in files
+	// written before it was larger than the CPU's caches: those sent 64
+	// MiB, which a large last-level cache holds, so their reader copied
+	// from cache and the ceiling was above what a large log allows.
+	SendfileFileBytes int64 `json:"sendfile_file_bytes,omitempty"`
 	// Environment is the machine and dir's disk the ceilings were
 	// measured on.
 	Environment *procsample.Environment `json:"environment,omitempty"`
@@ -63,9 +69,15 @@ type CeilingOptions struct {
 	// BlockBytes is the size of each write and send. Default 1 MiB.
 	BlockBytes int
 	// MaxFileBytes bounds the write test's file (it wraps to the start
-	// when reached) and is the sendfile test's cached file size. Default
-	// 256 MiB for writes; the sendfile file is min(64 MiB, MaxFileBytes).
+	// when reached). Default 256 MiB.
 	MaxFileBytes int64
+	// SendfileFileBytes is the sendfile test's cached file. A reader
+	// copies every byte it receives out of the file's pages, so a file
+	// the CPU's last-level cache holds is read from cache, where a broker
+	// serving a large log is read from memory: the ceiling would bound
+	// nothing that fetches more than the cache. Default: twice the
+	// largest CPU cache sysfs reports, at least 64 MiB and at most 2 GiB.
+	SendfileFileBytes int64
 	// The loopback ceilings (sendfile, TCP) must bound every client and
 	// server, so their reader must be faster than any and their sender
 	// as well placed as any: each trial runs Streams connections side by
@@ -92,6 +104,12 @@ func (o CeilingOptions) withDefaults() CeilingOptions {
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = 256 << 20
+	}
+	if o.SendfileFileBytes <= 0 {
+		o.SendfileFileBytes = 64 << 20
+		if c, err := procsample.ReadLargestCPUCache("/sys"); err == nil {
+			o.SendfileFileBytes = min(max(2*c, 64<<20), 2<<30)
+		}
 	}
 	if len(o.Streams) == 0 {
 		o.Streams = []int{1, 2, 4}
@@ -176,7 +194,8 @@ func (c *Ceilings) of(kind string) float64 {
 // o.Runs rounds of trials on 1, 2 and 4 connections with each send buffer.
 func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilings, error) {
 	o = o.withDefaults()
-	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds(), LoopbackRuns: o.Runs, ReadBytes: o.ReadBytes}
+	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds(), LoopbackRuns: o.Runs, ReadBytes: o.ReadBytes,
+		SendfileFileBytes: o.SendfileFileBytes}
 	// What cannot be read is left empty; the measurement does not need it.
 	env, _ := procsample.ReadEnvironment(procsample.EnvConfig{Dir: dir})
 	c.Environment, c.FSType, c.Device = &env, env.FSType, env.Device
@@ -397,7 +416,7 @@ func stopped(stop <-chan struct{}) bool {
 // connections at once with each send buffer, and keeps the best of o.Runs
 // rounds.
 func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbackBest, error) {
-	size := min(int64(64<<20), o.MaxFileBytes)
+	size := o.SendfileFileBytes
 	f, err := os.CreateTemp(dir, ".lab-ceiling-sendfile-*")
 	if err != nil {
 		return loopbackBest{}, fmt.Errorf("creating sendfile test file in %s: %w", dir, err)

@@ -173,7 +173,7 @@ func TestCeilingsAreMeasured(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	// Two send buffers, not the default three, to keep the trials short.
-	c, err := MeasureCeilings(ctx, dir, CeilingOptions{Duration: 150 * time.Millisecond, MaxFileBytes: 8 << 20, SendBuffers: []int{0, 102400}})
+	c, err := MeasureCeilings(ctx, dir, CeilingOptions{Duration: 150 * time.Millisecond, MaxFileBytes: 8 << 20, SendfileFileBytes: 8 << 20, SendBuffers: []int{0, 102400}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -528,7 +528,7 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 		{"sequential write + one fsync", fmt.Sprintf("%.0f MB/s", c.WriteMBps)},
 		{"write + fdatasync per block", fmt.Sprintf("%.0f MB/s", c.FsyncMBps)},
 		{"fdatasync p50 / p99", fmtUs(c.FsyncP50Us) + " / " + fmtUs(c.FsyncP99Us)},
-		{"sendfile, cached file, loopback", fmt.Sprintf("%.0f MB/s", c.SendfileMBps) + streamsText(c.SendfileStreams, c.SendfileSendBuffer, c)},
+		{sendfileCeilingLabel(c.SendfileFileBytes), fmt.Sprintf("%.0f MB/s", c.SendfileMBps) + streamsText(c.SendfileStreams, c.SendfileSendBuffer, c)},
 		{"TCP copy, loopback", fmt.Sprintf("%.0f MB/s", c.TCPMBps) + streamsText(c.TCPStreams, c.TCPSendBuffer, c)},
 		{"block / seconds each", fmt.Sprintf("%d B / %.1f s", c.BlockBytes, c.SecondsEach)},
 	}
@@ -541,6 +541,14 @@ func RenderCeilings(w io.Writer, c *Ceilings, markdown bool) error {
 		return fmt.Errorf("rendering ceilings: %w", err)
 	}
 	return nil
+}
+
+// sendfileCeilingLabel names the sendfile ceiling by its file's size.
+func sendfileCeilingLabel(fileBytes int64) string {
+	if fileBytes == 0 {
+		return "sendfile, cached 64 MiB file (may sit in CPU cache), loopback"
+	}
+	return fmt.Sprintf("sendfile, cached %d MiB file, loopback", fileBytes>>20)
 }
 
 // streamsText says how a loopback ceiling was reached.

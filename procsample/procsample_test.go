@@ -1,7 +1,9 @@
 package procsample
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -147,5 +149,38 @@ func TestSamplerOnThisHost(t *testing.T) {
 	}
 	if got.Process.RSS == 0 || got.MemInfo.Cached == 0 || got.VMStat.PgFault == 0 {
 		t.Errorf("implausible sample of this host: %+v %+v", got, *got.Process)
+	}
+}
+
+func TestReadLargestCPUCacheTakesTheLargestIndex(t *testing.T) {
+	root := t.TempDir()
+	for i, size := range []string{"48K\n", "2048K\n", "491520K\n", "64K\n"} {
+		dir := filepath.Join(root, "devices", "system", "cpu", "cpu0", "cache", fmt.Sprintf("index%d", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "size"), []byte(size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ReadLargestCPUCache(root)
+	if err != nil || got != 491520<<10 {
+		t.Fatalf("ReadLargestCPUCache = %d, %v; want %d", got, err, 491520<<10)
+	}
+	if _, err := ReadLargestCPUCache(t.TempDir()); err == nil {
+		t.Fatal("ReadLargestCPUCache of a root without caches: no error")
+	}
+}
+
+func TestParseCacheSize(t *testing.T) {
+	for in, want := range map[string]int64{"48K": 48 << 10, "32M\n": 32 << 20, "1G": 1 << 30, "512": 512} {
+		if got, err := ParseCacheSize(in); err != nil || got != want {
+			t.Errorf("ParseCacheSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "K", "-1K", "12Q"} {
+		if _, err := ParseCacheSize(in); err == nil {
+			t.Errorf("ParseCacheSize(%q): no error", in)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -66,4 +67,46 @@ func ReadSysctls(procRoot string, keys []string) map[string]string {
 		}
 	}
 	return out
+}
+
+// ReadLargestCPUCache returns the size in bytes of the largest cache of CPU
+// 0 (on most machines its last-level cache) from
+// sysRoot/devices/system/cpu/cpu0/cache/index*/size.
+func ReadLargestCPUCache(sysRoot string) (int64, error) {
+	dirs, err := filepath.Glob(filepath.Join(sysRoot, "devices", "system", "cpu", "cpu0", "cache", "index*"))
+	if err != nil || len(dirs) == 0 {
+		return 0, fmt.Errorf("reading CPU caches: no %s", filepath.Join(sysRoot, "devices/system/cpu/cpu0/cache/index*"))
+	}
+	var largest int64
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "size"))
+		if err != nil {
+			return 0, fmt.Errorf("reading CPU cache size: %w", err)
+		}
+		n, err := ParseCacheSize(string(b))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", filepath.Join(d, "size"), err)
+		}
+		largest = max(largest, n)
+	}
+	return largest, nil
+}
+
+// ParseCacheSize parses a sysfs cache size: "48K", "2048K", "32M".
+func ParseCacheSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("cache size %q: want a number of bytes with an optional K, M or G", s)
+	}
+	return n * mult, nil
 }

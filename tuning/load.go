@@ -77,8 +77,9 @@ func measurementOf(res *loadgen.Result) (Measurement, []string) {
 type LoadgenCeilings struct {
 	// Each is the duration of each of the four measurements. Default 1s.
 	Each time.Duration
-	// MaxFileBytes bounds the test file (it must fit on the disk under
-	// test). Default 64 MiB.
+	// MaxFileBytes bounds the test files, the write test's and the
+	// sendfile test's (they must fit on the disk under test). Default 64
+	// MiB.
 	MaxFileBytes int64
 }
 
@@ -92,7 +93,7 @@ func (c LoadgenCeilings) Measure(ctx context.Context, dir string) (float64, erro
 	if size == 0 {
 		size = 64 << 20
 	}
-	ce, err := loadgen.MeasureCeilings(ctx, dir, loadgen.CeilingOptions{Duration: each, MaxFileBytes: size})
+	ce, err := loadgen.MeasureCeilings(ctx, dir, loadgen.CeilingOptions{Duration: each, MaxFileBytes: size, SendfileFileBytes: size})
 	if err != nil {
 		return 0, err
 	}

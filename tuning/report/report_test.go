@@ -154,6 +154,16 @@ func guideText(t *testing.T, a *Analysis) string {
 	return b.String()
 }
 
+// tablesText writes a's tables in format f.
+func tablesText(t *testing.T, a *Analysis, f Format) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteTables(&b, a, f); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // guideOf analyses recs of plan p and returns the guide written from it.
 func guideOf(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
 	t.Helper()
@@ -177,19 +187,11 @@ func testAnalysis(t *testing.T) *Analysis {
 }
 
 func TestTablesTerminal(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteTables(&b, testAnalysis(t), Terminal); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Golden(t, b.Bytes())
+	testutil.Golden(t, []byte(tablesText(t, testAnalysis(t), Terminal)))
 }
 
 func TestTablesMarkdown(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteTables(&b, testAnalysis(t), Markdown); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Golden(t, b.Bytes())
+	testutil.Golden(t, []byte(tablesText(t, testAnalysis(t), Markdown)))
 }
 
 func TestGuide(t *testing.T) {

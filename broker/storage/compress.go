@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -64,10 +65,7 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		}
 		defer c.gzip.Put(w)
 		w.Reset(buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeFrame(w, src); err != nil {
 			return nil, err
 		}
 	case codecSnappy:
@@ -92,10 +90,7 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1)); err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeFrame(w, src); err != nil {
 			return nil, err
 		}
 	case codecZstd:
@@ -112,6 +107,15 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		return nil, fmt.Errorf("unknown compression codec %d", codec)
 	}
 	return buf.Bytes(), nil
+}
+
+// writeFrame writes src through w, a codec's stream writer, and closes w,
+// which ends the frame.
+func writeFrame(w io.WriteCloser, src []byte) error {
+	if _, err := w.Write(src); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // recompress returns records with every batch whose codec is not target

@@ -59,10 +59,7 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 	case 0:
 		return append(dst, src...), nil
 	case codecGzip:
-		w, _ := c.gzip.Get().(*gzip.Writer)
-		if w == nil {
-			w = gzip.NewWriter(nil)
-		}
+		w := pooled(&c.gzip, func() *gzip.Writer { return gzip.NewWriter(nil) })
 		defer c.gzip.Put(w)
 		w.Reset(buf)
 		if err := writeFrame(w, src); err != nil {
@@ -81,10 +78,7 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		}
 		return out, nil
 	case codecLz4:
-		w, _ := c.lz4.Get().(*lz4.Writer)
-		if w == nil {
-			w = lz4.NewWriter(nil)
-		}
+		w := pooled(&c.lz4, func() *lz4.Writer { return lz4.NewWriter(nil) })
 		defer c.lz4.Put(w)
 		w.Reset(buf)
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1)); err != nil {

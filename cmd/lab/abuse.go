@@ -11,13 +11,6 @@ import (
 	"github.com/brokerlab/brokerlab/bench"
 )
 
-func init() {
-	register("abuse", command{
-		summary: "soak: a well-behaved producer and consumer beside misbehaving clients; throughput ratio, broker RSS, fds, goroutines, no acked record lost",
-		run:     runAbuse,
-	})
-}
-
 func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("abuse", "where the broker's log lives (default a temp dir)")
 	duration := fs.Duration("duration", 10*time.Minute, "total time of the misbehaving mix, split over the rounds' abuse phases")

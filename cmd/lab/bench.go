@@ -11,13 +11,6 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/report"
 )
 
-func init() {
-	register("bench", command{
-		summary: "the main job (make bench): ceilings, broker vs kfake, max rate and half of it, the quick tuning plan",
-		run:     runBench,
-	})
-}
-
 // benchStages are the parts of lab bench, in the order they run.
 var benchStages = bench.Stages
 

@@ -10,13 +10,6 @@ import (
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-func init() {
-	register("fetch", command{
-		summary: "fill one partition and read it back in sendfile and copy fetch modes with rdkafka_performance and the null consumer: MB/s, broker CPU/GB, RSS, share of the sendfile ceiling",
-		run:     runFetch,
-	})
-}
-
 func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("fetch", "where the broker's log lives (needs -gb of free space; default a temp dir)")
 	gb := fs.Float64("gb", 10, "log size in GB (10^9 bytes) to fill and read back")

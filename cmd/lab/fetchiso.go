@@ -8,13 +8,6 @@ import (
 	"github.com/brokerlab/brokerlab/bench"
 )
 
-func init() {
-	register("fetch-isolation", command{
-		summary: "fill one partition with transactions and read it back at read_uncommitted and read_committed, broker CPU per GB",
-		run:     runFetchIsolation,
-	})
-}
-
 func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("fetch-isolation", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
 	gb := fs.Float64("gb", 1, "record data in GB (10^9 bytes) to write in transactions and read back")

@@ -10,13 +10,6 @@ import (
 	"github.com/brokerlab/brokerlab/bench"
 )
 
-func init() {
-	register("kill", command{
-		summary: "SIGKILL the broker at random moments under acks=all load; check no acknowledged record is lost",
-		run:     runKill,
-	})
-}
-
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("kill", "where the broker's logs live (default a temp dir)")
 	trials := fs.Int("trials", 100, "kill/restart cycles")

@@ -9,13 +9,6 @@ import (
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-func init() {
-	register("probe-cost", command{
-		summary: "what the eBPF probes cost the broker at a fixed rate: server CPU/GB and publish p99, all probes vs none, interleaved pairs (root)",
-		run:     runProbeCost,
-	})
-}
-
 func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("probe-cost", "where the brokers' logs live (default a temp dir)")
 	pairs := fs.Int("repetitions", 10, "interleaved pairs (one pass with every probe, one without)")

@@ -7,13 +7,6 @@ import (
 	"github.com/brokerlab/brokerlab/bench"
 )
 
-func init() {
-	register("recovery", command{
-		summary: "build a large log, SIGKILL the broker, time cold and warm restarts by num.recovery.threads.per.data.dir",
-		run:     runRecovery,
-	})
-}
-
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("recovery", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
 	gb := fs.Float64("gb", 3, "record value bytes to produce, in GB (10^9 bytes)")

@@ -7,13 +7,6 @@ import (
 	"github.com/brokerlab/brokerlab/bench"
 )
 
-func init() {
-	register("versus", command{
-		summary: "broker vs kfake with rdkafka_performance by record size and partitions: MB/s, server CPU/GB and peak RSS, interleaved pairs",
-		run:     runVersus,
-	})
-}
-
 func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("versus", "where the servers' data lives (default a temp dir)")
 	pairs := fs.Int("repetitions", 5, "interleaved broker/kfake rounds per cell")

@@ -566,24 +566,10 @@ func bombKinds(l mixLimits) []bombKind {
 		produce("gzip_bomb", gbomb),
 		produce("batch_over_message_max", tooBig),
 		{"size_prefix_over_request_max", func(c *rawConn, deadline time.Time) string {
-			var p [4]byte
-			binary.BigEndian.PutUint32(p[:], uint32(l.RequestMaxBytes)+1)
-			if _, err := c.nc.Write(p[:]); err != nil {
-				return outcomeClosed
-			}
-			if c.closedByPeer(deadline) {
-				return outcomeClosed
-			}
-			return outcomeTimeout
+			return sizePrefixOnly(c, deadline, uint32(l.RequestMaxBytes)+1)
 		}},
 		{"negative_size_prefix", func(c *rawConn, deadline time.Time) string {
-			if _, err := c.nc.Write([]byte{0x80, 0, 0, 0}); err != nil {
-				return outcomeClosed
-			}
-			if c.closedByPeer(deadline) {
-				return outcomeClosed
-			}
-			return outcomeTimeout
+			return sizePrefixOnly(c, deadline, 0x80000000)
 		}},
 		{"join_metadata_over_max", func(c *rawConn, deadline time.Time) string {
 			req := kmsg.NewPtrJoinGroupRequest()
@@ -628,6 +614,19 @@ func bombKinds(l mixLimits) []bombKind {
 			return commitOne(c, deadline, "abuse-bomb-commit", l.abuseTopic, p)
 		}},
 	}
+}
+
+// sizePrefixOnly writes a request's size prefix, size, and nothing after
+// it: the broker must close the connection by deadline rather than wait
+// for (or allocate) the body.
+func sizePrefixOnly(c *rawConn, deadline time.Time, size uint32) string {
+	if _, err := c.nc.Write(binary.BigEndian.AppendUint32(nil, size)); err != nil {
+		return outcomeClosed
+	}
+	if c.closedByPeer(deadline) {
+		return outcomeClosed
+	}
+	return outcomeTimeout
 }
 
 // commitOne commits p of topic for group outside any generation (-1),

@@ -144,31 +144,32 @@ func RunKill(ctx context.Context, cfg KillConfig) (*KillReport, error) {
 	if err := cfg.check("kill test"); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 2))
 	rep := &KillReport{Seed: cfg.Seed}
 	var err error
-	rep.Trials, err = killTrials(cfg.Trials, cfg.MinRun, cfg.MaxRun, rng, func(i int, run time.Duration) (KillTrial, error) {
-		tr, err := trial(ctx, cfg, i, run)
-		if err == nil {
-			cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "acked", tr.Acked, "lost", tr.Lost,
-				"duplicates", tr.Duplicates, "out_of_order", tr.OutOfOrder)
-		}
-		return tr, err
+	rep.Trials, err = killTrials(&cfg, 2, func(i int, run time.Duration, _ *rand.Rand) (KillTrial, error) {
+		return trial(ctx, cfg, i, run)
+	}, func(tr KillTrial) []any {
+		return []any{"acked", tr.Acked, "lost", tr.Lost, "duplicates", tr.Duplicates, "out_of_order", tr.OutOfOrder}
 	})
 	return rep, err
 }
 
-// killTrials runs n trials of a kill test, each killing the broker at a
-// uniformly random moment in [minRun, maxRun] drawn from rng before the
-// trial starts, and stops at the first trial that fails to run.
-func killTrials[T any](n int, minRun, maxRun time.Duration, rng *rand.Rand, trial func(i int, run time.Duration) (T, error)) ([]T, error) {
+// killTrials runs c.Trials trials of a kill test, each killing the broker
+// at a uniformly random moment in [c.MinRun, c.MaxRun]. The moments come
+// from one generator seeded with c.Seed on stream, drawn before each trial
+// starts; trial may draw from it too. Each trial run is logged with what
+// attrs says of its outcome; the first trial that fails to run ends the
+// test.
+func killTrials[T any](c *KillConfig, stream uint64, trial func(i int, run time.Duration, rng *rand.Rand) (T, error), attrs func(T) []any) ([]T, error) {
+	rng := rand.New(rand.NewPCG(c.Seed, stream))
 	var out []T
-	for i := range n {
-		run := minRun + time.Duration(rng.Int64N(int64(maxRun-minRun)+1))
-		tr, err := trial(i, run)
+	for i := range c.Trials {
+		run := c.MinRun + time.Duration(rng.Int64N(int64(c.MaxRun-c.MinRun)+1))
+		tr, err := trial(i, run, rng)
 		if err != nil {
 			return out, fmt.Errorf("trial %d: %w", i+1, err)
 		}
+		c.Logger.Info("trial", append([]any{"n", i + 1, "of", c.Trials, "killed_after", run}, attrs(tr)...)...)
 		out = append(out, tr)
 	}
 	return out, nil

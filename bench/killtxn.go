@@ -119,16 +119,12 @@ func RunKillTxn(ctx context.Context, cfg KillTxnConfig) (*KillTxnReport, error) 
 	if err := cfg.check("transactions kill test"); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 3))
 	rep := &KillTxnReport{Seed: cfg.Seed}
 	var err error
-	rep.Trials, err = killTrials(cfg.Trials, cfg.MinRun, cfg.MaxRun, rng, func(i int, run time.Duration) (KillTxnTrial, error) {
-		tr, err := txnTrial(ctx, cfg, i, run, rng.Uint64())
-		if err == nil {
-			cfg.Logger.Info("trial", "n", i+1, "of", cfg.Trials, "killed_after", run, "committed", tr.Committed, "aborted", tr.Aborted,
-				"in_doubt", tr.InDoubt, "open", tr.Open, "records", tr.Records, "ok", tr.OK())
-		}
-		return tr, err
+	rep.Trials, err = killTrials(&cfg.KillConfig, 3, func(i int, run time.Duration, rng *rand.Rand) (KillTxnTrial, error) {
+		return txnTrial(ctx, cfg, i, run, rng.Uint64())
+	}, func(tr KillTxnTrial) []any {
+		return []any{"committed", tr.Committed, "aborted", tr.Aborted, "in_doubt", tr.InDoubt, "open", tr.Open, "records", tr.Records, "ok", tr.OK()}
 	})
 	return rep, err
 }

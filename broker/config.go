@@ -477,7 +477,9 @@ func parseInt(v string, bits int) (int64, error) {
 	return n, nil
 }
 
-func intKey(name string, bits int, set func(*Config, int64), get func(Config) int64) keySpec {
+// intFuncKey is a whole-number key of bits bits that set stores and get
+// reads back.
+func intFuncKey(name string, bits int, set func(*Config, int64), get func(Config) int64) keySpec {
 	return keySpec{
 		name: name,
 		set: func(c *Config, v string) error {
@@ -492,21 +494,30 @@ func intKey(name string, bits int, set func(*Config, int64), get func(Config) in
 	}
 }
 
-func boolKey(name string, set func(*Config, bool), get func(Config) bool) keySpec {
+// intKey is a whole-number key of bits bits kept in the field of c that
+// field points to.
+func intKey[T ~int | ~int32 | ~int64](name string, bits int, field func(c *Config) *T) keySpec {
+	return intFuncKey(name, bits,
+		func(c *Config, n int64) { *field(c) = T(n) },
+		func(c Config) int64 { return int64(*field(&c)) })
+}
+
+// boolKey is a true/false key kept in the field of c that field points to.
+func boolKey(name string, field func(c *Config) *bool) keySpec {
 	return keySpec{
 		name: name,
 		set: func(c *Config, v string) error {
 			switch strings.ToLower(strings.TrimSpace(v)) {
 			case "true":
-				set(c, true)
+				*field(c) = true
 			case "false":
-				set(c, false)
+				*field(c) = false
 			default:
 				return errFix("not true or false")
 			}
 			return nil
 		},
-		get: func(c Config) string { return strconv.FormatBool(get(c)) },
+		get: func(c Config) string { return strconv.FormatBool(*field(&c)) },
 	}
 }
 
@@ -518,9 +529,9 @@ func strKey(name string, set func(*Config, string), get func(Config) string) key
 	}
 }
 
-// durKey reads a number of unit into a duration; negative numbers stay
-// negative (-1 = forever for retention).
-func durKey(name string, unit time.Duration, set func(*Config, time.Duration), get func(Config) time.Duration) keySpec {
+// durKey reads a number of unit into the duration field of c that field
+// points to; negative numbers stay negative (-1 = forever for retention).
+func durKey(name string, unit time.Duration, field func(c *Config) *time.Duration) keySpec {
 	return keySpec{
 		name: name,
 		set: func(c *Config, v string) error {
@@ -529,14 +540,14 @@ func durKey(name string, unit time.Duration, set func(*Config, time.Duration), g
 				return err
 			}
 			if n < 0 {
-				set(c, -1)
+				*field(c) = -1
 				return nil
 			}
-			set(c, time.Duration(n)*unit)
+			*field(c) = time.Duration(n) * unit
 			return nil
 		},
 		get: func(c Config) string {
-			d := get(c)
+			d := *field(&c)
 			if d < 0 {
 				return "-1"
 			}
@@ -548,7 +559,7 @@ func durKey(name string, unit time.Duration, set func(*Config, time.Duration), g
 // flushKey reads a log.flush.interval.* key, where Kafka's default,
 // Long.MAX_VALUE, means never and is kept as 0 (off).
 func flushKey(name string, set func(*Config, int64), get func(Config) int64) keySpec {
-	return intKey(name, 64, func(c *Config, n int64) {
+	return intFuncKey(name, 64, func(c *Config, n int64) {
 		if n == math.MaxInt64 {
 			n = 0
 		}
@@ -580,8 +591,8 @@ func listenerAddr(v string) (string, error) {
 // precedence: log.retention.ms over .minutes over .hours, log.roll.ms over
 // log.roll.hours, log.dirs over log.dir, listeners over host.name/port).
 var keySpecs = []keySpec{
-	intKey("broker.id", 32, func(c *Config, n int64) { c.NodeID = int32(n) }, func(c Config) int64 { return int64(c.NodeID) }),
-	intKey("node.id", 32, func(c *Config, n int64) { c.NodeID = int32(n) }, func(c Config) int64 { return int64(c.NodeID) }),
+	intKey("broker.id", 32, func(c *Config) *int32 { return &c.NodeID }),
+	intKey("node.id", 32, func(c *Config) *int32 { return &c.NodeID }),
 	strKey("host.name", func(c *Config, v string) {
 		_, port, _ := net.SplitHostPort(c.ListenAddr)
 		c.ListenAddr = net.JoinHostPort(v, port)
@@ -620,58 +631,58 @@ var keySpecs = []keySpec{
 	}},
 	strKey("log.dir", func(c *Config, v string) { c.LogDirs = splitDirs(v) }, func(c Config) string { return strings.Join(c.LogDirs, ",") }),
 	strKey("log.dirs", func(c *Config, v string) { c.LogDirs = splitDirs(v) }, func(c Config) string { return strings.Join(c.LogDirs, ",") }),
-	intKey("num.recovery.threads.per.data.dir", 32, func(c *Config, n int64) { c.RecoveryThreadsPerDataDir = int(n) }, func(c Config) int64 { return int64(c.RecoveryThreadsPerDataDir) }),
-	boolKey("auto.create.topics.enable", func(c *Config, b bool) { c.AutoCreateTopics = b }, func(c Config) bool { return c.AutoCreateTopics }),
-	intKey("num.partitions", 32, func(c *Config, n int64) { c.NumPartitions = int32(n) }, func(c Config) int64 { return int64(c.NumPartitions) }),
-	durKey("log.retention.hours", time.Hour, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
-	durKey("log.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
-	durKey("log.retention.ms", time.Millisecond, func(c *Config, d time.Duration) { c.Retention = d }, func(c Config) time.Duration { return c.Retention }),
-	intKey("log.retention.bytes", 64, func(c *Config, n int64) { c.RetentionBytes = n }, func(c Config) int64 { return c.RetentionBytes }),
-	durKey("log.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.RetentionCheckInterval = d }, func(c Config) time.Duration { return c.RetentionCheckInterval }),
-	intKey("log.segment.bytes", 64, func(c *Config, n int64) { c.SegmentBytes = n }, func(c Config) int64 { return c.SegmentBytes }),
-	durKey("log.roll.hours", time.Hour, func(c *Config, d time.Duration) { c.RollInterval = d }, func(c Config) time.Duration { return c.RollInterval }),
-	durKey("log.roll.ms", time.Millisecond, func(c *Config, d time.Duration) { c.RollInterval = d }, func(c Config) time.Duration { return c.RollInterval }),
-	intKey("log.index.interval.bytes", 32, func(c *Config, n int64) { c.IndexIntervalBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexIntervalBytes) }),
-	intKey("log.index.size.max.bytes", 32, func(c *Config, n int64) { c.IndexSizeMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.IndexSizeMaxBytes) }),
+	intKey("num.recovery.threads.per.data.dir", 32, func(c *Config) *int { return &c.RecoveryThreadsPerDataDir }),
+	boolKey("auto.create.topics.enable", func(c *Config) *bool { return &c.AutoCreateTopics }),
+	intKey("num.partitions", 32, func(c *Config) *int32 { return &c.NumPartitions }),
+	durKey("log.retention.hours", time.Hour, func(c *Config) *time.Duration { return &c.Retention }),
+	durKey("log.retention.minutes", time.Minute, func(c *Config) *time.Duration { return &c.Retention }),
+	durKey("log.retention.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.Retention }),
+	intKey("log.retention.bytes", 64, func(c *Config) *int64 { return &c.RetentionBytes }),
+	durKey("log.retention.check.interval.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.RetentionCheckInterval }),
+	intKey("log.segment.bytes", 64, func(c *Config) *int64 { return &c.SegmentBytes }),
+	durKey("log.roll.hours", time.Hour, func(c *Config) *time.Duration { return &c.RollInterval }),
+	durKey("log.roll.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.RollInterval }),
+	intKey("log.index.interval.bytes", 32, func(c *Config) *int32 { return &c.IndexIntervalBytes }),
+	intKey("log.index.size.max.bytes", 32, func(c *Config) *int32 { return &c.IndexSizeMaxBytes }),
 	strKey("compression.type", func(c *Config, v string) { c.CompressionType = v }, func(c Config) string { return c.CompressionType }),
-	intKey("message.max.bytes", 32, func(c *Config, n int64) { c.MessageMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.MessageMaxBytes) }),
+	intKey("message.max.bytes", 32, func(c *Config) *int32 { return &c.MessageMaxBytes }),
 	flushKey("log.flush.interval.messages", func(c *Config, n int64) { c.FlushIntervalMessages = n }, func(c Config) int64 { return c.FlushIntervalMessages }),
 	flushKey("log.flush.interval.ms", func(c *Config, n int64) { c.FlushInterval = time.Duration(n) * time.Millisecond }, func(c Config) int64 { return c.FlushInterval.Milliseconds() }),
-	boolKey("log.flush.sync.on.ack", func(c *Config, b bool) { c.FlushSyncOnAck = b }, func(c Config) bool { return c.FlushSyncOnAck }),
-	durKey("group.min.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMinSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMinSessionTimeout }),
-	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupMaxSessionTimeout = d }, func(c Config) time.Duration { return c.GroupMaxSessionTimeout }),
-	durKey("offsets.retention.minutes", time.Minute, func(c *Config, d time.Duration) { c.OffsetsRetention = d }, func(c Config) time.Duration { return c.OffsetsRetention }),
-	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.OffsetsRetentionCheckInterval = d }, func(c Config) time.Duration { return c.OffsetsRetentionCheckInterval }),
-	intKey("brokerlab.group.protocol.metadata.max.bytes", 32, func(c *Config, n int64) { c.GroupProtocolMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.GroupProtocolMetadataMaxBytes) }),
-	durKey("group.initial.rebalance.delay.ms", time.Millisecond, func(c *Config, d time.Duration) { c.GroupInitialRebalanceDelay = d }, func(c Config) time.Duration { return c.GroupInitialRebalanceDelay }),
-	durKey("transaction.max.timeout.ms", time.Millisecond, func(c *Config, d time.Duration) { c.TransactionMaxTimeout = d }, func(c Config) time.Duration { return c.TransactionMaxTimeout }),
-	durKey("transactional.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.TransactionalIDExpiration = d }, func(c Config) time.Duration { return c.TransactionalIDExpiration }),
-	durKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.TransactionCheckInterval = d }, func(c Config) time.Duration { return c.TransactionCheckInterval }),
-	intKey("brokerlab.transactional.ids.max", 32, func(c *Config, n int64) { c.TransactionalIDsMax = int(n) }, func(c Config) int64 { return int64(c.TransactionalIDsMax) }),
-	intKey("brokerlab.transaction.partitions.max", 32, func(c *Config, n int64) { c.TransactionPartitionsMax = int(n) }, func(c Config) int64 { return int64(c.TransactionPartitionsMax) }),
-	intKey("offsets.topic.num.partitions", 32, func(c *Config, n int64) { c.OffsetsTopicNumPartitions = int32(n) }, func(c Config) int64 { return int64(c.OffsetsTopicNumPartitions) }),
-	intKey("offset.metadata.max.bytes", 32, func(c *Config, n int64) { c.OffsetMetadataMaxBytes = int(n) }, func(c Config) int64 { return int64(c.OffsetMetadataMaxBytes) }),
-	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpiration = d }, func(c Config) time.Duration { return c.ProducerIDExpiration }),
-	durKey("producer.id.expiration.check.interval.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ProducerIDExpirationCheck = d }, func(c Config) time.Duration { return c.ProducerIDExpirationCheck }),
-	intKey("brokerlab.message.max.decompressed.bytes", 32, func(c *Config, n int64) { c.MessageMaxDecompressedBytes = int(n) }, func(c Config) int64 { return int64(c.MessageMaxDecompressedBytes) }),
-	intKey("brokerlab.log.preallocate.bytes", 64, func(c *Config, n int64) { c.LogPreallocateBytes = n }, func(c Config) int64 { return c.LogPreallocateBytes }),
-	intKey("max.broker.partitions", 32, func(c *Config, n int64) { c.MaxBrokerPartitions = int(n) }, func(c Config) int64 { return int64(c.MaxBrokerPartitions) }),
-	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config, n int64) { c.CreateTopicsMaxPartitions = int(n) }, func(c Config) int64 { return int64(c.CreateTopicsMaxPartitions) }),
+	boolKey("log.flush.sync.on.ack", func(c *Config) *bool { return &c.FlushSyncOnAck }),
+	durKey("group.min.session.timeout.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.GroupMinSessionTimeout }),
+	durKey("group.max.session.timeout.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.GroupMaxSessionTimeout }),
+	durKey("offsets.retention.minutes", time.Minute, func(c *Config) *time.Duration { return &c.OffsetsRetention }),
+	durKey("offsets.retention.check.interval.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.OffsetsRetentionCheckInterval }),
+	intKey("brokerlab.group.protocol.metadata.max.bytes", 32, func(c *Config) *int { return &c.GroupProtocolMetadataMaxBytes }),
+	durKey("group.initial.rebalance.delay.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.GroupInitialRebalanceDelay }),
+	durKey("transaction.max.timeout.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.TransactionMaxTimeout }),
+	durKey("transactional.id.expiration.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.TransactionalIDExpiration }),
+	durKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.TransactionCheckInterval }),
+	intKey("brokerlab.transactional.ids.max", 32, func(c *Config) *int { return &c.TransactionalIDsMax }),
+	intKey("brokerlab.transaction.partitions.max", 32, func(c *Config) *int { return &c.TransactionPartitionsMax }),
+	intKey("offsets.topic.num.partitions", 32, func(c *Config) *int32 { return &c.OffsetsTopicNumPartitions }),
+	intKey("offset.metadata.max.bytes", 32, func(c *Config) *int { return &c.OffsetMetadataMaxBytes }),
+	durKey("producer.id.expiration.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.ProducerIDExpiration }),
+	durKey("producer.id.expiration.check.interval.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.ProducerIDExpirationCheck }),
+	intKey("brokerlab.message.max.decompressed.bytes", 32, func(c *Config) *int { return &c.MessageMaxDecompressedBytes }),
+	intKey("brokerlab.log.preallocate.bytes", 64, func(c *Config) *int64 { return &c.LogPreallocateBytes }),
+	intKey("max.broker.partitions", 32, func(c *Config) *int { return &c.MaxBrokerPartitions }),
+	intKey("brokerlab.create.topics.partitions.max", 32, func(c *Config) *int { return &c.CreateTopicsMaxPartitions }),
 	strKey("brokerlab.fetch.mode", func(c *Config, v string) { c.FetchMode = strings.ToLower(v) }, func(c Config) string { return c.FetchMode }),
-	intKey("socket.send.buffer.bytes", 32, func(c *Config, n int64) { c.SocketSendBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketSendBufferBytes) }),
-	intKey("socket.receive.buffer.bytes", 32, func(c *Config, n int64) { c.SocketReceiveBufferBytes = int(n) }, func(c Config) int64 { return int64(c.SocketReceiveBufferBytes) }),
-	intKey("socket.request.max.bytes", 32, func(c *Config, n int64) { c.SocketRequestMaxBytes = int32(n) }, func(c Config) int64 { return int64(c.SocketRequestMaxBytes) }),
+	intKey("socket.send.buffer.bytes", 32, func(c *Config) *int { return &c.SocketSendBufferBytes }),
+	intKey("socket.receive.buffer.bytes", 32, func(c *Config) *int { return &c.SocketReceiveBufferBytes }),
+	intKey("socket.request.max.bytes", 32, func(c *Config) *int32 { return &c.SocketRequestMaxBytes }),
 	strKey("brokerlab.metrics.listen", func(c *Config, v string) { c.MetricsListen = v }, func(c Config) string { return c.MetricsListen }),
-	boolKey("brokerlab.metrics.pprof", func(c *Config, b bool) { c.MetricsPprof = b }, func(c Config) bool { return c.MetricsPprof }),
-	durKey("connections.max.idle.ms", time.Millisecond, func(c *Config, d time.Duration) { c.ConnectionsMaxIdle = d }, func(c Config) time.Duration { return c.ConnectionsMaxIdle }),
-	intKey("max.connections", 32, func(c *Config, n int64) { c.MaxConnections = int(n) }, func(c Config) int64 { return int64(c.MaxConnections) }),
-	intKey("max.connections.per.ip", 32, func(c *Config, n int64) { c.MaxConnectionsPerIP = int(n) }, func(c Config) int64 { return int64(c.MaxConnectionsPerIP) }),
-	intKey("queued.max.request.bytes", 64, func(c *Config, n int64) { c.QueuedMaxRequestBytes = n }, func(c Config) int64 { return c.QueuedMaxRequestBytes }),
-	durKey("brokerlab.fetch.max.wait.ms", time.Millisecond, func(c *Config, d time.Duration) { c.FetchMaxWait = d }, func(c Config) time.Duration { return c.FetchMaxWait }),
+	boolKey("brokerlab.metrics.pprof", func(c *Config) *bool { return &c.MetricsPprof }),
+	durKey("connections.max.idle.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.ConnectionsMaxIdle }),
+	intKey("max.connections", 32, func(c *Config) *int { return &c.MaxConnections }),
+	intKey("max.connections.per.ip", 32, func(c *Config) *int { return &c.MaxConnectionsPerIP }),
+	intKey("queued.max.request.bytes", 64, func(c *Config) *int64 { return &c.QueuedMaxRequestBytes }),
+	durKey("brokerlab.fetch.max.wait.ms", time.Millisecond, func(c *Config) *time.Duration { return &c.FetchMaxWait }),
 	strKey("brokerlab.pyroscope.server", func(c *Config, v string) { c.PyroscopeServer = v }, func(c Config) string { return c.PyroscopeServer }),
 	strKey("brokerlab.pyroscope.tags", func(c *Config, v string) { c.PyroscopeTags = v }, func(c Config) string { return c.PyroscopeTags }),
-	intKey("brokerlab.metrics.pprof.mutex.fraction", 32, func(c *Config, n int64) { c.PprofMutexFraction = int(n) }, func(c Config) int64 { return int64(c.PprofMutexFraction) }),
-	intKey("brokerlab.metrics.pprof.block.rate", 32, func(c *Config, n int64) { c.PprofBlockRate = int(n) }, func(c Config) int64 { return int64(c.PprofBlockRate) }),
+	intKey("brokerlab.metrics.pprof.mutex.fraction", 32, func(c *Config) *int { return &c.PprofMutexFraction }),
+	intKey("brokerlab.metrics.pprof.block.rate", 32, func(c *Config) *int { return &c.PprofBlockRate }),
 }
 
 // PyroscopeTagMap parses brokerlab.pyroscope.tags: "plan=quick,cell=c01"

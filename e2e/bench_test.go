@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,16 +62,10 @@ func TestLabBenchInMiniature(t *testing.T) {
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("want one versus.json under %s, got %v (%v)\n%s", out, runs, err, b)
 	}
-	raw, err := os.ReadFile(runs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var res struct {
 		Report bench.VersusReport `json:"report"`
 	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, runs[0], &res)
 	seen := map[string]bool{}
 	for _, s := range res.Report.Samples {
 		seen[s.Target] = true
@@ -99,13 +92,7 @@ func TestLabBenchInMiniature(t *testing.T) {
 	// measured phases' counts differ by the consumer lag at their edges.
 	for _, name := range []string{"load-max.json", "load-half.json"} {
 		var res loadgen.Result
-		raw, err = os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(raw, &res); err != nil {
-			t.Fatal(err)
-		}
+		readJSON(t, filepath.Join(dir, name), &res)
 		if tot := res.Totals; tot.Acked == 0 || !tot.Drained || len(tot.Subscriptions) == 0 {
 			t.Errorf("%s: totals %+v; want records acked, every one consumed by every subscription, and the drain ended with nothing missing", name, tot)
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,6 +32,18 @@ func TestMain(m *testing.M) {
 }
 
 func bin(name string) string { return filepath.Join(binDir, name) }
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(tb testing.TB, path string, v any) {
+	tb.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+}
 
 // repoRoot is the repository's top directory (tests run in e2e/).
 func repoRoot(tb testing.TB) string {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,14 +34,8 @@ func TestSweepSavesProfilesWithEachRun(t *testing.T) {
 		t.Fatalf("want 2 run records (2 cells x 1 round), got %v (%v)\n%s", recs, err, b)
 	}
 	for _, path := range recs {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var rec tuning.Record
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			t.Fatal(err)
-		}
+		readJSON(t, path, &rec)
 		kinds := map[string]int{}
 		for _, p := range rec.Profiles {
 			kinds[string(p.Kind)]++
@@ -89,16 +82,10 @@ func TestLoadSavesProfilesOfTheMeasuredPhase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab load -profile: %v\n%s", err, b)
 	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var res struct {
 		Profiles []string `json:"profiles"`
 	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, out, &res)
 	if len(res.Profiles) != 1 || res.Profiles[0] != "profiles/profiled.cpu.pprof" {
 		t.Fatalf("result lists profiles %v, want [profiles/profiled.cpu.pprof]\n%s", res.Profiles, b)
 	}

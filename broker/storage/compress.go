@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -58,16 +59,10 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 	case 0:
 		return append(dst, src...), nil
 	case codecGzip:
-		w, _ := c.gzip.Get().(*gzip.Writer)
-		if w == nil {
-			w = gzip.NewWriter(nil)
-		}
+		w := pooled(&c.gzip, func() *gzip.Writer { return gzip.NewWriter(nil) })
 		defer c.gzip.Put(w)
 		w.Reset(buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeFrame(w, src); err != nil {
 			return nil, err
 		}
 	case codecSnappy:
@@ -83,19 +78,13 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		}
 		return out, nil
 	case codecLz4:
-		w, _ := c.lz4.Get().(*lz4.Writer)
-		if w == nil {
-			w = lz4.NewWriter(nil)
-		}
+		w := pooled(&c.lz4, func() *lz4.Writer { return lz4.NewWriter(nil) })
 		defer c.lz4.Put(w)
 		w.Reset(buf)
 		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ConcurrencyOption(1)); err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeFrame(w, src); err != nil {
 			return nil, err
 		}
 	case codecZstd:
@@ -112,6 +101,15 @@ func (c *compressor) compress(dst, src []byte, codec int16) ([]byte, error) {
 		return nil, fmt.Errorf("unknown compression codec %d", codec)
 	}
 	return buf.Bytes(), nil
+}
+
+// writeFrame writes src through w, a codec's stream writer, and closes w,
+// which ends the frame.
+func writeFrame(w io.WriteCloser, src []byte) error {
+	if _, err := w.Write(src); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // recompress returns records with every batch whose codec is not target

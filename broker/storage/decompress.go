@@ -56,20 +56,14 @@ func newDecompressor(limit int) *decompressor {
 func (d *decompressor) decompress(src []byte, codec int16) ([]byte, error) {
 	switch codec {
 	case codecGzip:
-		r, _ := d.gzip.Get().(*gzip.Reader)
-		if r == nil {
-			r = new(gzip.Reader)
-		}
+		r := pooled(&d.gzip, func() *gzip.Reader { return new(gzip.Reader) })
 		defer d.gzip.Put(r)
 		if err := r.Reset(bytes.NewReader(src)); err != nil {
 			return nil, err
 		}
 		return d.readBounded(r)
 	case codecLz4:
-		r, _ := d.lz4.Get().(*lz4.Reader)
-		if r == nil {
-			r = lz4.NewReader(nil)
-		}
+		r := pooled(&d.lz4, func() *lz4.Reader { return lz4.NewReader(nil) })
 		defer d.lz4.Put(r)
 		r.Reset(bytes.NewReader(src))
 		return d.readBounded(r)
@@ -88,6 +82,14 @@ func (d *decompressor) decompress(src []byte, codec int16) ([]byte, error) {
 		return out, err
 	}
 	return nil, fmt.Errorf("unknown compression codec %d", codec)
+}
+
+// pooled returns an item of p, or fresh's when p has none.
+func pooled[T any](p *sync.Pool, fresh func() T) T {
+	if v, ok := p.Get().(T); ok {
+		return v
+	}
+	return fresh()
 }
 
 // readBounded reads r to its end, or fails once it has produced more

@@ -73,7 +73,6 @@ func openLog(dir string, logger *slog.Logger) (*txnLog, []record, error) {
 	}
 	l := &txnLog{dir: dir, logger: logger, file: file, latest: map[string]int64{}, recs: map[string]record{}, compactBytes: 1 << 20}
 	path := file.Path()
-	byID := map[string]record{}
 	n, skipped := 0, 0
 	valid := framedlog.Frames(data, 0, maxRecordLen, func(body []byte) {
 		n++
@@ -83,11 +82,11 @@ func openLog(dir string, logger *slog.Logger) (*txnLog, []record, error) {
 			return
 		}
 		if r.State == stateDead.String() {
-			delete(byID, r.ID)
+			delete(l.recs, r.ID)
 			delete(l.latest, r.ID)
 			return
 		}
-		byID[r.ID] = r
+		l.recs[r.ID] = r
 		l.latest[r.ID] = int64(framedlog.HeaderLen + len(body))
 	})
 	for _, sz := range l.latest {
@@ -99,12 +98,7 @@ func openLog(dir string, logger *slog.Logger) (*txnLog, []record, error) {
 	if skipped > 0 {
 		logger.Warn("skipping transaction log records that do not decode", "path", path, "records", skipped)
 	}
-	recs := make([]record, 0, len(byID))
-	for _, r := range byID {
-		recs = append(recs, r)
-		l.recs[r.ID] = r
-	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
+	recs := l.sortedRecords()
 	if valid < len(data) || n > len(recs) {
 		if err := l.rewrite(recs); err != nil {
 			return nil, nil, err
@@ -151,17 +145,23 @@ func (l *txnLog) append(r record) error {
 		l.liveBytes += int64(len(buf))
 	}
 	if size := l.file.Size(); size > l.compactBytes && size > 4*l.liveBytes {
-		recs := make([]record, 0, len(l.recs))
-		for _, r := range l.recs {
-			recs = append(recs, r)
-		}
-		sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
-		if err := l.rewrite(recs); err != nil {
+		if err := l.rewrite(l.sortedRecords()); err != nil {
 			// r is durable; a failed compaction leaves the old file.
 			l.logger.Error("compacting transaction log", "dir", l.dir, "err", err)
 		}
 	}
 	return nil
+}
+
+// sortedRecords returns the latest record of every live transactional id,
+// sorted by id.
+func (l *txnLog) sortedRecords() []record {
+	recs := make([]record, 0, len(l.recs))
+	for _, r := range l.recs {
+		recs = append(recs, r)
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
+	return recs
 }
 
 // rewrite replaces the file with recs (framedlog.File.Replace; l.mu held,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -9,13 +10,6 @@ import (
 
 	"github.com/brokerlab/brokerlab/bench"
 )
-
-func init() {
-	register("abuse", command{
-		summary: "soak: a well-behaved producer and consumer beside misbehaving clients; throughput ratio, broker RSS, fds, goroutines, no acked record lost",
-		run:     runAbuse,
-	})
-}
 
 func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("abuse", "where the broker's log lives (default a temp dir)")
@@ -30,27 +24,20 @@ func runAbuse(ctx context.Context, logger *slog.Logger, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	rep, runErr := bench.RunAbuse(ctx, bench.AbuseConfig{
-		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Duration: *duration, Rounds: *rounds,
-		Solo: *solo, Rate: *rate, Size: *size, Seed: *seed, BrokerProps: props, Logger: logger.With("component", "abuse"),
-	})
-	if rep == nil {
-		return runErr
-	}
 	var invErr error
-	if err := exp.save(runErr, func(runDir string) error {
+	if err := runExperiment(exp, func(env runEnv) (*bench.AbuseReport, error) {
+		return bench.RunAbuse(ctx, bench.AbuseConfig{
+			BrokerPath: env.binary("broker"), WorkDir: env.dir, Duration: *duration, Rounds: *rounds,
+			Solo: *solo, Rate: *rate, Size: *size, Seed: *seed, BrokerProps: props, Logger: logger.With("component", "abuse"),
+		})
+	}, func(rep *bench.AbuseReport, runDir, workDir string, stdout io.Writer) error {
 		// Keep the broker's log and properties beside the results.
 		for _, f := range []string{"broker-abuse.log", "server-abuse.properties"} {
-			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+			if b, err := os.ReadFile(filepath.Join(workDir, f)); err == nil {
 				_ = os.WriteFile(filepath.Join(runDir, f), b, 0o644)
 			}
 		}
-		invErr = rep.Save(runDir, dir, os.Stdout)
+		invErr = rep.Save(runDir, workDir, stdout)
 		return nil
 	}); err != nil {
 		return err

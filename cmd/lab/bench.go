@@ -11,13 +11,6 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/report"
 )
 
-func init() {
-	register("bench", command{
-		summary: "the main job (make bench): ceilings, broker vs kfake, max rate and half of it, the quick tuning plan",
-		run:     runBench,
-	})
-}
-
 // benchStages are the parts of lab bench, in the order they run.
 var benchStages = bench.Stages
 
@@ -40,8 +33,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 	pyroscope := fs.String("pyroscope", "", "plan: send the brokers' continuous profiles to this pyroscope server, as lab sweep -pyroscope")
 	ceilingRuns := fs.Int("ceiling-runs", 3, "ceilings: measurements of the machine's ceilings (a share of a ceiling is given with their spread)")
 	note := fs.String("note", "", "a remark on the conditions (e.g. \"machine shared with other builds\"), put in the summary and the run's README.md")
-	var overrides stringList
-	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
+	overrides := overridesFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +46,7 @@ func runBench(ctx context.Context, logger *slog.Logger, args []string) error {
 		Out: *out, Root: *root, BinDir: bin, Stages: strings.Split(*stages, ","),
 		Repetitions: *pairs, Records: *records, Size: *size,
 		Workload: *loadWorkload, Driver: *loadDriver, Measure: *measure, SearchMax: *searchMax,
-		PlanFile: *plan, PlanArgs: strings.Fields(*planArgs), Overrides: overrides,
+		PlanFile: *plan, PlanArgs: strings.Fields(*planArgs), Overrides: *overrides,
 		Profile: *profile, Pyroscope: *pyroscope,
 		Plan: func(ctx context.Context, args []string) (string, error) {
 			return runPlanArgs(ctx, logger, "lab bench", *plan, args)

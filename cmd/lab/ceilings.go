@@ -12,14 +12,6 @@ import (
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-func init() {
-	register("ceilings", command{
-		args:    "DIR",
-		summary: "measure the machine's limits: write, write+fsync on DIR, sendfile and TCP over loopback",
-		run:     runCeilings,
-	})
-}
-
 func runCeilings(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("ceilings")
 	dur := fs.Duration("duration", 2*time.Second, "length of each of the four measurements")

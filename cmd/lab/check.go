@@ -19,13 +19,6 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/check"
 )
 
-func init() {
-	register("check", command{
-		summary: "compare this host's settings with the seed's advice or a lab run's findings (like rpk redpanda check)",
-		run:     runCheck,
-	})
-}
-
 // errWarned is lab check -strict's error when a setting warned.
 var errWarned = errors.New("settings warned (-strict)")
 

@@ -2,22 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/brokerlab/brokerlab/bench"
-	"github.com/brokerlab/brokerlab/internal/rdkperf"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
-
-func init() {
-	register("fetch", command{
-		summary: "fill one partition and read it back in sendfile and copy fetch modes with rdkafka_performance and the null consumer: MB/s, broker CPU/GB, RSS, share of the sendfile ceiling",
-		run:     runFetch,
-	})
-}
 
 func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("fetch", "where the broker's log lives (needs -gb of free space; default a temp dir)")
@@ -29,35 +20,29 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	readers := fs.String("readers", "rdkafka_performance,null", "who reads the log in each mode: rdkafka_performance (a real client) and null (raw Fetch, framing checked, no record decoded)")
 	nullStreams := fs.Int("null-streams", 4, "the null consumer's connections")
 	ceilingsFile := fs.String("ceilings", "", "the machine's ceilings from lab ceilings -out (default: measured first in the work dir)")
-	var overrides stringList
-	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
+	overrides := overridesFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 
-	bin, dir, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	rdk, err := rdkperf.Find(filepath.Dir(bin))
-	if err != nil {
-		return err
-	}
 	cfg := bench.FetchConfig{
-		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),
-		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, BrokerOverrides: overrides,
+		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, BrokerOverrides: *overrides,
 		Logger: logger.With("component", "fetchbench"),
 	}
-	if *ceilingsFile != "" {
-		if cfg.Ceilings, err = loadgen.ReadCeilings(*ceilingsFile); err != nil {
-			return err
+	return runExperiment(exp, func(env runEnv) (*bench.FetchReport, error) {
+		var err error
+		if cfg.RdkPerfPath, err = env.rdkPerf(); err != nil {
+			return nil, err
 		}
-	}
-	rep, runErr := bench.RunFetch(ctx, cfg)
-	if rep == nil {
-		return runErr
-	}
-	return exp.save(runErr, func(runDir string) error { return rep.Save(runDir, cfg, os.Stdout) })
+		cfg.BrokerPath, cfg.WorkDir = env.binary("broker"), env.dir
+		if *ceilingsFile != "" {
+			if cfg.Ceilings, err = loadgen.ReadCeilings(*ceilingsFile); err != nil {
+				return nil, err
+			}
+		}
+		return bench.RunFetch(ctx, cfg)
+	}, func(rep *bench.FetchReport, runDir, _ string, stdout io.Writer) error {
+		return rep.Save(runDir, cfg, stdout)
+	})
 }

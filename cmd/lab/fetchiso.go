@@ -2,20 +2,11 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/brokerlab/brokerlab/bench"
-	"github.com/brokerlab/brokerlab/internal/rdkperf"
 )
-
-func init() {
-	register("fetch-isolation", command{
-		summary: "fill one partition with transactions and read it back at read_uncommitted and read_committed, broker CPU per GB",
-		run:     runFetchIsolation,
-	})
-}
 
 func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("fetch-isolation", "where the broker's log lives (needs a little more than -gb free; default a temp dir)")
@@ -26,22 +17,17 @@ func runFetchIsolation(ctx context.Context, logger *slog.Logger, args []string) 
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	rdk, err := rdkperf.Find(filepath.Dir(bin))
-	if err != nil {
-		return err
-	}
-	rep, runErr := bench.RunFetchIsolation(ctx, bench.FetchIsoConfig{
-		BrokerPath: filepath.Join(bin, "broker"), RdkPerfPath: rdk, WorkDir: dir,
-		LogBytes: int64(*gb * 1e9), Rounds: *rounds, TxnRecords: *txn, AbortEvery: *abortEvery,
-		Logger: logger.With("component", "fetchiso"),
+	return runExperiment(exp, func(env runEnv) (*bench.FetchIsoReport, error) {
+		rdk, err := env.rdkPerf()
+		if err != nil {
+			return nil, err
+		}
+		return bench.RunFetchIsolation(ctx, bench.FetchIsoConfig{
+			BrokerPath: env.binary("broker"), RdkPerfPath: rdk, WorkDir: env.dir,
+			LogBytes: int64(*gb * 1e9), Rounds: *rounds, TxnRecords: *txn, AbortEvery: *abortEvery,
+			Logger: logger.With("component", "fetchiso"),
+		})
+	}, func(rep *bench.FetchIsoReport, runDir, _ string, stdout io.Writer) error {
+		return rep.Save(runDir, stdout)
 	})
-	if rep == nil {
-		return runErr
-	}
-	return exp.save(runErr, func(runDir string) error { return rep.Save(runDir, os.Stdout) })
 }

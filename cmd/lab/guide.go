@@ -11,14 +11,6 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/sweep"
 )
 
-func init() {
-	register("guide", command{
-		args:    "RESULT_DIR",
-		summary: "re-render the tables and the tuning guideline of a sweep's result dir",
-		run:     runGuide,
-	})
-}
-
 func runGuide(_ context.Context, _ *slog.Logger, args []string) error {
 	fs := newFlags("guide")
 	pos, err := parseFlags(fs, args)

@@ -3,20 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/brokerlab/brokerlab/bench"
 )
-
-func init() {
-	register("kill", command{
-		summary: "SIGKILL the broker at random moments under acks=all load; check no acknowledged record is lost",
-		run:     runKill,
-	})
-}
 
 func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("kill", "where the broker's logs live (default a temp dir)")
@@ -28,35 +20,30 @@ func runKill(ctx context.Context, logger *slog.Logger, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-
-	bin, work, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	cfg := bench.KillConfig{
-		BrokerPath: filepath.Join(bin, "broker"), WorkDir: work, Trials: *trials,
-		Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
+		Trials: *trials, Producers: *producers, Partitions: *partitions, MaxRun: *maxRun,
 		Logger: logger.With("component", "killtest"),
 	}
+	var lossErr error
 	if *txns {
 		cfg.MaxRun *= 2
-		rep, runErr := bench.RunKillTxn(ctx, bench.KillTxnConfig{KillConfig: cfg})
-		if rep == nil {
-			return runErr
-		}
-		var lossErr error
-		if err := saveReport(*exp.out, "-kill-txn", nil, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
-			return err
-		}
-		return errors.Join(runErr, lossErr)
+		exp.name = "kill-txn" // its results go to results/<timestamp>-kill-txn/
+		err := runExperiment(exp, func(env runEnv) (*bench.KillTxnReport, error) {
+			cfg.BrokerPath, cfg.WorkDir = env.binary("broker"), env.dir
+			return bench.RunKillTxn(ctx, bench.KillTxnConfig{KillConfig: cfg})
+		}, func(rep *bench.KillTxnReport, runDir, _ string, stdout io.Writer) error {
+			lossErr = rep.Save(runDir, stdout)
+			return nil
+		})
+		return errors.Join(err, lossErr)
 	}
-	rep, runErr := bench.RunKill(ctx, cfg)
-	if rep == nil {
-		return runErr
-	}
-	var lossErr error
-	if err := exp.save(runErr, func(runDir string) error { lossErr = rep.Save(runDir, os.Stdout); return nil }); err != nil {
+	if err := runExperiment(exp, func(env runEnv) (*bench.KillReport, error) {
+		cfg.BrokerPath, cfg.WorkDir = env.binary("broker"), env.dir
+		return bench.RunKill(ctx, cfg)
+	}, func(rep *bench.KillReport, runDir, _ string, stdout io.Writer) error {
+		lossErr = rep.Save(runDir, stdout)
+		return nil
+	}); err != nil {
 		return err
 	}
 	return lossErr

@@ -16,13 +16,6 @@ import (
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-func init() {
-	register("load", command{
-		summary: "run an OMB-shaped workload against a broker and write a JSON result",
-		run:     runLoad,
-	})
-}
-
 func runLoad(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("load")
 	workload := fs.String("workload", "", "workload YAML file (OpenMessaging Benchmark field names; see workloads/)")

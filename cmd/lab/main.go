@@ -1,6 +1,6 @@
 // Command lab is the performance lab: it drives load, attaches probes, runs
 // tuning sweeps and writes reports. Each subcommand lives in its own file and
-// registers itself in commands.
+// is listed in commands.
 package main
 
 import (
@@ -30,14 +30,88 @@ type command struct {
 	run func(ctx context.Context, logger *slog.Logger, args []string) error
 }
 
-// commands is filled by the init functions of the subcommand files.
-var commands = map[string]command{}
+// commands are lab's subcommands by name.
+var commands map[string]command
 
-func register(name string, c command) {
-	if _, dup := commands[name]; dup {
-		panic("lab: subcommand registered twice: " + name)
+func init() {
+	// Set here rather than in the declaration: the run functions' -h reads
+	// commands (newFlags).
+	commands = map[string]command{
+		"ab": planCommand("ab", "plans/ab-fs.yaml", "A/B test XFS vs EXT4 (plans/ab-fs.yaml, or -plan): tables and guide under -out"),
+		"abuse": {
+			summary: "soak: a well-behaved producer and consumer beside misbehaving clients; throughput ratio, broker RSS, fds, goroutines, no acked record lost",
+			run:     runAbuse,
+		},
+		"bench": {
+			summary: "the main job (make bench): ceilings, broker vs kfake, max rate and half of it, the quick tuning plan",
+			run:     runBench,
+		},
+		"ceilings": {
+			args:    "DIR",
+			summary: "measure the machine's limits: write, write+fsync on DIR, sendfile and TCP over loopback",
+			run:     runCeilings,
+		},
+		"check": {
+			summary: "compare this host's settings with the seed's advice or a lab run's findings (like rpk redpanda check)",
+			run:     runCheck,
+		},
+		"fetch": {
+			summary: "fill one partition and read it back in sendfile and copy fetch modes with rdkafka_performance and the null consumer: MB/s, broker CPU/GB, RSS, share of the sendfile ceiling",
+			run:     runFetch,
+		},
+		"fetch-isolation": {
+			summary: "fill one partition with transactions and read it back at read_uncommitted and read_committed, broker CPU per GB",
+			run:     runFetchIsolation,
+		},
+		"guide": {
+			args:    "RESULT_DIR",
+			summary: "re-render the tables and the tuning guideline of a sweep's result dir",
+			run:     runGuide,
+		},
+		"kill": {
+			summary: "SIGKILL the broker at random moments under acks=all load; check no acknowledged record is lost",
+			run:     runKill,
+		},
+		"load": {
+			summary: "run an OMB-shaped workload against a broker and write a JSON result",
+			run:     runLoad,
+		},
+		"powercut": {
+			summary: "cut the power under acks=all load on a FUSE power-cut filesystem; count acknowledged records lost per flush policy",
+			run:     runPowercut,
+		},
+		"probe": {
+			args:    "[FAMILY...] [-- command args] (families: fsync pagecache swap sockbuf sendfile; default all)",
+			summary: "attach eBPF probes (fsync, pagecache, swap, sockbuf, sendfile) and show them next to /proc each interval",
+			run:     runProbe,
+		},
+		"probe-cost": {
+			summary: "what the eBPF probes cost the broker at a fixed rate: server CPU/GB and publish p99, all probes vs none, interleaved pairs (root)",
+			run:     runProbeCost,
+		},
+		"recovery": {
+			summary: "build a large log, SIGKILL the broker, time cold and warm restarts by num.recovery.threads.per.data.dir",
+			run:     runRecovery,
+		},
+		"report": {
+			args:    "RESULT.json...",
+			summary: "render load results side by side (table, -markdown) and draw charts (-charts DIR)",
+			run:     runReport,
+		},
+		"requests": {
+			summary: "compare broker builds' CPU per request and per GB at a held rate (interleaved)",
+			run:     runRequests,
+		},
+		"restore": {
+			summary: "undo host changes a crashed or killed lab run left in its journal, and print them",
+			run:     runRestore,
+		},
+		"sweep": planCommand("sweep", "plans/tune.yaml", "run a tuning plan (default plans/tune.yaml): tables and guide under -out"),
+		"versus": {
+			summary: "broker vs kfake with rdkafka_performance by record size and partitions: MB/s, server CPU/GB and peak RSS, interleaved pairs",
+			run:     runVersus,
+		},
 	}
-	commands[name] = c
 }
 
 func usage() {

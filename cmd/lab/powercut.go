@@ -15,13 +15,6 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/powercut"
 )
 
-func init() {
-	register("powercut", command{
-		summary: "cut the power under acks=all load on a FUSE power-cut filesystem; count acknowledged records lost per flush policy",
-		run:     runPowercut,
-	})
-}
-
 func runPowercut(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("powercut")
 	out := fs.String("out", "results", "directory under which results/<timestamp>-powercut/ is written")

@@ -18,11 +18,6 @@ func init() {
 	if os.Getenv(watch.ExecWaitEnv) == "1" {
 		watch.ExecWhenReleased() // lab probe -- command: the gated child
 	}
-	register("probe", command{
-		args:    "[FAMILY...] [-- command args] (families: fsync pagecache swap sockbuf sendfile; default all)",
-		summary: "attach eBPF probes (fsync, pagecache, swap, sockbuf, sendfile) and show them next to /proc each interval",
-		run:     runProbe,
-	})
 }
 
 func runProbe(ctx context.Context, logger *slog.Logger, args []string) error {

@@ -3,20 +3,11 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/brokerlab/brokerlab/bench"
 	"github.com/brokerlab/brokerlab/loadgen"
 )
-
-func init() {
-	register("probe-cost", command{
-		summary: "what the eBPF probes cost the broker at a fixed rate: server CPU/GB and publish p99, all probes vs none, interleaved pairs (root)",
-		run:     runProbeCost,
-	})
-}
 
 func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("probe-cost", "where the brokers' logs live (default a temp dir)")
@@ -27,23 +18,16 @@ func runProbeCost(ctx context.Context, logger *slog.Logger, args []string) error
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	cfg := bench.ProbeCostConfig{BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
-		Logger: logger.With("component", "probecost")}
-	if *workload != "" {
-		w, err := loadgen.LoadWorkload(*workload)
-		if err != nil {
-			return err
+	return runExperiment(exp, func(env runEnv) (*bench.ProbeCostReport, error) {
+		cfg := bench.ProbeCostConfig{BrokerPath: env.binary("broker"), WorkDir: env.dir, Pairs: *pairs, Warmup: *warmup, Measure: *measure,
+			Logger: logger.With("component", "probecost")}
+		if *workload != "" {
+			w, err := loadgen.LoadWorkload(*workload)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Workload = &w
 		}
-		cfg.Workload = &w
-	}
-	rep, runErr := bench.RunProbeCost(ctx, cfg)
-	if rep == nil {
-		return runErr
-	}
-	return exp.save(runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+		return bench.RunProbeCost(ctx, cfg)
+	}, (*bench.ProbeCostReport).Save)
 }

@@ -3,18 +3,9 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/brokerlab/brokerlab/bench"
 )
-
-func init() {
-	register("recovery", command{
-		summary: "build a large log, SIGKILL the broker, time cold and warm restarts by num.recovery.threads.per.data.dir",
-		run:     runRecovery,
-	})
-}
 
 func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("recovery", "where the broker's log lives: on a disk, not tmpfs, with a little more than -gb free (default a temp dir)")
@@ -34,18 +25,11 @@ func runRecovery(ctx context.Context, logger *slog.Logger, args []string) error 
 	if err != nil {
 		return err
 	}
-	bin, dir, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	rep, runErr := bench.RunRecovery(ctx, bench.RecoveryConfig{
-		BrokerPath: filepath.Join(bin, "broker"), WorkDir: dir, Partitions: *partitions, LogBytes: int64(*gb * 1e9),
-		RecordSize: *size, BatchRecords: *batch, SegmentBytes: *segment, Threads: ths, Pairs: *pairs,
-		Logger: logger.With("component", "recoverybench"),
-	})
-	if rep == nil {
-		return runErr
-	}
-	return exp.save(runErr, func(runDir string) error { return rep.Save(runDir, dir, os.Stdout) })
+	return runExperiment(exp, func(env runEnv) (*bench.RecoveryReport, error) {
+		return bench.RunRecovery(ctx, bench.RecoveryConfig{
+			BrokerPath: env.binary("broker"), WorkDir: env.dir, Partitions: *partitions, LogBytes: int64(*gb * 1e9),
+			RecordSize: *size, BatchRecords: *batch, SegmentBytes: *segment, Threads: ths, Pairs: *pairs,
+			Logger: logger.With("component", "recoverybench"),
+		})
+	}, (*bench.RecoveryReport).Save)
 }

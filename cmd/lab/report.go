@@ -13,14 +13,6 @@ import (
 	"github.com/brokerlab/brokerlab/loadgen"
 )
 
-func init() {
-	register("report", command{
-		args:    "RESULT.json...",
-		summary: "render load results side by side (table, -markdown) and draw charts (-charts DIR)",
-		run:     runReport,
-	})
-}
-
 func runReport(_ context.Context, _ *slog.Logger, args []string) error {
 	fs := newFlags("report")
 	format := fs.String("format", "table", "table (terminal), markdown, or omb (OpenMessaging Benchmark's result JSON, which OMB's chart scripts read)")

@@ -12,13 +12,6 @@ import (
 	"github.com/brokerlab/brokerlab/bench"
 )
 
-func init() {
-	register("requests", command{
-		summary: "compare broker builds' CPU per request and per GB at a held rate (interleaved)",
-		run:     runRequests,
-	})
-}
-
 func runRequests(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("requests", "directory for the passes' logs (default: a temp dir)")
 	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker; one binary under two labels compares environments (-env)")

@@ -9,13 +9,6 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/host"
 )
 
-func init() {
-	register("restore", command{
-		summary: "undo host changes a crashed or killed lab run left in its journal, and print them",
-		run:     runRestore,
-	})
-}
-
 func runRestore(_ context.Context, logger *slog.Logger, args []string) error {
 	fs := newFlags("restore")
 	state := fs.String("state", "", "state directory holding the journal (default $"+host.StateDirEnv+" or "+host.DefaultStateDir+"; without root $XDG_STATE_HOME/brokerlab/journal or ~/.cache/brokerlab/journal)")

@@ -3,12 +3,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/brokerlab/brokerlab/bench"
+	"github.com/brokerlab/brokerlab/internal/rdkperf"
 )
 
 // The pieces every experiment subcommand shares between its flag parsing
@@ -63,14 +65,52 @@ func newExperiment(name, workUsage string) (*flag.FlagSet, *experiment) {
 	}
 }
 
-// dirs returns executableDir, where the broker binary is, and the work
-// directory: -work-dir, or a new temporary directory that cleanup removes.
-func (e *experiment) dirs() (bin, dir string, cleanup func(), err error) {
-	if bin, err = executableDir(); err != nil {
-		return "", "", nil, err
+// dirs returns where the experiment runs: executableDir, where the broker
+// binary is, and the work directory, -work-dir or a new temporary directory
+// that cleanup removes.
+func (e *experiment) dirs() (env runEnv, cleanup func(), err error) {
+	if env.bin, err = executableDir(); err != nil {
+		return runEnv{}, nil, err
 	}
-	dir, cleanup, err = workDir(*e.work, "brokerlab-"+e.name+"-")
-	return bin, dir, cleanup, err
+	env.dir, cleanup, err = workDir(*e.work, "brokerlab-"+e.name+"-")
+	return env, cleanup, err
+}
+
+// runEnv is where an experiment runs: bin is the lab binary's directory,
+// with the broker and kfake beside it, and dir the work directory.
+type runEnv struct{ bin, dir string }
+
+// binary is the path of the program name beside the lab binary.
+func (e runEnv) binary(name string) string { return filepath.Join(e.bin, name) }
+
+// rdkPerf finds rdkafka_performance (rdkperf.Find), in the bin/ directory
+// of the checkout when the lab binary is there.
+func (e runEnv) rdkPerf() (string, error) { return rdkperf.Find(filepath.Dir(e.bin)) }
+
+// runExperiment is an experiment subcommand after its flags: it makes the
+// work directory (dirs), has run do the experiment there and, when run
+// returned a report, has save write it into a new run directory under -out
+// and print its summary to stdout. It returns run's error, or the error that
+// kept the report from being saved.
+func runExperiment[R any](e *experiment, run func(env runEnv) (*R, error), save func(rep *R, runDir, workDir string, stdout io.Writer) error) error {
+	env, cleanup, err := e.dirs()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	rep, runErr := run(env)
+	if rep == nil {
+		return runErr
+	}
+	return e.save(runErr, func(runDir string) error { return save(rep, runDir, env.dir, os.Stdout) })
+}
+
+// overridesFlag adds -override to fs: extra server.properties lines for the
+// broker.
+func overridesFlag(fs *flag.FlagSet) *stringList {
+	var overrides stringList
+	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
+	return &overrides
 }
 
 // save is saveReport into -out under the experiment's name.

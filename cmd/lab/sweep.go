@@ -14,20 +14,16 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/sweep"
 )
 
-func init() {
-	registerPlanCommand("sweep", "plans/tune.yaml", "run a tuning plan (default plans/tune.yaml): tables and guide under -out")
-}
-
-// registerPlanCommand registers lab name: runPlanArgs with -plan defaulting
-// to defaultPlan.
-func registerPlanCommand(name, defaultPlan, summary string) {
-	register(name, command{
+// planCommand is lab name: runPlanArgs with -plan defaulting to
+// defaultPlan.
+func planCommand(name, defaultPlan, summary string) command {
+	return command{
 		summary: summary,
 		run: func(ctx context.Context, logger *slog.Logger, args []string) error {
 			_, err := runPlanArgs(ctx, logger, "lab "+name, defaultPlan, args)
 			return err
 		},
-	})
+	}
 }
 
 // runPlanArgs is lab sweep and lab ab (and lab bench's plan step): parse

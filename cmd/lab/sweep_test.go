@@ -49,13 +49,9 @@ func TestSweepRestoresTheHostOnSIGTERM(t *testing.T) {
 		}
 	})
 	tmp := t.TempDir()
-	bin := testutil.GoBuild(t, filepath.Join(tmp, "bin"), "./", "../broker")
-	planFile := filepath.Join(tmp, "plan.yaml")
-	if err := os.WriteFile(planFile, []byte(sweepTestPlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	lab, planFile := buildForSweep(t, tmp, sweepTestPlan)
 	state, work := filepath.Join(tmp, "state"), filepath.Join(tmp, "work")
-	cmd := exec.Command(filepath.Join(bin, "lab"), "sweep", "-plan", planFile, "-root", "../..",
+	cmd := exec.Command(lab, "sweep", "-plan", planFile, "-root", "../..",
 		"-out", filepath.Join(tmp, "results"), "-work-dir", work, "-state", state, "-no-probes",
 		"-config", "../../config/server.properties")
 	stderr, err := cmd.StderrPipe()
@@ -122,4 +118,17 @@ func TestSweepRestoresTheHostOnSIGTERM(t *testing.T) {
 	if ents, _ := os.ReadDir(work); len(ents) != 0 {
 		t.Errorf("work dir not empty after SIGTERM: %v", ents)
 	}
+}
+
+// buildForSweep builds lab and the broker into tmp/bin and writes plan to
+// tmp/plan.yaml, for a test that runs lab sweep; it returns the lab binary
+// and the plan file.
+func buildForSweep(t *testing.T, tmp, plan string) (lab, planFile string) {
+	t.Helper()
+	bin := testutil.GoBuild(t, filepath.Join(tmp, "bin"), "./", "../broker")
+	planFile = filepath.Join(tmp, "plan.yaml")
+	if err := os.WriteFile(planFile, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(bin, "lab"), planFile
 }

@@ -52,11 +52,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := testutil.GoBuild(t, filepath.Join(tmp, "bin"), "./", "../broker")
-	planFile := filepath.Join(tmp, "plan.yaml")
-	if err := os.WriteFile(planFile, []byte(unprivilegedPlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	lab, planFile := buildForSweep(t, tmp, unprivilegedPlan)
 	scratch := filepath.Join(tmp, "scratch") // $XDG_STATE_HOME: the lab's work dir and journal
 	out := filepath.Join(tmp, "results")
 	for _, d := range []string{scratch, out} {
@@ -67,7 +63,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(filepath.Join(bin, "lab"), "sweep", "-plan", planFile, "-root", "../..", "-out", out,
+	cmd := exec.Command(lab, "sweep", "-plan", planFile, "-root", "../..", "-out", out,
 		"-config", "../../config/server.properties", "-repetitions", "1", "-warmup", "0s", "-measure", "1s")
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+scratch, "LAB_STATE_DIR=")
 	if os.Geteuid() == 0 {
@@ -127,7 +123,7 @@ func TestSweepWithoutRoot(t *testing.T) {
 	testutil.Contains(t, "guide.md", string(guide), "**Reduced run:**", "**Skipped on this host**", "- probes: not attached",
 		"Nothing to compare: this host left out every dimension (fs; see above)")
 	// -unprivileged makes the same choices for any user; -check prints them.
-	check, err := exec.Command(filepath.Join(bin, "lab"), "sweep", "-check", "-unprivileged", "-plan", planFile, "-root", "../..").CombinedOutput()
+	check, err := exec.Command(lab, "sweep", "-check", "-unprivileged", "-plan", planFile, "-root", "../..").CombinedOutput()
 	if err != nil {
 		t.Fatalf("lab sweep -check -unprivileged: %v\n%s", err, check)
 	}

@@ -3,19 +3,9 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/brokerlab/brokerlab/bench"
-	"github.com/brokerlab/brokerlab/internal/rdkperf"
 )
-
-func init() {
-	register("versus", command{
-		summary: "broker vs kfake with rdkafka_performance by record size and partitions: MB/s, server CPU/GB and peak RSS, interleaved pairs",
-		run:     runVersus,
-	})
-}
 
 func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("versus", "where the servers' data lives (default a temp dir)")
@@ -25,12 +15,11 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 	grid := fs.Bool("grid", false, "the full grid: -sizes 100,1024,65536 -partitions 1,100,1000")
 	passBytes := fs.Int64("bytes", 512_000_000, "bytes per produce and consume pass (records = bytes / size)")
 	records := fs.Int64("records", 0, "records per pass for every size (overrides -bytes)")
-	var overrides stringList
-	fs.Var(&overrides, "override", "extra broker server.properties line key=value (repeatable)")
+	overrides := overridesFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := bench.VersusConfig{Pairs: *pairs, PassBytes: *passBytes, Records: *records, BrokerOverrides: overrides,
+	cfg := bench.VersusConfig{Pairs: *pairs, PassBytes: *passBytes, Records: *records, BrokerOverrides: *overrides,
 		Logger: logger.With("component", "versus")}
 	var err error
 	if *grid {
@@ -43,19 +32,13 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	bin, dir, cleanup, err := exp.dirs()
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	if cfg.RdkPerfPath, err = rdkperf.Find(filepath.Dir(bin)); err != nil {
-		return err
-	}
-	cfg.BrokerPath, cfg.KfakePath = filepath.Join(bin, "broker"), filepath.Join(bin, "kfake")
-	cfg.WorkDir = dir
-	rep, runErr := bench.RunVersus(ctx, cfg)
-	if rep == nil {
-		return runErr
-	}
-	return exp.save(runErr, func(dir string) error { return rep.Save(dir, cfg.WorkDir, os.Stdout) })
+	return runExperiment(exp, func(env runEnv) (*bench.VersusReport, error) {
+		var err error
+		if cfg.RdkPerfPath, err = env.rdkPerf(); err != nil {
+			return nil, err
+		}
+		cfg.BrokerPath, cfg.KfakePath = env.binary("broker"), env.binary("kfake")
+		cfg.WorkDir = env.dir
+		return bench.RunVersus(ctx, cfg)
+	}, (*bench.VersusReport).Save)
 }

@@ -7,21 +7,10 @@
 // usage: node groups.js BROKER TOPIC N
 'use strict'
 
-const { Kafka, logLevel } = require('kafkajs')
+const { args, client } = require('./cli')
 
-const [broker, topic, nArg] = process.argv.slice(2)
-const n = parseInt(nArg, 10)
-if (!broker || !topic || !(n > 0)) {
-  console.error('usage: node groups.js BROKER TOPIC N')
-  process.exit(2)
-}
-
-const kafka = new Kafka({
-  clientId: 'brokerlab-kafkajs',
-  brokers: [broker],
-  logLevel: logLevel.WARN,
-  retry: { retries: 10 }
-})
+const { broker, topic, n } = args('groups.js')
+const kafka = client('brokerlab-kafkajs', broker)
 const groupId = `kafkajs-${topic}`
 const start = Date.now()
 const deadline = start + 90000

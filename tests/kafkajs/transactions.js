@@ -11,16 +11,10 @@
 // usage: node transactions.js BROKER TOPIC N
 'use strict'
 
-const { Kafka, logLevel } = require('kafkajs')
+const { args, client } = require('./cli')
 
-const [broker, topic, nArg] = process.argv.slice(2)
-const n = parseInt(nArg, 10)
-if (!broker || !topic || !(n > 0)) {
-  console.error('usage: node transactions.js BROKER TOPIC N')
-  process.exit(2)
-}
-
-const kafka = new Kafka({ clientId: 'brokerlab-kafkajs-txn', brokers: [broker], logLevel: logLevel.WARN, retry: { retries: 10 } })
+const { broker, topic, n } = args('transactions.js')
+const kafka = client('brokerlab-kafkajs-txn', broker)
 const deadline = Date.now() + 90000
 
 async function readAll (readUncommitted, want) {

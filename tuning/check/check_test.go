@@ -26,11 +26,19 @@ func fakeHost(t *testing.T, cfg Config) map[string]Row {
 	return by
 }
 
-func TestCheckReadsAFakeHost(t *testing.T) {
+// testProperties is the broker configuration of the fake host,
+// testdata/server.properties.
+func testProperties(t *testing.T) map[string]string {
+	t.Helper()
 	props, err := ReadProperties("testdata/server.properties")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return props
+}
+
+func TestCheckReadsAFakeHost(t *testing.T) {
+	props := testProperties(t)
 	rows := fakeHost(t, Config{LogDirs: LogDirsOf(props), Properties: props})
 	for _, want := range []Row{
 		{Setting: "vm.swappiness", Current: "1", Status: Pass},
@@ -73,10 +81,7 @@ func TestCheckTakesAdviceFromARunsApplyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	props, err := ReadProperties("testdata/server.properties")
-	if err != nil {
-		t.Fatal(err)
-	}
+	props := testProperties(t)
 	rows := fakeHost(t, Config{LogDirs: LogDirsOf(props), Properties: props, Advice: adv})
 	r := rows["vm.dirty_ratio"]
 	if r.Advised != "60" || r.Status != Warn || !strings.Contains(r.Source, "lab run run: finding: dirty = seed-60 vs default") || !strings.Contains(r.Source, "95% CI -32.0% to -28.1%") {

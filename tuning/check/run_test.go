@@ -101,10 +101,7 @@ func TestCheckShowsTheRunsVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	props, err := ReadProperties("testdata/server.properties")
-	if err != nil {
-		t.Fatal(err)
-	}
+	props := testProperties(t)
 	rows := fakeHost(t, Config{Advice: adv, Verdicts: verdicts, Properties: props})
 	for _, want := range []struct{ setting, status, verdict, evidence string }{
 		{"vm.swappiness", Pass, "holds", "swappiness = 1 vs 60: publish p99 9.900 ms → 7.035 ms"},

@@ -40,14 +40,13 @@ func (s *Session) MountFUSE(dir, source string, mount func() error) error {
 }
 
 func (s *Session) undoFuse(e Entry) (string, string, error) {
-	mounts, err := readMounts(s.cfg.ProcRoot)
+	m, mounted, err := s.mountOn(e.Target)
 	if err != nil {
 		return "", "", err
 	}
-	if !isMounted(mounts, e.Target) {
+	if !mounted {
 		return "skipped", e.Target + " is not mounted", nil
 	}
-	m := topMount(mounts, e.Target)
 	if m.Source != e.New || m.FSType != "fuse" && !strings.HasPrefix(m.FSType, "fuse.") {
 		return "skipped", fmt.Sprintf("%s is a %s mount from %s, not the lab's FUSE mount from %s; left in place", e.Target, m.FSType, m.Source, e.New), nil
 	}

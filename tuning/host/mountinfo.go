@@ -17,27 +17,29 @@ type Swap = procsample.Swap
 func readMounts(procRoot string) ([]Mount, error) { return procsample.ReadMounts(procRoot) }
 func readSwaps(procRoot string) ([]Swap, error)   { return procsample.ReadSwaps(procRoot) }
 
-// isMounted reports whether dir is a mount point in mounts.
-func isMounted(mounts []Mount, dir string) bool {
-	dir = filepath.Clean(dir)
-	for _, m := range mounts {
-		if m.MountPoint == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// topMount returns the last (topmost) mount on dir.
-func topMount(mounts []Mount, dir string) Mount {
+// topMount returns the last (topmost) mount on dir, and whether dir is a
+// mount point in mounts at all.
+func topMount(mounts []Mount, dir string) (Mount, bool) {
 	dir = filepath.Clean(dir)
 	var top Mount
+	found := false
 	for _, m := range mounts {
 		if m.MountPoint == dir {
-			top = m
+			top, found = m, true
 		}
 	}
-	return top
+	return top, found
+}
+
+// mountOn reads the mount table and returns the topmost mount on dir, and
+// whether dir is a mount point.
+func (s *Session) mountOn(dir string) (Mount, bool, error) {
+	mounts, err := readMounts(s.cfg.ProcRoot)
+	if err != nil {
+		return Mount{}, false, err
+	}
+	m, ok := topMount(mounts, dir)
+	return m, ok, nil
 }
 
 // FilesystemOf names the filesystem dir is on ("ext4 (/dev/vda1 on /)"),

@@ -120,14 +120,14 @@ func (s *Session) undoDir(e Entry) (string, string, error) {
 }
 
 func (s *Session) undoMount(e Entry) (string, string, error) {
-	mounts, err := readMounts(s.cfg.ProcRoot)
+	m, mounted, err := s.mountOn(e.Target)
 	if err != nil {
 		return "", "", err
 	}
-	if !isMounted(mounts, e.Target) {
+	if !mounted {
 		return "skipped", e.Target + " is not mounted", nil
 	}
-	if m := topMount(mounts, e.Target); e.New != "" && m.Source != e.New {
+	if e.New != "" && m.Source != e.New {
 		return "skipped", fmt.Sprintf("%s is mounted from %s, not from %s as the lab mounted it; left in place", e.Target, m.Source, e.New), nil
 	}
 	d, err := unmount(e.Target)

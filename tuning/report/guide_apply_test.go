@@ -12,15 +12,7 @@ import (
 	"github.com/brokerlab/brokerlab/tuning"
 )
 
-const applyPlan = `
-name: apply-test
-workload: workloads/1-topic-16-partitions-1kb.yaml
-driver: workloads/driver-default.yaml
-repetitions: 8
-seed: 5
-warmup: 5s
-measure: 20s
-design: one-at-a-time
+var applyPlan = planYAML("apply-test", 8, `design: one-at-a-time
 matrix:
   - name: dirty
     levels:
@@ -38,7 +30,7 @@ matrix:
     levels:
       - {name: "60", sysctl: {vm.swappiness: "60"}}
       - {name: "1", sysctl: {vm.swappiness: "1"}}
-`
+`)
 
 // applyRecords are the run records of p's schedule, each run's publish
 // p99 in seconds from p99.
@@ -50,6 +42,17 @@ func applyRecords(p *tuning.Plan, p99 func(tuning.Run) float64) []tuning.Record 
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+// analysisBeside analyses recs of plan p and reads the benches beside them
+// in dir.
+func analysisBeside(t *testing.T, p *tuning.Plan, recs []tuning.Record, dir string) *Analysis {
+	t.Helper()
+	a := analysisOf(t, p, recs)
+	if err := a.ReadBeside(dir, Host{}); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // Apply files carry the findings for the better only, each line under
@@ -67,10 +70,7 @@ func TestWriteApplyWritesOnlyFindings(t *testing.T) {
 		}
 		return 0.010 * noise[run.Round-1] // swappiness=1: noise around the baseline, no finding
 	})
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := analysisOf(t, p, recs)
 	dir := t.TempDir()
 	// A file of an earlier rendering goes: the files are the findings'.
 	if err := os.MkdirAll(filepath.Join(dir, ApplyDir), 0o755); err != nil {
@@ -116,22 +116,13 @@ func TestWriteApplyWritesOnlyFindings(t *testing.T) {
 // finding with a cold page cache alone (warm: no difference) writes no
 // line, though the seed table says the advice holds.
 func TestWriteApplyRecovery(t *testing.T) {
-	const plan = `
-name: apply-recovery
-workload: workloads/1-topic-16-partitions-1kb.yaml
-driver: workloads/driver-default.yaml
-repetitions: 5
-seed: 5
-warmup: 5s
-measure: 20s
-design: one-at-a-time
+	p := mustParsePlan(t, planYAML("apply-recovery", 5, `design: one-at-a-time
 matrix:
   - name: swappiness
     levels:
       - {name: "60", sysctl: {vm.swappiness: "60"}}
       - {name: "1", sysctl: {vm.swappiness: "1"}}
-`
-	p := mustParsePlan(t, plan)
+`))
 	noise := []float64{0.5, 1.6, 0.8, 1.4, 0.9}
 	recs := applyRecords(p, func(run tuning.Run) float64 { // no finding in the sweep
 		return 0.010 * noise[(run.Round+run.Order)%len(noise)]
@@ -153,13 +144,7 @@ matrix:
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeRecovery(t, dir, map[int]map[string][]float64{1: {"cold": cold1, "warm": warm1}, 4: {"cold": cold4, "warm": tc.warm4}})
-			a, err := Analyze(p, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := a.ReadBeside(dir, Host{}); err != nil {
-				t.Fatal(err)
-			}
+			a := analysisBeside(t, p, recs, dir)
 			seed, err := SeedVerdicts(a)
 			if err != nil {
 				t.Fatal(err)
@@ -201,22 +186,13 @@ func TestWriteApplyRecoveryAndDimension(t *testing.T) {
 		{"8", "num.recovery.threads.per.data.dir=8", "- Not a file: num.recovery.threads.per.data.dir: the recovery bench advises num.recovery.threads.per.data.dir=4, a swept dimension num.recovery.threads.per.data.dir=8"},
 	} {
 		t.Run(tc.threads, func(t *testing.T) {
-			plan := `
-name: apply-recovery-dimension
-workload: workloads/1-topic-16-partitions-1kb.yaml
-driver: workloads/driver-default.yaml
-repetitions: 5
-seed: 5
-warmup: 5s
-measure: 20s
-design: one-at-a-time
+			p := mustParsePlan(t, planYAML("apply-recovery-dimension", 5, `design: one-at-a-time
 matrix:
   - name: recovery
     levels:
       - {name: "1", broker: {num.recovery.threads.per.data.dir: "1"}}
-      - {name: "` + tc.threads + `", broker: {num.recovery.threads.per.data.dir: "` + tc.threads + `"}}
-`
-			p := mustParsePlan(t, plan)
+      - {name: "`+tc.threads+`", broker: {num.recovery.threads.per.data.dir: "`+tc.threads+`"}}
+`))
 			jitter := []float64{-0.02, 0.01, 0.03, -0.01, 0.02}
 			recs := applyRecords(p, func(run tuning.Run) float64 {
 				v := 0.010 * (1 + jitter[run.Round%len(jitter)])
@@ -230,13 +206,7 @@ matrix:
 				1: {"cold": {3.41, 3.52, 3.46, 3.60, 3.38}, "warm": {2.03, 1.98, 2.10, 2.05, 1.95}},
 				4: {"cold": {2.31, 2.40, 2.35, 2.28, 2.44}, "warm": {1.23, 1.20, 1.29, 1.25, 1.18}},
 			})
-			a, err := Analyze(p, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := a.ReadBeside(dir, Host{}); err != nil {
-				t.Fatal(err)
-			}
+			a := analysisBeside(t, p, recs, dir)
 			if _, err := WriteApply(dir, a); err != nil {
 				t.Fatal(err)
 			}

@@ -26,10 +26,7 @@ func TestGuideDoesNotFlagTrivialOrBucketChanges(t *testing.T) {
 		f50 := fsync * (1 + j)
 		r.Measurement.FsyncP50 = &f50
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := analysisOf(t, p, recs)
 	g, err := newGuide(a)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -81,11 +80,7 @@ func TestTablesShowProbeOverhead(t *testing.T) {
 		}
 		recs = append(recs, tuning.NewRecord(p, run, tuning.Measurement{ThroughputBytes: thr, PublishP99: 0.008}))
 	}
-	var b bytes.Buffer
-	if err := WriteTables(&b, analysisOf(t, p, recs), Terminal); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Contains(t, "the tables' text", b.String(), "Probe overhead (all vs none; target: at most 2% of throughput)", "throughput ratio (95% CI)", "0.970 (0.96", "over target: cost at least")
+	testutil.Contains(t, "the tables' text", tablesText(t, analysisOf(t, p, recs), Terminal), "Probe overhead (all vs none; target: at most 2% of throughput)", "throughput ratio (95% CI)", "0.970 (0.96", "over target: cost at least")
 }
 
 func TestProbeOverheadVerdicts(t *testing.T) {
@@ -140,12 +135,9 @@ func TestGuideLabelsAReducedUnprivilegedRun(t *testing.T) {
 	if strings.Contains(got, "| not significant |") || strings.Contains(got, "Recommended") {
 		t.Error("a verdict of not significant from 2 runs per cell: it cannot be anything else, so it says nothing")
 	}
-	var b bytes.Buffer
-	if err := WriteTables(&b, a, Terminal); err != nil {
-		t.Fatal(err)
-	}
 	// The terminal wraps the note at DefaultWidth.
-	if want := "Note: a reduced run (repetitions: 6 -> 2; measure: 20s -> 5s): a smoke test, not a measurement; skipped on this host: 1\n    (see guide.md).\nPerformance"; !strings.HasPrefix(b.String(), want) {
-		t.Errorf("tables start %q, want %q", b.String()[:min(b.Len(), 200)], want)
+	tables := tablesText(t, a, Terminal)
+	if want := "Note: a reduced run (repetitions: 6 -> 2; measure: 20s -> 5s): a smoke test, not a measurement; skipped on this host: 1\n    (see guide.md).\nPerformance"; !strings.HasPrefix(tables, want) {
+		t.Errorf("tables start %q, want %q", tables[:min(len(tables), 200)], want)
 	}
 }

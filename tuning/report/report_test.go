@@ -25,6 +25,21 @@ func mustParsePlan(t testing.TB, src string) *tuning.Plan {
 	return p
 }
 
+// planYAML is the text of a plan named name on the 16-partition workload
+// and the default driver, reps repetitions of seed 5 with 5s of warm-up and
+// 20s measured, followed by rest (its design, base and matrix).
+func planYAML(name string, reps int, rest string) string {
+	return fmt.Sprintf(`
+name: %s
+workload: workloads/1-topic-16-partitions-1kb.yaml
+driver: workloads/driver-default.yaml
+repetitions: %d
+seed: 5
+warmup: 5s
+measure: 20s
+`, name, reps) + rest
+}
+
 const testPlan = `
 name: guide-test
 description: A fixed data set for the golden files.
@@ -139,6 +154,16 @@ func guideText(t *testing.T, a *Analysis) string {
 	return b.String()
 }
 
+// tablesText writes a's tables in format f.
+func tablesText(t *testing.T, a *Analysis, f Format) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteTables(&b, a, f); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 // guideOf analyses recs of plan p and returns the guide written from it.
 func guideOf(t *testing.T, p *tuning.Plan, recs []tuning.Record) string {
 	t.Helper()
@@ -162,19 +187,11 @@ func testAnalysis(t *testing.T) *Analysis {
 }
 
 func TestTablesTerminal(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteTables(&b, testAnalysis(t), Terminal); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Golden(t, b.Bytes())
+	testutil.Golden(t, []byte(tablesText(t, testAnalysis(t), Terminal)))
 }
 
 func TestTablesMarkdown(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteTables(&b, testAnalysis(t), Markdown); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Golden(t, b.Bytes())
+	testutil.Golden(t, []byte(tablesText(t, testAnalysis(t), Markdown)))
 }
 
 func TestGuide(t *testing.T) {
@@ -253,15 +270,7 @@ func TestNum(t *testing.T) {
 	_ = fmt.Sprint()
 }
 
-const factorialPlan = `
-name: ab-test
-workload: workloads/1-topic-16-partitions-1kb.yaml
-driver: workloads/driver-default.yaml
-repetitions: 6
-seed: 5
-warmup: 5s
-measure: 20s
-base:
+var factorialPlan = planYAML("ab-test", 6, `base:
   disk: {kind: loop, size: 1GiB}
 matrix:
   - name: fs
@@ -272,7 +281,7 @@ matrix:
     levels:
       - {name: page-cache, broker: {log.flush.sync.on.ack: "false"}}
       - {name: fsync-on-ack, broker: {log.flush.sync.on.ack: "true"}}
-`
+`)
 
 // TestGuideFullFactorial: XFS helps only when fsync is on the ack path,
 // the interaction the ab-fs plan is built to find.

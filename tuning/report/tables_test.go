@@ -62,13 +62,10 @@ func TestTablesShowTheBrokersCPUAndMemory(t *testing.T) {
 		}}
 		recs[i].Measurement.Produced = &tuning.Produced{Bytes: 200e6, Records: 200_000}
 	}
-	var b bytes.Buffer
-	if err := WriteTables(&b, analysisOf(t, p, recs), Markdown); err != nil {
-		t.Fatal(err)
-	}
-	perf, evidence, ok := strings.Cut(b.String(), "### Probe evidence")
+	tables := tablesText(t, analysisOf(t, p, recs), Markdown)
+	perf, evidence, ok := strings.Cut(tables, "### Probe evidence")
 	if !ok {
-		t.Fatalf("no evidence table:\n%s", b.String())
+		t.Fatalf("no evidence table:\n%s", tables)
 	}
 	row := func(table, cell string) string {
 		for _, l := range strings.Split(table, "\n") {
@@ -82,7 +79,7 @@ func TestTablesShowTheBrokersCPUAndMemory(t *testing.T) {
 	testutil.Contains(t, "performance table", perf, "broker CPU (s/GB)", "broker CPU (s/M records)", "broker peak RSS (MiB)")
 	for _, want := range []string{"broker user CPU (s/GB)", "broker system CPU (s/GB)"} {
 		if !strings.Contains(evidence, want) || strings.Contains(perf, want) {
-			t.Errorf("%q is not in the evidence table alone:\n%s", want, b.String())
+			t.Errorf("%q is not in the evidence table alone:\n%s", want, tables)
 		}
 	}
 	// 9 s over 0.2 GB and 0.2 M records; twice that with fsync on ack.

@@ -25,10 +25,7 @@ func TestTunePlanAnswersEverySeedRow(t *testing.T) {
 		r.Start = time.Date(2026, 12, 4, 12, 0, i, 0, time.UTC)
 		recs = append(recs, r)
 	}
-	a, err := Analyze(p, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := analysisOf(t, p, recs)
 	dir := t.TempDir()
 	writeRecovery(t, dir, map[int]map[string][]float64{
 		1: {"cold": {6.2, 6.0, 4.6, 5.8, 6.4}, "warm": {2.9, 2.7, 2.8, 3.0, 2.85}},

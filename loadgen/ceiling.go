@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,13 @@ type Ceilings struct {
 	// MiB, which a large last-level cache holds, so their reader copied
 	// from cache and the ceiling was above what a large log allows.
 	SendfileFileBytes int64 `json:"sendfile_file_bytes,omitempty"`
+	// ReaderOwnProcess says that the loopback ceilings' reader ran in a
+	// process of its own, as a client does. Without it (a program that
+	// did not call InitCeilingReader, and files written before the reader
+	// had a process) it ran in the measuring process, where the Go
+	// scheduler hands it each batch without a kernel wakeup: such
+	// ceilings are above what a client and a server reach.
+	ReaderOwnProcess bool `json:"reader_own_process,omitempty"`
 	// Environment is the machine and dir's disk the ceilings were
 	// measured on.
 	Environment *procsample.Environment `json:"environment,omitempty"`
@@ -81,12 +89,14 @@ type CeilingOptions struct {
 	// The loopback ceilings (sendfile, TCP) must bound every client and
 	// server, so their reader must be faster than any and their sender
 	// as well placed as any: each trial runs Streams connections side by
-	// side (default 1, 2 and 4), each read ReadBytes at a time (default 4
-	// MiB; also sendfile's and write's chunk), sent with each of
-	// SendBuffers as SO_SNDBUF (0: the kernel autotunes; default 0, 100
-	// KiB as Kafka's socket.send.buffer.bytes, and 1 MiB), for a quarter of
-	// Duration (at least 250 ms), and the best of Runs rounds (default 3)
-	// is the ceiling. The send buffer matters: on a 2-vCPU VM the best
+	// side (default 1, 2, 4, 8 and 16: a null consumer on 16 connections
+	// outran the best of 1, 2 and 4), read by a process of its own
+	// (InitCeilingReader) ReadBytes at a time (default 4 MiB; also
+	// sendfile's and write's chunk), sent with each of SendBuffers as
+	// SO_SNDBUF (0: the kernel autotunes; default 0, 100 KiB as Kafka's
+	// socket.send.buffer.bytes, and 1 MiB), for a quarter of Duration (at
+	// least 250 ms) after a warm-up, and the best of Runs rounds (default
+	// 3) is the ceiling. The send buffer matters: on a 2-vCPU VM the best
 	// autotuned sendfile trial reached 0.5-0.65x of the best 100 KiB one.
 	Streams     []int
 	SendBuffers []int
@@ -112,7 +122,7 @@ func (o CeilingOptions) withDefaults() CeilingOptions {
 		}
 	}
 	if len(o.Streams) == 0 {
-		o.Streams = []int{1, 2, 4}
+		o.Streams = []int{1, 2, 4, 8, 16}
 	}
 	if len(o.SendBuffers) == 0 {
 		o.SendBuffers = []int{0, 102400, 1 << 20}
@@ -208,6 +218,7 @@ func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilin
 	}
 	sf, err := sendfileCeiling(ctx, dir, o)
 	c.SendfileMBps, c.SendfileStreams, c.SendfileSendBuffer = sf.mbps, sf.streams, &sf.sendBuffer
+	c.ReaderOwnProcess = !sf.readerInProcess
 	if err != nil {
 		return nil, err
 	}
@@ -266,57 +277,33 @@ func writeCeiling(ctx context.Context, dir string, o CeilingOptions, sync bool) 
 }
 
 // loopbackPair returns both ends of a fresh loopback TCP connection.
-func loopbackPair() (send, recv *net.TCPConn, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, fmt.Errorf("listening on loopback: %w", err)
-	}
-	defer ln.Close()
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- res{c, err}
-	}()
-	s, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		<-ch
-		return nil, nil, fmt.Errorf("dialing loopback: %w", err)
-	}
-	a := <-ch
-	if a.err != nil {
-		s.Close()
-		return nil, nil, fmt.Errorf("accepting on loopback: %w", a.err)
-	}
-	return s.(*net.TCPConn), a.c.(*net.TCPConn), nil
-}
-
 // loopbackBest is the best loopback trial: its rate, streams and send
-// buffer (0: autotuned).
+// buffer (0: autotuned), and whether its reader ran in this process.
 type loopbackBest struct {
 	mbps                float64
 	streams, sendBuffer int
+	readerInProcess     bool
 }
+
+// sendFunc writes into c until stop is closed, adding what it wrote to sent.
+type sendFunc func(c *net.TCPConn, stop <-chan struct{}, sent *atomic.Int64) error
 
 // bestLoopback runs a trial for every stream count and send buffer,
 // o.Runs times over, and returns the best. A ceiling is the most the
 // machine can do, so a slow trial (a reader descheduled by a neighbour, a
 // buffer this kernel handles badly) says nothing about it: the best one
 // does.
-func bestLoopback(ctx context.Context, o CeilingOptions, send func(c *net.TCPConn, stop <-chan struct{}) error) (loopbackBest, error) {
+func bestLoopback(ctx context.Context, o CeilingOptions, send sendFunc) (loopbackBest, error) {
 	var best loopbackBest
 	for range o.Runs {
 		for _, n := range o.Streams {
 			for _, sb := range o.SendBuffers {
-				mbps, err := loopbackTrial(ctx, n, sb, o.trial(), o.ReadBytes, send)
+				mbps, inProcess, err := loopbackTrial(ctx, n, sb, o.trial(), o.ReadBytes, send)
 				if err != nil {
 					return loopbackBest{}, err
 				}
 				if mbps > best.mbps {
-					best = loopbackBest{mbps, n, sb}
+					best = loopbackBest{mbps, n, sb, inProcess}
 				}
 			}
 		}
@@ -324,81 +311,121 @@ func bestLoopback(ctx context.Context, o CeilingOptions, send func(c *net.TCPCon
 	return best, ctx.Err()
 }
 
-// loopbackTrial runs streams loopback connections side by side for d: send
-// writes into its connection (SO_SNDBUF sendBuffer, or autotuned at 0)
-// until stop is closed, a reader per connection drains the other end with
-// reads of readBytes. The rate is the bytes read by the end of d over d,
-// so the drain after it does not count.
-func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration, readBytes int, send func(c *net.TCPConn, stop <-chan struct{}) error) (float64, error) {
+// loopbackTrial runs streams loopback connections side by side: send writes
+// into each (SO_SNDBUF sendBuffer, or autotuned at 0) until stop is closed,
+// and the reader process (startCeilingReader; goroutines of this one where
+// it cannot start) drains the other ends with reads of readBytes. The rate
+// is the bytes sent over d after a warm-up of a tenth of d (at least 50
+// ms): by then the sockets' buffers are as full as they stay, so what sits
+// in them unread is the same at both ends of the window.
+func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration, readBytes int, send sendFunc) (mbps float64, readerInProcess bool, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, false, fmt.Errorf("listening on loopback: %w", err)
+	}
+	defer ln.Close()
+	reader, err := startCeilingReader(ln, streams, readBytes)
+	if err != nil {
+		return 0, false, err
+	}
+	readerDone := make(chan error, 1)
+	if reader == nil {
+		readerInProcess = true
+		go func() {
+			readerDone <- ceilingReader([]string{ln.Addr().String(), strconv.Itoa(streams), strconv.Itoa(readBytes)})
+		}()
+	} else {
+		go func() { readerDone <- reader.Wait() }()
+	}
+	conns, err := acceptStreams(ln.(*net.TCPListener), streams, readerDone)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		if rerr := <-readerDone; rerr != nil && err == nil {
+			err = fmt.Errorf("ceiling reader: %w", rerr)
+		}
+	}()
+	if err != nil {
+		if reader != nil {
+			reader.Process.Kill()
+		}
+		return 0, readerInProcess, err
+	}
 	var (
-		got     atomic.Int64
-		readers sync.WaitGroup
+		sent    atomic.Int64
 		senders sync.WaitGroup
 		errMu   sync.Mutex
 		errs    []error
 	)
 	stop := make(chan struct{})
-	var conns []*net.TCPConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	type pair struct{ send, recv *net.TCPConn }
-	var pairs []pair
-	for range streams {
-		s, r, err := loopbackPair()
-		if err != nil {
-			return 0, err
-		}
-		conns = append(conns, s, r)
+	for _, c := range conns {
 		if sendBuffer > 0 {
-			if err := s.SetWriteBuffer(sendBuffer); err != nil {
-				return 0, fmt.Errorf("setting a %d-byte send buffer: %w", sendBuffer, err)
+			if err := c.SetWriteBuffer(sendBuffer); err != nil {
+				close(stop)
+				return 0, readerInProcess, fmt.Errorf("setting a %d-byte send buffer: %w", sendBuffer, err)
 			}
 		}
-		pairs = append(pairs, pair{s, r})
-	}
-	start := time.Now()
-	for _, p := range pairs {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			buf := make([]byte, readBytes)
-			for {
-				k, err := p.recv.Read(buf)
-				got.Add(int64(k))
-				if err != nil {
-					return
-				}
-			}
-		}()
-		senders.Add(1)
-		go func() {
-			defer senders.Done()
-			err := send(p.send, stop)
-			p.send.CloseWrite()
-			if err != nil {
+		senders.Go(func() {
+			if err := send(c, stop, &sent); err != nil {
 				errMu.Lock()
 				errs = append(errs, err)
 				errMu.Unlock()
 			}
-		}()
+			c.CloseWrite() // the reader sees EOF
+		})
 	}
-	t := time.NewTimer(d)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
+	var n int64
+	var secs float64
+	if wait(ctx, max(d/10, 50*time.Millisecond)) {
+		n0, t0 := sent.Load(), time.Now()
+		wait(ctx, d)
+		n, secs = sent.Load()-n0, time.Since(t0).Seconds()
 	}
-	n, secs := got.Load(), time.Since(start).Seconds()
 	close(stop)
 	senders.Wait()
-	readers.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return 0, readerInProcess, err
 	}
-	return float64(n) / secs / 1e6, ctx.Err()
+	if secs == 0 {
+		return 0, readerInProcess, ctx.Err()
+	}
+	return float64(n) / secs / 1e6, readerInProcess, ctx.Err()
+}
+
+// acceptStreams accepts streams connections from the reader, giving up if
+// the reader exits first or none comes within 30 s.
+func acceptStreams(ln *net.TCPListener, streams int, readerDone chan error) ([]*net.TCPConn, error) {
+	if err := ln.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return nil, err
+	}
+	var conns []*net.TCPConn
+	for range streams {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			select {
+			case rerr := <-readerDone:
+				readerDone <- rerr
+				return conns, fmt.Errorf("accepting the ceiling reader's connections: the reader exited (%v): %w", rerr, err)
+			default:
+			}
+			return conns, fmt.Errorf("accepting the ceiling reader's connections: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// wait waits d, and says false if ctx ended first.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // stopped says whether stop is closed.
@@ -437,7 +464,7 @@ func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbac
 		return loopbackBest{}, fmt.Errorf("reading %s: %w", f.Name(), err)
 	}
 	chunk := int64(o.ReadBytes)
-	send := func(c *net.TCPConn, stop <-chan struct{}) error {
+	send := func(c *net.TCPConn, stop <-chan struct{}, sent *atomic.Int64) error {
 		raw, err := c.SyscallConn()
 		if err != nil {
 			return fmt.Errorf("raw loopback conn: %w", err)
@@ -455,6 +482,7 @@ func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbac
 					sendErr = fmt.Errorf("sendfile: %w", err)
 					return true
 				}
+				sent.Add(int64(n))
 				if off += int64(n); off >= size {
 					off = 0
 				}
@@ -473,10 +501,12 @@ func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbac
 // connections at once with each send buffer, and keeps the best of o.Runs
 // rounds.
 func tcpCeiling(ctx context.Context, o CeilingOptions) (loopbackBest, error) {
-	send := func(c *net.TCPConn, stop <-chan struct{}) error {
+	send := func(c *net.TCPConn, stop <-chan struct{}, sent *atomic.Int64) error {
 		buf := make([]byte, o.ReadBytes)
 		for !stopped(stop) {
-			if _, err := c.Write(buf); err != nil {
+			n, err := c.Write(buf)
+			sent.Add(int64(n))
+			if err != nil {
 				return fmt.Errorf("writing to loopback: %w", err)
 			}
 		}

@@ -196,9 +196,34 @@ func TestCeilingsAreMeasured(t *testing.T) {
 			t.Errorf("%s ceiling's send buffer %v, want one of the tried sizes", name, sb)
 		}
 	}
+	if !c.ReaderOwnProcess {
+		t.Error("the loopback ceilings' reader ran in the test's process, want a process of its own (TestMain calls InitCeilingReader)")
+	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".lab-ceiling-*"))
 	if len(left) != 0 {
 		t.Errorf("left files behind: %v", left)
+	}
+}
+
+func TestLoopbackTrialReadsInProcessWhereTheProgramCannotBeItsReader(t *testing.T) {
+	readerInitCalled.Store(false) // as in a program that did not call InitCeilingReader
+	t.Cleanup(func() { readerInitCalled.Store(true) })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	best, err := tcpCeiling(ctx, CeilingOptions{Duration: 100 * time.Millisecond, Streams: []int{2}, SendBuffers: []int{0}}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !best.readerInProcess || best.mbps <= 0 {
+		t.Errorf("trial %+v: want an in-process reader and a rate above 0", best)
+	}
+}
+
+func TestCeilingReaderRejectsBadArguments(t *testing.T) {
+	for _, args := range [][]string{{"127.0.0.1:1"}, {"127.0.0.1:1", "0", "4096"}, {"127.0.0.1:1", "2", "x"}} {
+		if err := ceilingReader(args); err == nil {
+			t.Errorf("ceilingReader(%q): no error", args)
+		}
 	}
 }
 

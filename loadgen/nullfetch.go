@@ -33,16 +33,18 @@ type NullFetchConfig struct {
 	// Start and End bound the offsets read (End exclusive); End 0 reads to
 	// the partition's end offset when NullFetch starts (ListOffsets).
 	Start, End int64
-	// Streams connections (default 4) each read a contiguous share of
+	// Streams connections (default 16) each read a contiguous share of
 	// [Start, End), one request in flight each; a stream's last response
 	// may run on into the next share by up to MaxBytes, which it counts
 	// (the broker sent it) so the log is read about once.
 	Streams int
 	// MaxBytes is each request's max bytes and partition max bytes
-	// (default 8 MiB: large enough that a request's round trip is a small
-	// share of its transfer, small enough that each connection's buffer
-	// is faulted in once and then reused; Kafka's fetch.max.bytes default
-	// is 50 MiB, its max.partition.fetch.bytes 1 MiB).
+	// (default 512 KiB; Kafka's fetch.max.bytes default is 50 MiB, its
+	// max.partition.fetch.bytes 1 MiB). Many connections with small
+	// requests read fastest: on a 2-vCPU VM 16 x 512 KiB read a broker at
+	// 4.6 GB/s where 4 x 8 MiB read it at 2.8 and 1 x 32 MiB at 1.6, for
+	// each connection's round trips overlap the others' transfers and the
+	// buffers they fill stay in the CPU's cache.
 	MaxBytes int32
 	// CheckCRC verifies each batch's CRC-32C (reads every byte in user
 	// space: a check of the broker, not a measurement of it).
@@ -78,10 +80,10 @@ const (
 // NullFetchConfig. It fails on the first framing error or error code.
 func NullFetch(ctx context.Context, cfg NullFetchConfig) (NullFetchResult, error) {
 	if cfg.Streams <= 0 {
-		cfg.Streams = 4
+		cfg.Streams = 16
 	}
 	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = 8 << 20
+		cfg.MaxBytes = 512 << 10
 	}
 	if cfg.End == 0 {
 		c, err := dialNull(ctx, cfg.Addr)

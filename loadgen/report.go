@@ -564,7 +564,11 @@ func streamsText(streams int, sendBuffer *int, c *Ceilings) string {
 	default:
 		sb = fmt.Sprintf("%d KiB send buffer", *sendBuffer>>10)
 	}
-	return fmt.Sprintf(" (best of %d rounds; %d stream(s), %d KiB reads, %s)", c.LoopbackRuns, streams, c.ReadBytes>>10, sb)
+	reader := "reader in the measuring process: above what a client and a server reach"
+	if c.ReaderOwnProcess {
+		reader = "reader in its own process"
+	}
+	return fmt.Sprintf(" (best of %d rounds; %d stream(s), %d KiB reads, %s; %s)", c.LoopbackRuns, streams, c.ReadBytes>>10, sb, reader)
 }
 
 // ReadCeilings reads a ceilings JSON file written by `lab ceilings -out`.

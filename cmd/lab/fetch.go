@@ -18,7 +18,8 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs.IntVar(rounds, "rounds", 6, "deprecated spelling of -repetitions")
 	modes := fs.String("modes", "sendfile,copy", "fetch modes to compare (brokerlab.fetch.mode values)")
 	readers := fs.String("readers", "rdkafka_performance,null", "who reads the log in each mode: rdkafka_performance (a real client) and null (raw Fetch, framing checked, no record decoded)")
-	nullStreams := fs.Int("null-streams", 4, "the null consumer's connections")
+	nullStreams := fs.Int("null-streams", 16, "the null consumer's connections")
+	nullMaxBytes := fs.Int("null-max-bytes", 512<<10, "the null consumer's max bytes per Fetch request")
 	ceilingsFile := fs.String("ceilings", "", "the machine's ceilings from lab ceilings -out (default: measured first in the work dir)")
 	overrides := overridesFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
@@ -27,7 +28,7 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 
 	cfg := bench.FetchConfig{
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),
-		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, BrokerOverrides: *overrides,
+		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, NullMaxBytes: int32(*nullMaxBytes), BrokerOverrides: *overrides,
 		Logger: logger.With("component", "fetchbench"),
 	}
 	return runExperiment(exp, func(env runEnv) (*bench.FetchReport, error) {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/brokerlab/brokerlab/internal/logging"
+	"github.com/brokerlab/brokerlab/loadgen"
 	"github.com/brokerlab/brokerlab/procsample"
 )
 
@@ -128,6 +129,11 @@ func usage() {
 }
 
 func main() {
+	// The loopback ceilings' reader is this binary run again as another
+	// process (a client never shares the server's process).
+	if loadgen.InitCeilingReader() {
+		return
+	}
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log.format", "text", "log format: text or json")

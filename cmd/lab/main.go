@@ -118,12 +118,14 @@ func init() {
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: lab [-log.level LEVEL] [-log.format text|json] [-version] COMMAND [ARGS]\n\ncommands:\n")
 	names := make([]string, 0, len(commands))
+	width := 0
 	for n := range commands {
 		names = append(names, n)
+		width = max(width, len(n))
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(os.Stderr, "  %-*s %s\n", width, n, commands[n].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nrun 'lab COMMAND -h' for a command's flags\n")
 }

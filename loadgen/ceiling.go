@@ -347,10 +347,20 @@ func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration
 		}
 	}()
 	if err != nil {
+		// Closing the listener resets the connections not yet accepted,
+		// so an in-process reader's reads end too.
+		ln.Close()
 		if reader != nil {
 			reader.Process.Kill()
 		}
 		return 0, readerInProcess, err
+	}
+	if sendBuffer > 0 {
+		for _, c := range conns {
+			if err := c.SetWriteBuffer(sendBuffer); err != nil {
+				return 0, readerInProcess, fmt.Errorf("setting a %d-byte send buffer: %w", sendBuffer, err)
+			}
+		}
 	}
 	var (
 		sent    atomic.Int64
@@ -360,12 +370,6 @@ func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration
 	)
 	stop := make(chan struct{})
 	for _, c := range conns {
-		if sendBuffer > 0 {
-			if err := c.SetWriteBuffer(sendBuffer); err != nil {
-				close(stop)
-				return 0, readerInProcess, fmt.Errorf("setting a %d-byte send buffer: %w", sendBuffer, err)
-			}
-		}
 		senders.Go(func() {
 			if err := send(c, stop, &sent); err != nil {
 				errMu.Lock()
@@ -377,9 +381,14 @@ func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration
 	}
 	var n int64
 	var secs float64
-	if wait(ctx, max(d/10, 50*time.Millisecond)) {
+	warm, endWarm := context.WithTimeout(ctx, max(d/10, 50*time.Millisecond))
+	<-warm.Done()
+	endWarm()
+	if ctx.Err() == nil {
 		n0, t0 := sent.Load(), time.Now()
-		wait(ctx, d)
+		window, endWindow := context.WithTimeout(ctx, d)
+		<-window.Done()
+		endWindow()
 		n, secs = sent.Load()-n0, time.Since(t0).Seconds()
 	}
 	close(stop)
@@ -414,18 +423,6 @@ func acceptStreams(ln *net.TCPListener, streams int, readerDone chan error) ([]*
 		conns = append(conns, c)
 	}
 	return conns, nil
-}
-
-// wait waits d, and says false if ctx ended first.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // stopped says whether stop is closed.

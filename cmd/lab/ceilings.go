@@ -25,7 +25,7 @@ func runCeilings(ctx context.Context, logger *slog.Logger, args []string) error 
 		return err
 	}
 	if len(pos) != 1 {
-		return errors.New("usage: lab ceilings [-duration 2s] [-block BYTES] [-max-file BYTES] [-out FILE] DIR")
+		return errors.New("usage: lab ceilings [-duration 2s] [-block BYTES] [-max-file BYTES] [-sendfile-file BYTES] [-out FILE] DIR")
 	}
 	logger.Info("measuring ceilings", "dir", pos[0], "each", *dur)
 	c, err := loadgen.MeasureCeilings(ctx, pos[0], loadgen.CeilingOptions{Duration: *dur, BlockBytes: *block, MaxFileBytes: *maxFile, SendfileFileBytes: *sendfileFile})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -25,6 +26,18 @@ func orDefault[T comparable](v *T, def T) {
 	if *v == zero {
 		*v = def
 	}
+}
+
+// checkEnv checks that every entry of a broker's extra environment is
+// KEY=VALUE, as a process's environment is written.
+func checkEnv(env []string) error {
+	var errs []error
+	for _, e := range env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			errs = append(errs, fmt.Errorf("broker environment entry %q: want KEY=VALUE, e.g. GOMAXPROCS=1", e))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // seedAndLogger fills the two defaults every experiment shares: a

@@ -64,6 +64,9 @@ type FetchConfig struct {
 	Readers      []string
 	NullStreams  int
 	NullMaxBytes int32
+	// BrokerEnv is added to the broker's environment (KEY=VALUE), e.g.
+	// GOMAXPROCS=1.
+	BrokerEnv []string
 	// BrokerOverrides are extra server.properties lines for the broker
 	// (key=value), in every mode, the fill's too.
 	BrokerOverrides []string
@@ -149,6 +152,9 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchReport, error) {
 	if cfg.BrokerPath == "" || cfg.RdkPerfPath == "" || cfg.WorkDir == "" {
 		return nil, errors.New("fetch bench: broker path, rdkafka_performance path and work dir are required")
 	}
+	if err := checkEnv(cfg.BrokerEnv); err != nil {
+		return nil, fmt.Errorf("fetch bench: %w", err)
+	}
 	for _, r := range cfg.Readers {
 		if r != ReaderRdkafka && r != ReaderNull {
 			return nil, fmt.Errorf("fetch bench: reader %q: want %s or %s", r, ReaderRdkafka, ReaderNull)
@@ -214,7 +220,7 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchReport, error) {
 // startFetchBroker starts the broker on dataDir in one fetch mode.
 func startFetchBroker(ctx context.Context, cfg FetchConfig, dataDir, mode, label string) (*launch.Process, string, error) {
 	p, err := launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: cfg.WorkDir, Label: label, LogDir: dataDir,
-		Props: append([]string{"num.partitions=1", "brokerlab.fetch.mode=" + mode}, cfg.BrokerOverrides...), StartTimeout: 5 * time.Minute})
+		Props: append([]string{"num.partitions=1", "brokerlab.fetch.mode=" + mode}, cfg.BrokerOverrides...), Env: cfg.BrokerEnv, StartTimeout: 5 * time.Minute})
 	if err != nil {
 		return nil, "", err
 	}

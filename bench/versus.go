@@ -62,6 +62,9 @@ type VersusConfig struct {
 	// BrokerOverrides are extra server.properties lines for the broker
 	// (key=value), e.g. brokerlab.fetch.mode=copy.
 	BrokerOverrides []string
+	// BrokerEnv is added to the broker's environment (KEY=VALUE), e.g.
+	// GOMAXPROCS=1; kfake runs without it.
+	BrokerEnv []string
 	// Seed orders the cells and servers within each round (default: time-based).
 	Seed   uint64
 	Logger *slog.Logger
@@ -105,6 +108,9 @@ func (c VersusConfig) Validate() error {
 	}
 	if c.WorkDir == "" {
 		errs = append(errs, errors.New("work dir is empty"))
+	}
+	if err := checkEnv(c.BrokerEnv); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Pairs < 1 || c.Records < 0 || c.PassBytes < 0 {
 		errs = append(errs, fmt.Errorf("pairs=%d records=%d pass bytes=%d: pairs must be at least 1, records and bytes not negative", c.Pairs, c.Records, c.PassBytes))
@@ -225,7 +231,7 @@ func runOne(ctx context.Context, cfg VersusConfig, target string, round int, cel
 	switch target {
 	case TargetBroker:
 		p, err = launch.StartBroker(ctx, launch.Broker{Path: cfg.BrokerPath, Dir: dir, Label: label,
-			Props: append([]string{"num.partitions=" + parts}, cfg.BrokerOverrides...)})
+			Props: append([]string{"num.partitions=" + parts}, cfg.BrokerOverrides...), Env: cfg.BrokerEnv})
 	case TargetKfake:
 		var addr string
 		if addr, err = launch.FreeAddr(); err != nil {

@@ -3,7 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +137,22 @@ func TestVersusMetricsReadTheirPass(t *testing.T) {
 	}
 	if want[2].v == want[9].v || want[4].v == want[11].v {
 		t.Fatal("the sample does not tell the passes apart")
+	}
+}
+
+func TestVersusRefusesABrokerEnvironmentEntryWithoutKeyAndValue(t *testing.T) {
+	cfg := VersusConfig{BrokerPath: "/bin/true", KfakePath: "/bin/true", RdkPerfPath: "/bin/true", WorkDir: t.TempDir(),
+		BrokerEnv: []string{"GOMAXPROCS=1", "GOGC", "=off"}}
+	cfg.setDefaults()
+	err := cfg.Validate()
+	for _, want := range []string{`"GOGC": want KEY=VALUE`, `"=off": want KEY=VALUE`} {
+		testutil.Contains(t, "Validate's error", fmt.Sprint(err), want)
+	}
+	if strings.Contains(fmt.Sprint(err), `"GOMAXPROCS=1"`) {
+		t.Errorf("Validate refused the good entry GOMAXPROCS=1: %v", err)
+	}
+	cfg.BrokerEnv = []string{"GOMAXPROCS=1", "GODEBUG=schedtrace=2147483647"}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate with a good environment: %v", err)
 	}
 }

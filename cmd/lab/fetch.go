@@ -22,13 +22,14 @@ func runFetch(ctx context.Context, logger *slog.Logger, args []string) error {
 	nullMaxBytes := fs.Int("null-max-bytes", 512<<10, "the null consumer's max bytes per Fetch request")
 	ceilingsFile := fs.String("ceilings", "", "the machine's ceilings from lab ceilings -out (default: measured first in the work dir)")
 	overrides := overridesFlag(fs)
+	brokerEnv := brokerEnvFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 
 	cfg := bench.FetchConfig{
 		LogBytes: int64(*gb * 1e9), Size: *size, Rounds: *rounds, Modes: strings.Split(*modes, ","),
-		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, NullMaxBytes: int32(*nullMaxBytes), BrokerOverrides: *overrides,
+		Readers: strings.Split(*readers, ","), NullStreams: *nullStreams, NullMaxBytes: int32(*nullMaxBytes), BrokerOverrides: *overrides, BrokerEnv: *brokerEnv,
 		Logger: logger.With("component", "fetchbench"),
 	}
 	return runExperiment(exp, func(env runEnv) (*bench.FetchReport, error) {

@@ -113,6 +113,14 @@ func overridesFlag(fs *flag.FlagSet) *stringList {
 	return &overrides
 }
 
+// brokerEnvFlag is -broker-env: KEY=VALUE added to the broker's
+// environment, for the Go runtime's settings (GOMAXPROCS, GOGC, GODEBUG).
+func brokerEnvFlag(fs *flag.FlagSet) *stringList {
+	var env stringList
+	fs.Var(&env, "broker-env", "KEY=VALUE added to the broker's environment (repeatable), e.g. GOMAXPROCS=1; the other servers and the clients run without it")
+	return &env
+}
+
 // save is saveReport into -out under the experiment's name.
 func (e *experiment) save(runErr error, save func(dir string) error) error {
 	return saveReport(*e.out, "-"+e.name, runErr, save)

@@ -16,10 +16,11 @@ func runVersus(ctx context.Context, logger *slog.Logger, args []string) error {
 	passBytes := fs.Int64("bytes", 512_000_000, "bytes per produce and consume pass (records = bytes / size)")
 	records := fs.Int64("records", 0, "records per pass for every size (overrides -bytes)")
 	overrides := overridesFlag(fs)
+	brokerEnv := brokerEnvFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg := bench.VersusConfig{Pairs: *pairs, PassBytes: *passBytes, Records: *records, BrokerOverrides: *overrides,
+	cfg := bench.VersusConfig{Pairs: *pairs, PassBytes: *passBytes, Records: *records, BrokerOverrides: *overrides, BrokerEnv: *brokerEnv,
 		Logger: logger.With("component", "versus")}
 	var err error
 	if *grid {

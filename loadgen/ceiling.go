@@ -201,7 +201,8 @@ func (c *Ceilings) of(kind string) float64 {
 // MeasureCeilings measures the ceilings using temporary files in dir (which
 // it removes) and loopback TCP connections. It runs the four measurements
 // one after another: each disk one for o.Duration, each loopback one as
-// o.Runs rounds of trials on 1, 2 and 4 connections with each send buffer.
+// o.Runs rounds of trials on each of o.Streams connections with each send
+// buffer.
 func MeasureCeilings(ctx context.Context, dir string, o CeilingOptions) (*Ceilings, error) {
 	o = o.withDefaults()
 	c := &Ceilings{Dir: dir, BlockBytes: o.BlockBytes, SecondsEach: o.Duration.Seconds(), LoopbackRuns: o.Runs, ReadBytes: o.ReadBytes,
@@ -276,7 +277,6 @@ func writeCeiling(ctx context.Context, dir string, o CeilingOptions, sync bool) 
 	return float64(total) / secs / 1e6, q.P50Us, q.P99Us, ctx.Err()
 }
 
-// loopbackPair returns both ends of a fresh loopback TCP connection.
 // loopbackBest is the best loopback trial: its rate, streams and send
 // buffer (0: autotuned), and whether its reader ran in this process.
 type loopbackBest struct {
@@ -436,7 +436,7 @@ func stopped(stop <-chan struct{}) bool {
 }
 
 // sendfileCeiling sends a cached file over loopback TCP with sendfile(2),
-// from the start of the file again whenever it ends, on 1, 2 and 4
+// from the start of the file again whenever it ends, on each of o.Streams
 // connections at once with each send buffer, and keeps the best of o.Runs
 // rounds.
 func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbackBest, error) {
@@ -494,9 +494,9 @@ func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbac
 	return bestLoopback(ctx, o, send)
 }
 
-// tcpCeiling copies a user-space buffer through loopback TCP, on 1, 2 and 4
-// connections at once with each send buffer, and keeps the best of o.Runs
-// rounds.
+// tcpCeiling copies a user-space buffer through loopback TCP, on each of
+// o.Streams connections at once with each send buffer, and keeps the best
+// of o.Runs rounds.
 func tcpCeiling(ctx context.Context, o CeilingOptions) (loopbackBest, error) {
 	send := func(c *net.TCPConn, stop <-chan struct{}, sent *atomic.Int64) error {
 		buf := make([]byte, o.ReadBytes)

@@ -8,10 +8,10 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/brokerlab/brokerlab/procsample"
@@ -364,19 +364,13 @@ func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration
 	}
 	var (
 		sent    atomic.Int64
-		senders sync.WaitGroup
-		errMu   sync.Mutex
-		errs    []error
+		senders errgroup.Group
 	)
 	stop := make(chan struct{})
 	for _, c := range conns {
-		senders.Go(func() {
-			if err := send(c, stop, &sent); err != nil {
-				errMu.Lock()
-				errs = append(errs, err)
-				errMu.Unlock()
-			}
-			c.CloseWrite() // the reader sees EOF
+		senders.Go(func() error {
+			defer c.CloseWrite() // the reader sees EOF
+			return send(c, stop, &sent)
 		})
 	}
 	var n int64
@@ -392,8 +386,7 @@ func loopbackTrial(ctx context.Context, streams, sendBuffer int, d time.Duration
 		n, secs = sent.Load()-n0, time.Since(t0).Seconds()
 	}
 	close(stop)
-	senders.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := senders.Wait(); err != nil {
 		return 0, readerInProcess, err
 	}
 	if secs == 0 {

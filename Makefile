@@ -83,7 +83,7 @@ SYSMON_AWAKE := GODEBUG=schedtrace=2147483647
 bench-runtime: build ## broker CPU s/GB and us/request at 50k msg/s x 1 KiB under Go runtime settings (GOMAXPROCS=1, sysmon kept awake), interleaved
 	@echo ">> comparing the broker under Go runtime settings at a held rate"
 	@$(BIN)/lab requests -brokers default=$(BIN)/broker,gmp1=$(BIN)/broker,sysmon=$(BIN)/broker,both=$(BIN)/broker \
-		-env gmp1:GOMAXPROCS=1 -env sysmon:$(SYSMON_AWAKE) -env both:GOMAXPROCS=1 -env both:$(SYSMON_AWAKE) \
+		-broker-env gmp1:GOMAXPROCS=1 -broker-env sysmon:$(SYSMON_AWAKE) -broker-env both:GOMAXPROCS=1 -broker-env both:$(SYSMON_AWAKE) \
 		-repetitions $${ROUNDS:-3} -out $(RESULTS)
 
 .PHONY: bench-abuse

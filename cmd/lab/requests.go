@@ -14,9 +14,10 @@ import (
 
 func runRequests(ctx context.Context, logger *slog.Logger, args []string) error {
 	fs, exp := newExperiment("requests", "directory for the passes' logs (default: a temp dir)")
-	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker; one binary under two labels compares environments (-env)")
+	builds := fs.String("brokers", "", "LABEL=PATH[,LABEL=PATH] broker binaries to compare, e.g. before=/tmp/old/broker,after=bin/broker; one binary under two labels compares environments (-broker-env)")
 	var envs stringList
-	fs.Var(&envs, "env", "LABEL:KEY=VALUE added to that build's broker environment (repeatable), e.g. -env gmp1:GOMAXPROCS=1")
+	fs.Var(&envs, "broker-env", "LABEL:KEY=VALUE added to that build's broker environment (repeatable), e.g. -broker-env gmp1:GOMAXPROCS=1")
+	fs.Var(&envs, "env", "deprecated spelling of -broker-env")
 	rate := fs.Float64("rate", 50000, "producer rate, messages/s")
 	size := fs.Int("size", 1024, "message size, bytes")
 	duration := fs.Duration("duration", 20*time.Second, "measured phase of each pass")
@@ -38,7 +39,7 @@ func runRequests(ctx context.Context, logger *slog.Logger, args []string) error 
 		label, kv, ok := strings.Cut(e, ":")
 		i := slices.IndexFunc(cfg.Builds, func(b bench.RequestsBuild) bool { return b.Label == label })
 		if !ok || !strings.Contains(kv, "=") || i < 0 {
-			return fmt.Errorf("-env %q: want LABEL:KEY=VALUE with a LABEL of -brokers", e)
+			return fmt.Errorf("-broker-env %q: want LABEL:KEY=VALUE with a LABEL of -brokers", e)
 		}
 		cfg.Builds[i].Env = append(cfg.Builds[i].Env, kv)
 	}

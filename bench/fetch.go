@@ -199,8 +199,14 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchReport, error) {
 		}
 	}
 	order := newRounds(cfg.Seed, 1, arms)
+	// One ceiling file for every round's ceiling: up to 2 GiB written once.
+	ceilFile, err := loadgen.NewSendfileFile(cfg.WorkDir, loadgen.CeilingOptions{})
+	if err != nil {
+		return rep, fmt.Errorf("sendfile ceiling: %w", err)
+	}
+	defer ceilFile.Close()
 	for round := 0; round < cfg.Rounds; round++ {
-		ceil, _, err := loadgen.SendfileCeiling(ctx, cfg.WorkDir, loadgen.CeilingOptions{})
+		ceil, _, err := loadgen.SendfileCeiling(ctx, cfg.WorkDir, loadgen.CeilingOptions{SendfileFile: ceilFile})
 		if err != nil {
 			return rep, fmt.Errorf("round %d: sendfile ceiling: %w", round+1, err)
 		}

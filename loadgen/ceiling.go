@@ -86,6 +86,9 @@ type CeilingOptions struct {
 	// nothing that fetches more than the cache. Default: twice the
 	// largest CPU cache sysfs reports, at least 64 MiB and at most 2 GiB.
 	SendfileFileBytes int64
+	// SendfileFile, when set, is the file the sendfile ceiling sends
+	// (NewSendfileFile), and SendfileFileBytes is its size.
+	SendfileFile *SendfileFile
 	// The loopback ceilings (sendfile, TCP) must bound every client and
 	// server, so their reader must be faster than any and their sender
 	// as well placed as any: each trial runs Streams connections side by
@@ -114,6 +117,9 @@ func (o CeilingOptions) withDefaults() CeilingOptions {
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = 256 << 20
+	}
+	if o.SendfileFile != nil {
+		o.SendfileFileBytes = o.SendfileFile.size
 	}
 	if o.SendfileFileBytes <= 0 {
 		o.SendfileFileBytes = 64 << 20
@@ -428,28 +434,61 @@ func stopped(stop <-chan struct{}) bool {
 	}
 }
 
-// sendfileCeiling sends a cached file over loopback TCP with sendfile(2),
-// from the start of the file again whenever it ends, on each of o.Streams
-// connections at once with each send buffer, and keeps the best of o.Runs
-// rounds.
-func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbackBest, error) {
-	size := o.SendfileFileBytes
+// SendfileFile is the sendfile ceiling's file, written once: a bench that
+// measures the ceiling in every round passes it in CeilingOptions instead
+// of writing up to 2 GiB again each time. Close removes it.
+type SendfileFile struct {
+	f    *os.File
+	size int64
+}
+
+// NewSendfileFile writes a file of o.SendfileFileBytes (default: twice the
+// largest CPU cache, see CeilingOptions) in dir for SendfileCeiling.
+func NewSendfileFile(dir string, o CeilingOptions) (*SendfileFile, error) {
+	o = o.withDefaults()
 	f, err := os.CreateTemp(dir, ".lab-ceiling-sendfile-*")
 	if err != nil {
-		return loopbackBest{}, fmt.Errorf("creating sendfile test file in %s: %w", dir, err)
+		return nil, fmt.Errorf("creating sendfile test file in %s: %w", dir, err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	sf := &SendfileFile{f: f, size: o.SendfileFileBytes}
 	buf := make([]byte, o.BlockBytes)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	for off := int64(0); off < size; off += int64(len(buf)) {
+	for off := int64(0); off < sf.size; off += int64(len(buf)) {
 		if _, err := f.WriteAt(buf, off); err != nil {
-			return loopbackBest{}, fmt.Errorf("writing %s: %w", f.Name(), err)
+			sf.Close()
+			return nil, fmt.Errorf("writing %s: %w", f.Name(), err)
 		}
 	}
-	// Read it once so every page is cached.
+	return sf, nil
+}
+
+// Close closes and removes the file.
+func (sf *SendfileFile) Close() error {
+	err := sf.f.Close()
+	if rerr := os.Remove(sf.f.Name()); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// sendfileCeiling sends a cached file (o.SendfileFile, or one written for
+// this call) over loopback TCP with sendfile(2), from the start of the file
+// again whenever it ends, on each of o.Streams connections at once with
+// each send buffer, and keeps the best of o.Runs rounds.
+func sendfileCeiling(ctx context.Context, dir string, o CeilingOptions) (loopbackBest, error) {
+	sf := o.SendfileFile
+	if sf == nil {
+		var err error
+		if sf, err = NewSendfileFile(dir, o); err != nil {
+			return loopbackBest{}, err
+		}
+		defer sf.Close()
+	}
+	f, size := sf.f, sf.size
+	// Read it once so every page is cached (again, if a bench's reads
+	// since the last call pushed it out).
 	if _, err := io.Copy(io.Discard, io.NewSectionReader(f, 0, size)); err != nil {
 		return loopbackBest{}, fmt.Errorf("reading %s: %w", f.Name(), err)
 	}

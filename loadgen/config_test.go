@@ -253,3 +253,37 @@ func TestResultsAboveACeilingAreFlagged(t *testing.T) {
 		t.Errorf("no ceilings: ShareText = %q, want nothing flagged", got)
 	}
 }
+
+// TestSendfileFileServesEveryRound sends one written file in two ceiling
+// measurements, as a bench does round by round: both measure, neither
+// removes the file, and Close does.
+func TestSendfileFileServesEveryRound(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	o := CeilingOptions{Duration: 150 * time.Millisecond, SendfileFileBytes: 4 << 20, Streams: []int{1}, SendBuffers: []int{102400}, Runs: 1}
+	sf, err := NewSendfileFile(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(sf.f.Name()); err != nil || fi.Size() != 4<<20 {
+		t.Fatalf("ceiling file %v, %v: want 4 MiB", fi, err)
+	}
+	o.SendfileFile = sf
+	o.SendfileFileBytes = 0 // the file's size is what counts
+	for round := range 2 {
+		mbps, streams, err := SendfileCeiling(ctx, dir, o)
+		if err != nil || mbps <= 0 || streams != 1 {
+			t.Fatalf("round %d: %v MB/s on %d streams, %v", round, mbps, streams, err)
+		}
+		if _, err := os.Stat(sf.f.Name()); err != nil {
+			t.Fatalf("round %d removed the shared file: %v", round, err)
+		}
+	}
+	if err := sf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".lab-ceiling-sendfile-*")); len(left) > 0 {
+		t.Errorf("left after Close: %v", left)
+	}
+}

@@ -24,9 +24,10 @@ const (
 	DefaultProducerIDCheck       = 10 * time.Minute // producer.id.expiration.check.interval.ms (600000)
 	// DefaultMaxPartitions is max.broker.partitions, KIP-578's name (not
 	// in Apache Kafka, which has no per-broker limit). Each partition
-	// holds three fds (the active segment's log and two indexes) plus its
-	// idle segment cache; 10,000 is also the most records Kafka's KRaft
-	// controller lets one request create (QuorumController.MAX_RECORDS_PER_USER_OP).
+	// holds three fds (the active segment's log and two indexes) plus one
+	// per read of a sealed segment in flight; 10,000 is also the most
+	// records Kafka's KRaft controller lets one request create
+	// (QuorumController.MAX_RECORDS_PER_USER_OP).
 	DefaultMaxPartitions = 10000
 	// DefaultMaxDecompressedBytes is brokerlab.message.max.decompressed.bytes:
 	// 16 times Kafka's default message.max.bytes, room for well-compressed

@@ -138,17 +138,23 @@ bench-probe-cost: build ## what the eBPF probes cost at a fixed 20k msg/s: broke
 	@$(BIN)/lab probe-cost -out $(RESULTS) $(PROBE_COST_FLAGS)
 
 .PHONY: bench-flush
-bench-flush: build ## produce throughput and p99 ack latency per flush policy on ext4 and XFS loop filesystems (root)
+bench-flush: build ## produce throughput and p99 ack latency per flush policy on ext4 and XFS loop filesystems, then what a power cut loses per policy into the same run: the guide shows both (root)
 	@echo ">> measuring the flush policies (plans/flush.yaml)"
 	@$(BIN)/lab sweep -plan plans/flush.yaml -out $(RESULTS) $(SWEEP_FLAGS)
+	@run=$$(ls -1d $(RESULTS)/flush-*/ | sort | tail -1); \
+	  echo ">> cutting the power under each flush policy into $$run"; \
+	  $(BIN)/lab powercut -trials 25 -loop-trials 3 -out $$run $(POWERCUT_FLAGS) && \
+	  $(BIN)/lab guide $$run
 
 .PHONY: tune
-tune: build ## the wider tuning sweep (plans/tune.yaml; root; ~80 min), then restart times by num.recovery.threads.per.data.dir into the same run; SWEEP_FLAGS adds lab sweep flags
+tune: build ## the wider tuning sweep (plans/tune.yaml; root; ~90 min), then restart times by num.recovery.threads.per.data.dir and what a power cut loses per flush policy into the same run; SWEEP_FLAGS adds lab sweep flags
 	@echo ">> running the tuning sweep"
 	@$(BIN)/lab sweep -plan plans/tune.yaml -out $(RESULTS) $(SWEEP_FLAGS)
 	@run=$$(ls -1d $(RESULTS)/tune-*/ | sort | tail -1); \
 	  echo ">> timing crash recovery by num.recovery.threads.per.data.dir into $$run"; \
 	  TMPDIR=/var/tmp $(BIN)/lab recovery -out $$run -gb 3 -partitions 1000 -threads 1,4 -repetitions 5 && \
+	  echo ">> cutting the power under each flush policy into $$run" && \
+	  $(BIN)/lab powercut -trials 25 -loop-trials 3 -out $$run $(POWERCUT_FLAGS) && \
 	  $(BIN)/lab guide $$run
 
 .PHONY: guide

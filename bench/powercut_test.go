@@ -2,13 +2,16 @@ package bench
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
+	"github.com/brokerlab/brokerlab/tuning/report"
 )
 
 func TestRowsSummariseEachCell(t *testing.T) {
@@ -113,5 +116,59 @@ func TestPowercutRunSaveWritesReadme(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "loop.json")); !os.IsNotExist(err) {
 		t.Errorf("loop.json without loop trials: %v", err)
+	}
+}
+
+// TestPowercutRunReadByTheGuide saves a run and reads it back with the
+// guide's reader (tuning/report reads powercut.json and loop.json with
+// structs of its own): per policy and semantics the cuts, the losses and
+// the cuts that failed, and the loop device's trials.
+func TestPowercutRunReadByTheGuide(t *testing.T) {
+	dir := t.TempDir()
+	trial := func(policy string, sem CutSemantics, lost int64, started bool, checkErr string) PowercutTrial {
+		return PowercutTrial{Policy: policy, Semantics: sem, KillTrial: KillTrial{Lost: lost}, Started: started, CheckError: checkErr}
+	}
+	r := PowercutRun{
+		Config: PowercutConfig{Producers: 2, Partitions: 2},
+		Report: &PowercutReport{Seed: 1, Policies: FlushPolicies, Semantics: []CutSemantics{CutDataOnly, CutDataAndMetadata}, Trials: []PowercutTrial{
+			trial("page-cache", CutDataOnly, 4000, true, ""),
+			trial("page-cache", CutDataOnly, 5000, true, ""),
+			trial("page-cache", CutDataOnly, 3000, true, ""),
+			trial("page-cache", CutDataAndMetadata, 0, false, ""),
+			trial("fsync-on-ack", CutDataOnly, 0, true, ""),
+			trial("fsync-on-ack", CutDataOnly, 0, true, "reading back: timeout"),
+		}},
+		Loop:    []PowercutLoopTrial{{Policy: "page-cache", KillTrial: KillTrial{Lost: 162026}, Started: true}, {Policy: "page-cache", KillTrial: KillTrial{Lost: 464228}, Started: true}},
+		WorkDir: dir, Command: "lab powercut", Commit: "abc",
+	}
+	run := filepath.Join(dir, "20261204T220000Z-powercut")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Save(run, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	p, err := report.ReadPowercut(dir)
+	if err != nil || p == nil {
+		t.Fatalf("ReadPowercut: %v, %v", p, err)
+	}
+	if p.File != "20261204T220000Z-powercut/powercut.json" || len(p.Policies) != len(FlushPolicies) || !slices.Equal(p.Semantics, []string{"data", "data+metadata"}) {
+		t.Fatalf("read %s with %d policies and semantics %v", p.File, len(p.Policies), p.Semantics)
+	}
+	pc, fs := p.Policies[0], p.Policies[3]
+	if pc.Name != "page-cache" || pc.Broker["log.flush.sync.on.ack"] != "false" || fs.Name != "fsync-on-ack" {
+		t.Fatalf("policies %+v, %+v", pc, fs)
+	}
+	if got, want := pc.Model["data"], (report.Losses{Cuts: 3, Checked: 3, Losing: 3, Median: 4000, Max: 5000}); got != want {
+		t.Errorf("page-cache, data: %+v, want %+v", got, want)
+	}
+	if got := pc.Model["data+metadata"]; got.Cuts != 1 || got.NotStarted != 1 || got.Checked != 0 {
+		t.Errorf("page-cache, data+metadata: %+v, want one cut after which the broker did not start", got)
+	}
+	if got := fs.Model["data"]; got.Cuts != 2 || got.Checked != 1 || got.Losing != 0 {
+		t.Errorf("fsync-on-ack, data: %+v, want 2 cuts, 1 read back, none lost", got)
+	}
+	if pc.Loop == nil || pc.Loop.Cuts != 2 || pc.Loop.Max != 464228 || fs.Loop != nil {
+		t.Errorf("loop: page-cache %+v, fsync-on-ack %+v", pc.Loop, fs.Loop)
 	}
 }

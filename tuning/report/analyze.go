@@ -38,11 +38,13 @@ type Analysis struct {
 	// Pinning says where the broker and the load generator ran (the
 	// runs' pinning records; "" when no run had any).
 	Pinning string
-	// Host and Recovery are read beside the run files (ReadBeside): the
-	// host's facts that make some advice unmeasurable here, and the
-	// recovery bench of the same result dir. nil when not read.
+	// Host, Recovery and Powercut are read beside the run files
+	// (ReadBeside): the host's facts that make some advice unmeasurable
+	// here, and the recovery bench and power-cut lab of the same result
+	// dir. nil when not read.
 	Host     *Host
 	Recovery *Recovery
+	Powercut *Powercut
 
 	byID map[string]*CellResult
 }

@@ -14,9 +14,10 @@ import (
 	"github.com/brokerlab/brokerlab/tuning/stats"
 )
 
-// What a guide reads beside its run files: the recovery bench that make
-// tune runs into the same result dir, and the facts of the host that make
-// some of the seed's advice impossible to measure here.
+// What a guide reads beside its run files: the recovery bench and the
+// power-cut lab (beside_powercut.go) that make tune runs into the same
+// result dir, and the facts of the host that make some of the seed's
+// advice impossible to measure here.
 
 // Host is what the guide needs to know about the machine the plan ran on
 // to say why a piece of advice cannot be measured on it: the run's
@@ -135,7 +136,7 @@ func ReadRecovery(dir string) (*Recovery, error) {
 }
 
 // ReadBeside reads what the guide of the result dir needs beside its run
-// files: the host (h) and dir's recovery bench, if any.
+// files: the host (h) and dir's recovery bench and power-cut lab, if any.
 func (a *Analysis) ReadBeside(dir string, h Host) error {
 	a.Host = &h
 	r, err := ReadRecovery(dir)
@@ -143,6 +144,11 @@ func (a *Analysis) ReadBeside(dir string, h Host) error {
 		return err
 	}
 	a.Recovery = r
+	p, err := ReadPowercut(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	a.Powercut = p
 	return nil
 }
 

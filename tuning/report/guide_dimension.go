@@ -181,6 +181,7 @@ func (g *guide) writeDimension(w *bufio.Writer, d tuning.Dimension, notSig *[]st
 	header = append(header, "cell", g.obj.Title+" ("+g.obj.Unit+")", "change vs "+ref+" (95% CI)", "p (Holm)", "verdict")
 	g.table(w, header, rows)
 	fmt.Fprintln(w)
+	g.writePowercut(w, d)
 	// Probe evidence: what moved in the kernel.
 	var ev []string
 	for _, f := range fs {

@@ -85,29 +85,19 @@ type recoveryRun struct {
 // ReadRecovery reads the newest dir/*-recovery/recovery.json; nil, nil
 // when there is none.
 func ReadRecovery(dir string) (*Recovery, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*-recovery", "recovery.json"))
-	if err != nil || len(files) == 0 {
-		return nil, err
-	}
-	slices.Sort(files)
-	path := files[len(files)-1]
-	b, err := os.ReadFile(path)
-	if err != nil {
+	path, err := newestBeside(dir, "*-recovery", "recovery.json")
+	if err != nil || path == "" {
 		return nil, err
 	}
 	var f recoveryFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+	if err := readJSON(path, &f); err != nil {
+		return nil, err
 	}
 	th := f.Report.Config.Threads
 	if len(th) < 2 {
 		return nil, fmt.Errorf("%s: compares %d thread counts, want at least 2", path, len(th))
 	}
-	rel, err := filepath.Rel(dir, path)
-	if err != nil {
-		rel = path
-	}
-	r := &Recovery{File: filepath.ToSlash(rel), Base: th[0], Threads: th[len(th)-1],
+	r := &Recovery{File: relTo(dir, path), Base: th[0], Threads: th[len(th)-1],
 		Partitions: f.Report.Data.Partitions, LogBytes: f.Report.Data.LogFileBytes}
 	secs := func(threads int, cache string) []float64 {
 		var out []float64
@@ -169,4 +159,36 @@ func AnalyzeDir(dir string, plan *tuning.Plan, rendering Host) (*Analysis, error
 		return nil, err
 	}
 	return a, nil
+}
+
+// newestBeside is the newest file name in a directory matching pattern
+// under dir (result dirs are named by their UTC start, so the newest sorts
+// last); "" when there is none.
+func newestBeside(dir, pattern, name string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, pattern, name))
+	if err != nil || len(files) == 0 {
+		return "", err
+	}
+	return slices.Max(files), nil
+}
+
+// relTo is path relative to dir, with forward slashes, as a guide names
+// its sources.
+func relTo(dir, path string) string {
+	if rel, err := filepath.Rel(dir, path); err == nil {
+		path = rel
+	}
+	return filepath.ToSlash(path)
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	return nil
 }

@@ -1,11 +1,9 @@
 package report
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -94,12 +92,10 @@ type powercutTrial struct {
 // ReadPowercut reads the newest dir/*-powercut/powercut.json and the
 // loop.json beside it, if any; nil, nil when there is none.
 func ReadPowercut(dir string) (*Powercut, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*-powercut", "powercut.json"))
-	if err != nil || len(files) == 0 {
+	path, err := newestBeside(dir, "*-powercut", "powercut.json")
+	if err != nil || path == "" {
 		return nil, err
 	}
-	slices.Sort(files)
-	path := files[len(files)-1]
 	var f powercutFile
 	if err := readJSON(path, &f); err != nil {
 		return nil, err
@@ -107,11 +103,7 @@ func ReadPowercut(dir string) (*Powercut, error) {
 	if len(f.Report.Policies) == 0 {
 		return nil, fmt.Errorf("%s: no flush policies", path)
 	}
-	rel, err := filepath.Rel(dir, path)
-	if err != nil {
-		rel = path
-	}
-	p := &Powercut{File: filepath.ToSlash(rel), Kernel: f.Environment.Kernel, Semantics: f.Report.Semantics}
+	p := &Powercut{File: relTo(dir, path), Kernel: f.Environment.Kernel, Semantics: f.Report.Semantics}
 	if c := f.Environment.Build.Commit; c != "" {
 		p.Commit = c[:min(len(c), 7)]
 	}
@@ -171,17 +163,6 @@ func lossesOf(trials []powercutTrial, match func(powercutTrial) bool) Losses {
 		l.Median, l.Max = lost[(len(lost)-1)/2], lost[len(lost)-1]
 	}
 	return l
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	return nil
 }
 
 // flushKeys are the broker settings a flush policy is made of, with the

@@ -147,7 +147,7 @@ bench-flush: build ## produce throughput and p99 ack latency per flush policy on
 	  $(BIN)/lab guide $$run
 
 .PHONY: tune
-tune: build ## the wider tuning sweep (plans/tune.yaml; root; ~90 min), then restart times by num.recovery.threads.per.data.dir and what a power cut loses per flush policy into the same run; SWEEP_FLAGS adds lab sweep flags
+tune: build ## the wider tuning sweep (plans/tune.yaml; root; ~85 min), then restart times by num.recovery.threads.per.data.dir and what a power cut loses per flush policy into the same run; SWEEP_FLAGS adds lab sweep flags
 	@echo ">> running the tuning sweep"
 	@$(BIN)/lab sweep -plan plans/tune.yaml -out $(RESULTS) $(SWEEP_FLAGS)
 	@run=$$(ls -1d $(RESULTS)/tune-*/ | sort | tail -1); \

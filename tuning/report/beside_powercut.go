@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Powercut is what lab powercut found beside the run (make tune and make
@@ -23,6 +24,11 @@ type Powercut struct {
 	// Semantics are the FUSE filesystem's semantics the run cut under, in
 	// its order ("data", "data+metadata").
 	Semantics []string
+	// SegmentBytes is the trials' log.segment.bytes, and MinRun..MaxRun
+	// how long after the producers started the cuts came (0 if not
+	// recorded).
+	SegmentBytes   int64
+	MinRun, MaxRun time.Duration
 	// Policies are the flush policies in the run's order.
 	Policies []PowercutPolicy
 }
@@ -66,9 +72,12 @@ type powercutFile struct {
 		} `json:"build"`
 	} `json:"environment"`
 	Report struct {
-		Trials    []powercutTrial `json:"trials"`
-		Semantics []string        `json:"semantics"`
-		Policies  []struct {
+		Trials       []powercutTrial `json:"trials"`
+		Semantics    []string        `json:"semantics"`
+		SegmentBytes int64           `json:"segment_bytes"`
+		MinRun       time.Duration   `json:"min_run_ns"`
+		MaxRun       time.Duration   `json:"max_run_ns"`
+		Policies     []struct {
 			Name  string   `json:"name"`
 			Props []string `json:"props"`
 		} `json:"policies"`
@@ -103,7 +112,8 @@ func ReadPowercut(dir string) (*Powercut, error) {
 	if len(f.Report.Policies) == 0 {
 		return nil, fmt.Errorf("%s: no flush policies", path)
 	}
-	p := &Powercut{File: relTo(dir, path), Kernel: f.Environment.Kernel, Semantics: f.Report.Semantics}
+	p := &Powercut{File: relTo(dir, path), Kernel: f.Environment.Kernel, Semantics: f.Report.Semantics,
+		SegmentBytes: f.Report.SegmentBytes, MinRun: f.Report.MinRun, MaxRun: f.Report.MaxRun}
 	if c := f.Environment.Build.Commit; c != "" {
 		p.Commit = c[:min(len(c), 7)]
 	}

@@ -62,6 +62,13 @@ func (g *guide) writePowercut(w *bufio.Writer, d tuning.Dimension) {
 		fmt.Fprint(w, " The loop device is ext4 over a loop file with writeback held off, the broker SIGKILLed "+
 			"and restarted on a copy of what reached the file.")
 	}
+	if p.SegmentBytes > 0 {
+		fmt.Fprintf(w, " Each cut came %v to %v after the producers started, with log.segment.bytes %d; a roll fsyncs the"+
+			" rolled segment, as Kafka's does. A policy that flushes less often than the segments roll therefore loses"+
+			" at most what the active segments hold, so levels that would differ on a log of large segments (where"+
+			" the page cache can hold vm.dirty_expire_centisecs of records unsynced) can read alike here.",
+			p.MinRun, p.MaxRun, p.SegmentBytes)
+	}
 	fmt.Fprint(w, " The table above is each level's price in latency; this one is what it buys.\n\n")
 
 	header := []string{"level"}

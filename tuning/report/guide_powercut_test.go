@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brokerlab/brokerlab/internal/testutil"
 	"github.com/brokerlab/brokerlab/tuning"
@@ -19,6 +20,7 @@ func writePowercut(t *testing.T, dir string, lost, loop map[string][]int64) {
 	f.Environment.Kernel = "6.18.44"
 	f.Environment.Build.Commit = "0123456789abcdef"
 	f.Report.Semantics = []string{"data", "data+metadata"}
+	f.Report.SegmentBytes, f.Report.MinRun, f.Report.MaxRun = 16384, 300*time.Millisecond, 1500*time.Millisecond
 	for _, p := range []struct {
 		name  string
 		props []string
@@ -95,6 +97,7 @@ matrix:
 	flush, rest, _ := strings.Cut(guide[strings.Index(guide, "### flush"):], "### swappiness")
 	testutil.Contains(t, "the flush section", flush,
 		"What a power cut loses at each level (lab powercut beside this run: `20261204T220000Z-powercut/powercut.json`, commit 0123456, kernel 6.18.44)",
+		"Each cut came 300ms to 1.5s after the producers started, with log.segment.bytes 16384",
 		"| page-cache | median 4,000, max 5,000; 3 of 3 cuts lost some | median 4,000, max 5,000; 3 of 3 cuts lost some | median 162,026, max 464,228; 2 of 2 cuts lost some | 0 of 8 cuts | 0 of 8 cuts |",
 		"| every-100ms | median 0, max 956; 1 of 3 cuts lost some |",
 		"| every-100ms | median 0, max 956; 1 of 3 cuts lost some | median 0, max 956; 1 of 3 cuts lost some | not run |",

@@ -228,9 +228,13 @@ func (g *guide) write(w *bufio.Writer) {
 		"anything else is **inconclusive**, stated with its minimal detectable effect (MDE): the farther end of the change's 95%% interval, "+
 		"the largest difference the run could have missed. Only a finding for the better is ever recommended.\n\n",
 		pct(g.threshold(g.obj)), g.obj.Title, g.thresholdNote())
-	fmt.Fprintf(w, "A recommendation weighs %s only. Where a knob trades something the numbers do not price — durability "+
-		"(the flush policy), memory left to other services (memory limits), headroom — decide that part yourself; "+
-		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title)
+	durability := "durability (the flush policy)"
+	if g.a.Powercut != nil {
+		durability = "durability (the flush policy: its section shows what a power cut loses at each level)"
+	}
+	fmt.Fprintf(w, "A recommendation weighs %s only. Where a knob trades something the numbers do not price — %s, "+
+		"memory left to other services (memory limits), headroom — decide that part yourself; "+
+		"the tables below show the other metrics, and `tables.md` every metric of every cell.\n\n", g.obj.Title, durability)
 	if minRuns := g.minRuns(); minRuns < 6 {
 		raise := "raise repetitions: in the plan"
 		if inv := p.Invocation; inv != nil && inv.Stop != nil && inv.Stop.Reason == tuning.StopBudget {

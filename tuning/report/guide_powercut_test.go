@@ -94,6 +94,7 @@ matrix:
 		lines = append(lines, strings.Join(strings.Fields(l), " "))
 	}
 	guide = strings.Join(lines, "\n")
+	testutil.Contains(t, "the guide", guide, "durability (the flush policy: its section shows what a power cut loses at each level)")
 	flush, rest, _ := strings.Cut(guide[strings.Index(guide, "### flush"):], "### swappiness")
 	testutil.Contains(t, "the flush section", flush,
 		"What a power cut loses at each level (lab powercut beside this run: `20261204T220000Z-powercut/powercut.json`, commit 0123456, kernel 6.18.44)",

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/brokerlab/brokerlab/internal/bytesize"
 )
 
 // ParseBracketed reads a sysfs choice file, "none [mq-deadline] kyber" or
@@ -93,20 +94,4 @@ func ReadLargestCPUCache(sysRoot string) (int64, error) {
 }
 
 // ParseCacheSize parses a sysfs cache size: "48K", "2048K", "32M".
-func ParseCacheSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "K"):
-		mult, s = 1<<10, strings.TrimSuffix(s, "K")
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1<<20, strings.TrimSuffix(s, "M")
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1<<30, strings.TrimSuffix(s, "G")
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("cache size %q: want a number of bytes with an optional K, M or G", s)
-	}
-	return n * mult, nil
-}
+func ParseCacheSize(s string) (int64, error) { return bytesize.Parse(s) }

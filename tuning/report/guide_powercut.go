@@ -20,14 +20,14 @@ func (g *guide) writePowercut(w *bufio.Writer, d tuning.Dimension) {
 	if p == nil {
 		return
 	}
-	type levelLoss struct {
-		level string
-		pol   *PowercutPolicy
-	}
 	// Only a dimension that sets a flush key is about flushing; the
 	// others' levels all run with the plan's flush policy.
 	if !slices.ContainsFunc(d.Levels, setsFlush) {
 		return
+	}
+	type levelLoss struct {
+		level string
+		pol   *PowercutPolicy
 	}
 	var rows []levelLoss
 	matched := false
